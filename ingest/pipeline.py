@@ -1,0 +1,313 @@
+"""The ingest pipeline: walk -> (stat, hash) -> parse -> redact -> chunk -> catalogue -> index.
+
+Incremental: a file whose size and mtime match the catalogue costs one ``stat``; a file whose
+bytes hash the same costs a read and an mtime update; only changed files are parsed. Work is
+committed a batch of files per transaction, each file's rows replaced together, so a run killed
+with ``kill -9`` leaves the previous state queryable and the next run finishes the job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ingest.parsers.base import Limits, format_for, parse_text
+from ingest.secrets import redact
+from ingest.walk import WalkEntry, walk_tree
+from kb.catalogue import Catalogue
+from kb.errors import ConfigError
+from kb.settings import Settings
+from kb.types import Problem, RunSummary
+
+__all__ = ["run_ingest", "process_file", "STRUCTURED_FORMATS", "value_text"]
+
+Progress = Callable[[str, int, int], None]
+
+STRUCTURED_FORMATS = frozenset({"json", "yaml", "toml", "ini", "dotenv", "properties", "dockerfile"})
+_SNIFF = 8192
+
+
+@dataclass(slots=True)
+class FileResult:
+    """What a worker hands back for one file (plain tuples: cheap to pickle)."""
+
+    rel: str
+    kind: str  # "parsed" | "touch" | "vanished"
+    mtime: float
+    file_row: tuple | None = None
+    rows: dict[str, list[tuple]] | None = None
+    walk_problem: Problem | None = None
+
+
+def value_text(value: Any) -> tuple[str | None, str]:
+    """A record value as catalogue text plus its type name."""
+    if value is None:
+        return None, "null"
+    if isinstance(value, bool):
+        return ("true" if value else "false"), "bool"
+    if isinstance(value, int):
+        return str(value), "int"
+    if isinstance(value, float):
+        return repr(value), "float"
+    if isinstance(value, str):
+        return value, "str"
+    if isinstance(value, dict):
+        return "{}", "object"
+    if isinstance(value, list):
+        return "[]", "array"
+    return str(value), "str"
+
+
+def _canonical_sha(documents: list[Any]) -> str | None:
+    docs = [d for d in documents if d not in (None, {}, [], "")]
+    if not docs:
+        return None
+    data = docs[0] if len(docs) == 1 else docs
+    try:
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _first_bad_line(data: bytes) -> int:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return data.count(b"\n", 0, exc.start) + 1
+    return 1
+
+
+def _chunker():
+    try:
+        from ingest.chunk import chunk_sections
+    except ImportError:  # the search index is optional at this layer
+        return None
+    return chunk_sections
+
+
+_LIMITS = Limits()
+_MAX_SIZE = 10 * 1024 * 1024
+
+
+def _init_worker(limits: Limits, max_size: int) -> None:
+    global _LIMITS, _MAX_SIZE
+    _LIMITS, _MAX_SIZE = limits, max_size
+
+
+def process_file(entry: WalkEntry, old_sha: str | None, run_id: int) -> FileResult:
+    """Read, hash, decode, parse, redact and chunk one file. Never raises."""
+    rel = entry.rel
+    problems: list[Problem] = []
+    fmt = format_for(PurePosixPath(rel), in_helm_templates=entry.in_helm_templates)
+
+    def result(status: str, sha: str | None, n_records: int = 0, canonical: str | None = None,
+               rows: dict[str, list[tuple]] | None = None) -> FileResult:
+        rows = rows or {}
+        rows.setdefault("findings", [])
+        rows["findings"].extend(
+            (p.rule, p.severity, rel, p.line, p.message, p.target, p.fingerprint, "ingest") for p in problems
+        )
+        file_row = (rel, fmt, entry.size, sha, entry.mtime, status, n_records, canonical, run_id)
+        return FileResult(rel, "parsed", entry.mtime, file_row, rows)
+
+    if entry.size > _MAX_SIZE:
+        problems.append(Problem(
+            "file-too-large", "warning",
+            f"file is {entry.size / 1048576:.1f} MB, over the {_MAX_SIZE / 1048576:.0f} MB cap; not read. "
+            f"Raise max_file_size (KB_MAX_FILE_SIZE) to catalogue it, or add it to .kbignore"))
+        return result("skipped", None)
+    try:
+        with open(entry.abs, "rb") as fh:
+            data = fh.read(_MAX_SIZE + 1)
+    except FileNotFoundError:
+        return FileResult(rel, "vanished", entry.mtime, walk_problem=Problem(
+            "unreadable", "warning", "file vanished during the walk (deleted or renamed); re-run to pick it up"))
+    except OSError as exc:
+        problems.append(Problem("unreadable", "warning", f"cannot read: {exc.strerror}; check its permissions"))
+        return result("skipped", None)
+    if len(data) > _MAX_SIZE:  # grew since the stat
+        problems.append(Problem("file-too-large", "warning",
+                                f"file grew over the {_MAX_SIZE / 1048576:.0f} MB cap while being read; not catalogued"))
+        return result("skipped", None)
+    sha = hashlib.sha256(data).hexdigest()
+    if old_sha is not None and sha == old_sha:
+        return FileResult(rel, "touch", entry.mtime)
+
+    head = data[:_SNIFF]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = data.decode("utf-16", errors="replace")
+        problems.append(Problem("non-utf8", "warning", "file is UTF-16; decoded, but re-save it as UTF-8", line=1))
+    elif b"\x00" in head:
+        problems.append(Problem(
+            "binary-file", "warning",
+            f"binary content (NUL bytes) in a file named like {fmt}; not parsed. Remove it or add it to .kbignore"))
+        return result("skipped", sha)
+    else:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            line = _first_bad_line(data)
+            text = data.decode("utf-8", errors="replace")
+            problems.append(Problem(
+                "non-utf8", "warning",
+                f"not valid UTF-8 (first bad byte on line {line}); decoded with replacement characters. "
+                "Re-save the file as UTF-8", line=line))
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        problems.append(Problem("empty-file", "info", "file is empty; nothing to catalogue"))
+        return result("ok", sha)
+
+    parsed = parse_text(fmt, text, PurePosixPath(rel), _LIMITS)
+    parsed = redact(parsed, text, structured=fmt in STRUCTURED_FORMATS)
+    problems.extend(parsed.problems)
+    status = "error" if any(p.rule == "parse-error" for p in parsed.problems) else "ok"
+
+    records = []
+    for r in parsed.records:
+        v, t = value_text(r.value)
+        records.append((rel, r.doc, r.key_path, v, t, r.line))
+    sections = [(rel, s.key_path, s.kind, s.line_start, s.line_end, s.text) for s in parsed.sections]
+    documents = []
+    for i, d in enumerate(parsed.documents):
+        try:
+            documents.append((rel, i, json.dumps(d, ensure_ascii=False, default=str)))
+        except (TypeError, ValueError, RecursionError):
+            pass
+    chunks = []
+    chunk_sections = _chunker()
+    if chunk_sections is not None and parsed.sections:
+        for c in chunk_sections(rel, fmt, parsed.sections):
+            chunks.append((f"{rel}#{c.ordinal}", rel, c.ordinal, c.key_path, c.line_start, c.line_end, c.text,
+                           hashlib.sha256(c.text.encode("utf-8", "surrogatepass")).hexdigest()))
+    rows = {"records": records, "sections": sections, "documents": documents, "chunks": chunks}
+    return result(status, sha, len(records), _canonical_sha(parsed.documents), rows)
+
+
+def _process_star(args: tuple) -> FileResult:
+    return process_file(*args)
+
+
+def _results(tasks: list[tuple], workers: int, limits: Limits, max_size: int) -> Iterator[FileResult]:
+    if workers <= 1 or len(tasks) < 200:
+        _init_worker(limits, max_size)
+        for t in tasks:
+            yield process_file(*t)
+        return
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(limits, max_size)) as pool:
+        yield from pool.imap_unordered(_process_star, tasks, chunksize=32)
+
+
+def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress | None = None) -> RunSummary:
+    """Ingest ``settings.root`` into ``catalogue`` incrementally; return what the run did."""
+    if settings.root is None:
+        raise ConfigError("No corpus root given: `kb ingest PATH`.")
+    root = Path(settings.root)
+    if not root.is_dir():
+        raise ConfigError(f"'{root}' is not a folder. Give the root of a configuration tree: `kb ingest PATH`.")
+    t0 = time.perf_counter()
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    catalogue.query("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
+    run_id = catalogue.start_run(str(root.resolve()))
+    previous_root = catalogue.get_meta("root")
+    catalogue.set_meta("root", str(root.resolve()))
+    tick = progress or (lambda phase, done, total: None)
+
+    walked = walk_tree(root, extra_ignore=settings.ignore, skip=settings.db)
+    states = catalogue.file_states() if previous_root else {}
+    if previous_root and previous_root != str(root.resolve()) and states:
+        # A different tree into the same KB: start over rather than mix two roots.
+        catalogue.remove_files(run_id, list(states))
+        states = {}
+    seen: set[str] = set()
+    tasks: list[tuple] = []
+    unchanged = 0
+    for e in walked.entries:
+        seen.add(e.rel)
+        old = states.get(e.rel)
+        if old is not None and old[0] == e.size and old[1] == e.mtime:
+            unchanged += 1
+            continue
+        tasks.append((e, old[2] if old else None, run_id))
+    removed = sorted(p for p in states if p not in seen)
+
+    walk_findings = [
+        (p.rule, p.severity, rel, p.line, p.message, p.target, p.fingerprint, "walk") for rel, p in walked.problems
+    ]
+    limits = Limits(max_records=settings.max_records_per_file, max_depth=settings.max_depth)
+    workers = settings.workers or (os.cpu_count() or 1)
+    added = changed = 0
+    batch_paths: list[str] = []
+    batch_rows: dict[str, list[tuple]] = {}
+    batch_changes: list[tuple[int, str, str]] = []
+    touch: list[tuple[str, float]] = []
+    vanished: list[str] = []
+    done = 0
+    existing = bool(states)
+
+    def flush() -> None:
+        nonlocal batch_paths, batch_rows, batch_changes, touch
+        if batch_paths or touch:
+            catalogue.replace_files(run_id, batch_paths, batch_rows, batch_changes, touch=touch, existing=existing)
+        batch_paths, batch_rows, batch_changes, touch = [], {}, [], []
+
+    tick("parse", 0, len(tasks))
+    for res in _results(tasks, workers, limits, settings.max_file_size):
+        done += 1
+        if res.kind == "touch":
+            touch.append((res.rel, res.mtime))
+            unchanged += 1
+        elif res.kind == "vanished":
+            vanished.append(res.rel)
+            if res.walk_problem is not None:
+                p = res.walk_problem
+                walk_findings.append((p.rule, p.severity, res.rel, p.line, p.message, p.target, p.fingerprint, "walk"))
+        else:
+            is_new = res.rel not in states
+            added += is_new
+            changed += not is_new
+            batch_paths.append(res.rel)
+            for table, rows in (res.rows or {}).items():
+                batch_rows.setdefault(table, []).extend(rows)
+            batch_rows.setdefault("files", []).append(res.file_row)
+            batch_changes.append((run_id, res.rel, "added" if is_new else "changed"))
+        if len(batch_paths) + len(touch) >= settings.batch_files:
+            flush()
+        if done % 100 == 0 or done == len(tasks):
+            tick("parse", done, len(tasks))
+    flush()
+    gone = removed + [p for p in vanished if p in states]
+    if gone:
+        catalogue.remove_files(run_id, gone)
+    catalogue.replace_findings("walk", walk_findings)
+
+    embedded = 0
+    if settings.embed:
+        from kb.index import sync_index
+
+        info = sync_index(catalogue, settings, progress=progress)
+        embedded = int(info.get("embedded", 0))
+
+    seconds = time.perf_counter() - t0
+    catalogue.finish_run(run_id, status="complete", files_seen=len(walked.entries), added=added,
+                         changed=changed, removed=len(gone), unchanged=unchanged, seconds=seconds)
+    st = catalogue.stats()
+    return RunSummary(
+        run_id=run_id, root=str(root.resolve()), started_at=started,
+        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), status="complete",
+        files_seen=len(walked.entries), added=added, changed=changed, removed=len(gone), unchanged=unchanged,
+        by_format=st["files_by_format"], findings_by_rule=st["findings_by_rule"], chunks_embedded=embedded,
+        seconds=round(seconds, 3),
+    )

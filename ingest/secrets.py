@@ -1,0 +1,245 @@
+"""Find credentials in parsed files and replace them with markers before anything is stored.
+
+A secret is either a value matching a credential pattern anywhere (AWS access key ids, Stripe-style
+``sk_live_`` keys, GitHub/Slack/Google tokens, JWTs, private-key blocks, passwords inside URLs), or a
+non-placeholder string under a key whose name ends in password / secret / token / api key / ...
+Placeholders (``changeme``, ``${DB_PASSWORD}``, ``<your-token>``, empty, ``xxx``...) are not secrets.
+
+Each secret becomes a ``plaintext-secret`` problem with a fingerprint (a hash prefix), never the
+value, and every occurrence in records, section texts and documents is replaced by
+``[REDACTED:plaintext-secret:<fingerprint>]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from kb.types import ParsedFile, Problem
+
+__all__ = ["redact", "fingerprint", "marker", "is_placeholder", "secret_key", "PATTERNS"]
+
+PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("private key block", re.compile(
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")),
+    ("AWS access key id", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b")),
+    ("Stripe-style secret key", re.compile(r"\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,}\b")),
+    ("GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b")),
+    ("GitHub token", re.compile(r"\bgithub_pat_[A-Za-z0-9_]{40,}\b")),
+    ("Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b")),
+    ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b")),
+    ("JSON web token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
+]
+
+# scheme://user:password@host — the password part only
+_URL_PASSWORD = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@'\"]+:([^\s@/'\"]+)@")
+
+_SECRET_LAST_WORDS = {"password", "passwd", "pwd", "passphrase", "secret", "token", "credential", "credentials"}
+_SECRET_LAST_PAIRS = {
+    ("api", "key"), ("access", "key"), ("secret", "key"), ("private", "key"), ("auth", "key"),
+    ("signing", "key"), ("encryption", "key"), ("master", "key"), ("client", "secret"), ("app", "key"),
+}
+_SECRET_JOINED = {"apikey", "secretkey", "accesskey", "privatekey", "authtoken", "accesstoken", "clientsecret"}
+
+_PLACEHOLDER_WORDS = {
+    "changeme", "change-me", "change_me", "changeit", "example", "dummy", "placeholder", "redacted",
+    "none", "null", "nil", "undefined", "todo", "tbd", "xxx", "secret", "password", "token", "test",
+    "sample", "fake", "notset", "not-set", "your-secret", "your-token", "your-password", "mypassword",
+    "true", "false", "required", "optional", "string", "empty",
+}
+_PLACEHOLDER_RE = re.compile(
+    r"""^(?:
+        \$\{[^}]*\}.*                  # ${VAR}, ${VAR:-x}
+      | \$[A-Za-z_][A-Za-z0-9_]*       # $VAR
+      | <[^<>]*>                       # <your-token>
+      | \{\{.*\}\}                     # {{ .Values.x }}
+      | %\([^)]*\)s                    # %(name)s
+      | [x*.#-]{3,}                    # xxx, ***, ...
+      | (?:your|my|the|insert|put|replace|enter|some)[-_ ].*
+      | .*[-_](?:here|placeholder|example)
+      | (?:secret|vault|ref|env|file|ssm|arn|k8s|sm)://.*   # references to a secret store
+      | arn:aws:.*
+      | /[^\s]*|\./[^\s]*|~/[^\s]*     # paths (e.g. /run/secrets/db_password)
+    )$""",
+    re.X | re.I,
+)
+
+_WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
+_LAST_KEY = re.compile(r"""(?:\["((?:[^"\\]|\\.)*)"\]|([^.\[\]]+))(?:\[\d+\])*$""")
+
+
+def fingerprint(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def marker(fp: str) -> str:
+    return f"[REDACTED:plaintext-secret:{fp[:8]}]"
+
+
+def _last_key(key_path: str) -> str:
+    m = _LAST_KEY.search(key_path)
+    if not m:
+        return key_path
+    return m.group(1) if m.group(1) is not None else m.group(2)
+
+
+def secret_key(key_path: str) -> bool:
+    """Whether the last key of ``key_path`` names a credential (``db_password``, ``apiKey``...)."""
+    words = [w.lower() for w in _WORD_SPLIT.split(_last_key(key_path)) if w]
+    if not words:
+        return False
+    if words[-1] in _SECRET_LAST_WORDS:
+        return True
+    if len(words) >= 2 and (words[-2], words[-1]) in _SECRET_LAST_PAIRS:
+        return True
+    return words[-1] in _SECRET_JOINED
+
+
+def is_placeholder(value: str) -> bool:
+    v = value.strip().strip("'\"")
+    if len(v) < 4:
+        return True
+    if v.lower() in _PLACEHOLDER_WORDS:
+        return True
+    if " " in v and len(v.split()) > 3:  # prose, not a credential
+        return True
+    return bool(_PLACEHOLDER_RE.match(v))
+
+
+def _scan_text(text: str) -> list[tuple[str, str, int]]:
+    """(kind, secret, offset) for pattern matches in free text."""
+    found = []
+    for kind, pattern in PATTERNS:
+        for m in pattern.finditer(text):
+            found.append((kind, m.group(0), m.start()))
+    for m in _URL_PASSWORD.finditer(text):
+        pw = m.group(1)
+        if not is_placeholder(pw):
+            found.append(("password in a URL", pw, m.start(1)))
+    return found
+
+
+# key = value lines inside free text (Markdown code blocks, Dockerfile ENV, templates)
+_TEXT_ASSIGN = re.compile(
+    r"""(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)["']?\s*(?:=|:)\s*(?P<q>["']?)(?P<value>[^\s"'#,;{}]+)(?P=q)"""
+)
+
+
+def redact(parsed: ParsedFile, text: str, *, structured: bool) -> ParsedFile:
+    """Replace secrets in ``parsed`` (records, sections, documents) in place; add problems.
+
+    ``text`` is the file's full text; ``structured`` says whether records carry the file's values
+    (then key-name rules run on records; otherwise on ``key = value`` lines of the text).
+    """
+    secrets: dict[str, tuple[str, str, int | None, str | None]] = {}  # value -> (kind, fp, line, key)
+
+    def add(value: str, kind: str, line: int | None, key: str | None) -> None:
+        if value and value not in secrets:
+            secrets[value] = (kind, fingerprint(value), line, key)
+
+    line_starts: list[int] | None = None
+
+    def line_of(offset: int) -> int:
+        nonlocal line_starts
+        if line_starts is None:
+            line_starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
+        import bisect
+
+        return bisect.bisect_right(line_starts, offset)
+
+    # 1. patterns anywhere in the text
+    for kind, value, offset in _scan_text(text):
+        add(value, kind, line_of(offset), None)
+
+    # 2. credential-named keys
+    if structured:
+        for rec in parsed.records:
+            v = rec.value
+            if isinstance(v, str) and v and secret_key(rec.key_path) and not is_placeholder(v):
+                add(v, "credential under a secret-named key", rec.line, rec.key_path)
+    else:
+        for m in _TEXT_ASSIGN.finditer(text):
+            if secret_key(m.group("key")) and not is_placeholder(m.group("value")):
+                add(m.group("value"), "credential under a secret-named key", line_of(m.start("value")), m.group("key"))
+
+    if not secrets:
+        return parsed
+
+    # longest first, so a value containing another is replaced whole
+    ordered = sorted(secrets.items(), key=lambda kv: -len(kv[0]))
+    replacements = [(value, marker(info[1])) for value, info in ordered]
+
+    def scrub(s: str) -> str:
+        for value, mark in replacements:
+            if value in s:
+                s = s.replace(value, mark)
+        return s
+
+    # records: a matching record's line and key path become the finding's location
+    for rec in parsed.records:
+        if isinstance(rec.value, str):
+            new = scrub(rec.value)
+            if new != rec.value:
+                if rec.value in secrets:
+                    kind, fp, line, key = secrets[rec.value]
+                    if key is None:
+                        secrets[rec.value] = (kind, fp, rec.line, rec.key_path)
+                else:
+                    for value, (kind, fp, line, key) in list(secrets.items()):
+                        if value in rec.value and key is None:
+                            secrets[value] = (kind, fp, rec.line, rec.key_path)
+                rec.value = new
+    # section texts: also multi-line private-key blocks whose indentation differs from the value
+    block = PATTERNS[0][1]
+    for sec in parsed.sections:
+        t = block.sub(lambda m: marker(fingerprint(m.group(0))), sec.text) if "PRIVATE KEY" in sec.text else sec.text
+        sec.text = _scrub_escaped(scrub(t), replacements)
+    parsed.documents = [_scrub_data(d, scrub) for d in parsed.documents]
+
+    for value, (kind, fp, line, key) in secrets.items():
+        where = f" under '{key}'" if key else ""
+        parsed.problems.append(Problem(
+            "plaintext-secret", "error",
+            f"{kind}{where} is stored in plain text (fingerprint {fp}); move it to a secret store "
+            f"and reference it, e.g. ${{{_env_name(key)}}}",
+            line=line, target=key, fingerprint=fp,
+        ))
+    return parsed
+
+
+def _env_name(key: str | None) -> str:
+    if not key:
+        return "SECRET_NAME"
+    return re.sub(r"[^A-Za-z0-9]+", "_", _last_key(key)).upper().strip("_") or "SECRET_NAME"
+
+
+def _scrub_escaped(text: str, replacements: list[tuple[str, str]]) -> str:
+    import json
+
+    for value, mark in replacements:
+        esc = json.dumps(value)[1:-1]
+        if esc != value and esc in text:
+            text = text.replace(esc, mark)
+    return text
+
+
+def _scrub_data(data: Any, scrub) -> Any:
+    stack = [data]
+    if isinstance(data, str):
+        return scrub(data)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if isinstance(v, str):
+                    node[k] = scrub(v)
+                elif isinstance(v, (dict, list)):
+                    stack.append(v)
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                if isinstance(v, str):
+                    node[i] = scrub(v)
+                elif isinstance(v, (dict, list)):
+                    stack.append(v)
+    return data

@@ -1,0 +1,156 @@
+"""Walk a configuration tree: which files to catalogue, and what is wrong with the rest.
+
+* honours ``.gitignore`` files (nested, gitignore semantics) and ``.kbignore`` files, plus
+  ``Settings.ignore`` patterns;
+* skips ``.git``, ``node_modules``, virtualenvs (a folder with ``pyvenv.cfg``), caches and the KB
+  directory itself;
+* follows a symlink only when it stays inside the root and does not loop; others become findings;
+* stats every file once (an unchanged file costs a stat, nothing more); a file that vanishes
+  mid-walk is a finding, not a crash.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pathspec
+
+from kb.types import Problem
+
+__all__ = ["WalkEntry", "WalkResult", "walk_tree", "SKIP_DIRS"]
+
+SKIP_DIRS = frozenset({
+    ".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".nox",
+    ".mypy_cache", ".pytest_cache", ".ruff_cache", ".idea", ".kb", ".ipynb_checkpoints",
+})
+
+
+@dataclass(slots=True)
+class WalkEntry:
+    rel: str  # POSIX path relative to the root
+    abs: str
+    size: int
+    mtime: float
+    in_helm_templates: bool = False
+
+
+@dataclass
+class WalkResult:
+    entries: list[WalkEntry] = field(default_factory=list)
+    problems: list[tuple[str, Problem]] = field(default_factory=list)  # (rel path, problem)
+
+
+def _spec(path: str) -> pathspec.PathSpec | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    lines = [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines:
+        return None
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+def walk_tree(root: Path, *, extra_ignore: list[str] | None = None, skip: Path | None = None) -> WalkResult:
+    """Walk ``root``; ``skip`` is a directory never to enter (the KB dir when inside the root)."""
+    root = Path(root)
+    result = WalkResult()
+    root_real = os.path.realpath(root)
+    skip_real = os.path.realpath(skip) if skip is not None else None
+    base_specs: list[tuple[str, pathspec.PathSpec]] = []
+    if extra_ignore:
+        base_specs.append(("", pathspec.GitIgnoreSpec.from_lines(extra_ignore)))
+
+    visited_dirs: set[tuple[int, int]] = set()
+    try:
+        st = os.stat(root_real)
+        visited_dirs.add((st.st_dev, st.st_ino))
+    except OSError as exc:
+        result.problems.append(("", Problem("unreadable", "error", f"cannot read the root: {exc.strerror}")))
+        return result
+
+    # stack of (abs dir, rel dir, specs in force, in helm templates)
+    stack: list[tuple[str, str, list[tuple[str, pathspec.PathSpec]], bool]] = [(root_real, "", base_specs, False)]
+
+    def ignored(rel: str, is_dir: bool, specs: list[tuple[str, pathspec.PathSpec]]) -> bool:
+        for base, spec in specs:
+            sub = rel[len(base) + 1:] if base else rel
+            if spec.match_file(sub + "/" if is_dir else sub):
+                return True
+        return False
+
+    while stack:
+        d_abs, d_rel, specs, in_tpl = stack.pop()
+        try:
+            with os.scandir(d_abs) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            result.problems.append((d_rel or ".", Problem(
+                "unreadable", "warning", f"cannot list folder: {exc.strerror}; check its permissions")))
+            continue
+        names = {e.name for e in entries}
+        local = list(specs)
+        for ign in (".gitignore", ".kbignore"):
+            if ign in names:
+                sp = _spec(os.path.join(d_abs, ign))
+                if sp is not None:
+                    local.append((d_rel, sp))
+        is_chart = "Chart.yaml" in names
+        for e in entries:
+            rel = f"{d_rel}/{e.name}" if d_rel else e.name
+            abs_path = os.path.join(d_abs, e.name)
+            try:
+                is_link = e.is_symlink()
+                if is_link:
+                    target = os.path.realpath(abs_path)
+                    if target != root_real and not target.startswith(root_real + os.sep):
+                        result.problems.append((rel, Problem(
+                            "symlink", "warning",
+                            "symbolic link points outside the corpus root; not followed")))
+                        continue
+                    try:
+                        st = os.stat(abs_path)
+                    except OSError:
+                        result.problems.append((rel, Problem(
+                            "symlink", "warning",
+                            "symbolic link is broken or loops (too many levels); not followed")))
+                        continue
+                else:
+                    st = e.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                result.problems.append((rel, Problem(
+                    "unreadable", "warning", "file vanished during the walk (deleted or renamed); re-run to pick it up")))
+                continue
+            except OSError as exc:
+                result.problems.append((rel, Problem("unreadable", "warning", f"cannot stat: {exc.strerror}")))
+                continue
+
+            if stat.S_ISDIR(st.st_mode):
+                if e.name in SKIP_DIRS or ignored(rel, True, local):
+                    continue
+                real = os.path.realpath(abs_path) if is_link else abs_path
+                if skip_real is not None and os.path.realpath(real) == skip_real:
+                    continue
+                if os.path.exists(os.path.join(real, "pyvenv.cfg")):
+                    continue
+                key = (st.st_dev, st.st_ino)
+                if key in visited_dirs:
+                    result.problems.append((rel, Problem(
+                        "symlink", "warning",
+                        "symbolic link loops back to a folder already walked; not followed")))
+                    continue
+                visited_dirs.add(key)
+                stack.append((real, rel, local, in_tpl or (is_chart and e.name == "templates")))
+            elif stat.S_ISREG(st.st_mode):
+                if e.name in (".gitignore", ".kbignore") or ignored(rel, False, local):
+                    continue
+                result.entries.append(WalkEntry(rel, abs_path, st.st_size, st.st_mtime, in_tpl))
+            else:
+                result.problems.append((rel, Problem(
+                    "unreadable", "info", "not a regular file (socket, pipe or device); skipped")))
+    result.entries.sort(key=lambda w: w.rel)
+    return result

@@ -1,0 +1,330 @@
+"""The catalogue: one DuckDB file under the KB directory. The only module that imports duckdb.
+
+Tables (the names users type in ``kb sql``):
+
+``runs``       one row per ingest: id, root, started_at, finished_at, status (running|complete|
+               failed), files_seen, added, changed, removed, unchanged, seconds
+``run_changes`` run_id, path, change (added|changed|removed)
+``files``      path (relative to the root, '/'), format, size, sha256, mtime, status (ok|error|
+               skipped), records, canonical_sha (hash of the parsed data, format-independent), run_id
+``records``    path, doc, key_path, value (text), value_type (str|int|float|bool|null|object|array), line
+``sections``   path, key_path, kind, line_start, line_end, text (redacted)
+``chunks``     chunk_id, path, ordinal, key_path, line_start, line_end, text (redacted), text_sha
+``documents``  path, doc, data (the parsed, redacted data as JSON text)
+``findings``   rule, severity, path, line, message, target, fingerprint, source (ingest|validate|...)
+``meta``       key, value (embedder identity, root, schema version)
+
+Writes go in bulk through Arrow tables, a batch of files per transaction; a batch either lands
+whole or not at all, so ``kill -9`` leaves the previous state queryable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from kb.errors import BadRequestError, NotIndexedError, ReadOnlyError
+
+__all__ = ["Catalogue", "CATALOGUE_FILE", "SCHEMA_VERSION", "TABLE_COLUMNS"]
+
+CATALOGUE_FILE = "catalogue.duckdb"
+SCHEMA_VERSION = "1"
+
+TABLE_COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "files": [
+        ("path", "VARCHAR"), ("format", "VARCHAR"), ("size", "BIGINT"), ("sha256", "VARCHAR"),
+        ("mtime", "DOUBLE"), ("status", "VARCHAR"), ("records", "INTEGER"),
+        ("canonical_sha", "VARCHAR"), ("run_id", "INTEGER"),
+    ],
+    "records": [
+        ("path", "VARCHAR"), ("doc", "INTEGER"), ("key_path", "VARCHAR"), ("value", "VARCHAR"),
+        ("value_type", "VARCHAR"), ("line", "INTEGER"),
+    ],
+    "sections": [
+        ("path", "VARCHAR"), ("key_path", "VARCHAR"), ("kind", "VARCHAR"),
+        ("line_start", "INTEGER"), ("line_end", "INTEGER"), ("text", "VARCHAR"),
+    ],
+    "chunks": [
+        ("chunk_id", "VARCHAR"), ("path", "VARCHAR"), ("ordinal", "INTEGER"), ("key_path", "VARCHAR"),
+        ("line_start", "INTEGER"), ("line_end", "INTEGER"), ("text", "VARCHAR"), ("text_sha", "VARCHAR"),
+    ],
+    "documents": [("path", "VARCHAR"), ("doc", "INTEGER"), ("data", "VARCHAR")],
+    "findings": [
+        ("rule", "VARCHAR"), ("severity", "VARCHAR"), ("path", "VARCHAR"), ("line", "INTEGER"),
+        ("message", "VARCHAR"), ("target", "VARCHAR"), ("fingerprint", "VARCHAR"), ("source", "VARCHAR"),
+    ],
+    "run_changes": [("run_id", "INTEGER"), ("path", "VARCHAR"), ("change", "VARCHAR")],
+}
+
+# Per-file tables: a file's rows are replaced together with its ``files`` row.
+FILE_TABLES = ("records", "sections", "chunks", "documents")
+
+_ARROW_TYPES = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "INTEGER": pa.int32(), "DOUBLE": pa.float64()}
+
+
+def _ddl() -> list[str]:
+    stmts = [
+        "CREATE TABLE IF NOT EXISTS meta (key VARCHAR, value VARCHAR)",
+        "CREATE SEQUENCE IF NOT EXISTS run_seq START 1",
+        """CREATE TABLE IF NOT EXISTS runs (
+            id INTEGER, root VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP, status VARCHAR,
+            files_seen INTEGER, added INTEGER, changed INTEGER, removed INTEGER, unchanged INTEGER,
+            seconds DOUBLE)""",
+    ]
+    for table, cols in TABLE_COLUMNS.items():
+        body = ", ".join(f"{name} {typ}" for name, typ in cols)
+        stmts.append(f"CREATE TABLE IF NOT EXISTS {table} ({body})")
+    return stmts
+
+
+def arrow_table(table: str, rows: Sequence[Sequence[Any]]) -> pa.Table:
+    """Rows (tuples in ``TABLE_COLUMNS`` order) to an Arrow table with the catalogue's types."""
+    cols = TABLE_COLUMNS[table]
+    columns = list(zip(*rows)) if rows else [[] for _ in cols]
+    arrays = [pa.array(list(col), type=_ARROW_TYPES[typ]) for col, (_, typ) in zip(columns, cols)]
+    return pa.Table.from_arrays(arrays, names=[name for name, _ in cols])
+
+
+class Catalogue:
+    """A DuckDB catalogue under ``db_dir``.
+
+    ``read_only=True`` opens an existing catalogue for queries only (``kb sql``); writes fail in
+    DuckDB itself. One connection per instance; a lock serialises use across threads, and
+    :meth:`cursor` hands out per-thread cursors for concurrent readers in the API.
+    """
+
+    def __init__(self, db_dir: Path | str, *, read_only: bool = False) -> None:
+        self.db_dir = Path(db_dir)
+        self.path = self.db_dir / CATALOGUE_FILE
+        self.read_only = read_only
+        if read_only and not self.path.exists():
+            raise NotIndexedError(
+                f"No knowledge base at '{self.db_dir}'. Run `kb ingest PATH --db {self.db_dir}` first."
+            )
+        if not read_only:
+            self.db_dir.mkdir(parents=True, exist_ok=True)
+        self.lock = threading.RLock()
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            raise NotIndexedError(
+                f"Cannot open the catalogue at '{self.path}': {exc}. Is another `kb ingest` running?"
+            ) from exc
+        if not read_only:
+            for stmt in _ddl():
+                self.con.execute(stmt)
+            if self.get_meta("schema_version") is None:
+                self.set_meta("schema_version", SCHEMA_VERSION)
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self.lock:
+            self.con.close()
+
+    def __enter__(self) -> "Catalogue":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor sharing the database, for use from another thread."""
+        return self.con.cursor()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self.lock:
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                yield self.con
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+            else:
+                self.con.execute("COMMIT")
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        with self.lock:
+            return self.con.execute(sql, params or []).fetchall()
+
+    def query_df(self, sql: str, params: Sequence[Any] | None = None):  # -> pandas.DataFrame
+        with self.lock:
+            return self.con.execute(sql, params or []).df()
+
+    def query_dicts(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            cur = self.con.execute(sql, params or [])
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def sql(self, sql: str) -> tuple[list[str], list[tuple]]:
+        """Run user SQL (``kb sql``): columns and rows. Writes are refused on a read-only KB."""
+        with self.lock:
+            try:
+                cur = self.con.execute(sql)
+            except duckdb.Error as exc:
+                text = str(exc)
+                if self.read_only and ("read-only" in text or "read only" in text):
+                    raise ReadOnlyError(f"`kb sql` is read-only: {text.splitlines()[0]}") from exc
+                raise BadRequestError(f"SQL error: {text.splitlines()[0]}") from exc
+            if cur.description is None:
+                return [], []
+            return [d[0] for d in cur.description], cur.fetchall()
+
+    def insert_rows(self, table: str, rows: Sequence[Sequence[Any]], con: Any = None) -> None:
+        """Bulk insert rows (tuples in ``TABLE_COLUMNS`` order) through Arrow."""
+        if not rows:
+            return
+        data = arrow_table(table, rows)
+        c = con or self.con
+        with self.lock:
+            c.register("_kb_insert", data)
+            try:
+                c.execute(f"INSERT INTO {table} SELECT * FROM _kb_insert")
+            finally:
+                c.unregister("_kb_insert")
+
+    def tables(self) -> list[str]:
+        return [r[0] for r in self.query("SELECT table_name FROM information_schema.tables ORDER BY 1")]
+
+    # -- meta -----------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self.query("SELECT value FROM meta WHERE key = ?", [key])
+        return rows[0][0] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.lock:
+            self.con.execute("DELETE FROM meta WHERE key = ?", [key])
+            self.con.execute("INSERT INTO meta VALUES (?, ?)", [key, value])
+
+    # -- ingest support -------------------------------------------------------------------------
+
+    def file_states(self) -> dict[str, tuple[int, float, str | None]]:
+        """path -> (size, mtime, sha256) for every catalogued file."""
+        with self.lock:
+            rows = self.con.execute("SELECT path, size, mtime, sha256 FROM files").fetchall()
+        return {p: (s, m, h) for p, s, m, h in rows}
+
+    def start_run(self, root: str) -> int:
+        with self.lock:
+            run_id = self.con.execute("SELECT nextval('run_seq')").fetchone()[0]
+            self.con.execute(
+                "INSERT INTO runs VALUES (?, ?, now(), NULL, 'running', 0, 0, 0, 0, 0, NULL)",
+                [run_id, root],
+            )
+        return int(run_id)
+
+    def finish_run(self, run_id: int, *, status: str, files_seen: int, added: int, changed: int,
+                   removed: int, unchanged: int, seconds: float) -> None:
+        with self.lock:
+            self.con.execute(
+                """UPDATE runs SET finished_at = now(), status = ?, files_seen = ?, added = ?,
+                   changed = ?, removed = ?, unchanged = ?, seconds = ? WHERE id = ?""",
+                [status, files_seen, added, changed, removed, unchanged, seconds, run_id],
+            )
+
+    def replace_files(
+        self,
+        run_id: int,
+        paths: Iterable[str],
+        rows: dict[str, list[tuple]],
+        changes: list[tuple[int, str, str]],
+        *,
+        touch: list[tuple[str, float]] = (),
+        existing: bool = True,
+    ) -> None:
+        """Atomically replace every row of ``paths`` (files, per-file tables, ingest findings).
+
+        ``rows`` maps table name to new rows. ``touch`` updates only the mtime of files whose
+        content did not change. ``existing=False`` skips the deletes (first ingest).
+        """
+        paths = list(paths)
+        with self.transaction() as con:
+            if existing and paths:
+                con.register("_kb_paths", pa.table({"path": pa.array(paths, type=pa.string())}))
+                try:
+                    for table in ("files",) + FILE_TABLES:
+                        con.execute(f"DELETE FROM {table} WHERE path IN (SELECT path FROM _kb_paths)")
+                    con.execute(
+                        "DELETE FROM findings WHERE source = 'ingest' AND path IN (SELECT path FROM _kb_paths)"
+                    )
+                finally:
+                    con.unregister("_kb_paths")
+            for table, table_rows in rows.items():
+                self.insert_rows(table, table_rows, con)
+            for path, mtime in touch:
+                con.execute("UPDATE files SET mtime = ? WHERE path = ?", [mtime, path])
+            self.insert_rows("run_changes", changes, con)
+
+    def remove_files(self, run_id: int, paths: Sequence[str]) -> None:
+        self.replace_files(run_id, paths, {}, [(run_id, p, "removed") for p in paths])
+
+    def replace_findings(self, source: str, rows: Sequence[tuple]) -> None:
+        """Replace all findings of one ``source`` (e.g. ``validate``) at once."""
+        with self.transaction() as con:
+            con.execute("DELETE FROM findings WHERE source = ?", [source])
+            self.insert_rows("findings", rows, con)
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def history(self, limit: int = 20) -> list[dict[str, Any]]:
+        return self.query_dicts(
+            """SELECT id, root, strftime(started_at, '%Y-%m-%d %H:%M:%S') AS started_at,
+                      strftime(finished_at, '%Y-%m-%d %H:%M:%S') AS finished_at, status, files_seen,
+                      added, changed, removed, unchanged, round(seconds, 3) AS seconds
+               FROM runs ORDER BY id DESC LIMIT ?""",
+            [limit],
+        )
+
+    def run_changes(self, run_id: int) -> list[dict[str, Any]]:
+        return self.query_dicts(
+            "SELECT path, change FROM run_changes WHERE run_id = ? ORDER BY change, path", [run_id]
+        )
+
+    def stats(self) -> dict[str, Any]:
+        one = lambda sql: self.query(sql)[0][0]  # noqa: E731
+        by_format = dict(self.query("SELECT format, count(*) FROM files GROUP BY 1 ORDER BY 2 DESC, 1"))
+        by_status = dict(self.query("SELECT status, count(*) FROM files GROUP BY 1 ORDER BY 1"))
+        by_rule = dict(self.query("SELECT rule, count(*) FROM findings GROUP BY 1 ORDER BY 2 DESC, 1"))
+        by_sev = dict(self.query("SELECT severity, count(*) FROM findings GROUP BY 1 ORDER BY 1"))
+        last = self.history(1)
+        return {
+            "db": str(self.db_dir),
+            "root": self.get_meta("root"),
+            "files": one("SELECT count(*) FROM files"),
+            "bytes": one("SELECT coalesce(sum(size), 0) FROM files"),
+            "records": one("SELECT count(*) FROM records"),
+            "sections": one("SELECT count(*) FROM sections"),
+            "chunks": one("SELECT count(*) FROM chunks"),
+            "findings": one("SELECT count(*) FROM findings"),
+            "files_by_format": by_format,
+            "files_by_status": by_status,
+            "findings_by_rule": by_rule,
+            "findings_by_severity": by_sev,
+            "last_run": last[0] if last else None,
+        }
+
+    def file_row(self, path: str) -> dict[str, Any] | None:
+        rows = self.query_dicts("SELECT * FROM files WHERE path = ?", [path])
+        return rows[0] if rows else None
+
+    def documents(self, paths: Sequence[str] | None = None) -> Iterator[tuple[str, int, Any]]:
+        """(path, doc, data) for catalogued documents."""
+        if paths is None:
+            rows = self.query("SELECT path, doc, data FROM documents ORDER BY path, doc")
+        else:
+            rows = self.query(
+                "SELECT path, doc, data FROM documents WHERE path IN (SELECT unnest(?)) ORDER BY path, doc",
+                [list(paths)],
+            )
+        for path, doc, data in rows:
+            yield path, doc, json.loads(data)

@@ -1,0 +1,126 @@
+"""The ``kb`` command line: the composition root.
+
+Commands live one per module in :mod:`kb.cli.commands`; each module exposes ``command`` (a click
+command or group) and is discovered at start-up, so adding a command adds a file. Commands are thin:
+they build :class:`~kb.settings.Settings`, call the library and print. Heavy imports (torch,
+chromadb, networkx) happen inside command bodies so ``kb --help`` stays fast.
+
+Exit codes: 0 success; 1 the command found problems (``kb validate`` errors); 2 bad usage or a kb
+error (the message says how to fix it).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kb.errors import KBError
+from kb.settings import Settings
+
+__all__ = ["main", "cli", "db_option", "json_option", "load_settings", "emit_json", "console", "handle_errors"]
+
+
+def db_option(f: Callable) -> Callable:
+    return click.option(
+        "--db", "db", type=click.Path(path_type=Path), default=None,
+        help="KB directory (default: $KB_DB or .kb in the current directory).",
+    )(f)
+
+
+def json_option(f: Callable) -> Callable:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(f)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings.load(overrides)
+
+
+def _default(o: Any) -> Any:
+    if hasattr(o, "model_dump"):
+        return o.model_dump(mode="json")
+    if isinstance(o, Path):
+        return str(o)
+    if hasattr(o, "isoformat"):
+        return o.isoformat()
+    if hasattr(o, "item"):  # numpy scalars
+        return o.item()
+    return str(o)
+
+
+def emit_json(obj: Any) -> None:
+    """Print ``obj`` as JSON (pydantic models, paths and datetimes handled)."""
+    click.echo(json.dumps(obj, default=_default, indent=2, ensure_ascii=False))
+
+
+def console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def handle_errors(f: Callable) -> Callable:
+    """Turn kb errors into a one-line message and exit code 2 (no traceback)."""
+    import functools
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except KBError as exc:
+            click.echo(f"Error: {exc.message}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+class _Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        _discover(self)
+        return sorted(self.commands)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        _discover(self)
+        return self.commands.get(name)
+
+
+_discovered = False
+
+
+def _discover(group: click.Group) -> None:
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    from kb.cli import commands
+
+    for mod in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if mod.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"kb.cli.commands.{mod.name}")
+        cmd = getattr(module, "command", None)
+        if isinstance(cmd, click.Command):
+            group.add_command(cmd)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="kb")
+def cli() -> None:
+    """kb: a semantic knowledge base over configuration trees.
+
+    Ingest a tree of JSON, YAML, TOML, INI, .env, .properties, Markdown and Dockerfiles; search it
+    in natural language or by identifier; validate references, variables and schemas; find
+    duplicates and drift.
+
+    Example: kb ingest ./platform && kb search "fraud review threshold"
+    """
+
+
+def main() -> None:
+    cli()

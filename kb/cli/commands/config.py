@@ -1,0 +1,35 @@
+"""``kb config``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import click
+
+from kb.cli import console, emit_json, json_option, load_settings
+
+
+@click.command("config")
+@json_option
+def command(as_json: bool) -> None:
+    """Show the settings in force and where each can be set.
+
+    Layers: defaults < [tool.kb] in ./pyproject.toml < KB_* environment variables < flags.
+
+    Example: KB_MODEL=hash kb config --json
+    """
+    from kb.settings import Settings
+
+    s = load_settings()
+    values = {k: (str(v) if v is not None and not isinstance(v, (int, float, bool, list)) else v)
+              for k, v in asdict(s).items()}
+    for secret in ("api_key", "api_read_key"):
+        if values.get(secret):
+            values[secret] = "***"
+    if as_json:
+        emit_json(values)
+        return
+    docs = Settings.documentation()
+    con = console()
+    for k, v in values.items():
+        con.print(f"[bold]{k}[/] = {v!r}   [dim](KB_{k.upper()}) {docs.get(k, '')}[/]")

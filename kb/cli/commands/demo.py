@@ -1,0 +1,75 @@
+"""``kb demo``: the whole job on the bundled sample corpus."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import click
+
+from kb.cli import console, emit_json, handle_errors, json_option, load_settings
+from kb.cli.commands.ingest import print_summary, progress_bar
+
+SEMANTIC_QUERY = "Where is the fraud-review threshold for payments in production?"
+LITERAL_QUERY = "DATABASE_URL"
+
+
+def sample_root() -> Path:
+    """The bundled sample corpus (inside the installed package)."""
+    return Path(__file__).resolve().parents[2] / "sample"
+
+
+@click.command("demo")
+@click.option("--db", "db", type=click.Path(path_type=Path), default=Path(".kb-demo"), show_default=True,
+              help="KB directory for the demo (rebuilt from scratch).")
+@json_option
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@handle_errors
+def command(db: Path, as_json: bool, quiet: bool) -> None:
+    """Ingest the bundled sample platform tree, then search and validate it, printing each step.
+
+    Example: kb demo && kb search "retry policy" --db .kb-demo
+    """
+    from rich.markup import escape
+
+    from kb.knowledge import KnowledgeBase
+
+    if db.exists():
+        shutil.rmtree(db)
+    settings = load_settings(db=db)
+    kb = KnowledgeBase(settings)
+    con = console()
+    out: dict = {}
+    with progress_bar(not quiet and not as_json) as bar:
+        summary = kb.ingest(sample_root(), progress=bar)
+    out["ingest"] = summary
+    if not as_json:
+        con.rule("[bold]1. Ingest the bundled sample corpus")
+        print_summary(summary, con)
+
+    if settings.embed:
+        out["search"] = {}
+        for label, q in (("semantic", SEMANTIC_QUERY), ("literal", LITERAL_QUERY)):
+            hits = kb.search(q, k=3, as_frame=False)
+            out["search"][q] = hits
+            if not as_json:
+                con.rule(f"[bold]2. Search ({label}): {escape(q)}")
+                for h in hits:
+                    con.print(f"[cyan]{escape(h.path)}:{h.line_start}[/]  {escape(h.key_path or '')}  "
+                              f"[dim]score {h.score:.3f}[/]")
+                    con.print("    " + escape(h.snippet.strip().splitlines()[0] if h.snippet.strip() else ""))
+
+    findings = kb.validate(as_frame=False)
+    stored = kb.findings()
+    out["findings"] = stored.to_dict("records")
+    if not as_json:
+        con.rule("[bold]3. Validate: references, variables, cycles, schemas, secrets")
+        for r in out["findings"]:
+            if r["severity"] == "info":
+                continue
+            line = "" if r["line"] != r["line"] or r["line"] is None else f":{int(r['line'])}"
+            con.print(f"{escape(r['path'])}{line}  [red]{r['severity']}[/]  {r['rule']}  {escape(r['message'])}")
+        con.print(f"\n{len(findings)} validation findings; {len(stored)} findings in all. "
+                  f"Explore: kb search \"...\" --db {db}, kb sql \"SELECT * FROM files\" --db {db}")
+    else:
+        emit_json(out)

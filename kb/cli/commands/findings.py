@@ -1,0 +1,49 @@
+"""``kb findings``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from kb.cli import console, db_option, emit_json, handle_errors, json_option, load_settings
+
+
+@click.command("findings")
+@db_option
+@json_option
+@click.option("--rule", help="Only this rule (e.g. parse-error, plaintext-secret).")
+@click.option("--severity", type=click.Choice(["error", "warning", "info"]), help="Only this severity.")
+@click.option("--path", "path_glob", help="Only paths matching this glob.")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "never"]), default="never", show_default=True,
+              help="Exit 1 when a finding of this severity (or worse) is listed.")
+@handle_errors
+def command(db: Path | None, as_json: bool, rule: str | None, severity: str | None, path_glob: str | None,
+            fail_on: str) -> None:
+    """List stored findings (from ingest and the last `kb validate`), worst first.
+
+    Example: kb findings --rule parse-error --json
+    """
+    from kb.knowledge import KnowledgeBase
+
+    settings = load_settings(db=db)
+    kb = KnowledgeBase(settings, read_only=True)
+    df = kb.findings(rule=rule, severity=severity, path=path_glob)
+    rows = [{k: (None if v != v else v) for k, v in r.items()} for r in df.to_dict("records")]  # NaN -> None
+    for r in rows:
+        if r.get("line") is not None:
+            r["line"] = int(r["line"])
+    if as_json:
+        emit_json({"findings": rows})
+    else:
+        from rich.markup import escape
+
+        con = console()
+        for r in rows:
+            loc = f"{r['path']}:{r['line']}" if r.get("line") else r["path"]
+            con.print(f"{escape(loc)}  {r['severity']}  {r['rule']}  {escape(r['message'])}")
+        click.echo(f"{len(rows)} findings", err=True)
+    levels = {"error": ("error",), "warning": ("error", "warning"), "never": ()}[fail_on]
+    if any(r["severity"] in levels for r in rows):
+        sys.exit(1)

@@ -1,0 +1,57 @@
+"""kb's exceptions.
+
+Every exception carries an HTTP ``status_code`` and subclasses a standard-library type, so the CLI
+turns them into a one-line message and the HTTP API into a JSON problem body with one handler::
+
+    KBError (Exception)                       status 500
+    ├── ConfigError (KBError, ValueError)     status 400   bad setting, bad flag, bad schema map
+    ├── BadRequestError (KBError, ValueError) status 400   bad query / parameter
+    ├── NotIndexedError (KBError, LookupError) status 404  no KB at that path, file not catalogued
+    ├── EmbedderMismatchError (KBError, ValueError) status 409  KB built with another embedder
+    ├── ReadOnlyError (KBError, PermissionError) status 400  write attempted through `kb sql`
+    └── DependencyError (KBError, ImportError) status 500  an optional dependency is missing
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "KBError",
+    "ConfigError",
+    "BadRequestError",
+    "NotIndexedError",
+    "EmbedderMismatchError",
+    "ReadOnlyError",
+    "DependencyError",
+]
+
+
+class KBError(Exception):
+    status_code: int = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(KBError, ValueError):
+    status_code = 400
+
+
+class BadRequestError(KBError, ValueError):
+    status_code = 400
+
+
+class NotIndexedError(KBError, LookupError):
+    status_code = 404
+
+
+class EmbedderMismatchError(KBError, ValueError):
+    status_code = 409
+
+
+class ReadOnlyError(KBError, PermissionError):
+    status_code = 400
+
+
+class DependencyError(KBError, ImportError):
+    status_code = 500

@@ -1,0 +1,218 @@
+"""kb's types.
+
+Two families:
+
+* Internal, hot-path dataclasses (``Record``, ``Section``, ``Problem``, ``ParsedFile``) produced by
+  parsers in bulk. They are plain ``slots`` dataclasses: pydantic validation of millions of records
+  would dominate ingest time.
+* Public pydantic models (``FileInfo``, ``Finding``, ``Hit``, ``DuplicateMember``, ``DuplicateGroup``,
+  ``DriftGroup``, ``RunSummary``): one definition that serves the CLI's ``--json``, the HTTP API's
+  schema and the Python API. Their field names are a contract other tools parse; do not rename them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "Severity",
+    "Record",
+    "Section",
+    "Problem",
+    "ParsedFile",
+    "Chunk",
+    "FileInfo",
+    "Finding",
+    "Hit",
+    "DuplicateMember",
+    "DuplicateGroup",
+    "DriftMissing",
+    "DriftDiffering",
+    "DriftGroup",
+    "RunSummary",
+    "SEVERITIES",
+]
+
+Severity = Literal["error", "warning", "info"]
+SEVERITIES: tuple[str, ...] = ("error", "warning", "info")
+
+
+# ---------------------------------------------------------------------------------------------
+# Internal, produced by parsers
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Record:
+    """One leaf of a parsed file, flattened.
+
+    ``key_path`` uses dots for mapping keys and ``[i]`` for sequence items, e.g.
+    ``services.api.ports[0]``; a key that itself contains a dot, a bracket or a space is quoted as
+    ``["a.b"]``. ``value`` is a JSON scalar (str, int, float, bool, None); an empty mapping or
+    sequence is a record whose value is ``{}`` or ``[]``. ``line`` is 1-based.
+    """
+
+    key_path: str
+    value: Any
+    line: int
+    doc: int = 0  # document index for multi-document files (YAML ``---``)
+
+
+@dataclass(slots=True)
+class Section:
+    """A coherent region of a file, later used for chunking.
+
+    For structured formats, a top-level key (or a service block) with its key path; for Markdown, a
+    heading and its body (``key_path`` is the heading trail joined by `` > ``); for ``.env`` and
+    plain text, a group of lines. ``text`` is the source text of lines ``line_start..line_end``
+    (1-based, inclusive).
+    """
+
+    key_path: str
+    line_start: int
+    line_end: int
+    text: str
+    kind: str = "block"  # block | heading | lines | template | document
+
+
+@dataclass(slots=True)
+class Problem:
+    """Something wrong found while reading or parsing one file; becomes a ``Finding``."""
+
+    rule: str
+    severity: str
+    message: str
+    line: int | None = None
+    target: str | None = None
+    fingerprint: str | None = None
+
+
+@dataclass(slots=True)
+class ParsedFile:
+    """What a parser returns for one file.
+
+    ``documents`` holds the parsed data (one entry per YAML document; one for JSON/TOML/...), used
+    for canonical duplicate detection and schema validation; it is empty for unstructured formats
+    or when the data could not be built safely (a capped alias bomb).
+    """
+
+    format: str
+    records: list[Record] = field(default_factory=list)
+    sections: list[Section] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    documents: list[Any] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Chunk:
+    """A unit of search: a section (or part of one) with its context prepended to ``text``.
+
+    ``text`` is what is embedded and keyword-indexed (already redacted); ``ordinal`` numbers the
+    chunks of one file, so ``f"{path}#{ordinal}"`` identifies a chunk.
+    """
+
+    ordinal: int
+    key_path: str
+    line_start: int
+    line_end: int
+    text: str
+
+
+# ---------------------------------------------------------------------------------------------
+# Public models
+# ---------------------------------------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FileInfo(_Model):
+    """A catalogued file."""
+
+    path: str = Field(description="Path relative to the corpus root, with '/' separators.")
+    format: str
+    size: int
+    sha256: str | None = None
+    mtime: float | None = None
+    status: str = Field(description="ok | error | skipped")
+    records: int = 0
+
+
+class Finding(_Model):
+    """A problem found in the tree: parse errors, secrets, broken references, drift, ..."""
+
+    rule: str = Field(description="e.g. parse-error, plaintext-secret, broken-reference")
+    severity: Severity
+    path: str
+    line: int | None = None
+    message: str = Field(description="What is wrong and how to fix it.")
+    target: str | None = None
+    fingerprint: str | None = Field(
+        default=None, description="For plaintext-secret: a hash of the value, never the value."
+    )
+
+
+class Hit(_Model):
+    """One search result."""
+
+    path: str
+    score: float
+    line_start: int
+    line_end: int
+    key_path: str | None = None
+    snippet: str
+    format: str | None = None
+
+
+class DuplicateMember(_Model):
+    path: str
+    key_path: str | None = None
+    line_start: int | None = None
+    line_end: int | None = None
+
+
+class DuplicateGroup(_Model):
+    kind: Literal["exact", "canonical", "block", "near", "semantic"]
+    similarity: float
+    members: list[DuplicateMember]
+    lines_saved: int = Field(default=0, description="Lines that folding the group would save.")
+    suggestion: str | None = None
+
+
+class DriftMissing(_Model):
+    key_path: str
+    missing_in: list[str]
+
+
+class DriftDiffering(_Model):
+    key_path: str
+    values: dict[str, Any]
+
+
+class DriftGroup(_Model):
+    files: list[str]
+    missing: list[DriftMissing] = Field(default_factory=list)
+    differing: list[DriftDiffering] = Field(default_factory=list)
+
+
+class RunSummary(_Model):
+    """What one ingest did."""
+
+    run_id: int
+    root: str
+    started_at: str
+    finished_at: str | None = None
+    status: str
+    files_seen: int = 0
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    by_format: dict[str, int] = Field(default_factory=dict)
+    findings_by_rule: dict[str, int] = Field(default_factory=dict)
+    chunks_embedded: int = 0
+    seconds: float = 0.0

@@ -1,0 +1,91 @@
+"""The CLI's catalogue commands: output shapes, --json everywhere, exit codes, read-only SQL."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from kb.cli import cli
+
+
+@pytest.fixture
+def kbdir(make_tree, tmp_path, monkeypatch):
+    monkeypatch.setenv("KB_EMBED", "0")
+    root = make_tree({
+        "svc/config.yaml": "server:\n  port: 8080\n  host: 0.0.0.0\n",
+        "svc/.env": "DATABASE_URL=postgres://db/app\n",
+        "bad.json": "{",
+    })
+    db = tmp_path / "kb"
+    res = CliRunner().invoke(cli, ["ingest", str(root), "--db", str(db), "-q", "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    assert "Files by format" in res.output and "parse-error" in res.output
+    return db
+
+
+def run(*args, code=0):
+    res = CliRunner().invoke(cli, list(args))
+    assert res.exit_code == code, res.output
+    return res.output
+
+
+def test_ingest_json_summary(make_tree, tmp_path, monkeypatch):
+    monkeypatch.setenv("KB_EMBED", "0")
+    root = make_tree({"a.yaml": "a: 1\n", "b.toml": "x = 1\n"})
+    out = json.loads(run("ingest", str(root), "--db", str(tmp_path / "k"), "--json"))
+    assert out["added"] == 2 and out["by_format"] == {"toml": 1, "yaml": 1} and out["status"] == "complete"
+
+
+def test_stats_show_history_findings(kbdir):
+    st = json.loads(run("stats", "--db", str(kbdir), "--json"))
+    assert st["files"] == 3 and st["findings_by_rule"] == {"parse-error": 1}
+    shown = json.loads(run("show", "svc/config.yaml", "--db", str(kbdir), "--json"))
+    assert [(r["key_path"], r["value"], r["line"]) for r in shown["records"]] == [
+        ("server.port", "8080", 2), ("server.host", "0.0.0.0", 3)]
+    assert "server.port" in run("show", "svc/config.yaml", "--db", str(kbdir))
+    hist = json.loads(run("history", "--db", str(kbdir), "--json"))
+    assert hist[0]["added"] == 3
+    changes = json.loads(run("history", "--run", str(hist[0]["id"]), "--db", str(kbdir), "--json"))
+    assert {c["path"] for c in changes} == {"svc/config.yaml", "svc/.env", "bad.json"}
+    f = json.loads(run("findings", "--db", str(kbdir), "--json"))["findings"]
+    assert f[0]["rule"] == "parse-error" and f[0]["path"] == "bad.json" and f[0]["line"] == 1
+    run("findings", "--db", str(kbdir), "--fail-on", "error", code=1)
+    run("findings", "--db", str(kbdir), "--fail-on", "error", "--rule", "plaintext-secret", code=0)
+
+
+def test_show_unknown_file_suggests(kbdir):
+    out = run("show", "config.yaml", "--db", str(kbdir), code=2)
+    assert "not in the catalogue" in out and "svc/config.yaml" in out
+
+
+def test_sql_table_csv_json_and_read_only(kbdir):
+    q = "SELECT format, count(*) AS n FROM files GROUP BY 1 ORDER BY 1"
+    assert json.loads(run("sql", q, "--db", str(kbdir), "--json")) == [
+        {"format": "dotenv", "n": 1}, {"format": "json", "n": 1}, {"format": "yaml", "n": 1}]
+    assert run("sql", q, "--db", str(kbdir), "--csv").splitlines()[:2] == ["format,n", "dotenv,1"]
+    assert "dotenv" in run("sql", q, "--db", str(kbdir))
+    out = run("sql", "DELETE FROM files", "--db", str(kbdir), code=2)
+    assert "read-only" in out
+    out = run("sql", "SELEC 1", "--db", str(kbdir), code=2)
+    assert "SQL error" in out
+
+
+def test_missing_kb_is_a_clear_error(tmp_path):
+    out = run("stats", "--db", str(tmp_path / "nope"), code=2)
+    assert "No knowledge base" in out and "kb ingest" in out
+
+
+def test_every_command_has_json_and_an_example():
+    from kb.cli import _discover
+
+    _discover(cli)
+    for name, cmd in cli.commands.items():
+        assert "Example:" in (cmd.help or ""), name
+        opts = {o for p in cmd.params for o in getattr(p, "opts", [])}
+        if isinstance(cmd, type(cli)):  # a group: its subcommands
+            for sub in cmd.commands.values():
+                assert "--json" in {o for p in sub.params for o in getattr(p, "opts", [])} or sub.name == "export", (name, sub.name)
+        else:
+            assert "--json" in opts, name

@@ -1,0 +1,255 @@
+"""The ingest pipeline end to end over hostile input: every case becomes a finding, the run goes on."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write_tree
+
+GOOD = {"ok/app.yaml": "service:\n  name: api\n  port: 8080\n", "ok/app.json": '{"a": {"b": [1, 2]}}'}
+
+
+def findings(cat, rule=None):
+    sql = "SELECT rule, severity, path, line, message FROM findings"
+    rows = cat.query_dicts(sql + (" WHERE rule = ?" if rule else ""), [rule] if rule else [])
+    return {r["path"]: r for r in rows}
+
+
+def assert_good_files_catalogued(cat):
+    n = cat.query("SELECT count(*) FROM records WHERE path IN ('ok/app.yaml', 'ok/app.json')")[0][0]
+    assert n == 4  # the rest of the run is not lost
+
+
+@pytest.mark.parametrize("name,content,line", [
+    ("broken.json", '{\n  "a": 1,\n  "b": \n}\n', 4),
+    ("broken.yaml", "a:\n  b: 1\n c: 2\n", 3),
+    ("broken.toml", "[a]\nx = 1\ny = \n", 3),
+])
+def test_broken_syntax_is_a_parse_error_with_its_line(make_tree, ingest, name, content, line):
+    cat, summary = ingest(make_tree({**GOOD, name: content}))
+    f = findings(cat, "parse-error")[name]
+    assert f["severity"] == "error" and f["line"] == line
+    assert cat.file_row(name)["status"] == "error"
+    assert_good_files_catalogued(cat)
+    assert summary.findings_by_rule["parse-error"] == 1
+
+
+def test_binary_file_named_json_is_skipped_with_a_finding(make_tree, ingest):
+    cat, _ = ingest(make_tree({**GOOD, "image.json": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))}))
+    f = findings(cat)["image.json"]
+    assert f["rule"] == "binary-file" and "NUL" in f["message"]
+    assert cat.file_row("image.json")["status"] == "skipped"
+    assert_good_files_catalogued(cat)
+
+
+def test_non_utf8_text_is_decoded_with_replacement_and_a_finding(make_tree, ingest):
+    cat, _ = ingest(make_tree({**GOOD, "latin.yaml": "name: ok\ncity: Z\xfcrich\n".encode("latin-1")}))
+    f = findings(cat)["latin.yaml"]
+    assert f["rule"] == "non-utf8" and f["line"] == 2
+    values = dict(cat.query("SELECT key_path, value FROM records WHERE path = 'latin.yaml'"))
+    assert values == {"name": "ok", "city": "Z\ufffdrich"}
+
+
+def test_empty_file_is_catalogued_with_an_info_finding(make_tree, ingest):
+    cat, _ = ingest(make_tree({**GOOD, "empty.json": "", "blank.yaml": "  \n\n"}))
+    assert findings(cat)["empty.json"]["rule"] == "empty-file"
+    assert findings(cat)["blank.yaml"]["severity"] == "info"
+    assert cat.file_row("empty.json")["status"] == "ok"
+
+
+def test_json_nested_20000_levels_is_a_parse_error_not_a_crash(make_tree, ingest):
+    deep = "[" * 20000 + "]" * 20000
+    t0 = time.perf_counter()
+    cat, _ = ingest(make_tree({**GOOD, "deep.json": deep, "deep.yaml": "a: " + "[" * 20000 + "]" * 20000}))
+    assert time.perf_counter() - t0 < 30
+    for name in ("deep.json", "deep.yaml"):
+        f = findings(cat)[name]
+        assert f["rule"] == "parse-error" and ("deep" in f["message"] or "nesting" in f["message"]), f
+    assert_good_files_catalogued(cat)
+
+
+BOMB = """a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+def test_yaml_alias_bomb_is_capped_in_time_and_memory(make_tree, ingest):
+    import tracemalloc
+
+    root = make_tree({**GOOD, "bomb.yaml": BOMB})
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    cat, _ = ingest(root)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert time.perf_counter() - t0 < 20
+    assert peak < 100 * 1024 * 1024, f"peak {peak / 1e6:.0f} MB"
+    f = findings(cat)["bomb.yaml"]
+    assert f["rule"] == "parse-error" and "alias" in f["message"].lower()
+    assert cat.query("SELECT count(*) FROM records WHERE path = 'bomb.yaml'")[0][0] < 200_001
+    assert_good_files_catalogued(cat)
+
+
+def test_a_200_mb_file_is_skipped_without_reading_it(make_tree, ingest):
+    import psutil
+
+    root = make_tree(GOOD)
+    with open(root / "huge.json", "wb") as fh:  # sparse: costs no disk
+        fh.truncate(200 * 1024 * 1024)
+    rss0 = psutil.Process().memory_info().rss
+    cat, _ = ingest(root)
+    assert psutil.Process().memory_info().rss - rss0 < 100 * 1024 * 1024
+    f = findings(cat)["huge.json"]
+    assert f["rule"] == "file-too-large" and "200.0 MB" in f["message"] and "max_file_size" in f["message"]
+    assert cat.file_row("huge.json")["status"] == "skipped"
+    assert_good_files_catalogued(cat)
+
+
+def test_symlink_loop_and_unicode_paths(make_tree, ingest):
+    root = make_tree({**GOOD, "my dir/café config.yaml": "x: 1\n", "日本/設定.json": '{"k": "v"}'})
+    os.symlink(root / "ok", root / "ok" / "loop")
+    cat, _ = ingest(root)
+    assert findings(cat, "symlink")["ok/loop"]["severity"] == "warning"
+    paths = {r[0] for r in cat.query("SELECT path FROM files")}
+    assert {"my dir/café config.yaml", "日本/設定.json"} <= paths
+    assert cat.query("SELECT value FROM records WHERE path = '日本/設定.json'")[0][0] == "v"
+
+
+def test_a_file_deleted_during_the_walk_is_a_finding(make_tree, settings):
+    from ingest.pipeline import process_file
+    from ingest.walk import walk_tree
+
+    root = make_tree({**GOOD, "gone.yaml": "a: 1\n"})
+    entries = {e.rel: e for e in walk_tree(root).entries}
+    (root / "gone.yaml").unlink()
+    res = process_file(entries["gone.yaml"], None, 1)
+    assert res.kind == "vanished" and "vanished" in res.walk_problem.message
+
+
+def test_incremental_reingest_parses_only_what_changed(make_tree, ingest):
+    root = make_tree({**GOOD, "c.toml": "[a]\nb = 1\n", "d.env": "A=1\n"})
+    cat, s1 = ingest(root)
+    assert (s1.added, s1.changed, s1.removed) == (4, 0, 0)
+    cat, s2 = ingest(root)
+    assert (s2.added, s2.changed, s2.removed, s2.unchanged) == (0, 0, 0, 4)
+    # same bytes, new mtime: hashed, not parsed
+    os.utime(root / "c.toml", (time.time() + 5, time.time() + 5))
+    (root / "ok/app.yaml").write_text("service:\n  name: api\n  port: 9090\n")
+    (root / "d.env").unlink()
+    (root / "e.properties").write_text("x.y=1\n")
+    cat, s3 = ingest(root)
+    assert (s3.added, s3.changed, s3.removed, s3.unchanged) == (1, 1, 1, 2)
+    assert cat.query("SELECT value FROM records WHERE path='ok/app.yaml' AND key_path='service.port'")[0][0] == "9090"
+    assert cat.query("SELECT count(*) FROM records WHERE path = 'd.env'")[0][0] == 0
+    changes = {(r["path"], r["change"]) for r in cat.run_changes(s3.run_id)}
+    assert changes == {("ok/app.yaml", "changed"), ("d.env", "removed"), ("e.properties", "added")}
+    hist = cat.history()
+    assert [h["status"] for h in hist] == ["complete"] * 3
+    # the touched file's new mtime was stored, so the next run costs only stats
+    _, s4 = ingest(root)
+    assert s4.unchanged == 4 and s4.added == s4.changed == 0
+
+
+def test_parse_error_findings_are_replaced_when_the_file_is_fixed(make_tree, ingest):
+    root = make_tree({"a.json": "{"})
+    cat, _ = ingest(root)
+    assert "a.json" in findings(cat, "parse-error")
+    (root / "a.json").write_text('{"fixed": true}')
+    cat, _ = ingest(root)
+    assert findings(cat, "parse-error") == {}
+    assert cat.file_row("a.json")["status"] == "ok"
+
+
+def test_canonical_hash_is_format_independent(make_tree, ingest):
+    cat, _ = ingest(make_tree({
+        "a.json": '{"b": [1, 2], "a": {"x": "y"}}',
+        "b.yaml": "# comment\na:\n  x: 'y'\nb:\n  - 1\n  - 2\n",
+        "c.yaml": "a:\n  x: z\n",
+    }))
+    sha = dict(cat.query("SELECT path, canonical_sha FROM files"))
+    assert sha["a.json"] == sha["b.yaml"] != sha["c.yaml"]
+
+
+def test_planted_secrets_never_reach_the_kb_or_any_output(make_tree, ingest, tmp_path):
+    from click.testing import CliRunner
+
+    from kb.cli import cli
+
+    aws = "AKIA" + "ZX3Q9PLM4TRW8YUE"
+    stripe = "sk_live_" + "Lq7Vx2Mn8Rt4Yb6Kc1Wd9Fz3"
+    pw = "Tr0ub4dor-and-3"
+    root = make_tree({
+        "legacy/billing.env": f"STRIPE_API_KEY={stripe}\nDB_PASSWORD={pw}\nPLACEHOLDER_PASSWORD=changeme\n",
+        "legacy/aws.ini": f"[default]\naws_access_key_id = {aws}\nregion = eu-west-1\n",
+        "docs/setup.md": f"# Setup\n\nRun with `STRIPE_KEY={stripe}`.\n",
+        "app.json": json.dumps({"db": {"password": pw, "host": "db"}}),
+        "app.yaml": f"db:\n  password: \"{pw}\"\n",
+    })
+    cat, summary = ingest(root)
+    secrets = [aws, stripe, pw]
+    fs = cat.query_dicts("SELECT path, line, target, fingerprint FROM findings WHERE rule = 'plaintext-secret'")
+    assert {(f["path"], f["line"]) for f in fs} >= {("legacy/billing.env", 1), ("legacy/billing.env", 2),
+                                                     ("legacy/aws.ini", 2), ("docs/setup.md", 3), ("app.yaml", 2)}
+    assert all(f["fingerprint"] for f in fs)
+    db = Path(cat.db_dir)
+    cat.con.execute("CHECKPOINT")
+    runner = CliRunner()
+    outputs = [runner.invoke(cli, args + ["--db", str(db)]).output for args in (
+        ["findings", "--json"], ["stats", "--json"], ["sql", "SELECT * FROM records", "--json"],
+        ["sql", "SELECT * FROM sections", "--json"], ["sql", "SELECT * FROM documents", "--json"],
+        ["show", "legacy/billing.env", "--json"], ["show", "app.json"])]
+    outputs.append(summary.model_dump_json())
+    for f in db.rglob("*"):
+        if f.is_file():
+            outputs.append(f.read_bytes().decode("latin-1"))
+    blob = "\n".join(outputs)
+    for s in secrets:
+        assert s not in blob, s
+    assert "REDACTED" in blob
+
+
+def test_kill_9_halfway_leaves_previous_state_and_the_next_run_completes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from kb.catalogue import Catalogue
+
+    files = {f"svc{i:04d}/config.yaml": f"svc:\n  id: {i}\n  tags: [a, b, c]\n  port: {8000 + i}\n" for i in range(3000)}
+    root = write_tree(tmp_path / "tree", files)
+    db = tmp_path / "kb"
+    env = {**os.environ, "KB_EMBED": "0", "KB_BATCH_FILES": "50", "KB_WORKERS": "1"}
+    cmd = [sys.executable, "-c", "from kb.cli import main; main()", "ingest", str(root), "--db", str(db), "-q"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wal = db / "catalogue.duckdb.wal"
+    deadline = time.time() + 60
+    while time.time() < deadline and (not wal.exists() or wal.stat().st_size < 200_000):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with Catalogue(db, read_only=True) as cat:
+        n_files = cat.query("SELECT count(*) FROM files")[0][0]
+        # every catalogued file has all its records: batches landed whole or not at all
+        bad = cat.query("SELECT count(*) FROM files f WHERE records != (SELECT count(*) FROM records r WHERE r.path = f.path)")
+        assert bad[0][0] == 0
+        assert cat.history()[0]["status"] == "running"
+    assert 0 < n_files < 3000, f"killed at {n_files} files: not halfway"
+    done = subprocess.run(cmd[:-1] + ["--json"], env=env, capture_output=True, text=True, check=True)
+    summary = json.loads(done.stdout)
+    assert summary["added"] == 3000 - n_files and summary["unchanged"] == n_files
+    with Catalogue(db, read_only=True) as cat:
+        assert cat.query("SELECT count(*) FROM files")[0][0] == 3000
+        assert cat.query("SELECT count(*) FROM records")[0][0] == 3000 * 6
+        assert [h["status"] for h in cat.history()] == ["complete", "interrupted"]
