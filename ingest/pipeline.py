@@ -105,6 +105,16 @@ def _init_worker(limits: Limits, max_size: int) -> None:
 
 def process_file(entry: WalkEntry, old_sha: str | None, run_id: int) -> FileResult:
     """Read, hash, decode, parse, redact and chunk one file. Never raises."""
+    try:
+        return _process_file(entry, old_sha, run_id)
+    except Exception as exc:  # noqa: BLE001 - one file's bug must not stop the run
+        msg = f"internal error while ingesting this file ({type(exc).__name__}); please report it"
+        row = (entry.rel, "unknown", entry.size, None, entry.mtime, "error", 0, None, run_id)
+        finding = ("internal-error", "error", entry.rel, None, msg, None, None, "ingest")
+        return FileResult(entry.rel, "parsed", entry.mtime, row, {"findings": [finding]})
+
+
+def _process_file(entry: WalkEntry, old_sha: str | None, run_id: int) -> FileResult:
     rel = entry.rel
     problems: list[Problem] = []
     fmt = format_for(PurePosixPath(rel), in_helm_templates=entry.in_helm_templates)

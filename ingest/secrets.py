@@ -21,15 +21,15 @@ from kb.types import ParsedFile, Problem
 __all__ = ["redact", "fingerprint", "marker", "is_placeholder", "secret_key", "PATTERNS"]
 
 PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("private key block", re.compile(
+    ("a private key block", re.compile(
         r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")),
-    ("AWS access key id", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b")),
-    ("Stripe-style secret key", re.compile(r"\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,}\b")),
-    ("GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b")),
-    ("GitHub token", re.compile(r"\bgithub_pat_[A-Za-z0-9_]{40,}\b")),
-    ("Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b")),
-    ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b")),
-    ("JSON web token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
+    ("an AWS access key id", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b")),
+    ("a Stripe-style secret key", re.compile(r"\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,}\b")),
+    ("a GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b")),
+    ("a GitHub token", re.compile(r"\bgithub_pat_[A-Za-z0-9_]{40,}\b")),
+    ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b")),
+    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b")),
+    ("a JSON web token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
 ]
 
 # scheme://user:password@host — the password part only
@@ -116,7 +116,7 @@ def _scan_text(text: str) -> list[tuple[str, str, int]]:
     for m in _URL_PASSWORD.finditer(text):
         pw = m.group(1)
         if not is_placeholder(pw):
-            found.append(("password in a URL", pw, m.start(1)))
+            found.append(("a password in a URL", pw, m.start(1)))
     return found
 
 
@@ -157,11 +157,11 @@ def redact(parsed: ParsedFile, text: str, *, structured: bool) -> ParsedFile:
         for rec in parsed.records:
             v = rec.value
             if isinstance(v, str) and v and secret_key(rec.key_path) and not is_placeholder(v):
-                add(v, "credential under a secret-named key", rec.line, rec.key_path)
+                add(v, "a credential", rec.line, rec.key_path)
     else:
         for m in _TEXT_ASSIGN.finditer(text):
             if secret_key(m.group("key")) and not is_placeholder(m.group("value")):
-                add(m.group("value"), "credential under a secret-named key", line_of(m.start("value")), m.group("key"))
+                add(m.group("value"), "a credential", line_of(m.start("value")), m.group("key"))
 
     if not secrets:
         return parsed
@@ -201,7 +201,7 @@ def redact(parsed: ParsedFile, text: str, *, structured: bool) -> ParsedFile:
         where = f" under '{key}'" if key else ""
         parsed.problems.append(Problem(
             "plaintext-secret", "error",
-            f"{kind}{where} is stored in plain text (fingerprint {fp}); move it to a secret store "
+            f"{kind} is stored in plain text{where} (fingerprint {fp}); move it to a secret store "
             f"and reference it, e.g. ${{{_env_name(key)}}}",
             line=line, target=key, fingerprint=fp,
         ))

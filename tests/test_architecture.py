@@ -14,8 +14,13 @@ ALLOWED = {"kb": set(), "ingest": {"kb"}, "graph": {"kb"}, "api": {"kb", "ingest
 OWNERS = {"duckdb": {"kb/catalogue.py"}, "chromadb": {"kb/vectors.py"}, "networkx": {"graph/build.py"}}
 
 
+def _is_type_checking(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
 def imports(path: Path, top_level_only: bool):
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree.body = [n for n in tree.body if not _is_type_checking(n)]
     nodes = tree.body if top_level_only else list(ast.walk(tree))
     for node in nodes:
         if isinstance(node, ast.Import):

@@ -299,11 +299,15 @@ def key_sections(
         start = starts[i]
         end = _trim_end(lines, start, (starts[i + 1] - 1) if i + 1 < len(ordered) else n)
         if children and len(children) >= 2 and end - start + 1 > split_over:
-            kids = [(p, ln) for p, ln in children if start < ln <= end]
-            kids = [k for j, k in enumerate(kids) if j == 0 or k[1] > kids[j - 1][1]]
+            kids: list[tuple[str, int]] = []
+            for kp, ln in children:  # in order and inside the block (an alias's keys are not)
+                if start < ln <= end and (not kids or ln > kids[-1][1]):
+                    kids.append((kp, ln))
             if len(kids) >= 2:
                 kid_starts = [start] + [
-                    _pull_up(lines, ln, kids[j - 1][1], comments) for j, (_, ln) in enumerate(kids) if j
+                    _pull_up(lines, ln, kids[j - 1][1], comments)
+                    for j, (_, ln) in enumerate(kids)
+                    if j
                 ]
                 for j, (kp, _ln) in enumerate(kids):
                     ks = kid_starts[j]
@@ -328,8 +332,13 @@ def _trim_end(lines: list[str], start: int, end: int) -> int:
     return end
 
 
-def paragraph_ranges(lines: list[str], max_lines: int = 30) -> list[tuple[int, int]]:
-    """Blank-line separated paragraphs, merged while the span stays within ``max_lines``."""
+def paragraph_ranges(
+    lines: list[str], max_lines: int = 30, breaks: set[int] | None = None
+) -> list[tuple[int, int]]:
+    """Blank-line separated paragraphs, merged while the span stays within ``max_lines``.
+
+    A paragraph starting on a line in ``breaks`` is never merged into the one before it.
+    """
     paras: list[tuple[int, int]] = []
     start = None
     for i, line in enumerate(lines, 1):
@@ -346,7 +355,7 @@ def paragraph_ranges(lines: list[str], max_lines: int = 30) -> list[tuple[int, i
         while e - s + 1 > max_lines:  # one long paragraph: cut it
             out.append((s, s + max_lines - 1))
             s += max_lines
-        if out and e - out[-1][0] + 1 <= max_lines:
+        if out and e - out[-1][0] + 1 <= max_lines and not (breaks and s in breaks):
             out[-1] = (out[-1][0], e)
         else:
             out.append((s, e))
@@ -367,6 +376,56 @@ def json_scalar(value: Any) -> Any:
     if value is None or isinstance(value, (str, bool, int)):
         return value
     if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+        finite = value == value and value not in (float("inf"), float("-inf"))
+        return value if finite else str(value)
     iso = getattr(value, "isoformat", None)
     return iso() if iso is not None else str(value)
+
+
+def line_group_sections(
+    lines: list[str],
+    entries: list[tuple[str, int, int]],
+    comments: tuple[str, ...] = ("#",),
+    kind: str = "lines",
+) -> list[Section]:
+    """Sections for flat ``KEY=value`` files (dotenv, properties).
+
+    A group is a run of consecutive non-blank lines; a comment line right after an entry starts a
+    new group (it heads the lines below it). ``entries`` are ``(key, first line, last line)`` of
+    each logical entry, so a multi-line value (even one holding blank lines) stays in one group.
+    The group's key path is its first entry's key ("" for a group of comments only).
+    """
+    first_key: dict[int, str] = {}
+    inside: set[int] = set()
+    for key, start, end in entries:
+        first_key.setdefault(start, key)
+        inside.update(range(start + 1, end + 1))
+    ranges: list[tuple[str, int, int]] = []
+    group: list[Any] | None = None  # [key, start, end, last line was an entry]
+    for n, line in enumerate(lines, 1):
+        if n in inside:
+            if group is not None:
+                group[2] = n
+            continue
+        stripped = line.strip()
+        if not stripped:
+            if group is not None:
+                ranges.append((group[0], group[1], group[2]))
+                group = None
+            continue
+        is_comment = stripped.startswith(comments) and n not in first_key
+        if group is not None and is_comment and group[3]:
+            ranges.append((group[0], group[1], group[2]))
+            group = None
+        if group is None:
+            group = ["", n, n, False]
+        group[2] = n
+        if n in first_key:
+            if not group[0]:
+                group[0] = first_key[n]
+            group[3] = True
+        elif is_comment:
+            group[3] = False
+    if group is not None:
+        ranges.append((group[0], group[1], group[2]))
+    return sections_from_ranges(lines, ranges, kind)

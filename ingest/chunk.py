@@ -1,0 +1,255 @@
+"""Chunking: parser sections -> search chunks bounded by the embedding model's window.
+
+Pure and cheap (it runs in the ingest workers for every file): no tokenizer, no model. Rules:
+
+* A chunk is a section (a top-level key or service block, a Markdown heading and its body, a
+  group of ``.env`` lines), or several *consecutive tiny* sections merged (``version: "3"`` alone
+  embeds to noise and costs a model call), or one part of a big section.
+* Size is bounded by an estimate of all-MiniLM-L6-v2 word pieces (its window is 256): words of up
+  to six letters count one, longer words and numbers count by length, punctuation counts one.
+  Calibrated on the dev corpus against the real tokenizer: it over-estimates by at most 1.33x at
+  the 99th percentile, so the budget of :data:`BUDGET` estimated pieces stays inside the window.
+* A big section is split on line boundaries, preferring to cut before the least indented line
+  (a sibling key) or after a blank line. Each part's ``key_path`` is the deepest key path that
+  covers all of its lines (``services.api`` for a part inside the ``api`` service). A single line
+  longer than the budget (minified JSON) is cut into pieces, at most :data:`MAX_PIECES_PER_LINE`.
+* Each chunk's text starts with one context line, then the section's lines verbatim (already
+  redacted by the pipeline)::
+
+      services/payments/config/production.yaml | yaml | fraud.rules | fraud rules
+      fraud:
+        ...
+
+  The context line carries the path, the format, the key path and, when they differ from its
+  spelling, the key path's words (camelCase split), so "payments production fraud threshold" is
+  in what is embedded. Text line ``i`` (1-based, after the context line) is file line
+  ``line_start + i - 1``; :mod:`kb.search` relies on this to cut snippets.
+"""
+
+from __future__ import annotations
+
+import re
+
+from kb.keyword import identifier_parts
+from kb.search import line_key_paths, split_key_path
+from kb.types import Chunk, Section
+
+__all__ = [
+    "chunk_sections",
+    "estimate_tokens",
+    "chunk_header",
+    "BUDGET",
+    "MODEL_WINDOW",
+    "SMALL_SECTION",
+    "GROUP_BUDGET",
+    "MAX_PIECES_PER_LINE",
+]
+
+MODEL_WINDOW = 256
+"""all-MiniLM-L6-v2's maximum sequence length in word pieces."""
+BUDGET = 160
+"""Estimated word pieces per chunk, context line included (<= 213 real pieces at the p99 bias)."""
+SMALL_SECTION = 48
+"""Sections of at most this many estimated pieces may be merged with their neighbours..."""
+GROUP_BUDGET = 128
+"""...into a chunk of at most this many."""
+MAX_GAP = 2
+"""Sections separated by more blank/comment lines than this are not merged."""
+MAX_PIECES_PER_LINE = 64
+"""A single over-long line (minified data) yields at most this many chunks; the rest is dropped."""
+
+FLAT_FORMATS = frozenset({"dotenv", "env", "properties"})
+"""Formats whose lines are independent variables: a part is named after its first variable."""
+
+_PIECE = re.compile(r"[A-Za-z]+|\d+|[^\sA-Za-z\d]")
+_LONG = re.compile(r"[A-Za-z]{7,}|\d{7,}")
+
+
+def estimate_tokens(text: str) -> int:
+    """Approximate BERT word pieces of ``text`` (an upper bound in practice)."""
+    n = len(_PIECE.findall(text))
+    for w in _LONG.findall(text):
+        n += ((len(w) + 1) // 2 if w[0].isdigit() else (len(w) + 3) // 4) - 1
+    return n
+
+
+def _key_words(key_display: str) -> str:
+    """The words of a key path when they add something to its spelling (camelCase, joined words)."""
+    if not key_display:
+        return ""
+    words: dict[str, None] = {}
+    for p in identifier_parts(key_display):
+        words.setdefault(p, None)
+    plain = {w for w in re.split(r"[^a-z0-9]+", key_display.lower()) if w}
+    return "" if set(words) <= plain else " ".join(words)
+
+
+def chunk_header(path: str, fmt: str, key_display: str) -> str:
+    """The context line (without the newline)."""
+    parts = [path.replace("\n", " "), fmt or "text"]
+    key_display = key_display.replace("\n", " ").strip()
+    if key_display:
+        parts.append(key_display)
+        words = _key_words(key_display)
+        if words:
+            parts.append(words)
+    return " | ".join(parts)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def _common_key_path(paths: list[str | None], fallback: str) -> str:
+    """The deepest key path that is a prefix of every (known) line key path; at least ``fallback``."""
+    known = [p for p in paths if p]
+    if not known:
+        return fallback
+    comps = split_key_path(known[0])
+    for p in known[1:]:
+        other = split_key_path(p)
+        n = 0
+        for a, b in zip(comps, other):
+            if a != b:
+                break
+            n += 1
+        comps = comps[:n]
+        if not comps:
+            break
+    base = split_key_path(fallback) if fallback else []
+    if len(comps) <= len(base) or comps[: len(base)] != base:
+        return fallback
+    return _join_comps(comps)
+
+
+def _join_comps(comps: list[str]) -> str:
+    out = ""
+    for c in comps:
+        if c.startswith("["):
+            out += c
+        else:
+            out = f"{out}.{c}" if out else c
+    return out
+
+
+def _split_ranges(costs: list[int], lines: list[str], avail: int) -> list[tuple[int, int]]:
+    """Half-open line ranges, each within ``avail`` estimated pieces (except single long lines)."""
+    n = len(lines)
+    out: list[tuple[int, int]] = []
+    i = 0
+    while i < n:
+        if costs[i] > avail:
+            out.append((i, i + 1))
+            i += 1
+            continue
+        j, total = i, 0
+        while j < n and costs[j] <= avail and total + costs[j] <= avail:
+            total += costs[j]
+            j += 1
+        if j < n and costs[j] <= avail and j - i > 1:
+            # choose where the next part starts: the least indented line in the back half,
+            # preferring a line right after a blank line
+            best_k, best_s = j, None
+            for k in range(j, i + max(1, (j - i) // 2), -1):
+                line = lines[k]
+                s = float(_indent(line)) if line.strip() else 1000.0
+                if not lines[k - 1].strip():
+                    s -= 0.5
+                if best_s is None or s < best_s:
+                    best_k, best_s = k, s
+            j = best_k
+        out.append((i, j))
+        i = j
+    return out
+
+
+def _line_pieces(line: str, cost: int, avail: int) -> list[str]:
+    ratio = len(line) / max(1, cost)
+    size = max(16, int(avail * ratio * 0.9))
+    pieces = [line[s : s + size] for s in range(0, len(line), size)]
+    return pieces[:MAX_PIECES_PER_LINE]
+
+
+def _emit_section(path: str, fmt: str, sec: Section, out: list[Chunk]) -> None:
+    lines = [ln.rstrip("\r") for ln in sec.text.split("\n")]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        return
+    key = sec.key_path or ""
+    header = chunk_header(path, fmt, key)
+    head_cost = estimate_tokens(header)
+    body = "\n".join(lines)
+    total = head_cost + estimate_tokens(body)
+    last_line = sec.line_start + len(lines) - 1
+    if total <= BUDGET:
+        out.append(Chunk(len(out), key, sec.line_start, last_line, f"{header}\n{body}"))
+        return
+    costs = [estimate_tokens(ln) for ln in lines]
+    avail = max(32, BUDGET - head_cost - 12)  # a part's key path may be longer than the section's
+    paths = line_key_paths(fmt, lines, key)
+    for a, b in _split_ranges(costs, lines, avail):
+        line_no = sec.line_start + a
+        if b == a + 1 and costs[a] > avail:
+            part_key = paths[a] or key
+            part_header = chunk_header(path, fmt, part_key)
+            for piece in _line_pieces(lines[a], costs[a], avail):
+                out.append(Chunk(len(out), part_key, line_no, line_no, f"{part_header}\n{piece}"))
+            continue
+        part_lines = lines[a:b]
+        if not any(ln.strip() for ln in part_lines):
+            continue
+        if fmt in FLAT_FORMATS:
+            part_key = next((p for p in paths[a:b] if p), key)
+        else:
+            part_key = _common_key_path(paths[a:b], key)
+        part_header = chunk_header(path, fmt, part_key)
+        out.append(Chunk(len(out), part_key, line_no, sec.line_start + b - 1,
+                         f"{part_header}\n" + "\n".join(part_lines)))
+
+
+def _emit_group(path: str, fmt: str, group: list[tuple[Section, int]], out: list[Chunk]) -> None:
+    if len(group) == 1:
+        _emit_section(path, fmt, group[0][0], out)
+        return
+    first = group[0][0]
+    body: list[str] = []
+    prev_end = first.line_start - 1
+    keys: list[str] = []
+    for sec, _ in group:
+        body.extend([""] * (sec.line_start - prev_end - 1))  # blank/comment lines between sections
+        sec_lines = [ln.rstrip("\r") for ln in sec.text.split("\n")]
+        sec_lines = sec_lines[: max(1, sec.line_end - sec.line_start + 1)]
+        body.extend(sec_lines)
+        prev_end = sec.line_start + len(sec_lines) - 1
+        if sec.key_path and sec.key_path not in keys:
+            keys.append(sec.key_path)
+    display = ", ".join(keys[:8]) + (", ..." if len(keys) > 8 else "")
+    header = chunk_header(path, fmt, display)
+    out.append(Chunk(len(out), first.key_path or "", first.line_start, prev_end, header + "\n" + "\n".join(body)))
+
+
+def chunk_sections(path: str, fmt: str, sections: list[Section]) -> list[Chunk]:
+    """Chunks for one file's sections (see the module docstring for the rules)."""
+    ordered = sorted((s for s in sections if s.text and s.text.strip()), key=lambda s: (s.line_start, s.line_end))
+    out: list[Chunk] = []
+    group: list[tuple[Section, int]] = []
+    group_cost = 0
+    for sec in ordered:
+        cost = estimate_tokens(sec.text)
+        if group:
+            last = group[-1][0]
+            gap = sec.line_start - last.line_end - 1
+            if (cost <= SMALL_SECTION and group[-1][1] <= SMALL_SECTION and 0 <= gap <= MAX_GAP
+                    and sec.kind == last.kind and group_cost + cost <= GROUP_BUDGET
+                    and sec.text.count("\n") == sec.line_end - sec.line_start
+                    and last.text.count("\n") == last.line_end - last.line_start):
+                group.append((sec, cost))
+                group_cost += cost
+                continue
+            _emit_group(path, fmt, group, out)
+        group = [(sec, cost)]
+        group_cost = cost + 12  # room for the context line
+    if group:
+        _emit_group(path, fmt, group, out)
+    return out

@@ -1,0 +1,65 @@
+"""Helm chart templates (``templates/*.yaml``, ``*.tpl``): Go templates, never parsed as YAML.
+
+Sections are paragraphs (kind ``template``), a ``define`` always starting a new one whose key
+path is the defined name. Records are the ``.Values`` references: ``values_refs[i]`` is
+``"image.tag"`` for ``{{ .Values.image.tag }}`` (or ``$.Values...``), which reference checking
+matches against the chart's ``values.yaml``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+
+from kb.types import ParsedFile, Record
+
+from ingest.parsers.base import (
+    Limits,
+    TooManyRecordsError,
+    paragraph_ranges,
+    register,
+    sections_from_ranges,
+    split_lines,
+)
+
+__all__ = ["HelmTemplateParser", "parse_helm_template"]
+
+_VALUES_REF = re.compile(r"\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
+_DEFINE = re.compile(r"""\{\{-?\s*define\s+"([^"]+)\"""")
+
+
+class HelmTemplateParser:
+    name = "helm-template"
+    suffixes = (".tpl",)
+    filenames = ()
+
+    def parse(self, text: str, path: PurePosixPath, limits: Limits) -> ParsedFile:
+        return parse_helm_template(text, limits)
+
+
+def parse_helm_template(text: str, limits: Limits, fmt: str = "helm-template") -> ParsedFile:
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = split_lines(text)
+    records: list[Record] = []
+    if ".Values" in text:
+        for n, line in enumerate(lines, 1):
+            for m in _VALUES_REF.finditer(line):
+                records.append(Record(f"values_refs[{len(records)}]", m.group(1)[1:], n))
+            if len(records) > limits.max_records:
+                raise TooManyRecordsError(f"more than {limits.max_records} values")
+    defines = {n for n, line in enumerate(lines, 1) if "define" in line and _DEFINE.search(line)}
+    ranges = []
+    for start, end in paragraph_ranges(lines, breaks=defines):
+        name = ""
+        for line in lines[start - 1 : end]:
+            m = _DEFINE.search(line)
+            if m:
+                name = m.group(1)
+                break
+        ranges.append((name, start, end))
+    return ParsedFile(format=fmt, records=records,
+                      sections=sections_from_ranges(lines, ranges, "template"))
+
+
+register(HelmTemplateParser())

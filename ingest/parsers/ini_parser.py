@@ -1,0 +1,189 @@
+"""INI / CFG / CONF, with lines (``configparser`` loses them), and brace-style ``.conf`` files.
+
+INI: ``[section]``, ``key = value`` and ``key: value``, ``;``/``#`` comment lines, continuation
+lines indented deeper than their key (``setup.cfg`` lists), keys before any section at the top
+level, a bare ``key`` (``skip-name-resolve``) with the value ``None``. Values stay strings,
+verbatim. Key paths are ``section.key``.
+
+A ``.conf`` that is not INI (nginx, ``server { listen 80; }``) is read as nested directives: a
+record per ``name args;`` whose key path follows the braces (``server.listen``); a block's
+arguments are quoted after its name (``server.location["/api"].proxy_pass``). Neither reading
+reports a parse error: any line is something.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+from typing import Any
+
+from kb.types import ParsedFile, Problem, Record
+
+from ingest.parsers.base import (
+    Limits,
+    TooManyRecordsError,
+    duplicate_key,
+    key_join,
+    key_sections,
+    register,
+    split_lines,
+)
+
+__all__ = ["IniParser", "parse_ini"]
+
+_SECTION = re.compile(r"^\s*\[([^\]\n]*)\]\s*(?:[;#].*)?$")
+_KEY_VALUE = re.compile(r"^(\s*)([^=:\s][^=:]*?)\s*[=:]\s*(.*?)\s*$")
+_COMMENT = (";", "#")
+_BRACE_TOKEN = re.compile(
+    r"""(\#[^\n]*)|("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')|([{};])|((?:\$\{[^}\s]*\}|[^\s{};])+)|(\n)"""
+)
+
+
+class IniParser:
+    name = "ini"
+    suffixes = (".ini", ".cfg", ".conf", ".cnf")
+    filenames = (".editorconfig",)
+
+    def parse(self, text: str, path: PurePosixPath, limits: Limits) -> ParsedFile:
+        return parse_ini(text, limits)
+
+
+def parse_ini(text: str, limits: Limits, fmt: str = "ini") -> ParsedFile:
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = split_lines(text)
+    if _looks_brace_style(lines):
+        return _parse_brace(text, lines, limits, fmt)
+    records: list[Record] = []
+    problems: list[Problem] = []
+    data: dict[str, Any] = {}
+    tops: list[tuple[str, int, None]] = []
+    section: dict[str, Any] = data
+    section_path = ""
+    seen: dict[tuple[str, str], int] = {}
+    current: Record | None = None  # the key whose value continuation lines extend
+    current_indent = 0
+    current_key = ""
+    last_line_of_current = 0
+    for n, line in enumerate(lines, 1):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        indent = len(line) - len(line.lstrip())
+        if (current is not None and indent > current_indent and last_line_of_current == n - 1
+                and not stripped.startswith(_COMMENT)):
+            value = stripped if not current.value else f"{current.value}\n{stripped}"
+            current.value = value
+            section[current_key] = value
+            last_line_of_current = n
+            continue
+        if stripped.startswith(_COMMENT):
+            continue
+        m = _SECTION.match(line)
+        if m:
+            name = m.group(1).strip()
+            section_path = key_join("", name)
+            existing = data.get(name)
+            if not isinstance(existing, dict):
+                existing = data[name] = {}
+            section = existing
+            tops.append((section_path, n, None))
+            current = None
+            continue
+        m = _KEY_VALUE.match(line)
+        if m:
+            key, value = m.group(2), m.group(3)
+        else:
+            key, value = stripped, None
+        kp = key_join(section_path, key)
+        first = seen.get((section_path, key))
+        if first is not None:
+            problems.append(duplicate_key(kp, n, first))
+            records = [r for r in records if r.key_path != kp]
+        seen[(section_path, key)] = n
+        section[key] = value
+        current = Record(kp, value, n)
+        records.append(current)
+        if len(records) > limits.max_records:
+            raise TooManyRecordsError(f"more than {limits.max_records} values")
+        current_indent, current_key, last_line_of_current = indent, key, n
+        if not tops:
+            tops.append(("", n, None))
+    if tops and tops[0][0] == "" and len(tops) > 1 and tops[0][1] > tops[1][1]:
+        tops.pop(0)
+    sections = key_sections(lines, tops, len(lines), comments=_COMMENT)
+    documents = [data] if records or data else []
+    return ParsedFile(format=fmt, records=records, sections=sections, problems=problems,
+                      documents=documents)
+
+
+def _looks_brace_style(lines: list[str]) -> bool:
+    content = 0
+    brace = 0
+    for line in lines:
+        s = line.strip()
+        if not s or s.startswith(_COMMENT):
+            continue
+        content += 1
+        if s.endswith(("{", ";", "}")):
+            brace += 1
+    return content > 0 and brace * 2 >= content
+
+
+def _parse_brace(text: str, lines: list[str], limits: Limits, fmt: str) -> ParsedFile:
+    records: list[Record] = []
+    tops: list[list[Any]] = []  # [key_path, line, children]
+    stack: list[tuple[str, int]] = []  # (block path, records count when opened)
+    words: list[str] = []
+    first_line = 0
+    line = 1
+    for m in _BRACE_TOKEN.finditer(text):
+        g = m.lastindex
+        if g == 5:
+            line += 1
+            continue
+        if g == 1:
+            continue
+        if g in (2, 4):
+            if not words:
+                first_line = line
+            words.append(m.group(g))
+            continue
+        tok = m.group(3)
+        parent = stack[-1][0] if stack else ""
+        if tok == "}":
+            if words:
+                records.append(Record(key_join(parent, words[0]), " ".join(words[1:]), first_line))
+                words = []
+            if stack:
+                path, count = stack.pop()
+                if len(records) == count:
+                    records.append(Record(path, {}, line))
+            continue
+        if not words:
+            continue  # a stray ';' or '{'
+        path = key_join(parent, words[0])
+        if tok == ";":
+            records.append(Record(path, " ".join(words[1:]), first_line))
+            if not stack and not tops:
+                tops.append(["", first_line, None])  # directives before the first block
+        else:  # "{"
+            if len(words) > 1:  # location /api { -> location["/api"]
+                args = " ".join(words[1:]).replace("\\", "\\\\").replace('"', '\\"')
+                path = f'{path}["{args}"]'
+            if not stack:
+                tops.append([path, first_line, []])
+            elif len(stack) == 1 and tops and tops[-1][2] is not None:
+                tops[-1][2].append((path, first_line))
+            stack.append((path, len(records)))
+        words = []
+        if len(records) > limits.max_records:
+            raise TooManyRecordsError(f"more than {limits.max_records} values")
+    if words:
+        parent = stack[-1][0] if stack else ""
+        records.append(Record(key_join(parent, words[0]), " ".join(words[1:]), first_line))
+    sections = key_sections(lines, [(kp, ln, ch) for kp, ln, ch in tops], len(lines))
+    return ParsedFile(format=fmt, records=records, sections=sections)
+
+
+register(IniParser())

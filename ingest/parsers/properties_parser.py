@@ -1,0 +1,118 @@
+"""Java ``.properties``, following ``java.util.Properties.load``.
+
+Comment lines start with ``#`` or ``!``; a line ending in an odd number of backslashes continues
+on the next (whose leading whitespace is dropped); the key ends at the first unescaped ``=``,
+``:`` or whitespace; escapes ``\\t \\n \\r \\f \\uXXXX`` are decoded and any other escaped
+character stands for itself. The key path is the key verbatim (dots and all); values are strings.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+
+from kb.types import ParsedFile, Problem, Record
+
+from ingest.parsers.base import (
+    Limits,
+    TooManyRecordsError,
+    duplicate_key,
+    line_group_sections,
+    parse_error,
+    register,
+    split_lines,
+)
+
+__all__ = ["PropertiesParser", "parse_properties"]
+
+_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|u|.)", re.DOTALL)
+_SIMPLE = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
+_KEY_END = re.compile(r"(?<!\\)(?:\\\\)*[=:\s]")
+
+
+class PropertiesParser:
+    name = "properties"
+    suffixes = (".properties",)
+    filenames = ()
+
+    def parse(self, text: str, path: PurePosixPath, limits: Limits) -> ParsedFile:
+        return parse_properties(text, limits)
+
+
+def parse_properties(text: str, limits: Limits, fmt: str = "properties") -> ParsedFile:
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = split_lines(text)
+    records: list[Record] = []
+    problems: list[Problem] = []
+    data: dict[str, str] = {}
+    first_line: dict[str, int] = {}
+    entries: list[tuple[str, int, int]] = []
+    i = 0
+    while i < len(lines):
+        start = i + 1
+        raw = lines[i].rstrip("\r").lstrip(" \t\f")
+        i += 1
+        if not raw or raw[0] in "#!":
+            continue
+        logical = raw
+        while _continues(logical) and i < len(lines):
+            logical = logical[:-1] + lines[i].rstrip("\r").lstrip(" \t\f")
+            i += 1
+        if _continues(logical):
+            logical = logical[:-1]
+        m = _KEY_END.search(logical)
+        if m is None:
+            raw_key, raw_value = logical, ""
+        else:
+            sep_at = m.end() - 1
+            raw_key = logical[:sep_at]
+            if logical[sep_at] in "=:":
+                raw_value = logical[sep_at + 1:].lstrip(" \t\f")
+            else:  # whitespace, then perhaps one '=' or ':'
+                after = logical[sep_at:].lstrip(" \t\f")
+                raw_value = after[1:].lstrip(" \t\f") if after[:1] in ("=", ":") else after
+        key, bad_key = _unescape(raw_key)
+        value, bad_value = _unescape(raw_value)
+        bad = bad_key or bad_value
+        if bad:
+            problems.append(parse_error("properties", "malformed \\uXXXX escape", start))
+        if key in data:
+            problems.append(duplicate_key(key, start, first_line[key]))
+            records = [r for r in records if r.key_path != key]
+        else:
+            first_line[key] = start
+        data[key] = value
+        records.append(Record(key, value, start))
+        if len(records) > limits.max_records:
+            raise TooManyRecordsError(f"more than {limits.max_records} values")
+        entries.append((key, start, i))
+    sections = line_group_sections(lines, entries, comments=("#", "!"))
+    return ParsedFile(format=fmt, records=records, sections=sections, problems=problems,
+                      documents=[data] if data else [])
+
+
+def _continues(line: str) -> bool:
+    n = len(line) - len(line.rstrip("\\"))
+    return n % 2 == 1
+
+
+def _unescape(s: str) -> tuple[str, bool]:
+    if "\\" not in s:
+        return s, False
+    bad = False
+
+    def repl(m: re.Match) -> str:
+        nonlocal bad
+        e = m.group(1)
+        if e[0] == "u":
+            if len(e) == 5:
+                return chr(int(e[1:], 16))
+            bad = True
+            return "u"
+        return _SIMPLE.get(e, e)
+
+    return _ESCAPE.sub(repl, s), bad
+
+
+register(PropertiesParser())

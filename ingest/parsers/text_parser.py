@@ -1,0 +1,25 @@
+"""Plain text, and the fallback for anything without a parser: paragraph sections only."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from kb.types import ParsedFile
+
+from ingest.parsers.base import Limits, paragraph_sections, register, split_lines
+
+__all__ = ["TextParser"]
+
+
+class TextParser:
+    name = "text"
+    suffixes = (".txt", ".text", ".rst", ".html", ".htm")
+    filenames = ("license", "notice", "readme", "authors", "codeowners")
+
+    def parse(self, text: str, path: PurePosixPath, limits: Limits) -> ParsedFile:
+        if text.startswith("\ufeff"):
+            text = text[1:]
+        return ParsedFile(format=self.name, sections=paragraph_sections(split_lines(text)))
+
+
+register(TextParser())

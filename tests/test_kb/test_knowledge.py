@@ -1,0 +1,45 @@
+"""The Python API returns DataFrames over a real DuckDB catalogue."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from kb import KnowledgeBase
+from kb.errors import NotIndexedError
+
+
+@pytest.fixture
+def kb(make_tree, tmp_path):
+    root = make_tree({
+        "svc/config.yaml": "server:\n  port: 8080\n  timeout_ms: 500\n",
+        "svc/app.toml": "[db]\npool_size = 10\n",
+        "broken.json": "{\"a\": ",
+    })
+    k = KnowledgeBase.build(root, db=tmp_path / "kb", embed=False, workers=1)
+    yield k
+    k.close()
+
+
+def test_files_records_findings_sql_are_dataframes(kb):
+    files = kb.files()
+    assert isinstance(files, pd.DataFrame)
+    assert list(files["path"]) == ["broken.json", "svc/app.toml", "svc/config.yaml"]
+    assert list(kb.files(format="toml")["path"]) == ["svc/app.toml"]
+    recs = kb.records("svc/*", key="%port%")
+    assert recs[["path", "key_path", "value", "line"]].values.tolist() == [["svc/config.yaml", "server.port", "8080", 2]]
+    f = kb.findings(rule="parse-error")
+    assert f["path"].tolist() == ["broken.json"] and f["severity"].tolist() == ["error"]
+    assert kb.sql("SELECT count(*) AS n FROM records")["n"][0] == 3
+    assert kb.history()["added"].tolist() == [3]
+    assert kb.stats()["files"] == 3
+
+
+def test_reopen_read_only_and_missing_kb(kb, tmp_path):
+    db = kb.settings.db
+    kb.close()
+    again = KnowledgeBase.open(db, read_only=True)
+    assert again.settings.root is not None and len(again.files()) == 3
+    again.close()
+    with pytest.raises(NotIndexedError, match="kb ingest"):
+        KnowledgeBase.open(tmp_path / "missing", read_only=True)
