@@ -46,7 +46,7 @@ _PLACEHOLDER_WORDS = {
     "changeme", "change-me", "change_me", "changeit", "example", "dummy", "placeholder", "redacted",
     "none", "null", "nil", "undefined", "todo", "tbd", "xxx", "secret", "password", "token", "test",
     "sample", "fake", "notset", "not-set", "your-secret", "your-token", "your-password", "mypassword",
-    "true", "false", "required", "optional", "string", "empty",
+    "true", "false", "required", "optional", "string", "empty", "pass", "passwd", "pwd", "admin",
 }
 _PLACEHOLDER_RE = re.compile(
     r"""^(?:
@@ -61,6 +61,8 @@ _PLACEHOLDER_RE = re.compile(
       | (?:secret|vault|ref|env|file|ssm|arn|k8s|sm)://.*   # references to a secret store
       | arn:aws:.*
       | /[^\s]*|\./[^\s]*|~/[^\s]*     # paths (e.g. /run/secrets/db_password)
+      | [~^<>=v]*\d+(?:\.[\dx*]+)+[-+.\w]*  # versions and ranges (^4.0.0)
+      | (?:\w+=[^,=]*,)+\w+=[^,=]*       # key=value lists (id=x,src=./secret)
     )$""",
     re.X | re.I,
 )
@@ -84,11 +86,20 @@ def _last_key(key_path: str) -> str:
     return m.group(1) if m.group(1) is not None else m.group(2)
 
 
+_REFERENCE_WORDS = {"existing", "from", "use", "ref", "name", "k8s", "vault"}
+_KEY_HINTS = ("pass", "pwd", "secret", "token", "key", "credential")
+
+
 def secret_key(key_path: str) -> bool:
     """Whether the last key of ``key_path`` names a credential (``db_password``, ``apiKey``...)."""
+    low = key_path.lower()
+    if not any(h in low for h in _KEY_HINTS):
+        return False
     words = [w.lower() for w in _WORD_SPLIT.split(_last_key(key_path)) if w]
     if not words:
         return False
+    if len(words) >= 2 and words[-2] in _REFERENCE_WORDS:
+        return False  # existingSecret, from_secret: the name of a secret, not its value
     if words[-1] in _SECRET_LAST_WORDS:
         return True
     if len(words) >= 2 and (words[-2], words[-1]) in _SECRET_LAST_PAIRS:
@@ -107,12 +118,22 @@ def is_placeholder(value: str) -> bool:
     return bool(_PLACEHOLDER_RE.match(v))
 
 
+# A literal each pattern's matches must contain: the regex runs only when one is present.
+_PREFILTER: list[tuple[str, ...]] = [
+    ("PRIVATE KEY",), ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA"), ("k_live_", "k_test_"),
+    ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), ("github_pat_",), ("xox",), ("AIza",), ("eyJ",),
+]
+
+
 def _scan_text(text: str) -> list[tuple[str, str, int]]:
     """(kind, secret, offset) for pattern matches in free text."""
     found = []
-    for kind, pattern in PATTERNS:
-        for m in pattern.finditer(text):
-            found.append((kind, m.group(0), m.start()))
+    for (kind, pattern), needles in zip(PATTERNS, _PREFILTER):
+        if any(n in text for n in needles):
+            for m in pattern.finditer(text):
+                found.append((kind, m.group(0), m.start()))
+    if "://" not in text or "@" not in text:
+        return found
     for m in _URL_PASSWORD.finditer(text):
         pw = m.group(1)
         if not is_placeholder(pw):
@@ -122,7 +143,7 @@ def _scan_text(text: str) -> list[tuple[str, str, int]]:
 
 # key = value lines inside free text (Markdown code blocks, Dockerfile ENV, templates)
 _TEXT_ASSIGN = re.compile(
-    r"""(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)["']?\s*(?:=|:)\s*(?P<q>["']?)(?P<value>[^\s"'#,;{}]+)(?P=q)"""
+    r"""(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)["']?[ \t]*(?:=|:)[ \t]*(?P<q>["']?)(?P<value>[^\s"'#,;{}]+)(?P=q)"""
 )
 
 
@@ -138,15 +159,8 @@ def redact(parsed: ParsedFile, text: str, *, structured: bool) -> ParsedFile:
         if value and value not in secrets:
             secrets[value] = (kind, fingerprint(value), line, key)
 
-    line_starts: list[int] | None = None
-
     def line_of(offset: int) -> int:
-        nonlocal line_starts
-        if line_starts is None:
-            line_starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
-        import bisect
-
-        return bisect.bisect_right(line_starts, offset)
+        return text.count("\n", 0, offset) + 1
 
     # 1. patterns anywhere in the text
     for kind, value, offset in _scan_text(text):
