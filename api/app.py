@@ -1,0 +1,92 @@
+"""``create_app(settings) -> Litestar``: the HTTP API around one knowledge base.
+
+The stores and the embedder are opened once, at startup (:class:`api.service.KBService`), and
+closed at shutdown. Every error answers with ``{"status_code", "detail"}`` (:mod:`api.errors`);
+every request is counted and timed (:mod:`api.metrics`) and abandoned with a 503 after
+``settings.request_timeout`` seconds (:mod:`api.timeout`). The OpenAPI document is at
+``/schema/openapi.json`` with Swagger UI at ``/schema/swagger`` (and ReDoc at ``/schema/redoc``).
+
+Example::
+
+    from api.app import create_app
+    from kb.settings import Settings
+
+    app = create_app(Settings.load({"db": ".kb"}))   # then: uvicorn, or litestar.testing.TestClient
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from api.errors import exception_handlers
+from api.metrics import Metrics, MetricsMiddleware
+from api.routes import ROUTES
+from api.service import KBService
+from api.timeout import TimeoutMiddleware
+from kb.settings import Settings
+
+__all__ = ["create_app"]
+
+
+def _version() -> str:
+    try:
+        return version("kb")
+    except PackageNotFoundError:  # pragma: no cover
+        return "0"
+
+
+def _provide_service(state: State) -> KBService:
+    return state.service
+
+
+def create_app(settings: Settings, *, watch: bool = False, service: KBService | None = None,
+               debug: bool = False) -> Litestar:
+    """The API for the KB at ``settings.db``.
+
+    ``watch=True`` re-ingests ``settings.root`` when files under it change. Re-ingests (watch or
+    ``POST /ingest``) need a writable catalogue: it is opened read-write when ``settings.api_key``
+    is set or ``watch`` is on, read-only otherwise (so ``kb sql`` and other readers can share it).
+    ``service`` injects a ready-made :class:`KBService` (tests).
+    """
+    svc = service or KBService(settings, watch=watch)
+    metrics = Metrics()
+    cors = None
+    if settings.cors_origins:
+        cors = CORSConfig(allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST", "OPTIONS"],
+                          allow_headers=["Authorization", "Content-Type"], max_age=600)
+    openapi = OpenAPIConfig(
+        title="kb",
+        version=_version(),
+        description="A semantic knowledge base over a configuration tree: search, findings, files, "
+                    "duplicates, drift and the dependency graph.",
+        path="/schema",
+        render_plugins=[SwaggerRenderPlugin(path="/swagger"), RedocRenderPlugin(path="/redoc")],
+        components=Components(security_schemes={
+            "bearer": SecurityScheme(type="http", scheme="bearer",
+                                     description="KB_API_KEY for POST /ingest; KB_API_READ_KEY (when set) for reads."),
+        }),
+    )
+    app = Litestar(
+        route_handlers=ROUTES,
+        dependencies={"service": Provide(_provide_service, sync_to_thread=False)},
+        state=State({"service": svc, "metrics": metrics}),
+        on_startup=[lambda: svc.open()],
+        on_shutdown=[lambda: svc.close()],
+        exception_handlers=exception_handlers(),
+        cors_config=cors,
+        openapi_config=openapi,
+        debug=debug,
+    )
+    # Outermost wrappers, so unmatched routes and CORS preflights are timed and counted too.
+    inner: Any = TimeoutMiddleware(app.asgi_handler, settings.request_timeout)
+    app.asgi_handler = MetricsMiddleware(inner, metrics)
+    return app

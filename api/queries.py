@@ -1,0 +1,105 @@
+"""Paged reads over the catalogue for the API (findings, files, one file's records).
+
+Every query takes a read view (:meth:`api.service.KBService.reading`), binds every value as a
+parameter and pages in SQL, so a page costs the same whatever the size of the tree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kb.catalogue import Catalogue
+from kb.types import FileInfo, Finding
+
+__all__ = ["findings_page", "files_page", "file_records", "file_info", "counts", "is_glob"]
+
+_SEVERITY_ORDER = "CASE severity WHEN 'error' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END"
+_FINDING_COLS = "rule, severity, path, line, message, target, fingerprint"
+_FILE_COLS = "path, format, size, sha256, mtime, status, records"
+
+
+def is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+def _where(clauses: list[str]) -> str:
+    return f"WHERE {' AND '.join(clauses)}" if clauses else ""
+
+
+def _finding(row: dict[str, Any]) -> Finding:
+    if row["severity"] not in ("error", "warning", "info"):
+        row = {**row, "severity": "info"}
+    return Finding(**row)
+
+
+def findings_page(view: Catalogue, *, rule: str | None, severity: str | None, path: str | None,
+                  offset: int, limit: int) -> tuple[int, list[Finding]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for col, val in (("rule", rule), ("severity", severity)):
+        if val:
+            clauses.append(f"{col} = ?")
+            params.append(val)
+    if path:
+        clauses.append("path GLOB ?" if is_glob(path) else "path = ?")
+        params.append(path)
+    where = _where(clauses)
+    total = view.query(f"SELECT count(*) FROM findings {where}", params)[0][0]
+    rows = view.query_dicts(
+        f"SELECT {_FINDING_COLS} FROM findings {where} "
+        f"ORDER BY {_SEVERITY_ORDER}, path, line NULLS FIRST, rule, message LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    )
+    return int(total), [_finding(r) for r in rows]
+
+
+def files_page(view: Catalogue, *, format: str | None, path: str | None, status: str | None,
+               offset: int, limit: int) -> tuple[int, list[FileInfo]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for col, val in (("format", format), ("status", status)):
+        if val:
+            clauses.append(f"{col} = ?")
+            params.append(val)
+    if path:
+        clauses.append("path GLOB ?" if is_glob(path) else "path = ?")
+        params.append(path)
+    where = _where(clauses)
+    total = view.query(f"SELECT count(*) FROM files {where}", params)[0][0]
+    rows = view.query_dicts(f"SELECT {_FILE_COLS} FROM files {where} ORDER BY path LIMIT ? OFFSET ?",
+                            [*params, limit, offset])
+    return int(total), [FileInfo(**_file_row(r)) for r in rows]
+
+
+def _file_row(r: dict[str, Any]) -> dict[str, Any]:
+    return {**r, "size": r["size"] or 0, "records": r["records"] or 0, "format": r["format"] or "unknown",
+            "status": r["status"] or "ok"}
+
+
+def file_info(view: Catalogue, path: str) -> FileInfo | None:
+    rows = view.query_dicts(f"SELECT {_FILE_COLS} FROM files WHERE path = ?", [path])
+    return FileInfo(**_file_row(rows[0])) if rows else None
+
+
+def file_records(view: Catalogue, path: str, *, offset: int, limit: int
+                 ) -> tuple[int, list[dict[str, Any]], list[Finding]]:
+    total = view.query("SELECT count(*) FROM records WHERE path = ?", [path])[0][0]
+    records = view.query_dicts(
+        "SELECT doc, key_path, value, value_type, line FROM records WHERE path = ? "
+        "ORDER BY doc, line, key_path LIMIT ? OFFSET ?",
+        [path, limit, offset],
+    )
+    findings = view.query_dicts(
+        f"SELECT {_FINDING_COLS} FROM findings WHERE path = ? ORDER BY {_SEVERITY_ORDER}, line NULLS FIRST, rule",
+        [path],
+    )
+    return int(total), records, [_finding(r) for r in findings]
+
+
+def counts(view: Catalogue) -> dict[str, int]:
+    """Index size: files, chunks, records, findings."""
+    row = view.query(
+        "SELECT (SELECT count(*) FROM files), (SELECT count(*) FROM chunks), "
+        "(SELECT count(*) FROM records), (SELECT count(*) FROM findings)"
+    )[0]
+    return {"files": int(row[0]), "chunks": int(row[1]), "records": int(row[2]), "findings": int(row[3])}

@@ -1,0 +1,87 @@
+"""``GET /files`` (paged list) and ``GET /files/{path}`` (one catalogued file's records).
+
+``/files/{path}`` answers from the catalogue only: the file system is never read. A path that is
+not catalogued, or that could only mean something outside the tree (``..`` segments, absolute or
+drive paths, backslashes, NUL bytes, percent-encoded forms of those), is a 404 with a JSON body.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+from urllib.parse import unquote
+
+from litestar import get
+from litestar.params import FromPath, Parameter
+
+from api import queries
+from api.auth import require_read
+from api.routes._params import Limit, Offset, PageNo, PathFilter, Service, problems, resolve_offset
+from api.schemas import FileDetail, FilesPage, RecordRow
+from kb.errors import NotIndexedError
+
+__all__ = ["files", "file_detail", "catalogue_path"]
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def _not_found(raw: str) -> NotIndexedError:
+    shown = raw if len(raw) <= 200 else raw[:200] + "..."
+    return NotIndexedError(
+        f"No catalogued file {shown!r}. Give a path relative to the corpus root exactly as GET /files lists it "
+        "(e.g. /files/services/payments/config/base.yaml)."
+    )
+
+
+def catalogue_path(raw: str) -> str:
+    """The catalogue key for a ``/files/{path}`` request, or NotIndexedError when it cannot be one."""
+    rel = raw[1:] if raw.startswith("/") else raw
+    forms = [rel]
+    for _ in range(3):  # undo up to three rounds of percent-encoding to look for hidden traversal
+        nxt = unquote(forms[-1])
+        if nxt == forms[-1]:
+            break
+        forms.append(nxt)
+    for form in forms:
+        if (not form or form.startswith("/") or "\\" in form or "\x00" in form or _DRIVE.match(form)
+                or any(seg in ("..", ".", "") for seg in form.split("/"))):
+            raise _not_found(raw)
+    return rel
+
+
+@get("/files", guards=[require_read], sync_to_thread=True, responses=problems(401, 403), tags=["files"])
+def files(
+    service: Service,
+    format: Annotated[str | None, Parameter(max_length=100, description="Only this format (yaml, json, ...).")] = None,
+    status: Annotated[str | None, Parameter(max_length=20, description="Only this status: ok, error, skipped.")] = None,
+    path: PathFilter = None,
+    offset: Offset = 0,
+    limit: Limit = 100,
+    page: PageNo = None,
+) -> FilesPage:
+    """Catalogued files in path order, with the total across pages."""
+    start = resolve_offset(offset, limit, page)
+    with service.reading() as view:
+        total, rows = queries.files_page(view, format=format, path=path, status=status, offset=start, limit=limit)
+    return FilesPage(total=total, offset=start, limit=limit, files=rows)
+
+
+@get("/files/{file_path:path}", guards=[require_read], sync_to_thread=True, responses=problems(401, 403, 404),
+     tags=["files"])
+def file_detail(
+    service: Service,
+    file_path: FromPath[str],
+    offset: Offset = 0,
+    limit: Limit = 500,
+    page: PageNo = None,
+) -> FileDetail:
+    """A catalogued file: its metadata, a page of its records (key path, value, line) and its findings."""
+    rel = catalogue_path(file_path)
+    start = resolve_offset(offset, limit, page)
+    with service.reading() as view:
+        info = queries.file_info(view, rel)
+        if info is None:
+            raise _not_found(rel)
+        total, records, found = queries.file_records(view, rel, offset=start, limit=limit)
+    return FileDetail(file=info, total=total, offset=start, limit=limit,
+                      records=[RecordRow(**r) for r in records], findings=found)

@@ -1,0 +1,82 @@
+"""``GET /`` (the search page), ``/stats``, ``/health`` and ``/metrics``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from litestar import MediaType, Request, Response, get
+
+from api import queries
+from api.auth import require_read
+from api.metrics import CONTENT_TYPE, Metrics
+from api.schemas import Health, Stats
+from api.routes._params import Service, problems
+
+__all__ = ["index_page", "stats", "health", "metrics", "INDEX_HTML"]
+
+INDEX_HTML = Path(__file__).resolve().parents[1] / "static" / "index.html"
+
+# The page's script is inline (one file, no build step) and reaches only this origin.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+        "img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+@lru_cache(maxsize=1)
+def _page() -> bytes:
+    return INDEX_HTML.read_bytes()
+
+
+@get("/", include_in_schema=False, sync_to_thread=False)
+def index_page() -> Response[bytes]:
+    """The search page (api/static/index.html)."""
+    return Response(_page(), media_type=MediaType.HTML, headers=_PAGE_HEADERS)
+
+
+@get("/stats", guards=[require_read], sync_to_thread=True, responses=problems(401, 403), tags=["meta"])
+def stats(service: Service) -> Stats:
+    """Counts: files by format and status, records, chunks, findings by rule and severity, the last run."""
+    with service.reading() as view:
+        st = view.stats()
+    st["db"] = str(st.get("db"))
+    return Stats(**{name: st.get(name) for name in Stats.model_fields if name in st})
+
+
+@get("/health", sync_to_thread=True, responses=problems(), tags=["meta"])
+def health(service: Service) -> Health:
+    """Liveness and readiness: 200 once the stores are open; index size and ingest state."""
+    with service.reading() as view:
+        c = queries.counts(view)
+    return Health(status="ok", files=c["files"], chunks=c["chunks"], ingesting=service.ingesting,
+                  writable=service.writable, watching=service.watcher is not None,
+                  embedder=service.embedder_name, generation=service.generation,
+                  last_ingest_error=service.last_ingest_error)
+
+
+@get("/metrics", guards=[require_read], sync_to_thread=True, responses=problems(401, 403), tags=["meta"],
+     media_type=CONTENT_TYPE)
+def metrics(request: Request, service: Service) -> Response[str]:
+    """Prometheus text exposition: requests by route and status, latency histogram, index size."""
+    registry: Metrics = request.app.state.metrics
+    gauges: dict[str, tuple[str, float]] = {}
+    try:
+        with service.reading() as view:
+            c = queries.counts(view)
+    except Exception:  # noqa: BLE001 - metrics must answer even when the stores cannot
+        c = None
+    if c is not None:
+        gauges["kb_index_files"] = ("Catalogued files.", c["files"])
+        gauges["kb_index_chunks"] = ("Chunks in the search index.", c["chunks"])
+        gauges["kb_index_records"] = ("Flattened records in the catalogue.", c["records"])
+        gauges["kb_findings"] = ("Stored findings.", c["findings"])
+    gauges["kb_ingest_running"] = ("1 while a re-ingest runs.", 1.0 if service.ingesting else 0.0)
+    gauges["kb_ingest_runs"] = ("Re-ingests completed by this server.", service.ingests)
+    gauges["kb_ingest_failures"] = ("Re-ingests that failed on this server.", service.ingest_failures)
+    return Response(registry.render(gauges), media_type=CONTENT_TYPE)

@@ -1,0 +1,39 @@
+"""``GET /search``: hybrid, semantic or keyword search; the CLI's hit fields."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from litestar import get
+from litestar.params import Parameter
+
+from api.auth import require_read
+from api.routes._params import MAX_K, MAX_QUERY, PathFilter, Service, problems
+from api.schemas import SearchResponse
+from kb.errors import BadRequestError
+
+__all__ = ["search"]
+
+
+@get("/search", guards=[require_read], sync_to_thread=True, responses=problems(401, 403, 404, 409), tags=["search"])
+def search(
+    service: Service,
+    q: Annotated[str, Parameter(min_length=1, max_length=MAX_QUERY,
+                                description=f"The question or identifier, 1 to {MAX_QUERY} characters.")],
+    k: Annotated[int, Parameter(ge=1, le=MAX_K, description=f"Hits to return, 1 to {MAX_K}.")] = 10,
+    mode: Annotated[Literal["hybrid", "semantic", "keyword"], Parameter(
+        description="hybrid fuses keyword and vector results; semantic and keyword use one of them.")] = "hybrid",
+    format: Annotated[str | None, Parameter(max_length=100,
+                                            description="Only files of this format (yaml, json, ...).")] = None,
+    path: PathFilter = None,
+) -> SearchResponse:
+    """Search the knowledge base. Each hit has path, score, line_start, line_end, key_path, snippet, format."""
+    from kb import search as search_module
+
+    text = q.replace("\x00", " ")
+    if not text.strip():
+        raise BadRequestError("q is blank: send a question or an identifier, e.g. ?q=DATABASE_URL.")
+    with service.reading() as view:
+        hits = search_module.search(view, service.settings, text, k=k, mode=mode, format=format or None,
+                                    path=path or None)
+    return SearchResponse(query=q, mode=mode, hits=list(hits))

@@ -1,0 +1,139 @@
+"""Response envelopes of the HTTP API.
+
+The items inside them are kb's public models (:mod:`kb.types`), never redefined here, so the API,
+the CLI's ``--json`` and the Python API share one set of field names.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kb.types import DriftGroup, DuplicateGroup, FileInfo, Finding, Hit
+
+__all__ = [
+    "Problem",
+    "SearchResponse",
+    "FindingsPage",
+    "FilesPage",
+    "RecordRow",
+    "FileDetail",
+    "DuplicatesResponse",
+    "DriftResponse",
+    "GraphLink",
+    "GraphResponse",
+    "Stats",
+    "Health",
+    "IngestStarted",
+]
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Problem(_Envelope):
+    """The body of every error response."""
+
+    status_code: int
+    detail: str = Field(description="What was wrong and how to fix it.")
+
+
+class SearchResponse(_Envelope):
+    query: str
+    mode: Literal["hybrid", "semantic", "keyword"]
+    hits: list[Hit]
+
+
+class _Page(_Envelope):
+    total: int = Field(description="Rows matching the filters, across all pages.")
+    offset: int
+    limit: int
+
+
+class FindingsPage(_Page):
+    findings: list[Finding]
+
+
+class FilesPage(_Page):
+    files: list[FileInfo]
+
+
+class RecordRow(_Envelope):
+    """One flattened leaf of a catalogued file (the ``records`` table)."""
+
+    doc: int = Field(description="Document index in a multi-document file (YAML ---), from 0.")
+    key_path: str
+    value: str | None = Field(description="The value as text; secrets are already redacted.")
+    value_type: str = Field(description="str | int | float | bool | null | object | array")
+    line: int | None = None
+
+
+class FileDetail(_Page):
+    file: FileInfo
+    records: list[RecordRow] = Field(description="A page of the file's records, in line order.")
+    findings: list[Finding] = Field(description="Every stored finding on this file.")
+
+
+class DuplicatesResponse(_Envelope):
+    groups: list[DuplicateGroup]
+
+
+class DriftResponse(_Envelope):
+    groups: list[DriftGroup]
+
+
+class GraphLink(_Envelope):
+    """A file reached from (deps) or reaching (impact) the asked-for file, as ``kb graph --json`` prints it."""
+
+    path: str
+    depth: int = Field(description="1 for a direct reference; n for a file n references away.")
+    kind: str | None = Field(default=None, description="Reference kind of the edge (path, json-schema-ref, ...).")
+    kinds: str | None = Field(default=None, description="Every reference kind on the edge, comma-separated.")
+    line: int | None = Field(default=None, description="Line of the reference in the referring file.")
+    key_path: str | None = None
+    count: int | None = Field(default=None, description="References along the edge.")
+    via: str | None = Field(default=None, description="For an indirect file: the neighbour it is reached through.")
+
+
+class GraphResponse(_Envelope):
+    path: str
+    direction: Literal["deps", "impact"] = Field(
+        description="deps: what the file references; impact: every file that depends on it, directly or not."
+    )
+    transitive: bool
+    files: list[GraphLink]
+
+
+class Stats(_Envelope):
+    db: str
+    root: str | None = None
+    files: int
+    bytes: int
+    records: int
+    sections: int
+    chunks: int
+    findings: int
+    files_by_format: dict[str, int]
+    files_by_status: dict[str, int]
+    findings_by_rule: dict[str, int]
+    findings_by_severity: dict[str, int]
+    last_run: dict[str, Any] | None = None
+
+
+class Health(_Envelope):
+    status: Literal["ok"]
+    files: int
+    chunks: int
+    ingesting: bool
+    writable: bool
+    watching: bool
+    embedder: str | None = None
+    generation: int = Field(description="Bumped after every re-ingest this server ran.")
+    last_ingest_error: str | None = None
+
+
+class IngestStarted(_Envelope):
+    status: Literal["running"]
+    detail: str

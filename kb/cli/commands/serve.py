@@ -1,0 +1,63 @@
+"""``kb serve``: the HTTP API and the search page (uvicorn around ``api.app.create_app``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from kb.cli import db_option, handle_errors, json_option, load_settings
+
+
+@click.command("serve")
+@db_option
+@click.option("--root", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
+              help="Corpus root to re-ingest (default: $KB_ROOT or the root recorded in the KB).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="TCP port; 0 picks a free one (printed at startup).")
+@click.option("--watch", is_flag=True, help="Re-ingest files saved under the root (incremental, within seconds).")
+@click.option("--model", default=None, help="Embedding model (default: the one configured; must match the KB's).")
+@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
+              show_default=True, help="uvicorn's log level.")
+@json_option
+@handle_errors
+def command(db: Path | None, root: Path | None, host: str, port: int, watch: bool, model: str | None,
+            log_level: str, as_json: bool) -> None:
+    """Serve the KB over HTTP: JSON endpoints, OpenAPI at /schema, a search page at /.
+
+    The model and the stores are opened once at startup. Reads are open unless KB_API_READ_KEY is
+    set; POST /ingest needs KB_API_KEY as a bearer token. With --watch, saved files are re-ingested
+    and searches see them within about two seconds. Once the server is ready it prints its URL
+    (with --json: one JSON line with url, db, root, watch and writes).
+
+    Example: KB_API_KEY=s3cret kb serve --db .kb --root ./platform --watch --port 8000
+    """
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = load_settings(db=db, root=root, model=model)
+    app = create_app(settings, watch=watch)
+    service = app.state.service
+    service.preflight()  # a missing KB is a one-line error here, not a startup traceback
+
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10)
+    sock = config.bind_socket()
+    bound = sock.getsockname()
+    shown_host = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+    url = f"http://{shown_host}:{bound[1]}"
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets=None) -> None:  # type: ignore[no-untyped-def]
+            await super().startup(sockets=sockets)
+            if not self.should_exit:
+                s = service.settings
+                if as_json:
+                    click.echo(json.dumps({"url": url, "db": str(s.db), "root": str(s.root) if s.root else None,
+                                           "watch": watch, "writes": service.writable}), nl=True)
+                else:
+                    click.echo(f"kb serving {s.db} at {url}  (search page {url}/, API docs {url}/schema/swagger)")
+
+    _Server(config).run(sockets=[sock])

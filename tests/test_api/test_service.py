@@ -1,0 +1,130 @@
+"""The pieces behind the routes: the readers-writer lock, the ingest worker, the pinned snapshot,
+the metrics registry, the watcher's filter."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from api.metrics import Metrics
+from api.service import IngestWorker, KBService, RWLock
+
+
+def test_rwlock_readers_share_and_writers_exclude():
+    lock = RWLock()
+    assert lock.acquire_read(0.1) and lock.acquire_read(0.1)
+    got_write = threading.Event()
+
+    def writer():
+        with lock.write():
+            got_write.set()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    time.sleep(0.05)
+    assert not got_write.is_set()
+    assert not lock.acquire_read(0.05)  # a waiting writer holds new readers back
+    lock.release_read()
+    lock.release_read()
+    t.join(2)
+    assert got_write.is_set()
+    assert lock.acquire_read(0.1)
+    lock.release_read()
+
+
+def test_ingest_worker_coalesces_requests():
+    started = threading.Event()
+    release = threading.Event()
+    runs: list[int] = []
+
+    def run():
+        runs.append(len(runs))
+        started.set()
+        release.wait(5)
+        return len(runs)
+
+    w = IngestWorker(run)  # type: ignore[arg-type]
+    first = w.submit()
+    started.wait(2)
+    assert w.busy
+    follow = [w.submit() for _ in range(5)]
+    assert all(f is follow[0] for f in follow) and follow[0] is not first
+    release.set()
+    assert first.result(5) == 1 and follow[0].result(5) == 2
+    assert len(runs) == 2
+    assert w.stop(5)
+
+
+def test_ingest_worker_hands_errors_to_the_waiter():
+    def run():
+        raise ValueError("nope")
+
+    w = IngestWorker(run)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="nope"):
+        w.submit().result(5)
+    assert w.stop(5)
+
+
+def test_readers_see_the_pre_ingest_snapshot_until_the_index_is_synced(fresh, make_settings, monkeypatch):
+    """Phase 1 commits catalogue batches; readers keep the old view until phase 2 ends."""
+    import ingest.pipeline
+
+    root, db = fresh
+    svc = KBService(make_settings(db=db, root=root, api_key="k"))
+    svc.open()
+    try:
+        with svc.reading() as view:
+            before = view.query("SELECT count(*) FROM findings")[0][0]
+        committed, release = threading.Event(), threading.Event()
+
+        def fake_run_ingest(catalogue, settings, progress=None):
+            catalogue.query("INSERT INTO findings VALUES ('x', 'info', 'a', 1, 'm', NULL, NULL, 'ingest')")
+            committed.set()
+            release.wait(5)
+            from kb.types import RunSummary
+
+            return RunSummary(run_id=99, root=str(root), started_at="now", status="complete")
+
+        monkeypatch.setattr(ingest.pipeline, "run_ingest", fake_run_ingest)
+        fut = svc.request_ingest()
+        assert committed.wait(5)
+        with svc.reading() as view:  # the write is committed, but readers still see the snapshot
+            assert view.query("SELECT count(*) FROM findings")[0][0] == before
+        assert svc.catalogue.query("SELECT count(*) FROM findings")[0][0] == before + 1
+        release.set()
+        assert fut.result(10).run_id == 99
+        with svc.reading() as view:
+            assert view.query("SELECT count(*) FROM findings")[0][0] == before + 1
+        assert svc.generation == 1
+    finally:
+        svc.close()
+
+
+def test_metrics_render():
+    m = Metrics(buckets=(0.1, 1.0))
+    m.observe("GET", "/search", 200, 0.05)
+    m.observe("GET", "/search", 200, 0.5)
+    m.observe("GET", '/we"ird', 404, 2.0)
+    text = m.render({"kb_index_files": ("Files.", 3)})
+    assert 'kb_http_requests_total{method="GET",route="/search",status="200"} 2' in text
+    assert 'kb_http_request_duration_seconds_bucket{route="/search",le="0.1"} 1' in text
+    assert 'kb_http_request_duration_seconds_bucket{route="/search",le="1"} 2' in text
+    assert 'kb_http_request_duration_seconds_bucket{route="/search",le="+Inf"} 2' in text
+    assert 'kb_http_request_duration_seconds_sum{route="/search"} 0.550000' in text
+    assert 'route="/we\\"ird"' in text
+    assert "# TYPE kb_index_files gauge\nkb_index_files 3" in text
+
+
+def test_watcher_ignores_the_kb_directory(tmp_path):
+    from watchfiles import Change
+
+    from api.watch import Watcher
+
+    w = Watcher(tmp_path, on_change=lambda: None, ignore=[tmp_path / ".kb"])
+    f = w._filter()
+    assert f(Change.modified, str(tmp_path / "a.yaml"))
+    assert not f(Change.modified, str(tmp_path / ".kb" / "catalogue.duckdb.wal"))
+    assert not f(Change.modified, str(tmp_path / ".git" / "index"))
+    assert not f(Change.modified, str(tmp_path / "a.yaml.swp"))
