@@ -157,13 +157,7 @@ def _reader_view(catalogue: Catalogue, con: Any, lock: Any) -> Catalogue:
     Library functions take a ``Catalogue``; this hands them one bound to a per-request cursor or to
     the pinned snapshot, with its own lock, so readers never queue behind the ingest's connection.
     """
-    view = Catalogue.__new__(Catalogue)
-    view.db_dir = catalogue.db_dir
-    view.path = catalogue.path
-    view.read_only = True
-    view.lock = lock
-    view.con = con
-    return view
+    return catalogue.view(con, lock)
 
 
 class KBService:

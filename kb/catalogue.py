@@ -139,6 +139,18 @@ class Catalogue:
         """A cursor sharing the database, for use from another thread."""
         return self.con.cursor()
 
+    def view(self, con: Any, lock: Any = None) -> "Catalogue":
+        """A read-only ``Catalogue`` over ``con`` (a cursor of this database, e.g. a pinned snapshot).
+
+        Library functions take a ``Catalogue``; the HTTP API hands them a view bound to a
+        per-request cursor so readers never queue behind the ingest's connection.
+        """
+        view = Catalogue.__new__(Catalogue)
+        view.db_dir, view.path, view.read_only = self.db_dir, self.path, True
+        view.lock = lock if lock is not None else threading.RLock()
+        view.con = con
+        return view
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         with self.lock:
