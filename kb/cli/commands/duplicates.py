@@ -1,0 +1,75 @@
+"""``kb duplicates``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from kb.cli import db_option, emit_json, handle_errors, json_option, load_settings
+
+KIND_CHOICES = ("exact", "canonical", "block", "near", "semantic")
+
+
+@click.command("duplicates")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(KIND_CHOICES),
+              help="Only this kind (repeatable). Default: every kind.")
+@click.option("--min-leaves", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Smallest block (leaf values) reported by block and near.")
+@click.option("--threshold", type=click.FloatRange(0.0, 1.0, min_open=True), default=0.8, show_default=True,
+              help="Jaccard similarity for near duplicates.")
+@click.option("--semantic-threshold", type=click.FloatRange(0.0, 1.0, min_open=True), default=0.9,
+              show_default=True, help="Cosine similarity for semantic duplicates.")
+@click.option("--suggest", is_flag=True, help="For near-duplicate files, propose a base plus per-file overlays.")
+@db_option
+@json_option
+@handle_errors
+def command(kinds: tuple[str, ...], min_leaves: int, threshold: float, semantic_threshold: float, suggest: bool,
+            db: Path | None, as_json: bool) -> None:
+    """Find repeated configuration: identical files, the same data in another format, copied
+    blocks, near-duplicate files or blocks, and near-identical prose, as N-way groups.
+
+    Kinds: exact (same bytes), canonical (same parsed data, any format or key order), block
+    (an identical subtree of at least --min-leaves values in two or more files), near (key-value
+    sets with Jaccard >= --threshold), semantic (Markdown sections whose embeddings reach
+    --semantic-threshold). Each group shows file:line ranges and the lines folding it would save.
+
+    Example: kb duplicates --kind block --kind near --suggest
+    """
+    from kb.catalogue import Catalogue
+    from kb.duplicates import duplication_summary, find_duplicates, semantic_unavailable
+
+    settings = load_settings(db=db)
+    with Catalogue(settings.db, read_only=True) as cat:
+        root = cat.get_meta("root")
+        if root and settings.root is None:
+            settings = settings.replace(root=Path(root))
+        groups = find_duplicates(cat, settings, kinds=list(kinds) or None, min_leaves=min_leaves,
+                                 threshold=threshold, semantic_threshold=semantic_threshold, suggest=suggest)
+        summary = duplication_summary(cat, groups)
+        why_not = semantic_unavailable(cat, settings) if (not kinds or "semantic" in kinds) else None
+    if why_not:
+        summary["semantic_skipped"] = why_not
+    if as_json:
+        emit_json({"groups": groups, "summary": summary})
+        return
+    for i, g in enumerate(groups, 1):
+        head = (f"[{i}] {g.kind}  {len(g.members)} copies  similarity {g.similarity:.2f}  "
+                f"saves {g.lines_saved} lines")
+        click.echo(click.style(head, bold=True))
+        for m in g.members:
+            where = f"{m.path}:{m.line_start}" + (f"-{m.line_end}" if m.line_end and m.line_end != m.line_start else "")
+            click.echo(f"    {where}" + (f"  {m.key_path}" if m.key_path else ""))
+        if g.suggestion:
+            click.echo("    suggestion:")
+            for line in g.suggestion.rstrip("\n").splitlines():
+                click.echo(f"      {line}")
+    by_kind = ", ".join(f"{k} {n}" for k, n in summary["groups_by_kind"].items() if n)
+    click.echo(
+        f"{summary['groups']} groups ({by_kind or 'none'}); {summary['lines_saved']} lines could be folded; "
+        f"duplication ratio {summary['duplication_ratio']:.1%} "
+        f"({summary['duplicated_leaf_values']} of {summary['leaf_values']} leaf values)",
+        err=True,
+    )
+    if why_not:
+        click.echo(f"semantic: skipped, {why_not}", err=True)
