@@ -1,0 +1,350 @@
+"""Rules: references, variables, cycles, schemas and orphans -> findings.
+
+:func:`validate` is the entry point (``kb validate``, ``KnowledgeBase.validate``): it extracts the
+references (:mod:`graph.refs`), stores them in the ``"references"`` table (with a ``refs`` view,
+since ``REFERENCES`` is a reserved word), runs every rule, replaces the findings whose
+``source`` is ``validate`` and returns them.
+
+===================  ========  =================================================================
+rule                 severity  finds
+===================  ========  =================================================================
+broken-reference     error     a path, ``$ref`` pointer, compose service/file, Markdown link or
+                               anchor, Helm value that points nowhere (``warning`` for
+                               Kubernetes ConfigMaps/Secrets, which may live in the cluster, and
+                               for compose bind mounts, which Docker creates)
+undefined-variable   error     ``${VAR}`` with no default that no ``.env`` in scope,
+                               ``env_file`` or ``known_env`` defines
+reference-cycle      error     include-like references that loop (``extends``, ``include``,
+                               compose ``depends_on``/``extends``/``include``)
+schema-violation     error     a document that breaks the JSON Schema chosen for it
+orphan               info      a JSON Schema nothing uses; an ``*.env`` file nothing loads
+===================  ========  =================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from kb.catalogue import Catalogue
+from kb.settings import Settings
+from kb.types import Finding
+
+from graph.refs import (
+    REFERENCE_COLUMNS,
+    Reference,
+    ReferenceExtractor,
+    _line_indexes,
+)
+
+__all__ = ["RULES", "Rule", "validate", "store_references", "stored_references", "references_fresh",
+           "SEVERITY_ORDER"]
+
+Progress = Callable[[str, int, int], None]
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    severity: str
+    summary: str
+    help: str
+
+
+RULES: dict[str, Rule] = {r.name: r for r in (
+    Rule("broken-reference", "error", "A reference points to nothing",
+         "A path, $ref pointer, compose service or file, Markdown link or anchor, Kubernetes "
+         "ConfigMap/Secret or Helm value that does not exist in the tree. Fix the reference or add "
+         "the target. ConfigMap/Secret references are warnings: they may exist only in the cluster."),
+    Rule("undefined-variable", "error", "A variable has no definition",
+         "${VAR} without a default that no .env file in the same folder or an ancestor, no compose "
+         "env_file and no [tool.kb] known_env entry defines. Define it, give it a default "
+         "(${VAR:-value}) or list it in known_env."),
+    Rule("reference-cycle", "error", "References form a cycle",
+         "Files that include or extend each other, or compose services whose depends_on/extends "
+         "loop. Remove one reference of the cycle."),
+    Rule("schema-violation", "error", "A document breaks its JSON Schema",
+         "The document does not validate against the schema chosen by the schema map, its $schema "
+         "or a catalog's fileMatch. Fix the value, or the mapping if the wrong schema was chosen."),
+    Rule("orphan", "info", "Nothing uses this file",
+         "A JSON Schema no file, $ref, schema map or catalog uses, or an *.env file that no "
+         "env_file names (only .env is read automatically). Reference it or delete it."),
+    Rule("parse-error", "error", "The file does not parse", "Reported by ingest: fix the syntax."),
+    Rule("plaintext-secret", "error", "A secret is stored in plain text",
+         "Reported by ingest: move the value to a secret store and reference it."),
+)}
+
+# ---------------------------------------------------------------------------------------------
+# The references table
+# ---------------------------------------------------------------------------------------------
+
+_ARROW = {"VARCHAR": pa.string(), "INTEGER": pa.int32()}
+
+
+def _fingerprint(catalogue: Catalogue, settings: Settings) -> str:
+    run = catalogue.query("SELECT coalesce(max(id), 0), count(*) FROM runs")[0]
+    files = catalogue.query("SELECT count(*), coalesce(max(run_id), 0) FROM files")[0]
+    return json.dumps([run[0], run[1], files[0], files[1], sorted(settings.known_env or []),
+                       str(settings.root or catalogue.get_meta("root") or "")])
+
+
+def store_references(catalogue: Catalogue, settings: Settings, refs: list[Reference]) -> None:
+    """Replace the ``"references"`` table (and its ``refs`` view) with ``refs``, in bulk."""
+    cols = REFERENCE_COLUMNS
+    body = ", ".join(f"{name} {typ}" for name, typ in cols)
+    columns = list(zip(*(r.row() for r in refs))) if refs else [[] for _ in cols]
+    table = pa.Table.from_arrays(
+        [pa.array(list(c), type=_ARROW[t]) for c, (_, t) in zip(columns, cols)], names=[n for n, _ in cols])
+    fp = _fingerprint(catalogue, settings)
+    with catalogue.transaction() as con:
+        con.execute(f'CREATE OR REPLACE TABLE "references" ({body})')
+        con.register("_kb_refs", table)
+        try:
+            con.execute('INSERT INTO "references" SELECT * FROM _kb_refs')
+        finally:
+            con.unregister("_kb_refs")
+        con.execute('CREATE OR REPLACE VIEW refs AS SELECT * FROM "references"')
+        con.execute("DELETE FROM meta WHERE key = 'references_fingerprint'")
+        con.execute("INSERT INTO meta VALUES ('references_fingerprint', ?)", [fp])
+
+
+def references_fresh(catalogue: Catalogue, settings: Settings) -> bool:
+    """Whether the stored references were extracted from the catalogue as it is now."""
+    if "references" not in catalogue.tables():
+        return False
+    return catalogue.get_meta("references_fingerprint") == _fingerprint(catalogue, settings)
+
+
+def stored_references(catalogue: Catalogue) -> list[Reference]:
+    names = ", ".join(n for n, _ in REFERENCE_COLUMNS)
+    return [Reference(*row) for row in catalogue.query(f'SELECT {names} FROM "references"')]
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules over references
+# ---------------------------------------------------------------------------------------------
+
+_HOW = {
+    "file": "fix the path (it resolves against the file's folder, then the corpus root) or add the file",
+    "include": "fix the path (it resolves against the file's folder, then the corpus root) or add the file",
+    "schema": "fix the $schema path or add the schema",
+    "json-ref": "point the $ref at an existing file and definition, or add the definition",
+    "compose-extends": "define that service or fix extends",
+    "compose-env-file": "create the env file, fix the path, or mark it `required: false`",
+    "compose-depends-on": "define the service (here or in a compose file merged with this one) or "
+                          "remove it from depends_on; mark it `required: false` if it is optional",
+    "compose-volume": "create it or fix the path (Docker would silently create an empty folder)",
+    "compose-build-context": "fix build.context or add the folder",
+    "compose-dockerfile": "add the Dockerfile to the build context or set build.dockerfile",
+    "compose-include": "fix the include path or add the file",
+    "compose-file": "fix the file path or add the file",
+    "markdown-link": "fix the link or add the target",
+    "k8s-configmap": "add the ConfigMap to the tree or fix the name; ignore this if the cluster "
+                     "provides it (or mark the reference `optional: true`)",
+    "k8s-secret": "fix the name, or ignore this if the Secret is created in the cluster (mark the "
+                  "reference `optional: true` if the workload can run without it)",
+    "helm-value": "add a default for it to values.yaml or fix the name",
+}
+_WHAT = {
+    "file": "File reference", "include": "Included file", "schema": "$schema",
+    "json-ref": "$ref", "compose-extends": "extends", "compose-env-file": "env_file",
+    "compose-depends-on": "depends_on", "compose-volume": "Bind-mount source",
+    "compose-build-context": "Build context", "compose-dockerfile": "Dockerfile",
+    "compose-include": "include", "compose-file": "Compose file reference",
+    "markdown-link": "Link", "k8s-configmap": "ConfigMap reference", "k8s-secret": "Secret reference",
+    "helm-value": "Helm value",
+}
+
+
+def broken_references(refs: list[Reference]) -> list[Finding]:
+    out = []
+    for r in refs:
+        if r.status != "broken" or r.kind == "variable":
+            continue
+        what = _WHAT.get(r.kind, r.kind)
+        if r.kind == "helm-value":
+            head = f"{what} '.Values.{r.target}' is not defined: {r.detail}"
+        else:
+            head = f"{what} '{r.target}' is broken: {r.detail}" if r.detail else f"{what} '{r.target}' is broken"
+        out.append(Finding(rule="broken-reference", severity=r.severity if r.severity in SEVERITY_ORDER else "error",
+                           path=r.path, line=r.line, target=r.target,
+                           message=f"{head}; {_HOW.get(r.kind, 'fix the reference or add the target')}."))
+    return out
+
+
+def undefined_variables(refs: list[Reference]) -> list[Finding]:
+    """One finding per variable per file, at its first use."""
+    uses: dict[tuple[str, str], list[Reference]] = defaultdict(list)
+    for r in refs:
+        if r.kind == "variable" and r.status == "undefined":
+            uses[(r.path, r.target)].append(r)
+    out = []
+    for (path, name), rs in uses.items():
+        rs.sort(key=lambda r: r.line or 0)
+        first = rs[0]
+        folder = posixpath.dirname(path) or "."
+        more = ""
+        if len(rs) > 1:
+            lines = sorted({r.line for r in rs if r.line})
+            shown = ", ".join(map(str, lines[:8])) + (" ..." if len(lines) > 8 else "")
+            more = f" (used {len(rs)} times, lines {shown})"
+        out.append(Finding(
+            rule="undefined-variable", severity="error", path=path, line=first.line, target=name,
+            message=(f"{first.detail}{more}; define {name} in {folder}/.env, give it a default "
+                     f"(${{{name}:-value}}) or add it to [tool.kb] known_env if the environment provides it.")))
+    return out
+
+
+def reference_cycles(refs: list[Reference]) -> list[Finding]:
+    from graph.build import find_cycles
+
+    out = []
+    for cyc in find_cycles(refs):
+        src, dst, ref = cyc[0]
+        chain = " -> ".join([c[0] for c in cyc] + [cyc[0][0]])
+        steps = "; ".join(f"{c[2].path}:{c[2].line} {c[2].key_path}" for c in cyc)
+        out.append(Finding(
+            rule="reference-cycle", severity="error", path=ref.path, line=ref.line, target=dst,
+            message=f"Reference cycle: {chain} (via {steps}); remove one of these references to break it."))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Schemas
+# ---------------------------------------------------------------------------------------------
+
+
+def schema_violations(ex: ReferenceExtractor, refs: list[Reference], schema_map: list[str],
+                      progress: Progress | None = None, notes: list[str] | None = None) -> tuple[list[Finding], set[str]]:
+    """Findings, and the set of schema files used (for the orphan rule)."""
+    from graph.schema import SchemaMap, SchemaValidator, choose_schemas, parse_schema_map
+
+    corpus, index = ex.corpus, ex.schema_index
+    smap = SchemaMap(parse_schema_map(schema_map))
+    schema_refs = {r.path: (r.resolved, r.line) for r in refs
+                   if r.kind == "schema" and r.status == "ok" and r.doc == 0 and r.resolved}
+    declared = {r.path for r in refs if r.kind == "schema" and r.doc == 0}
+    choices = choose_schemas(corpus, index, smap, schema_refs, declared)
+    used = {c.schema for c in choices}
+    validator = SchemaValidator(corpus, index)
+    missing: dict[str, int] = defaultdict(int)
+    unusable: dict[str, int] = defaultdict(int)
+    pending: list[tuple[Any, list]] = []
+    out: list[Finding] = []
+    batch = 2000
+    for start in range(0, len(choices), batch):
+        chunk = choices[start:start + batch]
+        corpus.load_documents([c.path for c in chunk])
+        for c in chunk:
+            if not c.schema.startswith("/") and not corpus.is_file(c.schema):
+                if c.why != "$schema":
+                    missing[c.schema] += 1
+                continue
+            docs = corpus.documents_of(c.path)
+            if not docs:
+                if corpus.formats.get(c.path) != "yaml" or corpus.status.get(c.path) != "ok":
+                    continue
+                docs = [(0, None)]  # a YAML file with no document (empty, or comments only) is null
+            result = validator.validate(c.schema, docs)
+            if result is None:
+                unusable[c.schema] += 1
+                continue
+            if result:
+                pending.append((c, result))
+        for c in chunk:  # free the documents of this batch (schemas stay: they are reused)
+            if c.path not in index.schema_files and c.path not in used:
+                corpus.forget(c.path)
+        if progress:
+            progress("schemas", min(start + batch, len(choices)), len(choices))
+    lines = _line_indexes(ex.cat, [c.path for c, _ in pending])
+    for c, violations in pending:
+        li = lines.get(c.path)
+        for v in violations:
+            line = li.line(v.doc, v.key_path) if li else None
+            where = v.key_path or "(document root)"
+            out.append(Finding(
+                rule="schema-violation", severity="error", path=c.path, line=line, target=c.schema,
+                message=f"{where}: {v.message} (schema {c.schema}, chosen by {c.why}); fix the value, or the "
+                        f"schema choice if this file should not follow it."))
+    if notes is not None:
+        for s, n in sorted(missing.items()):
+            notes.append(f"schema {s} (from the schema map) does not exist; {n} file(s) not validated")
+        for s, n in sorted(unusable.items()):
+            notes.append(f"schema {s} cannot be used offline ({validator.errors.get(s, 'unknown error')}); "
+                         f"{n} file(s) not validated")
+    return out, used
+
+
+# ---------------------------------------------------------------------------------------------
+# Orphans
+# ---------------------------------------------------------------------------------------------
+
+
+def orphans(ex: ReferenceExtractor, refs: list[Reference], used_schemas: set[str]) -> list[Finding]:
+    corpus, index = ex.corpus, ex.schema_index
+    referenced = {r.resolved.split("#", 1)[0] for r in refs if r.status == "ok" and r.resolved
+                  and r.resolved.split("#", 1)[0] != r.path}
+    catalogued = {index.lookup(url) for _, _, url in index.catalog_entries}
+    out = []
+    for p in sorted(index.schema_files):
+        if p in referenced or p in used_schemas or p in catalogued:
+            continue
+        out.append(Finding(rule="orphan", severity="info", path=p, line=1, target=None,
+                           message="Nothing uses this JSON Schema (no $schema, $ref, schema map entry or catalog "
+                                   "names it); reference it from the files it describes, or delete it."))
+    for p, fmt in sorted(corpus.formats.items()):
+        name = posixpath.basename(p)
+        if fmt == "dotenv" and not name.startswith(".env") and p not in referenced:
+            out.append(Finding(rule="orphan", severity="info", path=p, line=1, target=None,
+                               message="No env_file loads this env file and only files named .env are read "
+                                       "automatically; reference it from a compose env_file, or delete it."))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The entry point
+# ---------------------------------------------------------------------------------------------
+
+
+def _sort_key(f: Finding) -> tuple:
+    return (SEVERITY_ORDER.get(f.severity, 3), f.path, f.line or 0, f.rule, f.message)
+
+
+def validate(catalogue: Catalogue, settings: Settings, *, schema_map: list[str] | None = None,
+             progress: Progress | None = None) -> list[Finding]:
+    """Run every rule over the catalogue; store references and findings; return the findings.
+
+    ``schema_map`` entries (``GLOB=SCHEMA``) come before ``settings.schema_map``. Only findings of
+    source ``validate`` are returned (ingest's parse errors and secrets stay in the table).
+    Notes about schemas that could not be used are stored in meta ``validate_notes`` (JSON list).
+    """
+    t0 = time.perf_counter()
+    if settings.root is None and catalogue.get_meta("root"):
+        settings = settings.replace(root=Path(catalogue.get_meta("root")))
+    ex = ReferenceExtractor(catalogue, settings, progress)
+    refs = ex.run()
+    store_references(catalogue, settings, refs)
+    findings: list[Finding] = []
+    findings += broken_references(refs)
+    findings += undefined_variables(refs)
+    findings += reference_cycles(refs)
+    notes: list[str] = []
+    entries = list(schema_map or []) + list(settings.schema_map or [])
+    violations, used = schema_violations(ex, refs, entries, progress, notes)
+    findings += violations
+    findings += orphans(ex, refs, used)
+    findings.sort(key=_sort_key)
+    rows = [(f.rule, f.severity, f.path, f.line, f.message, f.target, f.fingerprint, "validate") for f in findings]
+    catalogue.replace_findings("validate", rows)
+    catalogue.set_meta("validate_notes", json.dumps(notes))
+    catalogue.set_meta("validate_seconds", f"{time.perf_counter() - t0:.3f}")
+    return findings

@@ -1,0 +1,61 @@
+"""Docker compose references: scopes of services, optional files, includes, build contexts."""
+
+from __future__ import annotations
+
+
+def _refs(tree, build_kb, files, **overrides):
+    from graph.rules import validate
+
+    cat, settings = build_kb(tree(files), **overrides)
+    found = validate(cat, settings)
+    refs = cat.query('SELECT path, line, kind, target, status, severity, detail FROM "references" ORDER BY path, line')
+    return found, refs
+
+
+def test_override_files_share_services_and_optional_things_are_not_errors(tree, build_kb):
+    found, refs = _refs(tree, build_kb, {
+        "app/compose.yaml": "services:\n  api:\n    image: a\n    env_file:\n      - path: ./local.env\n        required: false\n",
+        "app/compose.override.yaml": "services:\n  api:\n    depends_on:\n      db:\n        condition: service_started\n"
+                                     "      cache:\n        required: false\n  db:\n    image: postgres\n",
+    })
+    assert [f for f in found if f.severity != "info"] == []
+    statuses = {(r[2], r[3]): r[4] for r in refs}
+    assert statuses[("compose-depends-on", "db")] == "ok"
+    assert statuses[("compose-depends-on", "cache")] == "optional"
+    assert statuses[("compose-env-file", "app/local.env")] == "optional"
+
+
+def test_include_cycle_and_build_context_that_is_a_file(tree, build_kb):
+    found, _ = _refs(tree, build_kb, {
+        "a/compose.yaml": "include:\n  - ../b/compose.yaml\nservices:\n  x:\n    build: ./Dockerfile\n",
+        "a/Dockerfile": "FROM alpine\n",
+        "b/compose.yaml": "include:\n  - path: ../a/compose.yaml\nservices:\n  y:\n    image: alpine\n",
+    })
+    rules = sorted((f.rule, f.path, f.line) for f in found)
+    assert ("reference-cycle", "a/compose.yaml", 2) in rules
+    ctx = [f for f in found if f.rule == "broken-reference"]
+    assert len(ctx) == 1 and "is a file, not a folder" in ctx[0].message
+
+
+def test_bind_mounts_are_warnings_and_named_volumes_are_not_paths(tree, build_kb):
+    found, refs = _refs(tree, build_kb, {
+        "compose.yaml": "services:\n  web:\n    image: nginx:1.25\n    volumes:\n      - ./site:/usr/share/nginx/html\n"
+                        "      - data:/data\n      - /etc/localtime:/etc/localtime:ro\n"
+                        "      - type: bind\n        source: ./conf\n        target: /conf\nvolumes:\n  data: {}\n",
+        "conf/nginx.conf": "x = 1\n",
+    })
+    assert [(f.severity, f.line, f.target) for f in found if f.rule == "broken-reference"] == [("warning", 5, "site")]
+    kinds = [(r[3], r[4]) for r in refs if r[2] == "compose-volume"]
+    assert ("./conf", "ok") in kinds and ("/etc/localtime", "external") in kinds and len(kinds) == 3
+
+
+def test_variables_come_from_dotenv_in_scope_env_files_and_known_env(tree, build_kb):
+    found, _ = _refs(tree, build_kb, {
+        ".env": "TOP=1\n",
+        "svc/vars.env": "FROM_ENV_FILE=1\n",
+        "svc/compose.yaml": "services:\n  s:\n    image: x:${TOP}\n    env_file: vars.env\n    environment:\n"
+                            "      A: ${FROM_ENV_FILE}\n      B: ${CI_COMMIT_SHA}\n      C: ${MISSING}\n      D: $MISSING\n",
+    }, known_env=["CI_*"])
+    bad = [(f.rule, f.line, f.target) for f in found if f.severity == "error"]
+    assert bad == [("undefined-variable", 8, "MISSING")]
+    assert "used 2 times" in found[0].message

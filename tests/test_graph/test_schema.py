@@ -1,0 +1,127 @@
+"""Schema choice (map, $schema, Helm, catalog) and ajv-compatible validation, offline."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kb.errors import ConfigError
+
+
+def test_schema_map_captures_name():
+    from graph.schema import SchemaMap, parse_schema_map
+
+    m = SchemaMap(parse_schema_map(["src/test/{name}/**=src/schemas/json/{name}.json"]))
+    assert m.match("src/test/foo-1.0/a/b.json") == ("src/schemas/json/foo-1.0.json", "src/test/{name}/**")
+    assert m.match("src/other/x.json") is None
+    bare = SchemaMap(parse_schema_map(["*.flags.json=schemas/flags.json"]))
+    assert bare.match("deep/dir/a.flags.json")[0] == "schemas/flags.json"
+
+
+@pytest.mark.parametrize("bad", ["no-equals", "=schema.json", "glob/**=", "a/{name}/x=s/{other}.json", "a/{1x}=s.json"])
+def test_schema_map_errors_say_how_to_write_it(bad):
+    from graph.schema import parse_schema_map
+
+    with pytest.raises(ConfigError):
+        parse_schema_map([bad])
+
+
+def _validate(tree, build_kb, files, **overrides):
+    from graph.rules import validate
+
+    cat, settings = build_kb(tree(files), **overrides)
+    return [f for f in validate(cat, settings) if f.rule == "schema-violation"], cat
+
+
+DRAFT4 = {
+    "$schema": "http://json-schema.org/draft-04/schema#",
+    "type": "object",
+    "properties": {"kind": {"const": "a"}, "id": {"type": "string", "pattern": "^(?<p>[a-z]+)-\\d+$"}},
+}
+
+
+def test_draft4_honours_const_and_ecma_named_groups_like_ajv(tree, build_kb):
+    found, _ = _validate(tree, build_kb, {
+        "s.json": json.dumps(DRAFT4),
+        "ok.json": json.dumps({"$schema": "./s.json", "kind": "a", "id": "ab-12"}),
+        "bad.json": json.dumps({"$schema": "./s.json", "kind": "b", "id": "AB"}),
+    })
+    assert sorted((f.path, f.line) for f in found) == [("bad.json", 1), ("bad.json", 1)]
+    assert any("'a' was expected" in f.message for f in found)
+
+
+def test_formats_are_checked_as_ajv_formats_does(tree, build_kb):
+    schema = {"type": "object", "properties": {"at": {"type": "string", "format": "date-time"},
+                                                "site": {"type": "string", "format": "uri"},
+                                                "color": {"type": "string", "format": "color"}}}
+    found, _ = _validate(tree, build_kb, {
+        "s.json": json.dumps(schema),
+        "ok.yaml": "# yaml-language-server: $schema=./s.json\nat: '2024-01-02T10:00:00Z'\nsite: https://x.io\ncolor: nope\n",
+        "bad.yaml": "# yaml-language-server: $schema=./s.json\nat: '2024-01-02 25:00'\nsite: not a uri\n",
+    })
+    assert sorted((f.path, f.line) for f in found) == [("bad.yaml", 2), ("bad.yaml", 3)]
+
+
+def test_schema_map_wins_and_lines_point_at_the_instance(tree, build_kb):
+    schema = {"type": "object", "properties": {"server": {"type": "object", "properties": {"port": {"type": "integer"}}}}}
+    found, _ = _validate(tree, build_kb, {
+        "schemas/svc.json": json.dumps(schema),
+        "svc/prod.yaml": "name: x\nserver:\n  host: a\n  port: '80'\n",
+    }, schema_map=["svc/*.yaml=schemas/svc.json"])
+    assert [(f.path, f.line, f.target) for f in found] == [("svc/prod.yaml", 4, "schemas/svc.json")]
+    assert found[0].message.startswith("server.port: '80' is not of type 'integer'")
+
+
+def test_remote_refs_make_a_schema_unusable_not_a_violation(tree, build_kb):
+    from graph.rules import validate
+
+    schema = {"$ref": "https://unreachable.example/schema.json"}
+    cat, settings = build_kb(tree({"s.json": json.dumps(schema), "a.json": json.dumps({"$schema": "./s.json"})}))
+    found = validate(cat, settings)
+    assert not [f for f in found if f.rule == "schema-violation"]
+    notes = json.loads(cat.get_meta("validate_notes"))
+    assert notes and "cannot be used offline" in notes[0]
+
+
+def test_url_schema_resolves_through_id_and_catalog(tree, build_kb):
+    schema = {"$schema": "http://json-schema.org/draft-07/schema#", "$id": "https://json.example.org/tool.json",
+              "type": "object", "required": ["name"]}
+    catalog = {"schemas": [{"name": "tool", "fileMatch": ["tool.json", "**/.toolrc"], "url": "https://www.example.org/tool.json"},
+                           {"name": "web", "fileMatch": ["manifest.json"], "url": "https://json.example.org/tool.json"},
+                           {"name": "ext", "fileMatch": ["manifest.json"], "url": "https://elsewhere.example/ext.json"}]}
+    found, _ = _validate(tree, build_kb, {
+        "schemas/tool.json": json.dumps(schema),
+        "api/catalog.json": json.dumps(catalog),
+        "a/tool.json": "{}",                                                   # by catalog fileMatch
+        "b/x.json": json.dumps({"$schema": "https://json.example.org/tool.json"}),  # by $schema URL = $id
+        "c/manifest.json": "{}",                                               # two catalog entries: left alone
+    })
+    assert sorted(f.path for f in found) == ["a/tool.json", "b/x.json"]
+
+
+def test_helm_values_schema_validates_values_yaml(tree, build_kb):
+    found, _ = _validate(tree, build_kb, {
+        "chart/Chart.yaml": "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+        "chart/values.yaml": "replicas: many\n",
+        "chart/values.schema.json": json.dumps({"type": "object", "properties": {"replicas": {"type": "integer"}}}),
+    })
+    assert [(f.path, f.line) for f in found] == [("chart/values.yaml", 1)]
+
+
+def test_empty_yaml_is_validated_as_null(tree, build_kb):
+    found, _ = _validate(tree, build_kb, {
+        "s.json": json.dumps({"type": "object"}),
+        "empty.yaml": "# yaml-language-server: $schema=./s.json\n",
+    })
+    assert [f.path for f in found] == ["empty.yaml"] and "empty" in found[0].message
+
+
+def test_redacted_secrets_do_not_fail_patterns(tree, build_kb):
+    schema = {"type": "object", "properties": {"key": {"type": "string", "pattern": "^sk_live_[A-Za-z0-9]{24}$"}}}
+    found, cat = _validate(tree, build_kb, {
+        "s.json": json.dumps(schema),
+        "a.json": json.dumps({"$schema": "./s.json", "key": "sk_live_" + "aB3dE5gH7jK9mN1pQ3rS5tU7"}),
+    })
+    assert cat.query("SELECT count(*) FROM findings WHERE rule = 'plaintext-secret'")[0][0] == 1
+    assert found == []
