@@ -45,6 +45,7 @@ from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 from kb.catalogue import Catalogue
+from kb.errors import ConfigError
 from kb.settings import Settings
 
 __all__ = [
@@ -380,7 +381,7 @@ class Corpus:
         self.root: Path | None = Path(root) if root else None
         if self.root is not None and not self.root.is_dir():
             self.root = None
-        extra = getattr(settings, "ref_roots", None) or []
+        extra = settings.ref_roots
         self.extra_roots: list[str] = [posixpath.normpath(str(r)).strip("/") for r in extra]
         self._disk: dict[str, bool | None] = {}
         self.basenames: set[str] = {posixpath.basename(p) for p in self.formats}
@@ -629,8 +630,17 @@ class SchemaIndex:
         cat_paths = [r[0] for r in cat.query(
             "SELECT DISTINCT path FROM records WHERE key_path LIKE 'schemas[%].url' AND doc = 0")]
         corpus.load_documents(cat_paths)
-        for cp in cat_paths:
-            data = corpus.document(cp)
+        catalogs = [(cp, corpus.document(cp)) for cp in cat_paths]
+        for configured in getattr(corpus.settings, "schema_catalogs", None) or []:
+            cpath = Path(configured)
+            if not cpath.is_absolute() and corpus.root is not None:
+                cpath = corpus.root / cpath
+            try:
+                catalogs.append((str(configured), json.loads(cpath.read_text(encoding="utf-8"))))
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"schema catalog '{configured}' cannot be read ({exc}); "
+                                  "check the schema_catalogs setting") from exc
+        for cp, data in catalogs:
             if not isinstance(data, dict) or not isinstance(data.get("schemas"), list):
                 continue
             for entry in data["schemas"]:

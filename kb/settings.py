@@ -65,6 +65,12 @@ class Settings:
     schema_map: list[str] = field(default_factory=list)
     """``GLOB=SCHEMA`` pairs choosing a JSON Schema by path; GLOB may capture ``{name}``."""
 
+    ref_roots: list[str] = field(default_factory=list)
+    """Extra folders (relative to the corpus root) a file reference may resolve against."""
+
+    schema_catalogs: list[str] = field(default_factory=list)
+    """SchemaStore-style catalog files (``{"schemas": [{"fileMatch", "url"}]}``) outside the tree."""
+
     ignore: list[str] = field(default_factory=list)
     """Extra gitignore-style patterns to skip, on top of .gitignore and .kbignore."""
 

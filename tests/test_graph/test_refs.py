@@ -115,3 +115,34 @@ def test_pointer_exists_follows_rfc6901():
 ])
 def test_slugify_matches_github_anchors(title, slug):
     assert slugify(title) == slug
+
+
+def test_configured_schema_catalog_and_ref_roots(tmp_path):
+    import json as _json
+
+    from kb import KnowledgeBase
+    from tests.conftest import write_tree
+
+    root = write_tree(tmp_path / "t", {
+        "schemas/app.schema.json": _json.dumps({"$schema": "http://json-schema.org/draft-07/schema#",
+                                                "$id": "https://example.org/app.schema.json",
+                                                "type": "object", "properties": {"port": {"type": "integer"}}}),
+        "apps/one/app.json": '{"port": "eighty"}',
+        "apps/two/feature.json": '{"config": "shared/base.json"}',
+        "common/shared/base.json": '{"a": 1}',
+    })
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(_json.dumps({"schemas": [{"name": "app", "fileMatch": ["app.json"],
+                                                  "url": "https://example.org/app.schema.json"}]}))
+    kb = KnowledgeBase.build(root, db=tmp_path / "kb", embed=False, workers=1,
+                             schema_catalogs=[str(catalog)], ref_roots=["common"])
+    found = kb.validate(as_frame=False)
+    rules = {(f.rule, f.path) for f in found}
+    assert ("schema-violation", "apps/one/app.json") in rules
+    assert not any(f.rule == "broken-reference" for f in found), found
+    kb.close()
+    plain = KnowledgeBase.build(root, db=tmp_path / "kb2", embed=False, workers=1)
+    rules = {(f.rule, f.path) for f in plain.validate(as_frame=False)}
+    assert ("broken-reference", "apps/two/feature.json") in rules
+    assert ("schema-violation", "apps/one/app.json") not in rules
+    plain.close()
