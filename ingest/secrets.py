@@ -147,71 +147,107 @@ _TEXT_ASSIGN = re.compile(
 )
 
 
+def _strong(value: str) -> bool:
+    """A value unlike an ordinary word: scrubbed wherever it appears, not only where assigned."""
+    if len(value) >= 12:
+        return True
+    classes = sum((any(c.islower() for c in value), any(c.isupper() for c in value),
+                   any(c.isdigit() for c in value), any(not c.isalnum() for c in value)))
+    return classes >= 2
+
+
+_ASSIGN_ITEM = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*[=:]\s*(.+?)\s*$")
+
+
 def redact(parsed: ParsedFile, text: str, *, structured: bool) -> ParsedFile:
     """Replace secrets in ``parsed`` (records, sections, documents) in place; add problems.
 
     ``text`` is the file's full text; ``structured`` says whether records carry the file's values
     (then key-name rules run on records; otherwise on ``key = value`` lines of the text).
-    """
-    secrets: dict[str, tuple[str, str, int | None, str | None]] = {}  # value -> (kind, fp, line, key)
 
-    def add(value: str, kind: str, line: int | None, key: str | None) -> None:
-        if value and value not in secrets:
-            secrets[value] = (kind, fingerprint(value), line, key)
+    Pattern matches and strong values are scrubbed wherever they appear. A weak value (an ordinary
+    word such as ``wordpress`` under ``MYSQL_PASSWORD``) is scrubbed only where it is assigned —
+    its own lines and its own record — so links and names that share the word stay readable.
+    """
+    # value -> [kind, fp, line, key, lines-or-None (None: everywhere)]
+    secrets: dict[str, list] = {}
+
+    def add(value: str, kind: str, line: int | None, key: str | None, everywhere: bool) -> None:
+        value = value.strip()
+        if not value:
+            return
+        if value not in secrets:
+            secrets[value] = [kind, fingerprint(value), line, key, None if everywhere else set()]
+        info = secrets[value]
+        if everywhere:
+            info[4] = None
+        if info[4] is not None and line is not None:
+            info[4].add(line)
 
     def line_of(offset: int) -> int:
         return text.count("\n", 0, offset) + 1
 
     # 1. patterns anywhere in the text
     for kind, value, offset in _scan_text(text):
-        add(value, kind, line_of(offset), None)
+        add(value, kind, line_of(offset), None, kind != "a password in a URL" or _strong(value))
 
-    # 2. credential-named keys
+    # 2. credential-named keys (and KEY=value items, as in compose `environment:` lists)
     if structured:
         for rec in parsed.records:
             v = rec.value
-            if isinstance(v, str) and v and secret_key(rec.key_path) and not is_placeholder(v):
-                add(v, "a credential", rec.line, rec.key_path)
+            if not isinstance(v, str) or not v:
+                continue
+            if secret_key(rec.key_path):
+                if not is_placeholder(v):
+                    add(v, "a credential", rec.line, rec.key_path, _strong(v))
+            elif "=" in v or ":" in v:
+                m = _ASSIGN_ITEM.match(v)
+                if m and secret_key(m.group(1)) and not is_placeholder(m.group(2)):
+                    add(m.group(2).strip("'\""), "a credential", rec.line, f"{rec.key_path}", _strong(m.group(2)))
     else:
         for m in _TEXT_ASSIGN.finditer(text):
             if secret_key(m.group("key")) and not is_placeholder(m.group("value")):
-                add(m.group("value"), "a credential", line_of(m.start("value")), m.group("key"))
+                add(m.group("value"), "a credential", line_of(m.start("value")), m.group("key"),
+                    _strong(m.group("value")))
 
     if not secrets:
         return parsed
 
     # longest first, so a value containing another is replaced whole
     ordered = sorted(secrets.items(), key=lambda kv: -len(kv[0]))
-    replacements = [(value, marker(info[1])) for value, info in ordered]
+    everywhere = [(value, marker(info[1])) for value, info in ordered if info[4] is None]
+    local = [(value, marker(info[1]), info[4]) for value, info in ordered if info[4] is not None]
 
-    def scrub(s: str) -> str:
-        for value, mark in replacements:
+    def scrub(s: str, line: int | None = None, secret_keyed: bool = False) -> str:
+        for value, mark in everywhere:
             if value in s:
+                s = s.replace(value, mark)
+        for value, mark, lines in local:
+            if value in s and (secret_keyed or (line is not None and line in lines)):
                 s = s.replace(value, mark)
         return s
 
     # records: a matching record's line and key path become the finding's location
     for rec in parsed.records:
         if isinstance(rec.value, str):
-            new = scrub(rec.value)
+            new = scrub(rec.value, rec.line, secret_key(rec.key_path))
             if new != rec.value:
-                if rec.value in secrets:
-                    kind, fp, line, key = secrets[rec.value]
-                    if key is None:
-                        secrets[rec.value] = (kind, fp, rec.line, rec.key_path)
-                else:
-                    for value, (kind, fp, line, key) in list(secrets.items()):
-                        if value in rec.value and key is None:
-                            secrets[value] = (kind, fp, rec.line, rec.key_path)
+                for value, info in secrets.items():
+                    if value in rec.value and info[3] is None:
+                        info[2], info[3] = rec.line, rec.key_path
                 rec.value = new
-    # section texts: also multi-line private-key blocks whose indentation differs from the value
+    # section texts, line by line; also multi-line private-key blocks whose indentation differs
     block = PATTERNS[0][1]
     for sec in parsed.sections:
         t = block.sub(lambda m: marker(fingerprint(m.group(0))), sec.text) if "PRIVATE KEY" in sec.text else sec.text
-        sec.text = _scrub_escaped(scrub(t), replacements)
+        if local:
+            t = "\n".join(scrub(ln, sec.line_start + i) for i, ln in enumerate(t.split("\n")))
+        else:
+            t = scrub(t)
+        sec.text = _scrub_escaped(t, everywhere)
     parsed.documents = [_scrub_data(d, scrub) for d in parsed.documents]
 
-    for value, (kind, fp, line, key) in secrets.items():
+    for value, (kind, fp, line, key, _) in secrets.items():
         where = f" under '{key}'" if key else ""
         parsed.problems.append(Problem(
             "plaintext-secret", "error",
@@ -239,21 +275,28 @@ def _scrub_escaped(text: str, replacements: list[tuple[str, str]]) -> str:
 
 
 def _scrub_data(data: Any, scrub) -> Any:
-    stack = [data]
+    """Scrub strings in a parsed tree; a weak secret only under a credential-named key or in a
+    ``KEY=value`` item."""
     if isinstance(data, str):
         return scrub(data)
+    stack = [data]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
             for k, v in node.items():
                 if isinstance(v, str):
-                    node[k] = scrub(v)
+                    node[k] = scrub(v, None, secret_key(str(k)) or _item_keyed(v))
                 elif isinstance(v, (dict, list)):
                     stack.append(v)
         elif isinstance(node, list):
             for i, v in enumerate(node):
                 if isinstance(v, str):
-                    node[i] = scrub(v)
+                    node[i] = scrub(v, None, _item_keyed(v))
                 elif isinstance(v, (dict, list)):
                     stack.append(v)
     return data
+
+
+def _item_keyed(v: str) -> bool:
+    m = _ASSIGN_ITEM.match(v) if ("=" in v or ":" in v) else None
+    return bool(m and secret_key(m.group(1)))

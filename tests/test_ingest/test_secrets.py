@@ -56,3 +56,26 @@ def test_redact_free_text_and_private_key_blocks():
     assert "abcd1234efgh5678" not in parsed.sections[0].text
     assert "MIIEowIBAAKCAQEA7x" not in parsed.sections[0].text
     assert len(parsed.problems) == 3
+
+
+def test_weak_password_is_redacted_where_assigned_only_and_compose_items_are_checked():
+    text = ("services:\n  db:\n    environment:\n      - MYSQL_PASSWORD=wordpress\n"
+            "      - MYSQL_DATABASE=wordpress\n    image: wordpress:6\n")
+    parsed = ParsedFile(
+        format="yaml",
+        records=[Record("services.db.environment[0]", "MYSQL_PASSWORD=wordpress", 4),
+                 Record("services.db.environment[1]", "MYSQL_DATABASE=wordpress", 5),
+                 Record("services.db.image", "wordpress:6", 6)],
+        sections=[Section("services", 1, 6, text.rstrip("\n"))],
+        documents=[{"services": {"db": {"environment": ["MYSQL_PASSWORD=wordpress", "MYSQL_DATABASE=wordpress"],
+                                        "image": "wordpress:6"}}}],
+    )
+    redact(parsed, text, structured=True)
+    assert [p.line for p in parsed.problems] == [4]
+    assert parsed.records[0].value.startswith("MYSQL_PASSWORD=[REDACTED")
+    assert parsed.records[1].value == "MYSQL_DATABASE=wordpress"
+    assert parsed.records[2].value == "wordpress:6"
+    lines = parsed.sections[0].text.splitlines()
+    assert "wordpress" not in lines[3] and lines[4].endswith("=wordpress") and lines[5].endswith("wordpress:6")
+    env = parsed.documents[0]["services"]["db"]["environment"]
+    assert "wordpress" not in env[0] and env[1] == "MYSQL_DATABASE=wordpress"
