@@ -38,6 +38,11 @@ class KnowledgeBase:
 
     # -- construction ---------------------------------------------------------------------------
 
+    @staticmethod
+    def sample_path() -> Path:
+        """The bundled sample corpus (a small platform tree with planted problems)."""
+        return Path(__file__).resolve().parent / "sample"
+
     @classmethod
     def open(cls, db: str | Path | None = None, *, read_only: bool = False, **settings: Any) -> "KnowledgeBase":
         """Open the KB at ``db`` (default ``$KB_DB`` or ``.kb``)."""
@@ -161,9 +166,36 @@ class KnowledgeBase:
 
         return build_graph(self.catalogue, self.settings)
 
+    def dependencies(self, path: str, *, transitive: bool = False) -> "pd.DataFrame":
+        """What ``path`` references (kind, line, depth)."""
+        import pandas as pd
+
+        from graph.queries import dependencies
+
+        return pd.DataFrame(dependencies(self.graph(), path, transitive=transitive))
+
+    def impact(self, path: str) -> "pd.DataFrame":
+        """Every file that depends on ``path``, directly or through others, with its depth."""
+        import pandas as pd
+
+        from graph.queries import impact
+
+        return pd.DataFrame(impact(self.graph(), path))
+
+    def graph_stats(self) -> dict[str, Any]:
+        from graph.queries import stats
+
+        return stats(self.graph())
+
     def validate(self, *, as_frame: bool = True):
         """Run every rule; findings are stored (source ``validate``) and returned."""
         from graph.rules import validate
+
+        if self.read_only:
+            from kb.errors import ReadOnlyError
+
+            raise ReadOnlyError("validate() stores its findings: open the KB writable, "
+                                "KnowledgeBase.open(db) without read_only=True.")
 
         found = validate(self.catalogue, self.settings)
         if not as_frame:
@@ -190,6 +222,14 @@ class KnowledgeBase:
         ]
         return pd.DataFrame(rows, columns=["group", "kind", "similarity", "lines_saved", "path", "key_path",
                                            "line_start", "line_end"])
+
+    def duplication_summary(self, groups=None) -> dict[str, Any]:
+        """The tree's duplication ratio (duplicated leaf values / all) and counts per kind."""
+        from kb.duplicates import duplication_summary, find_duplicates
+
+        if groups is None:
+            groups = find_duplicates(self.catalogue, self.settings)
+        return duplication_summary(self.catalogue, groups)
 
     def drift(self, *, as_frame: bool = True):
         """Keys missing from, or differing between, sibling environment files."""

@@ -43,3 +43,23 @@ def test_reopen_read_only_and_missing_kb(kb, tmp_path):
     again.close()
     with pytest.raises(NotIndexedError, match="kb ingest"):
         KnowledgeBase.open(tmp_path / "missing", read_only=True)
+
+
+def test_graph_helpers_duplication_summary_and_read_only_validate(tmp_path):
+    from kb.errors import ReadOnlyError
+
+    k = KnowledgeBase.build(KnowledgeBase.sample_path(), db=tmp_path / "s", embed=False, workers=1)
+    k.validate()
+    imp = k.impact("features/seasonal-flags.json")
+    assert "features/promo-flags.json" in set(imp["path"])
+    deps = k.dependencies("features/checkout.json")
+    assert len(deps) >= 1
+    assert k.graph_stats()["files"] >= 150
+    summary = k.duplication_summary()
+    assert 0 < summary["duplication_ratio"] < 1
+    db = k.settings.db
+    k.close()
+    ro = KnowledgeBase.open(db, read_only=True)
+    with pytest.raises(ReadOnlyError, match="open the KB writable"):
+        ro.validate()
+    ro.close()

@@ -16,7 +16,9 @@ LITERAL_QUERY = "DATABASE_URL"
 
 def sample_root() -> Path:
     """The bundled sample corpus (inside the installed package)."""
-    return Path(__file__).resolve().parents[2] / "sample"
+    from kb.knowledge import KnowledgeBase
+
+    return KnowledgeBase.sample_path()
 
 
 @click.command("demo")
