@@ -87,13 +87,12 @@ def _last_key(key_path: str) -> str:
 
 
 _REFERENCE_WORDS = {"existing", "from", "use", "ref", "name", "k8s", "vault"}
-_KEY_HINTS = ("pass", "pwd", "secret", "token", "key", "credential")
+_KEY_HINTS = re.compile(r"pass|pwd|secret|token|key|credential", re.I)
 
 
 def secret_key(key_path: str) -> bool:
     """Whether the last key of ``key_path`` names a credential (``db_password``, ``apiKey``...)."""
-    low = key_path.lower()
-    if not any(h in low for h in _KEY_HINTS):
+    if not _KEY_HINTS.search(key_path):
         return False
     words = [w.lower() for w in _WORD_SPLIT.split(_last_key(key_path)) if w]
     if not words:
