@@ -46,6 +46,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 from kb.catalogue import Catalogue
 from kb.errors import ConfigError
+from kb.keypaths import join_key_path, key_join, split_key_path
 from kb.settings import Settings
 
 __all__ = [
@@ -113,49 +114,10 @@ class Reference:
 
 
 # ---------------------------------------------------------------------------------------------
-# Key paths (a copy of ingest.parsers.base.key_join: graph never imports ingest)
+# Key paths (defined once in kb.keypaths)
 # ---------------------------------------------------------------------------------------------
 
-_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_\-$@/:+*]+$")
-
-
-def key_join(prefix: str, key: Any) -> str:
-    """``key_join("services", "api") == "services.api"``; odd keys are quoted: ``a["b.c"]``."""
-    k = str(key)
-    if _PLAIN_KEY.match(k):
-        return f"{prefix}.{k}" if prefix else k
-    quoted = '["' + k.replace("\\", "\\\\").replace('"', '\\"') + '"]'
-    return f"{prefix}{quoted}"
-
-
-def key_path_of(parts: Iterable[Any]) -> str:
-    """``["a", 0, "b.c"]`` -> ``a[0]["b.c"]`` (a JSON-Schema error path to a kb key path)."""
-    out = ""
-    for p in parts:
-        out = f"{out}[{p}]" if isinstance(p, int) else key_join(out, p)
-    return out
-
-
-_KP_TOKEN = re.compile(r'\.?([A-Za-z0-9_\-$@/:+*]+)|\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]')
-
-
-def split_key_path(kp: str) -> list[str | int]:
-    """Inverse of :func:`key_path_of`: ``a[0]["b.c"]`` -> ``["a", 0, "b.c"]``."""
-    parts: list[str | int] = []
-    pos = 0
-    while pos < len(kp):
-        m = _KP_TOKEN.match(kp, pos)
-        if not m or m.end() == pos:
-            parts.append(kp[pos:])  # not a key path we wrote; keep the rest as one key
-            break
-        if m.group(1) is not None:
-            parts.append(m.group(1))
-        elif m.group(2) is not None:
-            parts.append(int(m.group(2)))
-        else:
-            parts.append(re.sub(r"\\(.)", r"\1", m.group(3)))
-        pos = m.end()
-    return parts
+key_path_of = join_key_path
 
 
 def _last_key(kp: str) -> str:

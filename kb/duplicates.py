@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kb.errors import BadRequestError
+from kb.keypaths import SEGMENT_RE, key_segments, split_key_path
 from kb.types import DuplicateGroup, DuplicateMember
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -71,8 +72,6 @@ __all__ = [
 KINDS: tuple[str, ...] = ("exact", "canonical", "block", "near", "semantic")
 """Every duplicate kind, in report order."""
 
-# One key-path segment: a quoted key (``["a.b"]``), an index (``[0]``) or a plain key (``.name``).
-SEGMENT_RE = r'\["(?:[^"\\]|\\.)*"\]|\[[0-9]+\]|\.?[^.\[]+'
 _SEGMENT = re.compile(SEGMENT_RE)
 
 # A record's value as compared text: NULL gets a marker no real value has; booleans lower-cased.
@@ -188,25 +187,6 @@ def semantic_unavailable(catalogue: "Catalogue", settings: "Settings") -> str | 
     """Why the ``semantic`` kind cannot run on this KB (no vectors, no vector store), or None."""
     reader = _vector_reader(catalogue, settings)
     return reader if isinstance(reader, str) else None
-
-
-def split_key_path(key_path: str) -> list[str | int]:
-    """``'a.b[0]["c.d"]'`` -> ``['a', 'b', 0, 'c.d']`` (the inverse of the parsers' key_join)."""
-    return list(key_segments(key_path))
-
-
-@functools.lru_cache(maxsize=1 << 18)
-def key_segments(key_path: str) -> tuple[str | int, ...]:
-    """:func:`split_key_path` as a tuple, cached (key paths repeat across sibling files)."""
-    out: list[str | int] = []
-    for seg in _SEGMENT.findall(key_path):
-        if seg.startswith('["'):
-            out.append(re.sub(r"\\(.)", r"\1", seg[2:-2]))
-        elif seg.startswith("["):
-            out.append(int(seg[1:-1]))
-        else:
-            out.append(seg[1:] if seg.startswith(".") else seg)
-    return tuple(out)
 
 
 def typed_value(value: str | None, value_type: str) -> Any:

@@ -152,20 +152,8 @@ def _safe(msg: str) -> str:
 # Key paths
 # ---------------------------------------------------------------------------------------------
 
-_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_\-$@/:+*]+$")
-
-
-def key_join(prefix: str, key: Any) -> str:
-    """``key_join("services", "api") == "services.api"``; odd keys are quoted: ``a["b.c"]``."""
-    k = str(key)
-    if _PLAIN_KEY.match(k):
-        return f"{prefix}.{k}" if prefix else k
-    quoted = '["' + k.replace("\\", "\\\\").replace('"', '\\"') + '"]'
-    return f"{prefix}{quoted}"
-
-
-def index_join(prefix: str, i: int) -> str:
-    return f"{prefix}[{i}]"
+# Key paths are defined once, in kb.keypaths; re-exported here for parsers (and plugins).
+from kb.keypaths import index_join, key_join  # noqa: E402
 
 
 def flatten(
