@@ -1,0 +1,339 @@
+"""Search end to end: ingest -> chunks -> index -> hybrid/keyword/semantic search, CLI, secrets."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kb import KnowledgeBase
+from kb.catalogue import Catalogue
+from kb.errors import BadRequestError, EmbedderMismatchError, NotIndexedError
+from kb.index import sync_index
+from kb.search import is_literal_query, line_key_paths, query_identifiers, search
+
+REPO = Path(__file__).resolve().parents[2]
+PROD = "services/payments/config/production.yaml"
+
+
+def hits_of(kb, query, **kw):
+    return kb.search(query, as_frame=False, **kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ranking and hits
+# ---------------------------------------------------------------------------------------------
+
+
+def test_identifier_lands_on_its_definition_file_line_and_key_path(tiny_kb):
+    top = hits_of(tiny_kb, "review_threshold", k=3)[0]
+    assert (top.path, top.key_path, top.format) == (PROD, "fraud.review_threshold", "yaml")
+    assert top.line_start <= 12 <= top.line_end and top.line_end - top.line_start <= 4
+    assert "review_threshold: 0.85" in top.snippet
+
+
+def test_env_variable_finds_the_env_file_defining_it(tiny_kb):
+    hits = hits_of(tiny_kb, "DATABASE_URL", k=3)
+    env = [h for h in hits if h.path == "services/payments/.env.example"]
+    assert env and env[0].line_start <= 2 <= env[0].line_end and env[0].key_path == "DATABASE_URL"
+
+
+def test_exact_key_path_outranks_a_partial_match(tiny_kb):
+    top = hits_of(tiny_kb, "payments.retry.max_attempts", k=3)[0]
+    assert (top.path, top.key_path) == (PROD, "payments.retry.max_attempts")
+    camel = hits_of(tiny_kb, "maxConnections", k=1)[0]
+    assert (camel.path, camel.key_path) == ("services/orders/config/base.json", "database.maxConnections")
+
+
+def test_file_name_match(tiny_kb):
+    assert hits_of(tiny_kb, "production.yaml", k=1)[0].path == PROD
+
+
+def test_every_mode_answers_and_hits_are_unique(tiny_kb):
+    for mode in ("hybrid", "semantic", "keyword"):
+        hits = hits_of(tiny_kb, "payments fraud review", k=10, mode=mode)
+        assert hits, mode
+        keys = [(h.path, h.line_start, h.line_end) for h in hits]
+        assert len(keys) == len(set(keys)), mode
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_k_limits_hits(tiny_kb):
+    assert len(hits_of(tiny_kb, "service", k=2)) == 2
+
+
+def test_filters_by_format_path_glob_and_folder(tiny_kb):
+    assert {h.format for h in hits_of(tiny_kb, "orders", format="json")} == {"json"}
+    globbed = hits_of(tiny_kb, "max_attempts", path="services/orders/*")
+    assert globbed[0].path == "services/orders/settings.toml"
+    assert {h.path for h in globbed} <= {"services/orders/settings.toml", "services/orders/config/base.json"}
+    assert {h.path for h in hits_of(tiny_kb, "visibility_timeout", path="services/*", mode="keyword")} == {
+        "services/orders/settings.toml"}
+    assert {h.path for h in hits_of(tiny_kb, "payments", path="services/payments")} == {
+        PROD, "services/payments/.env.example"}
+    assert hits_of(tiny_kb, "payments", path="nowhere/*") == []
+
+
+def test_dataframe_api(tiny_kb):
+    df = tiny_kb.search("review_threshold", k=2)
+    assert list(df.columns) == ["path", "score", "line_start", "line_end", "key_path", "snippet", "format"]
+    assert df["path"][0] == PROD
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"mode": "fuzzy"}, "Unknown search mode"),
+    ({"k": 0}, "from 1 to 100"),
+    ({"k": 101}, "from 1 to 100"),
+    ({"query": "   "}, "Empty query"),
+    ({"query": "x" * 1001}, "limit is 1000"),
+    ({"format": "hcl"}, "Unknown format 'hcl'"),
+])
+def test_bad_requests_say_what_to_do(tiny_kb, kwargs, message):
+    args = {"query": "fraud", **kwargs}
+    with pytest.raises(BadRequestError, match=message):
+        search(tiny_kb.catalogue, tiny_kb.settings, args.pop("query"), **args)
+
+
+def test_search_on_a_read_only_catalogue(tiny_kb):
+    db, settings = tiny_kb.settings.db, tiny_kb.settings
+    tiny_kb.close()
+    with Catalogue(db, read_only=True) as cat:
+        hits = search(cat, settings, "DATABASE_URL", k=3)
+        assert hits and hits[0].path in ("services/payments/.env.example", "deploy/compose.yml")
+
+
+def test_a_kb_without_index_says_how_to_build_it(make_tree, tmp_path):
+    root = make_tree({"a.yaml": "a: 1\n"})
+    with KnowledgeBase.build(root, db=tmp_path / "plain", embed=False, workers=1) as kb:
+        with pytest.raises(NotIndexedError, match="kb ingest"):
+            kb.search("a")
+
+
+# ---------------------------------------------------------------------------------------------
+# Index maintenance
+# ---------------------------------------------------------------------------------------------
+
+
+def _sections_yaml(names: list[str]) -> str:
+    out = []
+    for n in names:
+        out.append(f"{n}:")
+        for i in range(8):
+            out.append(f"  {n}_setting_{i}: some configured value number {i} for {n}")
+        out.append("")
+    return "\n".join(out)
+
+
+def test_no_change_reingest_embeds_nothing_and_changes_embed_only_new_texts(make_tree, tmp_path):
+    root = make_tree({"app/config.yaml": _sections_yaml(["alpha", "beta", "gamma"]), "app/.env": "A=1\n"})
+    kb = KnowledgeBase.build(root, db=tmp_path / "kb", model="hash", workers=1)
+    n_chunks = int(kb.sql("SELECT count(*) AS n FROM chunks")["n"][0])
+    assert n_chunks >= 4
+    assert kb.history()["added"].tolist() == [2]
+
+    assert kb.ingest(root).chunks_embedded == 0  # nothing changed
+    assert sync_index(kb.catalogue, kb.settings) == {"embedded": 0, "chunks": n_chunks, "removed": 0,
+                                                      "seconds": pytest.approx(0, abs=5)}
+
+    # one section edited: one new text
+    edited = _sections_yaml(["alpha", "beta", "gamma"]).replace("number 3 for gamma", "number 7 for gamma")
+    (root / "app/config.yaml").write_text(edited)
+    assert kb.ingest(root).chunks_embedded == 1
+
+    # a section inserted at the top: the others move (new ordinals, new lines) but keep their vectors
+    (root / "app/config.yaml").write_text(_sections_yaml(["zeta"]) + "\n" + edited)
+    assert kb.ingest(root).chunks_embedded == 1
+    top = hits_of(kb, "gamma_setting_3", k=1)[0]
+    assert top.key_path == "gamma.gamma_setting_3" and top.line_start <= 31 + 4 <= top.line_end + 4
+
+    # a file removed: its vectors and keyword documents go
+    (root / "app/.env").unlink()
+    kb.ingest(root)
+    assert all(h.path != "app/.env" for h in hits_of(kb, "A", k=20, mode="keyword"))
+    from kb.index import vector_store_for
+
+    assert vector_store_for(kb.catalogue, kb.settings).count() == int(kb.sql("SELECT count(*) AS n FROM chunks")["n"][0])
+    kb.close()
+
+
+def test_identical_texts_are_embedded_once(make_tree, tmp_path):
+    block = "## Notes\n\n" + " ".join(f"word{i}" for i in range(80)) + "\n\n"
+    root = make_tree({"docs/notes.md": "# Notes\n\n" + block * 3})
+    with KnowledgeBase.build(root, db=tmp_path / "kb", model="hash", workers=1, embed=False) as kb:
+        counts = kb.sql("SELECT count(*) AS n, count(DISTINCT text_sha) AS u FROM chunks")
+        n, u = int(counts["n"][0]), int(counts["u"][0])
+        assert n > u
+        assert sync_index(kb.catalogue, kb.settings)["embedded"] == u
+
+
+def test_embedder_mismatch_is_a_clear_error(tiny_kb):
+    other = tiny_kb.settings.replace(model="hash:32")
+    with pytest.raises(EmbedderMismatchError, match=r"hash-64.*--model hash:64.*fresh KB directory"):
+        search(tiny_kb.catalogue, other, "fraud")
+    with pytest.raises(EmbedderMismatchError):
+        sync_index(tiny_kb.catalogue, other)
+    # keyword search needs no embedder
+    assert search(tiny_kb.catalogue, other, "fraud", mode="keyword")
+    meta = json.loads(tiny_kb.catalogue.get_meta("embedder"))
+    assert meta == {"name": "hash-64", "dim": 64}
+
+
+def test_an_interrupted_sync_recovers_without_re_embedding(tiny_kb):
+    db = Path(tiny_kb.settings.db)
+    n = int(tiny_kb.sql("SELECT count(*) AS n FROM chunks")["n"][0])
+    (db / "index" / "state.parquet").unlink()
+    assert sync_index(tiny_kb.catalogue, tiny_kb.settings)["embedded"] == 0
+    (db / "index" / "SYNCING").write_text("x")
+    assert sync_index(tiny_kb.catalogue, tiny_kb.settings)["embedded"] == 0
+    assert not (db / "index" / "SYNCING").exists()
+    import shutil
+
+    shutil.rmtree(db / "keyword")
+    assert sync_index(tiny_kb.catalogue, tiny_kb.settings)["chunks"] == n
+    assert hits_of(tiny_kb, "review_threshold", k=1, mode="keyword")[0].path == PROD
+
+
+# ---------------------------------------------------------------------------------------------
+# Secrets never reach the index or the output
+# ---------------------------------------------------------------------------------------------
+
+STRIPE = "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc"
+AWS = "AKIA" + "QX7R2M4K9T3B8N6P"
+
+
+def test_planted_secrets_appear_in_no_byte_of_the_kb_and_no_search_output(make_tree, tmp_path):
+    assert len(STRIPE) == len("sk_live_") + 24
+    root = make_tree({
+        "billing/.env": f"STRIPE_SECRET_KEY={STRIPE}\nREGION=eu-west-1\n",
+        "billing/aws.yaml": f"aws:\n  access_key_id: {AWS}\n  region: eu-west-1\n",
+        "billing/notes.md": f"# Billing\n\nThe old key {STRIPE} was rotated; AWS key {AWS} too.\n",
+    })
+    db = tmp_path / "kb"
+    outputs: list[str] = []
+    with KnowledgeBase.build(root, db=db, model="hash", workers=1) as kb:
+        for q in ("STRIPE_SECRET_KEY", "access_key_id", "billing key rotated", STRIPE, AWS):
+            for mode in ("hybrid", "keyword", "semantic"):
+                outputs.append(json.dumps([h.model_dump() for h in hits_of(kb, q, k=10, mode=mode)]))
+        assert any("STRIPE_SECRET_KEY" in o for o in outputs)  # the key name is searchable, not the value
+        # every text column of every catalogue table
+        for table in kb.catalogue.tables():
+            cols = [r[0] for r in kb.catalogue.query(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND data_type = 'VARCHAR'", [table])]
+            for col in cols:
+                for (v,) in kb.catalogue.query(f'SELECT "{col}" FROM {table} WHERE "{col}" IS NOT NULL'):
+                    assert STRIPE not in v and AWS not in v, (table, col)
+        # every stored document of the keyword index (stored compressed, so read it back)
+        from kb.keyword import open_keyword_index
+
+        kw = open_keyword_index(db, create=False)
+        stored = kw.fetch([r[0] for r in kb.catalogue.query("SELECT chunk_id FROM chunks")])
+        assert stored and all(STRIPE not in d.text and AWS not in d.text for d in stored.values())
+    runner = CliRunner()
+    env = {"KB_MODEL": "hash"}
+    for args in (["search", "STRIPE_SECRET_KEY"], ["search", "aws key", "--json"], ["search", STRIPE, "--mode", "keyword"]):
+        res = runner.invoke(_cli(), [*args, "--db", str(db)], env=env)
+        assert res.exit_code == 0, res.output
+        outputs.append(res.output)
+    for o in outputs:
+        assert STRIPE not in o and AWS not in o
+    # and every raw byte under the KB directory (Chroma's SQLite and segments included)
+    files = [p for p in db.rglob("*") if p.is_file()]
+    assert any("chroma" in p.parts for p in files)
+    for p in files:
+        data = p.read_bytes()
+        assert STRIPE.encode() not in data and AWS.encode() not in data, p
+        assert STRIPE.encode("utf-16-le") not in data and AWS.encode("utf-16-le") not in data, p
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------
+
+
+def _cli():
+    from kb.cli import cli
+
+    return cli
+
+
+def test_cli_search_json_and_readable(tiny_kb):
+    db = str(tiny_kb.settings.db)
+    tiny_kb.close()
+    runner = CliRunner()
+    res = runner.invoke(_cli(), ["search", "review_threshold", "--db", db, "--json", "-k", "2"], env={"KB_MODEL": "hash"})
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data[0]["path"] == PROD and data[0]["key_path"] == "fraud.review_threshold"
+    assert set(data[0]) == {"path", "score", "line_start", "line_end", "key_path", "snippet", "format"}
+    res = runner.invoke(_cli(), ["search", "review_threshold", "--db", db, "--format", "yaml"], env={"KB_MODEL": "hash"})
+    assert res.exit_code == 0
+    first = res.output.splitlines()[0]
+    assert re.match(rf"{re.escape(PROD)}:\d+-\d+\s+fraud\.review_threshold\s+\d+\.\d+", first)
+    assert "review_threshold: 0.85" in res.output
+
+
+def test_cli_errors_exit_2_with_the_fix(tiny_kb):
+    db = str(tiny_kb.settings.db)
+    tiny_kb.close()
+    runner = CliRunner()
+    res = runner.invoke(_cli(), ["search", "fraud", "--db", db], env={"KB_MODEL": "hash:8"})
+    assert res.exit_code == 2 and "--model hash:64" in res.output
+    res = runner.invoke(_cli(), ["search", "fraud", "--db", db, "--format", "hcl"], env={"KB_MODEL": "hash"})
+    assert res.exit_code == 2 and "Unknown format" in res.output
+
+
+def test_cli_help_ends_with_an_example():
+    res = CliRunner().invoke(_cli(), ["search", "--help"])
+    assert res.exit_code == 0 and "Example:" in res.output and "--mode" in res.output
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def test_line_key_paths_per_format():
+    yaml_lines = ["fraud:", "  rules:", "    - name: big", "      limit: 5", "  review_threshold: 0.8"]
+    assert line_key_paths("yaml", yaml_lines, "fraud") == [
+        "fraud", "fraud.rules", "fraud.rules.name", "fraud.rules.limit", "fraud.review_threshold"]
+    assert line_key_paths("yaml", ["    image: x", "  web:", "    image: y"], "services")[-1] == "services.web.image"
+    assert line_key_paths("json", ['  "db": {', '    "pool": 5', "  },"], "db") == ["db", "db.pool", "db"]
+    assert line_key_paths("toml", ["[tool.kb]", "model = 'x'"], "tool.kb") == ["tool.kb", "tool.kb.model"]
+    assert line_key_paths("ini", ["[tokens]", "access_token_ttl = 15m"], "tokens") == ["tokens", "tokens.access_token_ttl"]
+    assert line_key_paths("dotenv", ["# c", "export A_B=1"], "") == [None, "A_B"]
+    assert line_key_paths("markdown", ["## Setup", "text", "## Usage"], "Guide > Setup") == [
+        "Guide > Setup", "Guide > Setup", "Guide > Usage"]
+
+
+def test_query_analysis():
+    assert query_identifiers("Where is DATABASE_URL set?") == ["database_url"]
+    assert query_identifiers("What timeout does the gateway apply to the payments API?") == []
+    assert is_literal_query("payments.retry.max_attempts") and not is_literal_query("fraud review threshold")
+
+
+# ---------------------------------------------------------------------------------------------
+# The real model on the bundled sample
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.model
+def test_real_model_on_the_sample_corpus(tmp_path):
+    sample = REPO / "kb" / "sample"
+    if not (sample / PROD).exists():
+        pytest.skip("the sample corpus is not there")
+    lines = (sample / PROD).read_text().splitlines()
+    want = next(i for i, ln in enumerate(lines, 1) if ln.strip().startswith("review_threshold:"))
+    with KnowledgeBase.build(sample, db=tmp_path / "kb", workers=1) as kb:
+        hits = hits_of(kb, "Where is the fraud-review threshold for payments in production?", k=3)
+        ours = [h for h in hits if h.path == PROD]
+        assert ours, [h.path for h in hits]
+        assert ours[0].line_start <= want <= ours[0].line_end
+        hits = hits_of(kb, "DATABASE_URL", k=3)
+        env = [h for h in hits if Path(h.path).name.startswith(".env")]
+        assert env, [h.path for h in hits]
+        text = (sample / env[0].path).read_text().splitlines()
+        assert any(text[i - 1].startswith("DATABASE_URL=") for i in range(env[0].line_start, env[0].line_end + 1))
+        assert kb.ingest(sample).chunks_embedded == 0
