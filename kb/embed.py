@@ -186,6 +186,12 @@ class SentenceTransformerEmbedder:
         except ImportError as exc:  # pragma: no cover - a dependency of kb
             raise DependencyError("Semantic search needs sentence-transformers: pip install sentence-transformers") from exc
         try:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # "Loading weights" bars in CLI output and notebooks
+        except ImportError:  # pragma: no cover
+            pass
+        try:
             self.model = SentenceTransformer(location, device=self.device)
         except OSError as exc:
             raise ConfigError(

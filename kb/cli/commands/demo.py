@@ -57,9 +57,10 @@ def command(db: Path, as_json: bool, quiet: bool) -> None:
             if not as_json:
                 con.rule(f"[bold]2. Search ({label}): {escape(q)}")
                 for h in hits:
-                    con.print(f"[cyan]{escape(h.path)}:{h.line_start}[/]  {escape(h.key_path or '')}  "
-                              f"[dim]score {h.score:.3f}[/]")
-                    con.print("    " + escape(h.snippet.strip().splitlines()[0] if h.snippet.strip() else ""))
+                    con.print(f"[cyan]{escape(h.path)}:{h.line_start}-{h.line_end}[/]  "
+                              f"{escape(h.key_path or '')}  [dim]score {h.score:.3f}[/]")
+                    for i, line in enumerate(h.snippet.splitlines()):
+                        con.print(f"  [dim]{h.line_start + i:>4} │[/] {escape(line)}", no_wrap=True, overflow="ellipsis")
 
     findings = kb.validate(as_frame=False)
     stored = kb.findings()
