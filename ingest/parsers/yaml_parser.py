@@ -300,6 +300,8 @@ def _scalar(node: ScalarNode) -> Any:
     value = node.value
     if tag == _STR:
         return value
+    if tag in (_INT, _FLOAT) and ":" in value:
+        return value  # YAML 1.1 sexagesimal (a compose port "22:22" is not 1342): text, as in YAML 1.2
     if tag == _INT:
         if value.isascii() and value.isdigit() and (value[0] != "0" or len(value) == 1):
             return int(value)
@@ -314,7 +316,9 @@ def _scalar(node: ScalarNode) -> Any:
             return value
         return number if json_scalar(number) is number else value  # .inf / .nan stay text
     if tag == _BOOL:
-        return _BOOLS.get(value.lower(), value)
+        # YAML 1.2 core: only true/false are booleans; yes/no/on/off stay text (the "Norway problem").
+        low = value.lower()
+        return (low == "true") if low in ("true", "false") else value
     if tag == _NULL:
         return None
     return value  # timestamps, binary, custom tags (!Ref ...): the text as written
