@@ -94,6 +94,7 @@ def _chunker():
     return chunk_sections
 
 
+_MAX_PENDING_ROWS = 150_000  # rows held before a commit, whatever the file count (bounds memory)
 _LIMITS = Limits()
 _MAX_SIZE = 10 * 1024 * 1024
 
@@ -265,13 +266,14 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
     touch: list[tuple[str, float]] = []
     vanished: list[str] = []
     done = 0
+    pending_rows = 0
     existing = bool(states)
 
     def flush() -> None:
-        nonlocal batch_paths, batch_rows, batch_changes, touch
+        nonlocal batch_paths, batch_rows, batch_changes, touch, pending_rows
         if batch_paths or touch:
             catalogue.replace_files(run_id, batch_paths, batch_rows, batch_changes, touch=touch, existing=existing)
-        batch_paths, batch_rows, batch_changes, touch = [], {}, [], []
+        batch_paths, batch_rows, batch_changes, touch, pending_rows = [], {}, [], [], 0
 
     tick("parse", 0, len(tasks))
     for res in _results(tasks, workers, limits, settings.max_file_size):
@@ -291,9 +293,10 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
             batch_paths.append(res.rel)
             for table, rows in (res.rows or {}).items():
                 batch_rows.setdefault(table, []).extend(rows)
+                pending_rows += len(rows)
             batch_rows.setdefault("files", []).append(res.file_row)
             batch_changes.append((run_id, res.rel, "added" if is_new else "changed"))
-        if len(batch_paths) + len(touch) >= settings.batch_files:
+        if len(batch_paths) + len(touch) >= settings.batch_files or pending_rows >= _MAX_PENDING_ROWS:
             flush()
         if done % 100 == 0 or done == len(tasks):
             tick("parse", done, len(tasks))
