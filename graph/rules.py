@@ -347,4 +347,5 @@ def validate(catalogue: Catalogue, settings: Settings, *, schema_map: list[str] 
     catalogue.replace_findings("validate", rows)
     catalogue.set_meta("validate_notes", json.dumps(notes))
     catalogue.set_meta("validate_seconds", f"{time.perf_counter() - t0:.3f}")
+    catalogue.set_meta("validation_stale", "false")
     return findings

@@ -78,6 +78,14 @@ def _canonical_sha(documents: list[Any]) -> str | None:
     return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _size(n: int) -> str:
+    if n >= 1048576:
+        return f"{n / 1048576:.1f} MB"
+    if n >= 1024:
+        return f"{n / 1024:.1f} KB"
+    return f"{n} bytes"
+
+
 def _first_bad_line(data: bytes) -> int:
     try:
         data.decode("utf-8")
@@ -133,7 +141,7 @@ def _process_file(entry: WalkEntry, old_sha: str | None, run_id: int) -> FileRes
     if entry.size > _MAX_SIZE:
         problems.append(Problem(
             "file-too-large", "warning",
-            f"file is {entry.size / 1048576:.1f} MB, over the {_MAX_SIZE / 1048576:.0f} MB cap; not read. "
+            f"file is {_size(entry.size)}, over the {_size(_MAX_SIZE)} cap; not read. "
             f"Raise max_file_size (KB_MAX_FILE_SIZE) to catalogue it, or add it to .kbignore"))
         return result("skipped", None)
     try:
@@ -147,7 +155,7 @@ def _process_file(entry: WalkEntry, old_sha: str | None, run_id: int) -> FileRes
         return result("skipped", None)
     if len(data) > _MAX_SIZE:  # grew since the stat
         problems.append(Problem("file-too-large", "warning",
-                                f"file grew over the {_MAX_SIZE / 1048576:.0f} MB cap while being read; not catalogued"))
+                                f"file grew over the {_size(_MAX_SIZE)} cap while being read; not catalogued"))
         return result("skipped", None)
     sha = hashlib.sha256(data).hexdigest()
     if old_sha is not None and sha == old_sha:
@@ -230,7 +238,7 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
         raise ConfigError(f"'{root}' is not a folder. Give the root of a configuration tree: `kb ingest PATH`.")
     t0 = time.perf_counter()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    catalogue.query("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
+    catalogue.close_interrupted_runs()
     run_id = catalogue.start_run(str(root.resolve()))
     previous_root = catalogue.get_meta("root")
     catalogue.set_meta("root", str(root.resolve()))
@@ -238,6 +246,13 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
 
     walked = walk_tree(root, extra_ignore=settings.ignore, skip=settings.db)
     states = catalogue.file_states() if previous_root else {}
+    # Skipped and failed files are read again when the limits that decided their fate changed
+    # (a raised max_file_size must pick up the file although its size and mtime did not change).
+    limits_sig = f"{settings.max_file_size}/{settings.max_depth}/{settings.max_records_per_file}"
+    retry: set[str] = set()
+    if states and catalogue.get_meta("limits") != limits_sig:
+        retry = {r[0] for r in catalogue.query("SELECT path FROM files WHERE status IN ('skipped', 'error')")}
+    catalogue.set_meta("limits", limits_sig)
     if previous_root and previous_root != str(root.resolve()) and states:
         # A different tree into the same KB: start over rather than mix two roots.
         catalogue.remove_files(run_id, list(states))
@@ -248,6 +263,9 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
     for e in walked.entries:
         seen.add(e.rel)
         old = states.get(e.rel)
+        if e.rel in retry:
+            tasks.append((e, None, run_id))
+            continue
         if old is not None and old[0] == e.size and old[1] == e.mtime:
             unchanged += 1
             continue
@@ -305,6 +323,8 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
     if gone:
         catalogue.remove_files(run_id, gone)
     catalogue.replace_findings("walk", walk_findings)
+    if added or changed or gone:
+        catalogue.invalidate_validation()
 
     embedded = 0
     if settings.embed:

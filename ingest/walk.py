@@ -104,6 +104,12 @@ def walk_tree(root: Path, *, extra_ignore: list[str] | None = None, skip: Path |
             rel = f"{d_rel}/{e.name}" if d_rel else e.name
             abs_path = os.path.join(d_abs, e.name)
             try:
+                e.name.encode("utf-8")
+            except UnicodeEncodeError:  # bytes that are not UTF-8, kept by Python as surrogates
+                result.problems.append((rel, Problem(
+                    "bad-file-name", "warning", "name is not valid UTF-8; not catalogued. Rename it")))
+                continue
+            try:
                 is_link = e.is_symlink()
                 if is_link:
                     target = os.path.realpath(abs_path)

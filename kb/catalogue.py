@@ -84,8 +84,22 @@ def _ddl() -> list[str]:
     return stmts
 
 
+def clean_text(value: str) -> str:
+    """``value`` made encodable as UTF-8: surrogate pairs joined, lone surrogates (from a broken
+    escape, or a file name that is not UTF-8) replaced by U+FFFD."""
+    return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def arrow_table(table: str, rows: Sequence[Sequence[Any]]) -> pa.Table:
     """Rows (tuples in ``TABLE_COLUMNS`` order) to an Arrow table with the catalogue's types."""
+    try:
+        return _arrow_table(table, rows)
+    except UnicodeEncodeError:  # rare: clean every string, then build again
+        rows = [tuple(clean_text(v) if isinstance(v, str) else v for v in r) for r in rows]
+        return _arrow_table(table, rows)
+
+
+def _arrow_table(table: str, rows: Sequence[Sequence[Any]]) -> pa.Table:
     cols = TABLE_COLUMNS[table]
     columns = list(zip(*rows)) if rows else [[] for _ in cols]
     arrays = [pa.array(list(col), type=_ARROW_TYPES[typ]) for col, (_, typ) in zip(columns, cols)]
@@ -95,12 +109,13 @@ def arrow_table(table: str, rows: Sequence[Sequence[Any]]) -> pa.Table:
 class Catalogue:
     """A DuckDB catalogue under ``db_dir``.
 
-    ``read_only=True`` opens an existing catalogue for queries only (``kb sql``); writes fail in
-    DuckDB itself. One connection per instance; a lock serialises use across threads, and
+    ``read_only=True`` opens an existing catalogue for queries only; writes fail in DuckDB itself.
+    ``external_access=False`` (``kb sql``) also forbids reading or writing other files from SQL
+    (``COPY ... TO``, ``read_csv``). One connection per instance; a lock serialises use across threads, and
     :meth:`cursor` hands out per-thread cursors for concurrent readers in the API.
     """
 
-    def __init__(self, db_dir: Path | str, *, read_only: bool = False) -> None:
+    def __init__(self, db_dir: Path | str, *, read_only: bool = False, external_access: bool = True) -> None:
         self.db_dir = Path(db_dir)
         self.path = self.db_dir / CATALOGUE_FILE
         self.read_only = read_only
@@ -112,7 +127,8 @@ class Catalogue:
             self.db_dir.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
         try:
-            self.con = duckdb.connect(str(self.path), read_only=read_only)
+            config = {} if external_access else {"enable_external_access": False}
+            self.con = duckdb.connect(str(self.path), read_only=read_only, config=config)
         except duckdb.IOException as exc:
             raise NotIndexedError(
                 f"Cannot open the catalogue at '{self.path}': {exc}. Is another `kb ingest` running?"
@@ -234,6 +250,27 @@ class Catalogue:
                 [run_id, root],
             )
         return int(run_id)
+
+    def close_interrupted_runs(self) -> None:
+        """Runs left 'running' by a killed ingest: mark them, with the counts of what they committed."""
+        with self.lock:
+            self.con.execute(
+                """UPDATE runs SET status = 'interrupted',
+                       added = (SELECT count(*) FROM run_changes c WHERE c.run_id = runs.id AND c.change = 'added'),
+                       changed = (SELECT count(*) FROM run_changes c WHERE c.run_id = runs.id AND c.change = 'changed'),
+                       removed = (SELECT count(*) FROM run_changes c WHERE c.run_id = runs.id AND c.change = 'removed')
+                   WHERE status = 'running'""")
+
+    def invalidate_validation(self) -> None:
+        """After an ingest that changed files, ``kb validate``'s findings and references are stale:
+        drop them (a cross-file finding in an unchanged file may be stale too) and say so in meta."""
+        with self.transaction() as con:
+            con.execute("DELETE FROM findings WHERE source = 'validate'")
+            exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'references'"
+                                 ).fetchone()[0]
+            if exists:
+                con.execute('DELETE FROM "references"')
+        self.set_meta("validation_stale", "true")
 
     def finish_run(self, run_id: int, *, status: str, files_seen: int, added: int, changed: int,
                    removed: int, unchanged: int, seconds: float) -> None:

@@ -90,3 +90,10 @@ def test_every_command_has_json_and_an_example():
                 assert "--json" in {o for p in sub.params for o in getattr(p, "opts", [])} or sub.name == "export", (name, sub.name)
         else:
             assert "--json" in opts, name
+
+
+def test_sql_cannot_touch_other_files_and_config_takes_db(kbdir, tmp_path):
+    out = run("sql", f"COPY files TO '{tmp_path / 'x.csv'}'", "--db", str(kbdir), code=2)
+    assert not (tmp_path / "x.csv").exists()
+    run("sql", "SELECT * FROM read_csv('/etc/passwd')", "--db", str(kbdir), code=2)
+    assert json.loads(run("config", "--db", str(kbdir), "--json"))["db"] == str(kbdir)

@@ -253,3 +253,56 @@ def test_kill_9_halfway_leaves_previous_state_and_the_next_run_completes(tmp_pat
         assert cat.query("SELECT count(*) FROM files")[0][0] == 3000
         assert cat.query("SELECT count(*) FROM records")[0][0] == 3000 * 5
         assert [h["status"] for h in cat.history()] == ["complete", "interrupted"]
+
+
+def test_raising_the_size_cap_picks_up_a_skipped_file_and_the_message_reads_well(make_tree, ingest):
+    root = make_tree({"x.yaml": "a: 1\nb: 2\n", "y.yaml": "c: 3\n"})
+    cat, _ = ingest(root, max_file_size=8)
+    f = findings(cat)["x.yaml"]
+    assert f["rule"] == "file-too-large" and "file is 10 bytes, over the 8 bytes cap" in f["message"]
+    _, again = ingest(root, max_file_size=8)
+    assert again.changed == 0 and again.unchanged == 2  # same limits: nothing re-read
+    cat, raised = ingest(root)
+    assert (raised.changed, raised.unchanged) == (1, 1) and cat.file_row("x.yaml")["status"] == "ok"
+    assert "x.yaml" not in findings(cat)
+
+
+def test_validation_findings_are_dropped_when_an_ingest_changes_files(make_tree, ingest):
+    from graph.rules import validate
+
+    root = make_tree({"a.json": '{"config": "b.json"}', "b.json": "{}"})
+    cat, _ = ingest(root)
+    (root / "b.json").unlink()
+    cat, _ = ingest(root)
+    from kb.settings import Settings
+
+    validate(cat, Settings(db=cat.db_dir, root=root))
+    assert findings(cat, "broken-reference")
+    (root / "b.json").write_text("{}")
+    cat, _ = ingest(root)
+    assert findings(cat, "broken-reference") == {}
+    assert cat.get_meta("validation_stale") == "true"
+
+
+def test_an_interrupted_run_keeps_the_counts_it_committed(tmp_path):
+    from kb.catalogue import Catalogue
+
+    cat = Catalogue(tmp_path / "kb")
+    run = cat.start_run("/r")
+    cat.insert_rows("run_changes", [(run, "a", "added"), (run, "b", "added"), (run, "c", "changed")])
+    cat.close_interrupted_runs()
+    h = cat.history()[0]
+    assert (h["status"], h["added"], h["changed"], h["removed"]) == ("interrupted", 2, 1, 0)
+    cat.close()
+
+
+def test_lone_surrogates_and_non_utf8_names_do_not_stop_the_run(make_tree, ingest):
+    root = make_tree({**GOOD, "emoji.json": '{"a": "\\ud83d\\ude00", "b": "\\ud800"}'})
+    (root / "bad\udcffname.yaml").write_bytes(b"k: v\n") if os.name == "posix" else None
+    cat, summary = ingest(root)
+    assert_good_files_catalogued(cat)
+    assert cat.query("SELECT count(*) FROM files")[0][0] == len(GOOD) + 1
+    bad = cat.query_dicts("SELECT path, message FROM findings WHERE rule = 'bad-file-name'")
+    assert len(bad) == 1 and "not valid UTF-8" in bad[0]["message"] and bad[0]["path"] == "bad\ufffdname.yaml"
+    _, again = ingest(root)
+    assert (again.added, again.changed, again.removed) == (0, 0, 0)

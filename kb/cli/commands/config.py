@@ -6,12 +6,13 @@ from dataclasses import asdict
 
 import click
 
-from kb.cli import console, emit_json, json_option, load_settings
+from kb.cli import console, db_option, emit_json, json_option, load_settings
 
 
 @click.command("config")
+@db_option
 @json_option
-def command(as_json: bool) -> None:
+def command(db, as_json: bool) -> None:
     """Show the settings in force and where each can be set.
 
     Layers: defaults < [tool.kb] in ./pyproject.toml < KB_* environment variables < flags.
@@ -20,7 +21,7 @@ def command(as_json: bool) -> None:
     """
     from kb.settings import Settings
 
-    s = load_settings()
+    s = load_settings(db=db)
     values = {k: (str(v) if v is not None and not isinstance(v, (int, float, bool, list)) else v)
               for k, v in asdict(s).items()}
     for secret in ("api_key", "api_read_key"):

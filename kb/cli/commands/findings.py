@@ -44,6 +44,9 @@ def command(db: Path | None, as_json: bool, rule: str | None, severity: str | No
             loc = f"{r['path']}:{r['line']}" if r.get("line") else r["path"]
             con.print(f"{escape(loc)}  {r['severity']}  {r['rule']}  {escape(r['message'])}")
         click.echo(f"{len(rows)} findings", err=True)
+        if kb.catalogue.get_meta("validation_stale") == "true":
+            click.echo("Note: files changed since the last `kb validate`; run it again for reference, "
+                       "variable, cycle and schema findings.", err=True)
     levels = {"error": ("error",), "warning": ("error", "warning"), "never": ()}[fail_on]
     if any(r["severity"] in levels for r in rows):
         sys.exit(1)

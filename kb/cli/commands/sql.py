@@ -22,14 +22,14 @@ def command(query: str, db: Path | None, as_json: bool, as_csv: bool) -> None:
 
     Tables: files, records, sections, chunks, documents, findings, runs, run_changes, meta (and
     "references"/refs after `kb validate`). Output: a table, --csv, or --json (an array of objects
-    keyed by column).
+    keyed by column). Read-only: no writes, and no reading or writing other files from SQL.
 
     Example: kb sql "SELECT format, count(*) FROM files GROUP BY 1"
     """
     from kb.catalogue import Catalogue
 
     settings = load_settings(db=db)
-    with Catalogue(settings.db, read_only=True) as cat:
+    with Catalogue(settings.db, read_only=True, external_access=False) as cat:
         columns, rows = cat.sql(query)
     if as_json:
         emit_json([dict(zip(columns, r)) for r in rows])
