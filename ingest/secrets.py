@@ -35,7 +35,8 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 # scheme://user:password@host — the password part only
 _URL_PASSWORD = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@'\"]+:([^\s@/'\"]+)@")
 
-_SECRET_LAST_WORDS = {"password", "passwd", "pwd", "passphrase", "secret", "token", "credential", "credentials"}
+_SECRET_LAST_WORDS = {"password", "passwd", "pwd", "pass", "pw", "passphrase", "secret", "token", "credential",
+                      "credentials"}
 _SECRET_LAST_PAIRS = {
     ("api", "key"), ("access", "key"), ("secret", "key"), ("private", "key"), ("auth", "key"),
     ("signing", "key"), ("encryption", "key"), ("master", "key"), ("client", "secret"), ("app", "key"),
@@ -86,8 +87,9 @@ def _last_key(key_path: str) -> str:
     return m.group(1) if m.group(1) is not None else m.group(2)
 
 
+_NGINX_PASS = {"proxy", "fastcgi", "uwsgi", "scgi", "grpc", "memcached"}
 _REFERENCE_WORDS = {"existing", "from", "use", "ref", "name", "k8s", "vault"}
-_KEY_HINTS = re.compile(r"pass|pwd|secret|token|key|credential", re.I)
+_KEY_HINTS = re.compile(r"pass|pw|secret|token|key|credential", re.I)
 
 
 def secret_key(key_path: str) -> bool:
@@ -99,6 +101,8 @@ def secret_key(key_path: str) -> bool:
         return False
     if len(words) >= 2 and words[-2] in _REFERENCE_WORDS:
         return False  # existingSecret, from_secret: the name of a secret, not its value
+    if words[-1] == "pass" and len(words) >= 2 and words[-2] in _NGINX_PASS:
+        return False  # nginx proxy_pass / fastcgi_pass: an upstream, not a password
     if words[-1] in _SECRET_LAST_WORDS:
         return True
     if len(words) >= 2 and (words[-2], words[-1]) in _SECRET_LAST_PAIRS:
@@ -106,8 +110,14 @@ def secret_key(key_path: str) -> bool:
     return words[-1] in _SECRET_JOINED
 
 
+_DEFAULTED = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_.]*:-?([^}]*)\}$")
+
+
 def is_placeholder(value: str) -> bool:
     v = value.strip().strip("'\"")
+    m = _DEFAULTED.match(v)
+    if m:  # ${DB_PASSWORD:-default}, Spring's ${db.password:default}: the default is what is stored
+        return is_placeholder(m.group(1))
     if len(v) < 4:
         return True
     if v.lower() in _PLACEHOLDER_WORDS:
@@ -170,6 +180,7 @@ def redact(parsed: ParsedFile, text: str, *, structured: bool) -> ParsedFile:
     """
     # value -> [kind, fp, line, key, lines-or-None (None: everywhere)]
     secrets: dict[str, list] = {}
+    scrub_only: set[str] = set()
 
     def add(value: str, kind: str, line: int | None, key: str | None, everywhere: bool) -> None:
         value = value.strip()
@@ -192,22 +203,38 @@ def redact(parsed: ParsedFile, text: str, *, structured: bool) -> ParsedFile:
 
     # 2. credential-named keys (and KEY=value items, as in compose `environment:` lists)
     if structured:
+        names = {rec.key_path[:-5]: rec.value for rec in parsed.records
+                 if rec.key_path.endswith(".name") and isinstance(rec.value, str)}
         for rec in parsed.records:
             v = rec.value
+            if isinstance(v, int) and not isinstance(v, bool) and v >= 100_000 and secret_key(rec.key_path):
+                add(str(v), "a credential", rec.line, rec.key_path, False)  # a numeric PIN or password
+                continue
             if not isinstance(v, str) or not v:
                 continue
             if secret_key(rec.key_path):
                 if not is_placeholder(v):
                     add(v, "a credential", rec.line, rec.key_path, _strong(v))
+            elif rec.key_path.endswith(".value") and secret_key(str(names.get(rec.key_path[:-6], ""))):
+                # Kubernetes env: {name: DB_PASSWORD, value: ...}
+                if not is_placeholder(v):
+                    add(v, "a credential", rec.line, f"{rec.key_path} ({names[rec.key_path[:-6]]})", _strong(v))
             elif "=" in v or ":" in v:
                 m = _ASSIGN_ITEM.match(v)
                 if m and secret_key(m.group(1)) and not is_placeholder(m.group(2)):
                     add(m.group(2).strip("'\""), "a credential", rec.line, f"{rec.key_path}", _strong(m.group(2)))
-    else:
-        for m in _TEXT_ASSIGN.finditer(text):
-            if secret_key(m.group("key")) and not is_placeholder(m.group("value")):
-                add(m.group("value"), "a credential", line_of(m.start("value")), m.group("key"),
-                    _strong(m.group("value")))
+    # key = value lines of the text itself: every file, structured too, so a file that failed to
+    # parse, or a value written with escapes or quotes, is still caught in the text we store.
+    lines_found = {info[2] for info in secrets.values()}
+    for m in _TEXT_ASSIGN.finditer(text):
+        if secret_key(m.group("key")) and not is_placeholder(m.group("value")):
+            line = line_of(m.start("value"))
+            value = m.group("value")
+            if value in secrets:
+                continue
+            if line in lines_found:  # the same secret, written differently (escapes): scrub, report once
+                scrub_only.add(value)
+            add(value, "a credential", line, m.group("key"), _strong(value))
 
     if not secrets:
         return parsed
@@ -228,6 +255,11 @@ def redact(parsed: ParsedFile, text: str, *, structured: bool) -> ParsedFile:
 
     # records: a matching record's line and key path become the finding's location
     for rec in parsed.records:
+        if everywhere and any(value in rec.key_path for value, _ in everywhere):
+            rec.key_path = scrub(rec.key_path)  # a token used as a mapping key
+        if isinstance(rec.value, int) and not isinstance(rec.value, bool) and str(rec.value) in secrets:
+            rec.value = marker(secrets[str(rec.value)][1])
+            continue
         if isinstance(rec.value, str):
             new = scrub(rec.value, rec.line, secret_key(rec.key_path))
             if new != rec.value:
@@ -238,15 +270,19 @@ def redact(parsed: ParsedFile, text: str, *, structured: bool) -> ParsedFile:
     # section texts, line by line; also multi-line private-key blocks whose indentation differs
     block = PATTERNS[0][1]
     for sec in parsed.sections:
+        sec.key_path = scrub(sec.key_path) if everywhere else sec.key_path
         t = block.sub(lambda m: marker(fingerprint(m.group(0))), sec.text) if "PRIVATE KEY" in sec.text else sec.text
         if local:
             t = "\n".join(scrub(ln, sec.line_start + i) for i, ln in enumerate(t.split("\n")))
         else:
             t = scrub(t)
         sec.text = _scrub_escaped(t, everywhere)
-    parsed.documents = [_scrub_data(d, scrub) for d in parsed.documents]
+    numeric = {int(v): marker(info[1]) for v, info in secrets.items() if v.isdigit()}
+    parsed.documents = [_scrub_data(d, scrub, numeric) for d in parsed.documents]
 
     for value, (kind, fp, line, key, _) in secrets.items():
+        if value in scrub_only:
+            continue
         where = f" under '{key}'" if key else ""
         parsed.problems.append(Problem(
             "plaintext-secret", "error",
@@ -273,20 +309,30 @@ def _scrub_escaped(text: str, replacements: list[tuple[str, str]]) -> str:
     return text
 
 
-def _scrub_data(data: Any, scrub) -> Any:
-    """Scrub strings in a parsed tree; a weak secret only under a credential-named key or in a
-    ``KEY=value`` item."""
+def _scrub_data(data: Any, scrub, numeric: dict[int, str] | None = None) -> Any:
+    """Scrub strings in a parsed tree (keys too); a weak secret only under a credential-named key,
+    in a ``KEY=value`` item or in a ``{name: DB_PASSWORD, value: ...}`` pair."""
     if isinstance(data, str):
         return scrub(data)
+    numeric = numeric or {}
     stack = [data]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
-            for k, v in node.items():
+            named = secret_key(str(node.get("name", ""))) if isinstance(node.get("name"), str) else False
+            for k in list(node):
+                v = node[k]
+                new_k = scrub(k) if isinstance(k, str) else k
+                keyed = secret_key(str(k)) or (named and k == "value")
                 if isinstance(v, str):
-                    node[k] = scrub(v, None, secret_key(str(k)) or _item_keyed(v))
+                    v = scrub(v, None, keyed or _item_keyed(v))
+                elif isinstance(v, int) and not isinstance(v, bool) and keyed and v in numeric:
+                    v = numeric[v]
                 elif isinstance(v, (dict, list)):
                     stack.append(v)
+                if new_k != k:
+                    del node[k]
+                node[new_k] = v
         elif isinstance(node, list):
             for i, v in enumerate(node):
                 if isinstance(v, str):

@@ -306,3 +306,30 @@ def test_lone_surrogates_and_non_utf8_names_do_not_stop_the_run(make_tree, inges
     assert len(bad) == 1 and "not valid UTF-8" in bad[0]["message"] and bad[0]["path"] == "bad\ufffdname.yaml"
     _, again = ingest(root)
     assert (again.added, again.changed, again.removed) == (0, 0, 0)
+
+
+def test_secrets_in_broken_escaped_keyed_and_paired_shapes_never_reach_the_kb(make_tree, tmp_path):
+    from kb import KnowledgeBase
+
+    pw, tok, aws = "S0me-Str0ng-pass!", "sk_live_" + "Qw3Er5Ty7Ui9Op1As3Df5Gh7", "AKIA" + "J7K3M9P2Q8R4T6V1"
+    root = make_tree({
+        "broken/bad.yaml": f"db:\n  password: {pw}\n  host: [unclosed\n",
+        "broken/bad.toml": f'[db]\npassword = "{pw}"\nhost = \n',
+        "escaped.json": '{"db": {"password": "S0me\\u002dStr0ng\\u002dpass!"}}',
+        "keyed.yaml": f"owners:\n  {tok}: ci\ntokens:\n  {aws}: deploy\n",
+        "k8s.yaml": f"env:\n  - name: DB_PASSWORD\n    value: \"{pw}\"\n  - name: MODE\n    value: fast\n",
+        "numeric.json": '{"admin": {"password": 847362519}}',
+        "spring.properties": f"spring.datasource.password=${{DB_PASSWORD:{pw}}}\n",
+        "short.env": f"DB_PASS={pw}\n",
+    })
+    kb = KnowledgeBase.build(root, db=tmp_path / "kb", model="hash", workers=1)
+    found = kb.findings(rule="plaintext-secret")
+    assert set(found["path"]) == {"broken/bad.yaml", "broken/bad.toml", "escaped.json", "keyed.yaml", "k8s.yaml",
+                                  "numeric.json", "spring.properties", "short.env"}, found
+    hits = kb.search("password", mode="keyword", k=50)
+    kb.catalogue.con.execute("CHECKPOINT")
+    kb.close()
+    blob = hits.to_json() + "".join(
+        f.read_bytes().decode("latin-1") for f in (tmp_path / "kb").rglob("*") if f.is_file())
+    for secret in (pw, "S0me\\u002dStr0ng", tok, aws, "847362519"):
+        assert secret not in blob, secret

@@ -14,6 +14,7 @@ STRIPE = "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc"
     ("client_secret", True), ("auth.token", True), ("aws_secret_access_key", True), ("secret", True),
     ("password_min_length", False), ("token_ttl", False), ("secret_name", False), ("secretRef", False),
     ("max_tokens", False), ("services.api.image", False), ('a["db.password"]', True), ("users[0].password", True),
+    ("DB_PASS", True), ("root_pw", True), ('server.location["/"].proxy_pass', False), ("fastcgi_pass", False),
 ])
 def test_secret_key_names(key: str, expected: bool):
     assert secret_key(key) is expected
