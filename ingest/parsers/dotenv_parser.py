@@ -43,10 +43,15 @@ class DotenvParser:
 def parse_dotenv(text: str, limits: Limits, fmt: str = "dotenv") -> ParsedFile:
     if text.startswith("\ufeff"):
         text = text[1:]
-    records: list[Record] = []
+    # A repeated key drops its earlier record (the last value wins, at the line of its last
+    # occurrence): ``records`` keeps a ``None`` hole there, filled in once at the end, so a file
+    # of many repeated keys stays linear.
+    records: list[Record | None] = []
+    live = 0
     problems: list[Problem] = []
     data: dict[str, str] = {}
     first_line: dict[str, int] = {}
+    index: dict[str, int] = {}
     entries: list[tuple[str, int, int]] = []
     size = len(text)
     pos = 0
@@ -92,18 +97,20 @@ def parse_dotenv(text: str, limits: Limits, fmt: str = "dotenv") -> ParsedFile:
             value = value.strip()
         if key in data:
             problems.append(duplicate_key(key, start_line, first_line[key]))
-            records = [r for r in records if r.key_path != key]
+            records[index[key]] = None
         else:
             first_line[key] = start_line
+            live += 1
         data[key] = value
+        index[key] = len(records)
         records.append(Record(key, value, start_line))
-        if len(records) > limits.max_records:
+        if live > limits.max_records:
             raise TooManyRecordsError(f"more than {limits.max_records} values")
         entries.append((key, start_line, line))
         pos, line = eol + 1, line + 1
     sections = line_group_sections(split_lines(text), entries)
-    return ParsedFile(format=fmt, records=records, sections=sections, problems=problems,
-                      documents=[data] if data else [])
+    return ParsedFile(format=fmt, records=[r for r in records if r is not None],
+                      sections=sections, problems=problems, documents=[data] if data else [])
 
 
 def _closing_quote(text: str, start: int, quote: str) -> int:

@@ -54,7 +54,12 @@ def parse_ini(text: str, limits: Limits, fmt: str = "ini") -> ParsedFile:
     lines = split_lines(text)
     if _looks_brace_style(lines):
         return _parse_brace(text, lines, limits, fmt)
-    records: list[Record] = []
+    # A repeated key drops its earlier record (the last value wins, at the line of its last
+    # occurrence): ``records`` keeps a ``None`` hole there, filled in once at the end, so a file
+    # of many repeated keys stays linear.
+    records: list[Record | None] = []
+    live = 0
+    index: dict[str, int] = {}  # key path -> its record's place in ``records``
     problems: list[Problem] = []
     data: dict[str, Any] = {}
     tops: list[tuple[str, int, None]] = []
@@ -64,7 +69,16 @@ def parse_ini(text: str, limits: Limits, fmt: str = "ini") -> ParsedFile:
     current: Record | None = None  # the key whose value continuation lines extend
     current_indent = 0
     current_key = ""
+    current_section: dict[str, Any] = data
+    parts: list[str] = []  # the current value's continuation lines, joined when it is done
     last_line_of_current = 0
+
+    def finish_current() -> None:
+        if current is not None and parts:
+            head = [current.value] if current.value else []
+            current.value = current_section[current_key] = "\n".join(head + parts)
+            parts.clear()
+
     for n, line in enumerate(lines, 1):
         stripped = line.strip()
         if not stripped:
@@ -72,13 +86,12 @@ def parse_ini(text: str, limits: Limits, fmt: str = "ini") -> ParsedFile:
         indent = len(line) - len(line.lstrip())
         if (current is not None and indent > current_indent and last_line_of_current == n - 1
                 and not stripped.startswith(_COMMENT)):
-            value = stripped if not current.value else f"{current.value}\n{stripped}"
-            current.value = value
-            section[current_key] = value
+            parts.append(stripped)
             last_line_of_current = n
             continue
         if stripped.startswith(_COMMENT):
             continue
+        finish_current()
         m = _SECTION.match(line)
         if m:
             name = m.group(1).strip()
@@ -99,22 +112,29 @@ def parse_ini(text: str, limits: Limits, fmt: str = "ini") -> ParsedFile:
         first = seen.get((section_path, key))
         if first is not None:
             problems.append(duplicate_key(kp, n, first))
-            records = [r for r in records if r.key_path != kp]
+        dropped = index.get(kp)
+        if dropped is not None:
+            records[dropped] = None
+        else:
+            live += 1
         seen[(section_path, key)] = n
         section[key] = value
         current = Record(kp, value, n)
+        index[kp] = len(records)
         records.append(current)
-        if len(records) > limits.max_records:
+        if live > limits.max_records:
             raise TooManyRecordsError(f"more than {limits.max_records} values")
-        current_indent, current_key, last_line_of_current = indent, key, n
+        current_indent, current_key, current_section = indent, key, section
+        last_line_of_current = n
         if not tops:
             tops.append(("", n, None))
+    finish_current()
     if tops and tops[0][0] == "" and len(tops) > 1 and tops[0][1] > tops[1][1]:
         tops.pop(0)
     sections = key_sections(lines, tops, len(lines), comments=_COMMENT)
     documents = [data] if records or data else []
-    return ParsedFile(format=fmt, records=records, sections=sections, problems=problems,
-                      documents=documents)
+    return ParsedFile(format=fmt, records=[r for r in records if r is not None],
+                      sections=sections, problems=problems, documents=documents)
 
 
 def _looks_brace_style(lines: list[str]) -> bool:

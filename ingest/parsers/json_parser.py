@@ -12,6 +12,9 @@ Two paths give the same result:
   duplicate key is a warning (the last value wins), and anything else that is not JSON is a
   ``parse-error`` naming the line and column, never quoting the source. Neither path recurses,
   so a 20,000-level array stops at ``Limits.max_depth`` in microseconds.
+
+An escaped UTF-16 surrogate pair (``"\\ud83d\\ude00"``) is the character it encodes; a lone
+surrogate (``"\\ud800"``), which no UTF-8 text can hold, becomes U+FFFD.
 """
 
 from __future__ import annotations
@@ -118,6 +121,9 @@ _VALUE_STARTS = re.compile(
     r"""("[^"\\\x00-\x1f]*(?:\\.[^"\\\x00-\x1f]*)*")([ \t\r\n]*:)?|[{\[]|-?[0-9][0-9.eE+-]*|true|false|null"""
 )
 _INF = (float("inf"), float("-inf"))
+# An escape that may be half of a UTF-16 surrogate pair (``\ud800``-``\udfff``); a false hit
+# (``\\ud800``, an escaped backslash) only costs a check.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _parse_plain_json(text: str, limits: Limits, fmt: str) -> ParsedFile | None:
@@ -128,6 +134,8 @@ def _parse_plain_json(text: str, limits: Limits, fmt: str) -> ParsedFile | None:
     a comment, a trailing comma, an error, excessive depth or a non-finite number sends the file to
     the tokenizer, which handles (and reports) them all.
     """
+    if _SURROGATE_ESCAPE.search(text):
+        return None  # lone surrogates to replace, and keys that may then collide
     try:
         data = _DECODER.decode(text)
     except (ValueError, RecursionError):
@@ -439,9 +447,13 @@ def _decode_string(tok: str) -> str:
         body = tok[1:-1].replace("\\'", "'").replace('"', '\\"')
         tok = f'"{body}"'
     try:
-        return json.loads(tok)
+        value = json.loads(tok)
     except json.JSONDecodeError as exc:
         raise ValueError("bad escape") from exc
+    if _SURROGATE_ESCAPE.search(tok):
+        # json.loads joins a valid pair but keeps a lone surrogate, which UTF-8 cannot encode
+        value = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return value
 
 
 def _json5_number(tok: str) -> Any:

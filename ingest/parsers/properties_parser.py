@@ -43,10 +43,15 @@ def parse_properties(text: str, limits: Limits, fmt: str = "properties") -> Pars
     if text.startswith("\ufeff"):
         text = text[1:]
     lines = split_lines(text)
-    records: list[Record] = []
+    # A repeated key drops its earlier record (the last value wins, at the line of its last
+    # occurrence): ``records`` keeps a ``None`` hole there, filled in once at the end, so a file
+    # of many repeated keys stays linear.
+    records: list[Record | None] = []
+    live = 0
     problems: list[Problem] = []
     data: dict[str, str] = {}
     first_line: dict[str, int] = {}
+    index: dict[str, int] = {}
     entries: list[tuple[str, int, int]] = []
     i = 0
     while i < len(lines):
@@ -55,12 +60,20 @@ def parse_properties(text: str, limits: Limits, fmt: str = "properties") -> Pars
         i += 1
         if not raw or raw[0] in "#!":
             continue
-        logical = raw
-        while _continues(logical) and i < len(lines):
-            logical = logical[:-1] + lines[i].rstrip("\r").lstrip(" \t\f")
-            i += 1
-        if _continues(logical):
-            logical = logical[:-1]
+        if _continues(raw):
+            # Each continued line drops its last backslash; what is left ends in an even number
+            # of them, so whether the joined line continues depends on the newest part alone.
+            parts = [raw[:-1]]
+            while i < len(lines):
+                part = lines[i].rstrip("\r").lstrip(" \t\f")
+                i += 1
+                if not _continues(part):
+                    parts.append(part)
+                    break
+                parts.append(part[:-1])
+            logical = "".join(parts)
+        else:
+            logical = raw
         m = _KEY_END.search(logical)
         if m is None:
             raw_key, raw_value = logical, ""
@@ -79,17 +92,19 @@ def parse_properties(text: str, limits: Limits, fmt: str = "properties") -> Pars
             problems.append(parse_error("properties", "malformed \\uXXXX escape", start))
         if key in data:
             problems.append(duplicate_key(key, start, first_line[key]))
-            records = [r for r in records if r.key_path != key]
+            records[index[key]] = None
         else:
             first_line[key] = start
+            live += 1
         data[key] = value
+        index[key] = len(records)
         records.append(Record(key, value, start))
-        if len(records) > limits.max_records:
+        if live > limits.max_records:
             raise TooManyRecordsError(f"more than {limits.max_records} values")
         entries.append((key, start, i))
     sections = line_group_sections(lines, entries, comments=("#", "!"))
-    return ParsedFile(format=fmt, records=records, sections=sections, problems=problems,
-                      documents=[data] if data else [])
+    return ParsedFile(format=fmt, records=[r for r in records if r is not None],
+                      sections=sections, problems=problems, documents=[data] if data else [])
 
 
 def _continues(line: str) -> bool:
@@ -102,17 +117,30 @@ def _unescape(s: str) -> tuple[str, bool]:
         return s, False
     bad = False
 
+    surrogates = False
+
     def repl(m: re.Match) -> str:
-        nonlocal bad
+        nonlocal bad, surrogates
         e = m.group(1)
         if e[0] == "u":
             if len(e) == 5:
-                return chr(int(e[1:], 16))
+                code = int(e[1:], 16)
+                if 0xD800 <= code <= 0xDFFF:
+                    surrogates = True
+                return chr(code)
             bad = True
             return "u"
         return _SIMPLE.get(e, e)
 
-    return _ESCAPE.sub(repl, s), bad
+    out = _ESCAPE.sub(repl, s)
+    if surrogates:
+        out = _join_surrogates(out)
+    return out, bad
+
+
+def _join_surrogates(s: str) -> str:
+    """``\\uD83D\\uDE00`` (native2ascii's emoji) as one character; a lone surrogate as U+FFFD."""
+    return s.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 register(PropertiesParser())
