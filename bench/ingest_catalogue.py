@@ -59,7 +59,11 @@ def measure(cmd: list[str], env: dict[str, str]) -> dict:
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"ingest failed ({proc.returncode}):\n{err[-3000:]}")
-    return {"seconds": seconds, "peak_rss_mb": peak / 1048576, "summary": json.loads(out)}
+    try:
+        summary = json.loads(out)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"ingest printed something that is not its JSON summary ({exc}):\n{out[:2000]}")
+    return {"seconds": seconds, "peak_rss_mb": peak / 1048576, "summary": summary}
 
 
 def main() -> None:

@@ -227,6 +227,8 @@ def redact(parsed: ParsedFile, text: str, *, structured: bool) -> ParsedFile:
     # parse, or a value written with escapes or quotes, is still caught in the text we store.
     lines_found = {info[2] for info in secrets.values()}
     for m in _TEXT_ASSIGN.finditer(text):
+        if text[max(0, m.start() - 2):m.start()].endswith(("${", "{", "$")):
+            continue  # the NAME inside ${NAME:-default}: a reference, not an assignment
         if secret_key(m.group("key")) and not is_placeholder(m.group("value")):
             line = line_of(m.start("value"))
             value = m.group("value")

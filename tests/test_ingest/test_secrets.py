@@ -80,3 +80,12 @@ def test_weak_password_is_redacted_where_assigned_only_and_compose_items_are_che
     assert "wordpress" not in lines[3] and lines[4].endswith("=wordpress") and lines[5].endswith("wordpress:6")
     env = parsed.documents[0]["services"]["db"]["environment"]
     assert "wordpress" not in env[0] and env[1] == "MYSQL_DATABASE=wordpress"
+
+
+def test_a_variable_reference_with_a_placeholder_default_is_not_a_secret():
+    text = "spring.datasource.password=${APP_DB_PASSWORD:-changeme}\nurl=${DB_URL:-jdbc:postgresql://db/app}\n"
+    parsed = ParsedFile(format="properties",
+                        records=[Record("spring.datasource.password", "${APP_DB_PASSWORD:-changeme}", 1)],
+                        sections=[Section("spring", 1, 2, text)])
+    redact(parsed, text, structured=True)
+    assert parsed.problems == []
