@@ -30,7 +30,8 @@ base's value whole). Drift compares the environments' effective configurations:
   each environment file to its effective value, plus the base file to the base's value when the
   base defines the key (so an environment that shows the base's value inherits it).
 
-A group needs two or more environments (a base with one environment cannot drift); groups where
+A drift group needs two or more environments (a base with one environment cannot drift; it still
+has an effective configuration, see :func:`effective_config`); groups where
 the environments agree are not reported. Only the first document of a multi-document file is
 compared. Values compare as text (``5432`` in YAML equals ``5432`` in a ``.properties`` file).
 Values are the catalogue's, so secrets appear only as their redaction markers.
@@ -110,8 +111,13 @@ def _stem_ext(name: str) -> tuple[str, str]:
     return (name, "") if i <= 0 else (name[:i], name[i:])
 
 
-def sibling_groups(paths: list[str]) -> list[Siblings]:
-    """Group catalogued config file paths into sibling sets (see the module docstring)."""
+def sibling_groups(paths: list[str], *, single: bool = False) -> list[Siblings]:
+    """Group catalogued config file paths into sibling sets (see the module docstring).
+
+    Drift needs two or more environments per group. With ``single=True`` (the effective
+    configuration of one environment), a base with a single environment (``config/base.yaml`` +
+    ``config/production.yaml``) is a group too: such groups are formed after, and from the files
+    left by, the groups of two or more, so the latter are the same either way."""
     candidates: list[dict[tuple, Siblings]] = [dict() for _ in range(6)]
 
     def add(rule_no: int, key: tuple, rule: str, label: str, path: str, role: str, env: str = "") -> None:
@@ -184,18 +190,20 @@ def sibling_groups(paths: list[str]) -> list[Siblings]:
 
     used: set[str] = set()
     out: list[Siblings] = []
-    for rule_groups in candidates:
-        for g in rule_groups.values():
-            g.bases = [p for p in g.bases if p not in used and p not in g.envs]
-            g.envs = {p: e for p, e in g.envs.items() if p not in used}
-            g.templates = [p for p in g.templates if p not in used]
-            if len({*g.envs}) < 2:
-                continue
-            used.update(g.files)
-            if g.rule == "env-files":
-                stems = sorted({_stem_ext(_split(p)[1])[0] for p in [*g.bases, *g.envs]})
-                g.label = g.label.replace("{env}", "{" + ",".join(stems) + "}")
-            out.append(g)
+    for min_envs in ((2, 1) if single else (2,)):
+        for rule_groups in candidates:
+            for key, g0 in rule_groups.items():
+                g = Siblings(g0.rule, g0.label)
+                g.bases = [p for p in g0.bases if p not in used and p not in g0.envs]
+                g.envs = {p: e for p, e in g0.envs.items() if p not in used}
+                g.templates = [p for p in g0.templates if p not in used]
+                if len(g.envs) < min_envs:
+                    continue
+                used.update(g.files)
+                if g.rule == "env-files":
+                    stems = sorted({_stem_ext(_split(p)[1])[0] for p in [*g.bases, *g.envs]})
+                    g.label = g.label.replace("{env}", "{" + ",".join(stems) + "}")
+                out.append(g)
     out.sort(key=lambda g: g.files[0])
     return out
 
@@ -366,7 +374,8 @@ def _sort_key(key: str) -> tuple:
 
 def environments(catalogue: "Catalogue") -> list[str]:
     """Normalised environment names found among sibling groups."""
-    return sorted({normal_env(_env_core(e)) for g in sibling_groups(_config_paths(catalogue)) for e in g.envs.values()})
+    return sorted({normal_env(_env_core(e)) for g in sibling_groups(_config_paths(catalogue), single=True)
+                   for e in g.envs.values()})
 
 
 def _env_core(env: str) -> str:
@@ -377,7 +386,8 @@ def effective_config(catalogue: "Catalogue", settings: "Settings", env: str,
                      path_glob: str | None = None) -> list[dict[str, Any]]:
     """Each key's final value in environment ``env``, with the file:line it came from.
 
-    For every sibling group with an ``env`` file (``prod`` matches ``production``): the bases,
+    For every sibling group with an ``env`` file (``prod`` matches ``production``), a base with a
+    single environment file included (``config/base.yaml`` + ``config/production.yaml``): the bases,
     then the environment file, then its ``.local`` variant (``.env.production.local``), merged as
     in :func:`find_drift`. ``${VAR}``, ``${VAR:-default}``, ``${VAR-default}`` and Spring's
     ``${key:default}`` in string values are resolved from, in order: the same effective
@@ -389,7 +399,7 @@ def effective_config(catalogue: "Catalogue", settings: "Settings", env: str,
     """
     wanted = normal_env(env)
     paths = _config_paths(catalogue)
-    groups = sibling_groups(paths)
+    groups = sibling_groups(paths, single=True)  # a base and one environment have an effective config too
     if path_glob:
         groups = [g for g in groups if any(fnmatch.fnmatch(p, path_glob) for p in g.files)]
     chosen = []

@@ -4,7 +4,12 @@
 it). Hybrid ranking:
 
 1. Candidates: the top ``max(50, 5k)`` chunks by BM25 (:mod:`kb.keyword`) and by cosine
-   similarity (:mod:`kb.vectors`), both already filtered by ``format`` and ``path``.
+   similarity (:mod:`kb.vectors`), both already filtered by ``format`` and ``path``: the files a
+   ``path`` glob matches are looked up in the catalogue and the BM25 query keeps only their chunks
+   (however many files); Chroma filters on up to ``PATH_IN_LIMIT`` of them, and for a wider glob
+   the vector search widens until enough candidates pass the filter (see
+   :func:`_vector_candidates`). A filtered search returns the best matching chunks whenever they
+   exist, never the few that survived a cut of the unfiltered list.
 2. Weighted reciprocal rank fusion, ``w / (20 + rank)`` per list. A *literal* query (identifiers
    only, like ``DATABASE_URL``) leans on the keyword list, a question on the vector list.
 3. Exact-match boosts that outweigh any rank difference, so an exact identifier, key-path or
@@ -23,7 +28,6 @@ per process (see :func:`kb.embed.get_embedder`, :func:`kb.vectors.open_vector_st
 
 from __future__ import annotations
 
-import fnmatch
 import re
 import threading
 from collections.abc import Sequence
@@ -59,7 +63,16 @@ RRF_K = 20
 list's top hit; on the benchmark, paraphrase MRR@10 was 0.827 at 60 and 0.85-0.856 from 10 to 30."""
 CANDIDATES = 50
 PATH_IN_LIMIT = 2000
-"""Up to this many files matched by ``--path`` are filtered inside the indexes; beyond, after."""
+"""Chroma filters on at most this many files per query (a ``$in`` list; its cost grows with its
+length). A ``--path`` matching more is searched by widening or in batches (:func:`_vector_candidates`).
+The keyword index filters on any number of files in one query."""
+WIDEN_FACTOR = 4
+"""How much the unfiltered vector candidate list grows per round for a wide ``--path``."""
+WIDEN_MAX = 0.25
+"""Widening stops before reading more than ``WIDEN_MAX`` candidates per matched file; past that,
+batches of ``$in`` cost less (~35 µs per candidate read with its metadata against ~15 µs per path
+in a ``$in`` list; on a 6,000-file corpus a semantic search filtered to 2,305 files takes 18 ms
+p50, 69 ms p95)."""
 SNIPPET_CONTEXT = 2
 SNIPPET_LINE_CHARS = 240
 
@@ -300,6 +313,7 @@ class _Handles:
     embedder_meta: dict[str, Any] | None
     index_id: str | None
     formats: set[str] = field(default_factory=set)
+    n_files: int = 0
 
 
 _HANDLES: dict[str, _Handles] = {}
@@ -326,7 +340,9 @@ def _handles(catalogue: "Catalogue", settings: "Settings") -> _Handles:
         except (FileNotFoundError, ValueError, OSError):
             kw = None
         formats = {r[0] for r in catalogue.query("SELECT DISTINCT format FROM files") if r[0]}
-        h = _Handles(generation, kw, read_embedder_meta(catalogue), catalogue.get_meta(INDEX_ID_KEY), formats)
+        n_files = int(catalogue.query("SELECT count(*) FROM files")[0][0])
+        h = _Handles(generation, kw, read_embedder_meta(catalogue), catalogue.get_meta(INDEX_ID_KEY), formats,
+                     n_files)
         _HANDLES[db] = h
         return h
 
@@ -346,29 +362,25 @@ def _has_glob(p: str) -> bool:
     return any(c in p for c in "*?[")
 
 
-def _resolve_paths(catalogue: "Catalogue", path: str | None) -> tuple[list[str] | None, str | None]:
-    """(paths to filter inside the indexes, or None; glob to apply after retrieval, or None)."""
+def _resolve_paths(catalogue: "Catalogue", path: str | None, n_files: int = 0,
+                   format: str | None = None) -> list[str] | None:
+    """Every catalogued file ``path`` selects (a glob; without wildcards, a file or a folder), of
+    ``format`` when given; None when there is no path filter or it selects every file."""
     if not path:
-        return None, None
+        return None
     p = path.strip()
     while p.startswith("./"):
         p = p[2:]
     if _has_glob(p):
-        rows = catalogue.query(f"SELECT path FROM files WHERE path GLOB ? LIMIT {PATH_IN_LIMIT + 1}", [p])
+        where, params = "path GLOB ?", [p]
     else:
-        prefix = p.rstrip("/") + "/"
-        rows = catalogue.query(
-            f"SELECT path FROM files WHERE path = ? OR starts_with(path, ?) LIMIT {PATH_IN_LIMIT + 1}",
-            [p.rstrip("/"), prefix],
-        )
-    paths = [r[0] for r in rows]
-    if len(paths) > PATH_IN_LIMIT:
-        return None, p if _has_glob(p) else p.rstrip("/") + "/*"
-    return paths, None
-
-
-def _glob_ok(path: str, pattern: str | None) -> bool:
-    return pattern is None or fnmatch.fnmatchcase(path, pattern)
+        where, params = "(path = ? OR starts_with(path, ?))", [p.rstrip("/"), p.rstrip("/") + "/"]
+    if format:
+        where, params = where + " AND format = ?", [*params, format]
+    paths = [r[0] for r in catalogue.query(f"SELECT path FROM files WHERE {where}", params)]
+    if paths and not format and n_files and len(paths) >= n_files:
+        return None  # every file: no filter
+    return paths
 
 
 # =============================================================================================
@@ -591,15 +603,15 @@ def search(
             f"The keyword index under '{catalogue.db_dir}/keyword' is missing. Re-run `kb ingest` to rebuild it."
         )
     q = _Query.parse(query)
-    paths, post_glob = _resolve_paths(catalogue, path)
+    paths = _resolve_paths(catalogue, path, h.n_files, format)
     if paths is not None and not paths:
         return []
-    n = max(CANDIDATES, 5 * k) * (4 if post_glob else 1)
+    n = max(CANDIDATES, 5 * k)
 
     kw_hits: list[tuple[float, ChunkDoc]] = []
     vec_hits: list[Any] = []
     if mode in ("hybrid", "keyword"):
-        kw_hits = [(s, d) for s, d in h.keyword.search(q.terms, n, format=format, paths=paths) if _glob_ok(d.path, post_glob)]
+        kw_hits = h.keyword.search(q.terms, n, format=format, paths=paths)
     if mode in ("hybrid", "semantic"):
         _check_embedder(h, settings)
         vec_hits = _vector_candidates(catalogue, settings, h, query, n, format, paths)
@@ -610,8 +622,6 @@ def search(
         docs = {d.chunk_id: d for _, d in kw_hits}
         missing = [v.chunk_id for v in vec_hits if v.chunk_id not in docs]
         docs.update(h.keyword.fetch(missing))
-        if post_glob:
-            vec_hits = [v for v in vec_hits if v.chunk_id in docs and _glob_ok(docs[v.chunk_id].path, post_glob)]
         if mode == "semantic":
             ranked = [(v.similarity, docs[v.chunk_id]) for v in vec_hits if v.chunk_id in docs]
         else:
@@ -633,6 +643,14 @@ def search(
 
 def _vector_candidates(catalogue: "Catalogue", settings: "Settings", h: _Handles, query: str, n: int,
                        format: str | None, paths: list[str] | None) -> list[Any]:
+    """The ``n`` chunks nearest to ``query`` among those of ``format`` in ``paths`` (None: any).
+
+    Up to ``PATH_IN_LIMIT`` paths, Chroma filters on them. Beyond, the search first asks for more
+    unfiltered candidates (sized from the share of files the filter keeps, then ``WIDEN_FACTOR``
+    times more per round) and keeps those in ``paths``: once ``n`` pass (or the collection is
+    exhausted) they are exactly the nearest ``n`` that pass. When widening would read more than
+    ``WIDEN_MAX`` candidates per matched file, the nearest ``n`` of each batch of
+    ``PATH_IN_LIMIT`` paths are merged instead, also exact."""
     from kb.embed import get_embedder
     from kb.index import vector_store_for
 
@@ -644,7 +662,23 @@ def _vector_candidates(catalogue: "Catalogue", settings: "Settings", h: _Handles
         raise EmbedderMismatchError(mismatch_message(h.embedder_meta or {}, f"{embedder.name} (dim {embedder.dim})", settings))
     store = vector_store_for(catalogue, settings, generation=h.generation, index_id=h.index_id)
     vec = embedder.encode([query])[0]
-    return store.query(vec, n, format=format, paths=paths, with_metadata=False)
+    if paths is None or len(paths) <= PATH_IN_LIMIT:
+        return store.query(vec, n, format=format, paths=paths, with_metadata=False)
+    allowed = set(paths)
+    total = store.count()
+    share = len(allowed) / max(h.n_files, len(allowed))
+    m = min(total, max(2 * n, int(2 * n / share) + 1))
+    while m <= WIDEN_MAX * len(allowed):
+        got = store.query(vec, m, format=format, with_metadata=True)
+        kept = [v for v in got if v.meta.get("path") in allowed]
+        if len(kept) >= n or len(got) < m or m >= total:
+            return kept[:n]
+        m = min(total, m * WIDEN_FACTOR)
+    hits: list[Any] = []
+    for i in range(0, len(paths), PATH_IN_LIMIT):
+        hits += store.query(vec, n, format=format, paths=paths[i:i + PATH_IN_LIMIT], with_metadata=False)
+    hits.sort(key=lambda v: -v.similarity)
+    return hits[:n]
 
 
 def _fuse(q: _Query, kw_hits: list[tuple[float, ChunkDoc]], vec_hits: list[Any],

@@ -196,11 +196,31 @@ def test_duplicates_bad_parameters_are_400(client, params):
     problem(client.get("/duplicates", params=params), 400)
 
 
-def test_drift(client):
-    groups = client.get("/drift").json()["groups"]
-    assert isinstance(groups, list)
-    for g in groups:
-        assert set(g) == {"files", "missing", "differing"}
+def test_drift(client, make_client, tmp_path):
+    from tests.conftest import write_tree
+    from tests.test_api.conftest import TREE, build_kb
+
+    # the shared tree has a base and a single environment (payments): nothing can drift
+    assert client.get("/drift").json() == {"groups": []}
+    # plant drift: a staging environment that differs from production and adds a key
+    root = write_tree(tmp_path / "tree", {
+        **TREE,
+        "services/payments/config/staging.yaml": "database:\n  pool_size: 20\ncache:\n  ttl: 60\n",
+    })
+    build_kb(root, tmp_path / "kb")
+    r = make_client(db=tmp_path / "kb", root=root).get("/drift")
+    assert r.status_code == 200, r.text
+    groups = r.json()["groups"]
+    base, prod, staging = (f"services/payments/config/{n}.yaml" for n in ("base", "production", "staging"))
+    assert [g["files"] for g in groups] == [[base, prod, staging]]
+    g = groups[0]
+    assert set(g) == {"files", "missing", "differing"}
+    assert g["missing"] == [{"key_path": "cache.ttl", "missing_in": [prod]}]
+    differing = {d["key_path"]: d["values"] for d in g["differing"]}
+    assert differing == {
+        "database.pool_size": {base: 10, prod: 50, staging: 20},
+        "fraud.review_threshold": {base: 0.85, prod: 0.95, staging: 0.85},  # staging inherits the base's
+    }
 
 
 # -- graph -------------------------------------------------------------------------------------

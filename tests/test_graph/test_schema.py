@@ -125,3 +125,123 @@ def test_redacted_secrets_do_not_fail_patterns(tree, build_kb):
     })
     assert cat.query("SELECT count(*) FROM findings WHERE rule = 'plaintext-secret'")[0][0] == 1
     assert found == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Patterns that backtrack catastrophically (``^(a+)+$``) must not hang `kb validate`
+# ---------------------------------------------------------------------------------------------
+
+EVIL = "a" * 40 + "!"
+
+
+def test_kb_validate_finishes_on_a_catastrophic_pattern(tmp_path):
+    """The reviewer's repro, end to end: regress alone needs days for this value."""
+    import subprocess
+    import sys
+
+    from kb.knowledge import KnowledgeBase
+
+    root = tmp_path / "tree"
+    root.mkdir()
+    schema = {"type": "object", "properties": {"name": {"type": "string", "pattern": "^(a+)+$"}}}
+    (root / "s.json").write_text(json.dumps(schema))
+    (root / "bad.json").write_text(json.dumps({"$schema": "./s.json", "name": EVIL}))
+    (root / "ok.json").write_text(json.dumps({"$schema": "./s.json", "name": "a" * 40}))
+    KnowledgeBase.build(root, db=tmp_path / "kb", embed=False, workers=1).close()
+    try:
+        res = subprocess.run([sys.executable, "-c", "from kb.cli import main; main()", "validate", "--db",
+                              str(tmp_path / "kb"), "--json"], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("kb validate hangs on the pattern ^(a+)+$")
+    assert res.returncode == 1, res.stderr
+    found = [f for f in json.loads(res.stdout)["findings"] if f["rule"] == "schema-violation"]
+    assert [f["path"] for f in found] == ["bad.json"]
+    assert "does not match '^(a+)+$'" in found[0]["message"]  # decided exactly, in linear time
+
+
+@pytest.mark.parametrize("pattern, risky", [
+    ("^(a+)+$", True), ("^(a*)*$", True), ("^(a|aa)+$", True), ("^(\\w+\\s?)*$", True), ("(?:x+y?)+", True),
+    ("^(a+){10}$", True), ("^((ab)+c)*$", True), ("^([a-z]+)$", False), ("^(ab)*$", False), ("^a+b*c?$", False),
+    ("^(https?://)?[a-z.]+$", False), ("^([0-9a-f]{4}-){3}$", False), ("^[(a+)+]$", False), ("^\\(a+\\)+$", False),
+])
+def test_nested_quantifiers_are_detected(pattern, risky):
+    from graph.schema import _analyse
+
+    assert _analyse(pattern)[0] is risky
+
+
+@pytest.mark.parametrize("pattern, strings", [
+    ("^(.+)+$", ["ab", "a\rb", "a\u2028b", "a\nb", "", "é😀"]),
+    ("^(\\s+x)*$", [" x", "\u00a0x", "\x0bx", "\ufeffx\tx", "\u0085x", "x"]),
+    ("^(\\S+|-)+$", ["ab", "a b", "\u00a0", "\x0b", "é"]),
+    ("^([\\s,]+|\\w)+$", ["a, b", "a\u3000b", "a;b"]),
+    ("^(\\p{L}+|\\d)*$", ["héllo1", "abc!", "Ωmega"]),
+    ("^(\\p{Script=Greek}|-)+$", ["αβ", "a-", "-"]),
+    ("^(\\u00e9|\\u{1F600}|\\uD83D\\uDE00)+$", ["é", "😀", "e"]),
+    ("^([^]+a)+$", ["\na", "x\u2028a", "a", "ab"]),
+    ("^(\\cJ|\\x41|\\0)+$", ["\n", "A", "\x00", "B"]),
+    ("^([\\b]|\\bx)+$", ["\x08", "x", "b"]),
+    ("(a|b)+$", ["ab\n", "ab"]),
+    ("^([[:a]+)*$", ["[:a", "abc", "a]", ":a["]),
+])
+def test_risky_patterns_on_re2_agree_with_regress(pattern, strings):
+    """RE2 runs risky patterns in linear time with ECMA-262 meanings (``.``, ``\\s``, ``\\S``,
+    ``$``, ``\\p{..}``, escapes): same verdicts as regress on values regress handles quickly."""
+    import regress
+
+    from graph.schema import _shape, ecma_search
+
+    assert _shape(pattern)[1] is not None, "expected to run on RE2"
+    rx = regress.Regex(pattern, flags="u")
+    for s in strings:
+        assert ecma_search(pattern, s) is (rx.find(s) is not None), (pattern, s)
+
+
+def test_risky_pattern_re2_cannot_run_is_reported_unchecked_never_passed(monkeypatch):
+    import time
+
+    import graph.schema as gs
+
+    lookahead = "^(?!b)(a+)+$"  # a lookahead: RE2 cannot run it, the helper process does
+    assert gs._shape(lookahead) == (True, None)
+    guard = gs._Guard()
+    token = gs._GUARD.set(guard)
+    try:
+        assert gs.ecma_search(lookahead, "aaaa") is True
+        assert gs.ecma_search(lookahead, "aa!") is False
+        monkeypatch.setattr(gs, "REGEX_TIME_LIMIT", 0.5)
+        t0 = time.perf_counter()
+        assert gs.ecma_search(lookahead, EVIL) is None  # out of time: not checked
+        assert gs.ecma_search(lookahead, EVIL + "a") is None  # not tried again on a longer value
+        assert time.perf_counter() - t0 < 10
+        assert gs.ecma_search(lookahead, "aaa") is True  # a shorter value still is
+        assert [(c.pattern, c.length) for c in guard.skipped] == [(lookahead, 41), (lookahead, 42)]
+        monkeypatch.setattr(gs, "REGEX_TIMEOUT_BUDGET", 1)  # the budget is spent: no more tries
+        t0 = time.perf_counter()
+        assert gs.ecma_search("^(?!b)(a|a)*$", EVIL) is None
+        assert time.perf_counter() - t0 < 0.2
+    finally:
+        gs._GUARD.reset(token)
+
+
+def test_unchecked_values_are_reported_as_findings(tree, build_kb, monkeypatch):
+    import graph.schema as gs
+
+    monkeypatch.setattr(gs, "REGEX_TIME_LIMIT", 0.05)
+    slow = "a" * 26 + "!"  # regress: over a second; finite, so that the test fails, not hangs, without the guard
+    schema = {"type": "object", "properties": {"$schema": {}, "id": {"type": "string", "pattern": "^(?!x)(a+)+$"}},
+              "patternProperties": {"^(?!x)(b+)+$": {"type": "integer"}}, "additionalProperties": False}
+    found, _ = _validate(tree, build_kb, {
+        "s.json": json.dumps(schema),
+        "ok.json": json.dumps({"$schema": "./s.json", "id": "aaa", "bbb": 1}),
+        "bad.json": json.dumps({"$schema": "./s.json", "id": "aa!", "bbb": "one", "c": 1}),
+        "evil.json": json.dumps({"$schema": "./s.json", "id": slow, slow.replace("a", "b"): 1}),
+    })
+    by_path: dict[str, list[str]] = {}
+    for f in found:
+        by_path.setdefault(f.path, []).append(f.message)
+    assert set(by_path) == {"bad.json", "evil.json"}, by_path
+    assert len(by_path["bad.json"]) == 3  # id does not match, bbb not an integer, c not allowed
+    assert len(by_path["evil.json"]) == 2
+    assert all("was not checked against the pattern" in m and "backtrack catastrophically" in m
+               for m in by_path["evil.json"])

@@ -172,3 +172,38 @@ def test_cli_drift_text_and_effective(fixture_kb):
     assert "database.pool_size = 50    app/config/production.yaml:4" in res.stdout
     res = _cli("drift", "--db", str(fixture_kb.settings.db), "--effective", "moon")
     assert res.exit_code == 2 and "known:" in res.stderr
+
+
+def test_sibling_groups_single_environment_only_for_effective():
+    paths = ["config/base.yaml", "config/production.yaml", "svc/.env", "svc/.env.production", "svc/.env.staging"]
+    drift_groups = [g.files for g in sibling_groups(paths)]
+    assert drift_groups == [["svc/.env", "svc/.env.production", "svc/.env.staging"]]
+    # for the effective configuration a base with one environment is a group; groups of two or
+    # more environments come out the same
+    assert [g.files for g in sibling_groups(paths, single=True)] == [
+        ["config/base.yaml", "config/production.yaml"], ["svc/.env", "svc/.env.production", "svc/.env.staging"]]
+
+
+def test_effective_config_base_and_single_environment(tmp_path):
+    from kb.knowledge import KnowledgeBase
+
+    tree = tmp_path / "tree"
+    (tree / "config").mkdir(parents=True)
+    (tree / "config" / "base.yaml").write_text("app:\n  name: shop\ndatabase:\n  pool_size: 5\n  host: localhost\n")
+    (tree / "config" / "production.yaml").write_text("database:\n  pool_size: 50\n")
+    KnowledgeBase.build(tree, db=tmp_path / "kb", embed=False, workers=1).close()
+    kb = KnowledgeBase.open(tmp_path / "kb", read_only=True)
+    try:
+        assert find_drift(kb.catalogue, kb.settings) == []  # one environment cannot drift
+        rows = {r["key_path"]: r for r in effective_config(kb.catalogue, kb.settings, "production")}
+        assert (rows["database.pool_size"]["value"], rows["database.pool_size"]["source"]) == \
+            (50, "config/production.yaml:2")
+        assert (rows["app.name"]["value"], rows["app.name"]["layer"]) == ("shop", "base")
+        assert rows["database.host"]["source"] == "config/base.yaml:5"
+        res = _cli("drift", "--db", str(kb.settings.db), "--effective", "prod")
+        assert res.exit_code == 0, res.output
+        assert "database.pool_size = 50" in res.stdout and "config/production.yaml:2" in res.stdout
+        with pytest.raises(BadRequestError, match=r"known: production\)"):
+            effective_config(kb.catalogue, kb.settings, "staging")
+    finally:
+        kb.close()

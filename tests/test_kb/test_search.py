@@ -77,6 +77,61 @@ def test_filters_by_format_path_glob_and_folder(tiny_kb):
     assert hits_of(tiny_kb, "payments", path="nowhere/*") == []
 
 
+@pytest.fixture(scope="module")
+def wide_kb(tmp_path_factory):
+    """250 short .env files full of APP_ENV (they win any unfiltered ranking) and 6 YAML files
+    that mention it once among other keys."""
+    from tests.conftest import write_tree
+
+    files = {f"noise/n{i:03}/.env.production": f"APP_ENV=production\nAPP_ENV_NAME=n{i}\n" for i in range(250)}
+    for i in range(6):
+        files[f"teams/t{i}/app.yaml"] = (
+            "\n".join(f"setting_{j}: value {j} of team {i}" for j in range(12)) + f"\nAPP_ENV: team{i}\n")
+    root = write_tree(tmp_path_factory.mktemp("wide") / "tree", files)
+    kb = KnowledgeBase.build(root, db=root.parent / "kb", model="hash", workers=1)
+    yield kb
+    kb.close()
+
+
+@pytest.mark.parametrize("mode, widen", [("keyword", 0.25), ("semantic", 0.0), ("semantic", 1e9),
+                                         ("hybrid", 0.0), ("hybrid", 1e9)])
+def test_path_filter_over_many_files_returns_the_best_matching_hits(wide_kb, monkeypatch, mode, widen):
+    """A glob matching more files than Chroma's ``$in`` list takes must not fall back to filtering
+    the unfiltered top candidates (which held no YAML here: zero hits)."""
+    import kb.search as ks
+
+    exact = hits_of(wide_kb, "APP_ENV", path="teams/*.yaml", k=5, mode=mode)
+    monkeypatch.setattr(ks, "PATH_IN_LIMIT", 3)  # 6 files match: past the limit
+    monkeypatch.setattr(ks, "WIDEN_MAX", widen)  # 0: batches of $in; 1e9: widening only
+    wide = hits_of(wide_kb, "APP_ENV", path="teams/*.yaml", k=5, mode=mode)
+    assert len(wide) == 5 and all(h.path.startswith("teams/") for h in wide)
+    assert [(h.path, h.line_start, h.score) for h in wide] == [(h.path, h.line_start, h.score) for h in exact]
+    if mode == "keyword":
+        assert all(h.key_path == "APP_ENV" for h in wide)
+
+
+def test_wide_path_filter_vector_candidates_are_the_nearest_that_pass(wide_kb, monkeypatch):
+    """The widening vector search keeps exactly the nearest chunks among the filtered files."""
+    import kb.search as ks
+    from kb.embed import get_embedder
+    from kb.index import vector_store_for
+
+    cat, settings = wide_kb.catalogue, wide_kb.settings
+    h = ks._handles(cat, settings)
+    store = vector_store_for(cat, settings, generation=h.generation, index_id=h.index_id)
+    vec = get_embedder(settings).encode(["team settings"])[0]
+    everything = store.query(vec, store.count(), with_metadata=True)
+    for glob in ("teams/*", "noise/n0*", "noise/n1*"):
+        paths = ks._resolve_paths(cat, glob, h.n_files)
+        expected = [v.chunk_id for v in everything if v.meta["path"] in set(paths)][:50]
+        for widen in (0.0, 0.25, 1e9):  # batches of $in, either, widening only
+            monkeypatch.setattr(ks, "PATH_IN_LIMIT", 3)
+            monkeypatch.setattr(ks, "WIDEN_MAX", widen)
+            got = ks._vector_candidates(cat, settings, h, "team settings", 50, None, paths)
+            assert [v.chunk_id for v in got] == expected, (glob, widen)
+            monkeypatch.undo()
+
+
 def test_dataframe_api(tiny_kb):
     df = tiny_kb.search("review_threshold", k=2)
     assert list(df.columns) == ["path", "score", "line_start", "line_end", "key_path", "snippet", "format"]
