@@ -250,6 +250,39 @@ def duplicate_key(key_path: str, line: int, first_line: int | None = None) -> Pr
     )
 
 
+class FlatRecords:
+    """Records of a flat ``KEY=value`` file (.env, .properties), built in linear time.
+
+    A repeated key's last value wins and its record moves to the last occurrence's line; each
+    repeat adds a ``duplicate-key`` warning. More than ``limits.max_records`` distinct keys raises
+    :class:`TooManyRecordsError`.
+    """
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.data: dict[str, str] = {}
+        self.problems: list[Problem] = []
+        self._records: list[Record | None] = []
+        self._index: dict[str, int] = {}
+        self._first_line: dict[str, int] = {}
+
+    def add(self, key: str, value: str, line: int) -> None:
+        if key in self.data:
+            self.problems.append(duplicate_key(key, line, self._first_line[key]))
+            self._records[self._index[key]] = None
+        else:
+            self._first_line[key] = line
+            if len(self._first_line) > self.limits.max_records:
+                raise TooManyRecordsError(f"more than {self.limits.max_records} values")
+        self.data[key] = value
+        self._index[key] = len(self._records)
+        self._records.append(Record(key, value, line))
+
+    @property
+    def records(self) -> list[Record]:
+        return [r for r in self._records if r is not None]
+
+
 def _is_blank(line: str) -> bool:
     return not line.strip()
 

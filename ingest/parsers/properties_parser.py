@@ -11,12 +11,11 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
-from kb.types import ParsedFile, Problem, Record
+from kb.types import ParsedFile
 
 from ingest.parsers.base import (
+    FlatRecords,
     Limits,
-    TooManyRecordsError,
-    duplicate_key,
     line_group_sections,
     parse_error,
     register,
@@ -46,12 +45,9 @@ def parse_properties(text: str, limits: Limits, fmt: str = "properties") -> Pars
     # A repeated key drops its earlier record (the last value wins, at the line of its last
     # occurrence): ``records`` keeps a ``None`` hole there, filled in once at the end, so a file
     # of many repeated keys stays linear.
-    records: list[Record | None] = []
-    live = 0
-    problems: list[Problem] = []
-    data: dict[str, str] = {}
-    first_line: dict[str, int] = {}
-    index: dict[str, int] = {}
+    flat = FlatRecords(limits)
+    problems = flat.problems
+    data = flat.data
     entries: list[tuple[str, int, int]] = []
     i = 0
     while i < len(lines):
@@ -90,20 +86,10 @@ def parse_properties(text: str, limits: Limits, fmt: str = "properties") -> Pars
         bad = bad_key or bad_value
         if bad:
             problems.append(parse_error("properties", "malformed \\uXXXX escape", start))
-        if key in data:
-            problems.append(duplicate_key(key, start, first_line[key]))
-            records[index[key]] = None
-        else:
-            first_line[key] = start
-            live += 1
-        data[key] = value
-        index[key] = len(records)
-        records.append(Record(key, value, start))
-        if live > limits.max_records:
-            raise TooManyRecordsError(f"more than {limits.max_records} values")
+        flat.add(key, value, start)
         entries.append((key, start, i))
     sections = line_group_sections(lines, entries, comments=("#", "!"))
-    return ParsedFile(format=fmt, records=[r for r in records if r is not None],
+    return ParsedFile(format=fmt, records=flat.records,
                       sections=sections, problems=problems, documents=[data] if data else [])
 
 
