@@ -22,8 +22,19 @@ def is_glob(pattern: str) -> bool:
     return any(c in pattern for c in "*?[")
 
 
-def _where(clauses: list[str]) -> str:
-    return f"WHERE {' AND '.join(clauses)}" if clauses else ""
+def _filters(equal: dict[str, str | None], path: str | None) -> tuple[str, list[Any]]:
+    """A WHERE clause and its parameters: ``column = value`` for each given value, and ``path``
+    as an exact path or a glob."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for col, val in equal.items():
+        if val:
+            clauses.append(f"{col} = ?")
+            params.append(val)
+    if path:
+        clauses.append("path GLOB ?" if is_glob(path) else "path = ?")
+        params.append(path)
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
 
 
 def _finding(row: dict[str, Any]) -> Finding:
@@ -34,16 +45,7 @@ def _finding(row: dict[str, Any]) -> Finding:
 
 def findings_page(view: Catalogue, *, rule: str | None, severity: str | None, path: str | None,
                   offset: int, limit: int) -> tuple[int, list[Finding]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    for col, val in (("rule", rule), ("severity", severity)):
-        if val:
-            clauses.append(f"{col} = ?")
-            params.append(val)
-    if path:
-        clauses.append("path GLOB ?" if is_glob(path) else "path = ?")
-        params.append(path)
-    where = _where(clauses)
+    where, params = _filters({"rule": rule, "severity": severity}, path)
     total = view.query(f"SELECT count(*) FROM findings {where}", params)[0][0]
     rows = view.query_dicts(
         f"SELECT {_FINDING_COLS} FROM findings {where} "
@@ -55,16 +57,7 @@ def findings_page(view: Catalogue, *, rule: str | None, severity: str | None, pa
 
 def files_page(view: Catalogue, *, format: str | None, path: str | None, status: str | None,
                offset: int, limit: int) -> tuple[int, list[FileInfo]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    for col, val in (("format", format), ("status", status)):
-        if val:
-            clauses.append(f"{col} = ?")
-            params.append(val)
-    if path:
-        clauses.append("path GLOB ?" if is_glob(path) else "path = ?")
-        params.append(path)
-    where = _where(clauses)
+    where, params = _filters({"format": format, "status": status}, path)
     total = view.query(f"SELECT count(*) FROM files {where}", params)[0][0]
     rows = view.query_dicts(f"SELECT {_FILE_COLS} FROM files {where} ORDER BY path LIMIT ? OFFSET ?",
                             [*params, limit, offset])

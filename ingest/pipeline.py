@@ -12,13 +12,13 @@ import hashlib
 import json
 import os
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ingest.chunk import chunk_sections
 from ingest.parsers.base import Limits, format_for, parse_text
 from ingest.secrets import redact
 from ingest.walk import WalkEntry, walk_tree
@@ -92,14 +92,6 @@ def _first_bad_line(data: bytes) -> int:
     except UnicodeDecodeError as exc:
         return data.count(b"\n", 0, exc.start) + 1
     return 1
-
-
-def _chunker():
-    try:
-        from ingest.chunk import chunk_sections
-    except ImportError:  # the search index is optional at this layer
-        return None
-    return chunk_sections
 
 
 _MAX_PENDING_ROWS = 150_000  # rows held before a commit, whatever the file count (bounds memory)
@@ -203,8 +195,7 @@ def _process_file(entry: WalkEntry, old_sha: str | None, run_id: int) -> FileRes
         except (TypeError, ValueError, RecursionError):
             pass
     chunks = []
-    chunk_sections = _chunker()
-    if chunk_sections is not None and parsed.sections:
+    if parsed.sections:
         for c in chunk_sections(rel, fmt, parsed.sections):
             chunks.append((f"{rel}#{c.ordinal}", rel, c.ordinal, c.key_path, c.line_start, c.line_end, c.text,
                            hashlib.sha256(c.text.encode("utf-8", "surrogatepass")).hexdigest()))

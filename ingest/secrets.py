@@ -16,6 +16,7 @@ import hashlib
 import re
 from typing import Any
 
+from kb.keypaths import key_segments
 from kb.types import ParsedFile, Problem
 
 __all__ = ["redact", "fingerprint", "marker", "is_placeholder", "secret_key", "PATTERNS"]
@@ -69,7 +70,6 @@ _PLACEHOLDER_RE = re.compile(
 )
 
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
-_LAST_KEY = re.compile(r"""(?:\["((?:[^"\\]|\\.)*)"\]|([^.\[\]]+))(?:\[\d+\])*$""")
 
 
 def fingerprint(value: str) -> str:
@@ -81,10 +81,11 @@ def marker(fp: str) -> str:
 
 
 def _last_key(key_path: str) -> str:
-    m = _LAST_KEY.search(key_path)
-    if not m:
-        return key_path
-    return m.group(1) if m.group(1) is not None else m.group(2)
+    """The last mapping key of a key path (sequence indexes skipped)."""
+    for seg in reversed(key_segments(key_path)):
+        if isinstance(seg, str):
+            return seg
+    return key_path
 
 
 _NGINX_PASS = {"proxy", "fastcgi", "uwsgi", "scgi", "grpc", "memcached"}

@@ -47,7 +47,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kb.duplicates import _SEGMENT, _unflatten, key_segments, typed_value
+from kb.duplicates import _unflatten, key_segments, typed_value
+from kb.keypaths import SEGMENT
 from kb.errors import BadRequestError
 from kb.types import DriftDiffering, DriftGroup, DriftMissing
 
@@ -276,7 +277,7 @@ def _merge(layers: list[tuple[str, dict[str, tuple[str, Any, int, str]]]], start
 @functools.lru_cache(maxsize=1 << 18)
 def _list_root(key: str) -> str | None:
     """``'retry.retry_on[2]'`` -> ``'retry.retry_on'``: the key of the outermost list holding it."""
-    segs = _SEGMENT.findall(key)
+    segs = SEGMENT.findall(key)
     for i, seg in enumerate(segs):
         if seg.startswith("[") and not seg.startswith('["'):
             return "".join(segs[:i]) if i else None

@@ -39,10 +39,8 @@ of every member but one (with ``suggest=True``, the lines the proposed base + ov
 
 from __future__ import annotations
 
-import functools
 import json
 import math
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -72,7 +70,6 @@ __all__ = [
 KINDS: tuple[str, ...] = ("exact", "canonical", "block", "near", "semantic")
 """Every duplicate kind, in report order."""
 
-_SEGMENT = re.compile(SEGMENT_RE)
 
 # A record's value as compared text: NULL gets a marker no real value has; booleans lower-cased.
 _VNORM = "CASE WHEN r.value IS NULL THEN chr(0) || 'null' WHEN r.value_type = 'bool' THEN lower(r.value) ELSE r.value END"

@@ -13,13 +13,13 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["key_join", "index_join", "join_key_path", "split_key_path", "key_segments", "SEGMENT_RE"]
+__all__ = ["key_join", "index_join", "join_key_path", "split_key_path", "key_segments", "SEGMENT_RE", "SEGMENT"]
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_\-$@/:+*]+$")
 
 SEGMENT_RE = r'\["(?:[^"\\]|\\.)*"\]|\[[0-9]+\]|\.?[^.\[]+'
 """One segment: a quoted key (``["a.b"]``), an index (``[0]``) or a plain key (``.name``)."""
-_SEGMENT = re.compile(SEGMENT_RE)
+SEGMENT = re.compile(SEGMENT_RE)
 
 
 def key_join(prefix: str, key: Any) -> str:
@@ -47,7 +47,7 @@ def join_key_path(parts: Iterable[Any]) -> str:
 def key_segments(key_path: str) -> tuple[str | int, ...]:
     """:func:`split_key_path` as a tuple, cached (key paths repeat across sibling files)."""
     out: list[str | int] = []
-    for seg in _SEGMENT.findall(key_path):
+    for seg in SEGMENT.findall(key_path):
         if seg.startswith('["'):
             out.append(re.sub(r"\\(.)", r"\1", seg[2:-2]))
         elif seg.startswith("["):

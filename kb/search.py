@@ -36,6 +36,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from kb.errors import BadRequestError, EmbedderMismatchError, NotIndexedError
+from kb.keypaths import key_join
 from kb.keyword import STOPWORDS, ChunkDoc, analyze, query_terms
 from kb.types import Hit
 
@@ -91,7 +92,6 @@ BONUS_DEFINED = 1.0
 # =============================================================================================
 
 _KEY_SPLIT = re.compile(r'\["((?:[^"\\]|\\.)*)"\]|\[(\d+)\]|([^.\[\]]+)')
-_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_\-$@/:+*]+$")
 _YAML_KEY = re.compile(
     r"""^(?P<ind>[ \t]*)(?P<dash>(?:-[ \t]+)*)(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>[^']*)'|(?P<pl>[^\s#'"{}\[\],&*!|>%@`-][^#:]*?|-[^\s#:][^#:]*?))[ \t]*:(?:[ \t]|$)"""
 )
@@ -117,16 +117,10 @@ def split_key_path(key_path: str) -> list[str]:
     return out
 
 
-def _key_join(prefix: str, key: str) -> str:
-    if _PLAIN_KEY.match(key):
-        return f"{prefix}.{key}" if prefix else key
-    return prefix + '["' + key.replace("\\", "\\\\").replace('"', '\\"') + '"]'
-
-
 def _join(comps: Sequence[str]) -> str:
     out = ""
     for c in comps:
-        out = out + c if c.startswith("[") else _key_join(out, c)
+        out = out + c if c.startswith("[") else key_join(out, c)
     return out
 
 

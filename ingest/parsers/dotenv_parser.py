@@ -42,9 +42,6 @@ class DotenvParser:
 def parse_dotenv(text: str, limits: Limits, fmt: str = "dotenv") -> ParsedFile:
     if text.startswith("\ufeff"):
         text = text[1:]
-    # A repeated key drops its earlier record (the last value wins, at the line of its last
-    # occurrence): ``records`` keeps a ``None`` hole there, filled in once at the end, so a file
-    # of many repeated keys stays linear.
     flat = FlatRecords(limits)
     problems = flat.problems
     data = flat.data

@@ -42,9 +42,6 @@ def parse_properties(text: str, limits: Limits, fmt: str = "properties") -> Pars
     if text.startswith("\ufeff"):
         text = text[1:]
     lines = split_lines(text)
-    # A repeated key drops its earlier record (the last value wins, at the line of its last
-    # occurrence): ``records`` keeps a ``None`` hole there, filled in once at the end, so a file
-    # of many repeated keys stays linear.
     flat = FlatRecords(limits)
     problems = flat.problems
     data = flat.data
