@@ -113,11 +113,7 @@ class Reference:
                 self.status, self.severity, self.detail)
 
 
-# ---------------------------------------------------------------------------------------------
-# Key paths (defined once in kb.keypaths)
-# ---------------------------------------------------------------------------------------------
-
-key_path_of = join_key_path
+key_path_of = join_key_path  # the name graph has always exported
 
 
 def _last_key(kp: str) -> str:
@@ -132,7 +128,7 @@ def service_node(path: str, key_path: str) -> str:
     """Node id of the compose service a key path lies in: ``compose.yaml#services.web``."""
     parts = split_key_path(key_path)
     if len(parts) >= 2 and parts[0] == "services":
-        return f"{path}#{key_path_of(parts[:2])}"
+        return f"{path}#{join_key_path(parts[:2])}"
     return path
 
 
@@ -481,7 +477,7 @@ class LineIndex:
             return best
         parts = split_key_path(kp)
         if len(parts) > 1:  # not in the file (a missing property): its parent's line
-            return self.line(doc, key_path_of(parts[:-1]))
+            return self.line(doc, join_key_path(parts[:-1]))
         return min(line for _, line in items)
 
 

@@ -54,7 +54,8 @@ from referencing.exceptions import NoSuchResource, Unresolvable
 
 from kb.errors import ConfigError
 
-from graph.refs import Corpus, SchemaIndex, key_path_of
+from graph.refs import Corpus, SchemaIndex
+from kb.keypaths import join_key_path
 
 __all__ = ["SchemaMap", "SchemaValidator", "SkippedCheck", "Violation", "choose_schemas", "ecma_search",
            "parse_schema_map"]
@@ -979,7 +980,7 @@ class SchemaValidator:
                 desc = _describe(e)
                 if data is None and not e.absolute_path:
                     desc = f"the document is empty: {desc}"
-                out.append(Violation(doc, key_path_of(e.absolute_path), desc,
+                out.append(Violation(doc, join_key_path(e.absolute_path), desc,
                                      "/".join(str(p) for p in e.absolute_schema_path)))
         return out
 
@@ -1005,12 +1006,12 @@ def _describe(e: ValidationError) -> str:
     msg = e.message
     if e.validator in ("oneOf", "anyOf") and e.context:
         best = best_match(e.context)
-        where = key_path_of(best.absolute_path)
+        where = join_key_path(best.absolute_path)
         detail = best.message if len(best.message) < 200 else best.message[:197] + "..."
         subject = "is valid under more than one" if "more than one" in msg or "valid under each" in msg else \
             "matches none"
         msg = f"{_short(e.instance, 60)} {subject} of the '{e.validator}' alternatives" + (
-            f"; closest: {('at ' + where + ': ') if where and where != key_path_of(e.absolute_path) else ''}{detail}"
+            f"; closest: {('at ' + where + ': ') if where and where != join_key_path(e.absolute_path) else ''}{detail}"
             if subject == "matches none" else "")
     elif len(msg) > 300:
         msg = msg[:297] + "..."

@@ -62,7 +62,7 @@ class KnowledgeBase:
     def catalogue(self) -> Catalogue:
         if self._catalogue is None:
             self._catalogue = Catalogue(self.settings.db, read_only=self.read_only)
-            root = self._catalogue.get_meta("root") if self._catalogue.path.exists() else None
+            root = self._catalogue.get_meta("root")
             if root and self.settings.root is None:
                 self.settings = self.settings.replace(root=Path(root))
         return self._catalogue
