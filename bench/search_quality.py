@@ -1,16 +1,20 @@
 """Search quality: recall@5 and MRR@10 for keyword, semantic and hybrid search.
 
-Two labelled sets, each half paraphrased questions and half literal identifiers:
+Three labelled question sets over two corpora:
 
-* the bundled sample corpus ``kb/sample`` with the ``queries`` of ``kb/sample_truth.json``;
-* the developer corpus ``../shared/corpora/dev`` with ``bench/search_queries_dev.json``.
+* ``sample``: the bundled sample corpus ``kb/sample`` with the ``queries`` of ``kb/sample_truth.json``
+  (29, half paraphrased, half literal);
+* ``dev``: the developer corpus ``../shared/corpora/dev`` with ``bench/search_queries_dev.json`` (24).
+  ``sample`` + ``dev`` are "the 53-question set";
+* ``questions``: the same corpus with ``../shared/corpora/dev_questions.json`` (40 questions written
+  by people who did not know the corpus's file or key names: 28 paraphrases, 12 literal).
 
 Relevance is per file: a query's hits are collapsed to distinct paths in rank order; recall@5 is
 the share of a query's relevant files among the first five paths, MRR@10 the reciprocal rank of
 the first relevant path within the first ten (0 when none).
 
-    .venv/bin/python bench/search_quality.py                      # both corpora, bundled model
-    .venv/bin/python bench/search_quality.py --corpus sample      # the sample only (fast)
+    .venv/bin/python bench/search_quality.py                      # every set, bundled model
+    .venv/bin/python bench/search_quality.py --set sample         # the sample only (fast)
     .venv/bin/python bench/search_quality.py --work /tmp/kbq      # keep the KBs for re-runs
 
 The KBs are built under ``--work`` (a temporary folder by default); with a kept folder a re-run
@@ -25,18 +29,36 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 MODES = ("keyword", "semantic", "hybrid")
+SETS = ("sample", "dev", "questions")
+QUESTIONS = (REPO.parent / "shared" / "corpora" / "dev_questions.json").resolve()
 
 
-def load_queries(corpus: str) -> list[dict]:
-    if corpus == "sample":
-        return json.loads((REPO / "kb" / "sample_truth.json").read_text())["queries"]
-    return json.loads((REPO / "bench" / "search_queries_dev.json").read_text())["queries"]
+def load_queries(qset: str) -> list[dict]:
+    """The labelled queries of a set; ``kind`` is ``paraphrase`` or ``literal``."""
+    if qset == "sample":
+        queries = json.loads((REPO / "kb" / "sample_truth.json").read_text())["queries"]
+    elif qset == "dev":
+        queries = json.loads((REPO / "bench" / "search_queries_dev.json").read_text())["queries"]
+    elif qset == "questions":
+        queries = json.loads(QUESTIONS.read_text())["queries"]
+    else:
+        raise ValueError(qset)
+    out = []
+    for i, q in enumerate(queries):
+        kind = "paraphrase" if q["kind"] in ("paraphrase", "semantic") else "literal"
+        out.append({**q, "kind": kind, "id": q.get("id") or f"{qset}{i:02d}"})
+    return out
+
+
+def corpus_of(qset: str) -> str:
+    return "sample" if qset == "sample" else "dev"
 
 
 def corpus_root(corpus: str) -> Path:
@@ -58,77 +80,108 @@ def score(paths: list[str], relevant: list[str]) -> tuple[float, float, int | No
     return recall, (1.0 / rank if rank else 0.0), rank
 
 
+def evaluate(kb, qset: str, modes: Iterable[str] = MODES, queries: list[dict] | None = None) -> list[dict]:
+    """One row per (query, mode) of ``qset`` searched in ``kb``."""
+    rows: list[dict] = []
+    for q in queries if queries is not None else load_queries(qset):
+        for mode in modes:
+            hits = kb.search(q["query"], k=30, mode=mode, as_frame=False)
+            recall, rr, rank = score(ranked_paths(hits), q["relevant"])
+            rows.append({"set": qset, "id": q["id"], "kind": q["kind"], "mode": mode, "query": q["query"],
+                         "recall5": recall, "rr10": rr, "rank": rank})
+    return rows
+
+
+def mrr(rows: list[dict], mode: str, *, sets: Iterable[str] | None = None, kind: str | None = None) -> float:
+    sel = [r["rr10"] for r in rows if r["mode"] == mode and (sets is None or r["set"] in sets)
+           and (kind is None or r["kind"] == kind)]
+    return statistics.fmean(sel) if sel else float("nan")
+
+
+def print_table(rows: list[dict], sets: list[str]) -> None:
+    print(f"{'set':24} {'n':>3}  " + "  ".join(f"{m + ' R@5':>13} {m + ' MRR':>12}" for m in MODES))
+    groups: list[tuple[str, tuple[str, ...]]] = [(s, (s,)) for s in sets]
+    if "sample" in sets and "dev" in sets:
+        groups.append(("53 (sample+dev)", ("sample", "dev")))
+    for name, members in groups:
+        for kind in ("paraphrase", "literal", None):
+            sel = [r for r in rows if r["set"] in members and (kind is None or r["kind"] == kind)]
+            if not sel:
+                continue
+            n = len({(r["set"], r["id"]) for r in sel})
+            cells = []
+            for m in MODES:
+                ms = [r for r in sel if r["mode"] == m]
+                if not ms:
+                    cells.append(f"{'-':>13} {'-':>12}")
+                    continue
+                cells.append(f"{statistics.fmean(r['recall5'] for r in ms):13.3f} "
+                             f"{statistics.fmean(r['rr10'] for r in ms):12.3f}")
+            print(f"{name + ' / ' + (kind or 'all'):24} {n:>3}  " + "  ".join(cells))
+
+
+def check_hybrid(rows: list[dict], sets: list[str]) -> bool:
+    """Hybrid at least as good as each single mode on every set and kind of question."""
+    ok = True
+    for s in sets:
+        for kind in ("paraphrase", "literal", None):
+            h = mrr(rows, "hybrid", sets=[s], kind=kind)
+            for m in ("keyword", "semantic"):
+                other = mrr(rows, m, sets=[s], kind=kind)
+                if h + 1e-9 < other:
+                    ok = False
+                    print(f"! hybrid MRR {h:.3f} < {m} {other:.3f} on {s}/{kind or 'all'}")
+    return ok
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--corpus", choices=["sample", "dev", "both"], default="both")
+    ap.add_argument("--set", dest="sets", action="append", choices=SETS,
+                    help="question set (repeatable; default: all three)")
     ap.add_argument("--model", default="all-MiniLM-L6-v2", help="embedding model (default: the bundled one)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--work", type=Path, default=None, help="folder for the KBs (kept; reused on re-runs)")
+    ap.add_argument("--json", type=Path, default=None, help="also write every row to this JSON file")
     ap.add_argument("--verbose", "-v", action="store_true", help="print every query's rank per mode")
     args = ap.parse_args()
 
     from kb import KnowledgeBase
 
+    sets = args.sets or list(SETS)
     work = args.work or Path(tempfile.mkdtemp(prefix="kb-quality-"))
-    corpora = ["sample", "dev"] if args.corpus == "both" else [args.corpus]
     rows: list[dict] = []
-    for corpus in corpora:
-        t0 = time.perf_counter()
-        kb = KnowledgeBase.build(corpus_root(corpus), db=work / corpus, model=args.model, device=args.device)
-        n_chunks = int(kb.sql("SELECT count(*) AS n FROM chunks")["n"][0])
-        print(f"# {corpus}: {n_chunks} chunks, built/updated in {time.perf_counter() - t0:.1f} s", flush=True)
-        for q in load_queries(corpus):
-            for mode in MODES:
-                hits = kb.search(q["query"], k=30, mode=mode, as_frame=False)
-                recall, rr, rank = score(ranked_paths(hits), q["relevant"])
-                rows.append({"corpus": corpus, "kind": q["kind"], "mode": mode, "query": q["query"],
-                             "recall5": recall, "rr10": rr, "rank": rank})
-        kb.close()
+    kbs: dict[str, object] = {}
+    for qset in sets:
+        corpus = corpus_of(qset)
+        if corpus not in kbs:
+            t0 = time.perf_counter()
+            kb = KnowledgeBase.build(corpus_root(corpus), db=work / corpus, model=args.model, device=args.device)
+            n_chunks = int(kb.sql("SELECT count(*) AS n FROM chunks")["n"][0])
+            print(f"# {corpus}: {n_chunks} chunks, built/updated in {time.perf_counter() - t0:.1f} s", flush=True)
+            kbs[corpus] = kb
+        rows += evaluate(kbs[corpus], qset)
+    for kb in kbs.values():
+        kb.close()  # type: ignore[attr-defined]
 
     if args.verbose:
+        print(f"\n{'set':9} {'id':5} {'kind':10} {'keyword':>7} {'semantic':>8} {'hybrid':>6}  query")
         by_query: dict[tuple[str, str], dict[str, int | None]] = {}
+        info: dict[tuple[str, str], dict] = {}
         for r in rows:
-            by_query.setdefault((r["corpus"], r["query"]), {})[r["mode"]] = r["rank"]
-        print(f"\n{'corpus':7} {'keyword':>7} {'semantic':>8} {'hybrid':>6}  query")
-        for (corpus, query), ranks in by_query.items():
+            by_query.setdefault((r["set"], r["id"]), {})[r["mode"]] = r["rank"]
+            info[(r["set"], r["id"])] = r
+        for key, ranks in by_query.items():
             cells = [str(ranks.get(m) or "-") for m in MODES]
-            print(f"{corpus:7} {cells[0]:>7} {cells[1]:>8} {cells[2]:>6}  {query}")
+            r = info[key]
+            print(f"{key[0]:9} {key[1]:5} {r['kind']:10} {cells[0]:>7} {cells[1]:>8} {cells[2]:>6}  {r['query'][:90]}")
 
-    def table(title: str, select) -> None:
-        print(f"\n## {title}")
-        print(f"{'set':26} {'n':>3}  " + "  ".join(f"{m + ' R@5':>13} {m + ' MRR':>12}" for m in MODES))
-        groups = []
-        for corpus in corpora + ["all"]:
-            for kind in ("paraphrase", "literal", "all"):
-                groups.append((corpus, kind))
-        for corpus, kind in groups:
-            sel = [r for r in rows if (corpus == "all" or r["corpus"] == corpus) and (kind == "all" or r["kind"] == kind)]
-            if not sel or not select(corpus, kind):
-                continue
-            n = len(sel) // len(MODES)
-            cells = []
-            for m in MODES:
-                ms = [r for r in sel if r["mode"] == m]
-                cells.append(f"{statistics.fmean(r['recall5'] for r in ms):13.3f} {statistics.fmean(r['rr10'] for r in ms):12.3f}")
-            print(f"{corpus + ' / ' + kind:26} {n:>3}  " + "  ".join(cells))
-
-    table("recall@5 and MRR@10 (file level)", lambda c, k: True)
-    hyb = [r for r in rows if r["mode"] == "hybrid"]
-    overall = statistics.fmean(r["rr10"] for r in hyb)
-    ok = overall >= 0.75
-    for kind in ("paraphrase", "literal"):
-        for corpus in corpora + ["all"]:
-            sel = [r for r in rows if r["kind"] == kind and (corpus == "all" or r["corpus"] == corpus)]
-            h = statistics.fmean(r["rr10"] for r in sel if r["mode"] == "hybrid")
-            for m in ("keyword", "semantic"):
-                other = statistics.fmean(r["rr10"] for r in sel if r["mode"] == m)
-                if h + 1e-9 < other:
-                    ok = False
-                    print(f"! hybrid MRR {h:.3f} < {m} {other:.3f} on {corpus}/{kind}")
-    print(f"\nhybrid MRR@10 overall: {overall:.3f} (target >= 0.75, and >= each single mode per half): "
-          f"{'MET' if ok else 'NOT MET'}")
-    print(f"queries: {len(hyb)} ({sum(r['kind'] == 'paraphrase' for r in hyb)} paraphrased, "
-          f"{sum(r['kind'] == 'literal' for r in hyb)} literal); KBs in {work}")
+    print("\n## recall@5 and MRR@10 (file level)")
+    print_table(rows, sets)
+    ok = check_hybrid(rows, sets)
+    print(f"\nhybrid >= each single mode on every set and kind: {'MET' if ok else 'NOT MET'}")
+    print(f"queries: {len(rows) // len(MODES)}; KBs in {work}")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
     return 0
 
 
