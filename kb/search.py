@@ -38,10 +38,14 @@ from typing import TYPE_CHECKING, Any
 from kb.errors import BadRequestError, EmbedderMismatchError, NotIndexedError
 from kb.keypaths import key_join
 from kb.keyword import STOPWORDS, ChunkDoc, analyze, query_terms
-from kb.types import Hit
+from kb.types import Hit, SearchResult
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
     from kb.catalogue import Catalogue
+    from kb.embed import Embedder
+    from kb.generations import Snapshot
     from kb.keyword import KeywordIndex
     from kb.settings import Settings
 
@@ -296,55 +300,28 @@ def is_literal_query(query: str) -> bool:
 
 
 # =============================================================================================
-# Index handles (cached per process, reopened when the index generation changes)
+# Index handles (per snapshot of a published generation)
 # =============================================================================================
 
 
 @dataclass
 class _Handles:
-    generation: str
+    generation: int
     keyword: "KeywordIndex | None"
     embedder_meta: dict[str, Any] | None
-    index_id: str | None
     formats: set[str] = field(default_factory=set)
     n_files: int = 0
 
 
-_HANDLES: dict[str, _Handles] = {}
-_HANDLES_LOCK = threading.Lock()
-
-
-def _handles(catalogue: "Catalogue", settings: "Settings") -> _Handles:
-    from kb.index import GENERATION_KEY, INDEX_ID_KEY, read_embedder_meta
-    from kb.keyword import open_keyword_index
-
-    generation = catalogue.get_meta(GENERATION_KEY)
-    db = str(Path(catalogue.db_dir).resolve())
-    if generation is None:
-        raise NotIndexedError(
-            f"The KB at '{catalogue.db_dir}' has no search index. Run `kb ingest PATH --db {catalogue.db_dir}` "
-            "with embedding on (KB_EMBED=true, the default) to build it."
-        )
-    with _HANDLES_LOCK:
-        h = _HANDLES.get(db)
-        if h is not None and h.generation == generation:
-            return h
-        try:
-            kw = open_keyword_index(catalogue.db_dir, create=False)
-        except (FileNotFoundError, ValueError, OSError):
-            kw = None
+def _handles(snapshot: "Snapshot") -> _Handles:
+    h = snapshot.cache.get("search_handles")
+    if h is None:
+        catalogue = snapshot.catalogue
         formats = {r[0] for r in catalogue.query("SELECT DISTINCT format FROM files") if r[0]}
         n_files = int(catalogue.query("SELECT count(*) FROM files")[0][0])
-        h = _Handles(generation, kw, read_embedder_meta(catalogue), catalogue.get_meta(INDEX_ID_KEY), formats,
-                     n_files)
-        _HANDLES[db] = h
-        return h
-
-
-def forget_handles() -> None:
-    """Drop cached index handles (tests)."""
-    with _HANDLES_LOCK:
-        _HANDLES.clear()
+        h = _Handles(snapshot.gen.number, snapshot.keyword, snapshot.gen.embedder, formats, n_files)
+        snapshot.cache["search_handles"] = h
+    return h
 
 
 # =============================================================================================
@@ -561,14 +538,12 @@ def _check_embedder(h: _Handles, settings: "Settings") -> None:
     from kb.index import mismatch_message
 
     name = embedder_name(settings)
-    if h.embedder_meta is None:
-        raise NotIndexedError("This KB has no vectors yet: re-run `kb ingest` with embedding on, or use --mode keyword.")
-    if h.embedder_meta.get("name") != name:
+    if h.embedder_meta is not None and h.embedder_meta.get("name") != name:
         raise EmbedderMismatchError(mismatch_message(h.embedder_meta, name, settings))
 
 
 def search(
-    catalogue: "Catalogue",
+    snapshot: "Snapshot",
     settings: "Settings",
     query: str,
     *,
@@ -576,17 +551,23 @@ def search(
     mode: str = "hybrid",
     format: str | None = None,
     path: str | None = None,
-) -> list[Hit]:
-    """Search the KB; at most ``k`` hits, best first (see the module docstring for the ranking).
+    embedder: "Callable[[], Embedder] | Embedder | None" = None,
+) -> SearchResult:
+    """Search one published generation; at most ``k`` hits, best first (see the module docstring).
+
+    ``embedder`` (or a callable returning it, called only when vectors are needed) encodes the
+    query. While a KB is still being embedded, semantic candidates come from the vectors published
+    so far; the result says what share that is.
 
     Raises :class:`~kb.errors.BadRequestError` for a bad mode, ``k`` outside 1..100, an empty
     query or one over 1000 characters, or an unknown ``format``;
     :class:`~kb.errors.NotIndexedError` when the KB has no index;
-    :class:`~kb.errors.EmbedderMismatchError` when ``settings.model`` is not the model the KB
-    was built with (semantic and hybrid modes).
+    :class:`~kb.errors.EmbedderMismatchError` when ``settings`` name another embedder than the
+    KB's vectors (semantic and hybrid modes).
     """
     query = _validate(query, k, mode)
-    h = _handles(catalogue, settings)
+    h = _handles(snapshot)
+    gen = snapshot.gen
     if format is not None:
         format = format.strip().lower() or None
     if format and format not in h.formats:
@@ -594,34 +575,39 @@ def search(
         raise BadRequestError(f"Unknown format '{format}' (formats in this KB: {known}).")
     if h.keyword is None:
         raise NotIndexedError(
-            f"The keyword index under '{catalogue.db_dir}/keyword' is missing. Re-run `kb ingest` to rebuild it."
+            f"The keyword index of '{snapshot.db}' is missing. Re-run `kb ingest` to rebuild it."
         )
+    result = SearchResult(query=query, mode=mode, hits=[], generation=gen.number, embedded=gen.embedded,
+                          embeddable=gen.embeddable, embedded_share=gen.embedded_share)
+    if mode != "keyword" and gen.embedded_share < 1.0:
+        result.notice = (f"{gen.embedded} of {gen.embeddable} texts are embedded so far "
+                         f"({gen.embedded_share:.0%}); semantic results cover those. `kb ingest` completes it.")
     q = _Query.parse(query)
-    paths = _resolve_paths(catalogue, path, h.n_files, format)
+    paths = _resolve_paths(snapshot.catalogue, path, h.n_files, format)
     if paths is not None and not paths:
-        return []
+        return result
     n = max(CANDIDATES, 5 * k)
 
     kw_hits: list[tuple[float, ChunkDoc]] = []
-    vec_hits: list[Any] = []
+    vec_hits: list[tuple[str, float]] = []
     if mode in ("hybrid", "keyword"):
         kw_hits = h.keyword.search(q.terms, n, format=format, paths=paths)
     if mode in ("hybrid", "semantic"):
         _check_embedder(h, settings)
-        vec_hits = _vector_candidates(catalogue, settings, h, query, n, format, paths)
+        if gen.embedded:
+            vec_hits = _vector_candidates(snapshot, settings, embedder, query, n, format, paths)
 
     if mode == "keyword":
         ranked = [(s, d) for s, d in kw_hits]
     else:
         docs = {d.chunk_id: d for _, d in kw_hits}
-        missing = [v.chunk_id for v in vec_hits if v.chunk_id not in docs]
+        missing = [cid for cid, _ in vec_hits if cid not in docs]
         docs.update(h.keyword.fetch(missing))
         if mode == "semantic":
-            ranked = [(v.similarity, docs[v.chunk_id]) for v in vec_hits if v.chunk_id in docs]
+            ranked = [(sim, docs[cid]) for cid, sim in vec_hits if cid in docs]
         else:
             ranked = _fuse(q, kw_hits, vec_hits, docs)
 
-    hits: list[Hit] = []
     seen: set[tuple[str, int, int]] = set()
     for score, doc in ranked:
         hit = _make_hit(doc, score, q)
@@ -629,61 +615,40 @@ def search(
         if sig in seen:
             continue
         seen.add(sig)
-        hits.append(hit)
-        if len(hits) >= k:
+        result.hits.append(hit)
+        if len(result.hits) >= k:
             break
-    return hits
+    return result
 
 
-def _vector_candidates(catalogue: "Catalogue", settings: "Settings", h: _Handles, query: str, n: int,
-                       format: str | None, paths: list[str] | None) -> list[Any]:
-    """The ``n`` chunks nearest to ``query`` among those of ``format`` in ``paths`` (None: any).
+def _vector_candidates(snapshot: "Snapshot", settings: "Settings", embedder: Any, query: str, n: int,
+                       format: str | None, paths: list[str] | None) -> list[tuple[str, float]]:
+    """The ``n`` chunks nearest to ``query`` among those of ``format`` in ``paths`` (None: any),
+    by an exact scan of the generation's vectors (:class:`kb.index.ChunkVectors`)."""
+    from kb.index import chunk_vectors, mismatch_message
 
-    Up to ``PATH_IN_LIMIT`` paths, Chroma filters on them. Beyond, the search first asks for more
-    unfiltered candidates (sized from the share of files the filter keeps, then ``WIDEN_FACTOR``
-    times more per round) and keeps those in ``paths``: once ``n`` pass (or the collection is
-    exhausted) they are exactly the nearest ``n`` that pass. When widening would read more than
-    ``WIDEN_MAX`` candidates per matched file, the nearest ``n`` of each batch of
-    ``PATH_IN_LIMIT`` paths are merged instead, also exact."""
-    from kb.embed import get_embedder
-    from kb.index import vector_store_for
+    if embedder is None:
+        from kb.embed import create_embedder
 
-    embedder = get_embedder(settings)
-    dim = (h.embedder_meta or {}).get("dim")
-    if dim is not None and int(dim) != embedder.dim:
-        from kb.index import mismatch_message
-
-        raise EmbedderMismatchError(mismatch_message(h.embedder_meta or {}, f"{embedder.name} (dim {embedder.dim})", settings))
-    store = vector_store_for(catalogue, settings, generation=h.generation, index_id=h.index_id)
-    vec = embedder.encode([query])[0]
-    if paths is None or len(paths) <= PATH_IN_LIMIT:
-        return store.query(vec, n, format=format, paths=paths, with_metadata=False)
-    allowed = set(paths)
-    total = store.count()
-    share = len(allowed) / max(h.n_files, len(allowed))
-    m = min(total, max(2 * n, int(2 * n / share) + 1))
-    while m <= WIDEN_MAX * len(allowed):
-        got = store.query(vec, m, format=format, with_metadata=True)
-        kept = [v for v in got if v.meta.get("path") in allowed]
-        if len(kept) >= n or len(got) < m or m >= total:
-            return kept[:n]
-        m = min(total, m * WIDEN_FACTOR)
-    hits: list[Any] = []
-    for i in range(0, len(paths), PATH_IN_LIMIT):
-        hits += store.query(vec, n, format=format, paths=paths[i:i + PATH_IN_LIMIT], with_metadata=False)
-    hits.sort(key=lambda v: -v.similarity)
-    return hits[:n]
+        emb = create_embedder(settings, purpose="query")
+    else:
+        emb = embedder() if callable(embedder) and not hasattr(embedder, "encode") else embedder
+    dim = snapshot.gen.dim
+    if dim is not None and int(dim) != emb.dim:
+        raise EmbedderMismatchError(mismatch_message(snapshot.gen.embedder or {}, f"{emb.name} (dim {emb.dim})", settings))
+    vec = emb.encode([query])[0]
+    return chunk_vectors(snapshot).nearest(vec, n, format=format, paths=paths)
 
 
-def _fuse(q: _Query, kw_hits: list[tuple[float, ChunkDoc]], vec_hits: list[Any],
+def _fuse(q: _Query, kw_hits: list[tuple[float, ChunkDoc]], vec_hits: list[tuple[str, float]],
           docs: dict[str, ChunkDoc]) -> list[tuple[float, ChunkDoc]]:
     wk, wv = W_LITERAL if q.literal else W_QUESTION
     scores: dict[str, float] = {}
     for rank, (_, d) in enumerate(kw_hits):
         scores[d.chunk_id] = scores.get(d.chunk_id, 0.0) + wk / (RRF_K + rank + 1)
-    for rank, v in enumerate(vec_hits):
-        if v.chunk_id in docs:
-            scores[v.chunk_id] = scores.get(v.chunk_id, 0.0) + wv / (RRF_K + rank + 1)
+    for rank, (cid, _) in enumerate(vec_hits):
+        if cid in docs:
+            scores[cid] = scores.get(cid, 0.0) + wv / (RRF_K + rank + 1)
     for cid in scores:
         scores[cid] += _bonus(q, docs[cid])
     order = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -52,8 +52,11 @@ def stats(service: Service) -> Stats:
 @get("/health", sync_to_thread=True, responses=problems(), tags=["meta"])
 def health(service: Service) -> Health:
     """Liveness and readiness: 200 once the stores are open; index size and ingest state."""
-    with service.reading() as view:
-        c = queries.counts(view)
+    if service.kb.generation() is None:  # a KB the server is building: nothing published yet
+        c = {"files": 0, "chunks": 0}
+    else:
+        with service.reading() as view:
+            c = queries.counts(view)
     return Health(status="ok", files=c["files"], chunks=c["chunks"], ingesting=service.ingesting,
                   writable=service.writable, watching=service.watcher is not None,
                   embedder=service.embedder_name, generation=service.generation,

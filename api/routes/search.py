@@ -28,12 +28,9 @@ def search(
     path: PathFilter = None,
 ) -> SearchResponse:
     """Search the knowledge base. Each hit has path, score, line_start, line_end, key_path, snippet, format."""
-    from kb import search as search_module
-
     text = q.replace("\x00", " ")
     if not text.strip():
         raise BadRequestError("q is blank: send a question or an identifier, e.g. ?q=DATABASE_URL.")
-    with service.reading() as view:
-        hits = search_module.search(view, service.settings, text, k=k, mode=mode, format=format or None,
-                                    path=path or None)
-    return SearchResponse(query=q, mode=mode, hits=list(hits))
+    result = service.search(text, k=k, mode=mode, format=format or None, path=path or None)
+    return SearchResponse(query=q, mode=mode, hits=list(result.hits), generation=result.generation,
+                          embedded_share=result.embedded_share, notice=result.notice)
