@@ -38,12 +38,7 @@ from kb.catalogue import Catalogue
 from kb.settings import Settings
 from kb.types import Finding
 
-from graph.refs import (
-    REFERENCE_COLUMNS,
-    Reference,
-    ReferenceExtractor,
-    _line_indexes,
-)
+from graph.refs import REFERENCE_COLUMNS, Reference, ReferenceExtractor, line_indexes
 
 __all__ = ["RULES", "Rule", "validate", "store_references", "stored_references", "references_fresh",
            "SEVERITY_ORDER"]
@@ -265,7 +260,7 @@ def schema_violations(ex: ReferenceExtractor, refs: list[Reference], schema_map:
                 corpus.forget(c.path)
         if progress:
             progress("schemas", min(start + batch, len(choices)), len(choices))
-    lines = _line_indexes(ex.cat, [c.path for c, _ in pending])
+    lines = line_indexes(ex.catalogue, [c.path for c, _ in pending])
     for c, violations in pending:
         li = lines.get(c.path)
         for v in violations:
