@@ -1,5 +1,6 @@
-"""The string and number formats ajv-formats checks (``date-time``, ``uri``, ``email``, ...), as a
-``jsonschema.FormatChecker``; unknown formats are ignored, as ajv does."""
+"""The string and number formats ajv-formats checks (``date-time``, ``uri``, ``email``, ...): name ->
+test of one value. :mod:`graph.schema.validator` checks these and ignores unknown formats, as ajv
+does."""
 
 from __future__ import annotations
 
@@ -9,11 +10,9 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
-import jsonschema
-
 from graph.schema.ecma_regex import compile_ecma
 
-__all__ = ["FORMAT_CHECKER"]
+__all__ = ["STRING_FORMATS", "NUMBER_FORMATS"]
 
 _DATE = re.compile(r"^(\d\d\d\d)-(\d\d)-(\d\d)$")
 _TIME = re.compile(r"^(\d\d):(\d\d):(\d\d(?:\.\d+)?)(z|([+-])(\d\d)(?::?(\d\d))?)?$", re.I)
@@ -78,7 +77,7 @@ def _is_regex(s: str) -> bool:
     return compile_ecma(s) is not None
 
 
-_STRING_FORMATS: dict[str, Callable[[str], bool]] = {
+STRING_FORMATS: dict[str, Callable[[str], bool]] = {
     "date": _is_date,
     "time": _is_time,
     "date-time": _is_date_time,
@@ -101,21 +100,9 @@ _STRING_FORMATS: dict[str, Callable[[str], bool]] = {
     "relative-json-pointer": lambda s: bool(_REL_JSON_POINTER.match(s)),
     "byte": lambda s: bool(_BYTE.match(s)),
 }
-_NUMBER_FORMATS: dict[str, Callable[[Any], bool]] = {
+NUMBER_FORMATS: dict[str, Callable[[Any], bool]] = {
     "int32": lambda n: isinstance(n, int) and -(2**31) <= n <= 2**31 - 1,
     "int64": lambda n: isinstance(n, int),
     "float": lambda n: True,
     "double": lambda n: True,
 }
-
-
-def _format_checker() -> jsonschema.FormatChecker:
-    fc = jsonschema.FormatChecker(formats=())
-    for name, fn in _STRING_FORMATS.items():
-        fc.checks(name)((lambda f: (lambda inst: not isinstance(inst, str) or f(inst)))(fn))
-    for name, fn in _NUMBER_FORMATS.items():
-        fc.checks(name)((lambda f: (lambda inst: isinstance(inst, bool) or not isinstance(inst, (int, float)) or f(inst)))(fn))
-    return fc
-
-
-FORMAT_CHECKER = _format_checker()

@@ -28,7 +28,7 @@ from kb.keypaths import join_key_path
 
 from graph.refs import Corpus, SchemaIndex
 from graph.schema import ecma_regex
-from graph.schema.formats import FORMAT_CHECKER
+from graph.schema.formats import NUMBER_FORMATS, STRING_FORMATS
 
 __all__ = ["SchemaValidator", "Violation", "FILE_BASE", "MAX_ERRORS_PER_DOCUMENT"]
 
@@ -93,9 +93,20 @@ def _additional_properties(validator, ap, instance, schema):
             yield ValidationError(f"Additional properties are not allowed ({names} {'was' if len(extras) == 1 else 'were'} unexpected)")
 
 
+def _format_checker() -> jsonschema.FormatChecker:
+    fc = jsonschema.FormatChecker(formats=())
+    for name, fn in STRING_FORMATS.items():
+        fc.checks(name)((lambda f: (lambda inst: not isinstance(inst, str) or f(inst)))(fn))
+    for name, fn in NUMBER_FORMATS.items():
+        fc.checks(name)((lambda f: (lambda inst: isinstance(inst, bool) or not isinstance(inst, (int, float)) or f(inst)))(fn))
+    return fc
+
+
+FORMAT_CHECKER = _format_checker()
 
 _COMMON = {"pattern": _pattern, "patternProperties": _pattern_properties,
            "additionalProperties": _additional_properties}
+
 # keywords that drafts 4 and 6 lack and ajv honours there anyway
 _LATER = {k: jsonschema.Draft201909Validator.VALIDATORS[k] for k in ("const", "contains", "propertyNames", "if")}
 
