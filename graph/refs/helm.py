@@ -132,7 +132,7 @@ _VALUES_PATH = re.compile(r"\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
 
 def _tested_values(line: str) -> set[str]:
     """Values that an ``if``/``with`` action on this line tests (``{{ if .Values.a.b }}`` -> a.b)."""
-    out = set()
+    out: set[str] = set()
     for m in _TEST_ACTION.finditer(line):
         out.update(v[1:] for v in _VALUES_PATH.findall(m.group(1)))
     return out
