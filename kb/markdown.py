@@ -19,7 +19,8 @@ from markdown_it import MarkdownIt
 from markdown_it.rules_inline import image, link
 from markdown_it.rules_inline.state_inline import StateInline
 from markdown_it.token import Token
-from mdit_py_plugins.anchors import anchors_plugin
+from mdit_py_plugins.anchors.index import slugify as _github_slug
+from mdit_py_plugins.anchors.index import unique_slug
 
 __all__ = ["Heading", "Outline", "outline", "heading_anchors", "html_anchors"]
 
@@ -81,7 +82,8 @@ def _parser() -> MarkdownIt:
 
 
 _MD = _parser()
-_ANCHORS = MarkdownIt("commonmark").use(anchors_plugin, min_level=1, max_level=6)
+_TITLES = MarkdownIt("commonmark")
+_PLAIN = re.compile(r"[^\\`*_\[\]<>&!~]*")  # no inline markup: a title that is its own text
 
 
 def _inline(md: MarkdownIt, tok: Token) -> list[Token]:
@@ -119,18 +121,27 @@ def outline(text: str, first_line: int = 1) -> Outline:
 
 def heading_anchors(titles: Iterable[str]) -> list[str]:
     """The anchors GitHub gives headings with these titles, in order (``Setup & Install`` ->
-    ``setup--install``; a repeated title gets ``-1``, ``-2``, ...): the anchors plugin's ids."""
-    titles = list(titles)
-    if not titles:
-        return []
-    doc = "\n\n".join("# " + " ".join(t.split("\n")) for t in titles)
-    return [str(tok.attrGet("id") or "") for tok in _ANCHORS.parse(doc) if tok.type == "heading_open"]
+    ``setup--install``; a repeated title gets ``-1``, ``-2``, ...), as the anchors plugin makes
+    them: its slug and de-duplication, over the heading's text and code spans."""
+    seen: set[str] = set()
+    return [unique_slug(_github_slug(_title_text(t)), seen) for t in titles]
+
+
+def _title_text(title: str) -> str:
+    title = " ".join(title.split("\n"))
+    if _PLAIN.fullmatch(title):
+        return title
+    tokens = _TITLES.parseInline(title)
+    children = tokens[0].children or [] if tokens else []
+    return "".join(c.content for c in children if c.type in ("text", "code_inline"))
 
 
 def html_anchors(text: str) -> list[str]:
     """``name``/``id`` attributes of HTML (``<a name="x">``, ``<h2 id="y">``) in Markdown ``text``;
     HTML inside code is not HTML."""
     out: list[str] = []
+    if "<" not in text or not _HTML_ANCHOR.search(text):
+        return out  # no HTML attribute to find: skip the parse
     for tok in _MD.parse(text.replace("\r\n", "\n")):
         if tok.type == "html_block":
             out += _HTML_ANCHOR.findall(tok.content)
