@@ -2,15 +2,14 @@
 that imports ``markdown_it`` and ``mdit_py_plugins``.
 
 Ingest's Markdown parser takes headings and links from :func:`outline`; graph checks a link's
-``#anchor`` against :func:`heading_anchors` (GitHub's slugs, from the anchors plugin) and
-:func:`html_anchors`. The parser is CommonMark with tables; link targets are kept as written
-(escapes decoded, not percent-encoded), and ``javascript:``/``file:`` targets are kept too: they
-are data here, never rendered.
+``#anchor`` against :func:`heading_anchors` (GitHub's slugs, by the anchors plugin's rules) and
+:func:`html_anchors`. The parser is CommonMark; a table row reads as a paragraph, which finds its
+links all the same. Link targets are kept as written (escapes decoded, not percent-encoded), and
+``javascript:``/``file:`` targets are kept too: they are data here, never rendered.
 """
 
 from __future__ import annotations
 
-import bisect
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -59,12 +58,9 @@ def _with_offset(rule: Callable[[StateInline, bool], bool], kind: str) -> Callab
         start, first = state.pos, len(state.tokens)
         ok = rule(state, silent)
         if ok and not silent:
-            newlines = state.env.get("_newlines")
-            if newlines is None or newlines[0] is not state.src:
-                newlines = state.env["_newlines"] = (state.src, [i for i, c in enumerate(state.src) if c == "\n"])
             for tok in state.tokens[first:]:
                 if tok.type == kind:
-                    tok.meta["line"] = bisect.bisect_left(newlines[1], start)
+                    tok.meta["line"] = state.src.count("\n", 0, start)
                     break
         return ok
 
@@ -72,7 +68,7 @@ def _with_offset(rule: Callable[[StateInline, bool], bool], kind: str) -> Callab
 
 
 def _parser() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"inline_definitions": True}).enable("table")
+    md = MarkdownIt("commonmark", {"inline_definitions": True})
     md.normalizeLink = _keep  # type: ignore[method-assign]
     md.validateLink = _allow  # type: ignore[method-assign]
     md.disable(["inline", "emphasis", "entity", "balance_pairs", "fragments_join"])
