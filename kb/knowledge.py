@@ -247,20 +247,10 @@ class KnowledgeBase:
         return self.sql(f"SELECT path, doc, key_path, value, value_type, line FROM records {where} ORDER BY path, doc, line {lim}", params)
 
     def findings(self, rule: str | None = None, severity: str | None = None, path: str | None = None) -> "pd.DataFrame":
-        clauses, params = [], []
-        for col, val in (("rule", rule), ("severity", severity)):
-            if val:
-                clauses.append(f"{col} = ?")
-                params.append(val)
-        if path:
-            clauses.append("path GLOB ?")
-            params.append(path)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        return self.sql(
-            f"SELECT rule, severity, path, line, message, target, fingerprint FROM findings {where} "
-            "ORDER BY CASE severity WHEN 'error' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, path, line",
-            params,
-        )
+        """Stored findings, worst first; ``path`` is a catalogued path or a glob."""
+        from kb.findings import FindingFilter, findings_frame
+
+        return findings_frame(self.catalogue, FindingFilter(rule=rule, severity=severity, path=path))
 
     def stats(self) -> dict[str, Any]:
         """Counts of the current generation, with what share of its texts is embedded."""

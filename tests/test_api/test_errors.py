@@ -148,6 +148,8 @@ def test_request_timeout_is_503_json(make_client, monkeypatch):
     assert time.monotonic() - t0 < 0.9
     assert "request_timeout" in problem(r, 503)
     assert client.get("/health").status_code == 200
+    assert 'kb_http_requests_total{app_name="kb",method="GET",path="/search",status_code="503"} 1.0' \
+        in client.get("/metrics").text
     time.sleep(0.8)  # let the abandoned handler finish before teardown
 
 

@@ -84,19 +84,25 @@ def test_readers_see_the_published_generation_until_the_writer_publishes(fresh, 
         svc.close()
 
 
-def test_metrics_render():
-    m = Metrics(buckets=(0.1, 1.0))
-    m.observe("GET", "/search", 200, 0.05)
-    m.observe("GET", "/search", 200, 0.5)
-    m.observe("GET", '/we"ird', 404, 2.0)
-    text = m.render({"kb_index_files": ("Files.", 3)})
-    assert 'kb_http_requests_total{method="GET",route="/search",status="200"} 2' in text
-    assert 'kb_http_request_duration_seconds_bucket{route="/search",le="0.1"} 1' in text
-    assert 'kb_http_request_duration_seconds_bucket{route="/search",le="1"} 2' in text
-    assert 'kb_http_request_duration_seconds_bucket{route="/search",le="+Inf"} 2' in text
-    assert 'kb_http_request_duration_seconds_sum{route="/search"} 0.550000' in text
-    assert 'route="/we\\"ird"' in text
-    assert "# TYPE kb_index_files gauge\nkb_index_files 3" in text
+def test_metrics_render_request_metrics_and_gauges():
+    from litestar import Litestar, get
+    from litestar.testing import TestClient
+
+    @get("/ping", sync_to_thread=False)
+    def ping() -> str:
+        return "pong"
+
+    m = Metrics(lambda: {"kb_index_files": ("Files.", 3)}, buckets=(0.1, 1.0))
+    with TestClient(Litestar([ping], middleware=[m.middleware])) as client:
+        client.get("/ping")
+        client.get("/ping")
+    text = m.render().decode()
+    labels = 'app_name="kb",method="GET",path="/ping"'
+    assert f'kb_http_requests_total{{{labels},status_code="200"}} 2.0' in text
+    assert 'kb_http_request_duration_seconds_bucket{app_name="kb",le="1.0",method="GET",path="/ping",' \
+           'status_code="200"} 2.0' in text
+    assert f'kb_http_request_duration_seconds_count{{{labels},status_code="200"}} 2.0' in text
+    assert "# TYPE kb_index_files gauge\nkb_index_files 3.0" in text
 
 
 def test_watcher_ignores_the_kb_directory(tmp_path):
