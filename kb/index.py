@@ -207,6 +207,7 @@ def embed_pending(session: "WriteSession", embedder: "Embedder", settings: "Sett
     # longest texts first: an ETA from the first minutes is then an upper bound, not a hope
     todo.sort(key=lambda t: -len(t[1]))
     done = 0
+    mirror_s = 0.0
     tick("embed", 0, len(todo))
     last_publish = time.monotonic()
     call = max(1, min(BATCH, 32 * int(settings.embed_batch_size)))
@@ -216,14 +217,16 @@ def embed_pending(session: "WriteSession", embedder: "Embedder", settings: "Sett
         shas = np.array([s for s, _ in batch], dtype="S32")
         writer.append(shas, vecs)
         if mirror is not None:
+            m0 = time.perf_counter()
             mirror.upsert([s.hex() for s, _ in batch], vecs)
+            mirror_s += time.perf_counter() - m0
         done += len(batch)
         tick("embed", done, len(todo))
         if time.monotonic() - last_publish >= publish_every or done == len(todo):
             session.publish_vectors(vectors=writer.sync(), embedded=have + done, **fields)
             last_publish = time.monotonic()
     return {"embedded": done, "embeddable": embeddable, "skipped": skipped,
-            "seconds": round(time.perf_counter() - t0, 3)}
+            "seconds": round(time.perf_counter() - t0, 3), "mirror_seconds": round(mirror_s, 3)}
 
 
 def new_kb_id() -> str:

@@ -187,30 +187,42 @@ class KnowledgeBase:
             raise ConfigError("No root to ingest: pass a path, e.g. kb.ingest('platform/').")
         settings = self._settings.replace(root=Path(target))
         do_embed = settings.embed if embed is None else embed
+        phases: dict[str, float] = {}
         with self._writing("kb ingest") as ws:
             if do_embed:
                 check_embedder(ws.base, settings)
             if ws.interrupted_before:
                 ws.catalogue.record_interrupted_run(str(Path(target).resolve()))
+            t = time.perf_counter()
             summary = run_ingest(ws.catalogue, settings, progress=progress)
+            phases["catalogue"] = time.perf_counter() - t
+            t = time.perf_counter()
             full = ws.base is None or not ws.base.keyword or not (ws.db / "keyword" / ws.base.keyword).is_dir()
             paths = None if full else [r[0] for r in ws.catalogue.query(
                 "SELECT path FROM run_changes WHERE run_id = ?", [summary.run_id])]
             sync_keyword(ws.catalogue, ws.keyword_index(), paths=paths, progress=progress)
+            phases["keyword"] = time.perf_counter() - t
+            t = time.perf_counter()
             embeddable, skipped, have = embedding_counts(ws.catalogue, _published_shas(ws))
             ws.publish(kb_id=(ws.base.kb_id if ws.base and ws.base.kb_id else new_kb_id()),
                        embeddable=embeddable, embedded=have)
+            phases["publish"] = time.perf_counter() - t
             embedded = 0
             if do_embed:
+                t = time.perf_counter()
                 mirror = self._mirror(ws.head)
-                info = embed_pending(ws, self.embedder("documents"), settings, progress=progress, mirror=mirror,
+                emb = self.embedder("documents")
+                phases["model"] = time.perf_counter() - t
+                info = embed_pending(ws, emb, settings, progress=progress, mirror=mirror,
                                      publish_every=settings.publish_every)
                 embedded = info["embedded"]
+                phases["embed"] = info["seconds"] - info.get("mirror_seconds", 0.0)
+                phases["chroma"] = info.get("mirror_seconds", 0.0)
             gen = ws.head
         return summary.model_copy(update={
             "chunks_embedded": embedded, "chunks_skipped": skipped,
             "embedded_share": gen.embedded_share if gen else 1.0, "generation": gen.number if gen else None,
-            "seconds": round(time.perf_counter() - t0, 3),
+            "seconds": round(time.perf_counter() - t0, 3), "phases": {k: round(v, 3) for k, v in phases.items()},
         })
 
     def _mirror(self, gen: Generation | None) -> Any:

@@ -240,4 +240,6 @@ class RunSummary(_Model):
     an interrupted or ``--no-embed`` run; the next ``kb ingest`` resumes)."""
     generation: int | None = None
     """The generation this run published last."""
+    phases: dict[str, float] = Field(default_factory=dict)
+    """Seconds per phase: catalogue, keyword, publish, model (loading it), embed, chroma (mirroring)."""
     seconds: float = 0.0
