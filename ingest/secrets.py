@@ -210,7 +210,9 @@ def _private_keys(text: str) -> list[tuple[str, str, int, int]]:
             stop = _PEM_BODY.match(text, m.end()).end()
             while stop > m.end() and text[stop - 1] in " \t\r\n":
                 stop -= 1
-        if _BASE64_CHAR.subn("", text[m.end():min(stop, m.end() + 256)])[1] >= 32:  # not a "BEGIN ... KEY" in prose
+        body = text[m.end():min(stop, m.end() + 256)]
+        cut = body.find("-----")
+        if _BASE64_CHAR.subn("", body if cut < 0 else body[:cut])[1] >= 32:  # not a "BEGIN ... KEY" in prose
             out.append(("a private key block", text[m.start():stop], m.start(), stop))
         pos = max(stop, m.end())
 
