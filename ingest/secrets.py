@@ -357,6 +357,8 @@ def _prose(v: str) -> bool:
         return False
     if len(words) > 8 or v.rstrip().endswith((".", ":", "?", "!")):
         return True
+    if sum(1 for w in words if any(c.isalpha() for c in w)) < len(words) - 1:
+        return True  # 0 9 * * 1-5: a schedule, a list of numbers
     return any(w.lower().strip(",;()") in _STOPWORDS for w in words) or any(c in v for c in ",;()")
 
 
