@@ -201,18 +201,21 @@ def _private_keys(text: str) -> list[tuple[str, str, int, int]]:
             end_from = m.end()
             end_at = text.find("-----END ", m.end(), m.end() + _PEM_WINDOW)
         stop = None
+        end_found = False
         if end_at >= 0:
             e = _PEM_END.match(text, end_at)
             if e is not None:
                 stop = e.end()
                 end_at = -2
+                end_found = True
         if stop is None:
             stop = _PEM_BODY.match(text, m.end()).end()
             while stop > m.end() and text[stop - 1] in " \t\r\n":
                 stop -= 1
         body = text[m.end():min(stop, m.end() + 256)]
         cut = body.find("-----")
-        if _BASE64_CHAR.subn("", body if cut < 0 else body[:cut])[1] >= 32:  # not a "BEGIN ... KEY" in prose
+        need = 16 if end_found else 32  # not a "BEGIN ... KEY" in prose, nor "..." in an example
+        if _BASE64_CHAR.subn("", body if cut < 0 else body[:cut])[1] >= need:
             out.append(("a private key block", text[m.start():stop], m.start(), stop))
         pos = max(stop, m.end())
 
@@ -246,8 +249,8 @@ _PLACEHOLDER_WORDS = {
 _PLACEHOLDER_RE = re.compile(
     r"""^(?:
         \$\{[^}]*\}.*                  # ${VAR}, ${VAR:-x}
-      | \$[A-Z_][A-Z0-9_]*             # $VAR
-      | \$[a-z_][a-z0-9_]*             # $var (a mixed-case $uperS3cret is a password)
+      | (?-i:\$[A-Z_][A-Z0-9_]*)       # $VAR
+      | (?-i:\$[a-z_][a-z0-9_]*)       # $var (a mixed-case $uperS3cret is a password)
       | <[^<>]*>                       # <your-token>
       | \{\{.*\}\}                     # {{ .Values.x }}
       | %\([^)]*\)s                    # %(name)s
@@ -796,8 +799,8 @@ def _record_secrets(parsed: ParsedFile, red: _Redaction, out: dict[int, tuple[_S
             if shown is None or not is_placeholder(shown):
                 take(rec, v, "a Kubernetes Secret value", kp)
             continue
-        if kp.startswith("auths.") and kp.endswith(".auth") and len(v) >= 8:  # ~/.docker/config.json
-            keyed_lines.add(rec.line)
+        if kp.startswith("auths") and kp.endswith(".auth") and len(v) >= 8 and key_segments(kp)[0] == "auths":
+            keyed_lines.add(rec.line)  # ~/.docker/config.json: base64 of user:password
             take(rec, v, "a registry credential", kp)
             continue
         if secret_key(kp):
