@@ -141,7 +141,7 @@ def _process_file(entry: WalkEntry, old_sha: str | None, run_id: int) -> FileRes
         return result("skipped", None)
     try:
         with open(entry.abs, "rb") as fh:
-            data = fh.read(_MAX_SIZE + 1)
+            data = fh.read(_MAX_SIZE + 1 if _MAX_SIZE < 2**31 else -1)  # read(n) allocates n up front
     except FileNotFoundError:
         return FileResult(rel, "vanished", entry.mtime, walk_problem=Problem(
             "unreadable", "warning", "file vanished during the walk (deleted or renamed); re-run to pick it up"))
