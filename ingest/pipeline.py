@@ -99,6 +99,7 @@ def _first_bad_line(data: bytes) -> int:
 
 
 _MAX_PENDING_ROWS = 150_000  # rows held before a commit, whatever the file count (bounds memory)
+_READ_CAP = 2**62  # a max_file_size past what read() takes means "no cap"
 _LIMITS = Limits()
 _MAX_SIZE = 10 * 1024 * 1024
 
@@ -112,6 +113,8 @@ def process_file(entry: WalkEntry, old_sha: str | None, run_id: int) -> FileResu
     """Read, hash, decode, parse, redact and chunk one file. Never raises."""
     try:
         return _process_file(entry, old_sha, run_id)
+    except MemoryError:
+        return _too_big((entry, old_sha, run_id))
     except Exception as exc:  # noqa: BLE001 - one file's bug must not stop the run
         msg = f"internal error while ingesting this file ({type(exc).__name__}); please report it"
         row = (entry.rel, "unknown", entry.size, None, entry.mtime, "error", 0, None, run_id)
@@ -142,7 +145,7 @@ def _process_file(entry: WalkEntry, old_sha: str | None, run_id: int) -> FileRes
         return result("skipped", None)
     try:
         with open(entry.abs, "rb") as fh:
-            data = fh.read(_MAX_SIZE + 1)
+            data = fh.read(_MAX_SIZE + 1 if _MAX_SIZE < 2**31 else -1)  # read(n) allocates n up front
     except FileNotFoundError:
         return FileResult(rel, "vanished", entry.mtime, walk_problem=Problem(
             "unreadable", "warning", "file vanished during the walk (deleted or renamed); re-run to pick it up"))
@@ -212,7 +215,59 @@ def _process_star(args: tuple) -> FileResult:
     return process_file(*args)
 
 
-def _results(tasks: list[tuple], workers: int, limits: Limits, max_size: int) -> Iterator[FileResult]:
+def _skipped(task: tuple, rule: str, severity: str, message: str) -> FileResult:
+    """A file given up on: catalogued as skipped (no records, no chunks) with one finding. No
+    sha is kept, so the next run reads it again."""
+    entry, _old_sha, run_id = task
+    fmt = format_for(PurePosixPath(entry.rel), in_helm_templates=entry.in_helm_templates)
+    row = (entry.rel, fmt, entry.size, None, entry.mtime, "skipped", 0, None, run_id)
+    finding = (rule, severity, entry.rel, None, message, None, None, "ingest")
+    return FileResult(entry.rel, "parsed", entry.mtime, row, {"findings": [finding]})
+
+
+def _too_slow(task: tuple) -> FileResult:
+    return _skipped(task, "file-too-slow", "warning",
+                    f"reading this file took longer than the {_TIMEOUT:g} s budget; skipped, the run went on. "
+                    "Raise file_timeout (KB_FILE_TIMEOUT) to catalogue it, or add it to .kbignore")
+
+
+def _too_big(task: tuple) -> FileResult:
+    from ingest.workers import MEMORY_LIMIT
+
+    return _skipped(task, "file-too-large", "warning",
+                    f"reading this file needs more than the {MEMORY_LIMIT // 1048576} MB per-file memory bound; "
+                    "skipped. Split it, or add it to .kbignore")
+
+
+def _crashed(task: tuple) -> FileResult:
+    return _skipped(task, "internal-error", "error",
+                    "the worker reading this file died (a crash in a parser library); skipped, the run went on. "
+                    "Please report it")
+
+
+_TIMEOUT = 0.0
+
+
+def _budgeted_results(tasks: list[tuple], workers: int, limits: Limits, max_size: int,
+                      timeout: float) -> Iterator[FileResult]:
+    """Each file in a worker process under a time budget and the memory bound (ingest/workers.py)."""
+    global _TIMEOUT
+    from ingest.workers import supervised_map
+
+    _TIMEOUT = timeout
+    n = workers if len(tasks) >= 200 else 1
+    for _idx, res in supervised_map(process_file, tasks, workers=n, timeout=timeout, on_timeout=_too_slow,
+                                    on_crash=_crashed, on_memory=_too_big, initializer=_init_worker,
+                                    initargs=(limits, max_size)):
+        yield res
+
+
+def _results(tasks: list[tuple], workers: int, limits: Limits, max_size: int,
+             timeout: float = 0.0) -> Iterator[FileResult]:
+    max_size = min(max_size, _READ_CAP)
+    if timeout > 0 and tasks:
+        yield from _budgeted_results(tasks, workers, limits, max_size, timeout)
+        return
     if workers <= 1 or len(tasks) < 200:
         _init_worker(limits, max_size)
         for t in tasks:
@@ -245,7 +300,7 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
     states = catalogue.file_states() if previous_root else {}
     # Skipped and failed files are read again when the limits that decided their fate changed
     # (a raised max_file_size must pick up the file although its size and mtime did not change).
-    limits_sig = f"{settings.max_file_size}/{settings.max_depth}/{settings.max_records_per_file}"
+    limits_sig = f"{settings.max_file_size}/{settings.max_depth}/{settings.max_records_per_file}/{settings.file_timeout:g}"
     retry: set[str] = set()
     if states and catalogue.get_meta("limits") != limits_sig:
         retry = {r[0] for r in catalogue.query("SELECT path FROM files WHERE status IN ('skipped', 'error')")}
@@ -291,7 +346,7 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
         batch_paths, batch_rows, batch_changes, touch, pending_rows = [], {}, [], [], 0
 
     tick("parse", 0, len(tasks))
-    for res in _results(tasks, workers, limits, settings.max_file_size):
+    for res in _results(tasks, workers, limits, settings.max_file_size, settings.file_timeout):
         done += 1
         if res.kind == "touch":
             touch.append((res.rel, res.mtime))

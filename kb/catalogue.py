@@ -111,6 +111,14 @@ def _arrow_table(table: str, rows: Sequence[Sequence[Any]]) -> pa.Table:
     return pa.Table.from_arrays(arrays, names=[name for name, _ in cols])
 
 
+def _arrow_reader(rel: Any, batch_rows: int) -> Any:
+    """A streaming record-batch reader over a relation (the name differs across DuckDB versions)."""
+    for name in ("to_arrow_reader", "fetch_arrow_reader", "record_batch"):
+        if hasattr(rel, name):
+            return getattr(rel, name)(batch_rows)
+    raise AttributeError("this DuckDB has no Arrow reader")
+
+
 class Catalogue:
     """A DuckDB catalogue: ``path`` is its file, or a folder holding ``catalogue.duckdb`` (a
     stand-alone catalogue, as tests and benchmarks use; a KB's generations are opened through
@@ -246,6 +254,60 @@ class Catalogue:
             if cur.description is None:
                 return [], []
             return [d[0] for d in cur.description], cur.fetchall()
+
+    def sql_limited(self, sql: str, *, max_rows: int | None = 1000, timeout: float | None = 30.0,
+                    memory_limit: str | None = "1GB", max_bytes: int | None = 64 * 1024 * 1024,
+                    ) -> tuple[list[str], list[tuple], bool]:
+        """:meth:`sql` within limits (``kb sql``): at most ``max_rows`` rows (``truncated`` says
+        more were left), DuckDB's ``memory_limit``, an interrupt after ``timeout`` seconds, and
+        at most ``max_bytes`` of result data (read as Arrow batches, so a huge value is refused
+        before it is copied into Python). Returns ``(columns, rows, truncated)``; a limit hit is a
+        :class:`BadRequestError` that says which and how to stay inside it."""
+        with self.lock:
+            if memory_limit:
+                self.con.execute(f"SET memory_limit = '{memory_limit}'")
+            timer = threading.Timer(timeout, self.con.interrupt) if timeout else None
+            if timer is not None:
+                timer.daemon = True
+                timer.start()
+            try:
+                try:
+                    cur = self.con.sql(sql)  # a relation streams; None for a statement without rows
+                    if cur is None:
+                        return [], [], False
+                    columns = list(cur.columns)
+                    rows: list[tuple] = []
+                    size = 0
+                    want = None if max_rows is None else max_rows + 1
+                    reader = _arrow_reader(cur, min(want or 10_000, 10_000))
+                    for batch in reader:
+                        size += batch.nbytes
+                        if max_bytes is not None and size > max_bytes:
+                            raise BadRequestError(
+                                f"The result is larger than {max_bytes // 1048576} MB; select fewer or narrower "
+                                f"columns (e.g. left(text, 200)), or fewer rows with LIMIT.")
+                        cols = [c.to_pylist() for c in batch.columns]
+                        rows.extend(zip(*cols)) if cols else None
+                        if want is not None and len(rows) >= want:
+                            break
+                except duckdb.InterruptException as exc:
+                    raise BadRequestError(
+                        f"The query ran past the {timeout:g} s limit and was stopped; narrow it, or raise "
+                        f"the limit with --timeout.") from exc
+                except duckdb.OutOfMemoryException as exc:
+                    raise BadRequestError(
+                        f"The query needs more than the {memory_limit} memory limit; narrow it (filters, LIMIT, "
+                        f"fewer columns), or raise the limit with --memory.") from exc
+                except duckdb.Error as exc:
+                    text = str(exc)
+                    if self.read_only and ("read-only" in text or "read only" in text):
+                        raise ReadOnlyError(f"`kb sql` is read-only: {text.splitlines()[0]}") from exc
+                    raise BadRequestError(f"SQL error: {text.splitlines()[0]}") from exc
+            finally:
+                if timer is not None:
+                    timer.cancel()
+        truncated = max_rows is not None and len(rows) > max_rows
+        return columns, rows[:max_rows] if max_rows is not None else rows, truncated
 
     def insert_rows(self, table: str, rows: Sequence[Sequence[Any]], con: Any = None) -> None:
         """Bulk insert rows (tuples in ``TABLE_COLUMNS`` order) through Arrow."""

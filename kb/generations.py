@@ -9,7 +9,7 @@ the catalogue file, the keyword-index folder and, per vector segment, how many r
     .kb/keyword/000006/            its keyword index (tantivy)
     .kb/vectors/seg-000001.f32     append-only vectors (+ .sha), shared by every generation
     .kb/chroma/                    Chroma, the vectors' durable copy
-    .kb/writer.lock                held (flock) by the one writer
+    .kb/writer.lock                locked (lockf) by the one writer
 
 **Readers** (:class:`Reader`) open the files HEAD names, read-only, and never write anything: DuckDB
 allows any number of read-only opens of a file nobody writes, tantivy segments are immutable, and
@@ -204,7 +204,9 @@ def link_tree(src: Path, dst: Path) -> None:
 
 
 class _WriterLock:
-    """``writer.lock`` held with ``flock`` (released by the kernel if the process dies)."""
+    """``writer.lock`` held with a POSIX record lock (``lockf``): released by the kernel when the
+    process dies, and not inherited by the worker processes an ingest forks (an ``flock`` would be,
+    and a killed writer's orphaned workers would keep the KB locked)."""
 
     def __init__(self, db: Path) -> None:
         self.db = db
@@ -225,9 +227,12 @@ class _WriterLock:
         told = False
         while True:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
-            except BlockingIOError:
+            except OSError as exc:
+                if exc.errno not in (errno.EACCES, errno.EAGAIN):
+                    os.close(fd)
+                    raise
                 if time.monotonic() >= deadline:
                     holder = self.holder()
                     os.close(fd)
@@ -249,7 +254,8 @@ class _WriterLock:
         if self.fd is not None:
             with contextlib.suppress(OSError):
                 (self.db / HOLDER_FILE).unlink()
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            with contextlib.suppress(OSError):
+                fcntl.lockf(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None
 
@@ -259,7 +265,7 @@ _PROCESS_WRITERS_LOCK = threading.Lock()
 
 
 def _thread_gate(db: Path) -> threading.Lock:
-    """flock does not exclude two threads of one process (same open-file table): this does."""
+    """A process's record lock does not exclude its own threads: this does."""
     key = str(db.resolve())
     with _PROCESS_WRITERS_LOCK:
         return _PROCESS_WRITERS.setdefault(key, threading.Lock())

@@ -41,6 +41,10 @@ class Settings:
     workers: int = 0
     """Parser processes; 0 means one per CPU core."""
 
+    file_timeout: float = 30.0
+    """Seconds one file may take to read, parse, redact and chunk; past it the file is skipped with a
+    ``file-too-slow`` finding and the run goes on (0: no budget)."""
+
     batch_files: int = 2000
     """Files committed per catalogue transaction (progress survives ``kill -9`` batch by batch)."""
 

@@ -2,7 +2,8 @@
 
 ``/files/{path}`` answers from the catalogue only: the file system is never read. A path that is
 not catalogued, or that could only mean something outside the tree (``..`` segments, absolute or
-drive paths, backslashes, NUL bytes, percent-encoded forms of those), is a 404 with a JSON body.
+drive paths, NUL bytes, percent-encoded forms of those; a backslash is an ordinary name character
+but never hides a ``..``), is a 404 with a JSON body.
 """
 
 from __future__ import annotations
@@ -43,10 +44,13 @@ def catalogue_path(raw: str) -> str:
             break
         forms.append(nxt)
     for form in forms:
-        if (not form or form.startswith("/") or "\\" in form or "\x00" in form or _DRIVE.match(form)
-                or any(seg in ("..", ".", "") for seg in form.split("/"))):
+        # a backslash is an ordinary character in a POSIX file name (names/back\slash.yaml), but not
+        # one that may hide a traversal: segments are checked split on both separators
+        if (not form or form.startswith(("/", "\\")) or "\x00" in form or _DRIVE.match(form)
+                or any(seg in ("..", ".", "") for seg in form.split("/"))
+                or any(seg in ("..", ".") for seg in re.split(r"[/\\]", form))):
             raise _not_found(raw)
-    return rel
+    return unquote(rel) if "%5c" in rel.lower() and "\\" in unquote(rel) else rel
 
 
 @get("/files", guards=[require_read], sync_to_thread=True, responses=problems(401, 403), tags=["files"])

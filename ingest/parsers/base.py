@@ -33,6 +33,8 @@ __all__ = [
     "sections_from_ranges",
     "DepthError",
     "TooManyRecordsError",
+    "KeyPathsTooLongError",
+    "MAX_KEY_PATH_CHARS",
 ]
 
 
@@ -44,6 +46,20 @@ class Limits:
 
 class DepthError(Exception):
     """Nesting deeper than ``Limits.max_depth``."""
+
+
+MAX_KEY_PATH_CHARS = 32 * 1024 * 1024
+"""Characters all key paths of one file may add up to. Each record repeats its ancestors' keys, so
+long keys nested deep grow quadratically with the file: past this the file is a parse error
+(``KeyPathsTooLongError``), not gigabytes of key paths."""
+
+
+class KeyPathsTooLongError(DepthError):
+    """Key paths adding up to more than :data:`MAX_KEY_PATH_CHARS` characters."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or f"key paths add up to more than {MAX_KEY_PATH_CHARS:,} characters "
+                                    "(very long keys nested deep); shorten the keys or flatten the structure")
 
 
 class TooManyRecordsError(Exception):
@@ -171,6 +187,7 @@ def flatten(
     nearest ancestor's line, else ``default_line``.
     """
     out: list[Record] = []
+    chars = 0
     stack: list[tuple[str, Any, int, int]] = [(prefix, data, 0, default_line)]
     while stack:
         path, value, depth, parent_line = stack.pop()
@@ -186,7 +203,11 @@ def flatten(
                 out.append(Record(path, {}, line, doc))
             else:
                 for k in reversed(list(value)):
-                    stack.append((key_join(path, k), value[k], depth + 1, line))
+                    kp = key_join(path, k)
+                    chars += len(kp)
+                    stack.append((kp, value[k], depth + 1, line))
+                if chars > MAX_KEY_PATH_CHARS:
+                    raise KeyPathsTooLongError
         elif isinstance(value, (list, tuple)):
             if not value:
                 out.append(Record(path, [], line, doc))

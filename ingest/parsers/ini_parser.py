@@ -32,7 +32,20 @@ from ingest.parsers.base import (
 __all__ = ["IniParser", "parse_ini"]
 
 _SECTION = re.compile(r"^\s*\[([^\]\n]*)\]\s*(?:[;#].*)?$")
-_KEY_VALUE = re.compile(r"^(\s*)([^=:\s][^=:]*?)\s*[=:]\s*(.*?)\s*$")
+
+
+def _key_value(line: str) -> tuple[str, str] | None:
+    """``key = value`` or ``key: value`` split at the first separator, both sides stripped; ``None``
+    when the line has no separator or nothing before it. (Done with ``str`` methods: the regex
+    this replaces backtracked quadratically over long runs of spaces.)"""
+    eq, colon = line.find("="), line.find(":")
+    at = min(i for i in (eq, colon) if i >= 0) if eq >= 0 or colon >= 0 else -1
+    if at < 0:
+        return None
+    key = line[:at].strip()
+    if not key:
+        return None
+    return key, line[at + 1:].strip()
 _COMMENT = (";", "#")
 _BRACE_TOKEN = re.compile(
     r"""(\#[^\n]*)|("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')|([{};])|((?:\$\{[^}\s]*\}|[^\s{};])+)|(\n)"""
@@ -103,9 +116,9 @@ def parse_ini(text: str, limits: Limits, fmt: str = "ini") -> ParsedFile:
             tops.append((section_path, n, None))
             current = None
             continue
-        m = _KEY_VALUE.match(line)
-        if m:
-            key, value = m.group(2), m.group(3)
+        kv = _key_value(line)
+        if kv:
+            key, value = kv
         else:
             key, value = stripped, None
         kp = key_join(section_path, key)

@@ -27,6 +27,7 @@ from typing import Any
 from kb.types import ParsedFile, Problem, Record
 
 from ingest.parsers.base import (
+    MAX_KEY_PATH_CHARS,
     Limits,
     duplicate_key,
     key_join,
@@ -170,6 +171,7 @@ def _parse_plain_json(text: str, limits: Limits, fmt: str) -> ParsedFile | None:
     root_is_dict = type(data) is dict
     stack: list[tuple[str, Any, int]] = [("", data, 0)]
     pop, push = stack.pop, stack.append
+    chars = 0
     try:
         while stack:
             path, value, depth = pop()
@@ -191,7 +193,11 @@ def _parse_plain_json(text: str, limits: Limits, fmt: str) -> ParsedFile | None:
                 if depth >= max_depth:
                     return None
                 for k, v in reversed(value.items()):
-                    push((key_join(path, k), v, depth + 1))
+                    kp = key_join(path, k)
+                    chars += len(kp)
+                    push((kp, v, depth + 1))
+                if chars > MAX_KEY_PATH_CHARS:
+                    return None  # the tokenizer reports it
             elif t is list:
                 if not value:
                     append(Record(path, [], vline))
@@ -244,6 +250,7 @@ def _parse_tokens(text: str, limits: Limits, *, json5: bool, fmt: str) -> Parsed
     line = 1
     lpos = 0
     error: tuple[str, int] | None = None  # (what, pos)
+    path_chars = 0
 
     for m in (_JSON5_TOKEN if json5 else _JSON_TOKEN).finditer(text):
         g = m.lastindex
@@ -267,6 +274,11 @@ def _parse_tokens(text: str, limits: Limits, *, json5: bool, fmt: str) -> Parsed
                 lpos = pos
                 frame = stack[-1]
                 kp = key_join(frame[1], key)
+                path_chars += len(kp)
+                if path_chars > MAX_KEY_PATH_CHARS:
+                    error = (f"key paths add up to more than {MAX_KEY_PATH_CHARS:,} characters (very long keys "
+                             "nested deep)", pos)
+                    break
                 spans = frame[7]
                 if frame[4] is not None:
                     spans[frame[4]][1] = len(records)
@@ -364,7 +376,7 @@ def _parse_tokens(text: str, limits: Limits, *, json5: bool, fmt: str) -> Parsed
                         if value in (float("inf"), float("-inf")):
                             value = tok
                     else:
-                        value = int(tok)
+                        value = int(tok) if len(tok) <= 4000 else tok  # past str(int)'s limit: text
                     append(Record(vpath, value, vline))
                     if len(records) > max_records:
                         error = (f"more than {max_records} values; raise max_records_per_file if "
@@ -461,6 +473,8 @@ def _json5_number(tok: str) -> Any:
     body = tok.lstrip("+-")
     if body in ("Infinity", "NaN"):
         return tok
+    if len(body) > 4000:
+        return tok  # past str(int)'s limit: kept as text
     if body[:2].lower() == "0x":
         return sign * int(body, 16)
     if any(c in body for c in ".eE"):

@@ -101,6 +101,9 @@ def _problem(message: str, line_offset: int, last_line: int) -> Problem:
     return problem
 
 
+_MAX_INT_BITS = 4000 * 3  # well inside what str(int) converts (4,300 decimal digits)
+
+
 def _jsonable(data: Any, limits: Limits) -> Any:
     """Replace dates, times and non-finite floats in place, iteratively."""
     stack: list[tuple[Any, int]] = [(data, 0)]
@@ -112,7 +115,10 @@ def _jsonable(data: Any, limits: Limits) -> Any:
         for k, v in list(items):
             if isinstance(v, (dict, list)):
                 stack.append((v, depth + 1))
-            elif not isinstance(v, (str, bool, int)):
+            elif isinstance(v, int) and not isinstance(v, bool):
+                if v.bit_length() > _MAX_INT_BITS:  # 0xfff... of thousands of digits: kept as hex text
+                    node[k] = hex(v)
+            elif not isinstance(v, str):
                 node[k] = json_scalar(v)
     return data
 

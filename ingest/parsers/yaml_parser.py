@@ -25,7 +25,9 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from kb.types import ParsedFile, Problem, Record, Section
 
 from ingest.parsers.base import (
+    MAX_KEY_PATH_CHARS,
     DepthError,
+    KeyPathsTooLongError,
     Limits,
     duplicate_key,
     json_scalar,
@@ -164,6 +166,7 @@ class _Walker:
         ]
         pop, push = stack.pop, stack.append
         visits = self.visits
+        chars = 0
         while stack:
             node, path, line, depth, parent, key = pop()
             visits += 1
@@ -186,7 +189,11 @@ class _Walker:
                 if not pairs:
                     append(Record(path, {}, line, doc))
                 for k, kn, vn in reversed(pairs):
-                    push((vn, key_join(path, k), kn.start_mark.line + off, depth + 1, value, k))
+                    kp = key_join(path, k)
+                    chars += len(kp)
+                    push((vn, kp, kn.start_mark.line + off, depth + 1, value, k))
+                if chars > MAX_KEY_PATH_CHARS:
+                    raise KeyPathsTooLongError
             else:
                 items = node.value
                 value = [None] * len(items)

@@ -25,7 +25,7 @@ from kb.errors import KBError
 from kb.settings import Settings
 
 __all__ = ["main", "cli", "db_option", "json_option", "load_settings", "open_kb", "emit_json", "console",
-           "handle_errors"]
+           "handle_errors", "terminal_safe"]
 
 
 def db_option(f: Callable) -> Callable:
@@ -82,10 +82,47 @@ def handle_errors(f: Callable) -> Callable:
         try:
             return f(*args, **kwargs)
         except KBError as exc:
-            click.echo(f"Error: {exc.message}", err=True)
+            click.echo(f"Error: {terminal_safe(exc.message)}", err=True)
+            sys.exit(2)
+        except OSError as exc:  # --db naming a file, /proc/x, a folder you cannot write...
+            where = f" '{terminal_safe(str(exc.filename))}'" if exc.filename else ""
+            click.echo(f"Error: {exc.strerror or type(exc).__name__}:{where}. Give --db (or KB_DB) a folder "
+                       f"you can write, or an existing KB.", err=True)
             sys.exit(2)
 
     return wrapper
+
+
+# C0 controls but tab and newline, DEL and C1 controls: shown as \xNN, never sent to a terminal
+_CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0)]}
+# ...except the colour codes rich itself writes (ESC [ digits m)
+_SGR = __import__("re").compile(r"\x1b\[[0-9;]{0,32}m")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with control characters (ESC, BEL, CR, ...) written as ``\\xNN``: a file name
+    or value from the tree cannot move the cursor, retitle the window or hide output."""
+    return text.translate(_CONTROLS)
+
+
+class _TerminalSafeStream:
+    """stdout for human output: control characters from data are escaped; rich's colour codes pass."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, s: str) -> int:
+        if isinstance(s, str) and any(ord(c) < 0x20 and c not in "\n\t" or 0x7F <= ord(c) < 0xA0 for c in s):
+            parts = _SGR.split(s)
+            colours = _SGR.findall(s)
+            out = [terminal_safe(parts[0])]
+            for colour, part in zip(colours, parts[1:]):
+                out += [colour, terminal_safe(part)]
+            s = "".join(out)
+        return self._stream.write(s)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 class _Group(click.Group):
@@ -128,6 +165,8 @@ def cli() -> None:
 
     Example: kb ingest ./platform && kb search "fraud review threshold"
     """
+    if not isinstance(sys.stdout, _TerminalSafeStream):
+        sys.stdout = _TerminalSafeStream(sys.stdout)
 
 
 def main() -> None:

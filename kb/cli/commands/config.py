@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 
 import click
 
 from kb.cli import console, db_option, emit_json, json_option, load_settings
+
+
+_URL_USERINFO = re.compile(r"(\w[\w+.\-]*://)(?:([^:@/\s]*):)?[^@/\s]*@")
 
 
 @click.command("config")
@@ -27,6 +31,10 @@ def command(db, as_json: bool) -> None:
     for secret in ("api_key", "api_read_key"):
         if values.get(secret):
             values[secret] = "***"
+    for k, v in values.items():  # a password inside a URL (KB_CHROMA_URL=http://user:pw@host) is not shown
+        if isinstance(v, str) and "://" in v and "@" in v:
+            values[k] = _URL_USERINFO.sub(lambda m: m.group(1) + ("***" if m.group(2) is None else m.group(2) + ":***")
+                                          + "@", v)
     if as_json:
         emit_json(values)
         return

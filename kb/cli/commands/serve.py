@@ -43,7 +43,10 @@ def command(db: Path | None, root: Path | None, host: str, port: int, watch: boo
     service = app.state.service
     service.preflight()  # a missing KB is a one-line error here, not a startup traceback
 
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10)
+    from api.http_protocol import protocol_class
+
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10,
+                            http=protocol_class())  # a malformed request line is a JSON 400 too
     sock = config.bind_socket()
     bound = sock.getsockname()
     shown_host = f"[{bound[0]}]" if ":" in bound[0] else bound[0]

@@ -1,0 +1,275 @@
+"""Ingest worker processes that hold every file to a time budget and a memory bound.
+
+:func:`supervised_map` runs ``fn(*task)`` for each task in forked worker processes, like
+``Pool.imap_unordered`` with chunks, and yields ``(index, result)`` as results arrive. Unlike a
+pool, no single task can hold the run hostage:
+
+* **Time**: before each task a worker arms a timer (``setitimer``); when it fires, the task is
+  interrupted where it stands (Python code and regular expressions check for signals) and
+  ``on_timeout(task)`` stands for its result. If the worker does not answer (stuck inside a C call
+  that never returns to Python), the parent, which sees in shared memory which task each worker
+  started and when, kills it after ``timeout + grace`` seconds, records ``on_timeout(task)`` and
+  starts a fresh worker; the other tasks of its chunk are handed out again.
+* **Memory**: each worker's address space may grow by at most ``memory`` bytes past what it had
+  when forked (``RLIMIT_AS``; Linux). An allocation past it raises ``MemoryError`` inside the task
+  (``on_memory(task)`` stands for its result, unless ``fn`` turned it into a result itself), and a
+  worker whose peak resident size grew past half the bound is replaced after its chunk, so
+  fragmentation left by one big file never carries over.
+* **Crashes**: a worker that dies (a segfault in a C extension, the OOM killer) costs only the
+  task it was running (``on_crash(task)``); the rest of its chunk is handed out again.
+
+The normal path costs one ``setitimer`` pair and two stores to shared memory per task.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+__all__ = ["supervised_map", "FileTooSlowError", "GRACE_SECONDS", "MEMORY_LIMIT"]
+
+GRACE_SECONDS = 5.0
+"""How long past its budget a worker may take to answer before the parent kills it."""
+MEMORY_LIMIT = 500 * 1024 * 1024
+"""Bytes one file may add to a worker's address space (the per-file memory bound)."""
+_POLL = 0.25
+
+
+class FileTooSlowError(BaseException):
+    """Raised inside a worker when the current task's time budget runs out (a BaseException, so
+    a task's own ``except Exception`` cannot swallow it)."""
+
+
+class _Alarm:
+    armed = False
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    if _Alarm.armed:
+        _Alarm.armed = False
+        raise FileTooSlowError
+
+
+def _vm_size() -> int | None:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _limit_memory(memory: int) -> None:
+    try:
+        import resource
+
+        vm = _vm_size()
+        if vm is None:
+            return
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        soft = vm + memory
+        if hard != resource.RLIM_INFINITY:
+            soft = min(soft, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    except (ImportError, ValueError, OSError):
+        pass  # not Linux: the bound is not enforced
+
+
+def _peak_rss() -> int:
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KB on Linux
+    except ImportError:
+        return 0
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this worker when the process that forked it dies (a ``kill -9`` of
+    ``kb ingest`` must not leave orphans holding its files)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _worker(wid: int, conn: Any, slots: Any, fn: Callable, timeout: float, memory: int,
+            on_timeout: Callable, on_memory: Callable, initializer: Callable | None, initargs: tuple) -> None:
+    _die_with_parent()
+    if initializer is not None:
+        initializer(*initargs)
+    if memory:
+        _limit_memory(memory)
+    base_rss = _peak_rss()
+    if timeout:
+        signal.signal(signal.SIGALRM, _on_alarm)
+    while True:
+        try:
+            chunk = conn.recv()
+        except (EOFError, OSError):
+            return
+        if chunk is None:
+            return
+        out = []
+        recycle = False
+        for idx, task in chunk:
+            slots[2 * wid + 1] = time.monotonic()
+            slots[2 * wid] = idx
+            try:
+                if timeout:
+                    _Alarm.armed = True
+                    signal.setitimer(signal.ITIMER_REAL, timeout)
+                try:
+                    result = fn(*task)
+                finally:
+                    _Alarm.armed = False
+                    if timeout:
+                        signal.setitimer(signal.ITIMER_REAL, 0)
+            except FileTooSlowError:
+                result = on_timeout(task)
+            except MemoryError:
+                result = on_memory(task)
+                recycle = True
+            out.append((idx, result))
+        slots[2 * wid] = -1
+        try:
+            conn.send(out)
+        except MemoryError:
+            return  # the parent sees the worker gone and hands the chunk out again
+        if recycle or (memory and _peak_rss() - base_rss > memory // 2):
+            return
+
+
+def supervised_map(
+    fn: Callable[..., Any],
+    tasks: Sequence[tuple],
+    *,
+    workers: int,
+    timeout: float,
+    on_timeout: Callable[[tuple], Any],
+    on_crash: Callable[[tuple], Any],
+    on_memory: Callable[[tuple], Any] | None = None,
+    memory: int = MEMORY_LIMIT,
+    initializer: Callable | None = None,
+    initargs: tuple = (),
+    chunksize: int = 32,
+    grace: float | None = None,
+) -> Iterator[tuple[int, Any]]:
+    """Yield ``(index, fn(*tasks[index]))`` for every task, in completion order (see the module)."""
+    import multiprocessing as mp
+    from multiprocessing.connection import wait
+
+    grace = GRACE_SECONDS if grace is None else grace
+    if not tasks:
+        return
+    ctx = mp.get_context("fork")
+    n = max(1, min(workers, (len(tasks) + chunksize - 1) // chunksize))
+    slots = ctx.RawArray("d", 2 * n)
+    for i in range(n):
+        slots[2 * i] = -1
+    on_memory = on_memory or on_crash
+    todo: deque[list[tuple[int, tuple]]] = deque(
+        [(i, t) for i, t in enumerate(tasks[s:s + chunksize], s)] for s in range(0, len(tasks), chunksize))
+    procs: list[Any] = [None] * n
+    conns: list[Any] = [None] * n
+    busy: list[list[tuple[int, tuple]] | None] = [None] * n
+    remaining = len(tasks)
+
+    def start(i: int) -> None:
+        parent, child = ctx.Pipe()
+        p = ctx.Process(target=_worker, args=(i, child, slots, fn, timeout, memory, on_timeout, on_memory,
+                                              initializer, initargs), daemon=True)
+        p.start()
+        child.close()
+        procs[i], conns[i], busy[i] = p, parent, None
+        slots[2 * i] = -1
+
+    def stop(i: int, kill: bool) -> None:
+        p = procs[i]
+        if p is not None:
+            if kill and p.is_alive():
+                p.kill()
+            p.join(timeout=5)
+            conns[i].close()
+        procs[i] = conns[i] = None
+
+    def lost(i: int, why: Callable[[tuple], Any]) -> Iterator[tuple[int, Any]]:
+        """Worker ``i`` is gone mid-chunk: its current task fails with ``why``; the rest go back."""
+        chunk = busy[i] or []
+        current = int(slots[2 * i])
+        rest = []
+        for idx, task in chunk:
+            if idx == current:
+                yield idx, why(task)
+            else:
+                rest.append((idx, task))
+        if rest:
+            todo.appendleft(rest)
+        busy[i] = None
+
+    try:
+        for i in range(n):
+            start(i)
+        while remaining:
+            for i in range(n):
+                if busy[i] is None and todo:
+                    if procs[i] is None or not procs[i].is_alive():
+                        stop(i, kill=True)
+                        start(i)
+                    chunk = todo.popleft()
+                    try:
+                        conns[i].send(chunk)
+                        busy[i] = chunk
+                    except (OSError, ValueError):
+                        todo.appendleft(chunk)
+                        stop(i, kill=True)
+                        start(i)
+            live = [conns[i] for i in range(n) if busy[i] is not None]
+            ready = wait(live, timeout=_POLL) if live else []
+            for i in range(n):
+                c = conns[i]
+                if c is None or c not in ready:
+                    continue
+                try:
+                    out = c.recv()
+                except (EOFError, OSError):
+                    for item in lost(i, on_crash):
+                        remaining -= 1
+                        yield item
+                    stop(i, kill=True)
+                    continue
+                busy[i] = None
+                for item in out:
+                    remaining -= 1
+                    yield item
+            if timeout:
+                now = time.monotonic()
+                for i in range(n):
+                    if busy[i] is None:
+                        continue
+                    current, began = slots[2 * i], slots[2 * i + 1]
+                    if current >= 0 and now - began > timeout + grace and slots[2 * i] == current:
+                        stop(i, kill=True)
+                        for item in lost(i, on_timeout):
+                            remaining -= 1
+                            yield item
+    finally:
+        for i in range(n):
+            if conns[i] is not None:
+                try:
+                    conns[i].send(None)
+                except (OSError, ValueError):
+                    pass
+        for i in range(n):
+            if procs[i] is not None:
+                procs[i].join(timeout=2)
+                if procs[i].is_alive():
+                    procs[i].kill()
+                    procs[i].join(timeout=2)
+                conns[i].close()

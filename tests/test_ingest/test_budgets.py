@@ -1,0 +1,236 @@
+"""Issue 11: no single file can stall or exhaust an ingest; kb sql limits; the smaller items."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kb.cli import cli
+
+
+def test_a_slow_file_is_skipped_with_file_too_slow_and_the_run_goes_on(make_tree, ingest, monkeypatch):
+    import ingest.parsers.json_parser as jp
+
+    orig = jp.parse_json
+
+    def slow(text, limits, **kw):
+        if "slow" in text:
+            while True:
+                pass
+        return orig(text, limits, **kw)
+
+    monkeypatch.setattr(jp, "parse_json", slow)
+    root = make_tree({"ok.json": '{"a": 1}', "slow.json": '{"slow": true}'})
+    t0 = time.monotonic()
+    cat, summary = ingest(root, file_timeout=1)
+    assert time.monotonic() - t0 < 20
+    assert cat.query("SELECT rule FROM findings WHERE path = 'slow.json'") == [("file-too-slow",)]
+    assert dict(cat.query("SELECT path, status FROM files")) == {"ok.json": "ok", "slow.json": "skipped"}
+
+
+def test_a_worker_stuck_where_the_alarm_cannot_reach_is_killed_and_replaced(make_tree, ingest, monkeypatch):
+    import ingest.parsers.json_parser as jp
+    import ingest.workers as workers
+
+    orig = jp.parse_json
+
+    def stuck(text, limits, **kw):
+        if "stuck" in text:
+            signal.signal(signal.SIGALRM, signal.SIG_IGN)  # as if inside a C call that never returns
+            while True:
+                pass
+        if "crash" in text:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return orig(text, limits, **kw)
+
+    monkeypatch.setattr(jp, "parse_json", stuck)
+    monkeypatch.setattr(workers, "GRACE_SECONDS", 0.5)
+    files = {f"f{i}.json": json.dumps({"i": i}) for i in range(250)}
+    files |= {"stuck.json": '{"stuck": 1}', "crash.json": '{"crash": 1}'}
+    cat, summary = ingest(make_tree(files), file_timeout=1, workers=2)
+    assert dict(cat.query("SELECT path, rule FROM findings")) == {"stuck.json": "file-too-slow",
+                                                                  "crash.json": "internal-error"}
+    assert cat.query("SELECT count(*) FROM files WHERE status = 'ok'") == [(250,)]
+
+
+def test_a_file_needing_more_than_the_memory_bound_is_a_finding_not_a_crash(make_tree, ingest, monkeypatch):
+    import ingest.parsers.yaml_parser as yp
+
+    orig = yp.load_yaml
+
+    def hog(text, limits, **kw):
+        if "hog" in text:
+            blocks = []
+            while True:
+                blocks.append(bytearray(50 * 1024 * 1024))
+        return orig(text, limits, **kw)
+
+    monkeypatch.setattr(yp, "load_yaml", hog)
+    cat, _ = ingest(make_tree({"hog.yaml": "hog: 1\n", "ok.yaml": "a: 1\n"}))
+    rules = dict(cat.query("SELECT path, rule FROM findings"))
+    assert rules["hog.yaml"] in ("parse-error", "file-too-large")
+    assert cat.query("SELECT status FROM files WHERE path = 'ok.yaml'") == [("ok",)]
+
+
+@pytest.mark.parametrize("shape,text", [
+    ("one json string", '{"description": "' + "a" * 400_000 + '"}'),
+    ("hex yaml item", "items:\n  - " + "0123456789abcdef" * 25_000 + "\n"),
+    ("ini spaces", "[s]\nkey = a" + " " * 400_000 + "b\n"),
+    ("jwt prefixes", "eyJ" * 130_000),
+    ("url schemes", "a://b:" * 60_000),
+    ("pem begins", "-----BEGIN RSA PRIVATE KEY-----\n" * 12_000),
+    ("assignments", 'k:"' * 130_000),
+])
+def test_hostile_files_are_read_in_linear_time(tmp_path: Path, shape: str, text: str):
+    """400 KB of each shape takes well under a second or two (the quadratic scans took minutes)."""
+    from ingest.pipeline import process_file
+    from ingest.walk import WalkEntry
+
+    p = tmp_path / ("f.json" if shape.startswith("one") else "f.yaml" if "yaml" in shape
+                    else "f.ini" if "ini" in shape else "f.md")
+    p.write_text(text)
+    t0 = time.perf_counter()
+    res = process_file(WalkEntry(p.name, str(p), p.stat().st_size, p.stat().st_mtime), None, 1)
+    assert time.perf_counter() - t0 < 8, shape
+    assert res.file_row[5] == "ok"
+
+
+def test_long_nested_yaml_keys_are_a_parse_error_not_gigabytes(make_tree, ingest):
+    lines, indent = [], ""
+    for d in range(300):
+        lines.append(f"{indent}{'k' * 996}{d:03d}:")
+        indent += " "
+    lines += [f"{indent}leaf{i}: v" for i in range(400)]
+    cat, _ = ingest(make_tree({"keys.yaml": "\n".join(lines) + "\n"}))
+    msg = cat.query("SELECT message FROM findings WHERE path = 'keys.yaml'")[0][0]
+    assert "key paths add up to more than" in msg
+
+
+def test_a_toml_integer_of_5000_hex_digits_is_kept_as_text(make_tree, ingest):
+    cat, _ = ingest(make_tree({"big.toml": "n = 0x" + "f" * 5000 + "\n", "big.json": '{"n": ' + "9" * 5000 + "}"}))
+    assert cat.query("SELECT count(*) FROM findings") == [(0,)]
+    assert cat.query("SELECT value FROM records WHERE path = 'big.toml'")[0][0].startswith("0xfff")
+
+
+def test_a_max_file_size_past_what_read_takes_is_no_cap(make_tree, ingest):
+    cat, _ = ingest(make_tree({"a.yaml": "a: 1\n"}), max_file_size=99999999999999999999)
+    assert cat.query("SELECT status FROM files") == [("ok",)]
+    assert cat.query("SELECT count(*) FROM findings") == [(0,)]
+
+
+@pytest.fixture
+def small_kb(make_tree, tmp_path):
+    root = make_tree({"a.yaml": "a: 1\n", "names/back\\slash.yaml": "b: 2\n", "esc\x1b]0;pwned\x07.yaml": "c: 3\n"})
+    db = tmp_path / "kbdir"
+    res = CliRunner().invoke(cli, ["ingest", str(root), "--db", str(db), "--no-embed"])
+    assert res.exit_code == 0, res.output
+    return root, db
+
+
+def test_kb_sql_limits_rows_time_and_result_size(small_kb):
+    _, db = small_kb
+    run = lambda *a: CliRunner().invoke(cli, ["sql", *a, "--db", str(db)])  # noqa: E731
+    res = run("SELECT * FROM range(20000000)", "--csv")
+    assert res.exit_code == 0 and res.stdout.count("\n") == 1001 and "--limit" in res.stderr
+    res = run("SELECT * FROM range(5000)", "--csv", "--limit", "0")
+    assert res.stdout.count("\n") == 5001
+    res = run("SELECT repeat('x', 100000000) AS s")
+    assert res.exit_code == 2 and "larger than 64 MB" in res.stderr and len(res.stdout) < 1000
+    res = run("SELECT count(*) FROM range(10000000000) a, range(10) b", "--timeout", "0.5")
+    assert res.exit_code == 2 and "ran past the 0.5 s limit" in res.stderr
+    res = run("SELECT 1", "--memory", "lots")
+    assert res.exit_code == 2 and "512MB" in res.stderr
+
+
+def test_kb_sql_csv_ends_lines_with_lf(small_kb):
+    _, db = small_kb
+    res = CliRunner().invoke(cli, ["sql", "SELECT path FROM files ORDER BY 1", "--csv", "--db", str(db)])
+    assert "\r" not in res.output and res.output.startswith("path\n")
+
+
+def test_control_characters_in_file_names_never_reach_the_terminal(small_kb):
+    _, db = small_kb
+    for args in (["sql", "SELECT path FROM files"], ["sql", "SELECT path FROM files", "--csv"], ["stats"],
+                 ["show", "esc\x1b]0;pwned\x07.yaml"]):
+        res = CliRunner().invoke(cli, [*args, "--db", str(db)])
+        assert "\x07" not in res.output and "\x1b]" not in res.output, args
+    assert "\\x1b]0;pwned\\x07" in CliRunner().invoke(cli, ["sql", "SELECT path FROM files", "--csv", "--db",
+                                                             str(db)]).output
+
+
+@pytest.mark.parametrize("bad", ["file", "proc", "unwritable"])
+def test_a_bad_db_path_is_a_one_line_error(tmp_path: Path, make_tree, bad: str):
+    root = make_tree({"a.yaml": "a: 1\n"})
+    if bad == "file":
+        db = tmp_path / "afile"
+        db.write_text("x")
+    elif bad == "proc":
+        db = Path("/proc/kb-nowhere/x")
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        db = ro / "kb"
+        if os.access(ro, os.W_OK):  # root ignores permissions: a folder under a file instead
+            (tmp_path / "f").write_text("x")
+            db = tmp_path / "f" / "kb"
+    res = CliRunner().invoke(cli, ["ingest", str(root), "--db", str(db), "--no-embed"])
+    assert res.exit_code == 2 and "Traceback" not in res.stderr + res.stdout and "--db" in res.stderr
+
+
+def test_kb_config_hides_a_password_in_the_chroma_url():
+    res = CliRunner().invoke(cli, ["config", "--json"], env={"KB_CHROMA_URL": "http://admin:hunter2pw@chroma:8000"})
+    assert res.exit_code == 0 and "hunter2pw" not in res.output
+    assert json.loads(res.output)["chroma_url"] == "http://admin:***@chroma:8000"
+
+
+def test_a_catalogued_file_with_a_backslash_in_its_name_is_served(small_kb):
+    from litestar.testing import TestClient
+
+    from api.app import create_app
+    from kb.settings import Settings
+
+    root, db = small_kb
+    with TestClient(create_app(Settings(db=db, root=root, model="hash"), watch=False)) as client:
+        assert client.get("/files/names/back%5cslash.yaml").status_code == 200
+        assert client.get("/files/names/..%5c..%5cetc%5cpasswd").status_code == 404
+
+
+def test_a_malformed_request_line_is_a_json_400():
+    import socket
+    import threading
+
+    import uvicorn
+
+    from api.http_protocol import protocol_class
+
+    async def app(scope, receive, send):  # never reached
+        raise AssertionError
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="critical", http=protocol_class())
+    sock = config.bind_socket()
+    server = uvicorn.Server(config)
+    th = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    th.start()
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            time.sleep(0.05)
+        with socket.create_connection(sock.getsockname()[:2], timeout=5) as c:
+            c.sendall(b"GET /" + b"a" * 100_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = b""
+            while chunk := c.recv(65536):
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400") and b"application/json" in head
+        assert json.loads(body)["status_code"] == 400
+    finally:
+        server.should_exit = True
+        th.join(5)
