@@ -11,7 +11,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 ALLOWED = {"kb": set(), "ingest": {"kb"}, "graph": {"kb"}, "api": {"kb", "ingest", "graph"}}
-OWNERS = {"duckdb": {"kb/catalogue.py"}, "chromadb": {"kb/vectors.py"}, "networkx": {"graph/build.py"}}
+OWNERS = {"duckdb": {"kb/catalogue.py"}, "chromadb": {"kb/vectors.py"}, "networkx": {"graph/build.py"},
+          "mcp": {"api/mcp/server.py"}}
 
 
 def _is_type_checking(node: ast.AST) -> bool:

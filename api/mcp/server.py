@@ -416,6 +416,7 @@ class KBTools:
         if not self.allow_ingest:
             raise BadRequestError("This server is read-only: start it with `kb mcp --allow-ingest` to re-ingest.")
         with self.session() as kb:
+            _ = kb.catalogue  # opening it picks up the root recorded in the KB
             return kb.ingest()
 
     # -- description ----------------------------------------------------------------------------
