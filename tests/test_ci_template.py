@@ -56,3 +56,7 @@ def test_workflow_builds_validates_and_uploads_sarif():
     upload = next(s for s in steps if str(s.get("uses", "")).startswith("github/codeql-action/upload-sarif@"))
     assert upload["with"]["sarif_file"] == "kb.sarif" and upload["if"] == "always()"
     assert steps[-1]["if"] == "steps.validate.outputs.status != '0'"  # the job fails after the upload
+
+
+def test_readme_shows_the_workflow_as_it_is():
+    assert WORKFLOW.read_text() in (REPO / "README.md").read_text()

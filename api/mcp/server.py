@@ -207,6 +207,19 @@ class KBTools:
                 f"No knowledge base at '{s.db}'. Build one with `kb ingest PATH --db {s.db}`, or start "
                 f"`kb mcp --db {s.db} --root PATH --allow-ingest` and call the ingest tool.")
 
+    def warm(self) -> None:
+        """Load the embedding model, when the KB's vectors were made by it, so the first search does not wait."""
+        try:
+            from kb.embed import embedder_name, get_embedder
+            from kb.index import read_embedder_meta
+
+            with self.session() as kb:
+                meta = read_embedder_meta(kb.catalogue)
+            if meta and meta.get("name") == embedder_name(self.settings):
+                get_embedder(self.settings).encode(["warm up"])
+        except Exception:  # noqa: BLE001 - a failed warm-up shows again, with its message, at the first search
+            log.debug("warm-up failed", exc_info=True)
+
     @contextlib.contextmanager
     def session(self) -> Iterator[KnowledgeBase]:
         """The KB, opened for one call."""

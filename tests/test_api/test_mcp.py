@@ -369,3 +369,12 @@ def test_real_model_search_through_mcp(tmp_path):
     KnowledgeBase.build(root, db=other, model="hash", workers=1).close()
     with mcp_session("--db", str(other), env=env) as s:
         assert "--model hash" in s.error("search", {"query": "fraud", "mode": "semantic"})
+
+
+def test_readme_client_configuration_starts_this_server():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Assistants: `kb mcp`", 1)[1]
+    config = json.loads(section.split("```json\n", 1)[1].split("```", 1)[0])
+    server = config["mcpServers"]["kb"]
+    assert server["command"].endswith("/bin/kb") and server["args"][:2] == ["mcp", "--db"]
+    assert server["env"] == {"HF_HUB_OFFLINE": "1"}

@@ -46,6 +46,9 @@ def command(db: Path | None, model: str | None, allow_ingest: bool, root: Path |
     tools = KBTools(settings, allow_ingest=allow_ingest, max_chars=max_chars or MAX_CHARS)
     tools.preflight()  # a missing KB is a one-line error, not a broken server
     server = create_server(tools)
+    import threading
+
+    threading.Thread(target=tools.warm, name="kb-mcp-warm", daemon=True).start()
     if not http:
         server.run("stdio")
         return
