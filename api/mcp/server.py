@@ -27,7 +27,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from importlib.metadata import PackageNotFoundError, version
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
@@ -52,12 +52,12 @@ from api.mcp.schemas import (
 )
 from api.routes._params import MAX_K, MAX_PAGE, MAX_QUERY
 from api.routes.files import catalogue_path
-from api.schemas import GraphLink, RecordRow, Stats
+from api.schemas import GraphLink, RecordRow, SearchResponse, Stats
 from kb.catalogue import CATALOGUE_FILE, Catalogue
 from kb.errors import BadRequestError, KBError, NotIndexedError
 from kb.knowledge import KnowledgeBase
 from kb.settings import Settings
-from kb.types import DriftGroup, DuplicateGroup, Finding, Hit, RunSummary
+from kb.types import DriftGroup, DuplicateGroup, Finding, Hit, RunSummary, Severity
 
 __all__ = ["KBTools", "create_server", "require_bearer", "MAX_CHARS", "MAX_VALUE", "MAX_MEMBERS", "TOOLS", "clip", "bounded_sql"]
 
@@ -76,9 +76,9 @@ TOOLS = ("search", "show_file", "find_key", "validate", "findings", "duplicates"
          "dependencies", "sql")
 """The read-only tools; ``ingest`` joins them with ``--allow-ingest``."""
 
-Mode = Literal["hybrid", "semantic", "keyword"]
-Severity = Literal["error", "warning", "info"]
-DuplicateKind = Literal["exact", "canonical", "block", "near", "semantic"]
+# argument types from the models the HTTP API answers with (one definition of each choice)
+Mode = SearchResponse.model_fields["mode"].annotation
+DuplicateKind = DuplicateGroup.model_fields["kind"].annotation
 
 _ORDER = {"error": 0, "warning": 1, "info": 2}
 _FINDING_COLS = "rule, severity, path, line, message, target, fingerprint"
