@@ -262,9 +262,10 @@ class KBTools:
         rows = [RecordRow(**{**r, "value": clip(r["value"])}) for r in records]
         found = [f.model_copy(update={"message": clip(f.message)}) for f in found]
         notes = []
-        if len(found) > MAX_MEMBERS:
-            notes.append(f"first {MAX_MEMBERS} of {len(found)} findings: use the findings tool with path={rel!r}")
-            found = found[:MAX_MEMBERS]
+        kept = _fit(found[:MAX_MEMBERS], self.max_chars // 3)  # findings take at most a third of the answer
+        if kept < len(found):
+            notes.append(f"first {kept} of {len(found)} findings: use the findings tool with path={rel!r}")
+            found = found[:kept]
         budget = self.max_chars - len(info.model_dump_json()) - sum(len(f.model_dump_json()) + 2 for f in found)
         n = _fit(rows, budget)
         rest = total - offset - n

@@ -352,7 +352,7 @@ def test_bearer_key_guards_the_http_app():
 
 
 @pytest.mark.model
-def test_real_model_search_through_mcp(tmp_path):
+def test_real_model_search_through_mcp(tmp_path, sample_db):
     """The bundled all-MiniLM-L6-v2, end to end: ingest with it, serve, ask a paraphrase."""
     from kb.knowledge import KnowledgeBase
 
@@ -364,10 +364,8 @@ def test_real_model_search_through_mcp(tmp_path):
         text, data = s.ok("search", {"query": "When is a payment held for a person to check?", "mode": "semantic",
                                      "k": 3})
         assert data["hits"][0]["path"] == "docs/fraud.md" and "docs/fraud.md:" in text
-    # a KB built with another embedder is a tool error that names the fix
-    other = tmp_path / "hash-kb"
-    KnowledgeBase.build(root, db=other, model="hash", workers=1).close()
-    with mcp_session("--db", str(other), env=env) as s:
+    # a KB built with another embedder (the hash one) is a tool error that names the fix
+    with mcp_session("--db", str(sample_db), env=env) as s:
         assert "--model hash" in s.error("search", {"query": "fraud", "mode": "semantic"})
 
 
