@@ -3,7 +3,8 @@
 :func:`validate` is the entry point (``kb validate``, ``KnowledgeBase.validate``): it extracts the
 references (:mod:`graph.refs`), stores them in the ``"references"`` table (with a ``refs`` view,
 since ``REFERENCES`` is a reserved word), runs every rule, replaces the findings whose
-``source`` is ``validate`` and returns them.
+``source`` is ``validate`` and returns them. :func:`check` runs the same rules and writes nothing
+(for a catalogue opened read-only, as the MCP server holds it).
 
 ===================  ========  =================================================================
 rule                 severity  finds
@@ -40,7 +41,7 @@ from kb.types import Finding
 
 from graph.refs import REFERENCE_COLUMNS, Progress, Reference, ReferenceExtractor, line_indexes
 
-__all__ = ["RULES", "Rule", "validate", "store_references", "stored_references", "references_fresh"]
+__all__ = ["RULES", "Rule", "validate", "check", "store_references", "stored_references", "references_fresh"]
 
 
 
@@ -307,6 +308,30 @@ def orphans(ex: ReferenceExtractor, refs: list[Reference], used_schemas: set[str
 # ---------------------------------------------------------------------------------------------
 
 
+def check(catalogue: Catalogue, settings: Settings, *, schema_map: list[str] | None = None,
+          progress: Progress | None = None) -> tuple[list[Finding], list[Reference], list[str]]:
+    """Run every rule over the catalogue and write nothing: ``(findings, references, notes)``.
+
+    The read-only half of :func:`validate`, for callers that hold the catalogue read-only (the MCP
+    server). ``findings`` are sorted worst first; ``notes`` are about schemas that could not be used.
+    """
+    if settings.root is None and catalogue.get_meta("root"):
+        settings = settings.replace(root=Path(catalogue.get_meta("root")))
+    ex = ReferenceExtractor(catalogue, settings, progress)
+    refs = ex.run()
+    findings: list[Finding] = []
+    findings += broken_references(refs)
+    findings += undefined_variables(refs)
+    findings += reference_cycles(refs)
+    notes: list[str] = []
+    entries = list(schema_map or []) + list(settings.schema_map or [])
+    violations, used = schema_violations(ex, refs, entries, progress, notes)
+    findings += violations
+    findings += orphans(ex, refs, used)
+    findings.sort(key=finding_sort_key)
+    return findings, refs, notes
+
+
 def validate(catalogue: Catalogue, settings: Settings, *, schema_map: list[str] | None = None,
              progress: Progress | None = None) -> list[Finding]:
     """Run every rule over the catalogue; store references and findings; return the findings.
@@ -318,19 +343,8 @@ def validate(catalogue: Catalogue, settings: Settings, *, schema_map: list[str] 
     t0 = time.perf_counter()
     if settings.root is None and catalogue.get_meta("root"):
         settings = settings.replace(root=Path(catalogue.get_meta("root")))
-    ex = ReferenceExtractor(catalogue, settings, progress)
-    refs = ex.run()
+    findings, refs, notes = check(catalogue, settings, schema_map=schema_map, progress=progress)
     store_references(catalogue, settings, refs)
-    findings: list[Finding] = []
-    findings += broken_references(refs)
-    findings += undefined_variables(refs)
-    findings += reference_cycles(refs)
-    notes: list[str] = []
-    entries = list(schema_map or []) + list(settings.schema_map or [])
-    violations, used = schema_violations(ex, refs, entries, progress, notes)
-    findings += violations
-    findings += orphans(ex, refs, used)
-    findings.sort(key=finding_sort_key)
     store_findings(catalogue, "validate", findings)
     catalogue.set_meta("validate_notes", json.dumps(notes))
     catalogue.set_meta("validate_seconds", f"{time.perf_counter() - t0:.3f}")

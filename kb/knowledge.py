@@ -407,6 +407,55 @@ class KnowledgeBase:
                              "detail": "; ".join(f"{p}={v}" for p, v in d.values.items()), "files": ", ".join(g.files)})
         return pd.DataFrame(rows, columns=["group", "issue", "key_path", "detail", "files"])
 
+    # -- checks, keys, environments --------------------------------------------------------------
+
+    def check(self, *, schema_map: list[str] | None = None) -> tuple[list[Any], list[str]]:
+        """Run every validation rule and store nothing: ``(findings, notes)``.
+
+        The read-only twin of :meth:`validate` (it works on ``KnowledgeBase.open(db, read_only=True)``):
+        ``findings`` are the rules' :class:`~kb.types.Finding` models, worst first (ingest's stay in
+        :meth:`findings`); ``notes`` say which schemas could not be used.
+        """
+        from graph.rules import check
+
+        with self.snapshot() as snap:
+            found, _refs, notes = check(snap.catalogue, self._resolved(snap), schema_map=schema_map)
+        return found, notes
+
+    def find_key(self, pattern: str, *, path: str | None = None, limit: int | None = None,
+                 offset: int = 0) -> "pd.DataFrame":
+        """Records whose key path matches the glob ``pattern``, case-insensitively.
+
+        ``*`` matches any run of characters (dots included), ``?`` one character; everything else,
+        brackets too, is literal (``services.*.ports[0]``). A pattern without ``*`` or ``?`` also
+        matches as the last segments of a key path: ``review_threshold`` finds
+        ``fraud.review_threshold``. ``path`` is a catalogued path or a glob over paths.
+        """
+        like = "".join({"*": "%", "?": "_", "%": "\\%", "_": "\\_", "\\": "\\\\"}.get(c, c) for c in pattern)
+        clauses = ["(key_path ILIKE ? ESCAPE '\\'" + ("" if any(c in pattern for c in "*?")
+                                                       else " OR key_path ILIKE ? ESCAPE '\\'") + ")"]
+        params: list[Any] = [like] if any(c in pattern for c in "*?") else [like, "%." + like]
+        if path:
+            clauses.append("path GLOB ?" if any(c in path for c in "*?[") else "path = ?")
+            params.append(path)
+        page = f"LIMIT {int(limit)} OFFSET {int(offset)}" if limit else (f"OFFSET {int(offset)}" if offset else "")
+        return self.sql(f"SELECT path, doc, key_path, value, value_type, line FROM records "
+                        f"WHERE {' AND '.join(clauses)} ORDER BY path, doc, line, key_path {page}", params)
+
+    def effective(self, env: str, *, path: str | None = None, as_frame: bool = True):
+        """Each key's final value in environment ``env`` (base + override, ``${VAR}`` resolved),
+        with the ``path:line`` it came from; ``path`` keeps sibling groups with a file matching it."""
+        from kb.drift import effective_config
+
+        with self.snapshot() as snap:
+            rows = effective_config(snap.catalogue, self._resolved(snap), env, path)
+        if not as_frame:
+            return rows
+        import pandas as pd
+
+        return pd.DataFrame(rows, columns=["group", "env", "key_path", "value", "path", "line", "source", "layer",
+                                           "variables", "unresolved"])
+
 
 def _published_shas(ws: Any) -> Any:
     """The text hashes that the published vector rows cover (for the counts published with a

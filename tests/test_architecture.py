@@ -57,6 +57,7 @@ OWNERS = {
     "referencing": {"graph/schema/validator.py", "graph/refs/pointers.py"},
     "prometheus_client": {"api/metrics.py"},
     "watchfiles": {"api/watch.py"},
+    "mcp": {"api/mcp/server.py"},
 }
 
 

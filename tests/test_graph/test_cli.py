@@ -118,3 +118,31 @@ def test_sarif_validates_against_the_sarif_schema_when_available(kbdir):
     log = json.loads(run("validate", "--db", str(kbdir), "--sarif").stdout)
     errors = list(jsonschema.validators.validator_for(schema)(schema).iter_errors(log))
     assert not errors, [e.message for e in errors[:3]]
+
+
+def test_validate_files_reports_only_those_files_but_checks_the_whole_tree(kbdir, tmp_path):
+    r = run("validate", "--db", str(kbdir), "docs/guide.md", "--json")
+    found = json.loads(r.stdout)["findings"]
+    assert {f["path"] for f in found} == {"docs/guide.md"} and r.exit_code == 1
+    assert {f["target"] for f in found} == {"docs/missing.md", "docs/other.md#no-such-heading"}
+    # a folder selects what is under it; a clean file passes although the tree has errors
+    r = run("validate", "--db", str(kbdir), "deploy/")
+    assert r.exit_code == 1 and {ln.split(":")[0] for ln in r.stdout.splitlines()} == {"deploy/docker-compose.yml"}
+    assert "only in the 1 given files" in r.stderr
+    assert run("validate", "--db", str(kbdir), "docs/other.md").exit_code == 0
+    # with a baseline only new errors in the given files fail
+    base = tmp_path / "baseline.json"
+    base.write_text(run("validate", "--db", str(kbdir), "--json").stdout, encoding="utf-8")
+    assert run("validate", "--db", str(kbdir), "--baseline", str(base), "docs/guide.md").exit_code == 0
+
+
+def test_validate_ingest_refreshes_the_tree_first_and_maps_disk_paths(tree, tmp_path, monkeypatch):
+    root = tree({"docs/index.md": "# Index\n\nSee [setup](setup.md).\n", "docs/setup.md": "# Setup\n"})
+    db = tmp_path / "fresh-kb"
+    monkeypatch.chdir(root)
+    r = run("validate", "--db", str(db), "--ingest", ".", "docs/index.md")
+    assert r.exit_code == 0 and "ingested .: 2 files (2 added" in r.stderr
+    (root / "docs" / "setup.md").unlink()
+    r = run("validate", "--db", str(db), "--ingest", str(root), str(root / "docs" / "index.md"))
+    assert r.exit_code == 1 and "docs/index.md:3  error  broken-reference" in r.stdout
+    assert "1 removed" in r.stderr

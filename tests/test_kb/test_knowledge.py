@@ -63,3 +63,32 @@ def test_graph_helpers_duplication_summary_and_read_only_validate(tmp_path):
     with pytest.raises(ReadOnlyError, match="open the KB writable"):
         ro.validate()
     ro.close()
+
+
+def test_find_key_check_and_effective(make_tree, tmp_path):
+    root = make_tree({
+        "svc/config/base.yaml": "server:\n  ports: [80, 443]\n  Read_Timeout: 5s\ndocs: see [x](missing.md)\n",
+        "svc/config/production.yaml": "server:\n  Read_Timeout: 9s\n",
+        "docs/a.md": "# A\n\nSee [gone](gone.md).\n",
+        "weird.json": '{"a_b": 1, "a%b": 2, "axb": 3}\n',
+    }, name="fk")
+    with KnowledgeBase.build(root, db=tmp_path / "fk-kb", embed=False, workers=1) as built:
+        db = built.settings.db
+    with KnowledgeBase.open(db, read_only=True) as kb:
+        # case-insensitive glob; brackets literal; a bare name matches the last segments too
+        assert kb.find_key("SERVER.PORTS[1]")["value"].tolist() == ["443"]
+        assert kb.find_key("*timeout")[["path", "line"]].values.tolist() == [
+            ["svc/config/base.yaml", 3], ["svc/config/production.yaml", 2]]
+        assert kb.find_key("read_timeout", path="svc/config/prod*")["value"].tolist() == ["9s"]
+        assert kb.find_key("a_b")["key_path"].tolist() == ["a_b"]  # _ and % are literal
+        assert kb.find_key("a?b")["key_path"].tolist() == ["a_b", "axb"]
+        assert kb.find_key("*a%b*")["key_path"].tolist() == ['["a%b"]']  # a quoted key, % literal
+        assert len(kb.find_key("*", limit=2, offset=1)) == 2
+        # every rule, nothing stored, on a read-only KB
+        found, notes = kb.check()
+        assert {(f.rule, f.path, f.line) for f in found} == {("broken-reference", "docs/a.md", 3)} and notes == []
+        assert kb.findings().empty
+        eff = kb.effective("production", as_frame=False)
+        assert {r["key_path"]: (r["value"], r["source"]) for r in eff}["server.Read_Timeout"] == (
+            "9s", "svc/config/production.yaml:2")
+        assert list(kb.effective("production").columns)[:3] == ["group", "env", "key_path"]

@@ -37,7 +37,25 @@ def _baseline_keys(path: Path) -> set[tuple]:
         ) from exc
 
 
+def _selected(files: tuple[str, ...], root: str | None) -> set[str]:
+    """Catalogue paths for FILES: files on disk inside the corpus root, else paths relative to the root."""
+    base = Path(root).resolve() if root else None
+    out = set()
+    for f in files:
+        rel = f.replace("\\", "/").removeprefix("./")
+        p = Path(f)
+        if base is not None and p.exists() and p.resolve().is_relative_to(base):
+            rel = p.resolve().relative_to(base).as_posix()
+        out.add(rel.rstrip("/"))
+    return out
+
+
+def _in(path: str, selected: set[str]) -> bool:
+    return path in selected or any(path.startswith(s + "/") for s in selected)
+
+
 @click.command("validate")
+@click.argument("files", nargs=-1, metavar="[FILES]...")
 @db_option
 @json_option
 @click.option("--sarif", is_flag=True, help="Print SARIF 2.1.0 (for code-scanning UIs) instead of a table.")
@@ -46,14 +64,22 @@ def _baseline_keys(path: Path) -> set[tuple]:
 @click.option("--schema-map", "schema_map", multiple=True, metavar="GLOB=SCHEMA",
               help="Validate files matching GLOB against SCHEMA (paths relative to the corpus root; GLOB may "
                    "capture {name} for SCHEMA). Repeatable; comes before [tool.kb] schema_map.")
+@click.option("--ingest", "ingest_root", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
+              help="First ingest this tree incrementally (catalogue only, no embedding), so the check sees it as "
+                   "it is now; the KB is created if need be (the pre-commit hook runs `kb validate --ingest .`).")
 @handle_errors
-def command(db: Path | None, as_json: bool, sarif: bool, baseline: Path | None, schema_map: tuple[str, ...]) -> None:
+def command(files: tuple[str, ...], db: Path | None, as_json: bool, sarif: bool, baseline: Path | None,
+            schema_map: tuple[str, ...], ingest_root: Path | None) -> None:
     """Check references, variables, cycles and JSON Schemas; list every finding, worst first.
 
     Runs the rules broken-reference, undefined-variable, reference-cycle, schema-violation and
     orphan over the catalogue, stores their findings, and prints them with ingest's parse-error
     and plaintext-secret findings, as `path:line  severity  rule  message`. Exits 1 when any
     finding (after --baseline) is an error.
+
+    With FILES (paths relative to the corpus root, or on disk inside it, or folders), the whole tree
+    is still checked but only findings in those files are reported and counted: a pre-commit hook
+    passes the changed files, so errors elsewhere do not block a commit.
 
     Example: kb validate --schema-map 'config/{name}.yaml=schemas/{name}.schema.json' --sarif > kb.sarif
     """
@@ -62,10 +88,15 @@ def command(db: Path | None, as_json: bool, sarif: bool, baseline: Path | None, 
     if as_json and sarif:
         raise BadRequestError("Choose one of --json and --sarif.")
     kb = open_kb(db, read_only=False)
-    if kb.generation() is None:
-        raise NotIndexedError(f"No knowledge base at '{kb.settings.db}'. Run `kb ingest PATH --db {kb.settings.db}` first.")
+    if ingest_root is None and kb.generation() is None:
+        raise NotIndexedError(f"No knowledge base at '{kb.settings.db}'. Run `kb ingest PATH --db {kb.settings.db}` "
+                              "first, or pass --ingest PATH.")
     keys = _baseline_keys(baseline) if baseline is not None else None
     t0 = time.perf_counter()
+    if ingest_root is not None:
+        run = kb.ingest(ingest_root, embed=False)
+        click.echo(f"ingested {ingest_root}: {run.files_seen} files ({run.added} added, {run.changed} changed, "
+                   f"{run.removed} removed) in {run.seconds:.1f}s", err=True)
     root = str(kb.settings.root) if kb.settings.root else None
     found = kb.validate(as_frame=False, schema_map=list(schema_map))
     with kb.snapshot() as snap:
@@ -75,6 +106,9 @@ def command(db: Path | None, as_json: bool, sarif: bool, baseline: Path | None, 
     seconds = time.perf_counter() - t0
     findings = [_finding(r) for r in others] + found
     findings.sort(key=lambda f: (_ORDER.get(f.severity, 3), f.path, f.line or 0, f.rule, f.message))
+    if files:
+        selected = _selected(files, root)
+        findings = [f for f in findings if _in(f.path, selected)]
     suppressed = 0
     if keys is not None:
         kept = [f for f in findings if (f.rule, f.path, f.target, f.message) not in keys]
@@ -93,6 +127,7 @@ def command(db: Path | None, as_json: bool, sarif: bool, baseline: Path | None, 
     if not as_json and not sarif:
         by = {s: sum(1 for f in findings if f.severity == s) for s in _ORDER}
         tail = f"; {suppressed} in the baseline not shown" if keys is not None else ""
+        tail += f"; only in the {len(files)} given files" if files else ""
         click.echo(f"{len(findings)} findings ({by['error']} errors, {by['warning']} warnings, {by['info']} info) "
                    f"in {seconds:.1f}s{tail}", err=True)
         for n in notes:
