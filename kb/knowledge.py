@@ -83,8 +83,13 @@ class KnowledgeBase:
 
     # -- ingest ---------------------------------------------------------------------------------
 
-    def ingest(self, root: str | Path | None = None, *, progress: Callable[..., None] | None = None) -> RunSummary:
-        """Ingest (incrementally) ``root`` or the root recorded in the KB."""
+    def ingest(self, root: str | Path | None = None, *, progress: Callable[..., None] | None = None,
+               git_history: int = 0) -> RunSummary:
+        """Ingest (incrementally) ``root`` or the root recorded in the KB.
+
+        ``git_history=N`` then replays the last N commits of the git repository holding the root
+        into the change log (bounded by ``git_history_timeout``), so a new KB starts with history.
+        """
         from ingest.pipeline import run_ingest
 
         target = Path(root) if root is not None else self.settings.root
@@ -92,8 +97,21 @@ class KnowledgeBase:
             from kb.errors import ConfigError
 
             raise ConfigError("No root to ingest: pass a path, e.g. kb.ingest('platform/').")
-        summary = run_ingest(self.catalogue, self.settings.replace(root=Path(target)), progress=progress)
-        self.settings = self.settings.replace(root=Path(target))
+        if git_history < 0:
+            from kb.errors import BadRequestError
+
+            raise BadRequestError(f"git_history must be 0 or more commits (got {git_history}).")
+        settings = self.settings.replace(root=Path(target))
+        summary = run_ingest(self.catalogue, settings, progress=progress)
+        self.settings = settings
+        if git_history:
+            from ingest.changes import replay_git_history
+
+            done = replay_git_history(self.catalogue, settings, summary.run_id, git_history, progress=progress)
+            summary = summary.model_copy(update={
+                "history_commits": done.commits, "key_changes": summary.key_changes + done.changes,
+                "notes": [*summary.notes, *done.notes],
+                "seconds": round(summary.seconds + done.seconds, 3)})
         return summary
 
     # -- catalogue ------------------------------------------------------------------------------
@@ -142,6 +160,52 @@ class KnowledgeBase:
         import pandas as pd
 
         return pd.DataFrame(self.catalogue.history(limit))
+
+    # -- change log -----------------------------------------------------------------------------
+
+    def changes(self, key: str | None = None, path: str | None = None, since: Any = None,
+                change: str | None = None, limit: int | None = 1000, as_frame: bool = True):
+        """Key-level changes, newest first: a DataFrame (one row per change), or ``KeyChange`` models.
+
+        ``key`` a key path or a ``*`` pattern; ``path`` a file, folder or glob (a moved file keeps
+        its history); ``since`` a run id, a date/time or an age such as ``"7d"``.
+        """
+        from kb.changelog import CHANGE_COLUMNS, query_changes
+
+        _, rows = query_changes(self.catalogue, key=key, path=path, since=since, change=change, limit=limit)
+        if not as_frame:
+            return rows
+        import pandas as pd
+
+        return pd.DataFrame([r.model_dump() for r in rows], columns=list(CHANGE_COLUMNS))
+
+    def blame(self, path: str, key: str, *, doc: int | None = None):
+        """The history of one key: a ``KeyHistory`` (value now, who last touched it, changes newest first)."""
+        from kb.changelog import key_history
+
+        return key_history(self.catalogue, self.settings, path, key, doc=doc)
+
+    # -- health report --------------------------------------------------------------------------
+
+    def report(self, *, validate: bool | None = None, record: bool | None = None) -> dict[str, Any]:
+        """The numbers behind the health report (score, findings, duplication, drift, schemas,
+        graph, recent changes, trends). ``validate`` runs validation first (default: when stale);
+        ``record`` stores a health snapshot for trends (default: when writable)."""
+        from kb.report import build_report
+
+        if validate is None:
+            validate = not self.read_only
+        return build_report(self.catalogue, self.settings, validate=validate,
+                            record=not self.read_only if record is None else record)
+
+    def report_html(self, path: str | Path | None = None, **options: Any) -> str:
+        """The health report as one self-contained HTML page; written to ``path`` when given."""
+        from kb.report import render_html
+
+        html = render_html(self.report(**options))
+        if path is not None:
+            Path(path).write_text(html, encoding="utf-8")
+        return html
 
     # -- search ---------------------------------------------------------------------------------
 
