@@ -247,31 +247,30 @@ def _blame_key(d: KeyDiff) -> int | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def parse_records(rel: str, fmt: str, data: bytes, limits: Limits) -> list[KeyRecord] | None:
+def parse_records(rel: str, fmt: str, data: bytes, limits: Limits) -> tuple[list[KeyRecord], bool]:
     """A file's records (redacted) from its bytes, as :func:`ingest.pipeline.process_file` would
-    catalogue them; None when it is binary or does not parse."""
+    catalogue them, and whether it parsed (a file that does not keeps the records its parser got
+    before the error, as the catalogue does; a binary file has none)."""
     from ingest.pipeline import STRUCTURED_FORMATS, value_text
 
     head = data[:8192]
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         text = data.decode("utf-16", errors="replace")
     elif b"\x00" in head:
-        return None
+        return [], True
     else:
         text = data.decode("utf-8", errors="replace")
     if text.startswith("\ufeff"):
         text = text[1:]
     if not text.strip():
-        return []
+        return [], True
     parsed = parse_text(fmt, text, PurePosixPath(rel), limits)
     parsed = redact(parsed, text, structured=fmt in STRUCTURED_FORMATS)
-    if any(p.rule == "parse-error" for p in parsed.problems):
-        return None
     out: list[KeyRecord] = []
     for r in parsed.records:
         v, t = value_text(r.value)
         out.append((r.doc, r.key_path, v, t, r.line))
-    return out
+    return out, not any(p.rule == "parse-error" for p in parsed.problems)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -347,7 +346,7 @@ class _Blobs:
         self.limits = limits
         self.max_size = max_size
         self.formats = formats
-        self.cache: OrderedDict[tuple[str, str], list[KeyRecord] | None] = OrderedDict()
+        self.cache: OrderedDict[tuple[str, str], tuple[list[KeyRecord], bool]] = OrderedDict()
 
     def format(self, rel: str) -> str:
         fmt = self.formats.get(rel)
@@ -358,16 +357,17 @@ class _Blobs:
             fmt = format_for(PurePosixPath(rel), in_helm_templates=in_tpl)
         return fmt
 
-    def records(self, rel: str, blob: str | None) -> list[KeyRecord] | None:
+    def records(self, rel: str, blob: str | None) -> tuple[list[KeyRecord], bool]:
+        """(records, parsed) of a blob; an absent, missing or oversized blob has no records."""
         if blob is None:
-            return []
+            return [], True
         fmt = self.format(rel)
         key = (blob, fmt)
         if key in self.cache:
             self.cache.move_to_end(key)
             return self.cache[key]
         data = self.reader.read(blob)
-        recs = None if data is None or len(data) > self.max_size else parse_records(rel, fmt, data, self.limits)
+        recs = ([], True) if data is None or len(data) > self.max_size else parse_records(rel, fmt, data, self.limits)
         self.cache[key] = recs
         if len(self.cache) > 4096:
             self.cache.popitem(last=False)
@@ -448,11 +448,12 @@ def _commit_rows(commit: Commit, entries: list, repo: GitRepo, keep: _PathFilter
         assert path is not None
         if e.status == "R" and old_rel and new_rel and old_rel != new_rel:
             rows.append(_file_row(run_id, at, new_rel, "moved", commit, "git", old_rel))
-        new = blobs.records(new_rel, new_blob) if new_rel else []
-        if new is None:
-            rows.append(_file_row(run_id, at, path, "broken", commit, "git"))
+        new, new_ok = blobs.records(new_rel, new_blob) if new_rel else ([], True)
+        old, old_ok = blobs.records(old_rel, old_blob) if old_rel else ([], True)
+        if not new_ok:  # as at ingest: one row when it breaks, keys not compared until it parses
+            if old_ok:
+                rows.append(_file_row(run_id, at, path, "broken", commit, "git"))
             continue
-        old = blobs.records(old_rel, old_blob) if old_rel else []
-        for d in diff_records(old or (), new):
+        for d in diff_records(old, new):
             rows.append(_row(run_id, at, path, d, commit, "git"))
     return rows

@@ -239,7 +239,7 @@ def _drift(catalogue: "Catalogue", settings: "Settings") -> dict[str, Any]:
     rows = []
     for i, g in enumerate(groups):
         n_keys = max(keys.get(i, 0), len(g.missing) + len(g.differing))
-        rows.append({"folder": _common_folder(g.files), "files": g.files, "environments": len(g.files),
+        rows.append({"folder": _common_folder(g.files), "files": g.files, "file_count": len(g.files),
                      "keys": n_keys, "missing": len(g.missing), "differing": len(g.differing),
                      "examples": [m.key_path for m in g.missing[:3]] + [d.key_path for d in g.differing[:3]]})
     rows.sort(key=lambda r: (-(r["missing"] + r["differing"]), r["folder"]))
@@ -462,7 +462,9 @@ def render_html(report: dict[str, Any]) -> str:
         _section_trends(report),
         _section_changes(report),
     ]
-    data = json.dumps(report, default=str, ensure_ascii=False).replace("</", "<\\/").replace("<!--", "<\\!--")
+    # Embedded for tools: every '<', '>' and '&' escaped, so no text of the tree can close the tag.
+    data = (json.dumps(report, default=str, ensure_ascii=False)
+            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
     root = kb.get("root") or kb.get("db")
     return (
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -563,9 +565,9 @@ def _section_drift(r: dict[str, Any]) -> str:
     kpis = (_kpi(d["groups"], "environment groups") + _kpi(f"{d['drifting_keys']:,}", "drifting keys")
             + _kpi(f"{d['missing']:,}", "missing") + _kpi(f"{d['differing']:,}", "differing"))
     chart = charts.stacked_hbar("drift", "drifting keys per environment group",
-                                [(f"{g['folder']} ({g['environments']} files)",
+                                [(f"{g['folder']} ({g['file_count']} files)",
                                   [("missing", g["missing"]), ("differing", g["differing"])]) for g in d["by_group"]])
-    rows = [[(f'<code>{_e(g["folder"])}</code>', g["folder"]), (str(g["environments"]), g["environments"]),
+    rows = [[(f'<code>{_e(g["folder"])}</code>', g["folder"]), (str(g["file_count"]), g["file_count"]),
              (f'{g["keys"]:,}', g["keys"]), (str(g["missing"]), g["missing"]), (str(g["differing"]), g["differing"]),
              (", ".join(f"<code>{_e(k)}</code>" for k in g["examples"]), None)] for g in d["by_group"][:10]]
     table = _table([("group", ""), ("files", "num"), ("keys", "num"), ("missing", "num"), ("differing", "num"),
