@@ -469,6 +469,7 @@ def render_html(report: dict[str, Any]) -> str:
     return (
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        "<link rel=\"icon\" href=\"data:,\">"
         f"<title>kb health report — {_e(root)}</title><style>{_CSS}</style></head>"
         f"<body data-score=\"{score['value']}\">"
         f"<header><h1>Configuration health: {score['value']:.1f}/100 (grade {_e(score['grade'])})</h1>"

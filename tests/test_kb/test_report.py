@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -119,7 +120,7 @@ def test_the_page_is_self_contained_and_escapes_what_the_tree_holds(reported):
     html = render_html(r)
     assert html.startswith("<!doctype html>")
     # nothing fetched at view time: no external script, style sheet, image, font or import
-    assert not re.search(r"<(script|img|link|iframe)[^>]*\s(src|href)=", html, re.I)
+    assert not re.search(r'<(script|img|link|iframe)[^>]*\s(src|href)=(?!"data:)', html, re.I)
     assert "url(" not in html and "@import" not in html
     assert re.findall(r"https?://[^\s\"'<]+", html) == ["http://www.w3.org/2000/svg"] * html.count("<svg")
     # exactly the page's two scripts: the embedded data and the sorter; the tree's text never makes markup
@@ -146,3 +147,55 @@ def test_a_read_only_report_neither_validates_nor_records(reported, settings):
         assert len(r["trends"]["health"]) == 2  # the stored two; this one shown (same run), not stored
         assert ro.query("SELECT count(*) FROM health")[0][0] == 2
         assert "older than the last ingest" in render_html(r)
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end with the real model on the bundled sample
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.model
+def test_real_model_sample_kb_change_search_blame_and_report(tmp_path):
+    """Build the sample with the real embedder, change a value, and see it everywhere: re-embedded
+    and found by a natural-language search, in the change log and the key's history, and in the
+    health report, whose findings are exactly the sample's planted problems."""
+    import shutil
+    from collections import Counter
+
+    from kb.knowledge import KnowledgeBase
+
+    repo = Path(__file__).resolve().parents[2]
+    root = tmp_path / "sample"
+    shutil.copytree(repo / "kb" / "sample", root)
+    truth = json.loads((repo / "kb" / "sample_truth.json").read_text())
+    prod = "services/payments/config/production.yaml"
+    with KnowledgeBase.build(root, db=tmp_path / "kb", workers=1) as kb:
+        assert kb.settings.model != "hash"
+        text = (root / prod).read_text()
+        assert "review_threshold: 0.85" in text
+        bump(root / prod, text.replace("review_threshold: 0.85", "review_threshold: 0.91"))
+        summary = kb.ingest(root)
+        assert summary.key_changes == 1 and summary.chunks_embedded >= 1
+
+        hits = kb.search("Where is the fraud-review threshold for payments in production?", k=3, as_frame=False)
+        top = next(h for h in hits if h.path == prod)
+        assert "review_threshold: 0.91" in top.snippet
+
+        h = kb.blame(prod, "fraud.review_threshold")
+        assert h.value == "0.91" and [(c.old_value, c.new_value) for c in h.history] == [("0.85", "0.91")]
+        changes = kb.changes(key="*threshold*")
+        assert list(changes["new_value"]) == ["0.91"] and list(changes["path"]) == [prod]
+
+        report = kb.report()
+        planted = Counter(p["kind"] for p in truth["problems"])
+        errors = {x["rule"]: x["count"] for x in report["findings"]["by_rule"] if x["severity"] == "error"}
+        error_rules = ("broken-reference", "plaintext-secret", "undefined-variable", "reference-cycle",
+                       "schema-violation", "parse-error")
+        assert errors == {k: planted[k] for k in error_rules}  # the planted problems, nothing else
+        assert report["duplicates"]["largest_blocks"][0]["key_path"] == "logging"
+        assert report["duplicates"]["groups_by_kind"]["canonical"] == planted["canonical-duplicate"]
+        assert report["drift"]["groups"] > 0 and report["schemas"]["with_schema"] > 0
+        assert report["changes"]["recent"][0]["key_path"] == "fraud.review_threshold"
+        assert [x["run_id"] for x in report["trends"]["runs"]] == [1, 2]
+        html = kb.report_html(tmp_path / "report.html")
+        assert "fraud.review_threshold" in html and 'data-chart="changes-per-run"' in html
