@@ -29,10 +29,17 @@ def command(db: Path | None, as_json: bool, output: Path, no_validate: bool) -> 
     from kb.report import render_html
 
     from kb.catalogue import Catalogue
+    from kb.errors import NotIndexedError
 
     settings = load_settings(db=db)
     Catalogue(settings.db, read_only=True).close()  # no KB: say how to build one, never create an empty one
-    with KnowledgeBase.open(settings.db) as kb:
+    try:
+        kb = KnowledgeBase.open(settings.db)
+    except NotIndexedError:  # another process holds the catalogue (kb serve): report from what is stored
+        kb = KnowledgeBase.open(settings.db, read_only=True)
+        console(stderr=True).print("note: the catalogue is in use by another process; reporting from the stored "
+                                   "validation, without storing a trend snapshot")
+    with kb:
         data = kb.report(validate=not no_validate)
     if as_json:
         emit_json(data)
