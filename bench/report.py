@@ -50,7 +50,7 @@ def main() -> None:
     for _ in range(args.repeats):
         wall, _ = kb("report", "--db", str(db), "-o", str(page))
         _, out = kb("report", "--db", str(db), "--json")
-        data = json.loads(out)
+        data = json.loads(out[out.find("{") if out.startswith("{") else out.find("\n{") + 1:])
         runs.append((wall, data["seconds"], data["timings"]))
     files = data["kb"]["files"]
     print(f"\ncorpus: {args.corpus} ({files} files, {data['kb']['records']} values), cores: {os.cpu_count()}")

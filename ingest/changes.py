@@ -12,8 +12,10 @@ Two writers fill the ``changes`` table (columns in :data:`kb.catalogue.TABLE_COL
   that stops parsing is one ``broken`` row: its keys are not compared until it parses again. The
   first ingest of a tree is the baseline: it records no key changes (``kb history`` lists its
   files as added). In a git work tree each row is attributed to the commit that last touched its
-  line (``git blame``); a removal to the last commit that touched the file, when the working file
-  is committed.
+  line; a removal to the last commit that touched the file, when the working file is committed.
+  When exactly one commit since the previous ingest (whose HEAD is kept in meta ``git_head``)
+  touched a committed file, that commit made all its changes and no blame is run (one ``git log``
+  for the run instead of one ``git blame`` per file); otherwise ``git blame``.
 * :func:`replay_git_history` (``kb ingest --git-history N``): the last N commits of the repository,
   newest first, each diffed against its first parent (moves found by git's rename detection),
   every changed blob parsed and redacted exactly as an ingest would. Bounded by N and by
@@ -123,11 +125,18 @@ class ChangeRecorder:
                     self._by_sha.setdefault(sha, []).append(p)
         self._git: GitRepo | None = None
         self._git_looked = False
+        self._wants_git = bool(settings.record_changes) and self.attribute
+        self._base = catalogue.get_meta("git_head") if self._wants_git else None  # HEAD at the last ingest
+        self._head: str | None = None
+        self._touched: dict[str, list[Commit]] | None = None
+        self._touched_done = False
+        self.parsed = 0
 
     # -- what the pipeline calls ----------------------------------------------------------------
 
     def note(self, rel: str, is_new: bool, file_row: tuple | None, records: list[tuple] | None) -> None:
         """A parsed file of the current batch: ``file_row`` and ``records`` as the catalogue stores them."""
+        self.parsed += 1
         if not self.enabled or file_row is None:
             return
         self.pending.append((rel, is_new, file_row[3], file_row[5], records or []))
@@ -155,7 +164,8 @@ class ChangeRecorder:
             d = diff_records(old_records.get(rel, ()), ((r[1], r[2], r[3], r[4], r[5]) for r in records))
             if d:
                 diffs.append((rel, d))
-        blame = self._attribution([(rel, d) for rel, d in diffs], [w[0] for w in whole])
+        new_files = {p[0] for p in pending if p[1]}
+        blame = self._attribution(diffs, [w[0] for w in whole], new_files)
         for rel, change, src in whole:
             out.append(_file_row(self.run_id, self.at, rel, change, blame.get((rel, None)), "ingest", src))
         for rel, d in diffs:
@@ -180,6 +190,18 @@ class ChangeRecorder:
         self.count += len(out)
         return out
 
+    def finish(self) -> None:
+        """After the run's last batch: remember HEAD, so the next run knows which commits are new.
+
+        Skipped when nothing was parsed and a HEAD is already known (a no-change run costs no git).
+        """
+        if not self._wants_git or (self.parsed == 0 and self._base is not None):
+            return
+        repo = self._repo()
+        head = self._head or (repo.head() if repo is not None else None)
+        if head and head != self._base:
+            self.catalogue.set_meta("git_head", head)
+
     # -- helpers --------------------------------------------------------------------------------
 
     def _old(self, paths: list[str]) -> tuple[dict[str, list[KeyRecord]], dict[str, str]]:
@@ -198,17 +220,53 @@ class ChangeRecorder:
             self._git_looked = True
             if self.attribute and self.root is not None:
                 self._git = GitRepo.find(Path(self.root))
+                if self._git is not None:
+                    self._head = self._git.head()  # the commit this run ingests (plus any uncommitted edit)
         return self._git
 
-    def _attribution(self, diffs: list[tuple[str, list[KeyDiff]]], whole: list[str]
+    def _single_commits(self, repo: GitRepo, paths: list[str]) -> dict[str, Commit]:
+        """Files that exactly one commit touched since the last ingest and that are committed now:
+        that commit made all their changes, no blame needed (the common case: a pull, then an ingest)."""
+        if not self._touched_done:
+            self._touched_done = True
+            if self._base and self._head:
+                self._touched = repo.touched_since(self._base)
+        if not self._touched:
+            return {}
+        single = {p: c[0] for p in paths if len(c := self._touched.get(p, ())) == 1}
+        if not single:
+            return {}
+        dirty = repo.uncommitted(sorted(single))
+        if dirty is None:
+            return {}
+        return {p: c for p, c in single.items() if p not in dirty}
+
+    def _attribution(self, diffs: list[tuple[str, list[KeyDiff]]], whole: list[str],
+                     new_files: set[str] = frozenset()  # type: ignore[assignment]
                      ) -> dict[tuple[str, Any], Commit | None]:
         """(path, line) -> commit for added/changed keys; (path, None) -> the file's last commit
-        (removals, whole-file rows) when its working copy is committed. Empty outside git."""
+        (removals, whole-file rows) when its working copy is committed. Empty outside git.
+
+        A file changed in place by the one commit since the last ingest gets that commit without a
+        blame; a file new to the catalogue is blamed (its lines may come from older commits: a move
+        with an edit, a copy)."""
         if not diffs and not whole:
             return {}
         repo = self._repo()
         if repo is None:
             return {}
+        out: dict[tuple[str, Any], Commit | None] = {}
+        try:
+            single = self._single_commits(repo, [rel for rel, _ in diffs if rel not in new_files] + list(whole))
+        except Exception:  # noqa: BLE001 - attribution never fails an ingest
+            single = {}
+        for rel, d in diffs:
+            if rel in single:
+                for x in d:
+                    out[(rel, _blame_key(x))] = single[rel]
+        for w in whole:
+            if w in single:
+                out[(w, None)] = single[w]
 
         def one(job: tuple[str, list[KeyDiff] | None]) -> dict[tuple[str, Any], Commit | None]:
             rel, d = job
@@ -225,8 +283,10 @@ class ChangeRecorder:
                 pass
             return got
 
-        jobs: list[tuple[str, list[KeyDiff] | None]] = [(rel, d) for rel, d in diffs] + [(w, None) for w in whole]
-        out: dict[tuple[str, Any], Commit | None] = {}
+        jobs: list[tuple[str, list[KeyDiff] | None]] = (
+            [(rel, d) for rel, d in diffs if rel not in single] + [(w, None) for w in whole if w not in single])
+        if not jobs:
+            return out
         workers = min(_BLAME_THREADS, len(jobs))
         if workers <= 1:
             for j in jobs:

@@ -318,6 +318,7 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
     if gone:
         catalogue.remove_files(run_id, gone, {"changes": recorder.removed_rows(gone)})
     catalogue.replace_findings("walk", walk_findings)
+    recorder.finish()
     if added or changed or gone:
         catalogue.invalidate_validation()
 

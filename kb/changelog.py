@@ -54,19 +54,18 @@ def parse_since(value: str | int | datetime | None, *, now: datetime | None = No
     if isinstance(value, int):
         return ("run", value)
     text = str(value).strip()
-    if text.isdigit() and len(text) < 8:
+    if text.isascii() and text.isdigit() and len(text) < 8:
         return ("run", int(text))
     m = _AGE.match(text.lower())
-    if m:
-        base = now or datetime.now(timezone.utc).replace(tzinfo=None)
-        return ("time", base - timedelta(**{_AGE_UNITS[m.group(2)]: int(m.group(1))}))
     try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        if m:
+            base = now or datetime.now(timezone.utc).replace(tzinfo=None)
+            return ("time", base - timedelta(**{_AGE_UNITS[m.group(2)]: int(m.group(1))}))
+        return ("time", _naive_utc(datetime.fromisoformat(text.replace("Z", "+00:00"))))
+    except (ValueError, OverflowError):
         raise BadRequestError(
             f"since={text!r} is not a run id, a date or an age: give e.g. 12 (run 12 and later), 2024-05-01, "
             "2024-05-01T12:00 (UTC) or 7d / 12h / 30m / 2w.") from None
-    return ("time", _naive_utc(when))
 
 
 def _naive_utc(when: datetime) -> datetime:

@@ -151,6 +151,47 @@ class GitRepo:
             return False
         return self.run("diff", "--quiet", "HEAD", "--", path) is not None
 
+    def head(self) -> str | None:
+        """The commit HEAD names, or None (no commit yet)."""
+        out = self.run("rev-parse", "--verify", "-q", "HEAD")
+        return out.decode("ascii", "replace").strip() or None if out else None
+
+    def touched_since(self, base: str, limit: int = 2000) -> dict[str, list[Commit]] | None:
+        """Root-relative path -> the commits after ``base`` up to HEAD that touched it, newest first;
+        None when git cannot tell (an unknown base, more than ``limit`` commits, an error)."""
+        out = self.run("-c", "core.quotepath=off", "log", "--first-parent", "-n", str(limit + 1), "--name-only",
+                       f"--format=%x00{_LOG_FORMAT}", f"{base}..HEAD", "--", self.prefix or ".")
+        if out is None:
+            return None
+        touched: dict[str, list[Commit]] = {}
+        entries = [e for e in out.split(b"\0") if e.strip()]
+        if len(entries) > limit:
+            return None
+        for entry in entries:
+            head, _, names = entry.partition(b"\n")
+            commits = _parse_log(head)
+            if not commits:
+                return None
+            for name in names.decode("utf-8", "surrogateescape").splitlines():
+                rel = self.rel_path(name.strip()) if name.strip() else None
+                if rel is not None:
+                    touched.setdefault(rel, []).append(commits[0])
+        return touched
+
+    def uncommitted(self, rels: list[str]) -> set[str] | None:
+        """Which of ``rels`` differ from HEAD in the work tree or the index (None: git failed)."""
+        out: set[str] = set()
+        for i in range(0, len(rels), 500):
+            specs = [f":(literal){self.repo_path(r)}" for r in rels[i:i + 500]]
+            got = self.run("diff", "--name-only", "-z", "--no-renames", "HEAD", "--", *specs)
+            if got is None:
+                return None
+            for name in got.split(b"\0"):
+                rel = self.rel_path(name.decode("utf-8", "surrogateescape")) if name else None
+                if rel is not None:
+                    out.add(rel)
+        return out
+
     # -- history --------------------------------------------------------------------------------
 
     def log(self, n: int) -> list[Commit]:

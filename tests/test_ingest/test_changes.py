@@ -242,3 +242,28 @@ def test_git_history_outside_a_repository_is_a_note_not_an_error(make_tree, inge
     cat, summary = ingest(root)
     done = replay_git_history(cat, settings.replace(root=root), summary.run_id, 10)
     assert done.commits == 0 and "not in a git work tree" in done.notes[0]
+
+
+def test_attribution_uses_the_one_new_commit_or_blames_line_by_line(tmp_path, ingest):
+    repo = ScriptedRepo(tmp_path / "repo")
+    first = repo.step(message="init", write={"app.yaml": "x: 1\ny: 1\nz: 1\n"}, date="2024-06-01T00:00:00Z")
+    cat, _ = ingest(repo.root)
+    assert cat.get_meta("git_head") == first  # the baseline remembers the HEAD it saw
+    a = repo.step(message="a", write={"app.yaml": "x: 2\ny: 1\nz: 1\n"}, date="2024-06-02T00:00:00Z")
+    b = repo.step(message="b", write={"app.yaml": "x: 2\ny: 2\nz: 1\n"}, author="Bob <bob@example.com>",
+                  date="2024-06-03T00:00:00Z")
+    cat, second = ingest(repo.root)  # two commits touched the file: blamed line by line
+    got = {r["key_path"]: r["commit"] for r in rows(cat, "WHERE run_id = ?", [second.run_id])}
+    assert got == {"x": a, "y": b}
+    assert cat.get_meta("git_head") == b
+    c = repo.step(message="c", write={"app.yaml": "x: 3\ny: 2\n"}, date="2024-06-04T00:00:00Z")
+    cat, third = ingest(repo.root)  # one commit: all its changes are that commit's, removals too
+    got = {(r["key_path"], r["change"]): r["commit"] for r in rows(cat, "WHERE run_id = ?", [third.run_id])}
+    assert got == {("x", "changed"): c, ("z", "removed"): c}
+    cat, fourth = ingest(repo.root)  # no change: nothing recorded, HEAD kept
+    assert fourth.key_changes == 0 and cat.get_meta("git_head") == c
+    d = repo.step(message="d", write={"app.yaml": "x: 4\ny: 2\n"}, date="2024-06-05T00:00:00Z")
+    bump(repo.root / "app.yaml", "x: 4\ny: 5\n")  # committed change plus an uncommitted one: blame
+    cat, fifth = ingest(repo.root)
+    got = {r["key_path"]: r["commit"] for r in rows(cat, "WHERE run_id = ?", [fifth.run_id])}
+    assert got == {"x": d, "y": None}

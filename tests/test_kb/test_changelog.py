@@ -81,8 +81,9 @@ def test_since_takes_a_run_a_date_or_an_age(logged):
     future = (datetime.utcnow() + timedelta(days=2)).strftime("%Y-%m-%d")
     assert query_changes(cat, since=future)[0] == 0
     assert query_changes(cat, since="2000-01-01T00:00:00+02:00")[0] == 5
-    with pytest.raises(BadRequestError, match="7d"):
-        query_changes(cat, since="last tuesday")
+    for bad in ("last tuesday", "0001-01-01T00:00:00+01:00", "99999999999w", "2024-13-01"):
+        with pytest.raises(BadRequestError, match="7d"):
+            query_changes(cat, since=bad)
     with pytest.raises(BadRequestError, match="added"):
         query_changes(cat, change="renamed")
 
