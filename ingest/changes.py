@@ -130,6 +130,7 @@ class ChangeRecorder:
         self._head: str | None = None
         self._touched: dict[str, list[Commit]] | None = None
         self._touched_done = False
+        self._dirty: set[str] | None = None
         self.parsed = 0
 
     # -- what the pipeline calls ----------------------------------------------------------------
@@ -236,10 +237,11 @@ class ChangeRecorder:
         single = {p: c[0] for p in paths if len(c := self._touched.get(p, ())) == 1}
         if not single:
             return {}
-        dirty = repo.uncommitted(sorted(single))
-        if dirty is None:
+        if self._dirty is None:
+            self._dirty = repo.uncommitted()  # once per run: one stat-cached pass over the index
+        if self._dirty is None:
             return {}
-        return {p: c for p, c in single.items() if p not in dirty}
+        return {p: c for p, c in single.items() if p not in self._dirty}
 
     def _attribution(self, diffs: list[tuple[str, list[KeyDiff]]], whole: list[str],
                      new_files: set[str] = frozenset()  # type: ignore[assignment]

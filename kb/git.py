@@ -178,18 +178,16 @@ class GitRepo:
                     touched.setdefault(rel, []).append(commits[0])
         return touched
 
-    def uncommitted(self, rels: list[str]) -> set[str] | None:
-        """Which of ``rels`` differ from HEAD in the work tree or the index (None: git failed)."""
+    def uncommitted(self) -> set[str] | None:
+        """Root-relative paths that differ from HEAD in the work tree or the index (None: git failed)."""
+        got = self.run("diff", "--name-only", "-z", "--no-renames", "HEAD", "--", self.prefix or ".")
+        if got is None:
+            return None
         out: set[str] = set()
-        for i in range(0, len(rels), 500):
-            specs = [f":(literal){self.repo_path(r)}" for r in rels[i:i + 500]]
-            got = self.run("diff", "--name-only", "-z", "--no-renames", "HEAD", "--", *specs)
-            if got is None:
-                return None
-            for name in got.split(b"\0"):
-                rel = self.rel_path(name.decode("utf-8", "surrogateescape")) if name else None
-                if rel is not None:
-                    out.add(rel)
+        for name in got.split(b"\0"):
+            rel = self.rel_path(name.decode("utf-8", "surrogateescape")) if name else None
+            if rel is not None:
+                out.add(rel)
         return out
 
     # -- history --------------------------------------------------------------------------------
