@@ -42,22 +42,22 @@ def _svg(name: str, points: int, width: int, height: int, label: str, body: str)
             f'xmlns="http://www.w3.org/2000/svg" {_FONT} font-size="12">{body}</svg>')
 
 
-def hbar(name: str, label: str, items: Sequence[tuple[str, float, str]], *, unit: str = "", width: int = 560,
-         label_width: int = 230, max_value: float | None = None, percent: bool = False) -> str:
+def hbar(name: str, label: str, items: Sequence[tuple[str, float, str]], *, unit: str = "", width: int = 580,
+         label_width: int = 240, max_value: float | None = None, percent: bool = False) -> str:
     """Horizontal bars: ``items`` is ``(label, value, color)``; a bar's length is value / max."""
     if not items:
         return empty("Nothing to chart.")
     row, gap = 20, 6
     height = len(items) * (row + gap) + gap
     top = max_value if max_value is not None else max((v for _, v, _ in items), default=0) or 1
-    span = width - label_width - 70
+    span = width - label_width - 90
     parts = []
     for i, (text, value, color) in enumerate(items):
         y = gap + i * (row + gap)
         w = max(1.5, span * (value / top)) if value > 0 else 0
         shown = f"{value * 100:.1f}%" if percent else _num(value) + unit
         parts.append(
-            f'<text x="{label_width - 8}" y="{y + 14}" text-anchor="end" fill="#333">{escape(_short(text, 34))}</text>'
+            f'<text x="{label_width - 8}" y="{y + 14}" text-anchor="end" fill="#333">{escape(_short(text, 32))}</text>'
             f'<rect class="bar" data-value="{value}" x="{label_width}" y="{y}" width="{w:.1f}" height="{row}" '
             f'rx="3" fill="{color}"><title>{escape(text)}: {escape(shown)}</title></rect>'
             f'<text x="{label_width + w + 6:.1f}" y="{y + 14}" fill="#333">{escape(shown)}</text>')
@@ -65,7 +65,7 @@ def hbar(name: str, label: str, items: Sequence[tuple[str, float, str]], *, unit
 
 
 def stacked_hbar(name: str, label: str, rows: Sequence[tuple[str, Sequence[tuple[str, float]]]], *,
-                 width: int = 560, label_width: int = 230) -> str:
+                 width: int = 580, label_width: int = 240) -> str:
     """Horizontal stacked bars: ``rows`` is ``(label, [(series, value), ...])``."""
     rows = [(t, [(s, v) for s, v in segs if v > 0]) for t, segs in rows]
     rows = [(t, segs) for t, segs in rows if segs]
@@ -74,13 +74,13 @@ def stacked_hbar(name: str, label: str, rows: Sequence[tuple[str, Sequence[tuple
     row, gap = 20, 6
     height = len(rows) * (row + gap) + gap
     top = max(sum(v for _, v in segs) for _, segs in rows) or 1
-    span = width - label_width - 70
+    span = width - label_width - 90
     parts, marks = [], 0
     for i, (text, segs) in enumerate(rows):
         y = gap + i * (row + gap)
         x = float(label_width)
         parts.append(f'<text x="{label_width - 8}" y="{y + 14}" text-anchor="end" fill="#333">'
-                     f'{escape(_short(text, 34))}</text>')
+                     f'{escape(_short(text, 32))}</text>')
         for series, value in segs:
             w = max(1.5, span * value / top)
             parts.append(f'<rect class="bar" data-series="{escape(series)}" data-value="{value}" x="{x:.1f}" y="{y}" '

@@ -548,8 +548,9 @@ def _section_duplicates(r: dict[str, Any]) -> str:
                           for b in d["largest_blocks"]], unit=" lines")
     rows = [[(f'<code>{_e(b["key_path"] or "(whole file)")}</code>', b["key_path"] or ""),
              (f"{b['copies']}", b["copies"]), (f"{b['lines_saved']:,}", b["lines_saved"]),
-             ("<br>".join(f'<code>{_e(m["path"])}:{_e(m["line_start"])}</code>' for m in b["members"][:4])
-              + (" …" if b["copies"] > 4 else ""), None)] for b in d["largest_blocks"]]
+             ("<br>".join(f'<code>{_e(m["path"])}:{_e(m["line_start"])}</code>' for m in b["members"][:3])
+              + (f' <span class="muted">+{b["copies"] - 3} more</span>' if b["copies"] > 3 else ""), None)]
+            for b in d["largest_blocks"][:6]]
     table = _table([("block", ""), ("copies", "num"), ("lines saved", "num"), ("where", "")], rows) if rows else ""
     if not d["largest_blocks"]:
         blocks = charts.empty("No repeated blocks.")
