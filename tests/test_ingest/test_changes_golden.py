@@ -1,6 +1,6 @@
 """Golden tests of the change log on scripted git repositories.
 
-Each ``tests/golden/changes/<case>.json`` scripts commits (files written, deleted, moved; fixed
+Each ``tests/changelog_golden/<case>.json`` scripts commits (files written, deleted, moved; fixed
 authors and dates). The test replays the script twice:
 
 * ``ingest``: ``kb ingest`` after every step (the first is the baseline), so changes are seen by
@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from kb.cli import cli
 from tests.gitrepo import ScriptedRepo
 
-CASES = sorted((Path(__file__).resolve().parents[1] / "golden" / "changes").glob("*.json"))
+CASES = sorted((Path(__file__).resolve().parents[1] / "changelog_golden").glob("*.json"))
 CASES = [c for c in CASES if not c.name.endswith(".expected.json")]
 _KEEP = ("run_id", "change", "path", "doc", "key_path", "old_value", "new_value", "old_type", "new_type", "line",
          "old_path", "commit", "author", "committed_at", "source")
