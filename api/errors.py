@@ -50,6 +50,9 @@ PARAMETER_HINTS: dict[str, str] = {
     "semantic_threshold": "Use a cosine threshold in (0, 1], e.g. 0.9.",
     "min_leaves": "Use min_leaves of 1 or more (default 5).",
     "path": "Give a path relative to the corpus root, e.g. path=services/payments/config/base.yaml.",
+    "since": "Use a run id (12), a date (2024-05-01), a UTC time (2024-05-01T12:00) or an age (7d, 12h).",
+    "key": "Give a key path such as database.timeout, or a pattern like *timeout*.",
+    "change": "Use change=added, removed, changed, moved or broken.",
 }
 
 

@@ -10,13 +10,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kb.types import DriftGroup, DuplicateGroup, FileInfo, Finding, Hit
+from kb.types import DriftGroup, DuplicateGroup, FileInfo, Finding, Hit, KeyChange
 
 __all__ = [
     "Problem",
     "SearchResponse",
     "FindingsPage",
     "FilesPage",
+    "ChangesPage",
     "RecordRow",
     "FileDetail",
     "DuplicatesResponse",
@@ -62,6 +63,10 @@ class FindingsPage(_Page):
 
 class FilesPage(_Page):
     files: list[FileInfo]
+
+
+class ChangesPage(_Page):
+    changes: list[KeyChange] = Field(description="Key-level changes, newest first.")
 
 
 class RecordRow(_Envelope):

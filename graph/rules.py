@@ -217,8 +217,13 @@ def reference_cycles(refs: list[Reference]) -> list[Finding]:
 
 
 def schema_violations(ex: ReferenceExtractor, refs: list[Reference], schema_map: list[str],
-                      progress: Progress | None = None, notes: list[str] | None = None) -> tuple[list[Finding], set[str]]:
-    """Findings, and the set of schema files used (for the orphan rule)."""
+                      progress: Progress | None = None, notes: list[str] | None = None,
+                      coverage: dict[str, Any] | None = None) -> tuple[list[Finding], set[str]]:
+    """Findings, and the set of schema files used (for the orphan rule).
+
+    ``coverage``, when given, is filled with the schema coverage the health report shows:
+    structured (JSON/YAML/TOML) files, those with a schema, those validated, those violating it.
+    """
     from graph.schema import SchemaMap, SchemaValidator, choose_schemas, parse_schema_map
 
     corpus, index = ex.corpus, ex.schema_index
@@ -231,6 +236,7 @@ def schema_violations(ex: ReferenceExtractor, refs: list[Reference], schema_map:
     validator = SchemaValidator(corpus, index)
     missing: dict[str, int] = defaultdict(int)
     unusable: dict[str, int] = defaultdict(int)
+    checked: set[str] = set()
     pending: list[tuple[Any, list]] = []
     out: list[Finding] = []
     batch = 2000
@@ -251,6 +257,7 @@ def schema_violations(ex: ReferenceExtractor, refs: list[Reference], schema_map:
             if result is None:
                 unusable[c.schema] += 1
                 continue
+            checked.add(c.path)
             if result:
                 pending.append((c, result))
         for c in chunk:  # free the documents of this batch (schemas stay: they are reused)
@@ -268,6 +275,14 @@ def schema_violations(ex: ReferenceExtractor, refs: list[Reference], schema_map:
                 rule="schema-violation", severity="error", path=c.path, line=line, target=c.schema,
                 message=f"{where}: {v.message} (schema {c.schema}, chosen by {c.why}); fix the value, or the "
                         f"schema choice if this file should not follow it."))
+    if coverage is not None:
+        structured = sum(1 for f in corpus.formats.values() if f in ("json", "yaml", "toml"))
+        by_source: dict[str, int] = defaultdict(int)
+        for c in choices:
+            by_source[next((k for k in ("schema map", "$schema", "Helm", "catalog") if c.why.startswith(k)), c.why)] += 1
+        coverage.update(structured_files=structured, with_schema=len({c.path for c in choices}),
+                        validated=len(checked), violating=len({c.path for c, _ in pending}),
+                        without_schema=structured - len({c.path for c in choices}), by_source=dict(by_source))
     if notes is not None:
         for s, n in sorted(missing.items()):
             notes.append(f"schema {s} (from the schema map) does not exist; {n} file(s) not validated")
@@ -309,7 +324,8 @@ def orphans(ex: ReferenceExtractor, refs: list[Reference], used_schemas: set[str
 
 
 def check(catalogue: Catalogue, settings: Settings, *, schema_map: list[str] | None = None,
-          progress: Progress | None = None) -> tuple[list[Finding], list[Reference], list[str]]:
+          progress: Progress | None = None, coverage: dict[str, Any] | None = None,
+          ) -> tuple[list[Finding], list[Reference], list[str]]:
     """Run every rule over the catalogue and write nothing: ``(findings, references, notes)``.
 
     The read-only half of :func:`validate`, for callers that hold the catalogue read-only (the MCP
@@ -325,7 +341,7 @@ def check(catalogue: Catalogue, settings: Settings, *, schema_map: list[str] | N
     findings += reference_cycles(refs)
     notes: list[str] = []
     entries = list(schema_map or []) + list(settings.schema_map or [])
-    violations, used = schema_violations(ex, refs, entries, progress, notes)
+    violations, used = schema_violations(ex, refs, entries, progress, notes, coverage)
     findings += violations
     findings += orphans(ex, refs, used)
     findings.sort(key=finding_sort_key)
@@ -343,10 +359,13 @@ def validate(catalogue: Catalogue, settings: Settings, *, schema_map: list[str] 
     t0 = time.perf_counter()
     if settings.root is None and catalogue.get_meta("root"):
         settings = settings.replace(root=Path(catalogue.get_meta("root")))
-    findings, refs, notes = check(catalogue, settings, schema_map=schema_map, progress=progress)
+    coverage: dict[str, Any] = {}
+    findings, refs, notes = check(catalogue, settings, schema_map=schema_map, progress=progress, coverage=coverage)
     store_references(catalogue, settings, refs)
     store_findings(catalogue, "validate", findings)
     catalogue.set_meta("validate_notes", json.dumps(notes))
+    catalogue.set_meta("schema_coverage", json.dumps(coverage))
+    catalogue.set_meta("schema_coverage", json.dumps(coverage))
     catalogue.set_meta("validate_seconds", f"{time.perf_counter() - t0:.3f}")
     catalogue.set_meta("validation_stale", "false")
     return findings

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ingest.changes import ChangeRecorder
 from ingest.chunk import chunk_sections
 from ingest.meaning import embeddable
 from ingest.parsers.base import Limits, format_for, parse_text
@@ -323,6 +324,7 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
             continue
         tasks.append((e, old[2] if old else None, run_id))
     removed = sorted(p for p in states if p not in seen)
+    recorder = ChangeRecorder(catalogue, settings, run_id, states=states, removed=removed, baseline=not states)
 
     walk_findings = [
         (p.rule, p.severity, rel, p.line, p.message, p.target, p.fingerprint, "walk") for rel, p in walked.problems
@@ -342,6 +344,7 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
     def flush() -> None:
         nonlocal batch_paths, batch_rows, batch_changes, touch, pending_rows
         if batch_paths or touch:
+            batch_rows["changes"] = recorder.rows()
             catalogue.replace_files(run_id, batch_paths, batch_rows, batch_changes, touch=touch, existing=existing)
         batch_paths, batch_rows, batch_changes, touch, pending_rows = [], {}, [], [], 0
 
@@ -366,6 +369,7 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
                 pending_rows += len(rows)
             batch_rows.setdefault("files", []).append(res.file_row)
             batch_changes.append((run_id, res.rel, "added" if is_new else "changed"))
+            recorder.note(res.rel, is_new, res.file_row, (res.rows or {}).get("records"))
         if len(batch_paths) + len(touch) >= settings.batch_files or pending_rows >= _MAX_PENDING_ROWS:
             flush()
         if done % 100 == 0 or done == len(tasks):
@@ -373,8 +377,9 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
     flush()
     gone = removed + [p for p in vanished if p in states]
     if gone:
-        catalogue.remove_files(run_id, gone)
+        catalogue.remove_files(run_id, gone, {"changes": recorder.removed_rows(gone)})
     catalogue.replace_findings("walk", walk_findings)
+    recorder.finish()
     if added or changed or gone:
         catalogue.invalidate_validation()
 
@@ -387,5 +392,5 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
         finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), status="complete",
         files_seen=len(walked.entries), added=added, changed=changed, removed=len(gone), unchanged=unchanged,
         by_format=st["files_by_format"], findings_by_rule=st["findings_by_rule"],
-        seconds=round(seconds, 3),
+        seconds=round(seconds, 3), key_changes=recorder.count,
     )

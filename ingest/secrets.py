@@ -796,9 +796,19 @@ def _record_secrets(parsed: ParsedFile, red: _Redaction, out: dict[int, tuple[_S
         if rec.doc in k8s_secret_docs and (kp.startswith("data.") or kp.startswith("stringData.")):
             keyed_lines.add(rec.line)
             shown = _k8s_secret_value(v) if kp.startswith("data.") else v
-            if shown is None or not is_placeholder(shown):
+            if shown is None:  # binary data (a keystore): secret material
                 take(rec, v, "a Kubernetes Secret value", kp)
-            continue
+                continue
+            if is_placeholder(shown):
+                continue
+            cred = _URL_PASSWORD.search(shown)
+            if cred is not None:  # a DSN: its password is the secret, when it is not a placeholder
+                if not is_placeholder(cred.group(1)):
+                    take(rec, v, "a Kubernetes Secret value", kp)
+                continue
+            if secret_key(kp) or (_strong(shown) and "://" not in shown and len(shown) >= 16):
+                take(rec, v, "a Kubernetes Secret value", kp)
+            continue  # a user name, a host, a URL without credentials: configuration, not a secret
         if kp.startswith("auths") and kp.endswith(".auth") and len(v) >= 8 and key_segments(kp)[0] == "auths":
             keyed_lines.add(rec.line)  # ~/.docker/config.json: base64 of user:password
             take(rec, v, "a registry credential", kp)

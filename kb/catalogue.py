@@ -15,6 +15,10 @@ Tables (the names users type in ``kb sql``):
 ``documents``  path, doc, data (the parsed, redacted data as JSON text)
 ``findings``   rule, severity, path, line, message, target, fingerprint, source (ingest|validate|...)
 ``meta``       key, value (embedder identity, root, schema version)
+``changes``    the key-level change log (:mod:`kb.changelog`): run_id, changed_at, path, doc, key_path,
+               change (added|removed|changed|moved|broken), old_value, new_value, old_type, new_type,
+               line, old_path, commit, author, committed_at, source (ingest|git)
+``health``     one health snapshot per run a report was built for (:mod:`kb.report`)
 
 Writes go in bulk through Arrow tables, a batch of files per transaction. A KB keeps one catalogue
 file per published generation (:mod:`kb.generations`): the writer changes a private copy, readers
@@ -65,13 +69,24 @@ TABLE_COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("message", "VARCHAR"), ("target", "VARCHAR"), ("fingerprint", "VARCHAR"), ("source", "VARCHAR"),
     ],
     "run_changes": [("run_id", "INTEGER"), ("path", "VARCHAR"), ("change", "VARCHAR")],
+    "changes": [  # kb.changelog: written in the same transaction as the file's new rows
+        ("run_id", "INTEGER"), ("changed_at", "TIMESTAMP"), ("path", "VARCHAR"), ("doc", "INTEGER"),
+        ("key_path", "VARCHAR"), ("change", "VARCHAR"), ("old_value", "VARCHAR"), ("new_value", "VARCHAR"),
+        ("old_type", "VARCHAR"), ("new_type", "VARCHAR"), ("line", "INTEGER"), ("old_path", "VARCHAR"),
+        ("commit", "VARCHAR"), ("author", "VARCHAR"), ("committed_at", "TIMESTAMP"), ("source", "VARCHAR"),
+    ],
+    "health": [  # kb.report: one snapshot per run
+        ("run_id", "INTEGER"), ("built_at", "TIMESTAMP"), ("score", "DOUBLE"), ("files", "INTEGER"),
+        ("errors", "INTEGER"), ("warnings", "INTEGER"), ("duplication_ratio", "DOUBLE"),
+        ("drift_keys", "INTEGER"), ("schema_coverage", "DOUBLE"), ("data", "VARCHAR"),
+    ],
 }
 
 # Per-file tables: a file's rows are replaced together with its ``files`` row.
 FILE_TABLES = ("records", "sections", "chunks", "documents")
 
 _ARROW_TYPES = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "INTEGER": pa.int32(), "DOUBLE": pa.float64(),
-                "BOOLEAN": pa.bool_()}
+                "BOOLEAN": pa.bool_(), "TIMESTAMP": pa.timestamp("us")}
 
 
 def _ddl() -> list[str]:
@@ -423,8 +438,9 @@ class Catalogue:
                 con.execute("UPDATE files SET mtime = ? WHERE path = ?", [mtime, path])
             self.insert_rows("run_changes", changes, con)
 
-    def remove_files(self, run_id: int, paths: Sequence[str]) -> None:
-        self.replace_files(run_id, paths, {}, [(run_id, p, "removed") for p in paths])
+    def remove_files(self, run_id: int, paths: Sequence[str], rows: dict[str, list[tuple]] | None = None) -> None:
+        """Drop ``paths``; ``rows`` (e.g. their ``changes``) are written in the same transaction."""
+        self.replace_files(run_id, paths, rows or {}, [(run_id, p, "removed") for p in paths])
 
     def replace_findings(self, source: str, rows: Sequence[tuple]) -> None:
         """Replace all findings of one ``source`` (e.g. ``validate``) at once."""

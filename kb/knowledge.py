@@ -171,12 +171,14 @@ class KnowledgeBase:
             yield ws
 
     def ingest(self, root: str | Path | None = None, *, progress: Callable[..., None] | None = None,
-               embed: bool | None = None) -> RunSummary:
+               embed: bool | None = None, git_history: int = 0) -> RunSummary:
         """Ingest (incrementally) ``root`` or the root recorded in the KB.
 
         The catalogue and keyword index are published first (searchable at once), then the texts
         without vectors are embedded and published as they go; ``embed=False`` (or the ``embed``
-        setting off) leaves them for a later run.
+        setting off) leaves them for a later run. ``git_history=N`` also replays the last N commits
+        of the git repository holding the root into the change log (bounded by
+        ``git_history_timeout``), so a new KB starts with history.
         """
         from ingest.pipeline import run_ingest
         from kb.index import check_embedder, embed_pending, embedding_counts, new_kb_id, sync_keyword
@@ -185,6 +187,10 @@ class KnowledgeBase:
         target = Path(root) if root is not None else self.settings.root
         if target is None:
             raise ConfigError("No root to ingest: pass a path, e.g. kb.ingest('platform/').")
+        if git_history < 0:
+            from kb.errors import BadRequestError
+
+            raise BadRequestError(f"git_history must be 0 or more commits (got {git_history}).")
         settings = self._settings.replace(root=Path(target))
         do_embed = settings.embed if embed is None else embed
         phases: dict[str, float] = {}
@@ -195,6 +201,13 @@ class KnowledgeBase:
                 ws.catalogue.record_interrupted_run(str(Path(target).resolve()))
             t = time.perf_counter()
             summary = run_ingest(ws.catalogue, settings, progress=progress)
+            if git_history:
+                from ingest.changes import replay_git_history
+
+                done = replay_git_history(ws.catalogue, settings, summary.run_id, git_history, progress=progress)
+                summary = summary.model_copy(update={
+                    "history_commits": done.commits, "key_changes": summary.key_changes + done.changes,
+                    "notes": [*summary.notes, *done.notes]})
             phases["catalogue"] = time.perf_counter() - t
             t = time.perf_counter()
             full = ws.base is None or not ws.base.keyword or not (ws.db / "keyword" / ws.base.keyword).is_dir()
@@ -278,6 +291,108 @@ class KnowledgeBase:
 
         with self.snapshot() as snap:
             return pd.DataFrame(snap.catalogue.history(limit))
+
+    # -- change log -----------------------------------------------------------------------------
+
+    def changes(self, key: str | None = None, path: str | None = None, since: Any = None,
+                change: str | None = None, limit: int | None = 1000, as_frame: bool = True):
+        """Key-level changes, newest first: a DataFrame (one row per change), or ``KeyChange`` models.
+
+        ``key`` a key path or a ``*`` pattern; ``path`` a file, folder or glob (a moved file keeps
+        its history); ``since`` a run id, a date/time or an age such as ``"7d"``.
+        """
+        from kb.changelog import CHANGE_COLUMNS, query_changes
+
+        _, rows = query_changes(self.catalogue, key=key, path=path, since=since, change=change, limit=limit)
+        if not as_frame:
+            return rows
+        import pandas as pd
+
+        return pd.DataFrame([r.model_dump() for r in rows], columns=list(CHANGE_COLUMNS))
+
+    def blame(self, path: str, key: str, *, doc: int | None = None):
+        """The history of one key: a ``KeyHistory`` (value now, who last touched it, changes newest first)."""
+        from kb.changelog import key_history
+
+        return key_history(self.catalogue, self.settings, path, key, doc=doc)
+
+    # -- health report --------------------------------------------------------------------------
+
+    def report(self, *, validate: bool | None = None, record: bool | None = None) -> dict[str, Any]:
+        """The numbers behind the health report (score, findings, duplication, drift, schemas,
+        graph, recent changes, trends). ``validate`` runs validation first (default: when stale);
+        ``record`` stores a health snapshot for trends (default: when writable)."""
+        from kb.report import build_report
+
+        if validate is None:
+            validate = not self.read_only
+        return build_report(self.catalogue, self.settings, validate=validate,
+                            record=not self.read_only if record is None else record)
+
+    def report_html(self, path: str | Path | None = None, **options: Any) -> str:
+        """The health report as one self-contained HTML page; written to ``path`` when given."""
+        from kb.report import render_html
+
+        html = render_html(self.report(**options))
+        if path is not None:
+            Path(path).write_text(html, encoding="utf-8")
+        return html
+
+    # -- change log -----------------------------------------------------------------------------
+
+    def changes(self, key: str | None = None, path: str | None = None, since: Any = None,
+                change: str | None = None, limit: int | None = 1000, as_frame: bool = True):
+        """Key-level changes, newest first: a DataFrame (one row per change), or ``KeyChange`` models.
+
+        ``key`` a key path or a ``*`` pattern; ``path`` a file, folder or glob (a moved file keeps
+        its history); ``since`` a run id, a date/time or an age such as ``"7d"``.
+        """
+        from kb.changelog import CHANGE_COLUMNS, query_changes
+
+        with self.snapshot() as snap:
+            _, rows = query_changes(snap.catalogue, key=key, path=path, since=since, change=change, limit=limit)
+        if not as_frame:
+            return rows
+        import pandas as pd
+
+        return pd.DataFrame([r.model_dump() for r in rows], columns=list(CHANGE_COLUMNS))
+
+    def blame(self, path: str, key: str, *, doc: int | None = None):
+        """The history of one key: a ``KeyHistory`` (value now, who last touched it, changes newest first)."""
+        from kb.changelog import key_history
+
+        with self.snapshot() as snap:
+            return key_history(snap.catalogue, self._resolved(snap), path, key, doc=doc)
+
+    # -- health report --------------------------------------------------------------------------
+
+    def report(self, *, validate: bool | None = None, record: bool | None = None) -> dict[str, Any]:
+        """The numbers behind the health report (score, findings, duplication, drift, schemas,
+        graph, recent changes, trends). ``validate`` runs validation first when it is missing or
+        stale, and ``record`` stores a health snapshot for trends; both default to on for a KB
+        that may write, and both then publish a new generation."""
+        from kb.report import build_report
+
+        validate = not self.read_only if validate is None else validate
+        record = not self.read_only if record is None else record
+        if (validate or record) and not self.read_only:
+            settings = self.settings
+            with self._writing("kb report") as ws:
+                data = build_report(ws.catalogue, settings, validate=validate, record=record)
+                ws.publish()
+            return data
+        with self.snapshot() as snap:
+            return build_report(snap.catalogue, self._resolved(snap), validate=False, record=False,
+                                graph=self.graph())
+
+    def report_html(self, path: str | Path | None = None, **options: Any) -> str:
+        """The health report as one self-contained HTML page; written to ``path`` when given."""
+        from kb.report import render_html
+
+        html = render_html(self.report(**options))
+        if path is not None:
+            Path(path).write_text(html, encoding="utf-8")
+        return html
 
     # -- search ---------------------------------------------------------------------------------
 

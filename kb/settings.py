@@ -51,6 +51,15 @@ class Settings:
     embed: bool = True
     """Build the search index (chunks, embeddings, keyword index) during ``kb ingest``."""
 
+    record_changes: bool = True
+    """Record key-level changes (added, removed, changed values) at each ingest (``kb changes``)."""
+
+    git_attribution: bool = True
+    """In a git work tree, attribute each recorded change to the commit that last touched its line."""
+
+    git_history_timeout: float = 300.0
+    """Seconds ``kb ingest --git-history N`` may spend replaying commits (newest first) before it stops."""
+
     model: str = DEFAULT_MODEL
     """Sentence-transformers model: a name (the bundled all-MiniLM-L6-v2) or a local directory."""
 

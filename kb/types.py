@@ -6,13 +6,14 @@ Two families:
   parsers in bulk. They are plain ``slots`` dataclasses: pydantic validation of millions of records
   would dominate ingest time.
 * Public pydantic models (``FileInfo``, ``Finding``, ``Hit``, ``DuplicateMember``, ``DuplicateGroup``,
-  ``DriftGroup``, ``RunSummary``): one definition that serves the CLI's ``--json``, the HTTP API's
+  ``DriftGroup``, ``RunSummary``, ``KeyChange``, ``KeyHistory``): one definition that serves the CLI's ``--json``, the HTTP API's
   schema and the Python API. Their field names are a contract other tools parse; do not rename them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,10 +34,15 @@ __all__ = [
     "DriftDiffering",
     "DriftGroup",
     "RunSummary",
+    "KeyChange",
+    "KeyHistory",
     "SEVERITIES",
+    "CHANGE_KINDS",
 ]
 
 Severity = Literal["error", "warning", "info"]
+ChangeKind = Literal["added", "removed", "changed", "moved", "broken"]
+CHANGE_KINDS: tuple[str, ...] = ("added", "removed", "changed", "moved", "broken")
 SEVERITIES: tuple[str, ...] = ("error", "warning", "info")
 
 
@@ -243,3 +249,46 @@ class RunSummary(_Model):
     phases: dict[str, float] = Field(default_factory=dict)
     """Seconds per phase: catalogue, keyword, publish, model (loading it), embed, chroma (mirroring)."""
     seconds: float = 0.0
+    key_changes: int = Field(default=0, description="Key-level changes this run recorded (kb changes).")
+    history_commits: int = Field(default=0, description="git commits replayed by --git-history.")
+    notes: list[str] = Field(default_factory=list, description="Things worth knowing about the run.")
+
+
+class KeyChange(_Model):
+    """One entry of the key-level change log (the ``changes`` table)."""
+
+    run_id: int = Field(description="The ingest run that recorded it.")
+    changed_at: datetime = Field(description="When it changed, UTC: the run's time, or the commit's for a replayed commit.")
+    path: str
+    doc: int = Field(default=0, description="Document index in a multi-document file (YAML ---), from 0.")
+    key_path: str | None = Field(default=None, description="None for a whole-file entry (moved, broken).")
+    change: ChangeKind = Field(description="added | removed | changed | moved (same content, new path) | "
+                                           "broken (the file stopped parsing; its keys are not compared)")
+    old_value: str | None = Field(default=None, description="The value before, as text; secrets redacted.")
+    new_value: str | None = Field(default=None, description="The value after, as text; secrets redacted.")
+    old_type: str | None = None
+    new_type: str | None = None
+    line: int | None = Field(default=None, description="Line in the new file (in the old one for a removal).")
+    old_path: str | None = Field(default=None, description="For a move: where the file was.")
+    commit: str | None = Field(default=None, description="The git commit that last touched the line, when known.")
+    author: str | None = Field(default=None, description="That commit's author, 'Name <email>'.")
+    committed_at: datetime | None = Field(default=None, description="That commit's author date, UTC.")
+    source: Literal["ingest", "git"] = Field(default="ingest",
+                                             description="ingest: seen by an ingest; git: replayed from git history.")
+
+
+class KeyHistory(_Model):
+    """The history of one key (``kb blame FILE KEY``): its value now and every recorded change."""
+
+    path: str
+    key_path: str
+    doc: int = 0
+    value: str | None = Field(default=None, description="The current value (None when the key is gone).")
+    value_type: str | None = None
+    line: int | None = None
+    exists: bool = Field(description="Whether the key is in the catalogue now.")
+    commit: str | None = Field(default=None, description="git: the commit that last touched the key's line now.")
+    author: str | None = None
+    committed_at: datetime | None = None
+    paths: list[str] = Field(default_factory=list, description="The file's earlier paths, when it moved.")
+    history: list[KeyChange] = Field(default_factory=list, description="Recorded changes, newest first.")

@@ -54,6 +54,11 @@ def print_summary(summary, con) -> None:
               f"{summary.unchanged} unchanged); {summary.chunks_embedded} texts embedded, "
               f"{summary.chunks_skipped} not embedded (no meaning for the model); "
               f"{summary.embedded_share:.1%} of the KB embedded; generation {summary.generation}")
+    if summary.key_changes or summary.history_commits:
+        replayed = f", {summary.history_commits} git commits replayed" if summary.history_commits else ""
+        con.print(f"{summary.key_changes} key changes recorded{replayed}: `kb changes` lists them")
+    for note in summary.notes:
+        con.print(f"note: {note}")
     t = Table("format", "files", title="Files by format", title_justify="left")
     for fmt, n in summary.by_format.items():
         t.add_row(fmt, str(n))
@@ -79,9 +84,11 @@ def print_summary(summary, con) -> None:
 @click.option("--workers", type=int, default=None, help="Parser processes (default: one per core).")
 @click.option("--max-file-size", type=int, default=None, help="Skip files larger than this many bytes.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--git-history", type=click.IntRange(0, 100_000), default=0, metavar="N",
+              help="Replay the last N git commits into the change log (a new KB starts with history).")
 @handle_errors
 def command(path: Path, db: Path | None, as_json: bool, no_embed: bool, backend: str | None, precision: str | None,
-            device: str | None, workers: int | None, max_file_size: int | None, quiet: bool) -> None:
+            device: str | None, workers: int | None, max_file_size: int | None, quiet: bool, git_history: int) -> None:
     """Ingest the configuration tree at PATH into the KB (incrementally).
 
     Unchanged files cost a stat; changed files are re-parsed; deleted files are dropped. The
@@ -98,7 +105,7 @@ def command(path: Path, db: Path | None, as_json: bool, no_embed: bool, backend:
     settings = load_settings(**overrides)
     kb = KnowledgeBase(settings)
     with progress_bar(not quiet and not as_json) as bar:
-        summary = kb.ingest(path, progress=bar)
+        summary = kb.ingest(path, progress=bar, git_history=git_history)
     if as_json:
         emit_json(summary)
     else:
