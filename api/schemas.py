@@ -129,6 +129,14 @@ class Stats(_Envelope):
     findings_by_rule: dict[str, int]
     findings_by_severity: dict[str, int]
     last_run: dict[str, Any] | None = None
+    chunk_texts: int | None = Field(default=None, description="Distinct chunk texts.")
+    chunk_texts_not_embedded: int | None = Field(default=None, description="Distinct texts the skip rules keep "
+                                                 "out of the model (data, hashes, lock files).")
+    generation: int | None = Field(default=None, description="The published generation counted.")
+    embedded: int | None = Field(default=None, description="Distinct texts with a vector in it...")
+    embeddable: int | None = Field(default=None, description="...of those it wants vectors for.")
+    embedded_share: float | None = None
+    embedder: str | None = Field(default=None, description="The model the vectors come from.")
 
 
 class Health(_Envelope):

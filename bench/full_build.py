@@ -49,7 +49,9 @@ def child_build(corpus: str, db: str, model: str, device: str) -> None:
     def progress(phase: str, done: int, total: int) -> None:
         first.setdefault(phase, time.perf_counter() - t0)
 
-    kb = KnowledgeBase.open(db, model=model, device=device)
+    from kb.settings import Settings
+
+    kb = KnowledgeBase(Settings.load({"db": Path(db), "model": model, "device": device}))
     summary = kb.ingest(corpus, progress=progress)
     end = time.perf_counter() - t0
     distinct = int(kb.sql("SELECT count(DISTINCT text_sha) AS n FROM chunks")["n"][0])

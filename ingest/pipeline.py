@@ -276,7 +276,9 @@ def _results(tasks: list[tuple], workers: int, limits: Limits, max_size: int,
         return
     import multiprocessing as mp
 
-    ctx = mp.get_context("fork")
+    from ingest.workers import worker_context
+
+    ctx = worker_context()
     with ctx.Pool(workers, initializer=_init_worker, initargs=(limits, max_size)) as pool:
         yield from pool.imap_unordered(_process_star, tasks, chunksize=32)
 

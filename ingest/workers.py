@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-__all__ = ["supervised_map", "FileTooSlowError", "GRACE_SECONDS", "MEMORY_LIMIT"]
+__all__ = ["supervised_map", "worker_context", "FileTooSlowError", "GRACE_SECONDS", "MEMORY_LIMIT"]
 
 GRACE_SECONDS = 5.0
 """How long past its budget a worker may take to answer before the parent kills it."""
@@ -85,6 +85,31 @@ def _peak_rss() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KB on Linux
     except ImportError:
         return 0
+
+
+START_METHOD = "forkserver"
+"""How workers start. Tests that patch a parser in the calling process set it to ``fork`` so the
+workers see the patch."""
+
+
+def worker_context() -> Any:
+    """The multiprocessing context workers start from: ``forkserver`` where there is one.
+
+    Workers are forked from a small server process that imported only the parsers, never from the
+    calling process itself: that one may be ``kb serve`` or a notebook, with threads, a model and
+    open databases, and a child forked from it can crash collecting objects it inherited in the
+    middle of other threads' work (seen: a segfault in the garbage collector of a worker forked
+    after an MCP session and a torch model had run in the same process)."""
+    import multiprocessing as mp
+
+    if START_METHOD != "forkserver":
+        return mp.get_context(START_METHOD)
+    try:
+        ctx = mp.get_context("forkserver")
+    except ValueError:  # no forkserver on this platform
+        return mp.get_context("spawn")
+    ctx.set_forkserver_preload(["ingest.pipeline", "ingest.workers"])
+    return ctx
 
 
 def _die_with_parent() -> None:
@@ -168,7 +193,7 @@ def supervised_map(
     grace = GRACE_SECONDS if grace is None else grace
     if not tasks:
         return
-    ctx = mp.get_context("fork")
+    ctx = worker_context()
     n = max(1, min(workers, (len(tasks) + chunksize - 1) // chunksize))
     slots = ctx.RawArray("d", 2 * n)
     for i in range(n):

@@ -396,7 +396,9 @@ class KBTools:
 
     def stats(self) -> Stats:
         with self.session() as kb:
-            return Stats(**kb.stats())
+            st = kb.stats()
+        st["db"] = str(st.get("db"))
+        return Stats(**{name: st.get(name) for name in Stats.model_fields if name in st})
 
     def about(self) -> str:
         """A README-level description of the KB: what the tree holds, counts, the last run, how to ask."""

@@ -266,15 +266,15 @@ def test_answers_stay_within_the_budget_and_say_how_to_get_the_rest(sample_db):
 
 
 def test_sql_stops_a_runaway_query(sample_db):
-    from api.mcp.server import bounded_sql
-    from kb.catalogue import Catalogue
+    from api.mcp.server import KBTools
     from kb.errors import BadRequestError
+    from kb.settings import Settings
 
-    with Catalogue(sample_db, read_only=True, external_access=False) as cat:
-        with pytest.raises(BadRequestError, match="ran past 0.5 s"):
-            bounded_sql(cat, "SELECT count(*) FROM range(1000000000000) a, range(1000) b", 10, 0.5)
-        cols, rows, more = bounded_sql(cat, "SELECT path FROM files ORDER BY path", 3, 5)
-        assert cols == ["path"] and len(rows) == 3 and more
+    tools = KBTools(Settings(db=sample_db, model="hash", request_timeout=0.5))
+    with pytest.raises(BadRequestError, match="ran past the 0.5 s limit"):
+        tools.sql("SELECT count(*) FROM range(1000000000000) a, range(1000) b", 10)
+    res = tools.sql("SELECT path FROM files ORDER BY path", 3)
+    assert res.columns == ["path"] and len(res.rows) == 3 and res.truncated
 
 
 def test_allow_ingest_adds_the_ingest_tool(tmp_path):

@@ -14,7 +14,15 @@ from click.testing import CliRunner
 from kb.cli import cli
 
 
-def test_a_slow_file_is_skipped_with_file_too_slow_and_the_run_goes_on(make_tree, ingest, monkeypatch):
+@pytest.fixture
+def forked(monkeypatch):
+    """Workers forked from this process, so they run the parser this test patches."""
+    from ingest import workers
+
+    monkeypatch.setattr(workers, "START_METHOD", "fork")
+
+
+def test_a_slow_file_is_skipped_with_file_too_slow_and_the_run_goes_on(make_tree, ingest, monkeypatch, forked):
     import ingest.parsers.json_parser as jp
 
     orig = jp.parse_json
@@ -34,7 +42,7 @@ def test_a_slow_file_is_skipped_with_file_too_slow_and_the_run_goes_on(make_tree
     assert dict(cat.query("SELECT path, status FROM files")) == {"ok.json": "ok", "slow.json": "skipped"}
 
 
-def test_a_worker_stuck_where_the_alarm_cannot_reach_is_killed_and_replaced(make_tree, ingest, monkeypatch):
+def test_a_worker_stuck_where_the_alarm_cannot_reach_is_killed_and_replaced(make_tree, ingest, monkeypatch, forked):
     import ingest.parsers.json_parser as jp
     import ingest.workers as workers
 
@@ -59,7 +67,7 @@ def test_a_worker_stuck_where_the_alarm_cannot_reach_is_killed_and_replaced(make
     assert cat.query("SELECT count(*) FROM files WHERE status = 'ok'") == [(250,)]
 
 
-def test_a_file_needing_more_than_the_memory_bound_is_a_finding_not_a_crash(make_tree, ingest, monkeypatch):
+def test_a_file_needing_more_than_the_memory_bound_is_a_finding_not_a_crash(make_tree, ingest, monkeypatch, forked):
     import ingest.parsers.yaml_parser as yp
 
     orig = yp.load_yaml
@@ -234,3 +242,20 @@ def test_a_malformed_request_line_is_a_json_400():
     finally:
         server.should_exit = True
         th.join(5)
+
+
+def test_workers_start_clean_not_as_copies_of_the_calling_process(make_tree, ingest, monkeypatch):
+    """Workers come from a fork server, not from this process (which, in `kb serve` or a notebook,
+    holds threads, a model and databases that a forked child could crash on): a change made here is
+    not seen by them."""
+    import ingest.parsers.json_parser as jp
+
+    def broken(*args, **kwargs):
+        raise AssertionError("the worker ran this process's patched parser")
+
+    monkeypatch.setattr(jp, "parse_json", broken)
+    files = {f"f{i:03d}.json": f'{{"n": {i}}}' for i in range(250)}  # enough for worker processes
+    cat, summary = ingest(make_tree(files), workers=2)
+    assert summary.added == 250
+    assert cat.query("SELECT count(*) FROM findings WHERE rule = 'internal-error'")[0][0] == 0
+    assert cat.query("SELECT count(*) FROM records")[0][0] == 250
