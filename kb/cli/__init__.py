@@ -156,7 +156,8 @@ def _discover(group: click.Group) -> None:
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="kb")
-def cli() -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Show what libraries print while loading (model load reports).")
+def cli(verbose: bool) -> None:
     """kb: a semantic knowledge base over configuration trees.
 
     Ingest a tree of JSON, YAML, TOML, INI, .env, .properties, Markdown and Dockerfiles; search it
@@ -165,6 +166,10 @@ def cli() -> None:
 
     Example: kb ingest ./platform && kb search "fraud review threshold"
     """
+    if verbose:
+        import os
+
+        os.environ["KB_VERBOSE"] = "1"
     if not isinstance(sys.stdout, _TerminalSafeStream):
         sys.stdout = _TerminalSafeStream(sys.stdout)
 
