@@ -23,15 +23,16 @@ Pure and cheap (it runs in the ingest workers for every file): no tokenizer, no 
   The context line carries the path, the format, the key path and, when they differ from its
   spelling, the key path's words (camelCase split), so "payments production fraud threshold" is
   in what is embedded. Text line ``i`` (1-based, after the context line) is file line
-  ``line_start + i - 1``; :mod:`kb.search` relies on this to cut snippets.
+  ``line_start + i - 1``; :mod:`kb.search.snippets` relies on this to cut snippets.
 """
 
 from __future__ import annotations
 
 import re
 
+from kb.keypaths import join_key_path, split_key_path
 from kb.keyword import identifier_parts
-from kb.search import line_key_paths, split_key_path
+from kb.linepaths import FLAT_FORMATS, line_key_paths
 from kb.types import Chunk, Section
 
 __all__ = [
@@ -57,9 +58,6 @@ MAX_GAP = 2
 """Sections separated by more blank/comment lines than this are not merged."""
 MAX_PIECES_PER_LINE = 64
 """A single over-long line (minified data) yields at most this many chunks; the rest is dropped."""
-
-FLAT_FORMATS = frozenset({"dotenv", "env", "properties"})
-"""Formats whose lines are independent variables: a part is named after its first variable."""
 
 _PIECE = re.compile(r"[A-Za-z]+|\d+|[^\sA-Za-z\d]")
 _LONG = re.compile(r"[A-Za-z]{7,}|\d{7,}")
@@ -119,17 +117,7 @@ def _common_key_path(paths: list[str | None], fallback: str) -> str:
     base = split_key_path(fallback) if fallback else []
     if len(comps) <= len(base) or comps[: len(base)] != base:
         return fallback
-    return _join_comps(comps)
-
-
-def _join_comps(comps: list[str]) -> str:
-    out = ""
-    for c in comps:
-        if c.startswith("["):
-            out += c
-        else:
-            out = f"{out}.{c}" if out else c
-    return out
+    return join_key_path(comps)
 
 
 def _split_ranges(costs: list[int], lines: list[str], avail: int) -> list[tuple[int, int]]:

@@ -13,7 +13,8 @@ from kb import KnowledgeBase
 from kb.catalogue import Catalogue
 from kb.errors import BadRequestError, EmbedderMismatchError, NotIndexedError
 from kb.index import sync_index
-from kb.search import is_literal_query, line_key_paths, query_identifiers, search
+from kb.linepaths import line_key_paths
+from kb.search import is_literal_query, query_identifiers, search
 
 REPO = Path(__file__).resolve().parents[2]
 PROD = "services/payments/config/production.yaml"
@@ -98,7 +99,7 @@ def wide_kb(tmp_path_factory):
 def test_path_filter_over_many_files_returns_the_best_matching_hits(wide_kb, monkeypatch, mode, widen):
     """A glob matching more files than Chroma's ``$in`` list takes must not fall back to filtering
     the unfiltered top candidates (which held no YAML here: zero hits)."""
-    import kb.search as ks
+    import kb.search.candidates as ks
 
     exact = hits_of(wide_kb, "APP_ENV", path="teams/*.yaml", k=5, mode=mode)
     monkeypatch.setattr(ks, "PATH_IN_LIMIT", 3)  # 6 files match: past the limit
@@ -112,22 +113,19 @@ def test_path_filter_over_many_files_returns_the_best_matching_hits(wide_kb, mon
 
 def test_wide_path_filter_vector_candidates_are_the_nearest_that_pass(wide_kb, monkeypatch):
     """The widening vector search keeps exactly the nearest chunks among the filtered files."""
-    import kb.search as ks
-    from kb.embed import get_embedder
-    from kb.index import vector_store_for
+    import kb.search.candidates as ks
+    from kb.search import stores
 
-    cat, settings = wide_kb.catalogue, wide_kb.settings
-    h = ks._handles(cat, settings)
-    store = vector_store_for(cat, settings, generation=h.generation, index_id=h.index_id)
-    vec = get_embedder(settings).encode(["team settings"])[0]
-    everything = store.query(vec, store.count(), with_metadata=True)
+    st = stores.open_stores(wide_kb.catalogue, wide_kb.settings)
+    vec = stores.encode_query(st, "team settings")
+    everything = stores.vector_search(st, vec, stores.vector_count(st), with_metadata=True)
     for glob in ("teams/*", "noise/n0*", "noise/n1*"):
-        paths = ks._resolve_paths(cat, glob, h.n_files)
+        paths = ks.resolve_paths(st, glob)
         expected = [v.chunk_id for v in everything if v.meta["path"] in set(paths)][:50]
         for widen in (0.0, 0.25, 1e9):  # batches of $in, either, widening only
             monkeypatch.setattr(ks, "PATH_IN_LIMIT", 3)
             monkeypatch.setattr(ks, "WIDEN_MAX", widen)
-            got = ks._vector_candidates(cat, settings, h, "team settings", 50, None, paths)
+            got = ks.vector_candidates(st, "team settings", 50, None, paths)
             assert [v.chunk_id for v in got] == expected, (glob, widen)
             monkeypatch.undo()
 
@@ -392,3 +390,22 @@ def test_real_model_on_the_sample_corpus(tmp_path):
         text = (sample / env[0].path).read_text().splitlines()
         assert any(text[i - 1].startswith("DATABASE_URL=") for i in range(env[0].line_start, env[0].line_end + 1))
         assert kb.ingest(sample).chunks_embedded == 0
+
+
+def test_line_key_paths_spell_keys_as_the_parsers_do():
+    """Quoted keys (dots, slashes, spaces) use kb.keypaths' quoting, in every format that has them."""
+    assert line_key_paths("yaml", ["labels:", '  "app.kubernetes.io/name": web', "  tier: front"], "labels") == [
+        "labels", 'labels["app.kubernetes.io/name"]', "labels.tier"]
+    assert line_key_paths("json", ['"a.b": {', '  "c": 1'], "") == ['["a.b"]', '["a.b"].c']
+    assert line_key_paths("ini", ["[my section]", "key = 1"], "") == ['["my section"]', '["my section"].key']
+    assert line_key_paths("toml", ['[servers."eu.west"]', "ip = '1'"], "") == [
+        'servers["eu.west"]', 'servers["eu.west"].ip']
+
+
+def test_one_split_key_path():
+    """kb.keypaths is the only definition (the search package re-uses it)."""
+    import kb.search
+    from kb.keypaths import split_key_path
+
+    assert split_key_path('a.b[0]["c.d"]') == ["a", "b", 0, "c.d"]
+    assert not hasattr(kb.search, "split_key_path")
