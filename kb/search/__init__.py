@@ -85,7 +85,7 @@ def search(
         if mode == "semantic":
             ranked = [(v.similarity, docs[v.chunk_id]) for v in vec_hits if v.chunk_id in docs]
         else:
-            ranked = fusion.fuse(q, kw_hits, vec_hits, docs)
+            ranked = fusion.fuse(q, kw_hits, vec_hits, docs, stores.file_chunk_counts(st))
 
     hits: list[Hit] = []
     seen: set[tuple[str, int, int]] = set()

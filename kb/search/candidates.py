@@ -21,8 +21,9 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["resolve_paths", "keyword_candidates", "vector_candidates", "candidate_count",
            "CANDIDATES", "PATH_IN_LIMIT", "WIDEN_FACTOR", "WIDEN_MAX"]
 
-CANDIDATES = 50
-"""Chunks read from each list (at least; ``5 k`` for a large ``k``)."""
+CANDIDATES = 150
+"""Chunks read from each list (``k`` when it is larger). The depth does not depend on ``k`` below
+it, so the first ten hits of ``-k 30`` are the hits of ``-k 10``."""
 PATH_IN_LIMIT = 2000
 """Chroma filters on at most this many files per query (a ``$in`` list; its cost grows with its
 length). A ``--path`` matching more is searched by widening or in batches (:func:`vector_candidates`).
@@ -37,7 +38,7 @@ p50, 69 ms p95)."""
 
 
 def candidate_count(k: int) -> int:
-    return max(CANDIDATES, 5 * k)
+    return max(CANDIDATES, k)
 
 
 def _has_glob(p: str) -> bool:

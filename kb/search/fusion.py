@@ -11,6 +11,7 @@ when it *defines* it (``DATABASE_URL=``, ``review_threshold:``, a line whose key
 
 from __future__ import annotations
 
+import math
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -37,10 +38,21 @@ query's identifier verbatim gets 2 units, more than any chunk can collect from r
 1.7 units with the weights above)."""
 BONUS_DEFINED = 1.0
 """One more unit when the chunk defines the identifier or is the file of that name."""
+FUSION = "rrf"
+"""``rrf`` (ranks) or ``score`` (each list's scores scaled to [0, 1], weighted, summed)."""
+FILE_DECAY = 0.0
+"""File evidence: a chunk gains its file's 2nd best chunk score times this, the 3rd's times its square..."""
+FILE_TOP = 4
+"""...over at most this many chunks of the file."""
+HUB_PENALTY_KEYWORD = 0.0
+"""BM25 score minus this share of the list's best score per unit of log(chunks in the file)."""
+HUB_PENALTY_VECTOR = 0.0
+"""Cosine similarity minus this per unit of log(chunks in the file)."""
 
 
 def exact_bonus(q: ParsedQuery, doc: ChunkDoc) -> float:
-    """Exact-match boost for the query's identifiers (0 for plain-word queries).
+    """Exact-match boost for the query's identifiers, in units of the best fused score of one list
+    (0 for plain-word queries).
 
     Per identifier: ``BONUS_EXACT`` when the chunk holds it exactly (verbatim in the text, as the
     file's name, or as a key path), plus ``BONUS_DEFINED`` when the chunk *defines* it (a line
@@ -71,20 +83,78 @@ def exact_bonus(q: ParsedQuery, doc: ChunkDoc) -> float:
             total += BONUS_EXACT
         if defined or named:
             total += BONUS_DEFINED
-    return total / (RRF_K + 1)
+    return total
+
+
+def _rank_scores(items: list[tuple[float, str]], w: float) -> dict[str, float]:
+    """``w / (RRF_K + rank)`` per chunk of a list, best first."""
+    out: dict[str, float] = {}
+    for rank, (_, cid) in enumerate(items):
+        out.setdefault(cid, w / (RRF_K + rank + 1))
+    return out
+
+
+def _norm_scores(items: list[tuple[float, str]], w: float) -> dict[str, float]:
+    """``w`` times the list's scores scaled to [0, 1] (min-max over the list)."""
+    if not items:
+        return {}
+    hi = max(s for s, _ in items)
+    lo = min(s for s, _ in items) if len(items) > 1 else 0.0
+    span = hi - lo
+    out: dict[str, float] = {}
+    for s, cid in items:
+        out.setdefault(cid, w * ((s - lo) / span if span > 0 else 1.0))
+    return out
+
+
+def _hub_adjust(items: list[tuple[float, str]], docs: dict[str, ChunkDoc], file_chunks: dict[str, int] | None,
+                penalty: float, relative: bool) -> list[tuple[float, str]]:
+    """A list re-scored against files of many chunks (their best chunk is the maximum of many draws)."""
+    if not penalty or not file_chunks or not items:
+        return items
+    scale = max(abs(s) for s, _ in items) if relative else 1.0
+    out = []
+    for s, cid in items:
+        n = file_chunks.get(docs[cid].path, 1)
+        out.append((s - penalty * scale * math.log(max(1, n)), cid))
+    out.sort(key=lambda x: -x[0])
+    return out
 
 
 def fuse(q: ParsedQuery, kw_hits: "list[tuple[float, ChunkDoc]]", vec_hits: "list[VectorHit]",
-         docs: dict[str, ChunkDoc]) -> list[tuple[float, ChunkDoc]]:
+         docs: dict[str, ChunkDoc], file_chunks: dict[str, int] | None = None) -> list[tuple[float, ChunkDoc]]:
     """Chunks of either list, best first, with their fused scores."""
     wk, wv = W_LITERAL if q.literal else W_QUESTION
+    kw = [(float(s), d.chunk_id) for s, d in kw_hits]
+    vec = [(float(v.similarity), v.chunk_id) for v in vec_hits if v.chunk_id in docs]
+    kw = _hub_adjust(kw, docs, file_chunks, HUB_PENALTY_KEYWORD, True)
+    vec = _hub_adjust(vec, docs, file_chunks, HUB_PENALTY_VECTOR, False)
+    if FUSION == "score":
+        parts, unit = [_norm_scores(kw, wk), _norm_scores(vec, wv)], 1.0
+    else:
+        parts, unit = [_rank_scores(kw, wk), _rank_scores(vec, wv)], 1.0 / (RRF_K + 1)
     scores: dict[str, float] = {}
-    for rank, (_, d) in enumerate(kw_hits):
-        scores[d.chunk_id] = scores.get(d.chunk_id, 0.0) + wk / (RRF_K + rank + 1)
-    for rank, v in enumerate(vec_hits):
-        if v.chunk_id in docs:
-            scores[v.chunk_id] = scores.get(v.chunk_id, 0.0) + wv / (RRF_K + rank + 1)
+    for part in parts:
+        for cid, s in part.items():
+            scores[cid] = scores.get(cid, 0.0) + s
     for cid in scores:
-        scores[cid] += exact_bonus(q, docs[cid])
+        scores[cid] += exact_bonus(q, docs[cid]) * unit
+    if FILE_DECAY > 0:
+        _add_file_evidence(scores, docs)
     order = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
     return [(s, docs[cid]) for cid, s in order]
+
+
+def _add_file_evidence(scores: dict[str, float], docs: dict[str, ChunkDoc]) -> None:
+    """Each chunk gains the evidence of its file's other matching chunks: the 2nd best chunk's
+    score times ``FILE_DECAY``, the 3rd's times its square, ... (``FILE_TOP`` chunks at most)."""
+    by_file: dict[str, list[float]] = {}
+    for cid, s in scores.items():
+        by_file.setdefault(docs[cid].path, []).append(s)
+    extra: dict[str, float] = {}
+    for path, ss in by_file.items():
+        if len(ss) > 1:
+            ss.sort(reverse=True)
+            extra[path] = sum(s * FILE_DECAY ** i for i, s in enumerate(ss[1:FILE_TOP], start=1))
+    for cid in scores:
+        scores[cid] += extra.get(docs[cid].path, 0.0)
