@@ -15,6 +15,23 @@ from kb.keyword import STOPWORDS, analyze, query_terms
 __all__ = ["ParsedQuery", "query_identifiers", "is_literal_query"]
 
 _QTOKEN = re.compile(r"[\w$@]+(?:[.\-/:][\w$@]+)*")
+PROSE_IDIOMS = True
+"""Leave prose abbreviations and slash-joined words of a question out of identifiers and terms."""
+_ABBREVIATION = re.compile(r"^(?:[a-z]\.)+[a-z]?$|^(?:etc|vs|cf|approx|incl|resp)$", re.IGNORECASE)
+"""Prose abbreviations (``e.g.``, ``i.e.``, ``a.k.a.``, ``etc.``): never identifiers, never terms."""
+_WORDS = re.compile(r"^[A-Za-z]+(?:-[A-Za-z]+)*$")
+
+
+def _prose(token: str, alone: bool) -> bool:
+    """Whether a token that looks like an identifier is prose in a question: an abbreviation
+    (``e.g``), or words joined by a slash (``before/after-event``, ``TCP/IP``, ``and/or``)."""
+    if not PROSE_IDIOMS:
+        return False
+    if _ABBREVIATION.match(token):
+        return True
+    if alone or "/" not in token:
+        return False
+    return all(_WORDS.match(part) for part in token.split("/"))
 
 
 def query_identifiers(query: str) -> list[str]:
@@ -28,6 +45,8 @@ def query_identifiers(query: str) -> list[str]:
         if len(t) < 2:
             continue
         alone = len(tokens) == 1
+        if _prose(t, alone):
+            continue
         ident = (
             "_" in t
             or "." in t
@@ -68,6 +87,14 @@ def _define_regex(ident: str) -> re.Pattern[str]:
     )
 
 
+def _terms(text: str) -> list[str]:
+    """BM25 terms of a query; a question's prose abbreviations are left out."""
+    if not PROSE_IDIOMS:
+        return query_terms(text)
+    prose = _QTOKEN.sub(lambda m: " " if _ABBREVIATION.match(m.group()) else m.group(), text)
+    return query_terms(prose) or query_terms(text)
+
+
 @dataclass
 class ParsedQuery:
     """A query taken apart once, for candidates, fusion and snippets."""
@@ -88,7 +115,7 @@ class ParsedQuery:
         idents = query_identifiers(text)
         return cls(
             text=text,
-            terms=query_terms(text),
+            terms=_terms(text),
             idents=idents,
             literal=is_literal_query(text),
             ident_res=[_ident_regex(i) for i in idents],

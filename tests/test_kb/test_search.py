@@ -409,3 +409,22 @@ def test_one_split_key_path():
 
     assert split_key_path('a.b[0]["c.d"]') == ["a", "b", 0, "c.d"]
     assert not hasattr(kb.search, "split_key_path")
+
+
+@pytest.mark.parametrize("query, idents", [
+    ("How do I add a small member, e.g. when a third zone is down?", []),
+    ("i.e. the same as a.k.a. the other one", []),
+    ("May a before/after-event action define both?", []),
+    ("Does TCP/IP matter here?", []),
+    ("Where is services/payments/config/production.yaml used?", ["services/payments/config/production.yaml"]),
+    ("Which pods carry app.kubernetes.io/name?", ["app.kubernetes.io/name"]),
+    ("services/payments", ["services/payments"]),
+])
+def test_prose_in_questions_is_not_an_identifier(query, idents):
+    """Abbreviations and words joined by a slash earn no exact-match boost (and abbreviations no
+    BM25 term): a chunk that merely says "e.g." must not outrank the answer."""
+    from kb.search.query import ParsedQuery
+
+    assert query_identifiers(query) == idents
+    terms = ParsedQuery.parse(query).terms
+    assert not {"e.g", "e", "g", "i.e", "a.k.a", "k"} & set(terms)
