@@ -65,6 +65,10 @@ def dump(args: argparse.Namespace) -> int:
     return 0
 
 
+VECTORS = "vec"
+"""Which dumped vector list to replay: ``vec`` (the store's HNSW answer) or ``vec_exact``."""
+
+
 class _Vec(tuple):
     @property
     def chunk_id(self) -> str:
@@ -85,7 +89,7 @@ def replay(lab: dict, mode: str = "hybrid") -> list[dict]:
     for q in lab["queries"]:
         docs = lab["docs"][q["corpus"]]
         kw = [(s, docs[c]) for s, c in q["kw"][:n]]
-        vec = [_Vec(v) for v in q["vec"][:n]]
+        vec = [_Vec(v) for v in q[VECTORS if VECTORS in q else "vec"][:n]]
         pq = ParsedQuery.parse(q["query"])
         if mode == "keyword":
             ranked = kw
@@ -134,6 +138,8 @@ def set_param(target: str, value: object) -> None:
 
 
 def grid(args: argparse.Namespace) -> int:
+    global VECTORS
+    VECTORS = args.vectors
     lab = pickle.loads(args.lab.read_bytes())
     for spec in args.fixed:
         t, _, v = spec.partition("=")
@@ -158,11 +164,11 @@ def grid(args: argparse.Namespace) -> int:
                     print(f"  {r['set']:9} {r['id']:9} {r.get('half') or '':5} {r['kind'][:4]} "
                           f"{r['rank'] or '-':>3}  {r['query'][:60]:60}  {' | '.join(p[-50:] for p in r['top'][:2])}")
     cols = [name for name, _, _ in GROUPS]
-    print(f"{'setting':60} " + " ".join(f"{c:>10}" for c in cols))
+    print(f"{'setting':80} " + " ".join(f"{c:>10}" for c in cols))
     results.sort(key=lambda x: -x[1]["tune"] if "mode" not in x[0] else 1)
     for setting, s in results[: args.top]:
-        label = ", ".join(f"{k}={v}" for k, v in setting.items())
-        print(f"{label[:60]:60} " + " ".join(f"{s[c]:10.3f}" for c in cols))
+        label = ", ".join(f"{k[:1] + k.split('_')[-1][:5]}={v}" for k, v in setting.items())
+        print(f"{label[:80]:80} " + " ".join(f"{s[c]:10.3f}" for c in cols))
     return 0
 
 
@@ -181,6 +187,8 @@ def main() -> int:
     g.add_argument("--top", type=int, default=30)
     g.add_argument("--singles", action="store_true", help="also the keyword-only and semantic-only rows")
     g.add_argument("-v", "--verbose", action="store_true")
+    g.add_argument("--vectors", default="vec", choices=("vec", "vec1000", "vec2000", "vec_exact"),
+                   help="replay the store's vector lists or exact ones (added to the dump by numpy)")
     args = ap.parse_args()
     return dump(args) if args.cmd == "dump" else grid(args)
 

@@ -175,6 +175,8 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=None, help="folder for the KBs (kept; reused on re-runs)")
     ap.add_argument("--json", type=Path, default=None, help="also write every row to this JSON file")
     ap.add_argument("--verbose", "-v", action="store_true", help="print every query's rank per mode")
+    ap.add_argument("--mode", dest="modes", action="append", choices=MODES,
+                    help="search mode to measure (repeatable; default: all three)")
     ap.add_argument("--open", action="store_true", help="search the KBs under --work as they are (no ingest)")
     ap.add_argument("--param", action="append", default=[], metavar="MODULE.NAME=VALUE",
                     help="override a ranking constant for this run, e.g. kb.search.fusion.RRF_K=60 (repeatable)")
@@ -201,7 +203,7 @@ def main() -> int:
             n_chunks = int(kb.sql("SELECT count(*) AS n FROM chunks")["n"][0])
             print(f"# {corpus}: {n_chunks} chunks, built/updated in {time.perf_counter() - t0:.1f} s", flush=True)
             kbs[corpus] = kb
-        rows += evaluate(kbs[corpus], qset)
+        rows += evaluate(kbs[corpus], qset, modes=args.modes or MODES)
     for kb in kbs.values():
         kb.close()  # type: ignore[attr-defined]
 

@@ -30,7 +30,7 @@ RRF_K = 20
 list's top hit; on the benchmark, paraphrase MRR@10 was 0.827 at 60 and 0.85-0.856 from 10 to 30."""
 W_LITERAL = (1.0, 0.5)
 """(keyword, vector) weights for identifier queries."""
-W_QUESTION = (0.7, 1.0)
+W_QUESTION = (1.0, 1.0)
 """(keyword, vector) weights for natural-language queries."""
 BONUS_EXACT = 2.0
 """Exact-match boost, in units of the best fused rank score ``1 / (RRF_K + 1)``: a chunk holding the
@@ -38,15 +38,18 @@ query's identifier verbatim gets 2 units, more than any chunk can collect from r
 1.7 units with the weights above)."""
 BONUS_DEFINED = 1.0
 """One more unit when the chunk defines the identifier or is the file of that name."""
-FUSION = "rrf"
+FUSION = "score"
 """``rrf`` (ranks) or ``score`` (each list's scores scaled to [0, 1], weighted, summed)."""
-FILE_DECAY = 0.0
+FILE_DECAY = 0.5
 """File evidence: a chunk gains its file's 2nd best chunk score times this, the 3rd's times its square..."""
 FILE_TOP = 4
 """...over at most this many chunks of the file."""
+HUB_FILE_EVIDENCE = 0.0
+"""File evidence divided by ``1 + this * log(chunks in the file)``: many matching chunks are expected
+of a file of many chunks."""
 HUB_PENALTY_KEYWORD = 0.0
 """BM25 score minus this share of the list's best score per unit of log(chunks in the file)."""
-HUB_PENALTY_VECTOR = 0.0
+HUB_PENALTY_VECTOR = 0.01
 """Cosine similarity minus this per unit of log(chunks in the file)."""
 
 
@@ -140,21 +143,24 @@ def fuse(q: ParsedQuery, kw_hits: "list[tuple[float, ChunkDoc]]", vec_hits: "lis
     for cid in scores:
         scores[cid] += exact_bonus(q, docs[cid]) * unit
     if FILE_DECAY > 0:
-        _add_file_evidence(scores, docs)
+        _add_file_evidence(scores, docs, file_chunks)
     order = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
     return [(s, docs[cid]) for cid, s in order]
 
 
-def _add_file_evidence(scores: dict[str, float], docs: dict[str, ChunkDoc]) -> None:
-    """Each chunk gains the evidence of its file's other matching chunks: the 2nd best chunk's
-    score times ``FILE_DECAY``, the 3rd's times its square, ... (``FILE_TOP`` chunks at most)."""
-    by_file: dict[str, list[float]] = {}
+def _add_file_evidence(scores: dict[str, float], docs: dict[str, ChunkDoc],
+                       file_chunks: dict[str, int] | None = None) -> None:
+    """A file's best chunk gains the evidence of the file's other matching chunks: the 2nd best
+    chunk's score times ``FILE_DECAY``, the 3rd's times its square, ... (``FILE_TOP`` chunks at most).
+    The other chunks keep their own scores, so one long file does not fill the hit list."""
+    by_file: dict[str, list[tuple[float, str]]] = {}
     for cid, s in scores.items():
-        by_file.setdefault(docs[cid].path, []).append(s)
-    extra: dict[str, float] = {}
+        by_file.setdefault(docs[cid].path, []).append((s, cid))
     for path, ss in by_file.items():
-        if len(ss) > 1:
-            ss.sort(reverse=True)
-            extra[path] = sum(s * FILE_DECAY ** i for i, s in enumerate(ss[1:FILE_TOP], start=1))
-    for cid in scores:
-        scores[cid] += extra.get(docs[cid].path, 0.0)
+        if len(ss) < 2:
+            continue
+        ss.sort(key=lambda x: (-x[0], x[1]))
+        extra = sum(s * FILE_DECAY ** i for i, (s, _) in enumerate(ss[1:FILE_TOP], start=1))
+        if HUB_FILE_EVIDENCE and file_chunks:
+            extra /= 1.0 + HUB_FILE_EVIDENCE * math.log(max(1, file_chunks.get(path, 1)))
+        scores[ss[0][1]] += extra

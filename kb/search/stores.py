@@ -36,6 +36,14 @@ __all__ = [
 ]
 
 
+VECTOR_DEPTH = 2000
+"""Neighbours asked of the vector index per query, of which the best ``n`` are kept. Chroma's HNSW
+search explores ``max(ef_search, n)`` candidates; at its default (100) it found only 74% of the true
+ten nearest chunks of the benchmark questions on the 94,000-chunk dev corpus (near-duplicate
+configuration texts make a hard graph). Asking for 2,000 finds 98% for about 6 ms more per query,
+and lifted semantic MRR@10 on the 40 questions from 0.34 to 0.49."""
+
+
 @dataclass
 class _Handles:
     generation: str
@@ -147,8 +155,10 @@ def _vector_store(st: Stores) -> Any:
 
 def vector_search(st: Stores, vector: "np.ndarray", n: int, *, format: str | None = None,
                   paths: list[str] | None = None, with_metadata: bool = False) -> "list[VectorHit]":
-    """The ``n`` chunks nearest to ``vector`` (cosine), filtered by format and up to a few thousand paths."""
-    return _vector_store(st).query(vector, n, format=format, paths=paths, with_metadata=with_metadata)
+    """The ``n`` chunks nearest to ``vector`` (cosine), filtered by format and up to a few thousand paths
+    (``VECTOR_DEPTH`` neighbours are searched, so the answer is close to the exact nearest ``n``)."""
+    hits = _vector_store(st).query(vector, max(n, VECTOR_DEPTH), format=format, paths=paths, with_metadata=with_metadata)
+    return hits[:n]
 
 
 def vector_count(st: Stores) -> int:

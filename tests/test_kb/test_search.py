@@ -428,3 +428,24 @@ def test_prose_in_questions_is_not_an_identifier(query, idents):
     assert query_identifiers(query) == idents
     terms = ParsedQuery.parse(query).terms
     assert not {"e.g", "e", "g", "i.e", "a.k.a", "k"} & set(terms)
+
+
+def test_vector_search_keeps_the_nearest_n_of_a_deeper_search(tiny_kb, monkeypatch):
+    """The store is asked for VECTOR_DEPTH neighbours (a near-exact HNSW answer); n are kept, in order."""
+    from kb.search import stores
+
+    st = stores.open_stores(tiny_kb.catalogue, tiny_kb.settings)
+    vec = stores.encode_query(st, "payments retry policy")
+    everything = stores.vector_search(st, vec, stores.vector_count(st))
+    for depth in (0, 3, 2000):
+        monkeypatch.setattr(stores, "VECTOR_DEPTH", depth)
+        five = stores.vector_search(st, vec, 5)
+        assert [v.chunk_id for v in five] == [v.chunk_id for v in everything[:5]]
+    sims = [v.similarity for v in everything]
+    assert sims == sorted(sims, reverse=True)
+
+
+def test_hits_of_a_long_file_do_not_fill_the_list(tiny_kb):
+    """File evidence lifts a file's best chunk only: the first hits come from several files."""
+    hits = hits_of(tiny_kb, "payments service configuration retry database", k=5)
+    assert len({h.path for h in hits}) >= 3
