@@ -1,12 +1,21 @@
 """Fusion: the keyword and vector candidate lists become one ranking.
 
-Weighted reciprocal rank fusion, ``w / (RRF_K + rank)`` per list: a *literal* query (identifiers
-only, like ``DATABASE_URL``) leans on the keyword list, a question on the vector list. Then
-exact-match boosts that outweigh any rank difference, so an exact identifier, key-path or file-name
-match outranks a semantic near-miss: a chunk holding a query identifier exactly (verbatim in its
-text, as its file's name, or as a key path) gains more than ranks alone can give, and one more step
-when it *defines* it (``DATABASE_URL=``, ``review_threshold:``, a line whose key path is
-``payments.retry.max_attempts``) or is the file of that name.
+1. Each list's scores are scaled to [0, 1] (min-max over the list; ``FUSION = "score"``) and added
+   with weights: a *literal* query (identifiers only, like ``DATABASE_URL``) leans on the keyword
+   list, a question weighs both equally. (``FUSION = "rrf"``: weighted reciprocal rank fusion,
+   ``w / (RRF_K + rank)``, the former ranking.)
+2. Exact-match boosts that outweigh any score difference, so an exact identifier, key-path or
+   file-name match outranks a semantic near-miss: a chunk holding a query identifier exactly
+   (verbatim in its text, as its file's name, or as a key path) gains more than both lists can give,
+   and one more step when it *defines* it (``DATABASE_URL=``, ``review_threshold:``, a line whose key
+   path is ``payments.retry.max_attempts``) or is the file of that name.
+3. File evidence: relevance is a file's, so a file's best chunk gains a decaying share of its other
+   matching chunks' scores (the other chunks keep theirs, so a long file does not fill the hits).
+4. Hub penalty: a file of many chunks has many chances of a high cosine by luck; each chunk's
+   similarity loses ``HUB_PENALTY_VECTOR * ln(chunks in its file)`` before scaling.
+
+The constants were chosen on the *tune* half of the 40 dev questions (``bench/question_split.json``)
+with ``bench/ranking_lab.py``; the README shows each lever's effect on both halves and the 53-set.
 """
 
 from __future__ import annotations
