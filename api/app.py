@@ -2,8 +2,8 @@
 
 The stores and the embedder are opened once, at startup (:class:`api.service.KBService`), and
 closed at shutdown. Every error answers with ``{"status_code", "detail"}`` (:mod:`api.errors`);
-every request is counted and timed (:mod:`api.metrics`) and abandoned with a 503 after
-``settings.request_timeout`` seconds (:mod:`api.timeout`). The OpenAPI document is at
+every request to a route is counted and timed by Litestar's Prometheus plugin (:mod:`api.metrics`)
+and abandoned with a 503 after ``settings.request_timeout`` seconds (:mod:`api.timeout`). The OpenAPI document is at
 ``/schema/openapi.json`` with Swagger UI at ``/schema/swagger`` (and ReDoc at ``/schema/redoc``).
 
 Example::
@@ -17,19 +17,20 @@ Example::
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from api.errors import exception_handlers
-from api.metrics import Metrics, MetricsMiddleware
+from api.metrics import Metrics
 from api.routes import ROUTES
+from api.routes.meta import service_gauges
 from api.service import KBService
 from api.timeout import TimeoutMiddleware
 from kb.settings import Settings
@@ -58,7 +59,7 @@ def create_app(settings: Settings, *, watch: bool = False, service: KBService | 
     ``service`` injects a ready-made :class:`KBService` (tests).
     """
     svc = service or KBService(settings, watch=watch)
-    metrics = Metrics()
+    metrics = Metrics(lambda: service_gauges(svc))
     cors = None
     if settings.cors_origins:
         cors = CORSConfig(allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST", "OPTIONS"],
@@ -82,11 +83,10 @@ def create_app(settings: Settings, *, watch: bool = False, service: KBService | 
         on_startup=[lambda: svc.open()],
         on_shutdown=[lambda: svc.close()],
         exception_handlers=exception_handlers(),
+        # the plugin outside the timeout, so an abandoned request is counted as the 503 it answers
+        middleware=[metrics.middleware, DefineMiddleware(TimeoutMiddleware, seconds=settings.request_timeout)],
         cors_config=cors,
         openapi_config=openapi,
         debug=debug,
     )
-    # Outermost wrappers, so unmatched routes and CORS preflights are timed and counted too.
-    inner: Any = TimeoutMiddleware(app.asgi_handler, settings.request_timeout)
-    app.asgi_handler = MetricsMiddleware(inner, metrics)
     return app

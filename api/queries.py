@@ -9,17 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from kb.catalogue import Catalogue
+from kb.findings import FindingFilter, count_findings, read_findings
+from kb.globs import path_clause
 from kb.types import FileInfo, Finding
 
-__all__ = ["findings_page", "files_page", "file_records", "file_info", "counts", "is_glob"]
+__all__ = ["findings_page", "files_page", "file_records", "file_info", "counts"]
 
-_SEVERITY_ORDER = "CASE severity WHEN 'error' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END"
-_FINDING_COLS = "rule, severity, path, line, message, target, fingerprint"
 _FILE_COLS = "path, format, size, sha256, mtime, status, records"
-
-
-def is_glob(pattern: str) -> bool:
-    return any(c in pattern for c in "*?[")
 
 
 def _filters(equal: dict[str, str | None], path: str | None) -> tuple[str, list[Any]]:
@@ -32,27 +28,15 @@ def _filters(equal: dict[str, str | None], path: str | None) -> tuple[str, list[
             clauses.append(f"{col} = ?")
             params.append(val)
     if path:
-        clauses.append("path GLOB ?" if is_glob(path) else "path = ?")
+        clauses.append(path_clause(path))
         params.append(path)
     return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
 
 
-def _finding(row: dict[str, Any]) -> Finding:
-    if row["severity"] not in ("error", "warning", "info"):
-        row = {**row, "severity": "info"}
-    return Finding(**row)
-
-
 def findings_page(view: Catalogue, *, rule: str | None, severity: str | None, path: str | None,
                   offset: int, limit: int) -> tuple[int, list[Finding]]:
-    where, params = _filters({"rule": rule, "severity": severity}, path)
-    total = view.query(f"SELECT count(*) FROM findings {where}", params)[0][0]
-    rows = view.query_dicts(
-        f"SELECT {_FINDING_COLS} FROM findings {where} "
-        f"ORDER BY {_SEVERITY_ORDER}, path, line NULLS FIRST, rule, message LIMIT ? OFFSET ?",
-        [*params, limit, offset],
-    )
-    return int(total), [_finding(r) for r in rows]
+    flt = FindingFilter(rule=rule, severity=severity, path=path)
+    return count_findings(view, flt), read_findings(view, flt, limit=limit, offset=offset)
 
 
 def files_page(view: Catalogue, *, format: str | None, path: str | None, status: str | None,
@@ -82,11 +66,7 @@ def file_records(view: Catalogue, path: str, *, offset: int, limit: int
         "ORDER BY doc, line, key_path LIMIT ? OFFSET ?",
         [path, limit, offset],
     )
-    findings = view.query_dicts(
-        f"SELECT {_FINDING_COLS} FROM findings WHERE path = ? ORDER BY {_SEVERITY_ORDER}, line NULLS FIRST, rule",
-        [path],
-    )
-    return int(total), records, [_finding(r) for r in findings]
+    return int(total), records, read_findings(view, FindingFilter(file=path))
 
 
 def counts(view: Catalogue) -> dict[str, int]:

@@ -44,6 +44,10 @@ class SearchResponse(_Envelope):
     query: str
     mode: Literal["hybrid", "semantic", "keyword"]
     hits: list[Hit]
+    generation: int | None = Field(default=None, description="The published generation that answered.")
+    embedded_share: float = Field(default=1.0, description="Share of the KB's texts embedded (below 1 while an "
+                                  "embedding runs or after an interrupted one).")
+    notice: str | None = Field(default=None, description="Why semantic results may be partial.")
 
 
 class _Page(_Envelope):

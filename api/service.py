@@ -1,25 +1,13 @@
-"""The server's long-lived state: the catalogue, the warmed embedder, the ingest worker, the watcher.
+"""The server's long-lived state: one :class:`~kb.knowledge.KnowledgeBase`, the ingest worker, the watcher.
 
-Consistency while an ingest runs
---------------------------------
-An ingest runs in one worker thread (:class:`IngestWorker`), never in a request, in two phases:
-
-1. **catalogue** — ``run_ingest`` with the search-index step switched off. It commits a batch of
-   files per DuckDB transaction through the catalogue's own connection. Before it starts, the
-   service *pins* a snapshot: a second DuckDB connection with an open read transaction. Until the
-   index is synced, every request reads that snapshot (DuckDB MVCC), so what a search finds in the
-   vector store and keyword index matches the chunk rows it reads back: the pre-ingest view.
-2. **index** — ``kb.index.sync_index`` (embeddings into Chroma, the keyword index rebuilt) runs
-   holding the write side of a readers-writer lock; requests hold the read side. Neither Chroma
-   nor the keyword index is ever read mid-update. When the sync is done the snapshot is released,
-   still under the write lock, and the next request sees the new catalogue and the new index
-   together.
-
-Readers therefore wait only for phase 2 (for an incremental change: milliseconds to seconds); a
-reader that cannot get in within ``request_timeout`` gets a 503, never a half-built answer.
-
-Outside an ingest every request gets its own cursor (``Catalogue.cursor()``), so reads run in
-parallel threads.
+Consistency
+-----------
+Every request reads one published generation of the KB (:mod:`kb.generations`): a request gets
+the newest snapshot when it starts and keeps it to its end, with its own DuckDB cursor, so reads
+run in parallel threads and never wait for a writer. A re-ingest (``POST /ingest``, ``--watch``)
+runs in one worker thread through :meth:`KnowledgeBase.ingest`, which works on a private copy and
+publishes it; so does a ``kb ingest`` started from the shell or a scheduled job while the server
+runs (the two take turns for the writer role). Requests that start after a publish see it.
 """
 
 from __future__ import annotations
@@ -34,59 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from api.errors import ServiceUnavailableError
-from kb.catalogue import CATALOGUE_FILE, Catalogue
+from kb.catalogue import Catalogue
 from kb.errors import ConfigError, NotIndexedError
+from kb.knowledge import KnowledgeBase
 from kb.settings import Settings
-from kb.types import RunSummary
+from kb.types import RunSummary, SearchResult
 
-__all__ = ["KBService", "RWLock", "IngestWorker"]
+__all__ = ["KBService", "IngestWorker"]
 
 log = logging.getLogger("kb.api")
-
-
-class RWLock:
-    """A writer-preferring readers-writer lock; readers may give up after a timeout."""
-
-    def __init__(self) -> None:
-        self._cv = threading.Condition()
-        self._readers = 0
-        self._writer = False
-        self._writers_waiting = 0
-
-    def acquire_read(self, timeout: float | None = None) -> bool:
-        with self._cv:
-            ok = self._cv.wait_for(lambda: not self._writer and not self._writers_waiting, timeout)
-            if ok:
-                self._readers += 1
-            return ok
-
-    def release_read(self) -> None:
-        with self._cv:
-            self._readers -= 1
-            if not self._readers:
-                self._cv.notify_all()
-
-    def acquire_write(self) -> None:
-        with self._cv:
-            self._writers_waiting += 1
-            try:
-                self._cv.wait_for(lambda: not self._writer and not self._readers)
-            finally:
-                self._writers_waiting -= 1
-            self._writer = True
-
-    def release_write(self) -> None:
-        with self._cv:
-            self._writer = False
-            self._cv.notify_all()
-
-    @contextlib.contextmanager
-    def write(self) -> Iterator[None]:
-        self.acquire_write()
-        try:
-            yield
-        finally:
-            self.release_write()
 
 
 class IngestWorker:
@@ -151,25 +95,17 @@ class IngestWorker:
         return not self._thread.is_alive()
 
 
-def _reader_view(catalogue: Catalogue, con: Any, lock: Any) -> Catalogue:
-    """A ``Catalogue`` that reads through ``con`` (a cursor of ``catalogue``'s database).
-
-    Library functions take a ``Catalogue``; this hands them one bound to a per-request cursor or to
-    the pinned snapshot, with its own lock, so readers never queue behind the ingest's connection.
-    """
-    return catalogue.view(con, lock)
-
-
 class KBService:
     """Everything a request needs, opened once at startup and closed at shutdown."""
 
     def __init__(self, settings: Settings, *, watch: bool = False, writable: bool | None = None) -> None:
-        self.settings = settings
         self.watch = watch
         self.writable = (bool(settings.api_key) or watch) if writable is None else writable
-        self.catalogue: Catalogue | None = None
-        self.rw = RWLock()
-        self.generation = 0
+        # One process for the server's re-ingests: forking a server that holds threads (and a
+        # model) is asking for a deadlock, and a server's re-ingests are incremental.
+        self.kb = KnowledgeBase(settings.replace(workers=1), read_only=not self.writable)
+        self.kb.notify = lambda msg: log.warning("%s", msg)
+        self.opened = False
         self.ingests = 0
         self.ingest_failures = 0
         self.last_ingest: RunSummary | None = None
@@ -178,37 +114,38 @@ class KBService:
         self.worker: IngestWorker | None = None
         self.watcher: Any = None
         self.embedder_name: str | None = None
-        self._pinned: tuple[Any, threading.RLock] | None = None
-        self._graph: tuple[int, Any] | None = None
-        self._graph_lock = threading.Lock()
+
+    @property
+    def settings(self) -> Settings:
+        return self.kb.settings
+
+    @property
+    def generation(self) -> int:
+        gen = self.kb.generation()
+        return gen.number if gen else 0
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     def preflight(self) -> None:
         """Fail early, with a message that says what to do, when the server could not start."""
-        s = self.settings
-        if not (Path(s.db) / CATALOGUE_FILE).exists() and not (self.writable and s.root is not None):
+        s = self.kb._settings
+        built = self.kb.generation() is not None
+        if not built and not (self.writable and s.root is not None):
             raise NotIndexedError(
                 f"No knowledge base at '{s.db}'. Build one with `kb ingest PATH --db {s.db}`, or start "
                 f"`kb serve --root PATH --watch` to build and follow it."
             )
-        if self.watch and s.root is None and not (Path(s.db) / CATALOGUE_FILE).exists():
+        if self.watch and s.root is None and not built:
             raise ConfigError("--watch needs a corpus root: `kb serve --root PATH --watch`.")
 
     def open(self) -> None:
         self.preflight()
         s = self.settings
-        self.catalogue = Catalogue(s.db, read_only=not self.writable)
-        if s.root is None:
-            recorded = self.catalogue.get_meta("root")
-            if recorded:
-                self.settings = s = s.replace(root=Path(recorded))
         if s.embed:
             self._warm_embedder()
         if self.writable:
             self.worker = IngestWorker(self._ingest_once)
-            files = self.catalogue.query("SELECT count(*) FROM files")[0][0]
-            if not files and s.root is not None:
+            if self.kb.generation() is None and s.root is not None:
                 self.worker.submit()  # a new KB: build it in the background
         if self.watch:
             if s.root is None:
@@ -217,70 +154,60 @@ class KBService:
 
             self.watcher = Watcher(Path(s.root), on_change=self.request_ingest, ignore=[Path(s.db)])
             self.watcher.start()
+        self.opened = True
 
     def _warm_embedder(self) -> None:
-        """Load the model once, at startup, so the first search does not pay for it."""
-        try:
-            from kb.embed import get_embedder
-        except ImportError:  # pragma: no cover - the search layer is optional at this level
-            return
-        emb = get_embedder(self.settings)
+        """Load the query model once, at startup, so the first search does not pay for it."""
+        emb = self.kb.embedder("query")
         self.embedder_name = emb.name
         emb.encode(["warm up"])
 
     def close(self) -> None:
+        self.opened = False
         if self.watcher is not None:
             self.watcher.stop()
             self.watcher = None
         if self.worker is not None:
             if not self.worker.stop():
-                log.warning("an ingest is still running at shutdown; the catalogue is left open")
+                log.warning("an ingest is still running at shutdown")
                 return
             self.worker = None
-        with self.rw.write():
-            self._unpin()
-        if self.catalogue is not None:
-            self.catalogue.close()
-            self.catalogue = None
+        self.kb.close()
 
     # -- reads ----------------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Catalogue]:
-        """A consistent read view for one request (see the module docstring)."""
-        cat = self._require_open()
-        if not self.rw.acquire_read(self.settings.request_timeout or None):
-            raise ServiceUnavailableError("The search index is being updated; retry in a moment.")
+        """A read view of the newest generation for one request (its own cursor)."""
+        if not self.opened:
+            raise ServiceUnavailableError("The server is starting or stopping; retry in a moment.")
         try:
-            pinned = self._pinned
-            if pinned is not None:
-                yield _reader_view(cat, pinned[0], pinned[1])
-                return
+            snap_cm = self.kb.snapshot()
+            snap = snap_cm.__enter__()
+        except NotIndexedError as exc:
+            raise ServiceUnavailableError(f"The KB is not ready yet: {exc.message}") from exc
+        try:
+            cat = snap.catalogue
             con = cat.cursor()
             try:
-                yield _reader_view(cat, con, threading.RLock())
+                yield cat.view(con, threading.RLock())
             finally:
                 con.close()
         finally:
-            self.rw.release_read()
+            snap_cm.__exit__(None, None, None)
 
-    def graph(self, view: Catalogue) -> Any:
-        """The dependency graph, built once per catalogue generation."""
-        with self._graph_lock:
-            if self._graph is None or self._graph[0] != self.generation:
-                from graph.build import build_graph
+    def search(self, query: str, **options: Any) -> SearchResult:
+        if not self.opened:
+            raise ServiceUnavailableError("The server is starting or stopping; retry in a moment.")
+        return self.kb.search_result(query, **options)
 
-                self._graph = (self.generation, build_graph(view, self.settings))
-            return self._graph[1]
+    def graph(self, view: Catalogue | None = None) -> Any:
+        """The dependency graph, built once per generation."""
+        return self.kb.graph()
 
     @property
     def ingesting(self) -> bool:
         return self.worker is not None and self.worker.busy
-
-    def _require_open(self) -> Catalogue:
-        if self.catalogue is None:
-            raise ServiceUnavailableError("The server is starting or stopping; retry in a moment.")
-        return self.catalogue
 
     # -- ingest ---------------------------------------------------------------------------------
 
@@ -292,60 +219,13 @@ class KBService:
             raise ConfigError("No corpus root to ingest: start the server with `kb serve --root PATH`.")
         return self.worker.submit()
 
-    def _pin(self) -> None:
-        cat = self._require_open()
-        con = cat.cursor()
-        con.execute("BEGIN TRANSACTION")
-        con.execute("SELECT count(*) FROM files").fetchall()  # DuckDB starts the snapshot lazily
-        self._pinned = (con, threading.RLock())
-
-    def _unpin(self) -> None:
-        pinned, self._pinned = self._pinned, None
-        if pinned is not None:
-            with contextlib.suppress(Exception):
-                pinned[0].execute("ROLLBACK")
-            with contextlib.suppress(Exception):
-                pinned[0].close()
-
     def _ingest_once(self) -> RunSummary:
-        """Phase 1 against a pinned snapshot, phase 2 under the write lock (module docstring)."""
-        from ingest.pipeline import run_ingest
-
-        cat = self._require_open()
-        s = self.settings
-        t0 = time.perf_counter()
-        with self.rw.write():
-            self._pin()
         try:
-            # One process: forking a server that holds threads (and maybe torch) is asking for a
-            # deadlock, and a server's re-ingests are incremental.
-            summary = run_ingest(cat, s.replace(embed=False, workers=1))
-            embedded = 0
-            with self.rw.write():
-                try:
-                    if s.embed:
-                        embedded = self._sync_index(cat, s)
-                finally:
-                    self._unpin()
-                    self.generation += 1
+            summary = self.kb.ingest(self.settings.root)
         except BaseException as exc:
-            with self.rw.write():
-                self._unpin()
-                self.generation += 1
             self.ingest_failures += 1
             self.last_ingest_error = f"{type(exc).__name__}: {exc}"
             raise
-        summary = summary.model_copy(update={"chunks_embedded": embedded,
-                                             "seconds": round(time.perf_counter() - t0, 3)})
         self.ingests += 1
         self.last_ingest, self.last_ingest_error, self.last_ingest_at = summary, None, time.time()
         return summary
-
-    @staticmethod
-    def _sync_index(cat: Catalogue, s: Settings) -> int:
-        try:
-            from kb.index import sync_index
-        except ImportError:  # pragma: no cover - the search layer is optional at this level
-            return 0
-        info = sync_index(cat, s)
-        return int((info or {}).get("embedded", 0)) if isinstance(info, dict) else 0

@@ -27,7 +27,6 @@ import json
 import posixpath
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,21 +34,14 @@ from typing import Any
 import pyarrow as pa
 
 from kb.catalogue import Catalogue
+from kb.findings import SEVERITY_ORDER, finding_sort_key, store_findings
 from kb.settings import Settings
 from kb.types import Finding
 
-from graph.refs import (
-    REFERENCE_COLUMNS,
-    Reference,
-    ReferenceExtractor,
-    _line_indexes,
-)
+from graph.refs import REFERENCE_COLUMNS, Progress, Reference, ReferenceExtractor, line_indexes
 
-__all__ = ["RULES", "Rule", "validate", "store_references", "stored_references", "references_fresh",
-           "SEVERITY_ORDER"]
+__all__ = ["RULES", "Rule", "validate", "store_references", "stored_references", "references_fresh"]
 
-Progress = Callable[[str, int, int], None]
-SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
 @dataclass(frozen=True)
@@ -265,7 +257,7 @@ def schema_violations(ex: ReferenceExtractor, refs: list[Reference], schema_map:
                 corpus.forget(c.path)
         if progress:
             progress("schemas", min(start + batch, len(choices)), len(choices))
-    lines = _line_indexes(ex.cat, [c.path for c, _ in pending])
+    lines = line_indexes(ex.catalogue, [c.path for c, _ in pending])
     for c, violations in pending:
         li = lines.get(c.path)
         for v in violations:
@@ -315,10 +307,6 @@ def orphans(ex: ReferenceExtractor, refs: list[Reference], used_schemas: set[str
 # ---------------------------------------------------------------------------------------------
 
 
-def _sort_key(f: Finding) -> tuple:
-    return (SEVERITY_ORDER.get(f.severity, 3), f.path, f.line or 0, f.rule, f.message)
-
-
 def validate(catalogue: Catalogue, settings: Settings, *, schema_map: list[str] | None = None,
              progress: Progress | None = None) -> list[Finding]:
     """Run every rule over the catalogue; store references and findings; return the findings.
@@ -342,9 +330,8 @@ def validate(catalogue: Catalogue, settings: Settings, *, schema_map: list[str] 
     violations, used = schema_violations(ex, refs, entries, progress, notes)
     findings += violations
     findings += orphans(ex, refs, used)
-    findings.sort(key=_sort_key)
-    rows = [(f.rule, f.severity, f.path, f.line, f.message, f.target, f.fingerprint, "validate") for f in findings]
-    catalogue.replace_findings("validate", rows)
+    findings.sort(key=finding_sort_key)
+    store_findings(catalogue, "validate", findings)
     catalogue.set_meta("validate_notes", json.dumps(notes))
     catalogue.set_meta("validate_seconds", f"{time.perf_counter() - t0:.3f}")
     catalogue.set_meta("validation_stale", "false")

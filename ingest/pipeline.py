@@ -1,4 +1,7 @@
-"""The ingest pipeline: walk -> (stat, hash) -> parse -> redact -> chunk -> catalogue -> index.
+"""The ingest pipeline's catalogue phase: walk -> (stat, hash) -> parse -> redact -> chunk -> catalogue.
+
+The search index (keyword index and vectors) is brought up to date afterwards, by
+:meth:`kb.knowledge.KnowledgeBase.ingest` (see :mod:`kb.index`).
 
 Incremental: a file whose size and mtime match the catalogue costs one ``stat``; a file whose
 bytes hash the same costs a read and an mtime update; only changed files are parsed. Work is
@@ -19,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ingest.chunk import chunk_sections
+from ingest.meaning import embeddable
 from ingest.parsers.base import Limits, format_for, parse_text
 from ingest.secrets import redact
 from ingest.walk import WalkEntry, walk_tree
@@ -198,7 +202,8 @@ def _process_file(entry: WalkEntry, old_sha: str | None, run_id: int) -> FileRes
     if parsed.sections:
         for c in chunk_sections(rel, fmt, parsed.sections):
             chunks.append((f"{rel}#{c.ordinal}", rel, c.ordinal, c.key_path, c.line_start, c.line_end, c.text,
-                           hashlib.sha256(c.text.encode("utf-8", "surrogatepass")).hexdigest()))
+                           hashlib.sha256(c.text.encode("utf-8", "surrogatepass")).hexdigest(),
+                           embeddable(rel, c.text)))
     rows = {"records": records, "sections": sections, "documents": documents, "chunks": chunks}
     return result(status, sha, len(records), _canonical_sha(parsed.documents), rows)
 
@@ -221,7 +226,8 @@ def _results(tasks: list[tuple], workers: int, limits: Limits, max_size: int) ->
 
 
 def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress | None = None) -> RunSummary:
-    """Ingest ``settings.root`` into ``catalogue`` incrementally; return what the run did."""
+    """Ingest ``settings.root`` into ``catalogue`` incrementally (the catalogue only; no search
+    index); return what the run did."""
     if settings.root is None:
         raise ConfigError("No corpus root given: `kb ingest PATH`.")
     root = Path(settings.root)
@@ -317,13 +323,6 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
     if added or changed or gone:
         catalogue.invalidate_validation()
 
-    embedded = 0
-    if settings.embed:
-        from kb.index import sync_index
-
-        info = sync_index(catalogue, settings, progress=progress)
-        embedded = int(info.get("embedded", 0))
-
     seconds = time.perf_counter() - t0
     catalogue.finish_run(run_id, status="complete", files_seen=len(walked.entries), added=added,
                          changed=changed, removed=len(gone), unchanged=unchanged, seconds=seconds)
@@ -332,6 +331,6 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
         run_id=run_id, root=str(root.resolve()), started_at=started,
         finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), status="complete",
         files_seen=len(walked.entries), added=added, changed=changed, removed=len(gone), unchanged=unchanged,
-        by_format=st["files_by_format"], findings_by_rule=st["findings_by_rule"], chunks_embedded=embedded,
+        by_format=st["files_by_format"], findings_by_rule=st["findings_by_rule"],
         seconds=round(seconds, 3),
     )

@@ -9,13 +9,16 @@ Tables (the names users type in ``kb sql``):
                skipped), records, canonical_sha (hash of the parsed data, format-independent), run_id
 ``records``    path, doc, key_path, value (text), value_type (str|int|float|bool|null|object|array), line
 ``sections``   path, key_path, kind, line_start, line_end, text (redacted)
-``chunks``     chunk_id, path, ordinal, key_path, line_start, line_end, text (redacted), text_sha
+``chunks``     chunk_id, path, ordinal, key_path, line_start, line_end, text (redacted), text_sha,
+               embed (false: the text carries no meaning for the model, e.g. base64 or a lock file;
+               it is keyword-searchable but not embedded)
 ``documents``  path, doc, data (the parsed, redacted data as JSON text)
 ``findings``   rule, severity, path, line, message, target, fingerprint, source (ingest|validate|...)
 ``meta``       key, value (embedder identity, root, schema version)
 
-Writes go in bulk through Arrow tables, a batch of files per transaction; a batch either lands
-whole or not at all, so ``kill -9`` leaves the previous state queryable.
+Writes go in bulk through Arrow tables, a batch of files per transaction. A KB keeps one catalogue
+file per published generation (:mod:`kb.generations`): the writer changes a private copy, readers
+open published files read-only.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from kb.errors import BadRequestError, NotIndexedError, ReadOnlyError
 __all__ = ["Catalogue", "CATALOGUE_FILE", "SCHEMA_VERSION", "TABLE_COLUMNS"]
 
 CATALOGUE_FILE = "catalogue.duckdb"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 TABLE_COLUMNS: dict[str, list[tuple[str, str]]] = {
     "files": [
@@ -54,6 +57,7 @@ TABLE_COLUMNS: dict[str, list[tuple[str, str]]] = {
     "chunks": [
         ("chunk_id", "VARCHAR"), ("path", "VARCHAR"), ("ordinal", "INTEGER"), ("key_path", "VARCHAR"),
         ("line_start", "INTEGER"), ("line_end", "INTEGER"), ("text", "VARCHAR"), ("text_sha", "VARCHAR"),
+        ("embed", "BOOLEAN"),
     ],
     "documents": [("path", "VARCHAR"), ("doc", "INTEGER"), ("data", "VARCHAR")],
     "findings": [
@@ -66,7 +70,8 @@ TABLE_COLUMNS: dict[str, list[tuple[str, str]]] = {
 # Per-file tables: a file's rows are replaced together with its ``files`` row.
 FILE_TABLES = ("records", "sections", "chunks", "documents")
 
-_ARROW_TYPES = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "INTEGER": pa.int32(), "DOUBLE": pa.float64()}
+_ARROW_TYPES = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "INTEGER": pa.int32(), "DOUBLE": pa.float64(),
+                "BOOLEAN": pa.bool_()}
 
 
 def _ddl() -> list[str]:
@@ -107,7 +112,9 @@ def _arrow_table(table: str, rows: Sequence[Sequence[Any]]) -> pa.Table:
 
 
 class Catalogue:
-    """A DuckDB catalogue under ``db_dir``.
+    """A DuckDB catalogue: ``path`` is its file, or a folder holding ``catalogue.duckdb`` (a
+    stand-alone catalogue, as tests and benchmarks use; a KB's generations are opened through
+    :mod:`kb.generations`).
 
     ``read_only=True`` opens an existing catalogue for queries only; writes fail in DuckDB itself.
     ``external_access=False`` (``kb sql``) also forbids reading or writing other files from SQL
@@ -115,9 +122,11 @@ class Catalogue:
     :meth:`cursor` hands out per-thread cursors for concurrent readers in the API.
     """
 
-    def __init__(self, db_dir: Path | str, *, read_only: bool = False, external_access: bool = True) -> None:
-        self.db_dir = Path(db_dir)
-        self.path = self.db_dir / CATALOGUE_FILE
+    def __init__(self, path: Path | str, *, read_only: bool = False, external_access: bool = True) -> None:
+        path = Path(path)
+        is_file = path.is_file() or (not path.is_dir() and (path.suffix in (".duckdb", ".tmp")))
+        self.path = path if is_file else path / CATALOGUE_FILE
+        self.db_dir = self.path.parent
         self.read_only = read_only
         if read_only and not self.path.exists():
             raise NotIndexedError(
@@ -138,12 +147,38 @@ class Catalogue:
                 self.con.execute(stmt)
             if self.get_meta("schema_version") is None:
                 self.set_meta("schema_version", SCHEMA_VERSION)
+            else:
+                self._migrate()
+
+    def _migrate(self) -> None:
+        cols = {r[0] for r in self.con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'chunks'").fetchall()}
+        if "embed" not in cols:
+            self.con.execute("ALTER TABLE chunks ADD COLUMN embed BOOLEAN DEFAULT true")
+        self.set_meta("schema_version", SCHEMA_VERSION)
 
     # -- plumbing -------------------------------------------------------------------------------
 
     def close(self) -> None:
         with self.lock:
             self.con.close()
+
+    def checkpoint_and_close(self) -> None:
+        """Write everything into the database file (no WAL left beside it), then close."""
+        with self.lock:
+            self.con.execute("CHECKPOINT")
+            self.con.close()
+
+    @contextlib.contextmanager
+    def attached(self, path: Path | str, alias: str = "prev") -> Iterator[str]:
+        """Another catalogue file attached read-only as ``alias`` for the block (to diff with it)."""
+        with self.lock:
+            self.con.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS {alias} (READ_ONLY)")
+        try:
+            yield alias
+        finally:
+            with self.lock:
+                self.con.execute(f"DETACH {alias}")
 
     def __enter__(self) -> "Catalogue":
         return self
@@ -186,6 +221,11 @@ class Catalogue:
     def query_df(self, sql: str, params: Sequence[Any] | None = None):  # -> pandas.DataFrame
         with self.lock:
             return self.con.execute(sql, params or []).df()
+
+    def numpy(self, sql: str, params: Sequence[Any] | None = None) -> dict[str, Any]:
+        """Column name -> numpy array (strings and blobs as object arrays)."""
+        with self.lock:
+            return self.con.execute(sql, params or []).fetchnumpy()
 
     def query_dicts(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
         with self.lock:
@@ -260,6 +300,13 @@ class Catalogue:
                        changed = (SELECT count(*) FROM run_changes c WHERE c.run_id = runs.id AND c.change = 'changed'),
                        removed = (SELECT count(*) FROM run_changes c WHERE c.run_id = runs.id AND c.change = 'removed')
                    WHERE status = 'running'""")
+
+    def record_interrupted_run(self, root: str) -> None:
+        """A run whose writer died before publishing (its work was discarded): one 'interrupted' row."""
+        with self.lock:
+            run_id = self.con.execute("SELECT nextval('run_seq')").fetchone()[0]
+            self.con.execute("INSERT INTO runs VALUES (?, ?, NULL, now(), 'interrupted', 0, 0, 0, 0, 0, NULL)",
+                             [run_id, root])
 
     def invalidate_validation(self) -> None:
         """After an ingest that changed files, ``kb validate``'s findings and references are stale:
@@ -354,6 +401,8 @@ class Catalogue:
             "records": one("SELECT count(*) FROM records"),
             "sections": one("SELECT count(*) FROM sections"),
             "chunks": one("SELECT count(*) FROM chunks"),
+            "chunk_texts": one("SELECT count(DISTINCT text_sha) FROM chunks"),
+            "chunk_texts_not_embedded": one("SELECT count(DISTINCT text_sha) FROM chunks WHERE NOT embed"),
             "findings": one("SELECT count(*) FROM findings"),
             "files_by_format": by_format,
             "files_by_status": by_status,

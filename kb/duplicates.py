@@ -94,8 +94,12 @@ def find_duplicates(
     threshold: float = 0.8,
     semantic_threshold: float = 0.9,
     suggest: bool = False,
+    snapshot: Any = None,
 ) -> list[DuplicateGroup]:
     """Duplicate groups of the requested ``kinds`` (default: all), in :data:`KINDS` order.
+
+    ``snapshot`` (the :class:`~kb.generations.Snapshot` the catalogue belongs to) gives the
+    ``semantic`` kind its vectors; without it that kind finds nothing.
 
     Within a kind, groups come largest saving first. ``suggest=True`` adds to each ``near`` group
     of whole files a proposed base plus per-file overlays (YAML, or JSON when every member is
@@ -122,7 +126,7 @@ def find_duplicates(
     finally:
         cur.close()
     if "semantic" in wanted:
-        groups += _semantic(catalogue, settings, semantic_threshold)
+        groups += _semantic(catalogue, settings, semantic_threshold, snapshot)
     return groups
 
 
@@ -180,9 +184,9 @@ def duplication_summary(catalogue: "Catalogue", groups: Sequence[DuplicateGroup]
     }
 
 
-def semantic_unavailable(catalogue: "Catalogue", settings: "Settings") -> str | None:
+def semantic_unavailable(catalogue: "Catalogue", settings: "Settings", snapshot: Any = None) -> str | None:
     """Why the ``semantic`` kind cannot run on this KB (no vectors, no vector store), or None."""
-    reader = _vector_reader(catalogue, settings)
+    reader = _vector_reader(catalogue, settings, snapshot)
     return reader if isinstance(reader, str) else None
 
 
@@ -739,18 +743,12 @@ def _near_groups(members: list[list[tuple]], cid: np.ndarray, elems: np.ndarray,
 # ---------------------------------------------------------------------------------------------
 
 
-def _vector_reader(catalogue: "Catalogue", settings: "Settings"):
+def _vector_reader(catalogue: "Catalogue", settings: "Settings", snapshot: Any = None):
     """A callable returning (chunk ids, embedding matrix) of stored prose chunks, or a reason."""
-    try:
-        from kb.index import GENERATION_KEY, read_embedder_meta
-    except ImportError:
-        return "the search index (kb.index) is not available in this installation"
-    meta = read_embedder_meta(catalogue)
-    if meta is None or not meta.get("dim"):
+    view = snapshot.vectors if snapshot is not None else None
+    if view is None:
         return ("the knowledge base has no stored embeddings; build it with embeddings "
                 "(`kb ingest PATH` with embed on, the default)")
-    if not settings.chroma_url and not (catalogue.db_dir / "chroma").is_dir():
-        return f"no vector store under '{catalogue.db_dir}'; re-run `kb ingest` with embed on"
     n = catalogue.query(
         "SELECT count(*) FROM chunks c JOIN files f USING (path) WHERE f.format IN (SELECT unnest(?))",
         [list(_PROSE_FORMATS)])[0][0]
@@ -758,23 +756,26 @@ def _vector_reader(catalogue: "Catalogue", settings: "Settings"):
         return "the knowledge base has no Markdown or text sections to compare"
 
     def load(catalogue: "Catalogue", settings: "Settings") -> tuple[list[str], np.ndarray]:
-        from kb.index import vector_store_for
+        from kb.vectors import sha_bytes
 
-        store = vector_store_for(catalogue, settings, generation=catalogue.get_meta(GENERATION_KEY))
-        ids = [cid for (cid,) in catalogue.query(
-            """SELECT c.chunk_id FROM chunks c JOIN files f USING (path)
-               WHERE f.format IN (SELECT unnest(?)) ORDER BY c.path, c.ordinal""", [list(_PROSE_FORMATS)])]
-        got = store.get_embeddings(ids)
-        ids = [cid for cid in ids if cid in got]
+        rows = catalogue.query(
+            """SELECT c.chunk_id, c.text_sha FROM chunks c JOIN files f USING (path)
+               WHERE f.format IN (SELECT unnest(?)) AND c.embed ORDER BY c.path, c.ordinal""", [list(_PROSE_FORMATS)])
+        if not rows:
+            return [], np.zeros((0, 1), dtype=np.float32)
+        vec_rows = view.rows_of(sha_bytes([sha for _, sha in rows]))
+        keep = vec_rows >= 0
+        ids = [cid for (cid, _), k in zip(rows, keep) if k]
         if not ids:
             return [], np.zeros((0, 1), dtype=np.float32)
-        return ids, np.stack([got[cid] for cid in ids])
+        return ids, view.vectors(vec_rows[keep])
 
     return load
 
 
-def _semantic(catalogue: "Catalogue", settings: "Settings", threshold: float) -> list[DuplicateGroup]:
-    reader = _vector_reader(catalogue, settings)
+def _semantic(catalogue: "Catalogue", settings: "Settings", threshold: float, snapshot: Any = None
+              ) -> list[DuplicateGroup]:
+    reader = _vector_reader(catalogue, settings, snapshot)
     if isinstance(reader, str):
         return []
     ids, matrix = reader(catalogue, settings)

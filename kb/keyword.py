@@ -196,6 +196,16 @@ class KeywordIndex:
                 n += 1
         return n
 
+    def delete_paths(self, paths: Iterable[str]) -> int:
+        """Queue the deletion of every document of these files."""
+        n = 0
+        with self._lock:
+            w = self._w()
+            for p in paths:
+                w.delete_documents_by_term("path", p)
+                n += 1
+        return n
+
     def add(self, docs: Iterable[ChunkDoc]) -> int:
         t = self._t
         n = 0
@@ -219,6 +229,10 @@ class KeywordIndex:
                 self._writer.wait_merging_threads()
                 self._writer = None
             self.index.reload()
+
+    def close(self) -> None:
+        """Drop the writer (releasing tantivy's lock) without committing."""
+        self.rollback()
 
     def rollback(self) -> None:
         with self._lock:

@@ -1,19 +1,31 @@
-"""``KnowledgeBase``: the Python API for notebooks and scripts.
+"""``KnowledgeBase``: the one service object. The CLI, the HTTP API, the MCP server and notebooks
+call it; it owns, for its lifetime, the settings (with the corpus root resolved), the reader of the
+KB's published generations (catalogue, keyword index, vectors) and the embedders.
 
-Like :mod:`kb.cli`, this module is a composition root: it may import :mod:`ingest` and
-:mod:`graph`, but only inside method bodies, so ``import kb`` stays light and the package
-dependency rules (``ingest -> kb``, ``graph -> kb``) hold at import time.
+Reading never takes a lock and never blocks a writer: every read runs on a snapshot of the newest
+published generation (:mod:`kb.generations`), picked up as soon as a writer publishes it. A write
+(:meth:`~KnowledgeBase.ingest`, :meth:`~KnowledgeBase.validate`) takes the KB's writer role only
+for its duration, works on a private copy, and publishes it.
+
+Like :mod:`kb.cli`, this module is a composition root: it imports :mod:`ingest` and :mod:`graph`
+only inside method bodies, so ``import kb`` stays light.
 
 Every tabular answer is a pandas DataFrame; the graph is a networkx ``DiGraph``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kb.catalogue import Catalogue
+from kb.errors import ConfigError, NotIndexedError, ReadOnlyError
+from kb.generations import Generation, Reader, Snapshot, write_session
 from kb.settings import Settings
 from kb.types import RunSummary
 
@@ -21,20 +33,32 @@ if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
     import pandas as pd
 
+    from kb.embed import Embedder
+    from kb.types import SearchResult
+
 __all__ = ["KnowledgeBase"]
 
 
 class KnowledgeBase:
-    """A knowledge base directory: catalogue, vectors and keyword index.
+    """A knowledge base directory: catalogue, keyword index and vectors, in generations.
 
-    >>> kb = KnowledgeBase.open(".kb")            # an existing KB
+    >>> kb = KnowledgeBase.open(".kb")            # an existing KB (reads; writes on demand)
     >>> kb = KnowledgeBase.build("platform/")     # ingest a tree into ./.kb
+
+    ``read_only=True`` refuses the write methods. ``one_shot=True`` suits a process that makes one
+    query and exits (vectors are read block by block instead of memory-mapped).
     """
 
-    def __init__(self, settings: Settings, *, read_only: bool = False) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, *, read_only: bool = False, one_shot: bool = False) -> None:
+        self._settings = settings
         self.read_only = read_only
-        self._catalogue: Catalogue | None = None
+        self._reader = Reader(settings.db, keep_mapped=not one_shot)
+        self._embedders: dict[str, Embedder] = {}
+        self._embedder_lock = threading.Lock()
+        self._graph: tuple[int, Any] | None = None
+        self._graph_lock = threading.Lock()
+        self.notify: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr)
+        """Where messages for a person go (a write waiting for another writer)."""
 
     # -- construction ---------------------------------------------------------------------------
 
@@ -44,33 +68,25 @@ class KnowledgeBase:
         return Path(__file__).resolve().parent / "sample"
 
     @classmethod
-    def open(cls, db: str | Path | None = None, *, read_only: bool = False, **settings: Any) -> "KnowledgeBase":
-        """Open the KB at ``db`` (default ``$KB_DB`` or ``.kb``)."""
+    def open(cls, db: str | Path | None = None, *, read_only: bool = False, one_shot: bool = False,
+             **settings: Any) -> "KnowledgeBase":
+        """Open the KB at ``db`` (default ``$KB_DB`` or ``.kb``); it must have been built."""
         s = Settings.load({"db": Path(db) if db is not None else None, **settings})
-        kb = cls(s, read_only=read_only)
-        _ = kb.catalogue  # fail early with a clear message
+        kb = cls(s, read_only=read_only, one_shot=one_shot)
+        if kb.generation() is None:
+            raise NotIndexedError(f"No knowledge base at '{s.db}'. Run `kb ingest PATH --db {s.db}` first.")
         return kb
 
     @classmethod
     def build(cls, root: str | Path, db: str | Path | None = None, **settings: Any) -> "KnowledgeBase":
         """Ingest ``root`` into ``db`` (incrementally if it exists) and return the KB."""
-        kb = cls.open(db, **settings)
+        s = Settings.load({"db": Path(db) if db is not None else None, **settings})
+        kb = cls(s)
         kb.ingest(root)
         return kb
 
-    @property
-    def catalogue(self) -> Catalogue:
-        if self._catalogue is None:
-            self._catalogue = Catalogue(self.settings.db, read_only=self.read_only)
-            root = self._catalogue.get_meta("root")
-            if root and self.settings.root is None:
-                self.settings = self.settings.replace(root=Path(root))
-        return self._catalogue
-
     def close(self) -> None:
-        if self._catalogue is not None:
-            self._catalogue.close()
-            self._catalogue = None
+        self._reader.close()
 
     def __enter__(self) -> "KnowledgeBase":
         return self
@@ -79,28 +95,151 @@ class KnowledgeBase:
         self.close()
 
     def __repr__(self) -> str:
-        return f"KnowledgeBase(db={str(self.settings.db)!r}, root={str(self.settings.root)!r})"
+        return f"KnowledgeBase(db={str(self._settings.db)!r}, root={str(self.settings.root)!r})"
 
-    # -- ingest ---------------------------------------------------------------------------------
+    # -- generations ----------------------------------------------------------------------------
 
-    def ingest(self, root: str | Path | None = None, *, progress: Callable[..., None] | None = None) -> RunSummary:
-        """Ingest (incrementally) ``root`` or the root recorded in the KB."""
+    def generation(self) -> Generation | None:
+        """The newest published generation (None before the first ingest)."""
+        return self._reader.generation()
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Snapshot]:
+        """The newest published generation, held for the block (several consistent reads)."""
+        with self._reader.snapshot() as snap:
+            yield snap
+
+    @property
+    def catalogue(self) -> Catalogue:
+        """The current generation's catalogue (read-only). For several reads that must agree, hold
+        :meth:`snapshot` instead: a newer generation may be published between two calls."""
+        with self.snapshot() as snap:
+            return snap.catalogue
+
+    @property
+    def settings(self) -> Settings:
+        """The settings, with the corpus root recorded in the KB when none was given."""
+        if self._settings.root is not None:
+            return self._settings
+        try:
+            with self.snapshot() as snap:
+                return self._resolved(snap)
+        except NotIndexedError:
+            return self._settings
+
+    def _resolved(self, snap: Snapshot) -> Settings:
+        if self._settings.root is not None:
+            return self._settings
+        root = snap.cache.get("root")
+        if root is None:
+            root = snap.catalogue.get_meta("root") or ""
+            snap.cache["root"] = root
+        return self._settings.replace(root=Path(root)) if root else self._settings
+
+    def _require_writable(self, what: str) -> None:
+        if self.read_only:
+            raise ReadOnlyError(f"{what} writes to the KB: open it without read_only=True.")
+
+    # -- embedders ------------------------------------------------------------------------------
+
+    def embedder(self, purpose: str = "query") -> "Embedder":
+        """This KB's embedder for ``query`` (latency first) or ``documents`` (throughput first),
+        created on first use and kept."""
+        with self._embedder_lock:
+            emb = self._embedders.get(purpose)
+            if emb is None:
+                from kb.embed import create_embedder
+
+                emb = create_embedder(self._settings, purpose=purpose)
+                self._embedders[purpose] = emb
+            return emb
+
+    def use_embedder(self, embedder: "Embedder", purpose: str | None = None) -> None:
+        """Inject an embedder (an fp16 model on a GPU, a fake in tests) for one or both purposes.
+        Its ``name`` must be the identity the configured settings give (``kb.embed.embedder_name``)."""
+        with self._embedder_lock:
+            for p in ([purpose] if purpose else ["query", "documents"]):
+                self._embedders[p] = embedder
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _writing(self, what: str) -> Iterator[Any]:
+        self._require_writable(what)
+        s = self._settings
+        with write_session(s.db, what=what, timeout=s.write_timeout, notify=self.notify) as ws:
+            yield ws
+
+    def ingest(self, root: str | Path | None = None, *, progress: Callable[..., None] | None = None,
+               embed: bool | None = None) -> RunSummary:
+        """Ingest (incrementally) ``root`` or the root recorded in the KB.
+
+        The catalogue and keyword index are published first (searchable at once), then the texts
+        without vectors are embedded and published as they go; ``embed=False`` (or the ``embed``
+        setting off) leaves them for a later run.
+        """
         from ingest.pipeline import run_ingest
+        from kb.index import check_embedder, embed_pending, embedding_counts, new_kb_id, sync_keyword
 
+        t0 = time.perf_counter()
         target = Path(root) if root is not None else self.settings.root
         if target is None:
-            from kb.errors import ConfigError
-
             raise ConfigError("No root to ingest: pass a path, e.g. kb.ingest('platform/').")
-        summary = run_ingest(self.catalogue, self.settings.replace(root=Path(target)), progress=progress)
-        self.settings = self.settings.replace(root=Path(target))
-        return summary
+        settings = self._settings.replace(root=Path(target))
+        do_embed = settings.embed if embed is None else embed
+        phases: dict[str, float] = {}
+        with self._writing("kb ingest") as ws:
+            if do_embed:
+                check_embedder(ws.base, settings)
+            if ws.interrupted_before:
+                ws.catalogue.record_interrupted_run(str(Path(target).resolve()))
+            t = time.perf_counter()
+            summary = run_ingest(ws.catalogue, settings, progress=progress)
+            phases["catalogue"] = time.perf_counter() - t
+            t = time.perf_counter()
+            full = ws.base is None or not ws.base.keyword or not (ws.db / "keyword" / ws.base.keyword).is_dir()
+            paths = None if full else [r[0] for r in ws.catalogue.query(
+                "SELECT path FROM run_changes WHERE run_id = ?", [summary.run_id])]
+            sync_keyword(ws.catalogue, ws.keyword_index(), paths=paths, progress=progress)
+            phases["keyword"] = time.perf_counter() - t
+            t = time.perf_counter()
+            embeddable, skipped, have = embedding_counts(ws.catalogue, _published_shas(ws))
+            ws.publish(kb_id=(ws.base.kb_id if ws.base and ws.base.kb_id else new_kb_id()),
+                       embeddable=embeddable, embedded=have)
+            phases["publish"] = time.perf_counter() - t
+            embedded = 0
+            if do_embed:
+                t = time.perf_counter()
+                mirror = self._mirror(ws.head)
+                emb = self.embedder("documents")
+                phases["model"] = time.perf_counter() - t
+                info = embed_pending(ws, emb, settings, progress=progress, mirror=mirror,
+                                     publish_every=settings.publish_every)
+                embedded = info["embedded"]
+                phases["embed"] = info["seconds"] - info.get("mirror_seconds", 0.0)
+                phases["chroma"] = info.get("mirror_seconds", 0.0)
+            gen = ws.head
+        return summary.model_copy(update={
+            "chunks_embedded": embedded, "chunks_skipped": skipped,
+            "embedded_share": gen.embedded_share if gen else 1.0, "generation": gen.number if gen else None,
+            "seconds": round(time.perf_counter() - t0, 3), "phases": {k: round(v, 3) for k, v in phases.items()},
+        })
+
+    def _mirror(self, gen: Generation | None) -> Any:
+        """The Chroma collection vectors are mirrored into (None when mirroring is off)."""
+        if not self._settings.chroma_mirror and not self._settings.chroma_url:
+            return None
+        from kb.vectors import ChromaMirror
+
+        collection = f"kb_{gen.kb_id}" if self._settings.chroma_url and gen and gen.kb_id else "kb_vectors"
+        return ChromaMirror(self._settings.db, chroma_url=self._settings.chroma_url, collection=collection)
 
     # -- catalogue ------------------------------------------------------------------------------
 
     def sql(self, query: str, params: list[Any] | None = None) -> "pd.DataFrame":
         """Any SQL over the catalogue tables (files, records, sections, chunks, findings, ...)."""
-        return self.catalogue.query_df(query, params)
+        with self.snapshot() as snap:
+            return snap.catalogue.query_df(query, params)
 
     def files(self, format: str | None = None) -> "pd.DataFrame":
         where, params = ("WHERE format = ?", [format]) if format else ("", [])
@@ -120,51 +259,64 @@ class KnowledgeBase:
         return self.sql(f"SELECT path, doc, key_path, value, value_type, line FROM records {where} ORDER BY path, doc, line {lim}", params)
 
     def findings(self, rule: str | None = None, severity: str | None = None, path: str | None = None) -> "pd.DataFrame":
-        clauses, params = [], []
-        for col, val in (("rule", rule), ("severity", severity)):
-            if val:
-                clauses.append(f"{col} = ?")
-                params.append(val)
-        if path:
-            clauses.append("path GLOB ?")
-            params.append(path)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        return self.sql(
-            f"SELECT rule, severity, path, line, message, target, fingerprint FROM findings {where} "
-            "ORDER BY CASE severity WHEN 'error' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, path, line",
-            params,
-        )
+        """Stored findings, worst first; ``path`` is a catalogued path or a glob."""
+        from kb.findings import FindingFilter, findings_frame
+
+        return findings_frame(self.catalogue, FindingFilter(rule=rule, severity=severity, path=path))
 
     def stats(self) -> dict[str, Any]:
-        return self.catalogue.stats()
+        """Counts of the current generation, with what share of its texts is embedded."""
+        with self.snapshot() as snap:
+            out = snap.catalogue.stats()
+            gen = snap.gen
+        out.update({"generation": gen.number, "embeddable": gen.embeddable, "embedded": gen.embedded,
+                    "embedded_share": gen.embedded_share, "embedder": (gen.embedder or {}).get("name")})
+        return out
 
     def history(self, limit: int = 20) -> "pd.DataFrame":
         import pandas as pd
 
-        return pd.DataFrame(self.catalogue.history(limit))
+        with self.snapshot() as snap:
+            return pd.DataFrame(snap.catalogue.history(limit))
 
     # -- search ---------------------------------------------------------------------------------
+
+    def search_result(self, query: str, *, k: int = 10, mode: str = "hybrid", format: str | None = None,
+                      path: str | None = None) -> "SearchResult":
+        """Hybrid (keyword + vector) search: the hits and what share of the KB is embedded."""
+        from kb.search import search
+
+        with self.snapshot() as snap:
+            settings = self._resolved(snap)
+            return search(snap, settings, query, k=k, mode=mode, format=format, path=path,
+                          embedder=(lambda: self.embedder("query")))
 
     def search(self, query: str, *, k: int = 10, mode: str = "hybrid", format: str | None = None,
                path: str | None = None, as_frame: bool = True):
         """Hybrid (keyword + vector) search. A DataFrame of hits, or ``Hit`` models."""
-        from kb.search import search
-
-        hits = search(self.catalogue, self.settings, query, k=k, mode=mode, format=format, path=path)
+        result = self.search_result(query, k=k, mode=mode, format=format, path=path)
         if not as_frame:
-            return hits
+            return result.hits
         import pandas as pd
 
-        return pd.DataFrame([h.model_dump() for h in hits],
-                            columns=["path", "score", "line_start", "line_end", "key_path", "snippet", "format"])
+        df = pd.DataFrame([h.model_dump() for h in result.hits],
+                          columns=["path", "score", "line_start", "line_end", "key_path", "snippet", "format"])
+        df.attrs["embedded_share"] = result.embedded_share
+        df.attrs["generation"] = result.generation
+        return df
 
     # -- graph and validation -------------------------------------------------------------------
 
     def graph(self) -> "nx.DiGraph":
-        """The dependency graph: nodes are files, edges typed references with their line."""
+        """The dependency graph: nodes are files, edges typed references with their line
+        (built once per generation)."""
         from graph.build import build_graph
 
-        return build_graph(self.catalogue, self.settings)
+        with self.snapshot() as snap:
+            with self._graph_lock:
+                if self._graph is None or self._graph[0] != snap.gen.number:
+                    self._graph = (snap.gen.number, build_graph(snap.catalogue, self._resolved(snap)))
+                return self._graph[1]
 
     def dependencies(self, path: str, *, transitive: bool = False) -> "pd.DataFrame":
         """What ``path`` references (kind, line, depth)."""
@@ -187,17 +339,19 @@ class KnowledgeBase:
 
         return stats(self.graph())
 
-    def validate(self, *, as_frame: bool = True):
-        """Run every rule; findings are stored (source ``validate``) and returned."""
+    def validate(self, *, as_frame: bool = True, **options: Any):
+        """Run every rule; findings are stored (source ``validate``) in a new generation and returned."""
         from graph.rules import validate
 
         if self.read_only:
-            from kb.errors import ReadOnlyError
-
             raise ReadOnlyError("validate() stores its findings: open the KB writable, "
                                 "KnowledgeBase.open(db) without read_only=True.")
-
-        found = validate(self.catalogue, self.settings)
+        settings = self.settings
+        with self._writing("kb validate") as ws:
+            if ws.base is None:
+                raise NotIndexedError(f"No knowledge base at '{settings.db}'. Run `kb ingest PATH --db {settings.db}` first.")
+            found = validate(ws.catalogue, settings, **options)
+            ws.publish()
         if not as_frame:
             return found
         import pandas as pd
@@ -210,7 +364,8 @@ class KnowledgeBase:
         """Duplicate groups; as a DataFrame one row per member (group id, kind, similarity, ...)."""
         from kb.duplicates import find_duplicates
 
-        groups = find_duplicates(self.catalogue, self.settings, kinds=kinds, **options)
+        with self.snapshot() as snap:
+            groups = find_duplicates(snap.catalogue, self._resolved(snap), kinds=kinds, snapshot=snap, **options)
         if not as_frame:
             return groups
         import pandas as pd
@@ -227,15 +382,17 @@ class KnowledgeBase:
         """The tree's duplication ratio (duplicated leaf values / all) and counts per kind."""
         from kb.duplicates import duplication_summary, find_duplicates
 
-        if groups is None:
-            groups = find_duplicates(self.catalogue, self.settings)
-        return duplication_summary(self.catalogue, groups)
+        with self.snapshot() as snap:
+            if groups is None:
+                groups = find_duplicates(snap.catalogue, self._resolved(snap), snapshot=snap)
+            return duplication_summary(snap.catalogue, groups)
 
     def drift(self, *, as_frame: bool = True):
         """Keys missing from, or differing between, sibling environment files."""
         from kb.drift import find_drift
 
-        groups = find_drift(self.catalogue, self.settings)
+        with self.snapshot() as snap:
+            groups = find_drift(snap.catalogue, self._resolved(snap))
         if not as_frame:
             return groups
         import pandas as pd
@@ -249,3 +406,21 @@ class KnowledgeBase:
                 rows.append({"group": i, "issue": "differing", "key_path": d.key_path,
                              "detail": "; ".join(f"{p}={v}" for p, v in d.values.items()), "files": ", ".join(g.files)})
         return pd.DataFrame(rows, columns=["group", "issue", "key_path", "detail", "files"])
+
+
+def _published_shas(ws: Any) -> Any:
+    """The text hashes that the published vector rows cover (for the counts published with a
+    new catalogue, before its embedding phase)."""
+    import numpy as np
+
+    from kb.vectors import SHA_BYTES, VECTORS_DIR
+
+    head = ws.base
+    if head is None or not head.vectors:
+        return np.zeros(0, dtype=f"S{SHA_BYTES}")
+    parts = []
+    for name, rows in head.vectors.items():
+        path = ws.db / VECTORS_DIR / f"{name}.sha"
+        if path.exists():
+            parts.append(np.fromfile(path, dtype=f"S{SHA_BYTES}", count=rows))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=f"S{SHA_BYTES}")

@@ -54,10 +54,25 @@ class Settings:
     """Embedding device: auto (CUDA when present), cpu, cuda, mps."""
 
     embed_batch_size: int = 64
-    """Texts per encode call."""
+    """Texts per model batch."""
+
+    backend: str = "auto"
+    """Embedding backend: auto (ONNX Runtime on CPUs, torch on GPUs), onnx, torch."""
+
+    precision: str = "auto"
+    """Embedding precision: auto, fp32, bf16 (torch on AMX CPUs), fp16 (CUDA), int8 (ONNX; other vectors)."""
 
     chroma_url: str | None = None
     """Chroma server URL (``http://host:port``); unset means an embedded PersistentClient."""
+
+    chroma_mirror: bool = True
+    """Mirror every vector into Chroma (the durable copy); with ``chroma_url`` always on."""
+
+    publish_every: float = 5.0
+    """Seconds between publications of embedding progress (readers see new vectors this often)."""
+
+    write_timeout: float = 600.0
+    """Seconds a write (ingest, validate) waits for another writer of the same KB before giving up."""
 
     known_env: list[str] = field(default_factory=list)
     """Variables provided from outside the tree (CI, the platform); never ``undefined-variable``."""

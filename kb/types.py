@@ -168,6 +168,23 @@ class Hit(_Model):
     format: str | None = None
 
 
+class SearchResult(_Model):
+    """A search's hits and the state of the generation that answered it."""
+
+    query: str
+    mode: str
+    hits: list[Hit] = Field(default_factory=list)
+    generation: int | None = None
+    """The published generation searched."""
+    embedded: int = 0
+    """Distinct texts with a vector in that generation..."""
+    embeddable: int = 0
+    """...of the distinct texts it wants vectors for."""
+    embedded_share: float = 1.0
+    notice: str | None = None
+    """Set when semantic results cover only part of the KB (an embedding still running or interrupted)."""
+
+
 class DuplicateMember(_Model):
     path: str
     key_path: str | None = None
@@ -215,4 +232,14 @@ class RunSummary(_Model):
     by_format: dict[str, int] = Field(default_factory=dict)
     findings_by_rule: dict[str, int] = Field(default_factory=dict)
     chunks_embedded: int = 0
+    """Distinct chunk texts embedded by this run."""
+    chunks_skipped: int = 0
+    """Distinct chunk texts not embedded because they carry no meaning (data, hashes, lock files)."""
+    embedded_share: float = 1.0
+    """Share of the KB's embeddable texts that have a vector once this run ended (below 1.0 after
+    an interrupted or ``--no-embed`` run; the next ``kb ingest`` resumes)."""
+    generation: int | None = None
+    """The generation this run published last."""
+    phases: dict[str, float] = Field(default_factory=dict)
+    """Seconds per phase: catalogue, keyword, publish, model (loading it), embed, chroma (mirroring)."""
     seconds: float = 0.0

@@ -1,51 +1,191 @@
-"""Package dependency rules, checked on the source: ingest -> kb, graph -> kb, api -> kb/ingest/graph.
+"""Layering, checked on the source by module, on every import (inside functions too).
 
-``kb`` never imports the others at module level; only the composition roots (``kb/cli``,
-``kb/knowledge.py``) may, inside function bodies. Each third-party library lives in one module.
+Four layers, each importing only from those below it:
+
+1. **core** (:data:`CORE`): kb's types, settings, errors, key paths, the catalogue, the stores
+   (vectors, keyword, embed, index) and the small shared facts (findings, globs, Markdown
+   structure). Core imports only core.
+2. **kb services** (:data:`SERVICES`): search, duplicates, drift, over the core.
+3. **ingest** and **graph**: import only the core (and themselves); they talk through catalogue
+   rows, not calls.
+4. **on top**: the façade (``kb/knowledge.py``, re-exported by ``kb/__init__.py``), the CLI
+   (``kb/cli``) and ``api``. The façade and the CLI import ingest, graph and api only inside
+   function bodies, so ``import kb`` and ``kb --help`` stay fast (no torch).
+
+Each third-party library that kb wraps lives in one module (:data:`OWNERS`).
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-ALLOWED = {"kb": set(), "ingest": {"kb"}, "graph": {"kb"}, "api": {"kb", "ingest", "graph"}}
-OWNERS = {"duckdb": {"kb/catalogue.py"}, "chromadb": {"kb/vectors.py"}, "networkx": {"graph/build.py"}}
+PACKAGES = ("kb", "ingest", "graph", "api")
+
+CORE = {
+    "kb.types", "kb.settings", "kb.errors", "kb.keypaths", "kb.linepaths", "kb.limits", "kb.catalogue",
+    "kb.vectors", "kb.keyword", "kb.embed", "kb.index", "kb.generations",
+    "kb.findings", "kb.globs", "kb.markdown",
+}
+SERVICES = {"kb.search", "kb.duplicates", "kb.drift"}
+FACADE = {"kb.knowledge"}  # and the package ``kb`` itself, which re-exports it
+
+# Imports that break the layering today, each in a file another change owns. Remove the entry when
+# that change lands (the test then holds the rule for it too).
+KNOWN_EXCEPTIONS: set[tuple[str, str]] = set()
+
+OWNERS = {
+    "duckdb": {"kb/catalogue.py"},
+    "chromadb": {"kb/vectors.py"},
+    "tantivy": {"kb/keyword.py"},
+    "onnxruntime": {"kb/embed.py"},
+    "tokenizers": {"kb/embed.py"},
+    "sentence_transformers": {"kb/embed.py"},
+    "torch": {"kb/embed.py"},
+    "networkx": {"graph/build.py"},
+    "markdown_it": {"kb/markdown.py"},
+    "mdit_py_plugins": {"kb/markdown.py"},
+    "jsonschema": {"graph/schema/validator.py"},
+    "regress": {"graph/schema/regex_helper.py"},
+    # JSON pointers in $refs are looked up as the validator resolves them
+    "referencing": {"graph/schema/validator.py", "graph/refs/pointers.py"},
+    "prometheus_client": {"api/metrics.py"},
+    "watchfiles": {"api/watch.py"},
+}
+
+
+def _module(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _exists(module: str) -> bool:
+    base = REPO.joinpath(*module.split("."))
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
 
 
 def _is_type_checking(node: ast.AST) -> bool:
     return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
 
 
-def imports(path: Path, top_level_only: bool):
+def _sources() -> Iterator[tuple[str, Path]]:
+    for pkg in PACKAGES:
+        for f in sorted((REPO / pkg).rglob("*.py")):
+            yield _module(f), f
+
+
+def imports(path: Path, *, top_level_only: bool = False) -> Iterator[tuple[str, int]]:
+    """(module imported, line) for every import in ``path`` outside ``if TYPE_CHECKING:``.
+
+    ``from kb import errors`` names ``kb.errors``; ``from kb import KnowledgeBase`` names ``kb``.
+    """
     tree = ast.parse(path.read_text(encoding="utf-8"))
     tree.body = [n for n in tree.body if not _is_type_checking(n)]
     nodes = tree.body if top_level_only else list(ast.walk(tree))
     for node in nodes:
         if isinstance(node, ast.Import):
             for a in node.names:
-                yield a.name.split(".")[0]
+                yield a.name, node.lineno
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            yield node.module.split(".")[0]
+            for a in node.names:
+                sub = f"{node.module}.{a.name}"
+                yield (sub if node.module.split(".")[0] in PACKAGES and _exists(sub) else node.module), node.lineno
 
 
-def test_package_import_directions():
+def _in(module: str, group: set[str]) -> bool:
+    return any(module == g or module.startswith(g + ".") for g in group)
+
+
+def layer(module: str) -> str:
+    top = module.split(".")[0]
+    if top in ("ingest", "graph", "api"):
+        return top
+    if _in(module, CORE):
+        return "core"
+    if _in(module, SERVICES):
+        return "services"
+    if module == "kb" or _in(module, FACADE):
+        return "facade"
+    if _in(module, {"kb.cli"}):
+        return "cli"
+    return "kb (unassigned)"
+
+
+ALLOWED = {
+    "core": {"core"},
+    "services": {"core", "services"},
+    "ingest": {"core", "ingest"},
+    "graph": {"core", "graph"},
+    "facade": {"core", "services", "ingest", "graph", "facade"},
+    "cli": {"core", "services", "ingest", "graph", "facade", "cli", "api"},
+    "api": {"core", "services", "ingest", "graph", "facade", "api"},
+}
+
+
+def _violations() -> list[tuple[str, str, str]]:
+    out = []
+    for mod, f in _sources():
+        src = layer(mod)
+        for target, line in imports(f):
+            if target.split(".")[0] not in PACKAGES:
+                continue
+            dst = layer(target)
+            if dst not in ALLOWED[src] and (mod, target) not in KNOWN_EXCEPTIONS:
+                out.append((mod, target, f"{f.relative_to(REPO)}:{line}: {src} module {mod} imports {dst} module {target}"))
+    return out
+
+
+def test_every_module_has_a_layer():
+    unassigned = [mod for mod, _ in _sources() if layer(mod) == "kb (unassigned)"]
+    assert not unassigned, f"add these to CORE, SERVICES or FACADE in tests/test_architecture.py: {unassigned}"
+
+
+def test_layers_import_only_downwards_at_any_level():
+    bad = [msg for _, _, msg in _violations()]
+    assert not bad, "\n".join(bad)
+
+
+def test_known_exceptions_are_still_needed():
+    used = set()
+    for mod, f in _sources():
+        for target, _ in imports(f):
+            if (mod, target) in KNOWN_EXCEPTIONS:
+                used.add((mod, target))
+    assert used == KNOWN_EXCEPTIONS, f"no longer imported, remove from KNOWN_EXCEPTIONS: {KNOWN_EXCEPTIONS - used}"
+
+
+def test_facade_and_cli_import_the_heavy_layers_lazily():
+    """``import kb`` and ``kb --help`` load neither ingest, graph, api nor the search stack."""
     bad = []
-    for pkg, allowed in ALLOWED.items():
-        for f in (REPO / pkg).rglob("*.py"):
-            for mod in imports(f, top_level_only=True):
-                if mod in ALLOWED and mod != pkg and mod not in allowed:
-                    bad.append(f"{f.relative_to(REPO)} imports {mod}")
+    for mod, f in _sources():
+        if layer(mod) not in ("facade", "cli"):
+            continue
+        for target, line in imports(f, top_level_only=True):
+            if layer(target) in ("ingest", "graph", "api", "services") or _in(target, {"kb.index", "kb.embed",
+                                                                                       "kb.vectors", "kb.keyword"}):
+                bad.append(f"{f.relative_to(REPO)}:{line} imports {target} at module level")
     assert not bad, bad
+
+
+def test_the_layering_rules_catch_a_violation(tmp_path):
+    """The checker itself: an import inside a function body counts."""
+    f = tmp_path / "probe.py"
+    f.write_text("def f():\n    from graph.rules import validate\n    import api.app\n", encoding="utf-8")
+    targets = {t for t, _ in imports(f)}
+    assert targets == {"graph.rules", "api.app"}
+    assert "graph" not in ALLOWED[layer("kb.catalogue")] and "api" not in ALLOWED[layer("graph.refs.corpus")]
 
 
 def test_third_party_libraries_live_in_one_module():
     bad = []
-    for pkg in ALLOWED:
-        for f in (REPO / pkg).rglob("*.py"):
-            rel = f.relative_to(REPO).as_posix()
-            for mod in set(imports(f, top_level_only=False)):
-                if mod in OWNERS and rel not in OWNERS[mod]:
-                    bad.append(f"{rel} imports {mod}")
+    for mod, f in _sources():
+        rel = f.relative_to(REPO).as_posix()
+        for target, line in imports(f):
+            lib = target.split(".")[0]
+            if lib in OWNERS and rel not in OWNERS[lib]:
+                bad.append(f"{rel}:{line} imports {lib}")
     assert not bad, bad

@@ -10,7 +10,7 @@ from litestar.params import Parameter
 
 from api.schemas import Problem
 from api.service import KBService
-from kb.search.limits import MAX_K, MAX_QUERY_CHARS
+from kb.limits import MAX_K, MAX_QUERY_CHARS
 
 __all__ = [
     "Service", "problems", "MAX_QUERY", "MAX_K", "MAX_PAGE", "Offset", "Limit", "PageNo", "PathFilter",
@@ -21,7 +21,7 @@ Service = NamedDependency[KBService]
 """The server's :class:`~api.service.KBService`, injected by name (``service``)."""
 
 MAX_QUERY = MAX_QUERY_CHARS
-"""Longest search query, in characters (:data:`kb.search.limits.MAX_QUERY_CHARS`)."""
+"""Longest search query, in characters (:data:`kb.limits.MAX_QUERY_CHARS`)."""
 MAX_PAGE = 500
 """Largest page size (``limit``)."""
 

@@ -12,8 +12,9 @@ from api.auth import require_read
 from api.metrics import CONTENT_TYPE, Metrics
 from api.schemas import Health, Stats
 from api.routes._params import Service, problems
+from api.service import KBService
 
-__all__ = ["index_page", "stats", "health", "metrics", "INDEX_HTML"]
+__all__ = ["index_page", "stats", "health", "metrics", "service_gauges", "INDEX_HTML"]
 
 INDEX_HTML = Path(__file__).resolve().parents[1] / "static" / "index.html"
 
@@ -52,8 +53,11 @@ def stats(service: Service) -> Stats:
 @get("/health", sync_to_thread=True, responses=problems(), tags=["meta"])
 def health(service: Service) -> Health:
     """Liveness and readiness: 200 once the stores are open; index size and ingest state."""
-    with service.reading() as view:
-        c = queries.counts(view)
+    if service.kb.generation() is None:  # a KB the server is building: nothing published yet
+        c = {"files": 0, "chunks": 0}
+    else:
+        with service.reading() as view:
+            c = queries.counts(view)
     return Health(status="ok", files=c["files"], chunks=c["chunks"], ingesting=service.ingesting,
                   writable=service.writable, watching=service.watcher is not None,
                   embedder=service.embedder_name, generation=service.generation,
@@ -62,9 +66,14 @@ def health(service: Service) -> Health:
 
 @get("/metrics", guards=[require_read], sync_to_thread=True, responses=problems(401, 403), tags=["meta"],
      media_type=CONTENT_TYPE)
-def metrics(request: Request, service: Service) -> Response[str]:
+def metrics(request: Request) -> Response[bytes]:
     """Prometheus text exposition: requests by route and status, latency histogram, index size."""
     registry: Metrics = request.app.state.metrics
+    return Response(registry.render(), media_type=CONTENT_TYPE)
+
+
+def service_gauges(service: KBService) -> dict[str, tuple[str, float]]:
+    """The gauges ``/metrics`` reads at each scrape: index size and ingest state."""
     gauges: dict[str, tuple[str, float]] = {}
     try:
         with service.reading() as view:
@@ -79,4 +88,4 @@ def metrics(request: Request, service: Service) -> Response[str]:
     gauges["kb_ingest_running"] = ("1 while a re-ingest runs.", 1.0 if service.ingesting else 0.0)
     gauges["kb_ingest_runs"] = ("Re-ingests completed by this server.", service.ingests)
     gauges["kb_ingest_failures"] = ("Re-ingests that failed on this server.", service.ingest_failures)
-    return Response(registry.render(gauges), media_type=CONTENT_TYPE)
+    return gauges

@@ -9,9 +9,9 @@ from litestar.params import Parameter
 
 from api.auth import require_read
 from api.routes._params import MAX_K, MAX_QUERY, PathFilter, Service, problems
-from kb.search.limits import DEFAULT_K
 from api.schemas import SearchResponse
 from kb.errors import BadRequestError
+from kb.limits import DEFAULT_K
 
 __all__ = ["search"]
 
@@ -29,12 +29,9 @@ def search(
     path: PathFilter = None,
 ) -> SearchResponse:
     """Search the knowledge base. Each hit has path, score, line_start, line_end, key_path, snippet, format."""
-    from kb import search as search_module
-
     text = q.replace("\x00", " ")
     if not text.strip():
         raise BadRequestError("q is blank: send a question or an identifier, e.g. ?q=DATABASE_URL.")
-    with service.reading() as view:
-        hits = search_module.search(view, service.settings, text, k=k, mode=mode, format=format or None,
-                                    path=path or None)
-    return SearchResponse(query=q, mode=mode, hits=list(hits))
+    result = service.search(text, k=k, mode=mode, format=format or None, path=path or None)
+    return SearchResponse(query=q, mode=mode, hits=list(result.hits), generation=result.generation,
+                          embedded_share=result.embedded_share, notice=result.notice)

@@ -5,16 +5,16 @@
 * Sections: the text before the first heading (key path ``""``), then one per heading, whose key
   path is the heading trail (``Install > Linux``).
 * Records: ``headings[i]`` (the heading text), ``links[i]`` (the target of an inline link, an
-  image or a ``[label]: target`` definition), each with its line; fenced code and code spans are
-  skipped.
+  image or a ``[label]: target`` definition), each with its line, as markdown-it-py reads them
+  (:func:`kb.markdown.outline`): code, code spans and HTML blocks hold no links.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import PurePosixPath
 from typing import Any
 
+from kb.markdown import outline
 from kb.types import ParsedFile, Problem, Record, Section
 
 from ingest.parsers.base import (
@@ -28,19 +28,6 @@ from ingest.parsers.toml_parser import load_toml
 from ingest.parsers.yaml_parser import load_yaml
 
 __all__ = ["MarkdownParser", "parse_markdown"]
-
-_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
-_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
-_NOT_PARAGRAPH = re.compile(r"^ {0,3}(?:[-+*>|]|\d+[.)]\s|#|<|`{3}|~{3})|^\s{4}")
-# [text](target "title") and ![alt](src): lookahead, so an image inside a link is found too
-_LINK = re.compile(
-    r"""(?=(!?)\[((?:[^\[\]\n\\]|\\.|\[(?:[^\[\]\n\\]|\\.)*\](?:\([^()\s]*\))?)*)\]
-        \(\s*(<[^<>\n]*>|(?:[^\s()\\]|\\.|\([^\s()]*\))*)(?:\s+(?:"[^"\n]*"|'[^'\n]*'|\([^()\n]*\)))?\s*\))""",
-    re.VERBOSE,
-)
-_DEFINITION = re.compile(r"^ {0,3}\[((?:[^\[\]\\]|\\.)+)\]:\s*(<[^<>\n]*>|\S+)")
 
 
 class MarkdownParser:
@@ -75,41 +62,9 @@ def parse_markdown(text: str, limits: Limits, fmt: str = "markdown") -> ParsedFi
         ranges.append(("front_matter", 1, end))
         body_start = end + 1
 
-    headings: list[tuple[int, int, str]] = []  # (line, level, text)
-    link_targets: list[tuple[str, int]] = []
-    fence: str | None = None
-    i = body_start - 1
-    while i < len(lines):
-        line = lines[i].rstrip("\r")
-        n = i + 1
-        i += 1
-        m = _FENCE.match(line)
-        if fence is not None:
-            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) \
-                    and not line.strip()[len(m.group(1)):].strip():
-                fence = None
-            continue
-        if m:
-            fence = m.group(1)
-            continue
-        m = _ATX.match(line)
-        if m:
-            headings.append((n, len(m.group(1)), (m.group(2) or "").strip()))
-            _links(line, n, link_targets)
-            continue
-        if i < len(lines) and line.strip() and not _NOT_PARAGRAPH.match(line):
-            nxt = _SETEXT.match(lines[i].rstrip("\r"))
-            alone = n == body_start or not lines[n - 2].strip() or _is_heading_line(lines, n - 1)
-            if nxt and alone:
-                headings.append((n, 1 if nxt.group(1)[0] == "=" else 2, line.strip()))
-                _links(line, n, link_targets)
-                i += 1
-                continue
-        d = _DEFINITION.match(line)
-        if d:
-            link_targets.append((d.group(2).strip("<>"), n))
-            continue
-        _links(line, n, link_targets)
+    found = outline("\n".join(lines[body_start - 1:]), body_start)
+    headings = [(h.line, h.level, h.title) for h in found.headings]  # (line, level, text)
+    link_targets = found.links
 
     for idx, (n, _level, title) in enumerate(headings):
         records.append(Record(f"headings[{idx}]", title, n))
@@ -152,31 +107,10 @@ def _front_matter(lines: list[str]) -> tuple[str, int] | None:
     return None
 
 
-def _is_heading_line(lines: list[str], n: int) -> bool:
-    return bool(_ATX.match(lines[n - 1]))
-
-
 def _trim(lines: list[str], start: int, end: int) -> int:
     while end > start and not lines[end - 1].strip():
         end -= 1
     return end
-
-
-def _links(line: str, n: int, out: list[tuple[str, int]]) -> None:
-    if "](" not in line:
-        return
-    if "`" in line:
-        line = _CODE_SPAN.sub(lambda m: " " * len(m.group()), line)
-    for m in _LINK.finditer(line):
-        start = m.start()
-        if start and line[start - 1] == "\\":
-            continue  # an escaped bracket
-        if not m.group(1) and start and line[start - 1] == "!":
-            continue  # the bracket of an image found at the '!' already
-        target = m.group(3)
-        if target.startswith("<"):
-            target = target[1:-1]
-        out.append((target, n))
 
 
 register(MarkdownParser())

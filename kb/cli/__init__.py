@@ -24,7 +24,8 @@ import click
 from kb.errors import KBError
 from kb.settings import Settings
 
-__all__ = ["main", "cli", "db_option", "json_option", "load_settings", "emit_json", "console", "handle_errors"]
+__all__ = ["main", "cli", "db_option", "json_option", "load_settings", "open_kb", "emit_json", "console",
+           "handle_errors"]
 
 
 def db_option(f: Callable) -> Callable:
@@ -40,6 +41,13 @@ def json_option(f: Callable) -> Callable:
 
 def load_settings(**overrides: Any) -> Settings:
     return Settings.load(overrides)
+
+
+def open_kb(db: Path | None = None, *, read_only: bool = True, one_shot: bool = True, **overrides: Any):
+    """The :class:`~kb.knowledge.KnowledgeBase` a command works on (read-only unless it writes)."""
+    from kb.knowledge import KnowledgeBase
+
+    return KnowledgeBase(load_settings(db=db, **overrides), read_only=read_only, one_shot=one_shot)
 
 
 def _default(o: Any) -> Any:

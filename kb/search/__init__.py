@@ -4,7 +4,6 @@
 The package, one room per step:
 
 ============== ===============================================================================
-``limits``     the request's limits (modes, ``MAX_K``, query length), shared with the CLI and API
 ``query``      the query taken apart: BM25 terms, identifiers, literal or question
 ``stores``     every read of the catalogue, keyword index, vector store and embedder
 ``candidates`` the top chunks of each list, with the format and path filters applied inside
@@ -12,7 +11,9 @@ The package, one room per step:
 ``snippets``   a chunk becomes a hit: best lines, key path, snippet
 ============== ===============================================================================
 
-The key path at each line of a chunk comes from :mod:`kb.linepaths` (shared with ingest).
+The request's limits (modes, ``MAX_K``, query length) live in the core module :mod:`kb.limits`,
+shared with the CLI and the API; the key path at each line of a chunk comes from
+:mod:`kb.linepaths` (shared with ingest).
 Modules load no model or store at import: those load inside functions, once per process.
 """
 
@@ -22,22 +23,24 @@ from typing import TYPE_CHECKING
 
 from kb.errors import BadRequestError
 from kb.search import candidates, fusion, stores
-from kb.search.limits import DEFAULT_K, MAX_K, MAX_QUERY_CHARS, MODES, validate_request
+from kb.limits import DEFAULT_K, MAX_K, MAX_QUERY_CHARS, MODES, validate_request
 from kb.search.query import ParsedQuery, is_literal_query, query_identifiers
 from kb.search.snippets import make_hit
-from kb.types import Hit
+from kb.types import SearchResult
 
 if TYPE_CHECKING:  # pragma: no cover
-    from kb.catalogue import Catalogue
+    from collections.abc import Callable
+
+    from kb.embed import Embedder
+    from kb.generations import Snapshot
     from kb.keyword import ChunkDoc
     from kb.settings import Settings
-    from kb.vectors import VectorHit
 
 __all__ = ["search", "MODES", "MAX_K", "MAX_QUERY_CHARS", "DEFAULT_K", "query_identifiers", "is_literal_query"]
 
 
 def search(
-    catalogue: "Catalogue",
+    snapshot: "Snapshot",
     settings: "Settings",
     query: str,
     *,
@@ -45,30 +48,41 @@ def search(
     mode: str = "hybrid",
     format: str | None = None,
     path: str | None = None,
-) -> list[Hit]:
-    """Search the KB; at most ``k`` hits, best first (see :mod:`kb.search.fusion` for the ranking).
+    embedder: "Callable[[], Embedder] | Embedder | None" = None,
+) -> SearchResult:
+    """Search one published generation; at most ``k`` hits, best first (see :mod:`kb.search.fusion`).
+
+    ``embedder`` (or a callable returning it, called only when vectors are needed) encodes the
+    query. While a KB is still being embedded, semantic candidates come from the vectors published
+    so far; the result says what share that is.
 
     Raises :class:`~kb.errors.BadRequestError` for a bad mode, ``k`` outside 1..100, an empty
     query or one over 1000 characters, or an unknown ``format``;
     :class:`~kb.errors.NotIndexedError` when the KB has no index;
-    :class:`~kb.errors.EmbedderMismatchError` when ``settings.model`` is not the model the KB
-    was built with (semantic and hybrid modes).
+    :class:`~kb.errors.EmbedderMismatchError` when ``settings`` name another embedder than the
+    KB's vectors (semantic and hybrid modes).
     """
     query = validate_request(query, k, mode)
-    st = stores.open_stores(catalogue, settings)
+    st = stores.open_stores(snapshot, settings, embedder)
     if format is not None:
         format = format.strip().lower() or None
     if format and format not in st.formats:
         known = ", ".join(sorted(st.formats)) or "none"
         raise BadRequestError(f"Unknown format '{format}' (formats in this KB: {known}).")
+    gen = snapshot.gen
+    result = SearchResult(query=query, mode=mode, hits=[], generation=gen.number, embedded=gen.embedded,
+                          embeddable=gen.embeddable, embedded_share=gen.embedded_share)
+    if mode != "keyword" and gen.embedded_share < 1.0:
+        result.notice = (f"{gen.embedded} of {gen.embeddable} texts are embedded so far "
+                         f"({gen.embedded_share:.0%}); semantic results cover those. `kb ingest` completes it.")
     q = ParsedQuery.parse(query)
     paths = candidates.resolve_paths(st, path, format)
     if paths is not None and not paths:
-        return []
+        return result
     n = candidates.candidate_count(k)
 
     kw_hits: list[tuple[float, ChunkDoc]] = []
-    vec_hits: list[VectorHit] = []
+    vec_hits: list[tuple[str, float]] = []
     if mode in ("hybrid", "keyword"):
         kw_hits = candidates.keyword_candidates(st, q.terms, n, format, paths)
     if mode in ("hybrid", "semantic"):
@@ -80,14 +94,13 @@ def search(
         ranked = list(kw_hits)
     else:
         docs = {d.chunk_id: d for _, d in kw_hits}
-        missing = [v.chunk_id for v in vec_hits if v.chunk_id not in docs]
+        missing = [cid for cid, _ in vec_hits if cid not in docs]
         docs.update(stores.fetch_chunks(st, missing))
         if mode == "semantic":
-            ranked = [(v.similarity, docs[v.chunk_id]) for v in vec_hits if v.chunk_id in docs]
+            ranked = [(sim, docs[cid]) for cid, sim in vec_hits if cid in docs]
         else:
             ranked = fusion.fuse(q, kw_hits, vec_hits, docs, stores.file_chunk_counts(st))
 
-    hits: list[Hit] = []
     seen: set[tuple[str, int, int]] = set()
     for score, doc in ranked:
         hit = make_hit(doc, score, q)
@@ -95,7 +108,7 @@ def search(
         if sig in seen:
             continue
         seen.add(sig)
-        hits.append(hit)
-        if len(hits) >= k:
+        result.hits.append(hit)
+        if len(result.hits) >= k:
             break
-    return hits
+    return result

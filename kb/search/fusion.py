@@ -22,15 +22,10 @@ from __future__ import annotations
 
 import math
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING
-
 from kb.keyword import ChunkDoc
 from kb.linepaths import line_key_paths
 from kb.search.query import ParsedQuery
 from kb.search.snippets import chunk_body
-
-if TYPE_CHECKING:  # pragma: no cover
-    from kb.vectors import VectorHit
 
 __all__ = ["fuse", "exact_bonus", "RRF_K", "W_LITERAL", "W_QUESTION", "BONUS_EXACT", "BONUS_DEFINED"]
 
@@ -133,12 +128,12 @@ def _hub_adjust(items: list[tuple[float, str]], docs: dict[str, ChunkDoc], file_
     return out
 
 
-def fuse(q: ParsedQuery, kw_hits: "list[tuple[float, ChunkDoc]]", vec_hits: "list[VectorHit]",
+def fuse(q: ParsedQuery, kw_hits: list[tuple[float, ChunkDoc]], vec_hits: list[tuple[str, float]],
          docs: dict[str, ChunkDoc], file_chunks: dict[str, int] | None = None) -> list[tuple[float, ChunkDoc]]:
     """Chunks of either list, best first, with their fused scores."""
     wk, wv = W_LITERAL if q.literal else W_QUESTION
     kw = [(float(s), d.chunk_id) for s, d in kw_hits]
-    vec = [(float(v.similarity), v.chunk_id) for v in vec_hits if v.chunk_id in docs]
+    vec = [(float(sim), cid) for cid, sim in vec_hits if cid in docs]
     kw = _hub_adjust(kw, docs, file_chunks, HUB_PENALTY_KEYWORD, True)
     vec = _hub_adjust(vec, docs, file_chunks, HUB_PENALTY_VECTOR, False)
     if FUSION == "score":

@@ -271,21 +271,29 @@ def test_health(client):
 def test_metrics_prometheus_text(client):
     client.get("/search", params={"q": "retry"})
     client.get("/search", params={"q": "retry", "k": 500})
-    client.get("/no-such-route")
+    client.get("/files/broken.json")
     r = client.get("/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     text = r.text
-    assert 'kb_http_requests_total{method="GET",route="/search",status="200"} 1' in text
-    assert 'kb_http_requests_total{method="GET",route="/search",status="400"} 1' in text
-    assert 'kb_http_requests_total{method="GET",route="unmatched",status="404"} 1' in text
+    labels = 'app_name="kb",method="GET",path="/search"'
+    assert f'kb_http_requests_total{{{labels},status_code="200"}} 1.0' in text
+    assert f'kb_http_requests_total{{{labels},status_code="400"}} 1.0' in text
+    assert 'path="/files/{file_path}"' in text  # the route template, not the path asked for
     assert "# TYPE kb_http_request_duration_seconds histogram" in text
-    assert 'kb_http_request_duration_seconds_bucket{route="/search",le="+Inf"} 2' in text
-    assert 'kb_http_request_duration_seconds_count{route="/search"} 2' in text
-    assert "kb_index_files 12" in text
+    assert 'kb_http_request_duration_seconds_bucket{app_name="kb",le="+Inf",method="GET",path="/search",' \
+           'status_code="200"} 1.0' in text
+    assert f'kb_http_request_duration_seconds_count{{{labels},status_code="400"}} 1.0' in text
+    assert "kb_index_files 12.0" in text
     assert any(line.startswith("kb_index_chunks ") and float(line.split()[1]) > 0 for line in text.splitlines())
     for line in text.splitlines():  # every sample line parses: name{labels} value
         if line and not line.startswith("#"):
             float(line.rsplit(" ", 1)[1])
+
+
+def test_metrics_of_two_apps_are_their_own(client, make_client):
+    client.get("/health")
+    other = make_client()
+    assert 'path="/health"' not in other.get("/metrics").text
 
 
 def test_openapi_schema_and_ui(client):

@@ -65,6 +65,7 @@ def test_ingest_picks_up_changes(make_client, fresh):
     root, db = fresh
     client = make_client(db=db, root=root, api_key="wr1te")
     auth = {"Authorization": "Bearer wr1te"}
+    before = client.get("/health").json()["generation"]
     assert client.get("/search", params={"q": "wombatcolony", "mode": "keyword"}).json()["hits"] == []
     (root / "services/orders/config/base.yaml").write_text("service: orders\nnote: wombatcolony lives here\n")
     (root / "docs/new.md").write_text("# New\n\nAnother wombatcolony page.\n")
@@ -75,7 +76,7 @@ def test_ingest_picks_up_changes(make_client, fresh):
     hits = client.get("/search", params={"q": "wombatcolony", "mode": "keyword"}).json()["hits"]
     assert {h["path"] for h in hits} == {"services/orders/config/base.yaml", "docs/new.md"}
     assert client.get("/files/copies/two.json").status_code == 404
-    assert client.get("/health").json()["generation"] == 1
+    assert client.get("/health").json()["generation"] > before
 
 
 def test_ingest_without_waiting_answers_202(make_client, fresh):
@@ -147,6 +148,8 @@ def test_request_timeout_is_503_json(make_client, monkeypatch):
     assert time.monotonic() - t0 < 0.9
     assert "request_timeout" in problem(r, 503)
     assert client.get("/health").status_code == 200
+    assert 'kb_http_requests_total{app_name="kb",method="GET",path="/search",status_code="503"} 1.0' \
+        in client.get("/metrics").text
     time.sleep(0.8)  # let the abandoned handler finish before teardown
 
 
@@ -185,10 +188,11 @@ def test_missing_kb_fails_at_startup_with_a_fix(tmp_path):
 
 
 def test_a_read_only_server_shares_the_catalogue(make_client, built):
-    """Without a write key or --watch the catalogue opens read-only, so other readers can open it."""
-    from kb.catalogue import Catalogue
+    """Without a write key or --watch the server only reads, beside any other reader."""
+    from kb.knowledge import KnowledgeBase
 
     client = make_client()
     assert client.get("/health").json()["writable"] is False
-    with Catalogue(built[1], read_only=True) as other:
-        assert other.query("SELECT count(*) FROM files")[0][0] == 12
+    with KnowledgeBase.open(built[1], read_only=True) as other:
+        assert other.sql("SELECT count(*) AS n FROM files")["n"][0] == 12
+        assert client.get("/stats").json()["files"] == 12

@@ -159,4 +159,4 @@ def test_build_helper_matches_the_session_kb(tmp_path):
 
     root = write_tree(tmp_path / "t", {"x.json": '{"k": "v"}'})
     settings = build_kb(root, tmp_path / "kb")
-    assert settings.model == "hash" and (tmp_path / "kb" / "catalogue.duckdb").exists()
+    assert settings.model == "hash" and (tmp_path / "kb" / "HEAD.json").exists()

@@ -59,3 +59,29 @@ def test_variables_come_from_dotenv_in_scope_env_files_and_known_env(tree, build
     bad = [(f.rule, f.line, f.target) for f in found if f.severity == "error"]
     assert bad == [("undefined-variable", 8, "MISSING")]
     assert "used 2 times" in found[0].message
+
+
+def test_variable_check_takes_the_compose_env_files_it_is_given(tree, build_kb):
+    """Extractors share no state: the variable check sees compose's env files only through its
+    arguments, and gives the same answer alone as inside the full run."""
+    from graph.refs import Corpus, ReferenceExtractor
+    from graph.refs.compose import extract_compose
+    from graph.refs.variables import check_variables
+
+    cat, settings = build_kb(tree({
+        "app/compose.yaml": "services:\n  api:\n    image: a\n    env_file: ./conf/api.env\n"
+                            "    command: run ${TOKEN}\n",
+        "app/conf/api.env": "TOKEN=abc\n",
+    }))
+    corpus = Corpus(cat, settings)
+    compose = extract_compose(cat, corpus)
+    assert compose.env_files == {"app/compose.yaml": ["app/conf/api.env"]}
+
+    def token(refs):
+        return [(r.status, r.resolved) for r in refs if r.kind == "variable" and r.target == "TOKEN"]
+
+    alone = check_variables(cat, corpus, compose_files=compose.files, compose_env_files=compose.env_files)
+    assert token(alone) == [("ok", "app/conf/api.env#TOKEN")]
+    without = check_variables(cat, corpus, compose_files=compose.files, compose_env_files={})
+    assert token(without) == [("undefined", None)]
+    assert token(ReferenceExtractor(cat, settings).run()) == token(alone)

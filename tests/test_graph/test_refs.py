@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from graph.refs import (
-    key_path_of,
-    looks_like_path,
-    pointer_exists,
-    scan_variables,
-    service_node,
-    slugify,
-    split_key_path,
-)
+from graph.refs import looks_like_path, pointer_exists, scan_variables, service_node
+from kb.keypaths import join_key_path, split_key_path
+from kb.markdown import heading_anchors
 
 PATHS = [
     ("features/analytics.json", "config"),
@@ -85,11 +79,11 @@ def test_scan_variables_reads_spring_placeholders():
 
 @pytest.mark.parametrize("parts", [["a", "b"], ["services", "web", "ports", 0], ["a", "b.c", 1, "d e"], ["x", 'q"uote']])
 def test_key_paths_round_trip(parts):
-    assert split_key_path(key_path_of(parts)) == parts
+    assert split_key_path(join_key_path(parts)) == parts
 
 
 def test_key_path_quotes_odd_keys_like_ingest():
-    assert key_path_of(["sysctls", "net.core.somaxconn"]) == 'sysctls["net.core.somaxconn"]'
+    assert join_key_path(["sysctls", "net.core.somaxconn"]) == 'sysctls["net.core.somaxconn"]'
 
 
 def test_service_node_points_into_the_compose_file():
@@ -113,8 +107,8 @@ def test_pointer_exists_follows_rfc6901():
     ("`kb validate` options", "kb-validate-options"),
     ("Setup & Install", "setup--install"),
 ])
-def test_slugify_matches_github_anchors(title, slug):
-    assert slugify(title) == slug
+def test_heading_anchors_match_github(title, slug):
+    assert heading_anchors([title]) == [slug]
 
 
 def test_configured_schema_catalog_and_ref_roots(tmp_path):

@@ -165,9 +165,9 @@ def test_kb_validate_finishes_on_a_catastrophic_pattern(tmp_path):
     ("^(https?://)?[a-z.]+$", False), ("^([0-9a-f]{4}-){3}$", False), ("^[(a+)+]$", False), ("^\\(a+\\)+$", False),
 ])
 def test_nested_quantifiers_are_detected(pattern, risky):
-    from graph.schema import _analyse
+    from graph.schema.ecma_regex import analyse
 
-    assert _analyse(pattern)[0] is risky
+    assert analyse(pattern)[0] is risky
 
 
 @pytest.mark.parametrize("pattern, strings", [
@@ -189,9 +189,9 @@ def test_risky_patterns_on_re2_agree_with_regress(pattern, strings):
     ``$``, ``\\p{..}``, escapes): same verdicts as regress on values regress handles quickly."""
     import regress
 
-    from graph.schema import _shape, ecma_search
+    from graph.schema.ecma_regex import ecma_search, shape
 
-    assert _shape(pattern)[1] is not None, "expected to run on RE2"
+    assert shape(pattern)[1] is not None, "expected to run on RE2"
     rx = regress.Regex(pattern, flags="u")
     for s in strings:
         assert ecma_search(pattern, s) is (rx.find(s) is not None), (pattern, s)
@@ -200,13 +200,12 @@ def test_risky_patterns_on_re2_agree_with_regress(pattern, strings):
 def test_risky_pattern_re2_cannot_run_is_reported_unchecked_never_passed(monkeypatch):
     import time
 
-    import graph.schema as gs
+    import graph.schema.ecma_regex as gs
 
     lookahead = "^(?!b)(a+)+$"  # a lookahead: RE2 cannot run it, the helper process does
-    assert gs._shape(lookahead) == (True, None)
-    guard = gs._Guard()
-    token = gs._GUARD.set(guard)
-    try:
+    assert gs.shape(lookahead) == (True, None)
+    guard = gs.Guard()
+    with gs.guarded(guard):
         assert gs.ecma_search(lookahead, "aaaa") is True
         assert gs.ecma_search(lookahead, "aa!") is False
         monkeypatch.setattr(gs, "REGEX_TIME_LIMIT", 0.5)
@@ -220,12 +219,10 @@ def test_risky_pattern_re2_cannot_run_is_reported_unchecked_never_passed(monkeyp
         t0 = time.perf_counter()
         assert gs.ecma_search("^(?!b)(a|a)*$", EVIL) is None
         assert time.perf_counter() - t0 < 0.2
-    finally:
-        gs._GUARD.reset(token)
 
 
 def test_unchecked_values_are_reported_as_findings(tree, build_kb, monkeypatch):
-    import graph.schema as gs
+    import graph.schema.ecma_regex as gs
 
     monkeypatch.setattr(gs, "REGEX_TIME_LIMIT", 0.05)
     slow = "a" * 26 + "!"  # regress: over a second; finite, so that the test fails, not hangs, without the guard

@@ -426,6 +426,19 @@ def test_markdown_parser_reports_broken_front_matter_with_the_file_line():
     assert [r.value for r in result.records if r.key_path.startswith("headings")] == ["Title"]
 
 
+def test_markdown_parser_reads_links_as_commonmark_does():
+    text = ("Intro [a link that\nwraps](wrapped.md) and `[code](span.md)`.\n\n"
+            "    [indented](code.md)\n\n"
+            "<div>\n[inside](html-block.md)\n</div>\n\n"
+            "> ## Quoted heading\n> see [q](quoted.md \"title\")\n\n"
+            "| a | b |\n|---|---|\n| [cell](cell.md) | <https://auto.example> |\n\n"
+            "[by reference][r]\n\n[r]: ref\\_target.md\n")
+    result = parse("markdown", text, "x.md")
+    links = [(r.value, r.line) for r in result.records if r.key_path.startswith("links")]
+    assert links == [("wrapped.md", 1), ("quoted.md", 11), ("cell.md", 15), ("ref_target.md", 19)]
+    assert [(r.value, r.line) for r in result.records if r.key_path.startswith("headings")] == [("Quoted heading", 10)]
+
+
 def test_helm_template_is_never_parsed_as_yaml():
     text = "{{- if .Values.enabled }}\nkind: {{ .Values.kind | quote }}\n  : : bad yaml\n{{- end }}\n"
     result = parse("helm-template", text, "deployment.yaml")

@@ -220,39 +220,42 @@ def test_planted_secrets_never_reach_the_kb_or_any_output(make_tree, ingest, tmp
     assert "REDACTED" in blob
 
 
-def test_kill_9_halfway_leaves_previous_state_and_the_next_run_completes(tmp_path):
+def test_kill_9_halfway_leaves_the_published_generation_and_the_next_run_completes(tmp_path):
     import signal
     import subprocess
     import sys
 
-    from kb.catalogue import Catalogue
+    from kb.knowledge import KnowledgeBase
 
     files = {f"svc{i:04d}/config.yaml": f"svc:\n  id: {i}\n  tags: [a, b, c]\n  port: {8000 + i}\n" for i in range(3000)}
     root = write_tree(tmp_path / "tree", files)
     db = tmp_path / "kb"
     env = {**os.environ, "KB_EMBED": "0", "KB_BATCH_FILES": "50", "KB_WORKERS": "1"}
     cmd = [sys.executable, "-c", "from kb.cli import main; main()", "ingest", str(root), "--db", str(db), "-q"]
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    for i in range(3000):  # every file changes: the second run rewrites the whole catalogue
+        (root / f"svc{i:04d}/config.yaml").write_text(f"svc:\n  id: {i}\n  tags: [x]\n  port: {20000 + i}\n")
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    wal = db / "catalogue.duckdb.wal"
     deadline = time.time() + 60
-    while time.time() < deadline and (not wal.exists() or wal.stat().st_size < 200_000):
+    wals = lambda: [p for p in db.glob("catalogue-*.tmp.wal") if p.stat().st_size > 200_000]  # noqa: E731
+    while time.time() < deadline and not wals():
         time.sleep(0.02)
+    assert wals(), "the second run never got going"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    with Catalogue(db, read_only=True) as cat:
-        n_files = cat.query("SELECT count(*) FROM files")[0][0]
-        # every catalogued file has all its records: batches landed whole or not at all
-        bad = cat.query("SELECT count(*) FROM files f WHERE records != (SELECT count(*) FROM records r WHERE r.path = f.path)")
-        assert bad[0][0] == 0
-        assert cat.history()[0]["status"] == "running"
-    assert 0 < n_files < 3000, f"killed at {n_files} files: not halfway"
+    kb = KnowledgeBase.open(db, read_only=True)
+    # readers see the last published generation, whole: every file with its records, old values
+    assert kb.sql("SELECT count(*) AS n FROM files")["n"][0] == 3000
+    bad = kb.sql("SELECT count(*) AS n FROM files f WHERE records != (SELECT count(*) FROM records r WHERE r.path = f.path)")
+    assert bad["n"][0] == 0
+    assert kb.sql("SELECT count(*) AS n FROM records WHERE key_path = 'svc.port' AND value::INT >= 20000")["n"][0] == 0
+    assert [h["status"] for h in kb.history().to_dict("records")] == ["complete"]
     done = subprocess.run(cmd[:-1] + ["--json"], env=env, capture_output=True, text=True, check=True)
     summary = json.loads(done.stdout)
-    assert summary["added"] == 3000 - n_files and summary["unchanged"] == n_files
-    with Catalogue(db, read_only=True) as cat:
-        assert cat.query("SELECT count(*) FROM files")[0][0] == 3000
-        assert cat.query("SELECT count(*) FROM records")[0][0] == 3000 * 5
-        assert [h["status"] for h in cat.history()] == ["complete", "interrupted"]
+    assert summary["changed"] == 3000
+    assert kb.sql("SELECT count(*) AS n FROM records WHERE key_path = 'svc.port' AND value::INT >= 20000")["n"][0] == 3000
+    assert [h["status"] for h in kb.history().to_dict("records")] == ["complete", "interrupted", "complete"]
+    assert not list(db.glob("catalogue-*.tmp*")), "the killed run's private copy was left behind"
 
 
 def test_raising_the_size_cap_picks_up_a_skipped_file_and_the_message_reads_well(make_tree, ingest):

@@ -262,8 +262,11 @@ def test_semantic_finds_near_identical_markdown_sections(tmp_path):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
     kb = KnowledgeBase.build(root, db=tmp_path / "kb", workers=1)
-    assert semantic_unavailable(kb.catalogue, kb.settings) is None
-    found = find_duplicates(kb.catalogue, kb.settings, kinds=["semantic"], semantic_threshold=0.9)
+    with kb.snapshot() as snap:
+        assert semantic_unavailable(snap.catalogue, kb.settings, snap) is None
+        found = find_duplicates(snap.catalogue, kb.settings, kinds=["semantic"], semantic_threshold=0.9,
+                                snapshot=snap)
+    assert kb.duplicates(["semantic"], as_frame=False, semantic_threshold=0.9) == found
     assert any({m.path for m in g.members} == {"docs/orders.md", "docs/payments.md"} for g in found), found
     assert not any("docs/other.md" in {m.path for m in g.members} for g in found)
     kb.close()

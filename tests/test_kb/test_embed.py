@@ -1,4 +1,4 @@
-"""Embedders: the hash fake, the factory and its cache, the bundled sentence-transformers model."""
+"""Embedders: the hash fake, the factory, identities, and the bundled model on ONNX Runtime and torch."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from kb.embed import (
     DEFAULT_NAME,
     Embedder,
     HashEmbedder,
+    create_embedder,
     embedder_name,
-    get_embedder,
     resolve_device,
 )
 from kb.errors import ConfigError
@@ -38,21 +38,30 @@ def test_encode_of_no_texts_is_an_empty_matrix(hash_embedder):
 
 
 @pytest.mark.parametrize("model, name, dim", [("hash", "hash-64", 64), ("hash:16", "hash-16", 16), ("HASH:8", "hash-8", 8)])
-def test_factory_selects_the_hash_embedder_and_caches_it(model, name, dim):
+def test_factory_selects_the_hash_embedder(model, name, dim):
     s = Settings(model=model)
-    emb = get_embedder(s)
+    emb = create_embedder(s)
     assert (emb.name, emb.dim) == (name, dim)
-    assert get_embedder(s) is emb
     assert embedder_name(s) == name
 
 
-def test_factory_rejects_a_bad_hash_spec():
+def test_factory_rejects_a_bad_hash_spec_and_unknown_choices():
     with pytest.raises(ConfigError, match="hash:DIM"):
-        get_embedder(Settings(model="hash:lots"))
+        create_embedder(Settings(model="hash:lots"))
+    with pytest.raises(ConfigError, match="Unknown backend 'tpu'"):
+        embedder_name(Settings(backend="tpu"))
+    with pytest.raises(ConfigError, match="Unknown precision"):
+        embedder_name(Settings(precision="int4"))
+    with pytest.raises(ConfigError, match="int8 is an ONNX precision"):
+        create_embedder(Settings(backend="torch", precision="int8"))
 
 
-def test_default_model_identity_needs_no_model_load():
+def test_identities_need_no_model_load_and_only_int8_is_another_one():
     assert embedder_name(Settings()) == DEFAULT_NAME == "sentence-transformers/all-MiniLM-L6-v2"
+    for backend in ("auto", "onnx", "torch"):
+        for precision in ("auto", "fp32", "bf16", "fp16"):
+            assert embedder_name(Settings(backend=backend, precision=precision)) == DEFAULT_NAME
+    assert embedder_name(Settings(precision="int8")) == DEFAULT_NAME + "+int8"
 
 
 def test_missing_model_directory_is_a_config_error(tmp_path):
@@ -67,19 +76,52 @@ def test_devices():
         resolve_device("tpu")
 
 
+TEXTS = [
+    "Where is the fraud-review threshold for payments?",
+    "fraud:\n  review_threshold: 0.85",
+    "kafka topic partitions: 12",
+    "services/api/.env | dotenv | DATABASE_URL\nDATABASE_URL=postgres://db:5432/app\nLOG_LEVEL=info",
+    "# Runbook\n\nHeld payments land in the review queue and are decided within four hours. " * 8,
+    "x",
+]
+
+
 @pytest.mark.model
-def test_bundled_model_loads_offline_once_and_embeds_meaningfully():
-    s = Settings(device="cpu")
-    emb = get_embedder(s)
-    assert get_embedder(s) is emb  # loaded once per process
-    assert emb.name == DEFAULT_NAME and emb.dim == 384
-    q, near, far = emb.encode([
-        "Where is the fraud-review threshold for payments?",
-        "fraud:\n  review_threshold: 0.85",
-        "kafka topic partitions: 12",
-    ])
-    assert np.allclose([np.linalg.norm(q), np.linalg.norm(near)], 1.0, atol=1e-5)
+def test_onnx_runs_the_bundled_model_offline_with_torchs_vectors(tmp_path, monkeypatch):
+    from kb.embed import OnnxEmbedder, SentenceTransformerEmbedder, export_onnx, bundled_model_dir
+
+    monkeypatch.setenv("KB_CACHE_DIR", str(tmp_path / "cache"))
+    onnx = create_embedder(Settings(), purpose="query")
+    assert isinstance(onnx, OnnxEmbedder) and onnx.name == DEFAULT_NAME and onnx.dim == 384
+    path = export_onnx(bundled_model_dir())
+    assert path.is_relative_to(tmp_path / "cache") and path.is_file()
+    mtime = path.stat().st_mtime_ns
+    again = OnnxEmbedder()  # the cached export is reused, not made again
+    assert again.path == path and path.stat().st_mtime_ns == mtime
+    torch = SentenceTransformerEmbedder(device="cpu")
+    a, b = onnx.encode(TEXTS), torch.encode(TEXTS)
+    assert a.dtype == np.float32 and a.shape == (len(TEXTS), 384)
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    assert float((a * b).sum(axis=1).min()) > 0.9999  # the same vectors: the same identity
+    many = TEXTS * 40  # several batches, sorted by length and tokenized ahead
+    assert np.allclose(again.encode(many), np.tile(a, (40, 1)), atol=1e-5)
+    q, near, far = a[:3]
     assert float(q @ near) > float(q @ far)
+
+
+@pytest.mark.model
+def test_bf16_and_int8_stay_close_to_fp32_and_int8_is_its_own_identity(tmp_path, monkeypatch):
+    from kb.embed import OnnxEmbedder, SentenceTransformerEmbedder
+
+    monkeypatch.setenv("KB_CACHE_DIR", str(tmp_path / "cache"))
+    ref = SentenceTransformerEmbedder(device="cpu", precision="fp32").encode(TEXTS)
+    bf16 = SentenceTransformerEmbedder(device="cpu", precision="bf16")
+    assert bf16.name == DEFAULT_NAME and bf16.precision == "bf16"
+    assert float((bf16.encode(TEXTS) * ref).sum(axis=1).min()) > 0.999
+    int8 = OnnxEmbedder(precision="int8")
+    assert int8.name == DEFAULT_NAME + "+int8"
+    cos = (int8.encode(TEXTS) * ref).sum(axis=1)
+    assert 0.95 < float(cos.mean()) < 0.9999
 
 
 @pytest.mark.model

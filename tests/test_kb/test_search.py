@@ -12,7 +12,6 @@ from click.testing import CliRunner
 from kb import KnowledgeBase
 from kb.catalogue import Catalogue
 from kb.errors import BadRequestError, EmbedderMismatchError, NotIndexedError
-from kb.index import sync_index
 from kb.linepaths import line_key_paths
 from kb.search import is_literal_query, query_identifiers, search
 
@@ -94,40 +93,41 @@ def wide_kb(tmp_path_factory):
     kb.close()
 
 
-@pytest.mark.parametrize("mode, widen", [("keyword", 0.25), ("semantic", 0.0), ("semantic", 1e9),
-                                         ("hybrid", 0.0), ("hybrid", 1e9)])
-def test_path_filter_over_many_files_returns_the_best_matching_hits(wide_kb, monkeypatch, mode, widen):
-    """A glob matching more files than Chroma's ``$in`` list takes must not fall back to filtering
-    the unfiltered top candidates (which held no YAML here: zero hits)."""
-    import kb.search.candidates as ks
-
-    exact = hits_of(wide_kb, "APP_ENV", path="teams/*.yaml", k=5, mode=mode)
-    monkeypatch.setattr(ks, "PATH_IN_LIMIT", 3)  # 6 files match: past the limit
-    monkeypatch.setattr(ks, "WIDEN_MAX", widen)  # 0: batches of $in; 1e9: widening only
-    wide = hits_of(wide_kb, "APP_ENV", path="teams/*.yaml", k=5, mode=mode)
-    assert len(wide) == 5 and all(h.path.startswith("teams/") for h in wide)
-    assert [(h.path, h.line_start, h.score) for h in wide] == [(h.path, h.line_start, h.score) for h in exact]
+@pytest.mark.parametrize("mode", ["keyword", "semantic", "hybrid"])
+def test_path_filter_over_many_files_returns_the_best_matching_hits(wide_kb, mode):
+    """A filter never falls back to filtering the unfiltered top candidates (which hold no YAML
+    here): the best matching chunks among the files it selects come back."""
+    hits = hits_of(wide_kb, "APP_ENV", path="teams/*.yaml", k=5, mode=mode)
+    assert len(hits) == 5 and all(h.path.startswith("teams/") for h in hits)
     if mode == "keyword":
-        assert all(h.key_path == "APP_ENV" for h in wide)
+        assert all(h.key_path == "APP_ENV" for h in hits)
 
 
-def test_wide_path_filter_vector_candidates_are_the_nearest_that_pass(wide_kb, monkeypatch):
-    """The widening vector search keeps exactly the nearest chunks among the filtered files."""
-    import kb.search.candidates as ks
+def test_filtered_vector_candidates_are_exactly_the_nearest_that_pass(wide_kb):
+    """The exact scan keeps precisely the nearest chunks among the filtered files."""
+    import numpy as np
+
+    from kb.index import chunk_vectors
     from kb.search import stores
+    from kb.search.candidates import resolve_paths
 
-    st = stores.open_stores(wide_kb.catalogue, wide_kb.settings)
-    vec = stores.encode_query(st, "team settings")
-    everything = stores.vector_search(st, vec, stores.vector_count(st), with_metadata=True)
-    for glob in ("teams/*", "noise/n0*", "noise/n1*"):
-        paths = ks.resolve_paths(st, glob)
-        expected = [v.chunk_id for v in everything if v.meta["path"] in set(paths)][:50]
-        for widen in (0.0, 0.25, 1e9):  # batches of $in, either, widening only
-            monkeypatch.setattr(ks, "PATH_IN_LIMIT", 3)
-            monkeypatch.setattr(ks, "WIDEN_MAX", widen)
-            got = ks.vector_candidates(st, "team settings", 50, None, paths)
-            assert [v.chunk_id for v in got] == expected, (glob, widen)
-            monkeypatch.undo()
+    with wide_kb.snapshot() as snap:
+        cv = chunk_vectors(snap)
+        vec = wide_kb.embedder("query").encode(["team settings"])[0]
+        everything = cv.nearest(vec, len(cv.chunk_ids))
+        assert len(everything) == int((cv.rows >= 0).sum())
+        sims = [s for _, s in everything]
+        assert sims == sorted(sims, reverse=True)
+        path_of = dict(snap.catalogue.query("SELECT chunk_id, path FROM chunks"))
+        for glob in ("teams/*", "noise/n0*", "noise/n1*"):
+            paths = resolve_paths(stores.open_stores(snap, wide_kb.settings), glob)
+            expected = [cid for cid, _ in everything if path_of[cid] in set(paths)][:50]
+            got = cv.nearest(vec, 50, paths=paths)
+            assert [cid for cid, _ in got] == expected, glob
+            assert np.allclose([s for _, s in got], [dict(everything)[c] for c in expected])
+        assert cv.nearest(vec, 5, format="dotenv") and all(
+            path_of[c].endswith(".env.production") for c, _ in cv.nearest(vec, 5, format="dotenv"))
+        assert cv.nearest(vec, 5, paths=[]) == []
 
 
 def test_dataframe_api(tiny_kb):
@@ -147,22 +147,29 @@ def test_dataframe_api(tiny_kb):
 def test_bad_requests_say_what_to_do(tiny_kb, kwargs, message):
     args = {"query": "fraud", **kwargs}
     with pytest.raises(BadRequestError, match=message):
-        search(tiny_kb.catalogue, tiny_kb.settings, args.pop("query"), **args)
+        tiny_kb.search(args.pop("query"), **args)
 
 
-def test_search_on_a_read_only_catalogue(tiny_kb):
-    db, settings = tiny_kb.settings.db, tiny_kb.settings
+def test_search_on_a_read_only_kb(tiny_kb):
+    db = tiny_kb.settings.db
     tiny_kb.close()
-    with Catalogue(db, read_only=True) as cat:
-        hits = search(cat, settings, "DATABASE_URL", k=3)
-        assert hits and hits[0].path in ("services/payments/.env.example", "deploy/compose.yml")
+    with KnowledgeBase.open(db, read_only=True, model="hash") as kb:
+        with kb.snapshot() as snap:
+            result = search(snap, kb.settings, "DATABASE_URL", k=3, embedder=kb.embedder("query"))
+        assert result.hits and result.hits[0].path in ("services/payments/.env.example", "deploy/compose.yml")
+        assert result.embedded_share == 1.0 and result.notice is None
 
 
-def test_a_kb_without_index_says_how_to_build_it(make_tree, tmp_path):
-    root = make_tree({"a.yaml": "a: 1\n"})
-    with KnowledgeBase.build(root, db=tmp_path / "plain", embed=False, workers=1) as kb:
-        with pytest.raises(NotIndexedError, match="kb ingest"):
-            kb.search("a")
+def test_a_kb_without_vectors_searches_by_keyword_and_says_how_much_is_embedded(make_tree, tmp_path):
+    root = make_tree({"a.yaml": "alpha: one\n", "b.yaml": "beta: two\n"})
+    with KnowledgeBase.build(root, db=tmp_path / "plain", embed=False, workers=1, model="hash") as kb:
+        result = kb.search_result("alpha")
+        assert [h.path for h in result.hits] == ["a.yaml"]
+        assert result.embedded_share == 0.0 and "0 of 2 texts" in result.notice
+        assert kb.search("alpha", mode="semantic").empty
+        summary = kb.ingest(root, embed=True)  # the next run with embedding on embeds what is missing
+        assert summary.chunks_embedded == 2 and summary.embedded_share == 1.0
+        assert kb.search_result("alpha").notice is None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,10 +193,10 @@ def test_no_change_reingest_embeds_nothing_and_changes_embed_only_new_texts(make
     n_chunks = int(kb.sql("SELECT count(*) AS n FROM chunks")["n"][0])
     assert n_chunks >= 4
     assert kb.history()["added"].tolist() == [2]
+    rows = kb.generation().vector_rows
 
     assert kb.ingest(root).chunks_embedded == 0  # nothing changed
-    assert sync_index(kb.catalogue, kb.settings) == {"embedded": 0, "chunks": n_chunks, "removed": 0,
-                                                      "seconds": pytest.approx(0, abs=5)}
+    assert kb.generation().vector_rows == rows
 
     # one section edited: one new text
     edited = _sections_yaml(["alpha", "beta", "gamma"]).replace("number 3 for gamma", "number 7 for gamma")
@@ -202,13 +209,13 @@ def test_no_change_reingest_embeds_nothing_and_changes_embed_only_new_texts(make
     top = hits_of(kb, "gamma_setting_3", k=1)[0]
     assert top.key_path == "gamma.gamma_setting_3" and top.line_start <= 31 + 4 <= top.line_end + 4
 
-    # a file removed: its vectors and keyword documents go
+    # a file removed: its keyword documents go, and no search returns it
     (root / "app/.env").unlink()
     kb.ingest(root)
-    assert all(h.path != "app/.env" for h in hits_of(kb, "A", k=20, mode="keyword"))
-    from kb.index import vector_store_for
-
-    assert vector_store_for(kb.catalogue, kb.settings).count() == int(kb.sql("SELECT count(*) AS n FROM chunks")["n"][0])
+    for mode in ("keyword", "semantic", "hybrid"):
+        assert all(h.path != "app/.env" for h in hits_of(kb, "A", k=20, mode=mode))
+    with kb.snapshot() as snap:
+        assert snap.keyword.count() == int(kb.sql("SELECT count(*) AS n FROM chunks")["n"][0])
     kb.close()
 
 
@@ -219,33 +226,30 @@ def test_identical_texts_are_embedded_once(make_tree, tmp_path):
         counts = kb.sql("SELECT count(*) AS n, count(DISTINCT text_sha) AS u FROM chunks")
         n, u = int(counts["n"][0]), int(counts["u"][0])
         assert n > u
-        assert sync_index(kb.catalogue, kb.settings)["embedded"] == u
+        assert kb.ingest(root, embed=True).chunks_embedded == u
+        assert kb.generation().vector_rows == u
 
 
 def test_embedder_mismatch_is_a_clear_error(tiny_kb):
-    other = tiny_kb.settings.replace(model="hash:32")
-    with pytest.raises(EmbedderMismatchError, match=r"hash-64.*--model hash:64.*fresh KB directory"):
-        search(tiny_kb.catalogue, other, "fraud")
-    with pytest.raises(EmbedderMismatchError):
-        sync_index(tiny_kb.catalogue, other)
-    # keyword search needs no embedder
-    assert search(tiny_kb.catalogue, other, "fraud", mode="keyword")
-    meta = json.loads(tiny_kb.catalogue.get_meta("embedder"))
-    assert meta == {"name": "hash-64", "dim": 64}
+    with KnowledgeBase.open(tiny_kb.settings.db, model="hash:32") as other:
+        with pytest.raises(EmbedderMismatchError, match=r"hash-64.*--model hash:64.*fresh KB directory"):
+            other.search("fraud")
+        with pytest.raises(EmbedderMismatchError):
+            other.ingest()
+        # keyword search needs no embedder
+        assert not other.search("fraud", mode="keyword").empty
+    assert tiny_kb.generation().embedder["name"] == "hash-64" and tiny_kb.generation().dim == 64
 
 
-def test_an_interrupted_sync_recovers_without_re_embedding(tiny_kb):
-    db = Path(tiny_kb.settings.db)
-    n = int(tiny_kb.sql("SELECT count(*) AS n FROM chunks")["n"][0])
-    (db / "index" / "state.parquet").unlink()
-    assert sync_index(tiny_kb.catalogue, tiny_kb.settings)["embedded"] == 0
-    (db / "index" / "SYNCING").write_text("x")
-    assert sync_index(tiny_kb.catalogue, tiny_kb.settings)["embedded"] == 0
-    assert not (db / "index" / "SYNCING").exists()
+def test_a_lost_keyword_index_is_rebuilt_by_the_next_ingest(tiny_kb):
     import shutil
 
-    shutil.rmtree(db / "keyword")
-    assert sync_index(tiny_kb.catalogue, tiny_kb.settings)["chunks"] == n
+    db = Path(tiny_kb.settings.db)
+    n = int(tiny_kb.sql("SELECT count(*) AS n FROM chunks")["n"][0])
+    shutil.rmtree(db / "keyword" / tiny_kb.generation().keyword)
+    assert tiny_kb.ingest().chunks_embedded == 0
+    with tiny_kb.snapshot() as snap:
+        assert snap.keyword.count() == n
     assert hits_of(tiny_kb, "review_threshold", k=1, mode="keyword")[0].path == PROD
 
 
@@ -279,10 +283,8 @@ def test_planted_secrets_appear_in_no_byte_of_the_kb_and_no_search_output(make_t
                 for (v,) in kb.catalogue.query(f'SELECT "{col}" FROM {table} WHERE "{col}" IS NOT NULL'):
                     assert STRIPE not in v and AWS not in v, (table, col)
         # every stored document of the keyword index (stored compressed, so read it back)
-        from kb.keyword import open_keyword_index
-
-        kw = open_keyword_index(db, create=False)
-        stored = kw.fetch([r[0] for r in kb.catalogue.query("SELECT chunk_id FROM chunks")])
+        with kb.snapshot() as snap:
+            stored = snap.keyword.fetch([r[0] for r in kb.catalogue.query("SELECT chunk_id FROM chunks")])
         assert stored and all(STRIPE not in d.text and AWS not in d.text for d in stored.values())
     runner = CliRunner()
     env = {"KB_MODEL": "hash"}
@@ -319,8 +321,9 @@ def test_cli_search_json_and_readable(tiny_kb):
     res = runner.invoke(_cli(), ["search", "review_threshold", "--db", db, "--json", "-k", "2"], env={"KB_MODEL": "hash"})
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
-    assert data[0]["path"] == PROD and data[0]["key_path"] == "fraud.review_threshold"
-    assert set(data[0]) == {"path", "score", "line_start", "line_end", "key_path", "snippet", "format"}
+    assert data["embedded_share"] == 1.0 and data["generation"] >= 1 and data["notice"] is None
+    assert data["hits"][0]["path"] == PROD and data["hits"][0]["key_path"] == "fraud.review_threshold"
+    assert set(data["hits"][0]) == {"path", "score", "line_start", "line_end", "key_path", "snippet", "format"}
     res = runner.invoke(_cli(), ["search", "review_threshold", "--db", db, "--format", "yaml"], env={"KB_MODEL": "hash"})
     assert res.exit_code == 0
     first = res.output.splitlines()[0]
@@ -428,21 +431,6 @@ def test_prose_in_questions_is_not_an_identifier(query, idents):
     assert query_identifiers(query) == idents
     terms = ParsedQuery.parse(query).terms
     assert not {"e.g", "e", "g", "i.e", "a.k.a", "k"} & set(terms)
-
-
-def test_vector_search_keeps_the_nearest_n_of_a_deeper_search(tiny_kb, monkeypatch):
-    """The store is asked for VECTOR_DEPTH neighbours (a near-exact HNSW answer); n are kept, in order."""
-    from kb.search import stores
-
-    st = stores.open_stores(tiny_kb.catalogue, tiny_kb.settings)
-    vec = stores.encode_query(st, "payments retry policy")
-    everything = stores.vector_search(st, vec, stores.vector_count(st))
-    for depth in (0, 3, 2000):
-        monkeypatch.setattr(stores, "VECTOR_DEPTH", depth)
-        five = stores.vector_search(st, vec, 5)
-        assert [v.chunk_id for v in five] == [v.chunk_id for v in everything[:5]]
-    sims = [v.similarity for v in everything]
-    assert sims == sorted(sims, reverse=True)
 
 
 def test_hits_of_a_long_file_do_not_fill_the_list(tiny_kb):

@@ -7,7 +7,6 @@ import pytest
 from kb.keyword import ChunkDoc
 from kb.search import fusion
 from kb.search.query import ParsedQuery
-from kb.vectors import VectorHit
 
 
 def doc(path: str, n: int, text: str = "words") -> ChunkDoc:
@@ -17,7 +16,7 @@ def doc(path: str, n: int, text: str = "words") -> ChunkDoc:
 def fused_paths(q: str, kw: list[tuple[float, ChunkDoc]], vec: list[tuple[float, ChunkDoc]],
                 counts: dict[str, int] | None = None) -> list[str]:
     docs = {d.chunk_id: d for _, d in kw} | {d.chunk_id: d for _, d in vec}
-    hits = [VectorHit(d.chunk_id, s, {}) for s, d in vec]
+    hits = [(d.chunk_id, s) for s, d in vec]
     return [d.chunk_id for _, d in fusion.fuse(ParsedQuery.parse(q), kw, hits, docs, counts)]
 
 

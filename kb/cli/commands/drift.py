@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import db_option, emit_json, handle_errors, json_option, load_settings
+from kb.cli import db_option, emit_json, handle_errors, json_option, open_kb
 
 
 @click.command("drift")
@@ -26,11 +26,12 @@ def command(env: str | None, path_glob: str | None, db: Path | None, as_json: bo
 
     Example: kb drift --json; kb drift --effective production --path 'config/*'
     """
-    from kb.catalogue import Catalogue
     from kb.drift import effective_config, find_drift, key_lines
 
-    settings = load_settings(db=db)
-    with Catalogue(settings.db, read_only=True) as cat:
+    kb = open_kb(db)
+    settings = kb.settings
+    with kb.snapshot() as snap:
+        cat = snap.catalogue
         if env:
             rows = effective_config(cat, settings, env, path_glob)
         else:

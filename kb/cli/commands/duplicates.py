@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import db_option, emit_json, handle_errors, json_option, load_settings
+from kb.cli import db_option, emit_json, handle_errors, json_option, open_kb
 
 KIND_CHOICES = ("exact", "canonical", "block", "near", "semantic")
 
@@ -36,18 +36,17 @@ def command(kinds: tuple[str, ...], min_leaves: int, threshold: float, semantic_
 
     Example: kb duplicates --kind block --kind near --suggest
     """
-    from kb.catalogue import Catalogue
     from kb.duplicates import duplication_summary, find_duplicates, semantic_unavailable
 
-    settings = load_settings(db=db)
-    with Catalogue(settings.db, read_only=True) as cat:
-        root = cat.get_meta("root")
-        if root and settings.root is None:
-            settings = settings.replace(root=Path(root))
+    kb = open_kb(db)
+    settings = kb.settings
+    with kb.snapshot() as snap:
+        cat = snap.catalogue
         groups = find_duplicates(cat, settings, kinds=list(kinds) or None, min_leaves=min_leaves,
-                                 threshold=threshold, semantic_threshold=semantic_threshold, suggest=suggest)
+                                 threshold=threshold, semantic_threshold=semantic_threshold, suggest=suggest,
+                                 snapshot=snap)
         summary = duplication_summary(cat, groups)
-        why_not = semantic_unavailable(cat, settings) if (not kinds or "semantic" in kinds) else None
+        why_not = semantic_unavailable(cat, settings, snap) if (not kinds or "semantic" in kinds) else None
     if why_not:
         summary["semantic_skipped"] = why_not
     if as_json:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import console, db_option, emit_json, handle_errors, json_option, load_settings
+from kb.cli import console, db_option, emit_json, handle_errors, json_option, open_kb
 
 
 @click.command("findings")
@@ -25,10 +25,7 @@ def command(db: Path | None, as_json: bool, rule: str | None, severity: str | No
 
     Example: kb findings --rule parse-error --json
     """
-    from kb.knowledge import KnowledgeBase
-
-    settings = load_settings(db=db)
-    kb = KnowledgeBase(settings, read_only=True)
+    kb = open_kb(db)
     df = kb.findings(rule=rule, severity=severity, path=path_glob)
     rows = [{k: (None if v != v else v) for k, v in r.items()} for r in df.to_dict("records")]  # NaN -> None
     for r in rows:

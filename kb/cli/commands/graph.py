@@ -6,20 +6,11 @@ from pathlib import Path
 
 import click
 
-from kb.cli import db_option, emit_json, handle_errors, json_option, load_settings
+from kb.cli import db_option, emit_json, handle_errors, json_option, open_kb
 
 
 def _graph(db: Path | None):
-    from kb.catalogue import Catalogue
-
-    from graph.build import build_graph
-
-    settings = load_settings(db=db)
-    with Catalogue(settings.db, read_only=True) as cat:
-        root = cat.get_meta("root")
-        if root and settings.root is None:
-            settings = settings.replace(root=Path(root))
-        return build_graph(cat, settings)
+    return open_kb(db).graph()
 
 
 @click.group("graph")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import console, db_option, emit_json, handle_errors, json_option, load_settings
+from kb.cli import console, db_option, emit_json, handle_errors, json_option, open_kb
 
 
 @click.command("history")
@@ -20,11 +20,8 @@ def command(db: Path | None, as_json: bool, limit: int, run_id: int | None) -> N
 
     Example: kb history --run 3
     """
-    from kb.catalogue import Catalogue
-
-    settings = load_settings(db=db)
-    with Catalogue(settings.db, read_only=True) as cat:
-        data = cat.run_changes(run_id) if run_id is not None else cat.history(limit)
+    with open_kb(db).snapshot() as snap:
+        data = snap.catalogue.run_changes(run_id) if run_id is not None else snap.catalogue.history(limit)
     if as_json:
         emit_json(data)
         return

@@ -15,12 +15,20 @@ def progress_bar(enabled: bool):
 
     if not enabled:
         return contextlib.nullcontext(None)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     class _Bar:
         def __init__(self) -> None:
             self.p = Progress(TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(),
-                              TimeElapsedColumn(), console=console(stderr=True), transient=True)
+                              TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                              console=console(stderr=True), transient=True)
             self.tasks: dict[str, int] = {}
 
         def __enter__(self):
@@ -43,7 +51,9 @@ def print_summary(summary, con) -> None:
 
     con.print(f"[bold]Ingested[/] {summary.root} in {summary.seconds:.2f}s: {summary.files_seen} files "
               f"({summary.added} added, {summary.changed} changed, {summary.removed} removed, "
-              f"{summary.unchanged} unchanged); {summary.chunks_embedded} chunks embedded")
+              f"{summary.unchanged} unchanged); {summary.chunks_embedded} texts embedded, "
+              f"{summary.chunks_skipped} not embedded (no meaning for the model); "
+              f"{summary.embedded_share:.1%} of the KB embedded; generation {summary.generation}")
     t = Table("format", "files", title="Files by format", title_justify="left")
     for fmt, n in summary.by_format.items():
         t.add_row(fmt, str(n))
@@ -59,23 +69,32 @@ def print_summary(summary, con) -> None:
 @click.argument("path", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @db_option
 @json_option
-@click.option("--no-embed", is_flag=True, help="Catalogue only: skip chunk embedding and the search index.")
+@click.option("--no-embed", is_flag=True,
+              help="Catalogue and keyword index only; the next `kb ingest` embeds what is missing.")
+@click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default=None,
+              help="Embedding backend (default: the `backend` setting, auto).")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16", "int8"]), default=None,
+              help="Embedding precision (int8 makes other vectors: a KB keeps one).")
+@click.option("--device", default=None, help="Embedding device: auto, cpu, cuda, mps.")
 @click.option("--workers", type=int, default=None, help="Parser processes (default: one per core).")
 @click.option("--max-file-size", type=int, default=None, help="Skip files larger than this many bytes.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handle_errors
-def command(path: Path, db: Path | None, as_json: bool, no_embed: bool, workers: int | None,
-            max_file_size: int | None, quiet: bool) -> None:
+def command(path: Path, db: Path | None, as_json: bool, no_embed: bool, backend: str | None, precision: str | None,
+            device: str | None, workers: int | None, max_file_size: int | None, quiet: bool) -> None:
     """Ingest the configuration tree at PATH into the KB (incrementally).
 
-    Unchanged files cost a stat; changed files are re-parsed; deleted files are dropped. Prints
+    Unchanged files cost a stat; changed files are re-parsed; deleted files are dropped. The
+    catalogue and keyword index are published first (searchable at once), then the texts without
+    vectors are embedded, with a progress bar and ETA; an interrupted run resumes there. Prints
     files by format, findings by rule and the time taken.
 
     Example: kb ingest ./platform --db .kb
     """
     from kb.knowledge import KnowledgeBase
 
-    overrides = {"db": db, "workers": workers, "max_file_size": max_file_size, "embed": False if no_embed else None}
+    overrides = {"db": db, "workers": workers, "max_file_size": max_file_size, "embed": False if no_embed else None,
+                 "backend": backend, "precision": precision, "device": device}
     settings = load_settings(**overrides)
     kb = KnowledgeBase(settings)
     with progress_bar(not quiet and not as_json) as bar:

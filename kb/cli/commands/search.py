@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from kb.cli import console, db_option, emit_json, handle_errors, json_option, load_settings
-from kb.search.limits import DEFAULT_K, DEFAULT_MODE, MAX_K, MODES
+from kb.cli import console, db_option, emit_json, handle_errors, json_option, open_kb
+from kb.limits import DEFAULT_K, DEFAULT_MODE, MAX_K, MODES
 
 
 @click.command("search")
@@ -28,21 +28,20 @@ def command(query: str, mode: str, fmt: str | None, path_glob: str | None, k: in
     """Search the knowledge base in natural language or by identifier.
 
     Prints, per hit, `path:line_start-line_end  key_path  score` and the matching lines with the
-    query's terms highlighted; --json prints a JSON array of hits (path, score, line_start,
+    query's terms highlighted; --json prints an object: query, mode, generation, embedded_share
+    (below 1 while the KB is still being embedded), notice, and hits (path, score, line_start,
     line_end, key_path, snippet, format).
 
     Example: kb search "Where is the fraud-review threshold for payments in production?"
     """
-    from kb.catalogue import Catalogue
-    from kb.search import search
-
-    settings = load_settings(db=db, model=model)
-    with Catalogue(settings.db, read_only=True) as catalogue:
-        hits = search(catalogue, settings, query, k=k, mode=mode, format=fmt, path=path_glob)
+    kb = open_kb(db, model=model)
+    result = kb.search_result(query, k=k, mode=mode, format=fmt, path=path_glob)
     if as_json:
-        emit_json(hits)
+        emit_json(result)
         return
-    _print_hits(query, hits)
+    _print_hits(query, result.hits)
+    if result.notice:
+        click.echo(f"Note: {result.notice}", err=True)
 
 
 def _print_hits(query: str, hits: list) -> None:

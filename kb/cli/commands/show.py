@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import console, db_option, emit_json, handle_errors, json_option, load_settings
+from kb.cli import console, db_option, emit_json, handle_errors, json_option, open_kb
 
 
 @click.command("show")
@@ -21,11 +21,10 @@ def command(file: str, db: Path | None, as_json: bool) -> None:
 
     Example: kb show services/payments/config/production.yaml
     """
-    from kb.catalogue import Catalogue
     from kb.errors import NotIndexedError
 
-    settings = load_settings(db=db)
-    with Catalogue(settings.db, read_only=True) as cat:
+    with open_kb(db).snapshot() as snap:
+        cat = snap.catalogue
         rel = file.replace("\\", "/").removeprefix("./")
         row = cat.file_row(rel)
         if row is None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import console, db_option, emit_json, handle_errors, json_option, load_settings
+from kb.cli import console, db_option, emit_json, handle_errors, json_option, open_kb
 
 
 @click.command("sql")
@@ -26,11 +26,8 @@ def command(query: str, db: Path | None, as_json: bool, as_csv: bool) -> None:
 
     Example: kb sql "SELECT format, count(*) FROM files GROUP BY 1"
     """
-    from kb.catalogue import Catalogue
-
-    settings = load_settings(db=db)
-    with Catalogue(settings.db, read_only=True, external_access=False) as cat:
-        columns, rows = cat.sql(query)
+    with open_kb(db).snapshot() as snap:
+        columns, rows = snap.catalogue.sql(query)
     if as_json:
         emit_json([dict(zip(columns, r)) for r in rows])
     elif as_csv:

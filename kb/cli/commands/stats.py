@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import console, db_option, emit_json, handle_errors, json_option, load_settings
+from kb.cli import console, db_option, emit_json, handle_errors, json_option, open_kb
 
 
 @click.command("stats")
@@ -18,11 +18,7 @@ def command(db: Path | None, as_json: bool) -> None:
 
     Example: kb stats --json
     """
-    from kb.catalogue import Catalogue
-
-    settings = load_settings(db=db)
-    with Catalogue(settings.db, read_only=True) as cat:
-        st = cat.stats()
+    st = open_kb(db).stats()
     if as_json:
         emit_json(st)
         return
@@ -32,6 +28,9 @@ def command(db: Path | None, as_json: bool) -> None:
     con.print(f"[bold]{st['db']}[/] (root {st['root']}): {st['files']} files, {st['bytes']:,} bytes, "
               f"{st['records']:,} records, {st['sections']:,} sections, {st['chunks']:,} chunks, "
               f"{st['findings']:,} findings")
+    con.print(f"generation {st['generation']}: {st['embedded']:,} of {st['embeddable']:,} texts embedded "
+              f"({st['embedded_share']:.1%}); {st['chunk_texts_not_embedded']:,} not embedded (no meaning for "
+              f"the model); embedder {st['embedder'] or '-'}")
     for title, key in (("Files by format", "files_by_format"), ("Files by status", "files_by_status"),
                        ("Findings by rule", "findings_by_rule")):
         t = Table("name", "count", title=title, title_justify="left")

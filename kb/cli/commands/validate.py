@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import db_option, emit_json, handle_errors, json_option, load_settings
+from kb.cli import db_option, emit_json, handle_errors, json_option, open_kb
 
 _ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -57,26 +57,21 @@ def command(db: Path | None, as_json: bool, sarif: bool, baseline: Path | None, 
 
     Example: kb validate --schema-map 'config/{name}.yaml=schemas/{name}.schema.json' --sarif > kb.sarif
     """
-    from kb.catalogue import CATALOGUE_FILE, Catalogue
     from kb.errors import BadRequestError, NotIndexedError
-
-    from graph.rules import validate
 
     if as_json and sarif:
         raise BadRequestError("Choose one of --json and --sarif.")
-    settings = load_settings(db=db)
-    if not (settings.db / CATALOGUE_FILE).exists():
-        raise NotIndexedError(f"No knowledge base at '{settings.db}'. Run `kb ingest PATH --db {settings.db}` first.")
+    kb = open_kb(db, read_only=False)
+    if kb.generation() is None:
+        raise NotIndexedError(f"No knowledge base at '{kb.settings.db}'. Run `kb ingest PATH --db {kb.settings.db}` first.")
     keys = _baseline_keys(baseline) if baseline is not None else None
     t0 = time.perf_counter()
-    with Catalogue(settings.db) as cat:
-        root = cat.get_meta("root")
-        if root and settings.root is None:
-            settings = settings.replace(root=Path(root))
-        found = validate(cat, settings, schema_map=list(schema_map))
-        others = cat.query(
+    root = str(kb.settings.root) if kb.settings.root else None
+    found = kb.validate(as_frame=False, schema_map=list(schema_map))
+    with kb.snapshot() as snap:
+        others = snap.catalogue.query(
             "SELECT rule, severity, path, line, message, target, fingerprint FROM findings WHERE source <> 'validate'")
-        notes = json.loads(cat.get_meta("validate_notes") or "[]")
+        notes = json.loads(snap.catalogue.get_meta("validate_notes") or "[]")
     seconds = time.perf_counter() - t0
     findings = [_finding(r) for r in others] + found
     findings.sort(key=lambda f: (_ORDER.get(f.severity, 3), f.path, f.line or 0, f.rule, f.message))

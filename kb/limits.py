@@ -1,6 +1,7 @@
-"""The limits of a search request, defined once: the library, the CLI and the HTTP API read them here.
+"""The limits of a search request, defined once: :mod:`kb.search`, the CLI and the HTTP API read them here.
 
-Importing this module is cheap (no stores, no models), so the CLI can build its options from it.
+A core module (it imports only :mod:`kb.errors`), so the CLI builds its options from it without
+loading the search stack.
 """
 
 from __future__ import annotations

@@ -1,0 +1,156 @@
+"""Helm: ``.Values.a.b`` in chart templates, looked up in the chart's ``values.yaml``; a value the
+template tests (``if``/``with``/``default``/...) may be missing."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections import defaultdict
+from typing import Any
+
+from kb.catalogue import Catalogue
+
+from graph.refs.corpus import Corpus
+from graph.refs.model import Reference, ReferenceSink
+
+__all__ = ["extract_helm_values"]
+
+
+def extract_helm_values(catalogue: Catalogue, corpus: Corpus) -> list[Reference]:
+    """Every ``.Values`` reference in the tree's chart templates."""
+    return _HelmExtractor(catalogue, corpus).run()
+
+
+class _HelmExtractor:
+    def __init__(self, catalogue: Catalogue, corpus: Corpus) -> None:
+        self.catalogue = catalogue
+        self.corpus = corpus
+        self.out = ReferenceSink()
+
+    def run(self) -> list[Reference]:
+        rows = self.catalogue.query(
+            """SELECT r.path, r.key_path, r.value, r.line FROM records r JOIN files f ON f.path = r.path
+               WHERE f.format = 'helm-template' AND starts_with(r.key_path, 'values_refs[')
+               ORDER BY r.path, r.line""")
+        if not rows:
+            return []
+        charts = {posixpath.dirname(p) for p in self.corpus.formats if posixpath.basename(p) == "Chart.yaml"}
+        chart_info: dict[str, tuple[Any, str | None, set[str], bool]] = {}
+
+        def chart_of(path: str) -> str | None:
+            d = posixpath.dirname(path)
+            while True:
+                if d in charts:
+                    return d
+                if d == "":
+                    return None
+                d = posixpath.dirname(d)
+
+        pending: list[Reference] = []
+        for path, kp, value, line in rows:
+            chart = chart_of(path)
+            if chart is None:
+                continue
+            if chart not in chart_info:
+                cfile = posixpath.join(chart, "Chart.yaml")
+                vfile = posixpath.join(chart, "values.yaml")
+                self.corpus.load_documents([cfile, vfile])
+                meta = self.corpus.document(cfile) or {}
+                deps = set()
+                if isinstance(meta, dict) and isinstance(meta.get("dependencies"), list):
+                    for d in meta["dependencies"]:
+                        if isinstance(d, dict):
+                            for k in ("alias", "name"):
+                                if isinstance(d.get(k), str):
+                                    deps.add(d[k])
+                library = isinstance(meta, dict) and meta.get("type") == "library"
+                have_values = vfile in self.corpus.formats
+                chart_info[chart] = (self.corpus.document(vfile), vfile if have_values else None, deps, library)
+            values, vfile, deps, library = chart_info[chart]
+            if library:
+                continue
+            keys = [k for k in value.split(".") if k]
+            if not keys:
+                continue
+            if vfile is None:
+                self.out.add(path, 0, line, kp, "helm-value", value, None, "broken", "error",
+                             f"the chart {chart or '.'} has no values.yaml")
+                continue
+            if keys[0] in deps or keys[0] == "global":
+                self.out.add(path, 0, line, kp, "helm-value", value, vfile, "ok")
+                continue
+            missing = _missing_value(values, keys)
+            if missing is None:
+                self.out.add(path, 0, line, kp, "helm-value", value, f"{vfile}#{value}", "ok")
+            else:
+                pending.append(self.out.add(path, 0, line, kp, "helm-value", value, None, "broken", "error",
+                                            f"{vfile} has no '{missing}'"))
+        # A missing value that the template tests (if/with/default/coalesce/...) is optional.
+        texts = self._line_texts({r.path for r in pending})
+        tested: dict[str, set[str]] = defaultdict(set)  # path -> values an if/with/... tests
+        for (p, _), text in texts.items():
+            tested[p].update(_tested_values(text))
+        for r in pending:
+            text = texts.get((r.path, r.line or 0), "")
+            parts = r.target.split(".")
+            prefixes = {".".join(parts[: i + 1]) for i in range(len(parts))}
+            if _guarded(text, r.target) or prefixes & tested[r.path]:
+                r.status = "optional"
+                r.detail += " (the template guards it)"
+        return self.out.references
+
+    def _line_texts(self, paths: set[str]) -> dict[tuple[str, int], str]:
+        """(path, line) -> source line, from the sections' text (no file reads)."""
+        out: dict[tuple[str, int], str] = {}
+        if not paths:
+            return out
+        for path, start, text in self.catalogue.query(
+                "SELECT path, line_start, text FROM sections WHERE path IN (SELECT unnest(?))", [sorted(paths)]):
+            for i, ln in enumerate((text or "").split("\n")):
+                out.setdefault((path, start + i), ln)
+        return out
+
+    # -- variables ------------------------------------------------------------------------------
+
+
+_GUARDS = re.compile(r"\b(if|with|default|coalesce|or|and|not|empty|hasKey|ternary|required|dig|kindIs|typeIs|eq|ne)\b")
+
+
+def _guarded(line: str, ref: str) -> bool:
+    """Whether ``.Values.<ref>`` sits in a ``{{ }}`` action that tests it or gives a fallback."""
+    needle = ".Values." + ref
+    for m in re.finditer(r"\{\{(.*?)\}\}", line):
+        action = m.group(1)
+        if needle in action and _GUARDS.search(action):
+            return True
+    return False
+
+
+_TEST_ACTION = re.compile(r"\{\{-?\s*(?:if|with|else if)\b(.*?)-?\}\}")
+_VALUES_PATH = re.compile(r"\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
+
+
+def _tested_values(line: str) -> set[str]:
+    """Values that an ``if``/``with`` action on this line tests (``{{ if .Values.a.b }}`` -> a.b)."""
+    out: set[str] = set()
+    for m in _TEST_ACTION.finditer(line):
+        out.update(v[1:] for v in _VALUES_PATH.findall(m.group(1)))
+    return out
+
+
+def _missing_value(values: Any, keys: list[str]) -> str | None:
+    """None when ``.Values.<keys>`` exists in ``values`` (or lies under an open map), else the
+    first missing dotted prefix."""
+    cur = values
+    for i, k in enumerate(keys):
+        if cur is None or cur == {}:
+            return None  # an empty map or null: any key may be supplied
+        if isinstance(cur, list):
+            return None  # indexing into a list from a template: not checked
+        if not isinstance(cur, dict):
+            return None if i > 0 else ".".join(keys[: i + 1])
+        if k not in cur:
+            return ".".join(keys[: i + 1])
+        cur = cur[k]
+    return None
+

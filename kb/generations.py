@@ -1,0 +1,644 @@
+"""Generations: one writer, many readers, in any number of processes, without a lock error.
+
+A KB directory holds a sequence of *published generations*. ``HEAD.json`` names the current one:
+the catalogue file, the keyword-index folder and, per vector segment, how many rows it covers::
+
+    .kb/HEAD.json                  {"number": 7, "catalogue": "catalogue-000006.duckdb", "keyword": "000006",
+                                    "vectors": {"seg-000001": 91520}, "embeddable": 93643, ...}
+    .kb/catalogue-000006.duckdb    the catalogue of generation 6 (DuckDB; read-only once published)
+    .kb/keyword/000006/            its keyword index (tantivy)
+    .kb/vectors/seg-000001.f32     append-only vectors (+ .sha), shared by every generation
+    .kb/chroma/                    Chroma, the vectors' durable copy
+    .kb/writer.lock                held (flock) by the one writer
+
+**Readers** (:class:`Reader`) open the files HEAD names, read-only, and never write anything: DuckDB
+allows any number of read-only opens of a file nobody writes, tantivy segments are immutable, and
+vector rows past a generation's count are ignored. Before each use a reader looks at HEAD (one
+``stat``) and moves to a newer generation as soon as one is published.
+
+**The writer** (:class:`WriteSession`, entered through :func:`write_session`) takes
+``writer.lock``, copies the current catalogue to a new file (a reflink where the filesystem can,
+else a full copy: extra disk during an update is at most one catalogue), links the keyword index
+into a new folder (hard links: tantivy never rewrites a file), changes the copies, and publishes
+them by replacing HEAD (write to a temporary file, ``fsync``, ``rename``). Vectors are appended
+to the segments and published by HEAD updates that only raise the row counts, so a long embedding
+is searchable as it goes. Readers therefore never block the writer and the writer never blocks a
+reader; a second writer waits for the lock (saying so) up to ``write_timeout`` seconds, then gives
+up with a clear error.
+
+A writer killed at any moment leaves HEAD as it was (the last published generation) plus files
+no generation names; the next writer removes those, and adopts whole vector rows appended after
+the last publish, so embedding resumes where it stopped. Files of superseded generations are
+removed once a newer one is published (a reader that still has them open keeps reading them:
+POSIX keeps unlinked open files; one that was about to open them re-reads HEAD).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kb.errors import ConfigError, NotIndexedError, WriterBusyError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kb.catalogue import Catalogue
+    from kb.keyword import KeywordIndex
+    from kb.vectors import VectorView
+
+__all__ = [
+    "Generation",
+    "Reader",
+    "Snapshot",
+    "WriteSession",
+    "write_session",
+    "read_head",
+    "HEAD_FILE",
+    "LOCK_FILE",
+    "LAYOUT_VERSION",
+]
+
+HEAD_FILE = "HEAD.json"
+LOCK_FILE = "writer.lock"
+HOLDER_FILE = "writer.json"
+KEYWORD_DIR = "keyword"
+LAYOUT_VERSION = 2
+_LEGACY_CATALOGUE = "catalogue.duckdb"
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One published state of the KB (the content of ``HEAD.json``)."""
+
+    number: int
+    catalogue: str
+    keyword: str | None = None
+    vectors: dict[str, int] = field(default_factory=dict)
+    dim: int | None = None
+    embedder: dict[str, Any] | None = None
+    embeddable: int = 0
+    """Distinct chunk texts the generation wants vectors for (texts the skip rules keep)."""
+    embedded: int = 0
+    """How many of those have a vector in the rows this generation covers."""
+    published_at: float = 0.0
+    kb_id: str | None = None
+    """This KB's id (names its Chroma collection on a server)."""
+    layout: int = LAYOUT_VERSION
+
+    @property
+    def vector_rows(self) -> int:
+        return sum(self.vectors.values())
+
+    @property
+    def embedded_share(self) -> float:
+        return 1.0 if not self.embeddable else round(self.embedded / self.embeddable, 4)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def read_head(db: Path | str) -> Generation | None:
+    """The current generation of the KB at ``db``, or None when nothing was published yet."""
+    path = Path(db) / HEAD_FILE
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if (Path(db) / _LEGACY_CATALOGUE).exists():
+            # A single-catalogue KB (an older kb, or a stand-alone Catalogue): generation 0. Its
+            # keyword index is kept; its vectors are not (the next `kb ingest` embeds again).
+            keyword = "." if (Path(db) / KEYWORD_DIR / "meta.json").is_file() else None
+            return Generation(number=0, catalogue=_LEGACY_CATALOGUE, keyword=keyword, layout=1)
+        return None
+    except OSError as exc:
+        raise NotIndexedError(f"Cannot read '{path}': {exc.strerror}.") from exc
+    try:
+        data = json.loads(raw)
+        known = Generation.__dataclass_fields__
+        return Generation(**{k: v for k, v in data.items() if k in known})
+    except (ValueError, TypeError) as exc:
+        raise NotIndexedError(f"'{path}' is damaged ({exc}); rebuild the KB with `kb ingest PATH --db NEW_DIR`.") from exc
+
+
+def _write_head(db: Path, gen: Generation) -> None:
+    tmp = db / f".{HEAD_FILE}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(gen.to_json(), fh, indent=1, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, db / HEAD_FILE)
+    with contextlib.suppress(OSError):
+        fd = os.open(db, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _head_signature(db: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(db / HEAD_FILE)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+# ---------------------------------------------------------------------------------------------
+# Copying
+# ---------------------------------------------------------------------------------------------
+
+_FICLONE = 0x40049409
+
+
+def copy_file(src: Path, dst: Path) -> None:
+    """``src`` to ``dst``: a reflink (copy-on-write clone) where the filesystem supports it,
+    else an in-kernel copy."""
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        try:
+            fcntl.ioctl(fout.fileno(), _FICLONE, fin.fileno())
+            return
+        except OSError:
+            pass
+        shutil.copyfileobj(fin, fout, 16 * 1024 * 1024) if not hasattr(os, "copy_file_range") else _copy_range(fin, fout)
+
+
+def _copy_range(fin: Any, fout: Any) -> None:
+    size = os.fstat(fin.fileno()).st_size
+    done = 0
+    try:
+        while done < size:
+            n = os.copy_file_range(fin.fileno(), fout.fileno(), size - done)
+            if n == 0:
+                break
+            done += n
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+            raise
+        fin.seek(done)
+        fout.seek(done)
+        shutil.copyfileobj(fin, fout, 16 * 1024 * 1024)
+
+
+def link_tree(src: Path, dst: Path) -> None:
+    """``dst`` as a folder of hard links to ``src``'s files (tantivy never rewrites a file)."""
+    dst.mkdir(parents=True)
+    for entry in os.scandir(src):
+        if entry.is_file() and not entry.name.startswith(".tantivy-") and not entry.name.endswith(".lock"):
+            try:
+                os.link(entry.path, dst / entry.name)
+            except OSError:
+                shutil.copy2(entry.path, dst / entry.name)
+
+
+# ---------------------------------------------------------------------------------------------
+# The writer
+# ---------------------------------------------------------------------------------------------
+
+
+class _WriterLock:
+    """``writer.lock`` held with ``flock`` (released by the kernel if the process dies)."""
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self.fd: int | None = None
+
+    def holder(self) -> str:
+        try:
+            info = json.loads((self.db / HOLDER_FILE).read_text(encoding="utf-8"))
+            since = time.strftime("%H:%M:%S", time.localtime(float(info.get("since", 0))))
+            return f"pid {info.get('pid')} ({info.get('what', 'a writer')}, since {since})"
+        except (OSError, ValueError, TypeError):
+            return "another process"
+
+    def acquire(self, what: str, timeout: float, notify: Callable[[str], None] | None) -> None:
+        self.db.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.db / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + max(0.0, timeout)
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = self.holder()
+                    os.close(fd)
+                    raise WriterBusyError(
+                        f"Another writer holds the KB at '{self.db}': {holder}. Wait for it to finish, "
+                        f"or raise write_timeout (KB_WRITE_TIMEOUT, now {timeout:g} s) to wait longer."
+                    ) from None
+                if not told and notify is not None:
+                    notify(f"Waiting for {self.holder()} to finish writing '{self.db}' "
+                           f"(up to {timeout:g} s; KB_WRITE_TIMEOUT)...")
+                    told = True
+                time.sleep(0.2)
+        self.fd = fd
+        info = {"pid": os.getpid(), "what": what, "since": time.time()}
+        with contextlib.suppress(OSError):
+            (self.db / HOLDER_FILE).write_text(json.dumps(info), encoding="utf-8")
+
+    def release(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                (self.db / HOLDER_FILE).unlink()
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+_PROCESS_WRITERS: dict[str, threading.Lock] = {}
+_PROCESS_WRITERS_LOCK = threading.Lock()
+
+
+def _thread_gate(db: Path) -> threading.Lock:
+    """flock does not exclude two threads of one process (same open-file table): this does."""
+    key = str(db.resolve())
+    with _PROCESS_WRITERS_LOCK:
+        return _PROCESS_WRITERS.setdefault(key, threading.Lock())
+
+
+class WriteSession:
+    """The writer's side of one update: a private copy of the catalogue and keyword index.
+
+    Created by :func:`write_session`. ``catalogue`` is the writable copy (opened on first use);
+    :meth:`keyword_index` the writable copy of the keyword index; :meth:`publish` makes both the
+    current generation; :meth:`publish_vectors` publishes vector rows appended since.
+    """
+
+    def __init__(self, db: Path, base: Generation | None) -> None:
+        self.db = db
+        self.base = base
+        self.number = (base.number if base else 0) + 1
+        self.catalogue_name = f"catalogue-{self.number:06d}.duckdb"
+        self.keyword_name = f"{self.number:06d}"
+        self.head = base
+        self._catalogue: Catalogue | None = None
+        self._keyword: KeywordIndex | None = None
+        self.published = False
+        self.interrupted_before = False
+        """True when a writer before this one died without publishing (its files were removed)."""
+        self._tmp = self.db / f"{self.catalogue_name}.tmp"
+
+    # -- the private copies ---------------------------------------------------------------------
+
+    @property
+    def catalogue(self) -> "Catalogue":
+        if self._catalogue is None:
+            from kb.catalogue import Catalogue
+
+            if not self._tmp.exists():
+                if self.base is not None:
+                    copy_file(self.db / self.base.catalogue, self._tmp)
+            self._catalogue = Catalogue(self._tmp, read_only=False)
+        return self._catalogue
+
+    def keyword_dir(self) -> Path:
+        return self.db / KEYWORD_DIR / self.keyword_name
+
+    def keyword_index(self) -> "KeywordIndex":
+        if self._keyword is None:
+            from kb.keyword import KeywordIndex
+
+            target = self.keyword_dir()
+            if not target.exists():
+                src = self.db / KEYWORD_DIR / self.base.keyword if self.base and self.base.keyword else None
+                if src is not None and src.is_dir():
+                    link_tree(src, target)
+            self._keyword = KeywordIndex(target, create=True)
+        return self._keyword
+
+    @property
+    def changed(self) -> bool:
+        return self._catalogue is not None or self._keyword is not None
+
+    # -- publishing -----------------------------------------------------------------------------
+
+    def publish(self, **fields: Any) -> Generation:
+        """Make the private copies the current generation (plus ``fields`` such as vector rows)."""
+        if self._keyword is not None:
+            self._keyword.close()
+            self._keyword = None
+        if self._catalogue is not None:
+            self._catalogue.checkpoint_and_close()
+            self._catalogue = None
+        catalogue = self.base.catalogue if self.base else None
+        if self._tmp.exists():
+            os.replace(self._tmp, self.db / self.catalogue_name)
+            catalogue = self.catalogue_name
+        if catalogue is None:
+            raise NotIndexedError(f"Nothing to publish in '{self.db}': no catalogue was written.")
+        keyword = self.keyword_name if self.keyword_dir().exists() else (self.base.keyword if self.base else None)
+        prev = self.head
+        gen = Generation(
+            number=(prev.number + 1) if prev else self.number,
+            catalogue=catalogue, keyword=keyword,
+            vectors=dict(prev.vectors) if prev else {}, dim=prev.dim if prev else None,
+            embedder=prev.embedder if prev else None, embeddable=prev.embeddable if prev else 0,
+            embedded=prev.embedded if prev else 0, published_at=time.time(),
+            kb_id=prev.kb_id if prev else None,
+        )
+        gen = replace(gen, **fields)
+        _write_head(self.db, gen)
+        self.head = gen
+        self.published = True
+        self._collect()
+        return gen
+
+    def publish_vectors(self, **fields: Any) -> Generation:
+        """Publish a new generation that differs from the current one only by ``fields``
+        (vector rows, embedded counts): no catalogue or keyword change."""
+        if self.head is None:
+            raise NotIndexedError("publish the catalogue before its vectors")
+        gen = replace(self.head, number=self.head.number + 1, published_at=time.time(), **fields)
+        _write_head(self.db, gen)
+        self.head = gen
+        return gen
+
+    def _collect(self) -> None:
+        """Remove files that neither the current nor the previous generation names."""
+        keep_cat = {self.head.catalogue if self.head else None, self.base.catalogue if self.base else None}
+        keep_kw = {self.head.keyword if self.head else None, self.base.keyword if self.base else None}
+        legacy = self.db / _LEGACY_CATALOGUE
+        if _LEGACY_CATALOGUE not in keep_cat and legacy.exists():
+            for p in (legacy, legacy.with_name(legacy.name + ".wal")):
+                with contextlib.suppress(OSError):
+                    p.unlink()
+            if "." not in keep_kw and (self.db / KEYWORD_DIR).is_dir():
+                for p in (self.db / KEYWORD_DIR).iterdir():
+                    if p.is_file():
+                        with contextlib.suppress(OSError):
+                            p.unlink()
+        for p in self.db.glob("catalogue-*.duckdb*"):
+            name = p.name
+            if name.endswith(".wal"):
+                name = name[:-4]
+            if name not in keep_cat and not (self._catalogue is not None and p.name.startswith(self._tmp.name)):
+                with contextlib.suppress(OSError):
+                    p.unlink()
+        kw_root = self.db / KEYWORD_DIR
+        if kw_root.is_dir():
+            for p in kw_root.iterdir():
+                if p.is_dir() and p.name.isdigit() and p.name not in keep_kw:
+                    shutil.rmtree(p, ignore_errors=True)
+
+    def abandon(self) -> None:
+        """Drop the private copies (an error or an interrupt before :meth:`publish`)."""
+        if self._keyword is not None:
+            with contextlib.suppress(Exception):
+                self._keyword.rollback()
+                self._keyword.close()
+            self._keyword = None
+        if self._catalogue is not None:
+            with contextlib.suppress(Exception):
+                self._catalogue.close()
+            self._catalogue = None
+        for p in (self._tmp, self._tmp.with_name(self._tmp.name + ".wal")):
+            with contextlib.suppress(OSError):
+                p.unlink()
+        if not self.published:
+            shutil.rmtree(self.keyword_dir(), ignore_errors=True)
+
+
+def _remove_leftovers(db: Path, head: Generation | None) -> bool:
+    """Files of a writer that died before publishing; True when some were found."""
+    found = False
+    for p in db.glob("catalogue-*.duckdb.tmp*"):
+        found = True
+        with contextlib.suppress(OSError):
+            p.unlink()
+    for p in db.glob(f".{HEAD_FILE}.*.tmp"):
+        with contextlib.suppress(OSError):
+            p.unlink()
+    kw_root = db / KEYWORD_DIR
+    if kw_root.is_dir() and head is not None:
+        for p in kw_root.iterdir():
+            if p.is_dir() and p.name != head.keyword and p.name.isdigit() and int(p.name) > head.number:
+                shutil.rmtree(p, ignore_errors=True)
+                found = True
+    return found
+
+
+@contextlib.contextmanager
+def write_session(db: Path | str, *, what: str = "kb", timeout: float = 600.0,
+                  notify: Callable[[str], None] | None = None) -> Iterator[WriteSession]:
+    """Hold the writer role of the KB at ``db`` for the block (see the module docstring).
+
+    An exception in the block abandons what was not published yet. ``notify`` hears a message when
+    the session has to wait for another writer.
+    """
+    db = Path(db)
+    if db.exists() and not db.is_dir():
+        raise ConfigError(f"'{db}' is a file, not a KB directory: pass a folder with --db (it is created if missing).")
+    try:
+        db.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"Cannot create the KB directory '{db}': {exc.strerror}. Pass a writable folder with --db.") from exc
+    if not os.access(db, os.W_OK):
+        raise ConfigError(f"The KB directory '{db}' is not writable. Pass a writable folder with --db.")
+    gate = _thread_gate(db)
+    deadline = time.monotonic() + max(0.0, timeout)
+    if not gate.acquire(timeout=max(0.0, timeout)):
+        raise WriterBusyError(f"Another thread of this process is writing '{db}'; it did not finish in {timeout:g} s.")
+    lock = _WriterLock(db)
+    try:
+        lock.acquire(what, max(0.0, deadline - time.monotonic()), notify)
+        try:
+            head = read_head(db)
+            session = WriteSession(db, head)
+            session.interrupted_before = _remove_leftovers(db, head)
+            try:
+                yield session
+            finally:
+                session.abandon()
+        finally:
+            lock.release()
+    finally:
+        gate.release()
+
+
+# ---------------------------------------------------------------------------------------------
+# Readers
+# ---------------------------------------------------------------------------------------------
+
+
+class _Files:
+    """The catalogue and keyword index of one catalogue file, shared by the snapshots that name it
+    (a generation that only adds vectors reuses its predecessor's open handles)."""
+
+    def __init__(self, db: Path, gen: Generation) -> None:
+        self.db = db
+        self.catalogue_name = gen.catalogue
+        self.keyword_name = gen.keyword
+        self._catalogue: Catalogue | None = None
+        self._keyword: KeywordIndex | None = None
+        self._lock = threading.Lock()
+        self.refs = 0
+
+    def same(self, gen: Generation) -> bool:
+        return gen.catalogue == self.catalogue_name and gen.keyword == self.keyword_name
+
+    def catalogue(self) -> "Catalogue":
+        with self._lock:
+            if self._catalogue is None:
+                from kb.catalogue import Catalogue
+
+                # no reading or writing other files from SQL: `kb sql` and the API run user queries here
+                self._catalogue = Catalogue(self.db / self.catalogue_name, read_only=True, external_access=False)
+            return self._catalogue
+
+    def keyword(self) -> "KeywordIndex | None":
+        with self._lock:
+            if self._keyword is None and self.keyword_name:
+                from kb.keyword import KeywordIndex
+
+                try:
+                    self._keyword = KeywordIndex(self.db / KEYWORD_DIR / self.keyword_name, create=False)
+                except (FileNotFoundError, ValueError, OSError):
+                    self._keyword = None
+            return self._keyword
+
+    def close(self) -> None:
+        with self._lock:
+            if self._catalogue is not None:
+                with contextlib.suppress(Exception):
+                    self._catalogue.close()
+                self._catalogue = None
+            self._keyword = None
+
+
+class Snapshot:
+    """One published generation opened for reading. Cheap to create; handles open on first use."""
+
+    def __init__(self, db: Path, gen: Generation, files: _Files, *, keep_mapped: bool = True) -> None:
+        self.db = db
+        self.gen = gen
+        self.files = files
+        files.refs += 1
+        self.keep_mapped = keep_mapped
+        self._vectors: VectorView | None = None
+        self._lock = threading.RLock()
+        self.users = 0
+        self.retired = False
+        self.closed = False
+        self.cache: dict[str, Any] = {}
+        """Structures derived from this generation (the chunk → vector map), built once."""
+
+    @property
+    def catalogue(self) -> "Catalogue":
+        return self.files.catalogue()
+
+    @property
+    def keyword(self) -> "KeywordIndex | None":
+        return self.files.keyword()
+
+    @property
+    def vectors(self) -> "VectorView | None":
+        with self._lock:
+            if self._vectors is None and self.gen.dim and self.gen.vectors:
+                from kb.vectors import VECTORS_DIR, VectorView
+
+                self._vectors = VectorView(self.db / VECTORS_DIR, self.gen.dim, self.gen.vectors,
+                                           keep_mapped=self.keep_mapped)
+            return self._vectors
+
+    def close(self) -> None:
+        """Release this snapshot's hold (called with the reader's lock held)."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            if self._vectors is not None:
+                self._vectors.close()
+                self._vectors = None
+        self.files.refs -= 1
+        if self.files.refs <= 0:
+            self.files.close()
+
+
+class Reader:
+    """A process's view of the KB at ``db``: the snapshot of the newest published generation.
+
+    :meth:`snapshot` (a context manager) hands out the current snapshot and keeps it open while it
+    is in use; a newer HEAD is noticed on the next call (one ``stat``), within ``max_lag`` seconds
+    at worst when the filesystem's timestamps are coarse. ``keep_mapped=False`` suits one-shot
+    processes (a search from the shell): vectors are read block by block instead of mapped.
+    """
+
+    def __init__(self, db: Path | str, *, keep_mapped: bool = True) -> None:
+        self.db = Path(db)
+        self.keep_mapped = keep_mapped
+        self._lock = threading.Lock()
+        self._current: Snapshot | None = None
+        self._signature: tuple[int, int, int] | None = None
+        self._checked = 0.0
+
+    def generation(self) -> Generation | None:
+        snap = self._refresh()
+        return snap.gen if snap else None
+
+    def _refresh(self) -> Snapshot | None:
+        sig = _head_signature(self.db)
+        with self._lock:
+            cur = self._current
+            if cur is not None and sig == self._signature:
+                return cur
+            gen = read_head(self.db)
+            self._signature = sig
+            if gen is None:
+                return None
+            if cur is not None and cur.gen.number == gen.number:
+                return cur
+            files = cur.files if cur is not None and cur.files.same(gen) else _Files(self.db, gen)
+            snap = Snapshot(self.db, gen, files, keep_mapped=self.keep_mapped)
+            self._current = snap
+            if cur is not None:
+                cur.retired = True
+                if cur.users == 0:
+                    cur.close()
+            return snap
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Snapshot]:
+        """The newest published generation, held open for the block."""
+        for attempt in range(5):
+            snap = self._refresh()
+            if snap is None:
+                if not self.db.exists():
+                    raise NotIndexedError(f"No knowledge base at '{self.db}'. Run `kb ingest PATH --db {self.db}` first.")
+                raise NotIndexedError(
+                    f"The KB at '{self.db}' has nothing published yet. Run `kb ingest PATH --db {self.db}` "
+                    "(if one is running, wait for its catalogue phase to finish).")
+            with self._lock:
+                snap.users += 1
+            try:
+                _ = snap.catalogue  # open now: a superseded file may just have been removed
+            except NotIndexedError:
+                with self._lock:
+                    snap.users -= 1
+                self._signature = None
+                time.sleep(0.05 * (attempt + 1))
+                continue
+            try:
+                yield snap
+            finally:
+                with self._lock:
+                    snap.users -= 1
+                    if snap.retired and snap.users == 0:
+                        snap.close()
+            return
+        raise NotIndexedError(f"The KB at '{self.db}' kept changing while it was being opened; try again.")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._current is not None:
+                self._current.close()
+                self._current = None
+            self._signature = None
