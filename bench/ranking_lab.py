@@ -45,20 +45,21 @@ def dump(args: argparse.Namespace) -> int:
         if corpus not in kbs:
             kbs[corpus] = KnowledgeBase.open(args.work / corpus, read_only=True, model=args.model)
         kb = kbs[corpus]
-        st = stores.open_stores(kb.catalogue, kb.settings)  # type: ignore[attr-defined]
-        out["chunk_counts"][corpus] = dict(stores.file_chunk_counts(st))
-        docs = out["docs"].setdefault(corpus, {})
-        for q in load_queries(qset):
-            pq = ParsedQuery.parse(q["query"])
-            kw = candidates.keyword_candidates(st, pq.terms, args.depth, None, None)
-            vec = candidates.vector_candidates(st, q["query"], args.depth, None, None)
-            missing = [v.chunk_id for v in vec if v.chunk_id not in docs]
-            for _, d in kw:
-                docs.setdefault(d.chunk_id, d)
-            docs.update(stores.fetch_chunks(st, missing))
-            out["queries"].append({**q, "set": qset, "corpus": corpus,
-                                   "kw": [(s, d.chunk_id) for s, d in kw],
-                                   "vec": [(v.similarity, v.chunk_id) for v in vec]})
+        with kb.snapshot() as snap:  # type: ignore[attr-defined]
+            st = stores.open_stores(snap, kb.settings, lambda kb=kb: kb.embedder("query"))  # type: ignore[attr-defined]
+            out["chunk_counts"][corpus] = dict(stores.file_chunk_counts(st))
+            docs = out["docs"].setdefault(corpus, {})
+            for q in load_queries(qset):
+                pq = ParsedQuery.parse(q["query"])
+                kw = candidates.keyword_candidates(st, pq.terms, args.depth, None, None)
+                vec = candidates.vector_candidates(st, q["query"], args.depth, None, None)
+                missing = [cid for cid, _ in vec if cid not in docs]
+                for _, d in kw:
+                    docs.setdefault(d.chunk_id, d)
+                docs.update(stores.fetch_chunks(st, missing))
+                out["queries"].append({**q, "set": qset, "corpus": corpus,
+                                       "kw": [(s, d.chunk_id) for s, d in kw],
+                                       "vec": [(sim, cid) for cid, sim in vec]})
         print(f"# {qset}: {sum(1 for x in out['queries'] if x['set'] == qset)} queries", flush=True)
     args.out.write_bytes(pickle.dumps(out))
     print(f"wrote {args.out}")
@@ -66,17 +67,8 @@ def dump(args: argparse.Namespace) -> int:
 
 
 VECTORS = "vec"
-"""Which dumped vector list to replay: ``vec`` (the store's HNSW answer) or ``vec_exact``."""
-
-
-class _Vec(tuple):
-    @property
-    def chunk_id(self) -> str:
-        return self[1]
-
-    @property
-    def similarity(self) -> float:
-        return self[0]
+"""Which dumped vector list to replay (``vec``; other lists added to a dump by hand, e.g. another
+index's answers, can be compared with ``--vectors``)."""
 
 
 def replay(lab: dict, mode: str = "hybrid") -> list[dict]:
@@ -89,12 +81,12 @@ def replay(lab: dict, mode: str = "hybrid") -> list[dict]:
     for q in lab["queries"]:
         docs = lab["docs"][q["corpus"]]
         kw = [(s, docs[c]) for s, c in q["kw"][:n]]
-        vec = [_Vec(v) for v in q[VECTORS if VECTORS in q else "vec"][:n]]
+        vec = [(cid, sim) for sim, cid in q[VECTORS if VECTORS in q else "vec"][:n]]
         pq = ParsedQuery.parse(q["query"])
         if mode == "keyword":
             ranked = kw
         elif mode == "semantic":
-            ranked = [(v.similarity, docs[v.chunk_id]) for v in vec]
+            ranked = [(sim, docs[cid]) for cid, sim in vec]
         else:
             ranked = fusion.fuse(pq, kw, vec, docs, lab["chunk_counts"][q["corpus"]])
         paths: list[str] = []
@@ -187,8 +179,7 @@ def main() -> int:
     g.add_argument("--top", type=int, default=30)
     g.add_argument("--singles", action="store_true", help="also the keyword-only and semantic-only rows")
     g.add_argument("-v", "--verbose", action="store_true")
-    g.add_argument("--vectors", default="vec", choices=("vec", "vec1000", "vec2000", "vec_exact"),
-                   help="replay the store's vector lists or exact ones (added to the dump by numpy)")
+    g.add_argument("--vectors", default="vec", help="which dumped vector list to replay (default: vec)")
     args = ap.parse_args()
     return dump(args) if args.cmd == "dump" else grid(args)
 
