@@ -167,3 +167,25 @@ def test_a_part_inside_a_quoted_key_is_named_as_the_parser_names_its_records(fmt
         assert any(r[: len(segs)] == segs for r in records), c.key_path
     assert {c.key_path for c in inner} <= {'metadata.labels["app.kubernetes.io/name"]',
                                            'definitions["io.k8s.api.core.v1.Pod"]'}
+
+
+def test_every_chunk_of_a_schema_says_what_the_file_is():
+    """A JSON Schema's title and description (URL words included) end every chunk's context line, so a
+    question in other words ("dotfile manager") finds the chunks of ``chezmoi.json``."""
+    from ingest.parsers.base import Limits, parse_text
+
+    props = ",\n".join(f'    "setting{i}": {{"type": "string", "description": "the {i}th setting of the hook"}}'
+                       for i in range(40))
+    text = ('{\n  "title": "chezmoi configuration",\n'
+            '  "description": "Configuration for chezmoi, a dotfile manager. https://www.chezmoi.io/reference/",\n'
+            '  "properties": {\n' + props + "\n  }\n}\n")
+    parsed = parse_text("json", text, PurePosixPath("schemas/chezmoi.json"), Limits())
+    chunks = chunk_sections("schemas/chezmoi.json", "json", parsed.sections)
+    assert len(chunks) > 2
+    for c in chunks:
+        header = c.text.split("\n")[0]
+        assert header.endswith("| chezmoi configuration for chezmoi, a dotfile manager. reference"), header
+        assert estimate_tokens(c.text) <= BUDGET or (c.line_start == c.line_end)
+    # no title, no description: the context line is unchanged
+    (plain,) = chunk_sections("a.yaml", "yaml", [Section("name", 1, 1, "name: shop")])
+    assert plain.text.split("\n")[0] == "a.yaml | yaml | name"
