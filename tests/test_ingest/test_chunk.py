@@ -169,11 +169,13 @@ def test_a_part_inside_a_quoted_key_is_named_as_the_parser_names_its_records(fmt
                                            'definitions["io.k8s.api.core.v1.Pod"]'}
 
 
-def test_every_chunk_of_a_schema_says_what_the_file_is():
+def test_every_chunk_of_a_schema_says_what_the_file_is(monkeypatch):
     """A JSON Schema's title and description (URL words included) end every chunk's context line, so a
     question in other words ("dotfile manager") finds the chunks of ``chezmoi.json``."""
+    import ingest.chunk
     from ingest.parsers.base import Limits, parse_text
 
+    monkeypatch.setattr(ingest.chunk, "FILE_ABOUT", True)
     props = ",\n".join(f'    "setting{i}": {{"type": "string", "description": "the {i}th setting of the hook"}}'
                        for i in range(40))
     text = ('{\n  "title": "chezmoi configuration",\n'
