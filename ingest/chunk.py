@@ -58,10 +58,10 @@ GROUP_BUDGET = 128
 """...into a chunk of at most this many."""
 MAX_GAP = 2
 """Sections separated by more blank/comment lines than this are not merged."""
-FILE_ABOUT = False
-"""Every chunk's context line ends with what its file says it is (:func:`file_about`). Off until its
-effect on the dev questions is measured on a full rebuild (turning it on changes the text, so the
-vectors, of every chunk of such files)."""
+FILE_ABOUT = True
+"""Every chunk's context line ends with what its file says it is (:func:`file_about`). On the full
+dev build: 40 questions 0.592 -> 0.619 MRR@10 (tune half 0.625 -> 0.675, check 0.558 -> 0.564),
+53-set unchanged (0.906)."""
 ABOUT_WORDS = 16
 MAX_PIECES_PER_LINE = 64
 """A single over-long line (minified data) yields at most this many chunks; the rest is dropped."""
