@@ -16,14 +16,24 @@ the first relevant path within the first ten (0 when none).
     .venv/bin/python bench/search_quality.py                      # every set, bundled model
     .venv/bin/python bench/search_quality.py --set sample         # the sample only (fast)
     .venv/bin/python bench/search_quality.py --work /tmp/kbq      # keep the KBs for re-runs
+    .venv/bin/python bench/search_quality.py --work bench/out/full-build --open   # search built KBs as they are
 
 The KBs are built under ``--work`` (a temporary folder by default); with a kept folder a re-run
-ingests nothing new and embeds nothing.
+ingests nothing new and embeds nothing. ``--open`` searches the KBs under ``--work`` without
+ingesting at all (a KB copied from a full build, ranking experiments). ``--param MODULE.NAME=VALUE``
+overrides a ranking constant for the run (``--param kb.search.fusion.RRF_K=60``): how each lever of
+the README's table was measured.
+
+The 40 questions are split into two fixed halves (``bench/question_split.json``, stratified by kind,
+see ``bench/split_questions.py``): ranking constants are tuned on ``tune`` only, and the table
+shows both halves.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import importlib
 import json
 import statistics
 import sys
@@ -38,6 +48,13 @@ sys.path.insert(0, str(REPO))
 MODES = ("keyword", "semantic", "hybrid")
 SETS = ("sample", "dev", "questions")
 QUESTIONS = (REPO.parent / "shared" / "corpora" / "dev_questions.json").resolve()
+SPLIT = REPO / "bench" / "question_split.json"
+
+
+def halves() -> dict[str, str]:
+    """Question id -> ``tune`` or ``check``."""
+    split = json.loads(SPLIT.read_text())
+    return {qid: half for half in ("tune", "check") for qid in split[half]}
 
 
 def load_queries(qset: str) -> list[dict]:
@@ -50,10 +67,12 @@ def load_queries(qset: str) -> list[dict]:
         queries = json.loads(QUESTIONS.read_text())["queries"]
     else:
         raise ValueError(qset)
+    half = halves() if qset == "questions" else {}
     out = []
     for i, q in enumerate(queries):
         kind = "paraphrase" if q["kind"] in ("paraphrase", "semantic") else "literal"
-        out.append({**q, "kind": kind, "id": q.get("id") or f"{qset}{i:02d}"})
+        qid = q.get("id") or f"{qset}{i:02d}"
+        out.append({**q, "kind": kind, "id": qid, "half": half.get(qid)})
     return out
 
 
@@ -88,7 +107,7 @@ def evaluate(kb, qset: str, modes: Iterable[str] = MODES, queries: list[dict] | 
             hits = kb.search(q["query"], k=30, mode=mode, as_frame=False)
             recall, rr, rank = score(ranked_paths(hits), q["relevant"])
             rows.append({"set": qset, "id": q["id"], "kind": q["kind"], "mode": mode, "query": q["query"],
-                         "recall5": recall, "rr10": rr, "rank": rank})
+                         "half": q.get("half"), "recall5": recall, "rr10": rr, "rank": rank})
     return rows
 
 
@@ -99,13 +118,16 @@ def mrr(rows: list[dict], mode: str, *, sets: Iterable[str] | None = None, kind:
 
 
 def print_table(rows: list[dict], sets: list[str]) -> None:
-    print(f"{'set':24} {'n':>3}  " + "  ".join(f"{m + ' R@5':>13} {m + ' MRR':>12}" for m in MODES))
-    groups: list[tuple[str, tuple[str, ...]]] = [(s, (s,)) for s in sets]
+    print(f"{'set':28} {'n':>3}  " + "  ".join(f"{m + ' R@5':>13} {m + ' MRR':>12}" for m in MODES))
+    groups: list[tuple[str, tuple[str, ...], str | None]] = [(s, (s,), None) for s in sets]
     if "sample" in sets and "dev" in sets:
-        groups.append(("53 (sample+dev)", ("sample", "dev")))
-    for name, members in groups:
+        groups.append(("53 (sample+dev)", ("sample", "dev"), None))
+    if "questions" in sets:
+        groups += [("questions " + h, ("questions",), h) for h in ("tune", "check")]
+    for name, members, half in groups:
         for kind in ("paraphrase", "literal", None):
-            sel = [r for r in rows if r["set"] in members and (kind is None or r["kind"] == kind)]
+            sel = [r for r in rows if r["set"] in members and (kind is None or r["kind"] == kind)
+                   and (half is None or r.get("half") == half)]
             if not sel:
                 continue
             n = len({(r["set"], r["id"]) for r in sel})
@@ -117,7 +139,17 @@ def print_table(rows: list[dict], sets: list[str]) -> None:
                     continue
                 cells.append(f"{statistics.fmean(r['recall5'] for r in ms):13.3f} "
                              f"{statistics.fmean(r['rr10'] for r in ms):12.3f}")
-            print(f"{name + ' / ' + (kind or 'all'):24} {n:>3}  " + "  ".join(cells))
+            print(f"{name + ' / ' + (kind or 'all'):28} {n:>3}  " + "  ".join(cells))
+
+
+def set_param(spec: str) -> None:
+    """``kb.search.fusion.RRF_K=60``: set a module constant (a Python literal) for this process."""
+    target, _, value = spec.partition("=")
+    module, _, name = target.rpartition(".")
+    mod = importlib.import_module(module)
+    if not hasattr(mod, name):
+        raise SystemExit(f"--param: {module} has no {name}")
+    setattr(mod, name, ast.literal_eval(value))
 
 
 def check_hybrid(rows: list[dict], sets: list[str]) -> bool:
@@ -143,7 +175,16 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=None, help="folder for the KBs (kept; reused on re-runs)")
     ap.add_argument("--json", type=Path, default=None, help="also write every row to this JSON file")
     ap.add_argument("--verbose", "-v", action="store_true", help="print every query's rank per mode")
+    ap.add_argument("--mode", dest="modes", action="append", choices=MODES,
+                    help="search mode to measure (repeatable; default: all three)")
+    ap.add_argument("--open", action="store_true", help="search the KBs under --work as they are (no ingest)")
+    ap.add_argument("--param", action="append", default=[], metavar="MODULE.NAME=VALUE",
+                    help="override a ranking constant for this run, e.g. kb.search.fusion.RRF_K=60 (repeatable)")
     args = ap.parse_args()
+    if args.open and args.work is None:
+        ap.error("--open needs --work DIR (the folder holding sample/ and dev/)")
+    for spec in args.param:
+        set_param(spec)
 
     from kb import KnowledgeBase
 
@@ -155,16 +196,19 @@ def main() -> int:
         corpus = corpus_of(qset)
         if corpus not in kbs:
             t0 = time.perf_counter()
-            kb = KnowledgeBase.build(corpus_root(corpus), db=work / corpus, model=args.model, device=args.device)
+            if args.open:
+                kb = KnowledgeBase.open(work / corpus, read_only=True, model=args.model, device=args.device)
+            else:
+                kb = KnowledgeBase.build(corpus_root(corpus), db=work / corpus, model=args.model, device=args.device)
             n_chunks = int(kb.sql("SELECT count(*) AS n FROM chunks")["n"][0])
             print(f"# {corpus}: {n_chunks} chunks, built/updated in {time.perf_counter() - t0:.1f} s", flush=True)
             kbs[corpus] = kb
-        rows += evaluate(kbs[corpus], qset)
+        rows += evaluate(kbs[corpus], qset, modes=args.modes or MODES)
     for kb in kbs.values():
         kb.close()  # type: ignore[attr-defined]
 
     if args.verbose:
-        print(f"\n{'set':9} {'id':5} {'kind':10} {'keyword':>7} {'semantic':>8} {'hybrid':>6}  query")
+        print(f"\n{'set':9} {'id':5} {'half':5} {'kind':10} {'keyword':>7} {'semantic':>8} {'hybrid':>6}  query")
         by_query: dict[tuple[str, str], dict[str, int | None]] = {}
         info: dict[tuple[str, str], dict] = {}
         for r in rows:
@@ -173,7 +217,7 @@ def main() -> int:
         for key, ranks in by_query.items():
             cells = [str(ranks.get(m) or "-") for m in MODES]
             r = info[key]
-            print(f"{key[0]:9} {key[1]:5} {r['kind']:10} {cells[0]:>7} {cells[1]:>8} {cells[2]:>6}  {r['query'][:90]}")
+            print(f"{key[0]:9} {key[1]:5} {r.get('half') or '':5} {r['kind']:10} {cells[0]:>7} {cells[1]:>8} {cells[2]:>6}  {r['query'][:90]}")
 
     print("\n## recall@5 and MRR@10 (file level)")
     print_table(rows, sets)

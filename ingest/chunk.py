@@ -22,16 +22,19 @@ Pure and cheap (it runs in the ingest workers for every file): no tokenizer, no 
 
   The context line carries the path, the format, the key path and, when they differ from its
   spelling, the key path's words (camelCase split), so "payments production fraud threshold" is
-  in what is embedded. Text line ``i`` (1-based, after the context line) is file line
-  ``line_start + i - 1``; :mod:`kb.search` relies on this to cut snippets.
+  in what is embedded; and what the file says it is (:func:`file_about`: a schema's or manifest's
+  top-level title and description), so a question that never names the file's tool still meets
+  its words in every chunk. Text line ``i`` (1-based, after the context line) is file line
+  ``line_start + i - 1``; :mod:`kb.search.snippets` relies on this to cut snippets.
 """
 
 from __future__ import annotations
 
 import re
 
+from kb.keypaths import join_key_path, split_key_path
 from kb.keyword import identifier_parts
-from kb.search import line_key_paths, split_key_path
+from kb.linepaths import FLAT_FORMATS, line_key_paths
 from kb.types import Chunk, Section
 
 __all__ = [
@@ -55,11 +58,13 @@ GROUP_BUDGET = 128
 """...into a chunk of at most this many."""
 MAX_GAP = 2
 """Sections separated by more blank/comment lines than this are not merged."""
+FILE_ABOUT = True
+"""Every chunk's context line ends with what its file says it is (:func:`file_about`). On the full
+dev build: 40 questions 0.592 -> 0.619 MRR@10 (tune half 0.625 -> 0.675, check 0.558 -> 0.564),
+53-set unchanged (0.906)."""
+ABOUT_WORDS = 16
 MAX_PIECES_PER_LINE = 64
 """A single over-long line (minified data) yields at most this many chunks; the rest is dropped."""
-
-FLAT_FORMATS = frozenset({"dotenv", "env", "properties"})
-"""Formats whose lines are independent variables: a part is named after its first variable."""
 
 _PIECE = re.compile(r"[A-Za-z]+|\d+|[^\sA-Za-z\d]")
 _LONG = re.compile(r"[A-Za-z]{7,}|\d{7,}")
@@ -84,7 +89,7 @@ def _key_words(key_display: str) -> str:
     return "" if set(words) <= plain else " ".join(words)
 
 
-def chunk_header(path: str, fmt: str, key_display: str) -> str:
+def chunk_header(path: str, fmt: str, key_display: str, about: str = "") -> str:
     """The context line (without the newline)."""
     parts = [path.replace("\n", " "), fmt or "text"]
     key_display = key_display.replace("\n", " ").strip()
@@ -93,7 +98,38 @@ def chunk_header(path: str, fmt: str, key_display: str) -> str:
         words = _key_words(key_display)
         if words:
             parts.append(words)
+    if about:
+        parts.append(about)
     return " | ".join(parts)
+
+
+_ABOUT_KEYS = ("title", "description")
+_ABOUT_VALUE = re.compile(r"""^\s*["']?(?:title|description)["']?\s*[:=]\s*[|>]?[-+]?\s*(.*)$""", re.IGNORECASE)
+_URL = re.compile(r"https?://\S+")
+_URL_NOISE = frozenset({"http", "https", "www", "com", "org", "net", "html", "htm", "json", "schema"})
+
+
+def file_about(fmt: str, sections: list[Section]) -> str:
+    """What the whole file says it is, for every chunk's context line: the top-level ``title`` and
+    ``description`` of a JSON/YAML/TOML document (a JSON Schema, a Chart.yaml, a package manifest),
+    at most :data:`ABOUT_WORDS` words. Markdown needs none: its heading trail is the key path."""
+    if not FILE_ABOUT or fmt not in ("json", "jsonc", "json5", "yaml", "toml"):
+        return ""
+    words: list[str] = []
+    for key in _ABOUT_KEYS:
+        sec = next((s for s in sections if s.key_path == key), None)
+        if sec is None:
+            continue
+        lines = sec.text.split("\n")
+        m = _ABOUT_VALUE.match(lines[0])
+        value = (m.group(1) if m else "").strip().strip(",").strip("\"'")
+        if not value and len(lines) > 1:  # a YAML block scalar
+            value = " ".join(ln.strip() for ln in lines[1:4])
+        value = _URL.sub(lambda u: " ".join(w for w in re.findall(r"[A-Za-z]{3,}", u.group(0))
+                                            if w.lower() not in _URL_NOISE), value)
+        value = value.replace("\\n", " ")
+        words += [w for w in value.split() if w.lower() not in {x.lower() for x in words}]
+    return " ".join(words[:ABOUT_WORDS]).replace("|", "/")
 
 
 def _indent(line: str) -> int:
@@ -119,17 +155,7 @@ def _common_key_path(paths: list[str | None], fallback: str) -> str:
     base = split_key_path(fallback) if fallback else []
     if len(comps) <= len(base) or comps[: len(base)] != base:
         return fallback
-    return _join_comps(comps)
-
-
-def _join_comps(comps: list[str]) -> str:
-    out = ""
-    for c in comps:
-        if c.startswith("["):
-            out += c
-        else:
-            out = f"{out}.{c}" if out else c
-    return out
+    return join_key_path(comps)
 
 
 def _split_ranges(costs: list[int], lines: list[str], avail: int) -> list[tuple[int, int]]:
@@ -170,14 +196,14 @@ def _line_pieces(line: str, cost: int, avail: int) -> list[str]:
     return pieces[:MAX_PIECES_PER_LINE]
 
 
-def _emit_section(path: str, fmt: str, sec: Section, out: list[Chunk]) -> None:
+def _emit_section(path: str, fmt: str, sec: Section, out: list[Chunk], about: str = "") -> None:
     lines = [ln.rstrip("\r") for ln in sec.text.split("\n")]
     while lines and not lines[-1].strip():
         lines.pop()
     if not lines:
         return
     key = sec.key_path or ""
-    header = chunk_header(path, fmt, key)
+    header = chunk_header(path, fmt, key, about)
     head_cost = estimate_tokens(header)
     body = "\n".join(lines)
     total = head_cost + estimate_tokens(body)
@@ -192,7 +218,7 @@ def _emit_section(path: str, fmt: str, sec: Section, out: list[Chunk]) -> None:
         line_no = sec.line_start + a
         if b == a + 1 and costs[a] > avail:
             part_key = paths[a] or key
-            part_header = chunk_header(path, fmt, part_key)
+            part_header = chunk_header(path, fmt, part_key, about)
             for piece in _line_pieces(lines[a], costs[a], avail):
                 out.append(Chunk(len(out), part_key, line_no, line_no, f"{part_header}\n{piece}"))
             continue
@@ -203,14 +229,14 @@ def _emit_section(path: str, fmt: str, sec: Section, out: list[Chunk]) -> None:
             part_key = next((p for p in paths[a:b] if p), key)
         else:
             part_key = _common_key_path(paths[a:b], key)
-        part_header = chunk_header(path, fmt, part_key)
+        part_header = chunk_header(path, fmt, part_key, about)
         out.append(Chunk(len(out), part_key, line_no, sec.line_start + b - 1,
                          f"{part_header}\n" + "\n".join(part_lines)))
 
 
-def _emit_group(path: str, fmt: str, group: list[tuple[Section, int]], out: list[Chunk]) -> None:
+def _emit_group(path: str, fmt: str, group: list[tuple[Section, int]], out: list[Chunk], about: str = "") -> None:
     if len(group) == 1:
-        _emit_section(path, fmt, group[0][0], out)
+        _emit_section(path, fmt, group[0][0], out, about)
         return
     first = group[0][0]
     body: list[str] = []
@@ -225,13 +251,15 @@ def _emit_group(path: str, fmt: str, group: list[tuple[Section, int]], out: list
         if sec.key_path and sec.key_path not in keys:
             keys.append(sec.key_path)
     display = ", ".join(keys[:8]) + (", ..." if len(keys) > 8 else "")
-    header = chunk_header(path, fmt, display)
+    header = chunk_header(path, fmt, display, about)
     out.append(Chunk(len(out), first.key_path or "", first.line_start, prev_end, header + "\n" + "\n".join(body)))
 
 
 def chunk_sections(path: str, fmt: str, sections: list[Section]) -> list[Chunk]:
     """Chunks for one file's sections (see the module docstring for the rules)."""
     ordered = sorted((s for s in sections if s.text and s.text.strip()), key=lambda s: (s.line_start, s.line_end))
+    about = file_about(fmt, ordered)
+    about_cost = estimate_tokens(about) + 1 if about else 0
     out: list[Chunk] = []
     group: list[tuple[Section, int]] = []
     group_cost = 0
@@ -247,9 +275,9 @@ def chunk_sections(path: str, fmt: str, sections: list[Section]) -> list[Chunk]:
                 group.append((sec, cost))
                 group_cost += cost
                 continue
-            _emit_group(path, fmt, group, out)
+            _emit_group(path, fmt, group, out, about)
         group = [(sec, cost)]
-        group_cost = cost + 12  # room for the context line
+        group_cost = cost + 12 + about_cost  # room for the context line
     if group:
-        _emit_group(path, fmt, group, out)
+        _emit_group(path, fmt, group, out, about)
     return out

@@ -10,6 +10,7 @@ from litestar.params import Parameter
 
 from api.schemas import Problem
 from api.service import KBService
+from kb.limits import MAX_K, MAX_QUERY_CHARS
 
 __all__ = [
     "Service", "problems", "MAX_QUERY", "MAX_K", "MAX_PAGE", "Offset", "Limit", "PageNo", "PathFilter",
@@ -19,10 +20,8 @@ __all__ = [
 Service = NamedDependency[KBService]
 """The server's :class:`~api.service.KBService`, injected by name (``service``)."""
 
-MAX_QUERY = 1000
-"""Longest search query, in characters."""
-MAX_K = 100
-"""Most hits one search returns."""
+MAX_QUERY = MAX_QUERY_CHARS
+"""Longest search query, in characters (:data:`kb.limits.MAX_QUERY_CHARS`)."""
 MAX_PAGE = 500
 """Largest page size (``limit``)."""
 

@@ -11,6 +11,7 @@ from api.auth import require_read
 from api.routes._params import MAX_K, MAX_QUERY, PathFilter, Service, problems
 from api.schemas import SearchResponse
 from kb.errors import BadRequestError
+from kb.limits import DEFAULT_K
 
 __all__ = ["search"]
 
@@ -20,7 +21,7 @@ def search(
     service: Service,
     q: Annotated[str, Parameter(min_length=1, max_length=MAX_QUERY,
                                 description=f"The question or identifier, 1 to {MAX_QUERY} characters.")],
-    k: Annotated[int, Parameter(ge=1, le=MAX_K, description=f"Hits to return, 1 to {MAX_K}.")] = 10,
+    k: Annotated[int, Parameter(ge=1, le=MAX_K, description=f"Hits to return, 1 to {MAX_K}.")] = DEFAULT_K,
     mode: Annotated[Literal["hybrid", "semantic", "keyword"], Parameter(
         description="hybrid fuses keyword and vector results; semantic and keyword use one of them.")] = "hybrid",
     format: Annotated[str | None, Parameter(max_length=100,

@@ -142,3 +142,52 @@ def test_estimate_is_an_upper_bound_of_real_word_pieces_on_the_sample():
             assert pieces <= MODEL_WINDOW, (str(rel), c.ordinal, pieces)
             n += 1
     assert n > 100
+
+
+@pytest.mark.parametrize("fmt, text", [
+    ("yaml", "metadata:\n  name: web\n  labels:\n    app.kubernetes.io/name:\n"
+             + "".join(f"      setting_number_{i}: a configured value of some length number {i}\n" for i in range(40))),
+    ("json", '{\n  "definitions": {\n    "io.k8s.api.core.v1.Pod": {\n'
+             + ",\n".join(f'      "setting_number_{i}": "a configured value of some length number {i}"' for i in range(40))
+             + "\n    }\n  }\n}\n"),
+])
+def test_a_part_inside_a_quoted_key_is_named_as_the_parser_names_its_records(fmt, text):
+    """A key with dots is quoted in key paths (``labels["app.kubernetes.io/name"]``): the chunk's
+    key path must be spelled that way, or it matches no record of the file."""
+    from ingest.parsers.base import Limits, parse_text
+    from kb.keypaths import split_key_path
+
+    parsed = parse_text(fmt, text, PurePosixPath(f"k8s/web.{fmt}"), Limits())
+    records = [split_key_path(r.key_path) for r in parsed.records]
+    chunks = chunk_sections(f"k8s/web.{fmt}", fmt, parsed.sections)
+    inner = [c for c in chunks if '"]' in c.key_path]
+    assert len(inner) >= 2, [c.key_path for c in chunks]
+    for c in chunks:
+        segs = split_key_path(c.key_path)
+        assert any(r[: len(segs)] == segs for r in records), c.key_path
+    assert {c.key_path for c in inner} <= {'metadata.labels["app.kubernetes.io/name"]',
+                                           'definitions["io.k8s.api.core.v1.Pod"]'}
+
+
+def test_every_chunk_of_a_schema_says_what_the_file_is(monkeypatch):
+    """A JSON Schema's title and description (URL words included) end every chunk's context line, so a
+    question in other words ("dotfile manager") finds the chunks of ``chezmoi.json``."""
+    import ingest.chunk
+    from ingest.parsers.base import Limits, parse_text
+
+    monkeypatch.setattr(ingest.chunk, "FILE_ABOUT", True)
+    props = ",\n".join(f'    "setting{i}": {{"type": "string", "description": "the {i}th setting of the hook"}}'
+                       for i in range(40))
+    text = ('{\n  "title": "chezmoi configuration",\n'
+            '  "description": "Configuration for chezmoi, a dotfile manager. https://www.chezmoi.io/reference/",\n'
+            '  "properties": {\n' + props + "\n  }\n}\n")
+    parsed = parse_text("json", text, PurePosixPath("schemas/chezmoi.json"), Limits())
+    chunks = chunk_sections("schemas/chezmoi.json", "json", parsed.sections)
+    assert len(chunks) > 2
+    for c in chunks:
+        header = c.text.split("\n")[0]
+        assert header.endswith("| chezmoi configuration for chezmoi, a dotfile manager. reference"), header
+        assert estimate_tokens(c.text) <= BUDGET or (c.line_start == c.line_end)
+    # no title, no description: the context line is unchanged
+    (plain,) = chunk_sections("a.yaml", "yaml", [Section("name", 1, 1, "name: shop")])
+    assert plain.text.split("\n")[0] == "a.yaml | yaml | name"

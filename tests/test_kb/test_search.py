@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from kb import KnowledgeBase
 from kb.catalogue import Catalogue
 from kb.errors import BadRequestError, EmbedderMismatchError, NotIndexedError
-from kb.search import is_literal_query, line_key_paths, query_identifiers, search
+from kb.linepaths import line_key_paths
+from kb.search import is_literal_query, query_identifiers, search
 
 REPO = Path(__file__).resolve().parents[2]
 PROD = "services/payments/config/production.yaml"
@@ -107,7 +108,8 @@ def test_filtered_vector_candidates_are_exactly_the_nearest_that_pass(wide_kb):
     import numpy as np
 
     from kb.index import chunk_vectors
-    from kb.search import _resolve_paths
+    from kb.search import stores
+    from kb.search.candidates import resolve_paths
 
     with wide_kb.snapshot() as snap:
         cv = chunk_vectors(snap)
@@ -118,7 +120,7 @@ def test_filtered_vector_candidates_are_exactly_the_nearest_that_pass(wide_kb):
         assert sims == sorted(sims, reverse=True)
         path_of = dict(snap.catalogue.query("SELECT chunk_id, path FROM chunks"))
         for glob in ("teams/*", "noise/n0*", "noise/n1*"):
-            paths = _resolve_paths(snap.catalogue, glob, 0)
+            paths = resolve_paths(stores.open_stores(snap, wide_kb.settings), glob)
             expected = [cid for cid, _ in everything if path_of[cid] in set(paths)][:50]
             got = cv.nearest(vec, 50, paths=paths)
             assert [cid for cid, _ in got] == expected, glob
@@ -391,3 +393,47 @@ def test_real_model_on_the_sample_corpus(tmp_path):
         text = (sample / env[0].path).read_text().splitlines()
         assert any(text[i - 1].startswith("DATABASE_URL=") for i in range(env[0].line_start, env[0].line_end + 1))
         assert kb.ingest(sample).chunks_embedded == 0
+
+
+def test_line_key_paths_spell_keys_as_the_parsers_do():
+    """Quoted keys (dots, slashes, spaces) use kb.keypaths' quoting, in every format that has them."""
+    assert line_key_paths("yaml", ["labels:", '  "app.kubernetes.io/name": web', "  tier: front"], "labels") == [
+        "labels", 'labels["app.kubernetes.io/name"]', "labels.tier"]
+    assert line_key_paths("json", ['"a.b": {', '  "c": 1'], "") == ['["a.b"]', '["a.b"].c']
+    assert line_key_paths("ini", ["[my section]", "key = 1"], "") == ['["my section"]', '["my section"].key']
+    assert line_key_paths("toml", ['[servers."eu.west"]', "ip = '1'"], "") == [
+        'servers["eu.west"]', 'servers["eu.west"].ip']
+
+
+def test_one_split_key_path():
+    """kb.keypaths is the only definition (the search package re-uses it)."""
+    import kb.search
+    from kb.keypaths import split_key_path
+
+    assert split_key_path('a.b[0]["c.d"]') == ["a", "b", 0, "c.d"]
+    assert not hasattr(kb.search, "split_key_path")
+
+
+@pytest.mark.parametrize("query, idents", [
+    ("How do I add a small member, e.g. when a third zone is down?", []),
+    ("i.e. the same as a.k.a. the other one", []),
+    ("May a before/after-event action define both?", []),
+    ("Does TCP/IP matter here?", []),
+    ("Where is services/payments/config/production.yaml used?", ["services/payments/config/production.yaml"]),
+    ("Which pods carry app.kubernetes.io/name?", ["app.kubernetes.io/name"]),
+    ("services/payments", ["services/payments"]),
+])
+def test_prose_in_questions_is_not_an_identifier(query, idents):
+    """Abbreviations and words joined by a slash earn no exact-match boost (and abbreviations no
+    BM25 term): a chunk that merely says "e.g." must not outrank the answer."""
+    from kb.search.query import ParsedQuery
+
+    assert query_identifiers(query) == idents
+    terms = ParsedQuery.parse(query).terms
+    assert not {"e.g", "e", "g", "i.e", "a.k.a", "k"} & set(terms)
+
+
+def test_hits_of_a_long_file_do_not_fill_the_list(tiny_kb):
+    """File evidence lifts a file's best chunk only: the first hits come from several files."""
+    hits = hits_of(tiny_kb, "payments service configuration retry database", k=5)
+    assert len({h.path for h in hits}) >= 3

@@ -1,0 +1,175 @@
+"""The key path at each line of a section's text, without parsing it.
+
+Chunking (:mod:`ingest.chunk`) names the parts of a big section by the key paths their lines share,
+and search (:mod:`kb.search.snippets`) names a hit by the key path at its best line. Both need that
+mapping for a *fragment* of a file (a section, a chunk body), which a real parser cannot read on its
+own, so this module reads it from the layout: YAML and JSON by indentation, TOML and INI by
+``[table]`` headers, ``.env`` and ``.properties`` by the variable, Markdown by the heading trail.
+
+Key paths are built and taken apart with :mod:`kb.keypaths` only, so a line's key path is spelled
+exactly as the parser spelled the record: ``metadata.labels["app.kubernetes.io/name"]``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from kb.keypaths import join_key_path, key_join, split_key_path
+
+__all__ = ["line_key_paths", "TREE_FORMATS", "TABLE_FORMATS", "FLAT_FORMATS"]
+
+TREE_FORMATS = frozenset({"yaml", "yml", "json", "jsonc", "json5", "helm-template"})
+"""Formats whose key paths follow indentation."""
+TABLE_FORMATS = frozenset({"toml", "ini", "conf", "cfg"})
+"""Formats whose key paths follow ``[table]`` headers."""
+FLAT_FORMATS = frozenset({"dotenv", "env", "properties"})
+"""Formats whose lines are independent variables."""
+
+_YAML_KEY = re.compile(
+    r"""^(?P<ind>[ \t]*)(?P<dash>(?:-[ \t]+)*)(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>[^']*)'|(?P<pl>[^\s#'"{}\[\],&*!|>%@`-][^#:]*?|-[^\s#:][^#:]*?))[ \t]*:(?:[ \t]|$)"""
+)
+_JSON_KEY = re.compile(r'^(?P<ind>[ \t]*)"(?P<k>(?:[^"\\]|\\.)*)"\s*:')
+_TOML_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:[#;].*)?$")
+_TOML_KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*'))*)\s*=""")
+_TOML_DOT = re.compile(r"\.(?=(?:[^\"']*[\"'][^\"']*[\"'])*[^\"']*$)")  # a dot outside quotes
+_INI_KEY = re.compile(r"^\s*([^=:\s#;\[][^=:]*?)\s*[=:]")
+_ENV_KEY = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.\-]*)\s*=")
+_PROP_KEY = re.compile(r"^\s*([^=:\s#!][^=:\s]*)\s*[=:\s]")
+_MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_ESCAPE = re.compile(r"\\(.)")
+
+
+def line_key_paths(fmt: str, lines: Sequence[str], key_path: str | None) -> list[str | None]:
+    """Best-effort key path of each line of a section or chunk body whose key path is ``key_path``.
+
+    Cheap (regexes and an indentation stack). Sequence indexes are not tracked. Lines with nothing
+    to go on (blank lines, comments, other formats) get ``None`` or the section's key path.
+    """
+    base_path = key_path or ""
+    if fmt in ("dotenv", "env"):
+        return [(m.group(1) if (m := _ENV_KEY.match(ln)) else None) for ln in lines]
+    if fmt == "properties":
+        return [(m.group(1) if (m := _PROP_KEY.match(ln)) and not ln.lstrip().startswith(("#", "!")) else None)
+                for ln in lines]
+    if fmt in TABLE_FORMATS:
+        return _table_paths(fmt, lines, base_path)
+    if fmt == "markdown":
+        return _markdown_paths(lines, base_path)
+    if fmt not in TREE_FORMATS:
+        return [base_path or None] * len(lines)
+    return _tree_paths(fmt, lines, base_path)
+
+
+def _indented_keys(fmt: str, lines: Sequence[str]) -> list[tuple[int, str | None, bool]]:
+    """(indent, key or None, is_list_item) per line for YAML-like and JSON-like text."""
+    out: list[tuple[int, str | None, bool]] = []
+    is_json = fmt in ("json", "jsonc", "json5")
+    for line in lines:
+        stripped = line.strip()
+        if not stripped or stripped[0] in "#" or stripped.startswith("//"):
+            out.append((-1, None, False))
+            continue
+        ind = len(line) - len(line.lstrip(" \t"))
+        m = (_JSON_KEY if is_json else _YAML_KEY).match(line)
+        if m is None and not is_json:
+            m = _JSON_KEY.match(line)
+        if m is None:
+            # list items and closing brackets belong to the key at their own indentation
+            out.append((ind, None, stripped.startswith(("- ", "}", "]")) or stripped == "-"))
+            continue
+        gd = m.groupdict()
+        if gd.get("k") is not None:
+            key = _ESCAPE.sub(r"\1", gd["k"])
+        elif gd.get("dq") is not None:
+            key = _ESCAPE.sub(r"\1", gd["dq"])
+        elif gd.get("sq") is not None:
+            key = gd["sq"]
+        else:
+            key = (gd.get("pl") or "").strip()
+        dash = gd.get("dash") or ""
+        out.append((len(m.group("ind")) + len(dash), key, bool(dash)))
+    return out
+
+
+def _tree_paths(fmt: str, lines: Sequence[str], base_path: str) -> list[str | None]:
+    keys = _indented_keys(fmt, lines)
+    keyed = [(i, k) for i, k, _ in keys if k is not None]
+    base: list[str | int] = split_key_path(base_path)
+    if keyed and base:
+        # a section's text usually starts with its own key: do not repeat it
+        least = min(i for i, _ in keyed)
+        if base[-1] in {k for i, k in keyed if i == least}:
+            base = base[:-1]
+    stack: list[tuple[int, str]] = []
+    out: list[str | None] = []
+    for ind, key, item in keys:
+        if ind < 0:
+            out.append(None)
+            continue
+        if key is None:
+            comps = [k for i, k in stack if i < ind or (item and i <= ind)]
+            out.append(join_key_path([*base, *comps]) or None)
+            continue
+        while stack and stack[-1][0] >= ind:
+            stack.pop()
+        stack.append((ind, key))
+        out.append(join_key_path([*base, *(k for _, k in stack)]))
+    return out
+
+
+def _toml_parts(dotted: str) -> list[str]:
+    return [c.strip().strip("\"'") for c in _TOML_DOT.split(dotted)]
+
+
+def _table_paths(fmt: str, lines: Sequence[str], base_path: str) -> list[str | None]:
+    toml = fmt == "toml"
+    table = base_path
+    out: list[str | None] = []
+    key_re = _TOML_KEY if toml else _INI_KEY
+    for ln in lines:
+        s = ln.strip()
+        if not s or s[0] in "#;":
+            out.append(None)
+            continue
+        h = _TOML_HEADER.match(ln)
+        if h:
+            # the parsers name a TOML table by its dotted parts, an INI section by its whole name
+            table = join_key_path(_toml_parts(h.group(1))) if toml else key_join("", h.group(1).strip())
+            out.append(table)
+            continue
+        m = key_re.match(ln)
+        if m is None:
+            out.append(table or None)
+            continue
+        key = m.group(1).strip()
+        comps: list[str | int] = list(_toml_parts(key)) if toml else [key]
+        tcomps = split_key_path(table)
+        if tcomps and tcomps[-len(comps):] == comps:
+            out.append(table)
+        else:
+            out.append(join_key_path([*tcomps, *comps]))
+    return out
+
+
+def _markdown_paths(lines: Sequence[str], base_path: str) -> list[str | None]:
+    trail = [p.strip() for p in base_path.split(" > ")] if base_path else []
+    stack: list[tuple[int, str]] = []
+    first_level: int | None = None
+    out: list[str | None] = []
+    fence = False
+    for ln in lines:
+        if ln.lstrip().startswith(("```", "~~~")):
+            fence = not fence
+        h = None if fence else _MD_HEADING.match(ln)
+        if h:
+            level, title = len(h.group(1)), h.group(2).strip()
+            if first_level is None:
+                first_level = level
+                anc = trail[:-1] if trail and trail[-1] == title else trail
+                stack = [(level - len(anc) + i, a) for i, a in enumerate(anc)]
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            stack.append((level, title))
+        out.append(" > ".join(t for _, t in stack) if stack else (base_path or None))
+    return out

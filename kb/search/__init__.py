@@ -1,0 +1,114 @@
+"""Search: keyword (BM25), semantic (vectors) and hybrid (fused) over the chunk index.
+
+:func:`search` is the one entry point (the CLI, the HTTP API and ``KnowledgeBase.search`` call it).
+The package, one room per step:
+
+============== ===============================================================================
+``query``      the query taken apart: BM25 terms, identifiers, literal or question
+``stores``     every read of the catalogue, keyword index, vector store and embedder
+``candidates`` the top chunks of each list, with the format and path filters applied inside
+``fusion``     the two lists become one ranking
+``snippets``   a chunk becomes a hit: best lines, key path, snippet
+============== ===============================================================================
+
+The request's limits (modes, ``MAX_K``, query length) live in the core module :mod:`kb.limits`,
+shared with the CLI and the API; the key path at each line of a chunk comes from
+:mod:`kb.linepaths` (shared with ingest).
+Modules load no model or store at import: those load inside functions, once per process.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kb.errors import BadRequestError
+from kb.search import candidates, fusion, stores
+from kb.limits import DEFAULT_K, MAX_K, MAX_QUERY_CHARS, MODES, validate_request
+from kb.search.query import ParsedQuery, is_literal_query, query_identifiers
+from kb.search.snippets import make_hit
+from kb.types import SearchResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
+    from kb.embed import Embedder
+    from kb.generations import Snapshot
+    from kb.keyword import ChunkDoc
+    from kb.settings import Settings
+
+__all__ = ["search", "MODES", "MAX_K", "MAX_QUERY_CHARS", "DEFAULT_K", "query_identifiers", "is_literal_query"]
+
+
+def search(
+    snapshot: "Snapshot",
+    settings: "Settings",
+    query: str,
+    *,
+    k: int = DEFAULT_K,
+    mode: str = "hybrid",
+    format: str | None = None,
+    path: str | None = None,
+    embedder: "Callable[[], Embedder] | Embedder | None" = None,
+) -> SearchResult:
+    """Search one published generation; at most ``k`` hits, best first (see :mod:`kb.search.fusion`).
+
+    ``embedder`` (or a callable returning it, called only when vectors are needed) encodes the
+    query. While a KB is still being embedded, semantic candidates come from the vectors published
+    so far; the result says what share that is.
+
+    Raises :class:`~kb.errors.BadRequestError` for a bad mode, ``k`` outside 1..100, an empty
+    query or one over 1000 characters, or an unknown ``format``;
+    :class:`~kb.errors.NotIndexedError` when the KB has no index;
+    :class:`~kb.errors.EmbedderMismatchError` when ``settings`` name another embedder than the
+    KB's vectors (semantic and hybrid modes).
+    """
+    query = validate_request(query, k, mode)
+    st = stores.open_stores(snapshot, settings, embedder)
+    if format is not None:
+        format = format.strip().lower() or None
+    if format and format not in st.formats:
+        known = ", ".join(sorted(st.formats)) or "none"
+        raise BadRequestError(f"Unknown format '{format}' (formats in this KB: {known}).")
+    gen = snapshot.gen
+    result = SearchResult(query=query, mode=mode, hits=[], generation=gen.number, embedded=gen.embedded,
+                          embeddable=gen.embeddable, embedded_share=gen.embedded_share)
+    if mode != "keyword" and gen.embedded_share < 1.0:
+        result.notice = (f"{gen.embedded} of {gen.embeddable} texts are embedded so far "
+                         f"({gen.embedded_share:.0%}); semantic results cover those. `kb ingest` completes it.")
+    q = ParsedQuery.parse(query)
+    paths = candidates.resolve_paths(st, path, format)
+    if paths is not None and not paths:
+        return result
+    n = candidates.candidate_count(k)
+
+    kw_hits: list[tuple[float, ChunkDoc]] = []
+    vec_hits: list[tuple[str, float]] = []
+    if mode in ("hybrid", "keyword"):
+        kw_hits = candidates.keyword_candidates(st, q.terms, n, format, paths)
+    if mode in ("hybrid", "semantic"):
+        stores.check_embedder(st)
+        vec_hits = candidates.vector_candidates(st, query, n, format, paths)
+
+    ranked: list[tuple[float, ChunkDoc]]
+    if mode == "keyword":
+        ranked = list(kw_hits)
+    else:
+        docs = {d.chunk_id: d for _, d in kw_hits}
+        missing = [cid for cid, _ in vec_hits if cid not in docs]
+        docs.update(stores.fetch_chunks(st, missing))
+        if mode == "semantic":
+            ranked = [(sim, docs[cid]) for cid, sim in vec_hits if cid in docs]
+        else:
+            ranked = fusion.fuse(q, kw_hits, vec_hits, docs, stores.file_chunk_counts(st))
+
+    seen: set[tuple[str, int, int]] = set()
+    for score, doc in ranked:
+        hit = make_hit(doc, score, q)
+        sig = (hit.path, hit.line_start, hit.line_end)
+        if sig in seen:
+            continue
+        seen.add(sig)
+        result.hits.append(hit)
+        if len(result.hits) >= k:
+            break
+    return result

@@ -1,0 +1,58 @@
+"""Candidates: the top chunks by BM25 and by cosine similarity, both filtered by format and path.
+
+The files a ``path`` glob matches are looked up in the catalogue; the BM25 query and the exact
+vector scan keep only their chunks (however many files), so a filtered search returns the best
+matching chunks whenever they exist, never the few that survived a cut of the unfiltered list.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kb.search import stores
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kb.keyword import ChunkDoc
+    from kb.search.stores import Stores
+
+__all__ = ["resolve_paths", "keyword_candidates", "vector_candidates", "candidate_count", "CANDIDATES"]
+
+CANDIDATES = 150
+"""Chunks read from each list (``k`` when it is larger). The depth does not depend on ``k`` below
+it, so the first ten hits of ``-k 30`` are the hits of ``-k 10``."""
+
+
+def candidate_count(k: int) -> int:
+    return max(CANDIDATES, k)
+
+
+def _has_glob(p: str) -> bool:
+    return any(c in p for c in "*?[")
+
+
+def resolve_paths(st: "Stores", path: str | None, format: str | None = None) -> list[str] | None:
+    """Every catalogued file ``path`` selects (a glob; without wildcards, a file or a folder), of
+    ``format`` when given; None when there is no path filter or it selects every file."""
+    if not path:
+        return None
+    p = path.strip()
+    while p.startswith("./"):
+        p = p[2:]
+    paths = stores.files_matching(st, p, glob=_has_glob(p), format=format)
+    if paths and not format and st.n_files and len(paths) >= st.n_files:
+        return None  # every file: no filter
+    return paths
+
+
+def keyword_candidates(st: "Stores", terms: list[str], n: int, format: str | None,
+                       paths: list[str] | None) -> "list[tuple[float, ChunkDoc]]":
+    return stores.keyword_search(st, terms, n, format=format, paths=paths)
+
+
+def vector_candidates(st: "Stores", query: str, n: int, format: str | None,
+                      paths: list[str] | None) -> list[tuple[str, float]]:
+    """The ``n`` chunks nearest to ``query`` among those of ``format`` in ``paths`` (None: any), as
+    (chunk id, cosine); none while the generation has no vectors yet."""
+    if not stores.has_vectors(st):
+        return []
+    return stores.vector_search(st, stores.encode_query(st, query), n, format=format, paths=paths)

@@ -1,0 +1,124 @@
+"""Query analysis: the terms BM25 looks up, the identifiers that earn exact-match boosts, the kind of query.
+
+A query is *literal* when every token is an identifier (``DATABASE_URL``, ``redis.host``): the user
+knows the name and wants its definition. Otherwise it is a *question*; a question may still hold
+identifiers (``What does COMPOSE_IGNORE_ORPHANS=true change?``), which keep their boosts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from kb.keyword import STOPWORDS, analyze, query_terms
+
+__all__ = ["ParsedQuery", "query_identifiers", "is_literal_query"]
+
+_QTOKEN = re.compile(r"[\w$@]+(?:[.\-/:][\w$@]+)*")
+PROSE_IDIOMS = True
+"""Leave prose abbreviations and slash-joined words of a question out of identifiers and terms."""
+_ABBREVIATION = re.compile(r"^(?:[a-z]\.)+[a-z]?$|^(?:etc|vs|cf|approx|incl|resp)$", re.IGNORECASE)
+"""Prose abbreviations (``e.g.``, ``i.e.``, ``a.k.a.``, ``etc.``): never identifiers, never terms."""
+_WORDS = re.compile(r"^[A-Za-z]+(?:-[A-Za-z]+)*$")
+
+
+def _prose(token: str, alone: bool) -> bool:
+    """Whether a token that looks like an identifier is prose in a question: an abbreviation
+    (``e.g``), or words joined by a slash (``before/after-event``, ``TCP/IP``, ``and/or``)."""
+    if not PROSE_IDIOMS:
+        return False
+    if _ABBREVIATION.match(token):
+        return True
+    if alone or "/" not in token:
+        return False
+    return all(_WORDS.match(part) for part in token.split("/"))
+
+
+def query_identifiers(query: str) -> list[str]:
+    """Tokens of ``query`` that look like identifiers (lower case): ``DATABASE_URL``,
+    ``fraud.review_threshold``, ``maxConnections``, ``docker-compose.yml``, ``AKIA``. A hyphenated
+    word counts only when it is the whole query."""
+    tokens = _QTOKEN.findall(query)
+    out: list[str] = []
+    for t in tokens:
+        t = t.strip("_")
+        if len(t) < 2:
+            continue
+        alone = len(tokens) == 1
+        if _prose(t, alone):
+            continue
+        ident = (
+            "_" in t
+            or "." in t
+            or "/" in t
+            or re.search(r"[a-z][A-Z]", t) is not None
+            or (t.isupper() and sum(c.isalpha() for c in t) >= 3 and alone)
+            or (re.search(r"[A-Za-z]", t) is not None and re.search(r"\d", t) is not None and alone)
+            or ("-" in t and alone)
+            or (":" in t and alone)
+        )
+        if ident and t.lower() not in out:
+            out.append(t.lower())
+    if not out and len(tokens) == 1 and tokens[0].lower() not in STOPWORDS and len(tokens[0]) >= 3:
+        out.append(tokens[0].lower())
+    return out
+
+
+def is_literal_query(query: str) -> bool:
+    """True when every token of the query is an identifier (``DATABASE_URL``, ``redis.host``)."""
+    tokens = _QTOKEN.findall(query)
+    if not tokens:
+        return False
+    idents = set(query_identifiers(query))
+    return all(t.strip("_").lower() in idents for t in tokens if len(t.strip("_")) >= 2)
+
+
+def _ident_regex(ident: str) -> re.Pattern[str]:
+    """``ident`` standing alone (not part of a longer identifier), any case."""
+    return re.compile(r"(?<![\w$@])" + re.escape(ident) + r"(?![\w$@]|[.\-/][\w$@])", re.IGNORECASE)
+
+
+def _define_regex(ident: str) -> re.Pattern[str]:
+    """A line that assigns ``ident`` (its last dotted part): ``IDENT=``, ``ident:``, ``- ident:``."""
+    last = ident.rsplit(".", 1)[-1] if "/" not in ident else ident
+    return re.compile(
+        r"""^[ \t]*(?:export[ \t]+|-[ \t]+)?["']?""" + re.escape(last) + r"""["']?[ \t]*(?::(?:[ \t]|$)|=)""",
+        re.IGNORECASE | re.MULTILINE,
+    )
+
+
+def _terms(text: str) -> list[str]:
+    """BM25 terms of a query; a question's prose abbreviations are left out."""
+    if not PROSE_IDIOMS:
+        return query_terms(text)
+    prose = _QTOKEN.sub(lambda m: " " if _ABBREVIATION.match(m.group()) else m.group(), text)
+    return query_terms(prose) or query_terms(text)
+
+
+@dataclass
+class ParsedQuery:
+    """A query taken apart once, for candidates, fusion and snippets."""
+
+    text: str
+    terms: list[str]
+    """Analysed BM25 terms, distinct, in order."""
+    idents: list[str]
+    """Identifiers (lower case) that earn exact-match boosts."""
+    literal: bool
+    ident_res: list[re.Pattern[str]] = field(default_factory=list)
+    define_res: list[re.Pattern[str]] = field(default_factory=list)
+    ident_terms: set[str] = field(default_factory=set)
+    """The analysed terms of the identifiers (their whole forms and parts)."""
+
+    @classmethod
+    def parse(cls, text: str) -> "ParsedQuery":
+        idents = query_identifiers(text)
+        return cls(
+            text=text,
+            terms=_terms(text),
+            idents=idents,
+            literal=is_literal_query(text),
+            ident_res=[_ident_regex(i) for i in idents],
+            define_res=[_define_regex(i) for i in idents],
+            ident_terms={t for i in idents for t in analyze(i)},
+        )

@@ -1,0 +1,158 @@
+"""Every access of search to a published generation: its catalogue, keyword index, vectors, and the
+query embedder.
+
+The rest of :mod:`kb.search` reads the KB only through the narrow functions here, so how a
+generation is opened and shared (:class:`kb.generations.Snapshot`) can change in this one module.
+Structures derived from a generation (formats, file counts, chunks per file) are built once per
+snapshot and kept in its ``cache``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kb.errors import EmbedderMismatchError, NotIndexedError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
+    import numpy as np
+
+    from kb.embed import Embedder
+    from kb.generations import Snapshot
+    from kb.keyword import ChunkDoc, KeywordIndex
+    from kb.settings import Settings
+
+__all__ = [
+    "Stores",
+    "open_stores",
+    "keyword_search",
+    "fetch_chunks",
+    "check_embedder",
+    "has_vectors",
+    "encode_query",
+    "vector_search",
+    "files_matching",
+    "file_chunk_counts",
+]
+
+
+@dataclass
+class _Handles:
+    generation: int
+    keyword: "KeywordIndex | None"
+    embedder_meta: dict[str, Any] | None
+    formats: set[str] = field(default_factory=set)
+    n_files: int = 0
+    chunk_counts: dict[str, int] | None = None
+
+
+@dataclass
+class Stores:
+    """One snapshot's stores and the query embedder, for the length of one search."""
+
+    snapshot: "Snapshot"
+    settings: "Settings"
+    handles: _Handles
+    embedder: "Callable[[], Embedder] | Embedder | None" = None
+
+    @property
+    def formats(self) -> set[str]:
+        return self.handles.formats
+
+    @property
+    def n_files(self) -> int:
+        return self.handles.n_files
+
+
+def open_stores(snapshot: "Snapshot", settings: "Settings",
+                embedder: "Callable[[], Embedder] | Embedder | None" = None) -> Stores:
+    """The snapshot's stores; :class:`~kb.errors.NotIndexedError` when its keyword index is missing."""
+    h = snapshot.cache.get("search_handles")
+    if h is None:
+        catalogue = snapshot.catalogue
+        formats = {r[0] for r in catalogue.query("SELECT DISTINCT format FROM files") if r[0]}
+        n_files = int(catalogue.query("SELECT count(*) FROM files")[0][0])
+        h = _Handles(snapshot.gen.number, snapshot.keyword, snapshot.gen.embedder, formats, n_files)
+        snapshot.cache["search_handles"] = h
+    if h.keyword is None:
+        raise NotIndexedError(f"The keyword index of '{snapshot.db}' is missing. Re-run `kb ingest` to rebuild it.")
+    return Stores(snapshot, settings, h, embedder)
+
+
+def keyword_search(st: Stores, terms: list[str], n: int, *, format: str | None,
+                   paths: list[str] | None) -> "list[tuple[float, ChunkDoc]]":
+    """BM25 top ``n`` chunks for ``terms`` (analysed), filtered by format and paths."""
+    assert st.handles.keyword is not None
+    return st.handles.keyword.search(terms, n, format=format, paths=paths)
+
+
+def fetch_chunks(st: Stores, chunk_ids: list[str]) -> "dict[str, ChunkDoc]":
+    """Stored chunk rows by id (the keyword index stores them)."""
+    assert st.handles.keyword is not None
+    return st.handles.keyword.fetch(chunk_ids)
+
+
+def check_embedder(st: Stores) -> None:
+    """The configured embedder is the one the KB's vectors were made with, or a clear error."""
+    from kb.embed import embedder_name
+    from kb.index import mismatch_message
+
+    meta = st.handles.embedder_meta
+    name = embedder_name(st.settings)
+    if meta is not None and meta.get("name") != name:
+        raise EmbedderMismatchError(mismatch_message(meta, name, st.settings))
+
+
+def has_vectors(st: Stores) -> bool:
+    """Whether the generation has any vectors yet (an embedding may still be running)."""
+    return bool(st.snapshot.gen.embedded)
+
+
+def encode_query(st: Stores, query: str) -> "np.ndarray":
+    """The query's vector, by the embedder given to :func:`open_stores` (loaded only now)."""
+    from kb.index import mismatch_message
+
+    if st.embedder is None:
+        from kb.embed import create_embedder
+
+        emb = create_embedder(st.settings, purpose="query")
+    elif callable(st.embedder) and not hasattr(st.embedder, "encode"):
+        emb = st.embedder()
+    else:
+        emb = st.embedder  # type: ignore[assignment]
+    dim = st.snapshot.gen.dim
+    if dim is not None and int(dim) != emb.dim:
+        raise EmbedderMismatchError(mismatch_message(st.snapshot.gen.embedder or {}, f"{emb.name} (dim {emb.dim})",
+                                                     st.settings))
+    return emb.encode([query])[0]
+
+
+def vector_search(st: Stores, vector: "np.ndarray", n: int, *, format: str | None = None,
+                  paths: list[str] | None = None) -> list[tuple[str, float]]:
+    """The ``n`` chunks nearest to ``vector`` (chunk id, cosine), best first: an exact scan of the
+    generation's vectors, filtered by format and paths."""
+    from kb.index import chunk_vectors
+
+    return chunk_vectors(st.snapshot).nearest(vector, n, format=format, paths=paths)
+
+
+def files_matching(st: Stores, path: str, *, glob: bool, format: str | None) -> list[str]:
+    """Catalogued files matching ``path``: a glob, or (``glob=False``) the file or folder of that name."""
+    if glob:
+        where, params = "path GLOB ?", [path]
+    else:
+        where, params = "(path = ? OR starts_with(path, ?))", [path.rstrip("/"), path.rstrip("/") + "/"]
+    if format:
+        where, params = where + " AND format = ?", [*params, format]
+    return [r[0] for r in st.snapshot.catalogue.query(f"SELECT path FROM files WHERE {where}", params)]
+
+
+def file_chunk_counts(st: Stores) -> dict[str, int]:
+    """Chunks per file (read once per snapshot)."""
+    h = st.handles
+    if h.chunk_counts is None:
+        rows = st.snapshot.catalogue.query("SELECT path, count(*) FROM chunks GROUP BY path")
+        h.chunk_counts = {p: int(n) for p, n in rows}
+    return h.chunk_counts

@@ -1,0 +1,79 @@
+"""Fusion on hand-made candidate lists: score fusion, file evidence, the hub penalty, exact matches."""
+
+from __future__ import annotations
+
+import pytest
+
+from kb.keyword import ChunkDoc
+from kb.search import fusion
+from kb.search.query import ParsedQuery
+
+
+def doc(path: str, n: int, text: str = "words") -> ChunkDoc:
+    return ChunkDoc(f"{path}#{n}", path, "yaml", "", n * 10 + 1, n * 10 + 5, f"{path} | yaml\n{text}")
+
+
+def fused_paths(q: str, kw: list[tuple[float, ChunkDoc]], vec: list[tuple[float, ChunkDoc]],
+                counts: dict[str, int] | None = None) -> list[str]:
+    docs = {d.chunk_id: d for _, d in kw} | {d.chunk_id: d for _, d in vec}
+    hits = [(d.chunk_id, s) for s, d in vec]
+    return [d.chunk_id for _, d in fusion.fuse(ParsedQuery.parse(q), kw, hits, docs, counts)]
+
+
+QUESTION = "which service keeps its cache in redis"
+
+
+def test_a_chunk_both_lists_rank_first_leads():
+    a, b, c = doc("a.yaml", 0), doc("b.yaml", 0), doc("c.yaml", 0)
+    order = fused_paths(QUESTION, [(9.0, b), (8.5, a), (1.0, c)], [(0.70, c), (0.69, a), (0.2, b)])
+    assert order[0] == a.chunk_id
+
+
+def test_score_fusion_keeps_a_clear_winner_of_one_list():
+    """Ranks alone (RRF) nearly tie a runaway BM25 winner with chunks just behind it in both lists;
+    scaled scores keep the gap."""
+    top, mid, low, far = doc("top.yaml", 0), doc("mid.yaml", 0), doc("low.yaml", 0), doc("far.yaml", 0)
+    kw = [(20.0, top), (5.0, mid), (4.9, low), (1.0, far)]
+    vec = [(0.50, low), (0.49, mid), (0.45, top), (0.10, far)]
+    scores = dict(zip(fused_paths(QUESTION, kw, vec), range(4)))
+    assert scores[top.chunk_id] == 0
+
+
+def test_file_evidence_lifts_a_file_with_several_matching_chunks_without_flooding(monkeypatch):
+    monkeypatch.setattr(fusion, "FILE_DECAY", 0.5)
+    monkeypatch.setattr(fusion, "HUB_PENALTY_VECTOR", 0.0)
+    single = doc("single.yaml", 0)
+    many = [doc("many.yaml", i) for i in range(4)]
+    other = doc("other.yaml", 0)
+    vec = [(0.62, single), (0.60, many[0]), (0.58, many[1]), (0.57, many[2]), (0.56, many[3]), (0.1, other)]
+    kw = [(3.0, other)]
+    order = fused_paths(QUESTION, kw, vec)
+    assert order[0] == many[0].chunk_id  # the file's best chunk carries the file's evidence
+    assert order.index(single.chunk_id) < order.index(many[1].chunk_id)  # its other chunks do not
+
+
+def test_file_evidence_off_ranks_by_best_chunk(monkeypatch):
+    monkeypatch.setattr(fusion, "FILE_DECAY", 0.0)
+    single, many = doc("single.yaml", 0), [doc("many.yaml", i) for i in range(4)]
+    vec = [(0.62, single)] + [(0.60 - i / 100, d) for i, d in enumerate(many)]
+    assert fused_paths(QUESTION, [], vec)[0] == single.chunk_id
+
+
+def test_hub_penalty_prefers_the_small_file_at_equal_similarity(monkeypatch):
+    monkeypatch.setattr(fusion, "HUB_PENALTY_VECTOR", 0.01)
+    hub, small = doc("schemas/huge.json", 0), doc("app/compose.yaml", 0)
+    counts = {"schemas/huge.json": 800, "app/compose.yaml": 3}
+    order = fused_paths(QUESTION, [], [(0.600, hub), (0.595, small)], counts)
+    assert order[0] == small.chunk_id
+    monkeypatch.setattr(fusion, "HUB_PENALTY_VECTOR", 0.0)
+    assert fused_paths(QUESTION, [], [(0.600, hub), (0.595, small)], counts)[0] == hub.chunk_id
+
+
+@pytest.mark.parametrize("mode", ["rrf", "score"])
+def test_an_exact_identifier_outranks_any_fused_score(monkeypatch, mode):
+    monkeypatch.setattr(fusion, "FUSION", mode)
+    defines = doc("svc/.env", 0, "REDIS_HOST=cache")
+    near = doc("docs/redis.md", 0, "the redis host of the cache")
+    kw = [(12.0, near), (3.0, defines)]
+    vec = [(0.9, near), (0.2, defines)]
+    assert fused_paths("REDIS_HOST", kw, vec)[0] == defines.chunk_id
