@@ -115,6 +115,8 @@ def cold_search(db: Path, runs: int = 3) -> dict:
         walls.append(float(wall))
         rss.append(int(kbytes) / 1024)
         hits = json.loads(proc.stdout)
+        if isinstance(hits, dict):  # kb search --json is an object since the embedding work
+            hits = hits["hits"]
     return {"wall_s": statistics.median(walls), "walls": walls, "peak_rss_mb": round(max(rss), 1), "hits": hits}
 
 

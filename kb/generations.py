@@ -6,6 +6,7 @@ the catalogue file, the keyword-index folder and, per vector segment, how many r
     .kb/HEAD.json                  {"number": 7, "catalogue": "catalogue-000006.duckdb", "keyword": "000006",
                                     "vectors": {"seg-000001": 91520}, "embeddable": 93643, ...}
     .kb/catalogue-000006.duckdb    the catalogue of generation 6 (DuckDB; read-only once published)
+    .kb/catalogue-000006.chunks.npz  its embeddable chunks, compactly (for the vector search)
     .kb/keyword/000006/            its keyword index (tantivy)
     .kb/vectors/seg-000001.f32     append-only vectors (+ .sha), shared by every generation
     .kb/chroma/                    Chroma, the vectors' durable copy
@@ -333,6 +334,9 @@ class WriteSession:
             self._keyword.close()
             self._keyword = None
         if self._catalogue is not None:
+            from kb.index import chunk_map_path, write_chunk_map
+
+            write_chunk_map(self._catalogue, chunk_map_path(self.db, self.catalogue_name))
             self._catalogue.checkpoint_and_close()
             self._catalogue = None
         catalogue = self.base.catalogue if self.base else None
@@ -382,8 +386,8 @@ class WriteSession:
                     if p.is_file():
                         with contextlib.suppress(OSError):
                             p.unlink()
-        for p in self.db.glob("catalogue-*.duckdb*"):
-            name = p.name
+        for p in [*self.db.glob("catalogue-*.duckdb*"), *self.db.glob("catalogue-*.chunks.npz")]:
+            name = p.name.replace(".chunks.npz", ".duckdb")
             if name.endswith(".wal"):
                 name = name[:-4]
             if name not in keep_cat and not (self._catalogue is not None and p.name.startswith(self._tmp.name)):
@@ -416,7 +420,7 @@ class WriteSession:
 def _remove_leftovers(db: Path, head: Generation | None) -> bool:
     """Files of a writer that died before publishing; True when some were found."""
     found = False
-    for p in db.glob("catalogue-*.duckdb.tmp*"):
+    for p in [*db.glob("catalogue-*.duckdb.tmp*"), *db.glob("catalogue-*.chunks.npz.*.tmp.npz")]:
         found = True
         with contextlib.suppress(OSError):
             p.unlink()

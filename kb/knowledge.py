@@ -222,14 +222,22 @@ class KnowledgeBase:
             phases["publish"] = time.perf_counter() - t
             embedded = 0
             if do_embed:
-                t = time.perf_counter()
-                mirror = self._mirror(ws.head)
-                emb = self.embedder("documents")
-                phases["model"] = time.perf_counter() - t
-                info = embed_pending(ws, emb, settings, progress=progress, mirror=mirror,
-                                     publish_every=settings.publish_every)
+                loaded: dict[str, float] = {}
+
+                def documents_embedder() -> Any:
+                    t1 = time.perf_counter()
+                    emb = self.embedder("documents")
+                    loaded["model"] = time.perf_counter() - t1
+                    return emb
+
+                head = ws.head
+                info = embed_pending(ws, documents_embedder, settings, progress=progress,
+                                     mirror=lambda: self._mirror(head), publish_every=settings.publish_every)
+                phases.update(loaded)
+                if info["embedded"]:
+                    _export_query_model(settings)
                 embedded = info["embedded"]
-                phases["embed"] = info["seconds"] - info.get("mirror_seconds", 0.0)
+                phases["embed"] = info["seconds"] - info.get("mirror_seconds", 0.0) - loaded.get("model", 0.0)
                 phases["chroma"] = info.get("mirror_seconds", 0.0)
             gen = ws.head
         return summary.model_copy(update={
@@ -570,6 +578,21 @@ class KnowledgeBase:
 
         return pd.DataFrame(rows, columns=["group", "env", "key_path", "value", "path", "line", "source", "layer",
                                            "variables", "unresolved"])
+
+
+def _export_query_model(settings: Settings) -> None:
+    """Export the model for queries now (torch is loaded), so the first search from the shell does
+    not pay for it; a model ONNX cannot run is left to torch."""
+    from kb.embed import BACKENDS, _model_location, _pooling, export_onnx
+
+    if settings.backend not in BACKENDS or settings.backend == "torch" or settings.model.lower().startswith("hash"):
+        return
+    try:
+        location = Path(_model_location(settings.model)[0])
+        if location.is_dir() and _pooling(location) is not None:
+            export_onnx(location, quantized=settings.precision == "int8")
+    except Exception:  # noqa: BLE001 - the first search exports it, and says why if it cannot
+        pass
 
 
 def _published_shas(ws: Any) -> Any:

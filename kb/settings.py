@@ -66,7 +66,7 @@ class Settings:
     device: str = "auto"
     """Embedding device: auto (CUDA when present), cpu, cuda, mps."""
 
-    embed_batch_size: int = 64
+    embed_batch_size: int = 32
     """Texts per model batch."""
 
     backend: str = "auto"

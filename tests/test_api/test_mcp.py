@@ -102,7 +102,7 @@ def test_lists_every_read_only_tool_with_input_and_output_schemas(mcp):
 
 
 def test_search_answers_with_path_and_lines(mcp):
-    text, data = mcp.ok("search", {"query": "fraud review threshold", "k": 3})
+    text, data = mcp.ok("search", {"query": "fraud review threshold in production", "k": 5})
     assert data["hits"] and data["mode"] == "hybrid" and data["truncated"] is False
     prod = next(h for h in data["hits"] if h["path"] == PROD)
     assert prod["line_start"] <= 25 <= prod["line_end"] and prod["key_path"] == "fraud.review_threshold"
