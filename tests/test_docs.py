@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import fields
 from pathlib import Path
 
 from kb.cli import _discover, cli
@@ -23,7 +22,7 @@ def test_readme_documents_every_command():
 
 
 def test_readme_documents_every_setting():
-    missing = [f.name for f in fields(Settings) if not re.search(rf"\| `{f.name}` \| `KB_{f.name.upper()}`", README)]
+    missing = [name for name in Settings.model_fields if not re.search(rf"\| `{name}` \| `KB_{name.upper()}`", README)]
     assert not missing, f"README settings table lacks: {missing}"
 
 

@@ -31,8 +31,16 @@ def test_bad_settings_say_how_to_fix(tmp_path: Path):
 
 
 def test_every_setting_is_documented():
-    from dataclasses import fields
-
     docs = Settings.documentation()
-    assert set(docs) == {f.name for f in fields(Settings)}
+    assert set(docs) == set(Settings.model_fields)
     assert all(len(d) > 10 for d in docs.values())
+
+
+def test_constructing_settings_reads_no_environment_and_replace_validates(monkeypatch):
+    monkeypatch.setenv("KB_MODEL", "from-env")
+    assert Settings().model == "all-MiniLM-L6-v2"  # only load() reads the layers
+    assert Settings.load(pyproject=Path("/nonexistent/pyproject.toml")).model == "from-env"
+    s = Settings(workers=1).replace(workers="3", known_env="A, B")
+    assert (s.workers, s.known_env) == (3, ["A", "B"])
+    with pytest.raises(ConfigError, match="workers' expects int"):
+        Settings().replace(workers="many")

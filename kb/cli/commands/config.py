@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict
-
 import click
 
 from kb.cli import console, db_option, emit_json, json_option, load_settings
@@ -27,7 +25,7 @@ def command(db, as_json: bool) -> None:
 
     s = load_settings(db=db)
     values = {k: (str(v) if v is not None and not isinstance(v, (int, float, bool, list)) else v)
-              for k, v in asdict(s).items()}
+              for k, v in s.model_dump().items()}
     for secret in ("api_key", "api_read_key"):
         if values.get(secret):
             values[secret] = "***"
