@@ -49,8 +49,9 @@ def _provide_service(state: State) -> KBService:
     return state.service
 
 
-def create_app(settings: Settings, *, watch: bool = False, service: KBService | None = None,
-               debug: bool = False) -> Litestar:
+def create_app(
+    settings: Settings, *, watch: bool = False, service: KBService | None = None, debug: bool = False
+) -> Litestar:
     """The API for the KB at ``settings.db``.
 
     ``watch=True`` re-ingests ``settings.root`` when files under it change. Re-ingests (watch or
@@ -62,19 +63,28 @@ def create_app(settings: Settings, *, watch: bool = False, service: KBService | 
     metrics = Metrics(lambda: service_gauges(svc))
     cors = None
     if settings.cors_origins:
-        cors = CORSConfig(allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST", "OPTIONS"],
-                          allow_headers=["Authorization", "Content-Type"], max_age=600)
+        cors = CORSConfig(
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
     openapi = OpenAPIConfig(
         title="kb",
         version=_version(),
         description="A semantic knowledge base over a configuration tree: search, findings, files, "
-                    "duplicates, drift and the dependency graph.",
+        "duplicates, drift and the dependency graph.",
         path="/schema",
         render_plugins=[SwaggerRenderPlugin(path="/swagger"), RedocRenderPlugin(path="/redoc")],
-        components=Components(security_schemes={
-            "bearer": SecurityScheme(type="http", scheme="bearer",
-                                     description="KB_API_KEY for POST /ingest; KB_API_READ_KEY (when set) for reads."),
-        }),
+        components=Components(
+            security_schemes={
+                "bearer": SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    description="KB_API_KEY for POST /ingest; KB_API_READ_KEY (when set) for reads.",
+                ),
+            }
+        ),
     )
     app = Litestar(
         route_handlers=ROUTES,

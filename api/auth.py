@@ -27,7 +27,7 @@ __all__ = ["require_read", "require_write", "bearer_token"]
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="kb"'}
 
 
-def bearer_token(connection: "ASGIConnection[Any, Any, Any, Any]") -> str | None:
+def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     """The token of an ``Authorization: Bearer ...`` header, or None."""
     header = connection.headers.get("authorization")
     if not header:
@@ -46,11 +46,11 @@ def _matches(token: str, *keys: str | None) -> bool:
     return ok
 
 
-def _settings(connection: "ASGIConnection[Any, Any, Any, Any]") -> "Settings":
+def _settings(connection: ASGIConnection[Any, Any, Any, Any]) -> Settings:
     return connection.app.state.service.settings
 
 
-def require_read(connection: "ASGIConnection[Any, Any, Any, Any]", _: "BaseRouteHandler") -> None:
+def require_read(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     s = _settings(connection)
     if not s.api_read_key:
         return
@@ -64,7 +64,7 @@ def require_read(connection: "ASGIConnection[Any, Any, Any, Any]", _: "BaseRoute
         raise PermissionDeniedException("The bearer token is not valid for reading; check KB_API_READ_KEY.")
 
 
-def require_write(connection: "ASGIConnection[Any, Any, Any, Any]", _: "BaseRouteHandler") -> None:
+def require_write(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     s = _settings(connection)
     if not s.api_key:
         raise PermissionDeniedException(

@@ -66,7 +66,7 @@ def problem(status_code: int, detail: str, headers: dict[str, str] | None = None
     )
 
 
-def _kb_error(request: "Request[Any, Any, Any]", exc: KBError) -> Response[dict[str, Any]]:
+def _kb_error(request: Request[Any, Any, Any], exc: KBError) -> Response[dict[str, Any]]:
     status = int(getattr(exc, "status_code", 500) or 500)
     if status >= 500 and not isinstance(exc, ServiceUnavailableError):
         log.error("kb error on %s %s: %s", request.method, request.url.path, exc.message)
@@ -93,7 +93,7 @@ def _validation_detail(exc: ValidationException) -> str:
     return "Invalid " + "; ".join(parts) + ". " + " ".join(hints or ["See /schema for the allowed values."])
 
 
-def _http_error(request: "Request[Any, Any, Any]", exc: HTTPException) -> Response[dict[str, Any]]:
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     status = exc.status_code
     if isinstance(exc, ValidationException):
         detail = _validation_detail(exc)
@@ -106,10 +106,10 @@ def _http_error(request: "Request[Any, Any, Any]", exc: HTTPException) -> Respon
     return problem(status, detail, headers=getattr(exc, "headers", None))
 
 
-def _unexpected(request: "Request[Any, Any, Any]", exc: Exception) -> Response[dict[str, Any]]:
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "Internal server error: the server log has the details. Please report it.")
 
 
-def exception_handlers() -> "ExceptionHandlersMap":
+def exception_handlers() -> ExceptionHandlersMap:
     return {KBError: _kb_error, HTTPException: _http_error, Exception: _unexpected}

@@ -24,13 +24,15 @@ def _send_json_400(self: Any, msg: str) -> None:
     content = [b"HTTP/1.1 400 Bad Request\r\n"]
     for name, value in self.server_state.default_headers:
         content.extend([name, b": ", value, b"\r\n"])
-    content.extend([
-        b"content-type: application/json\r\n",
-        b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
-        b"connection: close\r\n",
-        b"\r\n",
-        body,
-    ])
+    content.extend(
+        [
+            b"content-type: application/json\r\n",
+            b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
+            b"connection: close\r\n",
+            b"\r\n",
+            body,
+        ]
+    )
     self.transport.write(b"".join(content))
     self.transport.close()
 

@@ -44,21 +44,24 @@ class _Middleware(PrometheusMiddleware):
 
     _config: _Config
 
-    def _metric(self, kind: type[MetricWrapperBase], suffix: str, doc: str, labels: dict[str, Any],
-                **kwargs: Any) -> Any:
+    def _metric(
+        self, kind: type[MetricWrapperBase], suffix: str, doc: str, labels: dict[str, Any], **kwargs: Any
+    ) -> Any:
         name = f"{self._config.prefix}_{suffix}"
         found = self._config.metrics.get(name)
         if found is None:
-            found = self._config.metrics[name] = kind(name, doc, labelnames=[*labels], registry=self._config.registry,
-                                                      **kwargs)
+            found = self._config.metrics[name] = kind(
+                name, doc, labelnames=[*labels], registry=self._config.registry, **kwargs
+            )
         return found
 
     def request_count(self, labels: dict[str, Any]) -> Counter:
         return self._metric(Counter, "requests_total", "HTTP requests answered.", labels)
 
     def request_time(self, labels: dict[str, Any]) -> Histogram:
-        return self._metric(Histogram, "request_duration_seconds", "Time to answer an HTTP request.", labels,
-                            **self._kwargs)
+        return self._metric(
+            Histogram, "request_duration_seconds", "Time to answer an HTTP request.", labels, **self._kwargs
+        )
 
     def requests_in_progress(self, labels: dict[str, Any]) -> Gauge:
         return self._metric(Gauge, "requests_in_progress", "HTTP requests being answered.", labels)
@@ -80,8 +83,9 @@ class Metrics:
     """One app's metrics: the plugin's request metrics and ``gauges``, in one registry."""
 
     def __init__(self, gauges: Gauges = dict, buckets: tuple[float, ...] = BUCKETS) -> None:
-        self.config = _Config(app_name="kb", prefix=PREFIX, group_path=True, buckets=list(buckets),
-                              middleware_class=_Middleware)
+        self.config = _Config(
+            app_name="kb", prefix=PREFIX, group_path=True, buckets=list(buckets), middleware_class=_Middleware
+        )
         self.registry = self.config.registry
         self.registry.register(_Gauges(gauges))
 

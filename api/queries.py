@@ -33,24 +33,32 @@ def _filters(equal: dict[str, str | None], path: str | None) -> tuple[str, list[
     return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
 
 
-def findings_page(view: Catalogue, *, rule: str | None, severity: str | None, path: str | None,
-                  offset: int, limit: int) -> tuple[int, list[Finding]]:
+def findings_page(
+    view: Catalogue, *, rule: str | None, severity: str | None, path: str | None, offset: int, limit: int
+) -> tuple[int, list[Finding]]:
     flt = FindingFilter(rule=rule, severity=severity, path=path)
     return count_findings(view, flt), read_findings(view, flt, limit=limit, offset=offset)
 
 
-def files_page(view: Catalogue, *, format: str | None, path: str | None, status: str | None,
-               offset: int, limit: int) -> tuple[int, list[FileInfo]]:
+def files_page(
+    view: Catalogue, *, format: str | None, path: str | None, status: str | None, offset: int, limit: int
+) -> tuple[int, list[FileInfo]]:
     where, params = _filters({"format": format, "status": status}, path)
     total = view.query(f"SELECT count(*) FROM files {where}", params)[0][0]
-    rows = view.query_dicts(f"SELECT {_FILE_COLS} FROM files {where} ORDER BY path LIMIT ? OFFSET ?",
-                            [*params, limit, offset])
+    rows = view.query_dicts(
+        f"SELECT {_FILE_COLS} FROM files {where} ORDER BY path LIMIT ? OFFSET ?", [*params, limit, offset]
+    )
     return int(total), [FileInfo(**_file_row(r)) for r in rows]
 
 
 def _file_row(r: dict[str, Any]) -> dict[str, Any]:
-    return {**r, "size": r["size"] or 0, "records": r["records"] or 0, "format": r["format"] or "unknown",
-            "status": r["status"] or "ok"}
+    return {
+        **r,
+        "size": r["size"] or 0,
+        "records": r["records"] or 0,
+        "format": r["format"] or "unknown",
+        "status": r["status"] or "ok",
+    }
 
 
 def file_info(view: Catalogue, path: str) -> FileInfo | None:
@@ -58,8 +66,9 @@ def file_info(view: Catalogue, path: str) -> FileInfo | None:
     return FileInfo(**_file_row(rows[0])) if rows else None
 
 
-def file_records(view: Catalogue, path: str, *, offset: int, limit: int
-                 ) -> tuple[int, list[dict[str, Any]], list[Finding]]:
+def file_records(
+    view: Catalogue, path: str, *, offset: int, limit: int
+) -> tuple[int, list[dict[str, Any]], list[Finding]]:
     total = view.query("SELECT count(*) FROM records WHERE path = ?", [path])[0][0]
     records = view.query_dicts(
         "SELECT doc, key_path, value, value_type, line FROM records WHERE path = ? "

@@ -46,8 +46,10 @@ class SearchResponse(_Envelope):
     mode: Literal["hybrid", "semantic", "keyword"]
     hits: list[Hit]
     generation: int | None = Field(default=None, description="The published generation that answered.")
-    embedded_share: float = Field(default=1.0, description="Share of the KB's texts embedded (below 1 while an "
-                                  "embedding runs or after an interrupted one).")
+    embedded_share: float = Field(
+        default=1.0,
+        description="Share of the KB's texts embedded (below 1 while an embedding runs or after an interrupted one).",
+    )
     notice: str | None = Field(default=None, description="Why semantic results may be partial.")
 
 
@@ -130,8 +132,9 @@ class Stats(_Envelope):
     findings_by_severity: dict[str, int]
     last_run: dict[str, Any] | None = None
     chunk_texts: int | None = Field(default=None, description="Distinct chunk texts.")
-    chunk_texts_not_embedded: int | None = Field(default=None, description="Distinct texts the skip rules keep "
-                                                 "out of the model (data, hashes, lock files).")
+    chunk_texts_not_embedded: int | None = Field(
+        default=None, description="Distinct texts the skip rules keep out of the model (data, hashes, lock files)."
+    )
     generation: int | None = Field(default=None, description="The published generation counted.")
     embedded: int | None = Field(default=None, description="Distinct texts with a vector in it...")
     embeddable: int | None = Field(default=None, description="...of those it wants vectors for.")

@@ -55,7 +55,7 @@ class IngestWorker:
         with self._cv:
             return self._running or self._pending is not None
 
-    def submit(self) -> "Future[RunSummary]":
+    def submit(self) -> Future[RunSummary]:
         with self._cv:
             if self._stopping:
                 raise ServiceUnavailableError("The server is shutting down; no new ingest can start.")
@@ -79,7 +79,7 @@ class IngestWorker:
                 if fut.set_running_or_notify_cancel():
                     try:
                         fut.set_result(self._run())
-                    except BaseException as exc:  # noqa: BLE001 - handed to whoever waits
+                    except BaseException as exc:
                         fut.set_exception(exc)
             finally:
                 with self._cv:
@@ -211,7 +211,7 @@ class KBService:
 
     # -- ingest ---------------------------------------------------------------------------------
 
-    def request_ingest(self) -> "Future[RunSummary]":
+    def request_ingest(self) -> Future[RunSummary]:
         """Queue an incremental re-ingest of the root; the future resolves to its summary."""
         if self.worker is None:
             raise ConfigError("This server is read-only: set KB_API_KEY (or pass --watch) to allow re-ingests.")

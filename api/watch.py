@@ -25,8 +25,16 @@ STEP_MS = 50
 
 
 class Watcher:
-    def __init__(self, root: Path, on_change: Callable[[], Any], *, ignore: Sequence[Path] = (),
-                 debounce_ms: int = DEBOUNCE_MS, step_ms: int = STEP_MS, force_polling: bool | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        on_change: Callable[[], Any],
+        *,
+        ignore: Sequence[Path] = (),
+        debounce_ms: int = DEBOUNCE_MS,
+        step_ms: int = STEP_MS,
+        force_polling: bool | None = None,
+    ) -> None:
         self.root = Path(root)
         self.on_change = on_change
         self.ignore = [Path(p).resolve() for p in ignore]
@@ -58,9 +66,17 @@ class Watcher:
 
         self._ready.set()
         try:
-            for changes in watch(self.root, watch_filter=self._filter(), debounce=self.debounce_ms,
-                                 step=self.step_ms, stop_event=self._stop, force_polling=self.force_polling,
-                                 raise_interrupt=False, rust_timeout=500, yield_on_timeout=False):
+            for changes in watch(
+                self.root,
+                watch_filter=self._filter(),
+                debounce=self.debounce_ms,
+                step=self.step_ms,
+                stop_event=self._stop,
+                force_polling=self.force_polling,
+                raise_interrupt=False,
+                rust_timeout=500,
+                yield_on_timeout=False,
+            ):
                 if self._stop.is_set():
                     break
                 if not changes:
@@ -69,7 +85,7 @@ class Watcher:
                 log.info("watch: %d change(s) under %s; re-ingesting", len(changes), self.root)
                 try:
                     self.on_change()
-                except Exception:  # noqa: BLE001 - a failed queue must not end the watch
+                except Exception:
                     log.exception("watch: could not queue a re-ingest")
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("watch: the file watcher stopped")

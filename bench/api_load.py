@@ -72,8 +72,22 @@ def build_kb(db: Path, model: str | None) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     if model:
         env["KB_MODEL"] = model
-    subprocess.run([sys.executable, "-c", "from kb.cli import main; main()", "ingest", str(SAMPLE), "--db", str(db),
-                    "--quiet", "--json"], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from kb.cli import main; main()",
+            "ingest",
+            str(SAMPLE),
+            "--db",
+            str(db),
+            "--quiet",
+            "--json",
+        ],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     print(f"built in {time.perf_counter() - t0:.1f}s", flush=True)
 
 
@@ -85,8 +99,18 @@ def start_server(db: Path, model: str | None) -> tuple[subprocess.Popen, str]:
     if model:
         env["KB_MODEL"] = model
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from kb.cli import main; main()", "serve", "--db", str(db), "--port", str(port),
-         "--log-level", "warning"],
+        [
+            sys.executable,
+            "-c",
+            "from kb.cli import main; main()",
+            "serve",
+            "--db",
+            str(db),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
         env=env,
     )
     url = f"http://127.0.0.1:{port}"
@@ -177,8 +201,10 @@ def main() -> int:
             run_load(url, args.clients, args.warmup, args.seed + 1000)
         health = httpx.get(url + "/health", timeout=10).json()
         print(f"server {url}: {health['files']} files, {health['chunks']} chunks, embedder {health['embedder']}")
-        print(f"{args.clients} clients x {args.seconds:.0f}s, ~70% /search (hybrid/semantic/keyword), ~30% /findings",
-              flush=True)
+        print(
+            f"{args.clients} clients x {args.seconds:.0f}s, ~70% /search (hybrid/semantic/keyword), ~30% /findings",
+            flush=True,
+        )
         res = run_load(url, args.clients, args.seconds, args.seed)
     finally:
         if proc is not None:

@@ -67,9 +67,15 @@ def edit(text: str, k: int) -> str:
 
 
 def git(corpus: Path, *args: str) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
-           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com",
-           "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "bench",
+        "GIT_AUTHOR_EMAIL": "bench@example.com",
+        "GIT_COMMITTER_NAME": "bench",
+        "GIT_COMMITTER_EMAIL": "bench@example.com",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
     subprocess.run(["git", "-C", str(corpus), *args], env=env, check=True, capture_output=True)
 
 
@@ -89,15 +95,20 @@ def main() -> None:
         t0 = time.perf_counter()
         load_generator().generate(corpus, args.files, seed=1)
         print(f"generated {args.files} files into {corpus} in {time.perf_counter() - t0:.1f}s", flush=True)
-    candidates = sorted(p for p in corpus.rglob("*") if p.is_file() and ".git" not in p.parts
-                        and _NUM.search(p.read_text(encoding="utf-8", errors="replace")))
+    candidates = sorted(
+        p
+        for p in corpus.rglob("*")
+        if p.is_file() and ".git" not in p.parts and _NUM.search(p.read_text(encoding="utf-8", errors="replace"))
+    )
     n_edit = max(1, round(args.files * args.share))
     chosen = random.Random(7).sample(candidates, n_edit)
     originals = {p: p.read_text(encoding="utf-8") for p in chosen}
 
     base = {**os.environ, "KB_EMBED": "0", "KB_WORKERS": str(args.workers)}
-    modes = {"off": {**base, "KB_RECORD_CHANGES": "0", "KB_GIT_ATTRIBUTION": "0"},
-             "on": {**base, "KB_RECORD_CHANGES": "1", "KB_GIT_ATTRIBUTION": "0"}}
+    modes = {
+        "off": {**base, "KB_RECORD_CHANGES": "0", "KB_GIT_ATTRIBUTION": "0"},
+        "on": {**base, "KB_RECORD_CHANGES": "1", "KB_GIT_ATTRIBUTION": "0"},
+    }
     if args.git:
         modes["on + git"] = {**base, "KB_RECORD_CHANGES": "1", "KB_GIT_ATTRIBUTION": "1"}
         if not (corpus / ".git").exists():
@@ -115,14 +126,14 @@ def main() -> None:
             print(f"{m:>9}: first run {results[m]['first'][0]['seconds']:.1f}s", flush=True)
         order = list(modes)
         for k in range(args.repeats):
-            for m in (order if k % 2 == 0 else order[::-1]):
+            for m in order if k % 2 == 0 else order[::-1]:
                 results[m]["nochange"].append(ingest(corpus, dbs[m], modes[m]))
         for k in range(args.repeats):
             for p, text in originals.items():
                 p.write_text(edit(text, k), encoding="utf-8")
             if args.git:
                 git(corpus, "commit", "-q", "-a", "-m", f"edit {k}")
-            for m in (order if k % 2 == 0 else order[::-1]):
+            for m in order if k % 2 == 0 else order[::-1]:
                 r = ingest(corpus, dbs[m], modes[m])
                 assert r["summary"]["changed"] == n_edit, r["summary"]
                 results[m]["changed"].append(r)
@@ -135,8 +146,10 @@ def main() -> None:
     def med(m: str, phase: str, key: str) -> float:
         return statistics.median(r[key] for r in results[m][phase])
 
-    print(f"\ncorpus: {corpus} ({results['off']['first'][0]['summary']['files_seen']} files), {n_edit} files "
-          f"edited per changed run, {args.repeats} repeats (medians), cores: {os.cpu_count()}")
+    print(
+        f"\ncorpus: {corpus} ({results['off']['first'][0]['summary']['files_seen']} files), {n_edit} files "
+        f"edited per changed run, {args.repeats} repeats (medians), cores: {os.cpu_count()}"
+    )
     header = f"{'run':<22}" + "".join(f"{m + ' s':>12}{'wall':>8}" for m in modes) + f"{'overhead':>10}"
     print(header)
     for phase, label in (("nochange", "no-change re-run"), ("changed", f"{args.share:.0%} files changed")):

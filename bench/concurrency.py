@@ -79,8 +79,13 @@ def main() -> int:
 
     def ingest() -> float:
         t0 = time.perf_counter()
-        res = subprocess.run([*KB, "ingest", str(tree), "--db", str(db), "--json", "-q"], env=env,
-                             capture_output=True, text=True, cwd=REPO)
+        res = subprocess.run(
+            [*KB, "ingest", str(tree), "--db", str(db), "--json", "-q"],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+        )
         if res.returncode != 0:
             raise SystemExit(res.stderr[-2000:])
         return time.perf_counter() - t0
@@ -93,8 +98,14 @@ def main() -> int:
     # an update of 1% of the files, with a reader process and a disk sampler running
     files = sorted(p for p in tree.rglob("*") if p.is_file() and p.suffix in (".yaml", ".json", ".env", ".toml"))
     changed = files[:: max(1, len(files) // (args.files // 100))][: args.files // 100]
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(db), "600"], env=env, cwd=REPO,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(db), "600"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     answers: list[dict] = []
     threading.Thread(target=lambda: answers.extend(json.loads(line) for line in reader.stdout), daemon=True).start()
     time.sleep(3)
@@ -127,17 +138,25 @@ def main() -> int:
 
     print(f"\ncorpus: {corpus} ({args.files} files), cores: {os.cpu_count()}")
     print(f"first ingest (catalogue + keyword index): {first:.1f} s")
-    print(f"no-change ingest: {statistics.median(nochange):.2f} s median (runs {', '.join(f'{t:.2f}' for t in nochange)})")
+    print(
+        f"no-change ingest: {statistics.median(nochange):.2f} s median (runs {', '.join(f'{t:.2f}' for t in nochange)})"
+    )
     print(f"KB size: {size / 1e6:.0f} MB (catalogue {catalogue / 1e6:.0f} MB)")
-    print(f"update of {len(changed)} files (1%): {update:.2f} s; most extra disk during it: "
-          f"{(peak[0] - size) / 1e6:.0f} MB ({(peak[0] - size) / size:.2f}x the KB)")
+    print(
+        f"update of {len(changed)} files (1%): {update:.2f} s; most extra disk during it: "
+        f"{(peak[0] - size) / 1e6:.0f} MB ({(peak[0] - size) / size:.2f}x the KB)"
+    )
     if ms:
-        print(f"reader during the update: {len(ms)} answers, p50 {statistics.median(ms):.0f} ms, "
-              f"p99 {sorted(ms)[int(0.99 * (len(ms) - 1))]:.0f} ms, slowest {max(ms):.0f} ms; reader errors: {errors}")
+        print(
+            f"reader during the update: {len(ms)} answers, p50 {statistics.median(ms):.0f} ms, "
+            f"p99 {sorted(ms)[int(0.99 * (len(ms) - 1))]:.0f} ms, slowest {max(ms):.0f} ms; reader errors: {errors}"
+        )
     if around:
-        print(f"reader within 1 s of the publish: slowest {max(a['ms'] for a in around):.0f} ms; "
-              f"new generation seen {publish_at - w0:.1f} s after the writer started, "
-              f"{max(0.0, publish_at - w1):.2f} s after it finished")
+        print(
+            f"reader within 1 s of the publish: slowest {max(a['ms'] for a in around):.0f} ms; "
+            f"new generation seen {publish_at - w0:.1f} s after the writer started, "
+            f"{max(0.0, publish_at - w1):.2f} s after it finished"
+        )
     return 0
 
 

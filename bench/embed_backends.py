@@ -76,14 +76,19 @@ def main() -> int:
         if tok is not None:
             tokens = sum(len(e.ids) for e in tok.encode_batch(texts))
     ref = vecs.get("torch-fp32")
-    print(f"\n{len(texts)} distinct texts from {args.kb}" + (f", {tokens / len(texts):.0f} word pieces each on average" if tokens else ""))
+    print(
+        f"\n{len(texts)} distinct texts from {args.kb}"
+        + (f", {tokens / len(texts):.0f} word pieces each on average" if tokens else "")
+    )
     print(f"CPU with AMX bf16: {cpu_has_bf16()}")
     print(f"{'backend':12} {'texts/s':>9} {'vs torch-fp32':>14} {'mean cos':>9} {'min cos':>9}")
     for name in names:
         cos = (vecs[name] * ref).sum(axis=1) if ref is not None else None
         ratio = best[name] / best["torch-fp32"] if "torch-fp32" in best else float("nan")
-        print(f"{name:12} {best[name]:9.1f} {ratio:13.2f}x "
-              + (f"{cos.mean():9.5f} {cos.min():9.5f}" if cos is not None else ""))
+        print(
+            f"{name:12} {best[name]:9.1f} {ratio:13.2f}x "
+            + (f"{cos.mean():9.5f} {cos.min():9.5f}" if cos is not None else "")
+        )
     return 0
 
 

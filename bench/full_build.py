@@ -67,8 +67,17 @@ def child_build(corpus: str, db: str, model: str, device: str) -> None:
     reported = getattr(summary, "phases", None)
     if reported:  # the run's own per-phase seconds (kb after the embedding work)
         phases = {k: round(v, 2) for k, v in reported.items()}
-    print(json.dumps({"phases": phases, "seconds": round(end, 2), "chunks": chunks, "distinct_texts": distinct,
-                      "summary": summary.model_dump(mode="json")}))
+    print(
+        json.dumps(
+            {
+                "phases": phases,
+                "seconds": round(end, 2),
+                "chunks": chunks,
+                "distinct_texts": distinct,
+                "summary": summary.model_dump(mode="json"),
+            }
+        )
+    )
 
 
 def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
@@ -163,20 +172,38 @@ def main() -> int:
     shutil.rmtree(dev_db, ignore_errors=True)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     print(f"# full build of {args.corpus} into {dev_db} ...", flush=True)
-    wall, peak, out = measure([sys.executable, __file__, "--model", args.model, "--device", args.device,
-                               "--child", str(args.corpus), str(dev_db)], env)
+    wall, peak, out = measure(
+        [
+            sys.executable,
+            __file__,
+            "--model",
+            args.model,
+            "--device",
+            args.device,
+            "--child",
+            str(args.corpus),
+            str(dev_db),
+        ],
+        env,
+    )
     build = json.loads(out.strip().splitlines()[-1])
     s = build["summary"]
     embed_s = (build["phases"].get("embed") or 0.0) + (build["phases"].get("chroma") or 0.0)
     fig: dict = {
-        "corpus": str(args.corpus), "files": s["files_seen"], "chunks": build["chunks"],
-        "distinct_texts": build["distinct_texts"], "build_wall_s": round(wall, 1), "phases": build["phases"],
-        "texts_embedded": s.get("chunks_embedded", 0), "texts_skipped": s.get("chunks_skipped", 0),
+        "corpus": str(args.corpus),
+        "files": s["files_seen"],
+        "chunks": build["chunks"],
+        "distinct_texts": build["distinct_texts"],
+        "build_wall_s": round(wall, 1),
+        "phases": build["phases"],
+        "texts_embedded": s.get("chunks_embedded", 0),
+        "texts_skipped": s.get("chunks_skipped", 0),
         "embed_texts_per_s": round(s.get("chunks_embedded", 0) / embed_s, 1) if embed_s else None,
-        "peak_rss_mb": round(peak), "cpus": os.cpu_count(),
+        "peak_rss_mb": round(peak),
+        "cpus": os.cpu_count(),
         "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
-    print(json.dumps({k: v for k, v in fig.items()}, indent=1), flush=True)
+    print(json.dumps(dict(fig.items()), indent=1), flush=True)
     cold = cold_search(dev_db)
     fig["cold_search_wall_s"] = cold["wall_s"]
     fig["cold_search_peak_rss_mb"] = cold["peak_rss_mb"]
@@ -204,8 +231,15 @@ def report(new: dict, old: dict | None) -> None:
     keys = ["files", "chunks", "distinct_texts", "build_wall_s"]
     phases = list(dict.fromkeys([*(old or {}).get("phases", {}), *new.get("phases", {})]))
     keys += [f"phases.{p}" for p in phases]
-    keys += ["texts_embedded", "texts_skipped", "embed_texts_per_s", "peak_rss_mb", "cold_search_wall_s",
-             "cold_search_peak_rss_mb", "cold_search_same_as_in_process"]
+    keys += [
+        "texts_embedded",
+        "texts_skipped",
+        "embed_texts_per_s",
+        "peak_rss_mb",
+        "cold_search_wall_s",
+        "cold_search_peak_rss_mb",
+        "cold_search_same_as_in_process",
+    ]
     keys += [f"mrr.{k}" for k in new.get("mrr", {})]
     print(f"\n{'figure':34} {'old':>14} {'new':>14}")
     for k in keys:

@@ -37,9 +37,17 @@ def load_generator():
 
 def git(repo: Path, *args: str, date: int = 1_700_000_000) -> str:
     stamp = f"@{date} +0000"
-    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
-           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com", "GIT_AUTHOR_DATE": stamp,
-           "GIT_COMMITTER_DATE": stamp, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "bench",
+        "GIT_AUTHOR_EMAIL": "bench@example.com",
+        "GIT_COMMITTER_NAME": "bench",
+        "GIT_COMMITTER_EMAIL": "bench@example.com",
+        "GIT_AUTHOR_DATE": stamp,
+        "GIT_COMMITTER_DATE": stamp,
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
     return subprocess.run(["git", "-C", str(repo), *args], env=env, check=True, capture_output=True, text=True).stdout
 
 
@@ -79,8 +87,18 @@ def parse_summary(stdout: str) -> dict:
 
 def ingest(repo: Path, db: Path, *extra: str) -> tuple[float, dict]:
     shutil.rmtree(db, ignore_errors=True)
-    cmd = [sys.executable, "-c", "from kb.cli import main; main()", "ingest", str(repo), "--db", str(db), "--json",
-           "--no-embed", *extra]
+    cmd = [
+        sys.executable,
+        "-c",
+        "from kb.cli import main; main()",
+        "ingest",
+        str(repo),
+        "--db",
+        str(db),
+        "--json",
+        "--no-embed",
+        *extra,
+    ]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ})
     wall = time.perf_counter() - t0

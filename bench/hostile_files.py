@@ -65,8 +65,19 @@ def make(shape: str, size: int) -> tuple[str, str]:
     raise SystemExit(f"unknown shape {shape}")
 
 
-SHAPES = ["json-one-string", "yaml-hex-item", "yaml-long-keys", "jwt-prefixes", "pem-begins", "url-schemes",
-          "assign-quotes", "dotted-words", "ini-spaces", "toml-hex-int", "env-secrets"]
+SHAPES = [
+    "json-one-string",
+    "yaml-hex-item",
+    "yaml-long-keys",
+    "jwt-prefixes",
+    "pem-begins",
+    "url-schemes",
+    "assign-quotes",
+    "dotted-words",
+    "ini-spaces",
+    "toml-hex-int",
+    "env-secrets",
+]
 
 CHILD = r"""
 import json, resource, sys, time
@@ -95,8 +106,13 @@ def run(shape: str, mb: int, timeout: float) -> dict:
         p = Path(d) / name
         p.write_text(text, encoding="utf-8")
         del text
-        out = subprocess.run([sys.executable, "-c", CHILD, str(p), str(timeout)], capture_output=True, text=True,
-                             cwd=HERE.parent, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, str(p), str(timeout)],
+            capture_output=True,
+            text=True,
+            cwd=HERE.parent,
+            env={**os.environ, "PYTHONPATH": str(HERE.parent)},
+        )
     if out.returncode != 0:
         return {"error": out.stderr[-500:]}
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -112,7 +128,7 @@ def main() -> None:
     for shape in args.shape or SHAPES:
         cells, times = [], []
         for mb in args.sizes:
-            t0 = time.perf_counter()
+            time.perf_counter()
             r = run(shape, mb, args.timeout)
             if "error" in r:
                 cells.append(f"{'error':>22}")

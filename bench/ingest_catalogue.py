@@ -61,9 +61,9 @@ def measure(cmd: list[str], env: dict[str, str]) -> dict:
         raise SystemExit(f"ingest failed ({proc.returncode}):\n{err[-3000:]}")
     try:
         # DuckDB >= 2 may draw its progress bar on stdout: the summary is the JSON object after it
-        summary = json.loads(out[out.index("\n{") + 1:] if not out.startswith("{") and "\n{" in out else out)
+        summary = json.loads(out[out.index("\n{") + 1 :] if not out.startswith("{") and "\n{" in out else out)
     except json.JSONDecodeError as exc:
-        raise SystemExit(f"ingest printed something that is not its JSON summary ({exc}):\n{out[:2000]}")
+        raise SystemExit(f"ingest printed something that is not its JSON summary ({exc}):\n{out[:2000]}") from None
     return {"seconds": seconds, "peak_rss_mb": peak / 1048576, "summary": summary}
 
 

@@ -44,8 +44,9 @@ def run_jscpd(jscpd: str, corpus: Path) -> tuple[dict, float, str]:
     out = Path(tempfile.mkdtemp(prefix="jscpd-"))
     version = subprocess.run([jscpd, "--version"], capture_output=True, text=True).stdout.strip() or "jscpd"
     t0 = time.perf_counter()
-    proc = subprocess.run([jscpd, "--reporters", "json", "--output", str(out), "--silent", str(corpus)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [jscpd, "--reporters", "json", "--output", str(out), "--silent", str(corpus)], capture_output=True, text=True
+    )
     seconds = time.perf_counter() - t0
     report = out / "jscpd-report.json"
     if not report.exists():
@@ -99,15 +100,26 @@ def main() -> None:
     summary = duplication_summary(kb.catalogue, groups)
     formats = dict(kb.catalogue.query("SELECT path, format FROM files"))
     status = dict(kb.catalogue.query("SELECT path, status FROM files"))
-    n_lines = {p: n for p, n in kb.catalogue.query(
-        "SELECT path, max(l) FROM (SELECT path, max(line) l FROM records GROUP BY 1 UNION ALL "
-        "SELECT path, max(line_end) FROM sections GROUP BY 1) GROUP BY 1")}
+    n_lines = dict(
+        kb.catalogue.query(
+            "SELECT path, max(l) FROM (SELECT path, max(line) l FROM records GROUP BY 1 UNION ALL "
+            "SELECT path, max(line_end) FROM sections GROUP BY 1) GROUP BY 1"
+        )
+    )
 
     # -- jscpd clones -------------------------------------------------------------------------
     clones = []
     for c in report["duplicates"]:
-        a = (clean_name(c["firstFile"]["name"], corpus), c["firstFile"]["startLoc"]["line"], c["firstFile"]["endLoc"]["line"])
-        b = (clean_name(c["secondFile"]["name"], corpus), c["secondFile"]["startLoc"]["line"], c["secondFile"]["endLoc"]["line"])
+        a = (
+            clean_name(c["firstFile"]["name"], corpus),
+            c["firstFile"]["startLoc"]["line"],
+            c["firstFile"]["endLoc"]["line"],
+        )
+        b = (
+            clean_name(c["secondFile"]["name"], corpus),
+            c["secondFile"]["startLoc"]["line"],
+            c["secondFile"]["endLoc"]["line"],
+        )
         clones.append((a, b, c.get("format", "?")))
     by_pair: dict[tuple[str, str], list[tuple[tuple[int, int], tuple[int, int]]]] = defaultdict(list)
     for a, b, _fmt in clones:
@@ -124,8 +136,9 @@ def main() -> None:
             if m1.path == m2.path:
                 continue
             x, y = sorted([m1, m2], key=lambda m: m.path)
-            kb_pairs[(x.path, y.path)].append(((x.line_start or 1, x.line_end or 10**9),
-                                               (y.line_start or 1, y.line_end or 10**9), g.kind))
+            kb_pairs[(x.path, y.path)].append(
+                ((x.line_start or 1, x.line_end or 10**9), (y.line_start or 1, y.line_end or 10**9), g.kind)
+            )
 
     def jscpd_sees(pair, ra, rb) -> bool:
         return any(overlaps(ra, ca) and overlaps(rb, cb) for ca, cb in by_pair.get(pair, ()))
@@ -140,13 +153,20 @@ def main() -> None:
                 if m1.path == m2.path:
                     continue
                 x, y = sorted([m1, m2], key=lambda m: m.path)
-                if jscpd_sees((x.path, y.path), (x.line_start or 1, x.line_end or 10**9), (y.line_start or 1, y.line_end or 10**9)):
+                if jscpd_sees(
+                    (x.path, y.path), (x.line_start or 1, x.line_end or 10**9), (y.line_start or 1, y.line_end or 10**9)
+                ):
                     hit = True
                     break
             seen += hit
         cross = sum(1 for g in gs if len({formats.get(m.path) for m in g.members}) > 1)
-        kind_rows[kind] = {"groups": len(gs), "members": sum(len(g.members) for g in gs), "seen_by_jscpd": seen,
-                           "kb_only": len(gs) - seen, "cross_format": cross}
+        kind_rows[kind] = {
+            "groups": len(gs),
+            "members": sum(len(g.members) for g in gs),
+            "seen_by_jscpd": seen,
+            "kb_only": len(gs) - seen,
+            "cross_format": cross,
+        }
 
     # -- jscpd clones covered by kb -----------------------------------------------------------
     reasons: Counter = Counter()
@@ -157,8 +177,11 @@ def main() -> None:
             why = "inside one file"
         else:
             (x, y) = sorted([a, b])
-            hits = [k for ra, rb, k in kb_pairs.get((x[0], y[0]), ())
-                    if overlaps(ra, (x[1], x[2])) and overlaps(rb, (y[1], y[2]))]
+            hits = [
+                k
+                for ra, rb, k in kb_pairs.get((x[0], y[0]), ())
+                if overlaps(ra, (x[1], x[2])) and overlaps(rb, (y[1], y[2]))
+            ]
             if hits:
                 by_format[fmt]["covered"] += 1
                 covered_by_kind[sorted(hits, key=["exact", "canonical", "block", "near"].index)[0]] += 1
@@ -204,19 +227,37 @@ def main() -> None:
 
     both = jscpd_pairs & set(kb_pairs)
     figures = {
-        "jscpd": {"version": version, "seconds": round(jscpd_s, 2), "clones": len(clones),
-                  "clones_inside_one_file": sum(1 for a, b, _ in clones if a[0] == b[0]),
-                  "file_pairs": len(jscpd_pairs), "sources": report["statistics"]["total"].get("sources")},
-        "kb": {"seconds": round(kb_s, 2), "groups": len(groups), "file_pairs": len(kb_pairs), "by_kind": kind_rows,
-               "duplication_ratio": summary["duplication_ratio"]},
-        "file_pairs": {"both": len(both), "jscpd_only": len(jscpd_pairs - set(kb_pairs)),
-                       "kb_only": len(set(kb_pairs) - jscpd_pairs)},
+        "jscpd": {
+            "version": version,
+            "seconds": round(jscpd_s, 2),
+            "clones": len(clones),
+            "clones_inside_one_file": sum(1 for a, b, _ in clones if a[0] == b[0]),
+            "file_pairs": len(jscpd_pairs),
+            "sources": report["statistics"]["total"].get("sources"),
+        },
+        "kb": {
+            "seconds": round(kb_s, 2),
+            "groups": len(groups),
+            "file_pairs": len(kb_pairs),
+            "by_kind": kind_rows,
+            "duplication_ratio": summary["duplication_ratio"],
+        },
+        "file_pairs": {
+            "both": len(both),
+            "jscpd_only": len(jscpd_pairs - set(kb_pairs)),
+            "kb_only": len(set(kb_pairs) - jscpd_pairs),
+        },
         "jscpd_clones_covered_by_kb": dict(covered_by_kind),
         "jscpd_clones_not_covered": dict(reasons),
         "jscpd_clones_by_format": {k: dict(v) for k, v in by_format.items()},
-        "truth_exact_groups": {"total": len(truth_groups), "kb_found": kb_found, "kb_extra_groups": kb_extra,
-                               "jscpd_found": jscpd_found, "jscpd_partial": jscpd_partial,
-                               "jscpd_missed_examples": jscpd_missed[:8]},
+        "truth_exact_groups": {
+            "total": len(truth_groups),
+            "kb_found": kb_found,
+            "kb_extra_groups": kb_extra,
+            "jscpd_found": jscpd_found,
+            "jscpd_partial": jscpd_partial,
+            "jscpd_missed_examples": jscpd_missed[:8],
+        },
     }
     if args.json_out:
         args.json_out.write_text(json.dumps(figures, indent=2))
@@ -241,7 +282,9 @@ def markdown(f: dict, corpus: Path) -> str:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for kind, r in k["by_kind"].items():
-        out.append(f"| {kind} | {r['groups']} | {r['members']} | {r['cross_format']} | {r['seen_by_jscpd']} | {r['kb_only']} |")
+        out.append(
+            f"| {kind} | {r['groups']} | {r['members']} | {r['cross_format']} | {r['seen_by_jscpd']} | {r['kb_only']} |"
+        )
     out += ["", "| jscpd clones | count |", "|---|---:|"]
     for kind, n in sorted(f["jscpd_clones_covered_by_kb"].items()):
         out.append(f"| covered by a kb {kind} group | {n} |")

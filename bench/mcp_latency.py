@@ -49,12 +49,14 @@ def main() -> int:
 
         db = Path(tempfile.mkdtemp(prefix="kb-mcp-bench-")) / "kb"
         t = time.perf_counter()
-        KnowledgeBase.build(KnowledgeBase.sample_path(), db=db, workers=1,
-                            **({"model": args.model} if args.model else {})).close()
+        KnowledgeBase.build(
+            KnowledgeBase.sample_path(), db=db, workers=1, **({"model": args.model} if args.model else {})
+        ).close()
         print(f"built the sample KB in {time.perf_counter() - t:.1f} s")
     argv = ["mcp", "--db", str(db), *(["--model", args.model] if args.model else [])]
-    params = StdioServerParameters(command=str(Path(sys.executable).with_name("kb")), args=argv,
-                                   env={"HF_HUB_OFFLINE": "1"})
+    params = StdioServerParameters(
+        command=str(Path(sys.executable).with_name("kb")), args=argv, env={"HF_HUB_OFFLINE": "1"}
+    )
 
     async def run() -> None:
         t = time.perf_counter()
@@ -70,8 +72,10 @@ def main() -> int:
                     if r.is_error:
                         raise SystemExit(f"{name} failed: {r.content[0].text}")
                 label = "first search, asked at once" if i == 0 else name
-                print(f"{label:<30} first {times[0] * 1000:7.0f} ms   later {statistics.median(times[1:]) * 1000:6.0f} ms"
-                      f"   {len(r.content[0].text):6d} chars")
+                print(
+                    f"{label:<30} first {times[0] * 1000:7.0f} ms   later {statistics.median(times[1:]) * 1000:6.0f} ms"
+                    f"   {len(r.content[0].text):6d} chars"
+                )
 
     anyio.run(run)
     return 0

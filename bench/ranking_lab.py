@@ -57,9 +57,15 @@ def dump(args: argparse.Namespace) -> int:
                 for _, d in kw:
                     docs.setdefault(d.chunk_id, d)
                 docs.update(stores.fetch_chunks(st, missing))
-                out["queries"].append({**q, "set": qset, "corpus": corpus,
-                                       "kw": [(s, d.chunk_id) for s, d in kw],
-                                       "vec": [(sim, cid) for cid, sim in vec]})
+                out["queries"].append(
+                    {
+                        **q,
+                        "set": qset,
+                        "corpus": corpus,
+                        "kw": [(s, d.chunk_id) for s, d in kw],
+                        "vec": [(sim, cid) for cid, sim in vec],
+                    }
+                )
         print(f"# {qset}: {sum(1 for x in out['queries'] if x['set'] == qset)} queries", flush=True)
     args.out.write_bytes(pickle.dumps(out))
     print(f"wrote {args.out}")
@@ -94,8 +100,18 @@ def replay(lab: dict, mode: str = "hybrid") -> list[dict]:
             if d.path not in paths:
                 paths.append(d.path)
         _, rr, rank = score(paths, q["relevant"])
-        rows.append({"set": q["set"], "id": q["id"], "kind": q["kind"], "half": q.get("half"), "rr10": rr,
-                     "rank": rank, "query": q["query"], "top": paths[:3]})
+        rows.append(
+            {
+                "set": q["set"],
+                "id": q["id"],
+                "kind": q["kind"],
+                "half": q.get("half"),
+                "rr10": rr,
+                "rank": rank,
+                "query": q["query"],
+                "top": paths[:3],
+            }
+        )
     return rows
 
 
@@ -139,8 +155,14 @@ def grid(args: argparse.Namespace) -> int:
     axes: list[tuple[str, list[object]]] = []
     for spec in args.grid:
         t, _, vs = spec.partition("=")
-        axes.append((t, [ast.literal_eval(v) for v in vs.split(";")] if ";" in vs
-                     else [ast.literal_eval(v) for v in vs.split(",")]))
+        axes.append(
+            (
+                t,
+                [ast.literal_eval(v) for v in vs.split(";")]
+                if ";" in vs
+                else [ast.literal_eval(v) for v in vs.split(",")],
+            )
+        )
     results = []
     for mode in ("keyword", "semantic"):
         if args.singles:
@@ -153,8 +175,10 @@ def grid(args: argparse.Namespace) -> int:
         if args.verbose:
             for r in rows:
                 if r["set"] == "questions" or r["rr10"] < 1:
-                    print(f"  {r['set']:9} {r['id']:9} {r.get('half') or '':5} {r['kind'][:4]} "
-                          f"{r['rank'] or '-':>3}  {r['query'][:60]:60}  {' | '.join(p[-50:] for p in r['top'][:2])}")
+                    print(
+                        f"  {r['set']:9} {r['id']:9} {r.get('half') or '':5} {r['kind'][:4]} "
+                        f"{r['rank'] or '-':>3}  {r['query'][:60]:60}  {' | '.join(p[-50:] for p in r['top'][:2])}"
+                    )
     cols = [name for name, _, _ in GROUPS]
     print(f"{'setting':80} " + " ".join(f"{c:>10}" for c in cols))
     results.sort(key=lambda x: -x[1]["tune"] if "mode" not in x[0] else 1)

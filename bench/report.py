@@ -50,13 +50,15 @@ def main() -> None:
     for _ in range(args.repeats):
         wall, _ = kb("report", "--db", str(db), "-o", str(page))
         _, out = kb("report", "--db", str(db), "--json")
-        data = json.loads(out[out.find("{") if out.startswith("{") else out.find("\n{") + 1:])
+        data = json.loads(out[out.find("{") if out.startswith("{") else out.find("\n{") + 1 :])
         runs.append((wall, data["seconds"], data["timings"]))
     files = data["kb"]["files"]
     print(f"\ncorpus: {args.corpus} ({files} files, {data['kb']['records']} values), cores: {os.cpu_count()}")
     print(f"kb validate (once, before):                 {wall_v:6.2f} s")
-    print(f"kb report -o FILE, validation fresh, median: {statistics.median(r[0] for r in runs):6.2f} s wall, "
-          f"{statistics.median(r[1] for r in runs):.2f} s building (target <= 5 s)")
+    print(
+        f"kb report -o FILE, validation fresh, median: {statistics.median(r[0] for r in runs):6.2f} s wall, "
+        f"{statistics.median(r[1] for r in runs):.2f} s building (target <= 5 s)"
+    )
     parts = {k: statistics.median(r[2][k] for r in runs) for k in runs[0][2]}
     print("  parts (median s): " + ", ".join(f"{k} {v:.2f}" for k, v in parts.items()))
     print(f"page: {page} ({page.stat().st_size / 1024:.0f} KB), score {data['score']['value']}")

@@ -60,10 +60,18 @@ def main() -> int:
             t = time.perf_counter()
             kb.search_result(queries[i % len(queries)], k=10, mode=mode)
             times.append((time.perf_counter() - t) * 1000)
-        report[mode] = {"p50": pct(times, 50), "p95": pct(times, 95), "p99": pct(times, 99),
-                        "mean": statistics.fmean(times), "n": n}
-        print(f"search {mode:8} over {total} chunks: p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms, "
-              f"p99 {pct(times, 99):.1f} ms ({n} queries)", flush=True)
+        report[mode] = {
+            "p50": pct(times, 50),
+            "p95": pct(times, 95),
+            "p99": pct(times, 99),
+            "mean": statistics.fmean(times),
+            "n": n,
+        }
+        print(
+            f"search {mode:8} over {total} chunks: p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms, "
+            f"p99 {pct(times, 99):.1f} ms ({n} queries)",
+            flush=True,
+        )
     kb.close()
     print(f"\n{'MET ' if report['hybrid']['p50'] <= 30 else 'MISS'}  hybrid p50 <= 30 ms")
     if args.json:

@@ -106,14 +106,28 @@ def evaluate(kb, qset: str, modes: Iterable[str] = MODES, queries: list[dict] | 
         for mode in modes:
             hits = kb.search(q["query"], k=30, mode=mode, as_frame=False)
             recall, rr, rank = score(ranked_paths(hits), q["relevant"])
-            rows.append({"set": qset, "id": q["id"], "kind": q["kind"], "mode": mode, "query": q["query"],
-                         "half": q.get("half"), "recall5": recall, "rr10": rr, "rank": rank})
+            rows.append(
+                {
+                    "set": qset,
+                    "id": q["id"],
+                    "kind": q["kind"],
+                    "mode": mode,
+                    "query": q["query"],
+                    "half": q.get("half"),
+                    "recall5": recall,
+                    "rr10": rr,
+                    "rank": rank,
+                }
+            )
     return rows
 
 
 def mrr(rows: list[dict], mode: str, *, sets: Iterable[str] | None = None, kind: str | None = None) -> float:
-    sel = [r["rr10"] for r in rows if r["mode"] == mode and (sets is None or r["set"] in sets)
-           and (kind is None or r["kind"] == kind)]
+    sel = [
+        r["rr10"]
+        for r in rows
+        if r["mode"] == mode and (sets is None or r["set"] in sets) and (kind is None or r["kind"] == kind)
+    ]
     return statistics.fmean(sel) if sel else float("nan")
 
 
@@ -126,8 +140,13 @@ def print_table(rows: list[dict], sets: list[str]) -> None:
         groups += [("questions " + h, ("questions",), h) for h in ("tune", "check")]
     for name, members, half in groups:
         for kind in ("paraphrase", "literal", None):
-            sel = [r for r in rows if r["set"] in members and (kind is None or r["kind"] == kind)
-                   and (half is None or r.get("half") == half)]
+            sel = [
+                r
+                for r in rows
+                if r["set"] in members
+                and (kind is None or r["kind"] == kind)
+                and (half is None or r.get("half") == half)
+            ]
             if not sel:
                 continue
             n = len({(r["set"], r["id"]) for r in sel})
@@ -137,8 +156,10 @@ def print_table(rows: list[dict], sets: list[str]) -> None:
                 if not ms:
                     cells.append(f"{'-':>13} {'-':>12}")
                     continue
-                cells.append(f"{statistics.fmean(r['recall5'] for r in ms):13.3f} "
-                             f"{statistics.fmean(r['rr10'] for r in ms):12.3f}")
+                cells.append(
+                    f"{statistics.fmean(r['recall5'] for r in ms):13.3f} "
+                    f"{statistics.fmean(r['rr10'] for r in ms):12.3f}"
+                )
             print(f"{name + ' / ' + (kind or 'all'):28} {n:>3}  " + "  ".join(cells))
 
 
@@ -168,18 +189,29 @@ def check_hybrid(rows: list[dict], sets: list[str]) -> bool:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--set", dest="sets", action="append", choices=SETS,
-                    help="question set (repeatable; default: all three)")
+    ap.add_argument(
+        "--set", dest="sets", action="append", choices=SETS, help="question set (repeatable; default: all three)"
+    )
     ap.add_argument("--model", default="all-MiniLM-L6-v2", help="embedding model (default: the bundled one)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--work", type=Path, default=None, help="folder for the KBs (kept; reused on re-runs)")
     ap.add_argument("--json", type=Path, default=None, help="also write every row to this JSON file")
     ap.add_argument("--verbose", "-v", action="store_true", help="print every query's rank per mode")
-    ap.add_argument("--mode", dest="modes", action="append", choices=MODES,
-                    help="search mode to measure (repeatable; default: all three)")
+    ap.add_argument(
+        "--mode",
+        dest="modes",
+        action="append",
+        choices=MODES,
+        help="search mode to measure (repeatable; default: all three)",
+    )
     ap.add_argument("--open", action="store_true", help="search the KBs under --work as they are (no ingest)")
-    ap.add_argument("--param", action="append", default=[], metavar="MODULE.NAME=VALUE",
-                    help="override a ranking constant for this run, e.g. kb.search.fusion.RRF_K=60 (repeatable)")
+    ap.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="MODULE.NAME=VALUE",
+        help="override a ranking constant for this run, e.g. kb.search.fusion.RRF_K=60 (repeatable)",
+    )
     args = ap.parse_args()
     if args.open and args.work is None:
         ap.error("--open needs --work DIR (the folder holding sample/ and dev/)")
@@ -217,7 +249,9 @@ def main() -> int:
         for key, ranks in by_query.items():
             cells = [str(ranks.get(m) or "-") for m in MODES]
             r = info[key]
-            print(f"{key[0]:9} {key[1]:5} {r.get('half') or '':5} {r['kind']:10} {cells[0]:>7} {cells[1]:>8} {cells[2]:>6}  {r['query'][:90]}")
+            print(
+                f"{key[0]:9} {key[1]:5} {r.get('half') or '':5} {r['kind']:10} {cells[0]:>7} {cells[1]:>8} {cells[2]:>6}  {r['query'][:90]}"
+            )
 
     print("\n## recall@5 and MRR@10 (file level)")
     print_table(rows, sets)

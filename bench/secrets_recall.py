@@ -23,8 +23,10 @@ from pathlib import Path, PurePosixPath
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-PEM = ("-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n"
-       "VTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxK\n-----END RSA PRIVATE KEY-----")
+PEM = (
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n"
+    "VTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxK\n-----END RSA PRIVATE KEY-----"
+)
 B64 = "q8Zt3VbN7xKp2Lw9Rf4Hs6Jd1Gm5Yc0TaEuQiOvWnXyP"
 HEX = "9f8e7d6c5b4a39281706f5e4d3c2b1a0ffeeddccbbaa"
 
@@ -45,12 +47,13 @@ POSITIVE: dict[str, str] = {
     "stripe.properties": "payments.stripe=sk_live_4eC39HqLyjWDarjtT1zdp7dc\n",
     "google-api.json": json.dumps({"maps": "AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY"}),
     "jwt.md": "# Auth\n\n```\neyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ."
-              "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c\n```\n",
+    "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c\n```\n",
     "openai.toml": '[llm]\nvalue = "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zT3BlbkFJ"\n',
     "openai-legacy.env": "X=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\n",
     "anthropic.env": "CLAUDE=sk-ant-api03-" + "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z" * 3 + "AA\n",
     "azure-storage.properties": "storage.conn=DefaultEndpointsProtocol=https;AccountName=acct;AccountKey="
-                                + "Zq8" * 28 + "xy==;EndpointSuffix=core.windows.net\n",
+    + "Zq8" * 28
+    + "xy==;EndpointSuffix=core.windows.net\n",
     "npm.npmrc.ini": "//registry.npmjs.org/:_authToken=npm_Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb3d\n",
     "pypi.ini": "[pypi]\nusername = __token__\nvalue = pypi-AgEIcHlwaS5vcmc" + "Ab3dEf6hIj9kLm2nOp5q" * 4 + "\n",
     "sendgrid.env": "MAIL=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\n",
@@ -73,7 +76,9 @@ POSITIVE: dict[str, str] = {
     "bearer-yaml.yaml": "proxy:\n  headers:\n    Authorization: Bearer op4que7TokenValueZ9x\n",
     "bearer-curl.md": "```sh\ncurl -H 'Authorization: Bearer op4queMdTok3nValue8' https://api.example.com\n```\n",
     "docker-config.json": json.dumps({"auths": {"registry.example.com": {"auth": b64("deploy:Dk8rPassw0rd")}}}),
-    "k8s-secret-data.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ndata:\n  password: " + b64("K8sS3cretValue") + "\n",
+    "k8s-secret-data.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ndata:\n  password: "
+    + b64("K8sS3cretValue")
+    + "\n",
     "k8s-secret-stringdata.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: K8sStr1ngS3cret\n",
     "k8s-env-pair.yaml": "env:\n  - name: DB_PASSWORD\n    value: K8sP4irS3cret\n",
     # credential-named keys, every format and quoting style
@@ -139,7 +144,9 @@ def kb_found(path: Path) -> bool:
     name = path.name.rsplit(".", 1)[1] if path.name.endswith(".Dockerfile") else path.name
     fmt = "dockerfile" if path.name.endswith(".Dockerfile") else format_for(PurePosixPath(name))
     text = path.read_text()
-    parsed = redact(parse_text(fmt, text, PurePosixPath(path.name), Limits()), text, structured=fmt in STRUCTURED_FORMATS)
+    parsed = redact(
+        parse_text(fmt, text, PurePosixPath(path.name), Limits()), text, structured=fmt in STRUCTURED_FORMATS
+    )
     return any(p.rule == "plaintext-secret" for p in parsed.problems)
 
 
@@ -158,7 +165,7 @@ def main() -> None:
     try:
         import detect_secrets  # noqa: F401
     except ImportError:
-        raise SystemExit("pip install detect-secrets==1.5.0 (the reference scanner) first")
+        raise SystemExit("pip install detect-secrets==1.5.0 (the reference scanner) first") from None
     rows = []
     with tempfile.TemporaryDirectory() as d:
         for kind, shapes in (("positive", POSITIVE), ("negative", NEGATIVE)):
@@ -172,8 +179,10 @@ def main() -> None:
         for kind, name, k, s in rows:
             print(f"{kind:9} {name:34} kb={'yes' if k else 'no ':3} detect-secrets={'yes' if s else 'no'}")
     print(f"\npositives: {len(pos)} shapes; negatives: {len(neg)} shapes")
-    print(f"recall        kb {sum(r[2] for r in pos)}/{len(pos)} ({100 * sum(r[2] for r in pos) / len(pos):.1f}%)   "
-          f"detect-secrets {sum(r[3] for r in pos)}/{len(pos)} ({100 * sum(r[3] for r in pos) / len(pos):.1f}%)")
+    print(
+        f"recall        kb {sum(r[2] for r in pos)}/{len(pos)} ({100 * sum(r[2] for r in pos) / len(pos):.1f}%)   "
+        f"detect-secrets {sum(r[3] for r in pos)}/{len(pos)} ({100 * sum(r[3] for r in pos) / len(pos):.1f}%)"
+    )
     print(f"false alarms  kb {sum(r[2] for r in neg)}/{len(neg)}   detect-secrets {sum(r[3] for r in neg)}/{len(neg)}")
     print(f"found by detect-secrets, missed by kb: {[r[1] for r in pos if r[3] and not r[2]]}")
     print(f"found by kb, missed by detect-secrets: {len([r for r in pos if r[2] and not r[3]])} shapes")

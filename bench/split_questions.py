@@ -32,8 +32,18 @@ def main() -> int:
         half = len(ids) // 2
         halves["tune"] += sorted(ids[:half])
         halves["check"] += sorted(ids[half:])
-    OUT.write_text(json.dumps({"seed": SEED, "source": "../shared/corpora/dev_questions.json",
-                               "tune": sorted(halves["tune"]), "check": sorted(halves["check"])}, indent=1) + "\n")
+    OUT.write_text(
+        json.dumps(
+            {
+                "seed": SEED,
+                "source": "../shared/corpora/dev_questions.json",
+                "tune": sorted(halves["tune"]),
+                "check": sorted(halves["check"]),
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     print(f"{OUT.relative_to(REPO)}: tune {len(halves['tune'])}, check {len(halves['check'])}")
     return 0
 

@@ -102,8 +102,11 @@ def main() -> int:
         n_files = cat.query("SELECT count(*) FROM files")[0][0]
         n_records = cat.query("SELECT count(*) FROM records")[0][0]
 
-    kb = [sys.executable, "-m", "kb.cli"] if (REPO / "kb" / "cli" / "__main__.py").exists() else [
-        sys.executable, "-c", "from kb.cli import main; main()"]
+    kb = (
+        [sys.executable, "-m", "kb.cli"]
+        if (REPO / "kb" / "cli" / "__main__.py").exists()
+        else [sys.executable, "-c", "from kb.cli import main; main()"]
+    )
     env_db = ["--db", str(db)]
     t_val, rss_val, out_val, rc = _run(kb + ["validate", "--json"] + env_db)
     findings = json.loads(out_val)["findings"] if out_val.strip() else []

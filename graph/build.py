@@ -20,10 +20,9 @@ from typing import Any
 
 import networkx as nx
 
+from graph.refs import CYCLE_KINDS, Reference, service_node
 from kb.catalogue import Catalogue
 from kb.settings import Settings
-
-from graph.refs import CYCLE_KINDS, Reference, service_node
 
 __all__ = [
     "build_graph",
@@ -174,6 +173,7 @@ def export_graph(g: nx.DiGraph, fmt: str) -> str:
         }
         return json.dumps(data, indent=2, ensure_ascii=False)
     if fmt == "dot":
+
         def q(s: Any) -> str:
             return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'
 

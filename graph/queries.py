@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from kb.errors import NotIndexedError
-
 from graph import build
+from kb.errors import NotIndexedError
 
 __all__ = ["dependencies", "impact", "cycles", "stats"]
 
@@ -25,8 +24,8 @@ def _check(g: Any, path: str) -> str:
     close = sorted(n for n in g if n.endswith("/" + p.rsplit("/", 1)[-1]))[:3]
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     raise NotIndexedError(
-        f"'{path}' is not a catalogued file; give its path relative to the corpus root "
-        f"(as `kb show` lists it).{hint}")
+        f"'{path}' is not a catalogued file; give its path relative to the corpus root (as `kb show` lists it).{hint}"
+    )
 
 
 def dependencies(g: Any, path: str, *, transitive: bool = False) -> list[dict[str, Any]]:
@@ -37,8 +36,15 @@ def dependencies(g: Any, path: str, *, transitive: bool = False) -> list[dict[st
     p = _check(g, path)
     if not transitive:
         return [
-            {"path": v, "kind": d.get("kind"), "kinds": d.get("kinds"), "line": d.get("line"),
-             "key_path": d.get("key_path"), "count": d.get("count", 1), "depth": 1}
+            {
+                "path": v,
+                "kind": d.get("kind"),
+                "kinds": d.get("kinds"),
+                "line": d.get("line"),
+                "key_path": d.get("key_path"),
+                "count": d.get("count", 1),
+                "depth": 1,
+            }
             for _, v, d in sorted(g.out_edges(p, data=True), key=lambda e: e[1])
         ]
     rows = []
@@ -53,9 +59,18 @@ def dependencies(g: Any, path: str, *, transitive: bool = False) -> list[dict[st
                 if v not in seen:
                     seen[v] = depth
                     nxt.append(v)
-                    rows.append({"path": v, "kind": d.get("kind"), "kinds": d.get("kinds"), "line": d.get("line"),
-                                 "key_path": d.get("key_path"), "count": d.get("count", 1), "depth": depth,
-                                 "via": u})
+                    rows.append(
+                        {
+                            "path": v,
+                            "kind": d.get("kind"),
+                            "kinds": d.get("kinds"),
+                            "line": d.get("line"),
+                            "key_path": d.get("key_path"),
+                            "count": d.get("count", 1),
+                            "depth": depth,
+                            "via": u,
+                        }
+                    )
         frontier = nxt
     return rows
 

@@ -34,15 +34,13 @@ from typing import Any
 
 import pyarrow as pa
 
+from graph.refs import REFERENCE_COLUMNS, Progress, Reference, ReferenceExtractor, line_indexes
 from kb.catalogue import Catalogue
 from kb.findings import SEVERITY_ORDER, finding_sort_key, store_findings
 from kb.settings import Settings
 from kb.types import Finding
 
-from graph.refs import REFERENCE_COLUMNS, Progress, Reference, ReferenceExtractor, line_indexes
-
 __all__ = ["RULES", "Rule", "validate", "check", "store_references", "stored_references", "references_fresh"]
-
 
 
 @dataclass(frozen=True)
@@ -53,28 +51,55 @@ class Rule:
     help: str
 
 
-RULES: dict[str, Rule] = {r.name: r for r in (
-    Rule("broken-reference", "error", "A reference points to nothing",
-         "A path, $ref pointer, compose service or file, Markdown link or anchor, Kubernetes "
-         "ConfigMap/Secret or Helm value that does not exist in the tree. Fix the reference or add "
-         "the target. ConfigMap/Secret references are warnings: they may exist only in the cluster."),
-    Rule("undefined-variable", "error", "A variable has no definition",
-         "${VAR} without a default that no .env file in the same folder or an ancestor, no compose "
-         "env_file and no [tool.kb] known_env entry defines. Define it, give it a default "
-         "(${VAR:-value}) or list it in known_env."),
-    Rule("reference-cycle", "error", "References form a cycle",
-         "Files that include or extend each other, or compose services whose depends_on/extends "
-         "loop. Remove one reference of the cycle."),
-    Rule("schema-violation", "error", "A document breaks its JSON Schema",
-         "The document does not validate against the schema chosen by the schema map, its $schema "
-         "or a catalog's fileMatch. Fix the value, or the mapping if the wrong schema was chosen."),
-    Rule("orphan", "info", "Nothing uses this file",
-         "A JSON Schema no file, $ref, schema map or catalog uses, or an *.env file that no "
-         "env_file names (only .env is read automatically). Reference it or delete it."),
-    Rule("parse-error", "error", "The file does not parse", "Reported by ingest: fix the syntax."),
-    Rule("plaintext-secret", "error", "A secret is stored in plain text",
-         "Reported by ingest: move the value to a secret store and reference it."),
-)}
+RULES: dict[str, Rule] = {
+    r.name: r
+    for r in (
+        Rule(
+            "broken-reference",
+            "error",
+            "A reference points to nothing",
+            "A path, $ref pointer, compose service or file, Markdown link or anchor, Kubernetes "
+            "ConfigMap/Secret or Helm value that does not exist in the tree. Fix the reference or add "
+            "the target. ConfigMap/Secret references are warnings: they may exist only in the cluster.",
+        ),
+        Rule(
+            "undefined-variable",
+            "error",
+            "A variable has no definition",
+            "${VAR} without a default that no .env file in the same folder or an ancestor, no compose "
+            "env_file and no [tool.kb] known_env entry defines. Define it, give it a default "
+            "(${VAR:-value}) or list it in known_env.",
+        ),
+        Rule(
+            "reference-cycle",
+            "error",
+            "References form a cycle",
+            "Files that include or extend each other, or compose services whose depends_on/extends "
+            "loop. Remove one reference of the cycle.",
+        ),
+        Rule(
+            "schema-violation",
+            "error",
+            "A document breaks its JSON Schema",
+            "The document does not validate against the schema chosen by the schema map, its $schema "
+            "or a catalog's fileMatch. Fix the value, or the mapping if the wrong schema was chosen.",
+        ),
+        Rule(
+            "orphan",
+            "info",
+            "Nothing uses this file",
+            "A JSON Schema no file, $ref, schema map or catalog uses, or an *.env file that no "
+            "env_file names (only .env is read automatically). Reference it or delete it.",
+        ),
+        Rule("parse-error", "error", "The file does not parse", "Reported by ingest: fix the syntax."),
+        Rule(
+            "plaintext-secret",
+            "error",
+            "A secret is stored in plain text",
+            "Reported by ingest: move the value to a secret store and reference it.",
+        ),
+    )
+}
 
 # ---------------------------------------------------------------------------------------------
 # The references table
@@ -86,8 +111,16 @@ _ARROW = {"VARCHAR": pa.string(), "INTEGER": pa.int32()}
 def _fingerprint(catalogue: Catalogue, settings: Settings) -> str:
     run = catalogue.query("SELECT coalesce(max(id), 0), count(*) FROM runs")[0]
     files = catalogue.query("SELECT count(*), coalesce(max(run_id), 0) FROM files")[0]
-    return json.dumps([run[0], run[1], files[0], files[1], sorted(settings.known_env or []),
-                       str(settings.root or catalogue.get_meta("root") or "")])
+    return json.dumps(
+        [
+            run[0],
+            run[1],
+            files[0],
+            files[1],
+            sorted(settings.known_env or []),
+            str(settings.root or catalogue.get_meta("root") or ""),
+        ]
+    )
 
 
 def store_references(catalogue: Catalogue, settings: Settings, refs: list[Reference]) -> None:
@@ -96,7 +129,8 @@ def store_references(catalogue: Catalogue, settings: Settings, refs: list[Refere
     body = ", ".join(f"{name} {typ}" for name, typ in cols)
     columns = list(zip(*(r.row() for r in refs))) if refs else [[] for _ in cols]
     table = pa.Table.from_arrays(
-        [pa.array(list(c), type=_ARROW[t]) for c, (_, t) in zip(columns, cols)], names=[n for n, _ in cols])
+        [pa.array(list(c), type=_ARROW[t]) for c, (_, t) in zip(columns, cols)], names=[n for n, _ in cols]
+    )
     fp = _fingerprint(catalogue, settings)
     with catalogue.transaction() as con:
         con.execute(f'CREATE OR REPLACE TABLE "references" ({body})')
@@ -134,7 +168,7 @@ _HOW = {
     "compose-extends": "define that service or fix extends",
     "compose-env-file": "create the env file, fix the path, or mark it `required: false`",
     "compose-depends-on": "define the service (here or in a compose file merged with this one) or "
-                          "remove it from depends_on; mark it `required: false` if it is optional",
+    "remove it from depends_on; mark it `required: false` if it is optional",
     "compose-volume": "create it or fix the path (Docker would silently create an empty folder)",
     "compose-build-context": "fix build.context or add the folder",
     "compose-dockerfile": "add the Dockerfile to the build context or set build.dockerfile",
@@ -142,18 +176,27 @@ _HOW = {
     "compose-file": "fix the file path or add the file",
     "markdown-link": "fix the link or add the target",
     "k8s-configmap": "add the ConfigMap to the tree or fix the name; ignore this if the cluster "
-                     "provides it (or mark the reference `optional: true`)",
+    "provides it (or mark the reference `optional: true`)",
     "k8s-secret": "fix the name, or ignore this if the Secret is created in the cluster (mark the "
-                  "reference `optional: true` if the workload can run without it)",
+    "reference `optional: true` if the workload can run without it)",
     "helm-value": "add a default for it to values.yaml or fix the name",
 }
 _WHAT = {
-    "file": "File reference", "include": "Included file", "schema": "$schema",
-    "json-ref": "$ref", "compose-extends": "extends", "compose-env-file": "env_file",
-    "compose-depends-on": "depends_on", "compose-volume": "Bind-mount source",
-    "compose-build-context": "Build context", "compose-dockerfile": "Dockerfile",
-    "compose-include": "include", "compose-file": "Compose file reference",
-    "markdown-link": "Link", "k8s-configmap": "ConfigMap reference", "k8s-secret": "Secret reference",
+    "file": "File reference",
+    "include": "Included file",
+    "schema": "$schema",
+    "json-ref": "$ref",
+    "compose-extends": "extends",
+    "compose-env-file": "env_file",
+    "compose-depends-on": "depends_on",
+    "compose-volume": "Bind-mount source",
+    "compose-build-context": "Build context",
+    "compose-dockerfile": "Dockerfile",
+    "compose-include": "include",
+    "compose-file": "Compose file reference",
+    "markdown-link": "Link",
+    "k8s-configmap": "ConfigMap reference",
+    "k8s-secret": "Secret reference",
     "helm-value": "Helm value",
 }
 
@@ -168,9 +211,16 @@ def broken_references(refs: list[Reference]) -> list[Finding]:
             head = f"{what} '.Values.{r.target}' is not defined: {r.detail}"
         else:
             head = f"{what} '{r.target}' is broken: {r.detail}" if r.detail else f"{what} '{r.target}' is broken"
-        out.append(Finding(rule="broken-reference", severity=r.severity if r.severity in SEVERITY_ORDER else "error",
-                           path=r.path, line=r.line, target=r.target,
-                           message=f"{head}; {_HOW.get(r.kind, 'fix the reference or add the target')}."))
+        out.append(
+            Finding(
+                rule="broken-reference",
+                severity=r.severity if r.severity in SEVERITY_ORDER else "error",
+                path=r.path,
+                line=r.line,
+                target=r.target,
+                message=f"{head}; {_HOW.get(r.kind, 'fix the reference or add the target')}.",
+            )
+        )
     return out
 
 
@@ -190,10 +240,19 @@ def undefined_variables(refs: list[Reference]) -> list[Finding]:
             lines = sorted({r.line for r in rs if r.line})
             shown = ", ".join(map(str, lines[:8])) + (" ..." if len(lines) > 8 else "")
             more = f" (used {len(rs)} times, lines {shown})"
-        out.append(Finding(
-            rule="undefined-variable", severity="error", path=path, line=first.line, target=name,
-            message=(f"{first.detail}{more}; define {name} in {folder}/.env, give it a default "
-                     f"(${{{name}:-value}}) or add it to [tool.kb] known_env if the environment provides it.")))
+        out.append(
+            Finding(
+                rule="undefined-variable",
+                severity="error",
+                path=path,
+                line=first.line,
+                target=name,
+                message=(
+                    f"{first.detail}{more}; define {name} in {folder}/.env, give it a default "
+                    f"(${{{name}:-value}}) or add it to [tool.kb] known_env if the environment provides it."
+                ),
+            )
+        )
     return out
 
 
@@ -205,9 +264,16 @@ def reference_cycles(refs: list[Reference]) -> list[Finding]:
         src, dst, ref = cyc[0]
         chain = " -> ".join([c[0] for c in cyc] + [cyc[0][0]])
         steps = "; ".join(f"{c[2].path}:{c[2].line} {c[2].key_path}" for c in cyc)
-        out.append(Finding(
-            rule="reference-cycle", severity="error", path=ref.path, line=ref.line, target=dst,
-            message=f"Reference cycle: {chain} (via {steps}); remove one of these references to break it."))
+        out.append(
+            Finding(
+                rule="reference-cycle",
+                severity="error",
+                path=ref.path,
+                line=ref.line,
+                target=dst,
+                message=f"Reference cycle: {chain} (via {steps}); remove one of these references to break it.",
+            )
+        )
     return out
 
 
@@ -216,9 +282,14 @@ def reference_cycles(refs: list[Reference]) -> list[Finding]:
 # ---------------------------------------------------------------------------------------------
 
 
-def schema_violations(ex: ReferenceExtractor, refs: list[Reference], schema_map: list[str],
-                      progress: Progress | None = None, notes: list[str] | None = None,
-                      coverage: dict[str, Any] | None = None) -> tuple[list[Finding], set[str]]:
+def schema_violations(
+    ex: ReferenceExtractor,
+    refs: list[Reference],
+    schema_map: list[str],
+    progress: Progress | None = None,
+    notes: list[str] | None = None,
+    coverage: dict[str, Any] | None = None,
+) -> tuple[list[Finding], set[str]]:
     """Findings, and the set of schema files used (for the orphan rule).
 
     ``coverage``, when given, is filled with the schema coverage the health report shows:
@@ -228,8 +299,11 @@ def schema_violations(ex: ReferenceExtractor, refs: list[Reference], schema_map:
 
     corpus, index = ex.corpus, ex.schema_index
     smap = SchemaMap(parse_schema_map(schema_map))
-    schema_refs = {r.path: (r.resolved, r.line) for r in refs
-                   if r.kind == "schema" and r.status == "ok" and r.doc == 0 and r.resolved}
+    schema_refs = {
+        r.path: (r.resolved, r.line)
+        for r in refs
+        if r.kind == "schema" and r.status == "ok" and r.doc == 0 and r.resolved
+    }
     declared = {r.path for r in refs if r.kind == "schema" and r.doc == 0}
     choices = choose_schemas(corpus, index, smap, schema_refs, declared)
     used = {c.schema for c in choices}
@@ -241,7 +315,7 @@ def schema_violations(ex: ReferenceExtractor, refs: list[Reference], schema_map:
     out: list[Finding] = []
     batch = 2000
     for start in range(0, len(choices), batch):
-        chunk = choices[start:start + batch]
+        chunk = choices[start : start + batch]
         corpus.load_documents([c.path for c in chunk])
         for c in chunk:
             if not c.schema.startswith("/") and not corpus.is_file(c.schema):
@@ -271,24 +345,40 @@ def schema_violations(ex: ReferenceExtractor, refs: list[Reference], schema_map:
         for v in violations:
             line = li.line(v.doc, v.key_path) if li else None
             where = v.key_path or "(document root)"
-            out.append(Finding(
-                rule="schema-violation", severity="error", path=c.path, line=line, target=c.schema,
-                message=f"{where}: {v.message} (schema {c.schema}, chosen by {c.why}); fix the value, or the "
-                        f"schema choice if this file should not follow it."))
+            out.append(
+                Finding(
+                    rule="schema-violation",
+                    severity="error",
+                    path=c.path,
+                    line=line,
+                    target=c.schema,
+                    message=f"{where}: {v.message} (schema {c.schema}, chosen by {c.why}); fix the value, or the "
+                    f"schema choice if this file should not follow it.",
+                )
+            )
     if coverage is not None:
         structured = sum(1 for f in corpus.formats.values() if f in ("json", "yaml", "toml"))
         by_source: dict[str, int] = defaultdict(int)
         for c in choices:
-            by_source[next((k for k in ("schema map", "$schema", "Helm", "catalog") if c.why.startswith(k)), c.why)] += 1
-        coverage.update(structured_files=structured, with_schema=len({c.path for c in choices}),
-                        validated=len(checked), violating=len({c.path for c, _ in pending}),
-                        without_schema=structured - len({c.path for c in choices}), by_source=dict(by_source))
+            by_source[
+                next((k for k in ("schema map", "$schema", "Helm", "catalog") if c.why.startswith(k)), c.why)
+            ] += 1
+        coverage.update(
+            structured_files=structured,
+            with_schema=len({c.path for c in choices}),
+            validated=len(checked),
+            violating=len({c.path for c, _ in pending}),
+            without_schema=structured - len({c.path for c in choices}),
+            by_source=dict(by_source),
+        )
     if notes is not None:
         for s, n in sorted(missing.items()):
             notes.append(f"schema {s} (from the schema map) does not exist; {n} file(s) not validated")
         for s, n in sorted(unusable.items()):
-            notes.append(f"schema {s} cannot be used offline ({validator.errors.get(s, 'unknown error')}); "
-                         f"{n} file(s) not validated")
+            notes.append(
+                f"schema {s} cannot be used offline ({validator.errors.get(s, 'unknown error')}); "
+                f"{n} file(s) not validated"
+            )
     return out, used
 
 
@@ -299,22 +389,41 @@ def schema_violations(ex: ReferenceExtractor, refs: list[Reference], schema_map:
 
 def orphans(ex: ReferenceExtractor, refs: list[Reference], used_schemas: set[str]) -> list[Finding]:
     corpus, index = ex.corpus, ex.schema_index
-    referenced = {r.resolved.split("#", 1)[0] for r in refs if r.status == "ok" and r.resolved
-                  and r.resolved.split("#", 1)[0] != r.path}
+    referenced = {
+        r.resolved.split("#", 1)[0]
+        for r in refs
+        if r.status == "ok" and r.resolved and r.resolved.split("#", 1)[0] != r.path
+    }
     catalogued = {index.lookup(url) for _, _, url in index.catalog_entries}
     out = []
     for p in sorted(index.schema_files):
         if p in referenced or p in used_schemas or p in catalogued:
             continue
-        out.append(Finding(rule="orphan", severity="info", path=p, line=1, target=None,
-                           message="Nothing uses this JSON Schema (no $schema, $ref, schema map entry or catalog "
-                                   "names it); reference it from the files it describes, or delete it."))
+        out.append(
+            Finding(
+                rule="orphan",
+                severity="info",
+                path=p,
+                line=1,
+                target=None,
+                message="Nothing uses this JSON Schema (no $schema, $ref, schema map entry or catalog "
+                "names it); reference it from the files it describes, or delete it.",
+            )
+        )
     for p, fmt in sorted(corpus.formats.items()):
         name = posixpath.basename(p)
         if fmt == "dotenv" and not name.startswith(".env") and p not in referenced:
-            out.append(Finding(rule="orphan", severity="info", path=p, line=1, target=None,
-                               message="No env_file loads this env file and only files named .env are read "
-                                       "automatically; reference it from a compose env_file, or delete it."))
+            out.append(
+                Finding(
+                    rule="orphan",
+                    severity="info",
+                    path=p,
+                    line=1,
+                    target=None,
+                    message="No env_file loads this env file and only files named .env are read "
+                    "automatically; reference it from a compose env_file, or delete it.",
+                )
+            )
     return out
 
 
@@ -323,9 +432,14 @@ def orphans(ex: ReferenceExtractor, refs: list[Reference], used_schemas: set[str
 # ---------------------------------------------------------------------------------------------
 
 
-def check(catalogue: Catalogue, settings: Settings, *, schema_map: list[str] | None = None,
-          progress: Progress | None = None, coverage: dict[str, Any] | None = None,
-          ) -> tuple[list[Finding], list[Reference], list[str]]:
+def check(
+    catalogue: Catalogue,
+    settings: Settings,
+    *,
+    schema_map: list[str] | None = None,
+    progress: Progress | None = None,
+    coverage: dict[str, Any] | None = None,
+) -> tuple[list[Finding], list[Reference], list[str]]:
     """Run every rule over the catalogue and write nothing: ``(findings, references, notes)``.
 
     The read-only half of :func:`validate`, for callers that hold the catalogue read-only (the MCP
@@ -348,8 +462,9 @@ def check(catalogue: Catalogue, settings: Settings, *, schema_map: list[str] | N
     return findings, refs, notes
 
 
-def validate(catalogue: Catalogue, settings: Settings, *, schema_map: list[str] | None = None,
-             progress: Progress | None = None) -> list[Finding]:
+def validate(
+    catalogue: Catalogue, settings: Settings, *, schema_map: list[str] | None = None, progress: Progress | None = None
+) -> list[Finding]:
     """Run every rule over the catalogue; store references and findings; return the findings.
 
     ``schema_map`` entries (``GLOB=SCHEMA``) come before ``settings.schema_map``. Only findings of

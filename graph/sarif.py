@@ -6,9 +6,8 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any
 
-from kb.types import Finding
-
 from graph.rules import RULES
+from kb.types import Finding
 
 __all__ = ["to_sarif", "SARIF_SCHEMA"]
 
@@ -22,8 +21,9 @@ def _fingerprint(f: Finding) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
-def to_sarif(findings: Iterable[Finding], *, tool_version: str = "0.1.0",
-             root_uri: str | None = None) -> dict[str, Any]:
+def to_sarif(
+    findings: Iterable[Finding], *, tool_version: str = "0.1.0", root_uri: str | None = None
+) -> dict[str, Any]:
     """A SARIF log with one run: every finding is a result, every rule seen a reportingDescriptor."""
     findings = list(findings)
     names = sorted({f.rule for f in findings} | set(RULES))
@@ -31,14 +31,16 @@ def to_sarif(findings: Iterable[Finding], *, tool_version: str = "0.1.0",
     rules = []
     for n in names:
         r = RULES.get(n)
-        rules.append({
-            "id": n,
-            "name": "".join(w.capitalize() for w in n.split("-")),
-            "shortDescription": {"text": r.summary if r else n},
-            "fullDescription": {"text": r.help if r else n},
-            "defaultConfiguration": {"level": _LEVEL.get(r.severity if r else "warning", "warning")},
-            "help": {"text": r.help if r else "See the finding's message."},
-        })
+        rules.append(
+            {
+                "id": n,
+                "name": "".join(w.capitalize() for w in n.split("-")),
+                "shortDescription": {"text": r.summary if r else n},
+                "fullDescription": {"text": r.help if r else n},
+                "defaultConfiguration": {"level": _LEVEL.get(r.severity if r else "warning", "warning")},
+                "help": {"text": r.help if r else "See the finding's message."},
+            }
+        )
     results = []
     for f in findings:
         region = {"startLine": int(f.line)} if f.line else {}

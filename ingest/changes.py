@@ -31,11 +31,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ingest.parsers.base import Limits, format_for, parse_text
+from ingest.parsers.base import Limits, format_for, parse_text, strip_bom
 from ingest.secrets import redact
 from ingest.walk import SKIP_DIRS
 from kb.catalogue import Catalogue
@@ -54,7 +54,7 @@ _BLAME_THREADS = 4
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def diff_records(old: Iterable[KeyRecord], new: Iterable[KeyRecord]) -> list[KeyDiff]:
@@ -81,16 +81,47 @@ def diff_records(old: Iterable[KeyRecord], new: Iterable[KeyRecord]) -> list[Key
 
 def _row(run_id: int, at: datetime, path: str, d: KeyDiff, commit: Commit | None, source: str) -> tuple:
     change, doc, key, old_v, new_v, old_t, new_t, line = d
-    return (run_id, at, path, doc, key, change, old_v, new_v, old_t, new_t, line, None,
-            commit.sha if commit else None, commit.author if commit else None, commit.date if commit else None,
-            source)
+    return (
+        run_id,
+        at,
+        path,
+        doc,
+        key,
+        change,
+        old_v,
+        new_v,
+        old_t,
+        new_t,
+        line,
+        None,
+        commit.sha if commit else None,
+        commit.author if commit else None,
+        commit.date if commit else None,
+        source,
+    )
 
 
-def _file_row(run_id: int, at: datetime, path: str, change: str, commit: Commit | None, source: str,
-              old_path: str | None = None) -> tuple:
-    return (run_id, at, path, 0, None, change, None, None, None, None, None, old_path,
-            commit.sha if commit else None, commit.author if commit else None, commit.date if commit else None,
-            source)
+def _file_row(
+    run_id: int, at: datetime, path: str, change: str, commit: Commit | None, source: str, old_path: str | None = None
+) -> tuple:
+    return (
+        run_id,
+        at,
+        path,
+        0,
+        None,
+        change,
+        None,
+        None,
+        None,
+        None,
+        None,
+        old_path,
+        commit.sha if commit else None,
+        commit.author if commit else None,
+        commit.date if commit else None,
+        source,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,8 +137,16 @@ class ChangeRecorder:
     transaction that drops the files gone from the tree.
     """
 
-    def __init__(self, catalogue: Catalogue, settings: Settings, run_id: int, *,
-                 states: dict[str, tuple[int, float, str | None]], removed: Sequence[str], baseline: bool) -> None:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        settings: Settings,
+        run_id: int,
+        *,
+        states: dict[str, tuple[int, float, str | None]],
+        removed: Sequence[str],
+        baseline: bool,
+    ) -> None:
         self.catalogue = catalogue
         self.run_id = run_id
         self.enabled = bool(settings.record_changes) and not baseline
@@ -186,8 +225,11 @@ class ChangeRecorder:
         diffs = [(p, diff_records(old_records.get(p, ()), ())) for p in paths]
         diffs = [(p, d) for p, d in diffs if d]
         blame = self._attribution(diffs, [])
-        out = [_row(self.run_id, self.at, p, item, blame.get((p, _blame_key(item))), "ingest")
-               for p, d in diffs for item in d]
+        out = [
+            _row(self.run_id, self.at, p, item, blame.get((p, _blame_key(item))), "ingest")
+            for p, d in diffs
+            for item in d
+        ]
         self.count += len(out)
         return out
 
@@ -210,8 +252,8 @@ class ChangeRecorder:
             return {}, {}
         recs: dict[str, list[KeyRecord]] = {}
         for path, doc, key, value, vtype, line in self.catalogue.query(
-                "SELECT path, doc, key_path, value, value_type, line FROM records WHERE path IN (SELECT unnest(?))",
-                [paths]):
+            "SELECT path, doc, key_path, value, value_type, line FROM records WHERE path IN (SELECT unnest(?))", [paths]
+        ):
             recs.setdefault(path, []).append((doc, key, value, vtype, line))
         status = dict(self.catalogue.query("SELECT path, status FROM files WHERE path IN (SELECT unnest(?))", [paths]))
         return recs, status
@@ -243,9 +285,12 @@ class ChangeRecorder:
             return {}
         return {p: c for p, c in single.items() if p not in self._dirty}
 
-    def _attribution(self, diffs: list[tuple[str, list[KeyDiff]]], whole: list[str],
-                     new_files: set[str] = frozenset()  # type: ignore[assignment]
-                     ) -> dict[tuple[str, Any], Commit | None]:
+    def _attribution(
+        self,
+        diffs: list[tuple[str, list[KeyDiff]]],
+        whole: list[str],
+        new_files: set[str] = frozenset(),  # type: ignore[assignment]
+    ) -> dict[tuple[str, Any], Commit | None]:
         """(path, line) -> commit for added/changed keys; (path, None) -> the file's last commit
         (removals, whole-file rows) when its working copy is committed. Empty outside git.
 
@@ -260,7 +305,7 @@ class ChangeRecorder:
         out: dict[tuple[str, Any], Commit | None] = {}
         try:
             single = self._single_commits(repo, [rel for rel, _ in diffs if rel not in new_files] + list(whole))
-        except Exception:  # noqa: BLE001 - attribution never fails an ingest
+        except Exception:
             single = {}
         for rel, d in diffs:
             if rel in single:
@@ -278,15 +323,15 @@ class ChangeRecorder:
                     lines = [x[7] for x in d if x[0] != "removed" and x[7]]
                     for n, c in repo.blame_lines(rel, lines).items():
                         got[(rel, n)] = c
-                if d is None or any(x[0] == "removed" for x in d):
-                    if repo.committed(rel):
-                        got[(rel, None)] = repo.last_commit(rel)
-            except Exception:  # noqa: BLE001 - attribution never fails an ingest
+                if (d is None or any(x[0] == "removed" for x in d)) and repo.committed(rel):
+                    got[(rel, None)] = repo.last_commit(rel)
+            except Exception:
                 pass
             return got
 
-        jobs: list[tuple[str, list[KeyDiff] | None]] = (
-            [(rel, d) for rel, d in diffs if rel not in single] + [(w, None) for w in whole if w not in single])
+        jobs: list[tuple[str, list[KeyDiff] | None]] = [(rel, d) for rel, d in diffs if rel not in single] + [
+            (w, None) for w in whole if w not in single
+        ]
         if not jobs:
             return out
         workers = min(_BLAME_THREADS, len(jobs))
@@ -322,8 +367,7 @@ def parse_records(rel: str, fmt: str, data: bytes, limits: Limits) -> tuple[list
         return [], True
     else:
         text = data.decode("utf-8", errors="replace")
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = strip_bom(text)
     if not text.strip():
         return [], True
     parsed = parse_text(fmt, text, PurePosixPath(rel), limits)
@@ -361,8 +405,13 @@ class _PathFilter:
         self.specs: list[tuple[str, Any]] = []
         if settings.ignore:
             self.specs.append(("", pathspec.GitIgnoreSpec.from_lines(settings.ignore)))
-        listed = repo.run("ls-files", "-z", "--", repo.repo_path(".kbignore") if repo.prefix else ".kbignore",
-                          f":(glob){repo.prefix + '/' if repo.prefix else ''}**/.kbignore")
+        listed = repo.run(
+            "ls-files",
+            "-z",
+            "--",
+            repo.repo_path(".kbignore") if repo.prefix else ".kbignore",
+            f":(glob){repo.prefix + '/' if repo.prefix else ''}**/.kbignore",
+        )
         for name in sorted(set((listed or b"").split(b"\0"))):
             rel = repo.rel_path(name.decode("utf-8", "replace")) if name else None
             if rel is None:
@@ -389,7 +438,7 @@ class _PathFilter:
         for base, spec in self.specs:
             if base and not rel.startswith(base + "/"):
                 continue
-            sub = rel[len(base) + 1:] if base else rel
+            sub = rel[len(base) + 1 :] if base else rel
             if spec.match_file(sub):
                 return False
         return True
@@ -414,8 +463,10 @@ class _Blobs:
         fmt = self.formats.get(rel)
         if fmt is None:
             parts = rel.split("/")
-            in_tpl = any(p == "templates" and "/".join(parts[:i] + ["Chart.yaml"]) in self.formats
-                         for i, p in enumerate(parts[:-1]))
+            in_tpl = any(
+                p == "templates" and "/".join(parts[:i] + ["Chart.yaml"]) in self.formats
+                for i, p in enumerate(parts[:-1])
+            )
             fmt = format_for(PurePosixPath(rel), in_helm_templates=in_tpl)
         return fmt
 
@@ -436,8 +487,9 @@ class _Blobs:
         return recs
 
 
-def replay_git_history(catalogue: Catalogue, settings: Settings, run_id: int, n: int, *,
-                       progress: Progress | None = None) -> HistoryResult:
+def replay_git_history(
+    catalogue: Catalogue, settings: Settings, run_id: int, n: int, *, progress: Progress | None = None
+) -> HistoryResult:
     """Replay the last ``n`` commits touching ``settings.root`` into the change log (run ``run_id``).
 
     Newest first, so a run cut short by ``git_history_timeout`` keeps the most recent history.
@@ -476,8 +528,10 @@ def replay_git_history(catalogue: Catalogue, settings: Settings, run_id: int, n:
         blobs = _Blobs(reader, limits, settings.max_file_size, formats)
         for i, commit in enumerate(todo):
             if time.perf_counter() > deadline:
-                result.notes.append(f"git history stopped after {i} of {len(todo)} commits: it ran past "
-                                    f"git_history_timeout ({settings.git_history_timeout:g} s)")
+                result.notes.append(
+                    f"git history stopped after {i} of {len(todo)} commits: it ran past "
+                    f"git_history_timeout ({settings.git_history_timeout:g} s)"
+                )
                 break
             entries = repo.changes(commit)
             if entries is None:
@@ -493,8 +547,9 @@ def replay_git_history(catalogue: Catalogue, settings: Settings, run_id: int, n:
     return result
 
 
-def _commit_rows(commit: Commit, entries: list, repo: GitRepo, keep: _PathFilter, blobs: _Blobs,
-                 run_id: int) -> list[tuple]:
+def _commit_rows(
+    commit: Commit, entries: list, repo: GitRepo, keep: _PathFilter, blobs: _Blobs, run_id: int
+) -> list[tuple]:
     rows: list[tuple] = []
     at = commit.date
     for e in entries:

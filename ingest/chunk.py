@@ -125,8 +125,9 @@ def file_about(fmt: str, sections: list[Section]) -> str:
         value = (m.group(1) if m else "").strip().strip(",").strip("\"'")
         if not value and len(lines) > 1:  # a YAML block scalar
             value = " ".join(ln.strip() for ln in lines[1:4])
-        value = _URL.sub(lambda u: " ".join(w for w in re.findall(r"[A-Za-z]{3,}", u.group(0))
-                                            if w.lower() not in _URL_NOISE), value)
+        value = _URL.sub(
+            lambda u: " ".join(w for w in re.findall(r"[A-Za-z]{3,}", u.group(0)) if w.lower() not in _URL_NOISE), value
+        )
         value = value.replace("\\n", " ")
         words += [w for w in value.split() if w.lower() not in {x.lower() for x in words}]
     return " ".join(words[:ABOUT_WORDS]).replace("|", "/")
@@ -230,8 +231,9 @@ def _emit_section(path: str, fmt: str, sec: Section, out: list[Chunk], about: st
         else:
             part_key = _common_key_path(paths[a:b], key)
         part_header = chunk_header(path, fmt, part_key, about)
-        out.append(Chunk(len(out), part_key, line_no, sec.line_start + b - 1,
-                         f"{part_header}\n" + "\n".join(part_lines)))
+        out.append(
+            Chunk(len(out), part_key, line_no, sec.line_start + b - 1, f"{part_header}\n" + "\n".join(part_lines))
+        )
 
 
 def _emit_group(path: str, fmt: str, group: list[tuple[Section, int]], out: list[Chunk], about: str = "") -> None:
@@ -268,10 +270,15 @@ def chunk_sections(path: str, fmt: str, sections: list[Section]) -> list[Chunk]:
         if group:
             last = group[-1][0]
             gap = sec.line_start - last.line_end - 1
-            if (cost <= SMALL_SECTION and group[-1][1] <= SMALL_SECTION and 0 <= gap <= MAX_GAP
-                    and sec.kind == last.kind and group_cost + cost <= GROUP_BUDGET
-                    and sec.text.count("\n") == sec.line_end - sec.line_start
-                    and last.text.count("\n") == last.line_end - last.line_start):
+            if (
+                cost <= SMALL_SECTION
+                and group[-1][1] <= SMALL_SECTION
+                and 0 <= gap <= MAX_GAP
+                and sec.kind == last.kind
+                and group_cost + cost <= GROUP_BUDGET
+                and sec.text.count("\n") == sec.line_end - sec.line_start
+                and last.text.count("\n") == last.line_end - last.line_start
+            ):
                 group.append((sec, cost))
                 group_cost += cost
                 continue

@@ -24,12 +24,31 @@ from pathlib import PurePosixPath
 
 __all__ = ["embeddable", "LOCK_FILES", "MIN_WORD_SHARE", "MIN_CHARS"]
 
-LOCK_FILES = frozenset({
-    "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml", "bun.lock", "poetry.lock",
-    "pipfile.lock", "pdm.lock", "uv.lock", "composer.lock", "cargo.lock", "gemfile.lock", "go.sum",
-    "mix.lock", "pubspec.lock", "packages.lock.json", "flake.lock", "chart.lock", "requirements.lock",
-    "gradle.lockfile", "conda-lock.yml",
-})
+LOCK_FILES = frozenset(
+    {
+        "package-lock.json",
+        "npm-shrinkwrap.json",
+        "yarn.lock",
+        "pnpm-lock.yaml",
+        "bun.lock",
+        "poetry.lock",
+        "pipfile.lock",
+        "pdm.lock",
+        "uv.lock",
+        "composer.lock",
+        "cargo.lock",
+        "gemfile.lock",
+        "go.sum",
+        "mix.lock",
+        "pubspec.lock",
+        "packages.lock.json",
+        "flake.lock",
+        "chart.lock",
+        "requirements.lock",
+        "gradle.lockfile",
+        "conda-lock.yml",
+    }
+)
 MIN_WORD_SHARE = 0.25
 MIN_CHARS = 80
 

@@ -17,14 +17,14 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ingest.changes import ChangeRecorder
 from ingest.chunk import chunk_sections
 from ingest.meaning import embeddable
-from ingest.parsers.base import Limits, format_for, parse_text
+from ingest.parsers.base import Limits, format_for, parse_text, strip_bom
 from ingest.secrets import redact
 from ingest.walk import WalkEntry, walk_tree
 from kb.catalogue import Catalogue
@@ -116,7 +116,7 @@ def process_file(entry: WalkEntry, old_sha: str | None, run_id: int) -> FileResu
         return _process_file(entry, old_sha, run_id)
     except MemoryError:
         return _too_big((entry, old_sha, run_id))
-    except Exception as exc:  # noqa: BLE001 - one file's bug must not stop the run
+    except Exception as exc:
         msg = f"internal error while ingesting this file ({type(exc).__name__}); please report it"
         row = (entry.rel, "unknown", entry.size, None, entry.mtime, "error", 0, None, run_id)
         finding = ("internal-error", "error", entry.rel, None, msg, None, None, "ingest")
@@ -128,8 +128,13 @@ def _process_file(entry: WalkEntry, old_sha: str | None, run_id: int) -> FileRes
     problems: list[Problem] = []
     fmt = format_for(PurePosixPath(rel), in_helm_templates=entry.in_helm_templates)
 
-    def result(status: str, sha: str | None, n_records: int = 0, canonical: str | None = None,
-               rows: dict[str, list[tuple]] | None = None) -> FileResult:
+    def result(
+        status: str,
+        sha: str | None,
+        n_records: int = 0,
+        canonical: str | None = None,
+        rows: dict[str, list[tuple]] | None = None,
+    ) -> FileResult:
         rows = rows or {}
         rows.setdefault("findings", [])
         rows["findings"].extend(
@@ -139,23 +144,38 @@ def _process_file(entry: WalkEntry, old_sha: str | None, run_id: int) -> FileRes
         return FileResult(rel, "parsed", entry.mtime, file_row, rows)
 
     if entry.size > _MAX_SIZE:
-        problems.append(Problem(
-            "file-too-large", "warning",
-            f"file is {_size(entry.size)}, over the {_size(_MAX_SIZE)} cap; not read. "
-            f"Raise max_file_size (KB_MAX_FILE_SIZE) to catalogue it, or add it to .kbignore"))
+        problems.append(
+            Problem(
+                "file-too-large",
+                "warning",
+                f"file is {_size(entry.size)}, over the {_size(_MAX_SIZE)} cap; not read. "
+                f"Raise max_file_size (KB_MAX_FILE_SIZE) to catalogue it, or add it to .kbignore",
+            )
+        )
         return result("skipped", None)
     try:
         with open(entry.abs, "rb") as fh:
             data = fh.read(_MAX_SIZE + 1 if _MAX_SIZE < 2**31 else -1)  # read(n) allocates n up front
     except FileNotFoundError:
-        return FileResult(rel, "vanished", entry.mtime, walk_problem=Problem(
-            "unreadable", "warning", "file vanished during the walk (deleted or renamed); re-run to pick it up"))
+        return FileResult(
+            rel,
+            "vanished",
+            entry.mtime,
+            walk_problem=Problem(
+                "unreadable", "warning", "file vanished during the walk (deleted or renamed); re-run to pick it up"
+            ),
+        )
     except OSError as exc:
         problems.append(Problem("unreadable", "warning", f"cannot read: {exc.strerror}; check its permissions"))
         return result("skipped", None)
     if len(data) > _MAX_SIZE:  # grew since the stat
-        problems.append(Problem("file-too-large", "warning",
-                                f"file grew over the {_size(_MAX_SIZE)} cap while being read; not catalogued"))
+        problems.append(
+            Problem(
+                "file-too-large",
+                "warning",
+                f"file grew over the {_size(_MAX_SIZE)} cap while being read; not catalogued",
+            )
+        )
         return result("skipped", None)
     sha = hashlib.sha256(data).hexdigest()
     if old_sha is not None and sha == old_sha:
@@ -166,9 +186,13 @@ def _process_file(entry: WalkEntry, old_sha: str | None, run_id: int) -> FileRes
         text = data.decode("utf-16", errors="replace")
         problems.append(Problem("non-utf8", "warning", "file is UTF-16; decoded, but re-save it as UTF-8", line=1))
     elif b"\x00" in head:
-        problems.append(Problem(
-            "binary-file", "warning",
-            f"binary content (NUL bytes) in a file named like {fmt}; not parsed. Remove it or add it to .kbignore"))
+        problems.append(
+            Problem(
+                "binary-file",
+                "warning",
+                f"binary content (NUL bytes) in a file named like {fmt}; not parsed. Remove it or add it to .kbignore",
+            )
+        )
         return result("skipped", sha)
     else:
         try:
@@ -176,12 +200,16 @@ def _process_file(entry: WalkEntry, old_sha: str | None, run_id: int) -> FileRes
         except UnicodeDecodeError:
             line = _first_bad_line(data)
             text = data.decode("utf-8", errors="replace")
-            problems.append(Problem(
-                "non-utf8", "warning",
-                f"not valid UTF-8 (first bad byte on line {line}); decoded with replacement characters. "
-                "Re-save the file as UTF-8", line=line))
-    if text.startswith("\ufeff"):
-        text = text[1:]
+            problems.append(
+                Problem(
+                    "non-utf8",
+                    "warning",
+                    f"not valid UTF-8 (first bad byte on line {line}); decoded with replacement characters. "
+                    "Re-save the file as UTF-8",
+                    line=line,
+                )
+            )
+    text = strip_bom(text)
     if not text.strip():
         problems.append(Problem("empty-file", "info", "file is empty; nothing to catalogue"))
         return result("ok", sha)
@@ -205,9 +233,19 @@ def _process_file(entry: WalkEntry, old_sha: str | None, run_id: int) -> FileRes
     chunks = []
     if parsed.sections:
         for c in chunk_sections(rel, fmt, parsed.sections):
-            chunks.append((f"{rel}#{c.ordinal}", rel, c.ordinal, c.key_path, c.line_start, c.line_end, c.text,
-                           hashlib.sha256(c.text.encode("utf-8", "surrogatepass")).hexdigest(),
-                           embeddable(rel, c.text)))
+            chunks.append(
+                (
+                    f"{rel}#{c.ordinal}",
+                    rel,
+                    c.ordinal,
+                    c.key_path,
+                    c.line_start,
+                    c.line_end,
+                    c.text,
+                    hashlib.sha256(c.text.encode("utf-8", "surrogatepass")).hexdigest(),
+                    embeddable(rel, c.text),
+                )
+            )
     rows = {"records": records, "sections": sections, "documents": documents, "chunks": chunks}
     return result(status, sha, len(records), _canonical_sha(parsed.documents), rows)
 
@@ -227,44 +265,65 @@ def _skipped(task: tuple, rule: str, severity: str, message: str) -> FileResult:
 
 
 def _too_slow(task: tuple) -> FileResult:
-    return _skipped(task, "file-too-slow", "warning",
-                    f"reading this file took longer than the {_TIMEOUT:g} s budget; skipped, the run went on. "
-                    "Raise file_timeout (KB_FILE_TIMEOUT) to catalogue it, or add it to .kbignore")
+    return _skipped(
+        task,
+        "file-too-slow",
+        "warning",
+        f"reading this file took longer than the {_TIMEOUT:g} s budget; skipped, the run went on. "
+        "Raise file_timeout (KB_FILE_TIMEOUT) to catalogue it, or add it to .kbignore",
+    )
 
 
 def _too_big(task: tuple) -> FileResult:
     from ingest.workers import MEMORY_LIMIT
 
-    return _skipped(task, "file-too-large", "warning",
-                    f"reading this file needs more than the {MEMORY_LIMIT // 1048576} MB per-file memory bound; "
-                    "skipped. Split it, or add it to .kbignore")
+    return _skipped(
+        task,
+        "file-too-large",
+        "warning",
+        f"reading this file needs more than the {MEMORY_LIMIT // 1048576} MB per-file memory bound; "
+        "skipped. Split it, or add it to .kbignore",
+    )
 
 
 def _crashed(task: tuple) -> FileResult:
-    return _skipped(task, "internal-error", "error",
-                    "the worker reading this file died (a crash in a parser library); skipped, the run went on. "
-                    "Please report it")
+    return _skipped(
+        task,
+        "internal-error",
+        "error",
+        "the worker reading this file died (a crash in a parser library); skipped, the run went on. Please report it",
+    )
 
 
 _TIMEOUT = 0.0
 
 
-def _budgeted_results(tasks: list[tuple], workers: int, limits: Limits, max_size: int,
-                      timeout: float) -> Iterator[FileResult]:
+def _budgeted_results(
+    tasks: list[tuple], workers: int, limits: Limits, max_size: int, timeout: float
+) -> Iterator[FileResult]:
     """Each file in a worker process under a time budget and the memory bound (ingest/workers.py)."""
     global _TIMEOUT
     from ingest.workers import supervised_map
 
     _TIMEOUT = timeout
     n = workers if len(tasks) >= 200 else 1
-    for _idx, res in supervised_map(process_file, tasks, workers=n, timeout=timeout, on_timeout=_too_slow,
-                                    on_crash=_crashed, on_memory=_too_big, initializer=_init_worker,
-                                    initargs=(limits, max_size)):
+    for _idx, res in supervised_map(
+        process_file,
+        tasks,
+        workers=n,
+        timeout=timeout,
+        on_timeout=_too_slow,
+        on_crash=_crashed,
+        on_memory=_too_big,
+        initializer=_init_worker,
+        initargs=(limits, max_size),
+    ):
         yield res
 
 
-def _results(tasks: list[tuple], workers: int, limits: Limits, max_size: int,
-             timeout: float = 0.0) -> Iterator[FileResult]:
+def _results(
+    tasks: list[tuple], workers: int, limits: Limits, max_size: int, timeout: float = 0.0
+) -> Iterator[FileResult]:
     max_size = min(max_size, _READ_CAP)
     if timeout > 0 and tasks:
         yield from _budgeted_results(tasks, workers, limits, max_size, timeout)
@@ -274,7 +333,6 @@ def _results(tasks: list[tuple], workers: int, limits: Limits, max_size: int,
         for t in tasks:
             yield process_file(*t)
         return
-    import multiprocessing as mp
 
     from ingest.workers import worker_context
 
@@ -292,7 +350,7 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
     if not root.is_dir():
         raise ConfigError(f"'{root}' is not a folder. Give the root of a configuration tree: `kb ingest PATH`.")
     t0 = time.perf_counter()
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started = datetime.now(UTC).isoformat(timespec="seconds")
     catalogue.close_interrupted_runs()
     run_id = catalogue.start_run(str(root.resolve()))
     previous_root = catalogue.get_meta("root")
@@ -303,7 +361,9 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
     states = catalogue.file_states() if previous_root else {}
     # Skipped and failed files are read again when the limits that decided their fate changed
     # (a raised max_file_size must pick up the file although its size and mtime did not change).
-    limits_sig = f"{settings.max_file_size}/{settings.max_depth}/{settings.max_records_per_file}/{settings.file_timeout:g}"
+    limits_sig = (
+        f"{settings.max_file_size}/{settings.max_depth}/{settings.max_records_per_file}/{settings.file_timeout:g}"
+    )
     retry: set[str] = set()
     if states and catalogue.get_meta("limits") != limits_sig:
         retry = {r[0] for r in catalogue.query("SELECT path FROM files WHERE status IN ('skipped', 'error')")}
@@ -386,13 +446,30 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
         catalogue.invalidate_validation()
 
     seconds = time.perf_counter() - t0
-    catalogue.finish_run(run_id, status="complete", files_seen=len(walked.entries), added=added,
-                         changed=changed, removed=len(gone), unchanged=unchanged, seconds=seconds)
+    catalogue.finish_run(
+        run_id,
+        status="complete",
+        files_seen=len(walked.entries),
+        added=added,
+        changed=changed,
+        removed=len(gone),
+        unchanged=unchanged,
+        seconds=seconds,
+    )
     st = catalogue.stats()
     return RunSummary(
-        run_id=run_id, root=str(root.resolve()), started_at=started,
-        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), status="complete",
-        files_seen=len(walked.entries), added=added, changed=changed, removed=len(gone), unchanged=unchanged,
-        by_format=st["files_by_format"], findings_by_rule=st["findings_by_rule"],
-        seconds=round(seconds, 3), key_changes=recorder.count,
+        run_id=run_id,
+        root=str(root.resolve()),
+        started_at=started,
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        status="complete",
+        files_seen=len(walked.entries),
+        added=added,
+        changed=changed,
+        removed=len(gone),
+        unchanged=unchanged,
+        by_format=st["files_by_format"],
+        findings_by_rule=st["findings_by_rule"],
+        seconds=round(seconds, 3),
+        key_changes=recorder.count,
     )

@@ -74,75 +74,153 @@ def _rule(id: str, kind: str, body: str, keywords: tuple[str, ...], group: int =
 
 
 RULES: list[Rule] = [
-    _rule("aws-access-key-id", "an AWS access key id",
-          _B + r"(?:A3T[A-Z0-9]|AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA)[A-Z0-9]{16}" + _E,
-          ("A3T", "AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "ABIA", "ACCA")),
-    _rule("github-token", "a GitHub token", _B + r"gh[pousr]_[A-Za-z0-9]{30,255}" + _E,
-          ("ghp_", "gho_", "ghu_", "ghs_", "ghr_")),
+    _rule(
+        "aws-access-key-id",
+        "an AWS access key id",
+        _B + r"(?:A3T[A-Z0-9]|AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA)[A-Z0-9]{16}" + _E,
+        ("A3T", "AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "ABIA", "ACCA"),
+    ),
+    _rule(
+        "github-token",
+        "a GitHub token",
+        _B + r"gh[pousr]_[A-Za-z0-9]{30,255}" + _E,
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+    ),
     _rule("github-pat", "a GitHub token", _B + r"github_pat_[A-Za-z0-9_]{22,255}" + _E, ("github_pat_",)),
-    _rule("gitlab-token", "a GitLab token",
-          _B + r"(?:glpat|glptt|gldt|glrt|glsoat|glcbt|gloas|glimt|glagent|glffct|GR1348941)-?[A-Za-z0-9_\-]{20,64}" + _E,
-          ("glpat", "glptt", "gldt", "glrt", "glsoat", "glcbt", "gloas", "glimt", "glagent", "glffct", "GR1348941")),
+    _rule(
+        "gitlab-token",
+        "a GitLab token",
+        _B + r"(?:glpat|glptt|gldt|glrt|glsoat|glcbt|gloas|glimt|glagent|glffct|GR1348941)-?[A-Za-z0-9_\-]{20,64}" + _E,
+        ("glpat", "glptt", "gldt", "glrt", "glsoat", "glcbt", "gloas", "glimt", "glagent", "glffct", "GR1348941"),
+    ),
     _rule("slack-token", "a Slack token", _B + r"xox[abposre]-[A-Za-z0-9\-]{10,255}", ("xox",)),
     _rule("slack-app-token", "a Slack token", _B + r"xapp-\d-[A-Za-z0-9\-]{20,255}", ("xapp-",)),
-    _rule("slack-webhook", "a Slack webhook URL",
-          r"hooks\.slack\.com/(?:services|workflows|triggers)/([A-Za-z0-9+/_\-]{20,255})", ("hooks.slack.com",), 1),
-    _rule("stripe-key", "a Stripe secret key", _B + r"(?:sk|rk)_(?:live|test|prod)_[0-9A-Za-z]{10,247}" + _E,
-          ("k_live_", "k_test_", "k_prod_")),
+    _rule(
+        "slack-webhook",
+        "a Slack webhook URL",
+        r"hooks\.slack\.com/(?:services|workflows|triggers)/([A-Za-z0-9+/_\-]{20,255})",
+        ("hooks.slack.com",),
+        1,
+    ),
+    _rule(
+        "stripe-key",
+        "a Stripe secret key",
+        _B + r"(?:sk|rk)_(?:live|test|prod)_[0-9A-Za-z]{10,247}" + _E,
+        ("k_live_", "k_test_", "k_prod_"),
+    ),
     _rule("google-api-key", "a Google API key", _B + r"AIza[0-9A-Za-z_\-]{35}" + _E, ("AIza",)),
     _rule("google-oauth-secret", "a Google OAuth client secret", _B + r"GOCSPX-[A-Za-z0-9_\-]{28}" + _E, ("GOCSPX-",)),
-    _rule("jwt", "a JSON web token",
-          _B + r"eyJ[A-Za-z0-9_\-]{8,4096}\.eyJ[A-Za-z0-9_\-]{8,16384}\.[A-Za-z0-9_\-]{8,4096}", ("eyJ",)),
-    _rule("openai-key", "an OpenAI API key",
-          _B + r"sk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{20,250}|[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20})" + _E,
-          ("sk-proj-", "sk-svcacct-", "sk-admin-", "T3BlbkFJ")),
-    _rule("anthropic-key", "an Anthropic API key", _B + r"sk-ant-(?:api|admin|sid)\d{2}-[A-Za-z0-9_\-]{60,200}" + _E,
-          ("sk-ant-",)),
-    _rule("azure-storage-key", "an Azure storage account key",
-          r"(?:AccountKey|SharedAccessKey)=([A-Za-z0-9+/]{40,100}={0,2})", ("AccountKey=", "SharedAccessKey=")),
+    _rule(
+        "jwt",
+        "a JSON web token",
+        _B + r"eyJ[A-Za-z0-9_\-]{8,4096}\.eyJ[A-Za-z0-9_\-]{8,16384}\.[A-Za-z0-9_\-]{8,4096}",
+        ("eyJ",),
+    ),
+    _rule(
+        "openai-key",
+        "an OpenAI API key",
+        _B + r"sk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{20,250}|[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20})" + _E,
+        ("sk-proj-", "sk-svcacct-", "sk-admin-", "T3BlbkFJ"),
+    ),
+    _rule(
+        "anthropic-key",
+        "an Anthropic API key",
+        _B + r"sk-ant-(?:api|admin|sid)\d{2}-[A-Za-z0-9_\-]{60,200}" + _E,
+        ("sk-ant-",),
+    ),
+    _rule(
+        "azure-storage-key",
+        "an Azure storage account key",
+        r"(?:AccountKey|SharedAccessKey)=([A-Za-z0-9+/]{40,100}={0,2})",
+        ("AccountKey=", "SharedAccessKey="),
+    ),
     _rule("azure-sas-signature", "an Azure SAS signature", r"[?&]sig=([A-Za-z0-9%+/]{30,128}={0,2})", ("sig=",)),
-    _rule("azure-ad-client-secret", "an Azure AD client secret",
-          r"(?<![A-Za-z0-9_~.\-])[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]{31,34}(?![A-Za-z0-9_~.\-])", ("Q~",)),
+    _rule(
+        "azure-ad-client-secret",
+        "an Azure AD client secret",
+        r"(?<![A-Za-z0-9_~.\-])[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]{31,34}(?![A-Za-z0-9_~.\-])",
+        ("Q~",),
+    ),
     _rule("npm-token", "an npm token", _B + r"npm_[A-Za-z0-9]{36}" + _E, ("npm_",)),
     _rule("pypi-token", "a PyPI token", _B + r"pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,1000}", ("pypi-AgEIcHlwaS5vcmc",)),
     _rule("sendgrid-key", "a SendGrid API key", _B + r"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}" + _E, ("SG.",)),
     _rule("twilio-key", "a Twilio key", _B + r"(?:SK|AC)[0-9a-fA-F]{32}" + _E, ("SK", "AC")),
     _rule("mailchimp-key", "a Mailchimp API key", _B + r"[0-9a-f]{32}-us\d{1,2}" + _E, ("-us",)),
     _rule("mailgun-key", "a Mailgun API key", _B + r"key-[0-9a-f]{32}" + _E, ("key-",)),
-    _rule("square-token", "a Square token", _B + r"(?:sq0atp|sq0csp|EAAA)[0-9A-Za-z_\-]{22,60}" + _E,
-          ("sq0atp", "sq0csp", "EAAA")),
-    _rule("discord-bot-token", "a Discord bot token",
-          _B + r"[MNO][A-Za-z0-9_\-]{23,25}\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,38}" + _E, (".",)),
+    _rule(
+        "square-token",
+        "a Square token",
+        _B + r"(?:sq0atp|sq0csp|EAAA)[0-9A-Za-z_\-]{22,60}" + _E,
+        ("sq0atp", "sq0csp", "EAAA"),
+    ),
+    _rule(
+        "discord-bot-token",
+        "a Discord bot token",
+        _B + r"[MNO][A-Za-z0-9_\-]{23,25}\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,38}" + _E,
+        (".",),
+    ),
     _rule("telegram-bot-token", "a Telegram bot token", r"(?<![0-9])\d{8,10}:AA[0-9A-Za-z_\-]{32,33}" + _E, (":AA",)),
-    _rule("shopify-token", "a Shopify token", _B + r"shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}" + _E,
-          ("shpat_", "shpca_", "shppa_", "shpss_")),
+    _rule(
+        "shopify-token",
+        "a Shopify token",
+        _B + r"shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}" + _E,
+        ("shpat_", "shpca_", "shppa_", "shpss_"),
+    ),
     _rule("huggingface-token", "a Hugging Face token", _B + r"(?:hf_|api_org_)[A-Za-z]{34}" + _E, ("hf_", "api_org_")),
     _rule("databricks-token", "a Databricks token", _B + r"dapi[a-f0-9]{32}(?:-\d)?" + _E, ("dapi",)),
-    _rule("digitalocean-token", "a DigitalOcean token", _B + r"do[opr]_v1_[a-f0-9]{64}" + _E,
-          ("doo_v1_", "dop_v1_", "dor_v1_")),
-    _rule("doppler-token", "a Doppler token", _B + r"dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,44}" + _E, ("dp.",)),
+    _rule(
+        "digitalocean-token",
+        "a DigitalOcean token",
+        _B + r"do[opr]_v1_[a-f0-9]{64}" + _E,
+        ("doo_v1_", "dop_v1_", "dor_v1_"),
+    ),
+    _rule(
+        "doppler-token", "a Doppler token", _B + r"dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,44}" + _E, ("dp.",)
+    ),
     _rule("linear-key", "a Linear API key", _B + r"lin_api_[A-Za-z0-9]{40}" + _E, ("lin_api_",)),
     _rule("postman-key", "a Postman API key", _B + r"PMAK-[a-fA-F0-9]{24}-[a-fA-F0-9]{34}" + _E, ("PMAK-",)),
     _rule("pulumi-token", "a Pulumi token", _B + r"pul-[a-f0-9]{40}" + _E, ("pul-",)),
-    _rule("age-secret-key", "an age secret key", r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}",
-          ("AGE-SECRET-KEY-1",)),
-    _rule("grafana-token", "a Grafana token",
-          _B + r"(?:glc_[A-Za-z0-9+/]{32,400}={0,2}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8})", ("glc_", "glsa_")),
+    _rule(
+        "age-secret-key",
+        "an age secret key",
+        r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}",
+        ("AGE-SECRET-KEY-1",),
+    ),
+    _rule(
+        "grafana-token",
+        "a Grafana token",
+        _B + r"(?:glc_[A-Za-z0-9+/]{32,400}={0,2}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8})",
+        ("glc_", "glsa_"),
+    ),
     _rule("vault-token", "a HashiCorp Vault token", _B + r"(?:hvs|hvb)\.[A-Za-z0-9_\-]{24,400}" + _E, ("hvs.", "hvb.")),
-    _rule("terraform-token", "a Terraform Cloud token", _B + r"[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=\-]{60,70}" + _E,
-          (".atlasv1.",)),
+    _rule(
+        "terraform-token",
+        "a Terraform Cloud token",
+        _B + r"[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=\-]{60,70}" + _E,
+        (".atlasv1.",),
+    ),
     _rule("atlassian-token", "an Atlassian API token", _B + r"ATATT3[A-Za-z0-9_\-=]{150,250}" + _E, ("ATATT3",)),
     _rule("sentry-token", "a Sentry token", _B + r"sntry[su]_[A-Za-z0-9+/=_\-]{60,300}", ("sntrys_", "sntryu_")),
     _rule("artifactory-key", "an Artifactory API key", _B + r"AKC[a-zA-Z0-9]{10,100}" + _E, ("AKC",)),
     _rule("newrelic-key", "a New Relic key", _B + r"NR(?:AK|II)-[A-Za-z0-9]{27,32}" + _E, ("NRAK-", "NRII-")),
     _rule("dynatrace-token", "a Dynatrace token", _B + r"dt0c01\.[A-Z0-9]{24}\.[A-Z0-9]{64}" + _E, ("dt0c01.",)),
     _rule("heroku-key", "a Heroku API key", _B + r"HRKU-[A-Za-z0-9_\-]{40,70}" + _E, ("HRKU-",)),
-    _rule("authorization-header", "an Authorization header credential",
-          r"(?<![a-z0-9_-])(?:proxy-)?authorization[\"']?[ \t]{0,16}[:=][ \t]{0,16}[\"']?"
-          r"(?:bearer|basic|token|bot|digest|apikey)[ \t]{1,16}([A-Za-z0-9._~+/=\-]{8,4096})",
-          ("authorization",), 1, re.I),
-    _rule("bearer-token", "a bearer token", r"(?<![A-Za-z0-9_\-])[Bb]earer[ \t]{1,16}([A-Za-z0-9._~+/\-]{20,4096}={0,2})",
-          ("earer",), 1),
+    _rule(
+        "authorization-header",
+        "an Authorization header credential",
+        r"(?<![a-z0-9_-])(?:proxy-)?authorization[\"']?[ \t]{0,16}[:=][ \t]{0,16}[\"']?"
+        r"(?:bearer|basic|token|bot|digest|apikey)[ \t]{1,16}([A-Za-z0-9._~+/=\-]{8,4096})",
+        ("authorization",),
+        1,
+        re.I,
+    ),
+    _rule(
+        "bearer-token",
+        "a bearer token",
+        r"(?<![A-Za-z0-9_\-])[Bb]earer[ \t]{1,16}([A-Za-z0-9._~+/\-]{20,4096}={0,2})",
+        ("earer",),
+        1,
+    ),
 ]
 
 _PEM_BEGIN = re.compile(r"-----BEGIN ((?:[A-Z0-9]{1,20} ){0,4}PRIVATE KEY(?: BLOCK)?)-----")
@@ -154,7 +232,8 @@ _BASE64_CHAR = re.compile(r"[A-Za-z0-9+/]")
 
 # scheme://user:password@host — the password part only
 _URL_PASSWORD = re.compile(
-    r"(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]{0,30}://[^\s:/@'\"?#]{1,256}:([^\s@/'\"]{1,1024})@")
+    r"(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]{0,30}://[^\s:/@'\"?#]{1,256}:([^\s@/'\"]{1,1024})@"
+)
 # ${DB_PASSWORD:-default}, Spring's ${db.password:default}
 _DEFAULT = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.\-]{0,127})(?::-|:=|:|-)([^}\n]{1,512})\}")
 
@@ -197,7 +276,11 @@ def _private_keys(text: str) -> list[tuple[str, str, int, int]]:
         m = _PEM_BEGIN.search(text, pos)
         if m is None:
             return out
-        if end_at == -2 or (end_at >= 0 and end_at < m.end()) or (end_at == -1 and m.end() > end_from + _PEM_WINDOW // 2):
+        if (
+            end_at == -2
+            or (end_at >= 0 and end_at < m.end())
+            or (end_at == -1 and m.end() > end_from + _PEM_WINDOW // 2)
+        ):
             end_from = m.end()
             end_at = text.find("-----END ", m.end(), m.end() + _PEM_WINDOW)
         stop = None
@@ -212,11 +295,11 @@ def _private_keys(text: str) -> list[tuple[str, str, int, int]]:
             stop = _PEM_BODY.match(text, m.end()).end()
             while stop > m.end() and text[stop - 1] in " \t\r\n":
                 stop -= 1
-        body = text[m.end():min(stop, m.end() + 256)]
+        body = text[m.end() : min(stop, m.end() + 256)]
         cut = body.find("-----")
         need = 16 if end_found else 32  # not a "BEGIN ... KEY" in prose, nor "..." in an example
         if _BASE64_CHAR.subn("", body if cut < 0 else body[:cut])[1] >= need:
-            out.append(("a private key block", text[m.start():stop], m.start(), stop))
+            out.append(("a private key block", text[m.start() : stop], m.start(), stop))
         pos = max(stop, m.end())
 
 
@@ -225,26 +308,107 @@ def _private_keys(text: str) -> list[tuple[str, str, int, int]]:
 # ---------------------------------------------------------------------------------------------
 
 # plural "tokens" and "secrets" are left out: max_tokens is a count, compose's secrets: lists names
-_SECRET_LAST_WORDS = {"password", "passwords", "passwd", "pwd", "pass", "pw", "passphrase", "passphrases",
-                      "secret", "token", "credential", "credentials", "authorization"}
+_SECRET_LAST_WORDS = {
+    "password",
+    "passwords",
+    "passwd",
+    "pwd",
+    "pass",
+    "pw",
+    "passphrase",
+    "passphrases",
+    "secret",
+    "token",
+    "credential",
+    "credentials",
+    "authorization",
+}
 _SECRET_LAST_PAIRS = {
-    ("api", "key"), ("access", "key"), ("secret", "key"), ("private", "key"), ("auth", "key"),
-    ("signing", "key"), ("encryption", "key"), ("master", "key"), ("client", "secret"), ("app", "key"),
-    ("api", "keys"), ("access", "keys"), ("secret", "keys"), ("private", "keys"), ("account", "key"),
-    ("license", "key"), ("session", "key"), ("hmac", "key"), ("shared", "key"),
-    ("api", "tokens"), ("access", "tokens"), ("auth", "tokens"), ("client", "secrets"),
+    ("api", "key"),
+    ("access", "key"),
+    ("secret", "key"),
+    ("private", "key"),
+    ("auth", "key"),
+    ("signing", "key"),
+    ("encryption", "key"),
+    ("master", "key"),
+    ("client", "secret"),
+    ("app", "key"),
+    ("api", "keys"),
+    ("access", "keys"),
+    ("secret", "keys"),
+    ("private", "keys"),
+    ("account", "key"),
+    ("license", "key"),
+    ("session", "key"),
+    ("hmac", "key"),
+    ("shared", "key"),
+    ("api", "tokens"),
+    ("access", "tokens"),
+    ("auth", "tokens"),
+    ("client", "secrets"),
 }
 _SECRET_TRIPLES = {("secret", "key", "base"), ("secret", "key", "value"), ("private", "key", "pem")}
 # one word that ends like a credential: PGPASSWORD, mysqlRootPassword is split, apikey is not
-_SECRET_SUFFIXES = ("password", "passwd", "passphrase", "secret", "apikey", "secretkey", "accesskey", "privatekey",
-                    "authtoken", "accesstoken", "apitoken", "refreshtoken", "bearertoken", "clientsecret")
+_SECRET_SUFFIXES = (
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "apikey",
+    "secretkey",
+    "accesskey",
+    "privatekey",
+    "authtoken",
+    "accesstoken",
+    "apitoken",
+    "refreshtoken",
+    "bearertoken",
+    "clientsecret",
+)
 
 _PLACEHOLDER_WORDS = {
-    "changeme", "change-me", "change_me", "changeit", "example", "dummy", "placeholder", "redacted",
-    "none", "null", "nil", "undefined", "todo", "tbd", "xxx", "secret", "password", "token", "test",
-    "sample", "fake", "notset", "not-set", "your-secret", "your-token", "your-password", "mypassword",
-    "true", "false", "required", "optional", "string", "empty", "pass", "passwd", "pwd", "admin",
-    "not-secret", "notsecret", "not_secret", "nosecret",
+    "changeme",
+    "change-me",
+    "change_me",
+    "changeit",
+    "example",
+    "dummy",
+    "placeholder",
+    "redacted",
+    "none",
+    "null",
+    "nil",
+    "undefined",
+    "todo",
+    "tbd",
+    "xxx",
+    "secret",
+    "password",
+    "token",
+    "test",
+    "sample",
+    "fake",
+    "notset",
+    "not-set",
+    "your-secret",
+    "your-token",
+    "your-password",
+    "mypassword",
+    "true",
+    "false",
+    "required",
+    "optional",
+    "string",
+    "empty",
+    "pass",
+    "passwd",
+    "pwd",
+    "admin",
+    "not-secret",
+    "notsecret",
+    "not_secret",
+    "nosecret",
 }
 _PLACEHOLDER_RE = re.compile(
     r"""^(?:
@@ -260,7 +424,9 @@ _PLACEHOLDER_RE = re.compile(
       | .*(?:\$\{|\$\(|\{\{|\{%).*      # a template or a shell substitution inside
       | \{[A-Za-z0-9_.\-]+\}              # {rabbitmq-password.value} (a reference)
       | (?-i:[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)  # KEYSTORE_PASSWORD (the name of a variable)
-      | (?-i:[a-z]+(?:[A-Z][a-z]+)*(?:Password|Secret|Token|Key))  # brokerPassword (a name)
+      | (?-i:[A-Za-z][a-z]+(?:[A-Z][a-z]+)*(?:Password|Secret|Token|Key))  # brokerPassword, SendGridApiKey (names)
+      | (?-i:[a-z][a-z0-9]*(?:-[a-z0-9]+)*-(?:password|secret|token|key|credentials?))  # keystore-password: a Secret or one of its keys
+      | \#\{[^}]*\}\#?                   # #{variable} (Octopus Deploy substitution)
       | .*[-_](?:here|placeholder|example)
       | (?:secret|vault|ref|env|file|ssm|arn|k8s|sm)://.*   # references to a secret store
       | arn:aws:.*
@@ -273,9 +439,49 @@ _PLACEHOLDER_RE = re.compile(
 )
 
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
-_STOPWORDS = {"the", "a", "an", "to", "of", "for", "in", "on", "is", "be", "and", "or", "with", "your", "this",
-              "that", "it", "from", "by", "use", "used", "set", "not", "see", "if", "when", "must", "should",
-              "will", "are", "as", "at", "can", "you", "we", "our", "no", "do", "does", "here", "there"}
+_STOPWORDS = {
+    "the",
+    "a",
+    "an",
+    "to",
+    "of",
+    "for",
+    "in",
+    "on",
+    "is",
+    "be",
+    "and",
+    "or",
+    "with",
+    "your",
+    "this",
+    "that",
+    "it",
+    "from",
+    "by",
+    "use",
+    "used",
+    "set",
+    "not",
+    "see",
+    "if",
+    "when",
+    "must",
+    "should",
+    "will",
+    "are",
+    "as",
+    "at",
+    "can",
+    "you",
+    "we",
+    "our",
+    "no",
+    "do",
+    "does",
+    "here",
+    "there",
+}
 
 
 def fingerprint(value: str) -> str:
@@ -307,9 +513,34 @@ def _last_key(key_path: str) -> str:
 
 _NGINX_PASS = {"proxy", "fastcgi", "uwsgi", "scgi", "grpc", "memcached"}
 # certificatesSecret, tlsSecret, imagePullSecret: the name of a Kubernetes Secret, not a value
-_SECRET_NAME_WORDS = {"tls", "cert", "certs", "certificate", "certificates", "ca", "keystore", "truststore", "jks",
-                      "config", "configuration", "pull", "image", "registry", "docker", "basic", "auth", "env",
-                      "volume", "mount", "kubernetes", "k8s", "sealed", "external", "admin", "users"}
+_SECRET_NAME_WORDS = {
+    "tls",
+    "cert",
+    "certs",
+    "certificate",
+    "certificates",
+    "ca",
+    "keystore",
+    "truststore",
+    "jks",
+    "config",
+    "configuration",
+    "pull",
+    "image",
+    "registry",
+    "docker",
+    "basic",
+    "auth",
+    "env",
+    "volume",
+    "mount",
+    "kubernetes",
+    "k8s",
+    "sealed",
+    "external",
+    "admin",
+    "users",
+}
 _REFERENCE_WORDS = {"existing", "from", "use", "ref", "name", "k8s", "vault"}
 _KEY_HINTS = re.compile(r"pass|pw|secret|token|key|credential|authoriz", re.I)
 
@@ -340,7 +571,7 @@ _DEFAULTED = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_.]{0,127}:-?([^}]*)\}$")
 
 
 def is_placeholder(value: str) -> bool:
-    v = value.strip().strip("'\"")
+    v = value.strip().strip("'\"`")
     m = _DEFAULTED.match(v)
     if m:  # ${DB_PASSWORD:-default}, Spring's ${db.password:default}: the default is what is stored
         return is_placeholder(m.group(1))
@@ -369,8 +600,14 @@ def _strong(value: str) -> bool:
     """A value unlike an ordinary word: scrubbed wherever it appears, not only where assigned."""
     if len(value) >= 12:
         return True
-    classes = sum((any(c.islower() for c in value), any(c.isupper() for c in value),
-                   any(c.isdigit() for c in value), any(not c.isalnum() for c in value)))
+    classes = sum(
+        (
+            any(c.islower() for c in value),
+            any(c.isupper() for c in value),
+            any(c.isdigit() for c in value),
+            any(not c.isalnum() for c in value),
+        )
+    )
     return classes >= 2
 
 
@@ -378,8 +615,21 @@ def _strong(value: str) -> bool:
 # Locating a parsed value in the source text
 # ---------------------------------------------------------------------------------------------
 
-_SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "f": "\f", "v": "\v", "b": "\b", "0": "\0", "a": "\a",
-                   "e": "\x1b", "N": "\x85", "_": "\xa0", "L": "\u2028", "P": "\u2029"}
+_SIMPLE_ESCAPES = {
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    "f": "\f",
+    "v": "\v",
+    "b": "\b",
+    "0": "\0",
+    "a": "\a",
+    "e": "\x1b",
+    "N": "\x85",
+    "_": "\xa0",
+    "L": "\u2028",
+    "P": "\u2029",
+}
 _QUOTES = "\"'"
 _MAX_NOISE = 512
 
@@ -395,11 +645,11 @@ def _decode_escape(text: str, i: int) -> tuple[str | None, int]:
         return "", 2 + (c == "\r" and i + 2 < n and text[i + 2] == "\n")
     if c in "uUx":
         width = {"u": 4, "U": 8, "x": 2}[c]
-        digits = text[i + 2:i + 2 + width]
+        digits = text[i + 2 : i + 2 + width]
         if len(digits) == width and all(d in "0123456789abcdefABCDEF" for d in digits):
             code = int(digits, 16)
-            if 0xD800 <= code <= 0xDBFF and text[i + 6:i + 8] == "\\u":  # a UTF-16 pair
-                low = text[i + 8:i + 12]
+            if 0xD800 <= code <= 0xDBFF and text[i + 6 : i + 8] == "\\u":  # a UTF-16 pair
+                low = text[i + 8 : i + 12]
                 if len(low) == 4 and all(d in "0123456789abcdefABCDEF" for d in low):
                     lo = int(low, 16)
                     if 0xDC00 <= lo <= 0xDFFF:
@@ -520,8 +770,9 @@ class _Redaction:
 
     # -- secrets ------------------------------------------------------------------------------
 
-    def add(self, value: str, kind: str, line: int | None, key: str | None, strong: bool,
-            report: bool = True) -> _Secret | None:
+    def add(
+        self, value: str, kind: str, line: int | None, key: str | None, strong: bool, report: bool = True
+    ) -> _Secret | None:
         value = value.strip()
         if not value:
             return None
@@ -634,8 +885,11 @@ _WORDY = re.compile(r"[A-Za-z]{2}")
 _PASSPHRASE_TAIL = re.compile(r"(?:[ \t]{1,8}[A-Za-z0-9]{1,32}){1,7}[ \t]{0,64}(?:#.*)?$")
 _AUTH_KEY = re.compile(r"authorization$", re.I)
 # after an Authorization key's separator: an optional quote, a scheme, the credential
-_AUTH_TEXT = re.compile(r"[\"']?(?:(?:bearer|basic|token|bot|digest|apikey|api-token)[ \t]{1,16})"
-                        r"([A-Za-z0-9._~+/=\-]{4,4096})", re.I)
+_AUTH_TEXT = re.compile(
+    r"[\"']?(?:(?:bearer|basic|token|bot|digest|apikey|api-token)[ \t]{1,16})"
+    r"([A-Za-z0-9._~+/=\-]{4,4096})",
+    re.I,
+)
 
 
 def _unquote(value: str) -> str:
@@ -754,17 +1008,23 @@ def redact(parsed: ParsedFile, text: str, *, structured: bool) -> ParsedFile:
         if not s.report:
             continue
         where = f" under '{s.key}'" if s.key else ""
-        parsed.problems.append(Problem(
-            "plaintext-secret", "error",
-            f"{s.kind} is stored in plain text{where} (fingerprint {s.fp}); move it to a secret store "
-            f"and reference it, e.g. ${{{_env_name(s.key)}}}",
-            line=s.line, target=s.key, fingerprint=s.fp,
-        ))
+        parsed.problems.append(
+            Problem(
+                "plaintext-secret",
+                "error",
+                f"{s.kind} is stored in plain text{where} (fingerprint {s.fp}); move it to a secret store "
+                f"and reference it, e.g. ${{{_env_name(s.key)}}}",
+                line=s.line,
+                target=s.key,
+                fingerprint=s.fp,
+            )
+        )
     return parsed
 
 
-def _record_secrets(parsed: ParsedFile, red: _Redaction, out: dict[int, tuple[_Secret, str]],
-                    keyed_lines: set[int]) -> None:
+def _record_secrets(
+    parsed: ParsedFile, red: _Redaction, out: dict[int, tuple[_Secret, str]], keyed_lines: set[int]
+) -> None:
     records = parsed.records
     names: dict[str, Any] = {}
     k8s_secret_docs: set[int] = set()
@@ -793,7 +1053,7 @@ def _record_secrets(parsed: ParsedFile, red: _Redaction, out: dict[int, tuple[_S
             continue
         if not isinstance(v, str) or not v:
             continue
-        if rec.doc in k8s_secret_docs and (kp.startswith("data.") or kp.startswith("stringData.")):
+        if rec.doc in k8s_secret_docs and (kp.startswith(("data.", "stringData."))):
             keyed_lines.add(rec.line)
             shown = _k8s_secret_value(v) if kp.startswith("data.") else v
             if shown is None:  # binary data (a keystore): secret material
@@ -847,9 +1107,9 @@ def _decoded_formats(parsed: ParsedFile, red: _Redaction, out: dict[int, tuple[_
             s = red.add(value, kind, rec.line, rec.key_path, True)
             if s is None:
                 continue
-            if len(s.forms) == 1:  # not seen in the raw text: find where it is written
-                if not red.locate(s, value, rec.line):
-                    red.blank_value_lines(s, rec.line)
+            # not seen in the raw text: find where it is written
+            if len(s.forms) == 1 and not red.locate(s, value, rec.line):
+                red.blank_value_lines(s, rec.line)
             out[id(rec)] = (s, value)
 
 
@@ -867,7 +1127,7 @@ def _text_assignments(text: str, red: _Redaction, skip_lines: set[int]) -> None:
         key = m.group("key")
         if not secret_key(key):
             continue
-        if text[max(0, m.start() - 2):m.start()].endswith(("${", "{", "$")):
+        if text[max(0, m.start() - 2) : m.start()].endswith(("${", "{", "$")):
             continue  # the NAME inside ${NAME:-default}: a reference, not an assignment
         line = red.line_of(m.start("value"))
         if line in skip_lines:
@@ -883,7 +1143,7 @@ def _text_assignments(text: str, red: _Redaction, skip_lines: set[int]) -> None:
             value, start, end = auth.group(1), auth.start(1), auth.end(1)
         elif raw[0] not in "\"'":
             eol = text.find("\n", end)
-            tail = text[end:eol if eol >= 0 else len(text)]
+            tail = text[end : eol if eol >= 0 else len(text)]
             if _WORDY.search(tail):
                 words = _PASSPHRASE_TAIL.match(tail)
                 whole = (raw + tail).strip()
@@ -895,8 +1155,7 @@ def _text_assignments(text: str, red: _Redaction, skip_lines: set[int]) -> None:
                     continue  # a sentence: "the new passwords: this is configured using ..."
         if is_placeholder(value):
             continue
-        s = red.add(value, "a credential", line, key, _strong(value),
-                    report=line not in red.lines_with_secrets)
+        s = red.add(value, "a credential", line, key, _strong(value), report=line not in red.lines_with_secrets)
         if s is None:
             continue
         if raw[0] in "\"'" and auth is None and value == _unquote(raw):
@@ -918,8 +1177,9 @@ def _env_name(key: str | None) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", _last_key(key.split(" (")[0])).upper().strip("_") or "SECRET_NAME"
 
 
-def _scrub_data(data: Any, forms: list[tuple[str, str]], replaced: dict[str, str], weak: dict[str, str],
-                numeric: dict[int, str]) -> Any:
+def _scrub_data(
+    data: Any, forms: list[tuple[str, str]], replaced: dict[str, str], weak: dict[str, str], numeric: dict[int, str]
+) -> Any:
     """Scrub strings in a parsed tree (keys too): what the records' values became, strong secrets
     anywhere, a weak secret only under a credential-named key, in a ``KEY=value`` item or in a
     ``{name: DB_PASSWORD, value: ...}`` pair."""

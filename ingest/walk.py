@@ -22,10 +22,25 @@ from kb.types import Problem
 
 __all__ = ["WalkEntry", "WalkResult", "walk_tree", "SKIP_DIRS"]
 
-SKIP_DIRS = frozenset({
-    ".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".nox",
-    ".mypy_cache", ".pytest_cache", ".ruff_cache", ".idea", ".kb", ".ipynb_checkpoints",
-})
+SKIP_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        "node_modules",
+        "__pycache__",
+        ".venv",
+        "venv",
+        ".tox",
+        ".nox",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".idea",
+        ".kb",
+        ".ipynb_checkpoints",
+    }
+)
 
 
 @dataclass(slots=True)
@@ -78,7 +93,7 @@ def walk_tree(root: Path, *, extra_ignore: list[str] | None = None, skip: Path |
 
     def ignored(rel: str, is_dir: bool, specs: list[tuple[str, pathspec.PathSpec]]) -> bool:
         for base, spec in specs:
-            sub = rel[len(base) + 1:] if base else rel
+            sub = rel[len(base) + 1 :] if base else rel
             if spec.match_file(sub + "/" if is_dir else sub):
                 return True
         return False
@@ -89,8 +104,12 @@ def walk_tree(root: Path, *, extra_ignore: list[str] | None = None, skip: Path |
             with os.scandir(d_abs) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
-            result.problems.append((d_rel or ".", Problem(
-                "unreadable", "warning", f"cannot list folder: {exc.strerror}; check its permissions")))
+            result.problems.append(
+                (
+                    d_rel or ".",
+                    Problem("unreadable", "warning", f"cannot list folder: {exc.strerror}; check its permissions"),
+                )
+            )
             continue
         names = {e.name for e in entries}
         local = list(specs)
@@ -106,30 +125,51 @@ def walk_tree(root: Path, *, extra_ignore: list[str] | None = None, skip: Path |
             try:
                 e.name.encode("utf-8")
             except UnicodeEncodeError:  # bytes that are not UTF-8, kept by Python as surrogates
-                result.problems.append((rel, Problem(
-                    "bad-file-name", "warning", "name is not valid UTF-8; not catalogued. Rename it")))
+                result.problems.append(
+                    (rel, Problem("bad-file-name", "warning", "name is not valid UTF-8; not catalogued. Rename it"))
+                )
                 continue
             try:
                 is_link = e.is_symlink()
                 if is_link:
                     target = os.path.realpath(abs_path)
                     if target != root_real and not target.startswith(root_real + os.sep):
-                        result.problems.append((rel, Problem(
-                            "symlink", "warning",
-                            "symbolic link points outside the corpus root; not followed")))
+                        result.problems.append(
+                            (
+                                rel,
+                                Problem(
+                                    "symlink", "warning", "symbolic link points outside the corpus root; not followed"
+                                ),
+                            )
+                        )
                         continue
                     try:
                         st = os.stat(abs_path)
                     except OSError:
-                        result.problems.append((rel, Problem(
-                            "symlink", "warning",
-                            "symbolic link is broken or loops (too many levels); not followed")))
+                        result.problems.append(
+                            (
+                                rel,
+                                Problem(
+                                    "symlink",
+                                    "warning",
+                                    "symbolic link is broken or loops (too many levels); not followed",
+                                ),
+                            )
+                        )
                         continue
                 else:
                     st = e.stat(follow_symlinks=False)
             except FileNotFoundError:
-                result.problems.append((rel, Problem(
-                    "unreadable", "warning", "file vanished during the walk (deleted or renamed); re-run to pick it up")))
+                result.problems.append(
+                    (
+                        rel,
+                        Problem(
+                            "unreadable",
+                            "warning",
+                            "file vanished during the walk (deleted or renamed); re-run to pick it up",
+                        ),
+                    )
+                )
                 continue
             except OSError as exc:
                 result.problems.append((rel, Problem("unreadable", "warning", f"cannot stat: {exc.strerror}")))
@@ -145,9 +185,16 @@ def walk_tree(root: Path, *, extra_ignore: list[str] | None = None, skip: Path |
                     continue
                 key = (st.st_dev, st.st_ino)
                 if key in visited_dirs:
-                    result.problems.append((rel, Problem(
-                        "symlink", "warning",
-                        "symbolic link loops back to a folder already walked; not followed")))
+                    result.problems.append(
+                        (
+                            rel,
+                            Problem(
+                                "symlink",
+                                "warning",
+                                "symbolic link loops back to a folder already walked; not followed",
+                            ),
+                        )
+                    )
                     continue
                 visited_dirs.add(key)
                 stack.append((real, rel, local, in_tpl or (is_chart and e.name == "templates")))
@@ -156,7 +203,8 @@ def walk_tree(root: Path, *, extra_ignore: list[str] | None = None, skip: Path |
                     continue
                 result.entries.append(WalkEntry(rel, abs_path, st.st_size, st.st_mtime, in_tpl))
             else:
-                result.problems.append((rel, Problem(
-                    "unreadable", "info", "not a regular file (socket, pipe or device); skipped")))
+                result.problems.append(
+                    (rel, Problem("unreadable", "info", "not a regular file (socket, pipe or device); skipped"))
+                )
     result.entries.sort(key=lambda w: w.rel)
     return result

@@ -124,8 +124,18 @@ def _die_with_parent() -> None:
         pass
 
 
-def _worker(wid: int, conn: Any, slots: Any, fn: Callable, timeout: float, memory: int,
-            on_timeout: Callable, on_memory: Callable, initializer: Callable | None, initargs: tuple) -> None:
+def _worker(
+    wid: int,
+    conn: Any,
+    slots: Any,
+    fn: Callable,
+    timeout: float,
+    memory: int,
+    on_timeout: Callable,
+    on_memory: Callable,
+    initializer: Callable | None,
+    initargs: tuple,
+) -> None:
     _die_with_parent()
     if initializer is not None:
         initializer(*initargs)
@@ -187,7 +197,6 @@ def supervised_map(
     grace: float | None = None,
 ) -> Iterator[tuple[int, Any]]:
     """Yield ``(index, fn(*tasks[index]))`` for every task, in completion order (see the module)."""
-    import multiprocessing as mp
     from multiprocessing.connection import wait
 
     grace = GRACE_SECONDS if grace is None else grace
@@ -200,7 +209,8 @@ def supervised_map(
         slots[2 * i] = -1
     on_memory = on_memory or on_crash
     todo: deque[list[tuple[int, tuple]]] = deque(
-        [(i, t) for i, t in enumerate(tasks[s:s + chunksize], s)] for s in range(0, len(tasks), chunksize))
+        [(i, t) for i, t in enumerate(tasks[s : s + chunksize], s)] for s in range(0, len(tasks), chunksize)
+    )
     procs: list[Any] = [None] * n
     conns: list[Any] = [None] * n
     busy: list[list[tuple[int, tuple]] | None] = [None] * n
@@ -208,8 +218,11 @@ def supervised_map(
 
     def start(i: int) -> None:
         parent, child = ctx.Pipe()
-        p = ctx.Process(target=_worker, args=(i, child, slots, fn, timeout, memory, on_timeout, on_memory,
-                                              initializer, initargs), daemon=True)
+        p = ctx.Process(
+            target=_worker,
+            args=(i, child, slots, fn, timeout, memory, on_timeout, on_memory, initializer, initargs),
+            daemon=True,
+        )
         p.start()
         child.close()
         procs[i], conns[i], busy[i] = p, parent, None

@@ -46,47 +46,98 @@ SCHEMA_VERSION = "2"
 
 TABLE_COLUMNS: dict[str, list[tuple[str, str]]] = {
     "files": [
-        ("path", "VARCHAR"), ("format", "VARCHAR"), ("size", "BIGINT"), ("sha256", "VARCHAR"),
-        ("mtime", "DOUBLE"), ("status", "VARCHAR"), ("records", "INTEGER"),
-        ("canonical_sha", "VARCHAR"), ("run_id", "INTEGER"),
+        ("path", "VARCHAR"),
+        ("format", "VARCHAR"),
+        ("size", "BIGINT"),
+        ("sha256", "VARCHAR"),
+        ("mtime", "DOUBLE"),
+        ("status", "VARCHAR"),
+        ("records", "INTEGER"),
+        ("canonical_sha", "VARCHAR"),
+        ("run_id", "INTEGER"),
     ],
     "records": [
-        ("path", "VARCHAR"), ("doc", "INTEGER"), ("key_path", "VARCHAR"), ("value", "VARCHAR"),
-        ("value_type", "VARCHAR"), ("line", "INTEGER"),
+        ("path", "VARCHAR"),
+        ("doc", "INTEGER"),
+        ("key_path", "VARCHAR"),
+        ("value", "VARCHAR"),
+        ("value_type", "VARCHAR"),
+        ("line", "INTEGER"),
     ],
     "sections": [
-        ("path", "VARCHAR"), ("key_path", "VARCHAR"), ("kind", "VARCHAR"),
-        ("line_start", "INTEGER"), ("line_end", "INTEGER"), ("text", "VARCHAR"),
+        ("path", "VARCHAR"),
+        ("key_path", "VARCHAR"),
+        ("kind", "VARCHAR"),
+        ("line_start", "INTEGER"),
+        ("line_end", "INTEGER"),
+        ("text", "VARCHAR"),
     ],
     "chunks": [
-        ("chunk_id", "VARCHAR"), ("path", "VARCHAR"), ("ordinal", "INTEGER"), ("key_path", "VARCHAR"),
-        ("line_start", "INTEGER"), ("line_end", "INTEGER"), ("text", "VARCHAR"), ("text_sha", "VARCHAR"),
+        ("chunk_id", "VARCHAR"),
+        ("path", "VARCHAR"),
+        ("ordinal", "INTEGER"),
+        ("key_path", "VARCHAR"),
+        ("line_start", "INTEGER"),
+        ("line_end", "INTEGER"),
+        ("text", "VARCHAR"),
+        ("text_sha", "VARCHAR"),
         ("embed", "BOOLEAN"),
     ],
     "documents": [("path", "VARCHAR"), ("doc", "INTEGER"), ("data", "VARCHAR")],
     "findings": [
-        ("rule", "VARCHAR"), ("severity", "VARCHAR"), ("path", "VARCHAR"), ("line", "INTEGER"),
-        ("message", "VARCHAR"), ("target", "VARCHAR"), ("fingerprint", "VARCHAR"), ("source", "VARCHAR"),
+        ("rule", "VARCHAR"),
+        ("severity", "VARCHAR"),
+        ("path", "VARCHAR"),
+        ("line", "INTEGER"),
+        ("message", "VARCHAR"),
+        ("target", "VARCHAR"),
+        ("fingerprint", "VARCHAR"),
+        ("source", "VARCHAR"),
     ],
     "run_changes": [("run_id", "INTEGER"), ("path", "VARCHAR"), ("change", "VARCHAR")],
     "changes": [  # kb.changelog: written in the same transaction as the file's new rows
-        ("run_id", "INTEGER"), ("changed_at", "TIMESTAMP"), ("path", "VARCHAR"), ("doc", "INTEGER"),
-        ("key_path", "VARCHAR"), ("change", "VARCHAR"), ("old_value", "VARCHAR"), ("new_value", "VARCHAR"),
-        ("old_type", "VARCHAR"), ("new_type", "VARCHAR"), ("line", "INTEGER"), ("old_path", "VARCHAR"),
-        ("commit", "VARCHAR"), ("author", "VARCHAR"), ("committed_at", "TIMESTAMP"), ("source", "VARCHAR"),
+        ("run_id", "INTEGER"),
+        ("changed_at", "TIMESTAMP"),
+        ("path", "VARCHAR"),
+        ("doc", "INTEGER"),
+        ("key_path", "VARCHAR"),
+        ("change", "VARCHAR"),
+        ("old_value", "VARCHAR"),
+        ("new_value", "VARCHAR"),
+        ("old_type", "VARCHAR"),
+        ("new_type", "VARCHAR"),
+        ("line", "INTEGER"),
+        ("old_path", "VARCHAR"),
+        ("commit", "VARCHAR"),
+        ("author", "VARCHAR"),
+        ("committed_at", "TIMESTAMP"),
+        ("source", "VARCHAR"),
     ],
     "health": [  # kb.report: one snapshot per run
-        ("run_id", "INTEGER"), ("built_at", "TIMESTAMP"), ("score", "DOUBLE"), ("files", "INTEGER"),
-        ("errors", "INTEGER"), ("warnings", "INTEGER"), ("duplication_ratio", "DOUBLE"),
-        ("drift_keys", "INTEGER"), ("schema_coverage", "DOUBLE"), ("data", "VARCHAR"),
+        ("run_id", "INTEGER"),
+        ("built_at", "TIMESTAMP"),
+        ("score", "DOUBLE"),
+        ("files", "INTEGER"),
+        ("errors", "INTEGER"),
+        ("warnings", "INTEGER"),
+        ("duplication_ratio", "DOUBLE"),
+        ("drift_keys", "INTEGER"),
+        ("schema_coverage", "DOUBLE"),
+        ("data", "VARCHAR"),
     ],
 }
 
 # Per-file tables: a file's rows are replaced together with its ``files`` row.
 FILE_TABLES = ("records", "sections", "chunks", "documents")
 
-_ARROW_TYPES = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "INTEGER": pa.int32(), "DOUBLE": pa.float64(),
-                "BOOLEAN": pa.bool_(), "TIMESTAMP": pa.timestamp("us")}
+_ARROW_TYPES = {
+    "VARCHAR": pa.string(),
+    "BIGINT": pa.int64(),
+    "INTEGER": pa.int32(),
+    "DOUBLE": pa.float64(),
+    "BOOLEAN": pa.bool_(),
+    "TIMESTAMP": pa.timestamp("us"),
+}
 
 
 def _ddl() -> list[str]:
@@ -174,8 +225,12 @@ class Catalogue:
                 self._migrate()
 
     def _migrate(self) -> None:
-        cols = {r[0] for r in self.con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'chunks'").fetchall()}
+        cols = {
+            r[0]
+            for r in self.con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'chunks'"
+            ).fetchall()
+        }
         if "embed" not in cols:
             self.con.execute("ALTER TABLE chunks ADD COLUMN embed BOOLEAN DEFAULT true")
         self.set_meta("schema_version", SCHEMA_VERSION)
@@ -203,7 +258,7 @@ class Catalogue:
             with self.lock:
                 self.con.execute(f"DETACH {alias}")
 
-    def __enter__(self) -> "Catalogue":
+    def __enter__(self) -> Catalogue:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -213,7 +268,7 @@ class Catalogue:
         """A cursor sharing the database, for use from another thread."""
         return self.con.cursor()
 
-    def view(self, con: Any, lock: Any = None) -> "Catalogue":
+    def view(self, con: Any, lock: Any = None) -> Catalogue:
         """A read-only ``Catalogue`` over ``con`` (a cursor of this database, e.g. a pinned snapshot).
 
         Library functions take a ``Catalogue``; the HTTP API hands them a view bound to a
@@ -270,9 +325,15 @@ class Catalogue:
                 return [], []
             return [d[0] for d in cur.description], cur.fetchall()
 
-    def sql_limited(self, sql: str, *, max_rows: int | None = 1000, timeout: float | None = 30.0,
-                    memory_limit: str | None = "1GB", max_bytes: int | None = 64 * 1024 * 1024,
-                    ) -> tuple[list[str], list[tuple], bool]:
+    def sql_limited(
+        self,
+        sql: str,
+        *,
+        max_rows: int | None = 1000,
+        timeout: float | None = 30.0,
+        memory_limit: str | None = "1GB",
+        max_bytes: int | None = 64 * 1024 * 1024,
+    ) -> tuple[list[str], list[tuple], bool]:
         """:meth:`sql` within limits (``kb sql``): at most ``max_rows`` rows (``truncated`` says
         more were left), DuckDB's ``memory_limit``, an interrupt after ``timeout`` seconds, and
         at most ``max_bytes`` of result data (read as Arrow batches, so a huge value is refused
@@ -300,7 +361,8 @@ class Catalogue:
                         if max_bytes is not None and size > max_bytes:
                             raise BadRequestError(
                                 f"The result is larger than {max_bytes // 1048576} MB; select fewer or narrower "
-                                f"columns (e.g. left(text, 200)), or fewer rows with LIMIT.")
+                                f"columns (e.g. left(text, 200)), or fewer rows with LIMIT."
+                            )
                         cols = [c.to_pylist() for c in batch.columns]
                         rows.extend(zip(*cols)) if cols else None
                         if want is not None and len(rows) >= want:
@@ -308,11 +370,13 @@ class Catalogue:
                 except duckdb.InterruptException as exc:
                     raise BadRequestError(
                         f"The query ran past the {timeout:g} s limit and was stopped; narrow it, or raise "
-                        f"the limit with --timeout.") from exc
+                        f"the limit with --timeout."
+                    ) from exc
                 except duckdb.OutOfMemoryException as exc:
                     raise BadRequestError(
                         f"The query needs more than the {memory_limit} memory limit; narrow it (filters, LIMIT, "
-                        f"fewer columns), or raise the limit with --memory.") from exc
+                        f"fewer columns), or raise the limit with --memory."
+                    ) from exc
                 except duckdb.Error as exc:
                     text = str(exc)
                     if self.read_only and ("read-only" in text or "read only" in text):
@@ -376,28 +440,41 @@ class Catalogue:
                        added = (SELECT count(*) FROM run_changes c WHERE c.run_id = runs.id AND c.change = 'added'),
                        changed = (SELECT count(*) FROM run_changes c WHERE c.run_id = runs.id AND c.change = 'changed'),
                        removed = (SELECT count(*) FROM run_changes c WHERE c.run_id = runs.id AND c.change = 'removed')
-                   WHERE status = 'running'""")
+                   WHERE status = 'running'"""
+            )
 
     def record_interrupted_run(self, root: str) -> None:
         """A run whose writer died before publishing (its work was discarded): one 'interrupted' row."""
         with self.lock:
             run_id = self.con.execute("SELECT nextval('run_seq')").fetchone()[0]
-            self.con.execute("INSERT INTO runs VALUES (?, ?, NULL, now(), 'interrupted', 0, 0, 0, 0, 0, NULL)",
-                             [run_id, root])
+            self.con.execute(
+                "INSERT INTO runs VALUES (?, ?, NULL, now(), 'interrupted', 0, 0, 0, 0, 0, NULL)", [run_id, root]
+            )
 
     def invalidate_validation(self) -> None:
         """After an ingest that changed files, ``kb validate``'s findings and references are stale:
         drop them (a cross-file finding in an unchanged file may be stale too) and say so in meta."""
         with self.transaction() as con:
             con.execute("DELETE FROM findings WHERE source = 'validate'")
-            exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'references'"
-                                 ).fetchone()[0]
+            exists = con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'references'"
+            ).fetchone()[0]
             if exists:
                 con.execute('DELETE FROM "references"')
         self.set_meta("validation_stale", "true")
 
-    def finish_run(self, run_id: int, *, status: str, files_seen: int, added: int, changed: int,
-                   removed: int, unchanged: int, seconds: float) -> None:
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        status: str,
+        files_seen: int,
+        added: int,
+        changed: int,
+        removed: int,
+        unchanged: int,
+        seconds: float,
+    ) -> None:
         with self.lock:
             self.con.execute(
                 """UPDATE runs SET finished_at = now(), status = ?, files_seen = ?, added = ?,
@@ -427,9 +504,7 @@ class Catalogue:
                 try:
                     for table in ("files",) + FILE_TABLES:
                         con.execute(f"DELETE FROM {table} WHERE path IN (SELECT path FROM _kb_paths)")
-                    con.execute(
-                        "DELETE FROM findings WHERE source = 'ingest' AND path IN (SELECT path FROM _kb_paths)"
-                    )
+                    con.execute("DELETE FROM findings WHERE source = 'ingest' AND path IN (SELECT path FROM _kb_paths)")
                 finally:
                     con.unregister("_kb_paths")
             for table, table_rows in rows.items():
@@ -460,9 +535,7 @@ class Catalogue:
         )
 
     def run_changes(self, run_id: int) -> list[dict[str, Any]]:
-        return self.query_dicts(
-            "SELECT path, change FROM run_changes WHERE run_id = ? ORDER BY change, path", [run_id]
-        )
+        return self.query_dicts("SELECT path, change FROM run_changes WHERE run_id = ? ORDER BY change, path", [run_id])
 
     def stats(self) -> dict[str, Any]:
         one = lambda sql: self.query(sql)[0][0]  # noqa: E731

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,14 +32,30 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["query_changes", "key_history", "parse_since", "file_aliases", "has_changes", "CHANGE_COLUMNS"]
 
-CHANGE_COLUMNS = ("run_id", "changed_at", "path", "doc", "key_path", "change", "old_value", "new_value", "old_type",
-                  "new_type", "line", "old_path", "commit", "author", "committed_at", "source")
+CHANGE_COLUMNS = (
+    "run_id",
+    "changed_at",
+    "path",
+    "doc",
+    "key_path",
+    "change",
+    "old_value",
+    "new_value",
+    "old_type",
+    "new_type",
+    "line",
+    "old_path",
+    "commit",
+    "author",
+    "committed_at",
+    "source",
+)
 _ORDER = "changed_at DESC, run_id DESC, path, doc, line NULLS FIRST, key_path NULLS FIRST"
 _AGE = re.compile(r"^(\d+)\s*([smhdw])$")
 _AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-def has_changes(catalogue: "Catalogue") -> bool:
+def has_changes(catalogue: Catalogue) -> bool:
     """Whether the catalogue has a change log (a KB built before it existed has none until its
     next ingest)."""
     return bool(catalogue.query("SELECT count(*) FROM information_schema.tables WHERE table_name = 'changes'")[0][0])
@@ -59,18 +75,19 @@ def parse_since(value: str | int | datetime | None, *, now: datetime | None = No
     m = _AGE.match(text.lower())
     try:
         if m:
-            base = now or datetime.now(timezone.utc).replace(tzinfo=None)
+            base = now or datetime.now(UTC).replace(tzinfo=None)
             return ("time", base - timedelta(**{_AGE_UNITS[m.group(2)]: int(m.group(1))}))
         return ("time", _naive_utc(datetime.fromisoformat(text.replace("Z", "+00:00"))))
     except (ValueError, OverflowError):
         raise BadRequestError(
             f"since={text!r} is not a run id, a date or an age: give e.g. 12 (run 12 and later), 2024-05-01, "
-            "2024-05-01T12:00 (UTC) or 7d / 12h / 30m / 2w.") from None
+            "2024-05-01T12:00 (UTC) or 7d / 12h / 30m / 2w."
+        ) from None
 
 
 def _naive_utc(when: datetime) -> datetime:
     if when.tzinfo is not None:
-        when = when.astimezone(timezone.utc).replace(tzinfo=None)
+        when = when.astimezone(UTC).replace(tzinfo=None)
     return when
 
 
@@ -79,7 +96,7 @@ def _key_clause(key: str) -> tuple[str, list[Any]]:
     if not k:
         raise BadRequestError("key is empty: give a key path such as database.timeout, or a pattern like '*timeout*'.")
     if "*" in k or "?" in k:
-        like = (k.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("*", "%").replace("?", "_"))
+        like = k.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("*", "%").replace("?", "_")
         return "key_path LIKE ? ESCAPE '\\'", [like]
     return "(key_path = ? OR starts_with(key_path, ?) OR starts_with(key_path, ?))", [k, k + ".", k + "["]
 
@@ -91,7 +108,7 @@ def _clean_path(path: str) -> str:
     return p
 
 
-def file_aliases(catalogue: "Catalogue", path: str, *, depth: int = 50) -> list[tuple[str, datetime | None]]:
+def file_aliases(catalogue: Catalogue, path: str, *, depth: int = 50) -> list[tuple[str, datetime | None]]:
     """``path`` and the paths its file had before it moved: ``(path, moved_at)``, where rows of an
     earlier path count up to the time the file left it (None for ``path`` itself)."""
     out: list[tuple[str, datetime | None]] = [(path, None)]
@@ -101,7 +118,9 @@ def file_aliases(catalogue: "Catalogue", path: str, *, depth: int = 50) -> list[
         cur, until = frontier.pop()
         rows = catalogue.query(
             "SELECT old_path, changed_at FROM changes WHERE change = 'moved' AND path = ? AND old_path IS NOT NULL "
-            "ORDER BY changed_at DESC", [cur])
+            "ORDER BY changed_at DESC",
+            [cur],
+        )
         for old, at in rows:
             if until is not None and at > until:
                 continue  # a move into ``cur`` after the file we follow had left it
@@ -113,7 +132,7 @@ def file_aliases(catalogue: "Catalogue", path: str, *, depth: int = 50) -> list[
     return out
 
 
-def _path_clause(catalogue: "Catalogue", path: str) -> tuple[str, list[Any]]:
+def _path_clause(catalogue: Catalogue, path: str) -> tuple[str, list[Any]]:
     p = _clean_path(path)
     if any(c in p for c in "*?["):
         return "path GLOB ?", [p]
@@ -126,8 +145,16 @@ def _path_clause(catalogue: "Catalogue", path: str) -> tuple[str, list[Any]]:
     return "(" + " OR ".join(parts) + ")", params
 
 
-def _where(catalogue: "Catalogue", *, key: str | None, path: str | None, since: Any, change: str | None,
-           doc: int | None = None, exact_key: bool = False) -> tuple[str, list[Any]]:
+def _where(
+    catalogue: Catalogue,
+    *,
+    key: str | None,
+    path: str | None,
+    since: Any,
+    change: str | None,
+    doc: int | None = None,
+    exact_key: bool = False,
+) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     if key:
@@ -157,8 +184,16 @@ def _where(catalogue: "Catalogue", *, key: str | None, path: str | None, since: 
     return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
 
 
-def query_changes(catalogue: "Catalogue", *, key: str | None = None, path: str | None = None, since: Any = None,
-                  change: str | None = None, limit: int | None = 100, offset: int = 0) -> tuple[int, list[KeyChange]]:
+def query_changes(
+    catalogue: Catalogue,
+    *,
+    key: str | None = None,
+    path: str | None = None,
+    since: Any = None,
+    change: str | None = None,
+    limit: int | None = 100,
+    offset: int = 0,
+) -> tuple[int, list[KeyChange]]:
     """(total matching, one page of changes newest first)."""
     if not has_changes(catalogue):
         parse_since(since)  # still reject a bad value
@@ -166,13 +201,13 @@ def query_changes(catalogue: "Catalogue", *, key: str | None = None, path: str |
     where, params = _where(catalogue, key=key, path=path, since=since, change=change)
     total = catalogue.query(f"SELECT count(*) FROM changes {where}", params)[0][0]
     page = f"LIMIT {int(limit)} OFFSET {int(offset)}" if limit else (f"OFFSET {int(offset)}" if offset else "")
-    rows = catalogue.query_dicts(f"SELECT {', '.join(CHANGE_COLUMNS)} FROM changes {where} ORDER BY {_ORDER} {page}",
-                                 params)
+    rows = catalogue.query_dicts(
+        f"SELECT {', '.join(CHANGE_COLUMNS)} FROM changes {where} ORDER BY {_ORDER} {page}", params
+    )
     return int(total), [KeyChange(**r) for r in rows]
 
 
-def key_history(catalogue: "Catalogue", settings: "Settings", path: str, key: str, *,
-                doc: int | None = None) -> KeyHistory:
+def key_history(catalogue: Catalogue, settings: Settings, path: str, key: str, *, doc: int | None = None) -> KeyHistory:
     """The history of one key (``kb blame FILE KEY``): its value now, who last touched its line
     (git, when the working file is as catalogued), and every recorded change, newest first, the
     file's earlier paths included."""
@@ -183,30 +218,43 @@ def key_history(catalogue: "Catalogue", settings: "Settings", path: str, key: st
     file_row = catalogue.file_row(p)
     logged = has_changes(catalogue)
     if file_row is None and not (logged and catalogue.query("SELECT count(*) FROM changes WHERE path = ?", [p])[0][0]):
-        like = [r[0] for r in catalogue.query("SELECT path FROM files WHERE path LIKE ? ORDER BY path LIMIT 5",
-                                              [f"%{p.rsplit('/', 1)[-1]}%"])]
+        like = [
+            r[0]
+            for r in catalogue.query(
+                "SELECT path FROM files WHERE path LIKE ? ORDER BY path LIMIT 5", [f"%{p.rsplit('/', 1)[-1]}%"]
+            )
+        ]
         hint = f" Did you mean: {', '.join(like)}?" if like else ""
-        raise NotIndexedError(f"'{path}' is not catalogued and has no recorded history; give the path relative "
-                              f"to the corpus root, as `kb show` takes it.{hint}")
+        raise NotIndexedError(
+            f"'{path}' is not catalogued and has no recorded history; give the path relative "
+            f"to the corpus root, as `kb show` takes it.{hint}"
+        )
     params: list[Any] = [p, k]
     extra = ""
     if doc is not None:
         extra, params = " AND doc = ?", params + [doc]
     current = catalogue.query_dicts(
         f"SELECT doc, value, value_type, line FROM records WHERE path = ? AND key_path = ?{extra} ORDER BY doc LIMIT 1",
-        params)
+        params,
+    )
     history: list[KeyChange] = []
     aliases = [p]
     if logged:
         aliases = [a for a, _ in file_aliases(catalogue, p)]
         where, wparams = _where(catalogue, key=k, path=p, since=None, change=None, doc=doc, exact_key=True)
-        rows = catalogue.query_dicts(f"SELECT {', '.join(CHANGE_COLUMNS)} FROM changes {where} ORDER BY {_ORDER}",
-                                     wparams)
+        rows = catalogue.query_dicts(
+            f"SELECT {', '.join(CHANGE_COLUMNS)} FROM changes {where} ORDER BY {_ORDER}", wparams
+        )
         history = [KeyChange(**r) for r in rows]
     if not current and not history:
-        under = [r[0] for r in catalogue.query(
-            "SELECT DISTINCT key_path FROM records WHERE path = ? AND (key_path LIKE ? OR key_path LIKE ?) "
-            "ORDER BY key_path LIMIT 8", [p, f"{k}%", f"%{k.rsplit('.', 1)[-1]}%"])]
+        under = [
+            r[0]
+            for r in catalogue.query(
+                "SELECT DISTINCT key_path FROM records WHERE path = ? AND (key_path LIKE ? OR key_path LIKE ?) "
+                "ORDER BY key_path LIMIT 8",
+                [p, f"{k}%", f"%{k.rsplit('.', 1)[-1]}%"],
+            )
+        ]
         hint = f" Keys like it: {', '.join(under)}." if under else " `kb show FILE` lists its keys."
         raise NotIndexedError(f"'{p}' has no key '{k}' now and no recorded change to it.{hint}")
     out = KeyHistory(path=p, key_path=k, exists=bool(current), paths=aliases[1:], history=history)
@@ -221,8 +269,9 @@ def key_history(catalogue: "Catalogue", settings: "Settings", path: str, key: st
     return out
 
 
-def _live_blame(catalogue: "Catalogue", settings: "Settings", path: str, line: int | None,
-                file_row: dict[str, Any] | None) -> Any:
+def _live_blame(
+    catalogue: Catalogue, settings: Settings, path: str, line: int | None, file_row: dict[str, Any] | None
+) -> Any:
     """git blame of one line of the working file, when it is still as catalogued."""
     if not line or file_row is None or not settings.git_attribution:
         return None

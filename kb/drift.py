@@ -48,8 +48,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kb.duplicates import _unflatten, key_segments, typed_value
-from kb.keypaths import SEGMENT
 from kb.errors import BadRequestError
+from kb.keypaths import SEGMENT
 from kb.types import DriftDiffering, DriftGroup, DriftMissing
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -61,14 +61,33 @@ __all__ = ["find_drift", "effective_config", "sibling_groups", "environments", "
 CONFIG_FORMATS = ("json", "yaml", "toml", "ini", "dotenv", "properties")
 
 ENV_WORDS: dict[str, str] = {
-    "dev": "development", "develop": "development", "development": "development",
-    "test": "test", "testing": "test", "tst": "test",
-    "qa": "qa", "uat": "uat", "int": "integration", "integration": "integration",
-    "stage": "staging", "staging": "staging", "stg": "staging",
-    "preprod": "preprod", "pre-prod": "preprod", "preproduction": "preprod",
-    "prod": "production", "production": "production", "prd": "production", "live": "production",
-    "local": "local", "sandbox": "sandbox", "demo": "demo", "ci": "ci", "perf": "perf",
-    "canary": "canary", "dr": "dr",
+    "dev": "development",
+    "develop": "development",
+    "development": "development",
+    "test": "test",
+    "testing": "test",
+    "tst": "test",
+    "qa": "qa",
+    "uat": "uat",
+    "int": "integration",
+    "integration": "integration",
+    "stage": "staging",
+    "staging": "staging",
+    "stg": "staging",
+    "preprod": "preprod",
+    "pre-prod": "preprod",
+    "preproduction": "preprod",
+    "prod": "production",
+    "production": "production",
+    "prd": "production",
+    "live": "production",
+    "local": "local",
+    "sandbox": "sandbox",
+    "demo": "demo",
+    "ci": "ci",
+    "perf": "perf",
+    "canary": "canary",
+    "dr": "dr",
 }
 """Environment words recognised in file and folder names, with their normal form."""
 
@@ -104,7 +123,7 @@ def normal_env(name: str) -> str:
 
 
 def _split(path: str) -> tuple[str, str]:
-    return (path.rsplit("/", 1) if "/" in path else ("", path))  # type: ignore[return-value]
+    return path.rsplit("/", 1) if "/" in path else ("", path)  # type: ignore[return-value]
 
 
 def _stem_ext(name: str) -> tuple[str, str]:
@@ -119,7 +138,7 @@ def sibling_groups(paths: list[str], *, single: bool = False) -> list[Siblings]:
     configuration of one environment), a base with a single environment (``config/base.yaml`` +
     ``config/production.yaml``) is a group too: such groups are formed after, and from the files
     left by, the groups of two or more, so the latter are the same either way."""
-    candidates: list[dict[tuple, Siblings]] = [dict() for _ in range(6)]
+    candidates: list[dict[tuple, Siblings]] = [{} for _ in range(6)]
 
     def add(rule_no: int, key: tuple, rule: str, label: str, path: str, role: str, env: str = "") -> None:
         g = candidates[rule_no].setdefault(key, Siblings(rule, label))
@@ -174,10 +193,9 @@ def sibling_groups(paths: list[str], *, single: bool = False) -> list[Siblings]:
         for i in range(len(parts) - 2, -1, -1):
             word = parts[i].lower()
             if word in ENV_WORDS or word in BASE_WORDS:
-                parent, rest = "/".join(parts[:i]), "/".join(parts[i + 1:])
+                parent, rest = "/".join(parts[:i]), "/".join(parts[i + 1 :])
                 label = f"{parent + '/' if parent else ''}*/{rest}"
-                add(5, (parent, rest), "env-folders", label, path,
-                    "base" if word in BASE_WORDS else "env", parts[i])
+                add(5, (parent, rest), "env-folders", label, path, "base" if word in BASE_WORDS else "env", parts[i])
                 break
 
     # Bases for the name-env and name.env rules: the file named like the stem, same folder.
@@ -191,9 +209,9 @@ def sibling_groups(paths: list[str], *, single: bool = False) -> list[Siblings]:
 
     used: set[str] = set()
     out: list[Siblings] = []
-    for min_envs in ((2, 1) if single else (2,)):
+    for min_envs in (2, 1) if single else (2,):
         for rule_groups in candidates:
-            for key, g0 in rule_groups.items():
+            for g0 in rule_groups.values():
                 g = Siblings(g0.rule, g0.label)
                 g.bases = [p for p in g0.bases if p not in used and p not in g0.envs]
                 g.envs = {p: e for p, e in g0.envs.items() if p not in used}
@@ -209,7 +227,7 @@ def sibling_groups(paths: list[str], *, single: bool = False) -> list[Siblings]:
     return out
 
 
-def _config_paths(catalogue: "Catalogue") -> list[str]:
+def _config_paths(catalogue: Catalogue) -> list[str]:
     rows = catalogue.query(
         "SELECT path FROM files WHERE status = 'ok' AND format IN (SELECT unnest(?)) ORDER BY path",
         [list(CONFIG_FORMATS)],
@@ -222,8 +240,7 @@ def _config_paths(catalogue: "Catalogue") -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 
-
-def _load(catalogue: "Catalogue", paths: list[str]) -> dict[str, dict[str, tuple[str, Any, int, str]]]:
+def _load(catalogue: Catalogue, paths: list[str]) -> dict[str, dict[str, tuple[str, Any, int, str]]]:
     """path -> key_path -> (compared text, typed value, line, value_type) for document 0."""
     out: dict[str, dict[str, tuple[str, Any, int, str]]] = {p: {} for p in paths}
     if not paths:
@@ -261,8 +278,8 @@ def _merge(layers: list[tuple[str, dict[str, tuple[str, Any, int, str]]]], start
             for k in list(eff):
                 s = _segs(k)
                 if s in prefixes or any(
-                        (s[:i] in over and over[s[:i]][1] != "object") or s[:i] in list_roots
-                        for i in range(1, len(s))):
+                    (s[:i] in over and over[s[:i]][1] != "object") or s[:i] in list_roots for i in range(1, len(s))
+                ):
                     del eff[k]
         else:
             prefixes = lower_prefixes = set()
@@ -299,7 +316,7 @@ def _units(eff: Effective) -> Effective:
         items.sort(key=lambda kv: _sort_key(kv[0]))
         n = len(key_segments(root))
         value = _unflatten([([], [(list(key_segments(k))[n:], v[1]) for k, v in items])])
-        text = json.dumps([(k[len(root):], v[0]) for k, v in items])
+        text = json.dumps([(k[len(root) :], v[0]) for k, v in items])
         out[root] = (text, value, items[0][1][2], min(v[3] for _, v in items))
     return out
 
@@ -309,7 +326,7 @@ def _units(eff: Effective) -> Effective:
 # ---------------------------------------------------------------------------------------------
 
 
-def find_drift(catalogue: "Catalogue", settings: "Settings") -> list[DriftGroup]:
+def find_drift(catalogue: Catalogue, settings: Settings) -> list[DriftGroup]:
     """Drift groups: sibling files whose environments miss keys or disagree on values."""
     groups = sibling_groups(_config_paths(catalogue))
     records = _load(catalogue, sorted({p for g in groups for p in g.files}))
@@ -345,7 +362,7 @@ def find_drift(catalogue: "Catalogue", settings: "Settings") -> list[DriftGroup]
     return out
 
 
-def key_lines(catalogue: "Catalogue", groups: list[DriftGroup]) -> dict[tuple[str, str], int]:
+def key_lines(catalogue: Catalogue, groups: list[DriftGroup]) -> dict[tuple[str, str], int]:
     """(path, key_path) -> first line, for every key a drift group reports, in the files setting it
     (a list's key gets its first item's line)."""
     wanted = {(p, item.key_path) for g in groups for item in (*g.missing, *g.differing) for p in g.files}
@@ -373,18 +390,24 @@ def _sort_key(key: str) -> tuple:
 # ---------------------------------------------------------------------------------------------
 
 
-def environments(catalogue: "Catalogue") -> list[str]:
+def environments(catalogue: Catalogue) -> list[str]:
     """Normalised environment names found among sibling groups."""
-    return sorted({normal_env(_env_core(e)) for g in sibling_groups(_config_paths(catalogue), single=True)
-                   for e in g.envs.values()})
+    return sorted(
+        {
+            normal_env(_env_core(e))
+            for g in sibling_groups(_config_paths(catalogue), single=True)
+            for e in g.envs.values()
+        }
+    )
 
 
 def _env_core(env: str) -> str:
     return env[:-6] if env.lower().endswith(".local") else env
 
 
-def effective_config(catalogue: "Catalogue", settings: "Settings", env: str,
-                     path_glob: str | None = None) -> list[dict[str, Any]]:
+def effective_config(
+    catalogue: Catalogue, settings: Settings, env: str, path_glob: str | None = None
+) -> list[dict[str, Any]]:
     """Each key's final value in environment ``env``, with the file:line it came from.
 
     For every sibling group with an ``env`` file (``prod`` matches ``production``), a base with a
@@ -406,8 +429,9 @@ def effective_config(catalogue: "Catalogue", settings: "Settings", env: str,
     chosen = []
     for g in groups:
         primary = sorted(p for p, e in g.envs.items() if normal_env(e) == wanted)
-        local = sorted(p for p, e in g.envs.items()
-                       if e.lower().endswith(".local") and normal_env(_env_core(e)) == wanted)
+        local = sorted(
+            p for p, e in g.envs.items() if e.lower().endswith(".local") and normal_env(_env_core(e)) == wanted
+        )
         if primary or local:
             chosen.append((g, primary + local))
     if not chosen:
@@ -415,7 +439,8 @@ def effective_config(catalogue: "Catalogue", settings: "Settings", env: str,
         where = f" matching '{path_glob}'" if path_glob else ""
         raise BadRequestError(
             f"No environment '{env}' among sibling config files{where} (known: {known}). "
-            "Try `kb drift` to see the sibling groups.")
+            "Try `kb drift` to see the sibling groups."
+        )
     dotenv = _dotenv_index(catalogue, paths, wanted)
     records = _load(catalogue, sorted({p for g, files in chosen for p in g.bases + files}))
     rows: list[dict[str, Any]] = []
@@ -429,15 +454,24 @@ def effective_config(catalogue: "Catalogue", settings: "Settings", env: str,
             unresolved: list[str] = []
             if isinstance(value, str) and "${" in value:
                 value = _interpolate(value, path, key, flat, eff, dotenv, used, unresolved)
-            rows.append({
-                "group": g.label, "env": env, "key_path": key, "value": value, "path": path, "line": line,
-                "source": f"{path}:{line}", "layer": "base" if path in g.bases else "env",
-                "variables": used, "unresolved": unresolved,
-            })
+            rows.append(
+                {
+                    "group": g.label,
+                    "env": env,
+                    "key_path": key,
+                    "value": value,
+                    "path": path,
+                    "line": line,
+                    "source": f"{path}:{line}",
+                    "layer": "base" if path in g.bases else "env",
+                    "variables": used,
+                    "unresolved": unresolved,
+                }
+            )
     return rows
 
 
-def _dotenv_index(catalogue: "Catalogue", paths: list[str], env: str) -> dict[str, list[dict[str, tuple[Any, str, int]]]]:
+def _dotenv_index(catalogue: Catalogue, paths: list[str], env: str) -> dict[str, list[dict[str, tuple[Any, str, int]]]]:
     """folder -> variable layers (highest first): ``.env.<env>.local``, ``.env.<env>``, ``.env``."""
     candidates: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for p in paths:
@@ -459,8 +493,17 @@ def _dotenv_index(catalogue: "Catalogue", paths: list[str], env: str) -> dict[st
     return out
 
 
-def _interpolate(value: str, path: str, key: str, flat: dict[str, Any], eff: dict, dotenv: dict,
-                 used: list[dict[str, str]], unresolved: list[str], depth: int = 0) -> str:
+def _interpolate(
+    value: str,
+    path: str,
+    key: str,
+    flat: dict[str, Any],
+    eff: dict,
+    dotenv: dict,
+    used: list[dict[str, str]],
+    unresolved: list[str],
+    depth: int = 0,
+) -> str:
     folder = _split(path)[0]
 
     def lookup(name: str) -> tuple[Any, str] | None:

@@ -72,7 +72,9 @@ KINDS: tuple[str, ...] = ("exact", "canonical", "block", "near", "semantic")
 
 
 # A record's value as compared text: NULL gets a marker no real value has; booleans lower-cased.
-_VNORM = "CASE WHEN r.value IS NULL THEN chr(0) || 'null' WHEN r.value_type = 'bool' THEN lower(r.value) ELSE r.value END"
+_VNORM = (
+    "CASE WHEN r.value IS NULL THEN chr(0) || 'null' WHEN r.value_type = 'bool' THEN lower(r.value) ELSE r.value END"
+)
 # Leading '.' of a relative path dropped, so a subtree at the root and one under a key compare.
 _STRIP_DOT = "CASE WHEN starts_with({0}, '.') THEN substr({0}, 2) ELSE {0} END"
 
@@ -86,8 +88,8 @@ _PROSE_FORMATS = ("markdown", "text")
 
 
 def find_duplicates(
-    catalogue: "Catalogue",
-    settings: "Settings",
+    catalogue: Catalogue,
+    settings: Settings,
     *,
     kinds: Sequence[str] | None = None,
     min_leaves: int = 5,
@@ -130,7 +132,7 @@ def find_duplicates(
     return groups
 
 
-def duplication_summary(catalogue: "Catalogue", groups: Sequence[DuplicateGroup]) -> dict[str, Any]:
+def duplication_summary(catalogue: Catalogue, groups: Sequence[DuplicateGroup]) -> dict[str, Any]:
     """How much of the tree is duplicated.
 
     ``duplication_ratio`` = duplicated leaf values / all leaf values, where a leaf is duplicated
@@ -139,9 +141,9 @@ def duplication_summary(catalogue: "Catalogue", groups: Sequence[DuplicateGroup]
     it). ``near`` and ``semantic`` groups are similar, not identical, so they are counted per kind
     but not in the ratio.
     """
-    by_kind = {k: 0 for k in KINDS}
-    members_by_kind = {k: 0 for k in KINDS}
-    saved_by_kind = {k: 0 for k in KINDS}
+    by_kind = dict.fromkeys(KINDS, 0)
+    members_by_kind = dict.fromkeys(KINDS, 0)
+    saved_by_kind = dict.fromkeys(KINDS, 0)
     rows: list[tuple[str, str | None, int, int]] = []
     for g in groups:
         by_kind[g.kind] += 1
@@ -158,10 +160,17 @@ def duplication_summary(catalogue: "Catalogue", groups: Sequence[DuplicateGroup]
             import pyarrow as pa
 
             cols = list(zip(*rows))
-            cur.register("_dup_cover", pa.table({
-                "path": pa.array(cols[0], pa.string()), "key_path": pa.array(cols[1], pa.string()),
-                "l0": pa.array(cols[2], pa.int64()), "l1": pa.array(cols[3], pa.int64()),
-            }))
+            cur.register(
+                "_dup_cover",
+                pa.table(
+                    {
+                        "path": pa.array(cols[0], pa.string()),
+                        "key_path": pa.array(cols[1], pa.string()),
+                        "l0": pa.array(cols[2], pa.int64()),
+                        "l1": pa.array(cols[3], pa.int64()),
+                    }
+                ),
+            )
             duplicated = cur.execute(
                 """SELECT count(*) FROM (
                      SELECT DISTINCT r.path, r.doc, r.key_path FROM records r JOIN _dup_cover c
@@ -184,7 +193,7 @@ def duplication_summary(catalogue: "Catalogue", groups: Sequence[DuplicateGroup]
     }
 
 
-def semantic_unavailable(catalogue: "Catalogue", settings: "Settings", snapshot: Any = None) -> str | None:
+def semantic_unavailable(catalogue: Catalogue, settings: Settings, snapshot: Any = None) -> str | None:
     """Why the ``semantic`` kind cannot run on this KB (no vectors, no vector store), or None."""
     reader = _vector_reader(catalogue, settings, snapshot)
     return reader if isinstance(reader, str) else None
@@ -227,7 +236,7 @@ def _check_kinds(kinds: Sequence[str] | None) -> list[str]:
 class _Finder:
     """Runs the SQL for one ``find_duplicates`` call on its own cursor (temp tables vanish with it)."""
 
-    def __init__(self, cur: "duckdb.DuckDBPyConnection", settings: "Settings", min_leaves: int) -> None:
+    def __init__(self, cur: duckdb.DuckDBPyConnection, settings: Settings, min_leaves: int) -> None:
         self.cur = cur
         self.settings = settings
         self.min_leaves = min_leaves
@@ -298,8 +307,7 @@ class _Finder:
     def _whole_file_group(self, kind: str, paths: Sequence[str], similarity: float) -> DuplicateGroup:
         lines = [self.lines_of(p) for p in paths]
         members = [DuplicateMember(path=p, key_path=None, line_start=1, line_end=n) for p, n in zip(paths, lines)]
-        return DuplicateGroup(kind=kind, similarity=similarity, members=members,
-                              lines_saved=sum(lines) - max(lines))
+        return DuplicateGroup(kind=kind, similarity=similarity, members=members, lines_saved=sum(lines) - max(lines))
 
     # -- block ----------------------------------------------------------------------------------
 
@@ -315,7 +323,7 @@ class _Finder:
             f"""CREATE TEMP TABLE _dup_anc AS
                 SELECT key_path, i, prefix,
                        CASE WHEN i = 0 THEN NULL ELSE array_to_string(segs[1:i - 1], '') END AS parent,
-                       {_STRIP_DOT.format('substr(key_path, length(prefix) + 1)')} AS rel
+                       {_STRIP_DOT.format("substr(key_path, length(prefix) + 1)")} AS rel
                 FROM (SELECT key_path, segs, i, array_to_string(segs[1:i], '') AS prefix
                       FROM (SELECT key_path, segs, unnest(range(0, nseg)) AS i FROM _dup_kp))"""
         )
@@ -350,15 +358,18 @@ class _Finder:
                  ON sec.path = m.path AND sec.key_path = m.prefix AND m.depth > 0
                ORDER BY m.h, m.n, m.path, m.doc, m.l0"""
         ).fetchall()
-        docs_per_file = dict(self.cur.execute(
-            "SELECT path, count(DISTINCT doc) FROM records GROUP BY path HAVING count(DISTINCT doc) > 1").fetchall())
+        docs_per_file = dict(
+            self.cur.execute(
+                "SELECT path, count(DISTINCT doc) FROM records GROUP BY path HAVING count(DISTINCT doc) > 1"
+            ).fetchall()
+        )
         grouped: dict[tuple, list[tuple]] = defaultdict(list)
         for h, n, path, doc, prefix, l0, l1, s0, s1 in rows:
             grouped[(h, n)].append((path, doc, prefix, l0, l1, s0, s1))
         groups = []
         for (_h, _n), members in grouped.items():
             out, spans = [], []
-            for path, doc, prefix, l0, l1, s0, s1 in members:
+            for path, _doc, prefix, l0, l1, s0, s1 in members:
                 if prefix == "":  # a whole document
                     if path in docs_per_file:
                         start, end = int(l0), int(l1)
@@ -375,8 +386,9 @@ class _Finder:
                     key = prefix
                 out.append(DuplicateMember(path=path, key_path=key, line_start=start, line_end=end))
                 spans.append(end - start + 1)
-            groups.append(DuplicateGroup(kind="block", similarity=1.0, members=out,
-                                         lines_saved=sum(spans) - max(spans)))
+            groups.append(
+                DuplicateGroup(kind="block", similarity=1.0, members=out, lines_saved=sum(spans) - max(spans))
+            )
         return _ordered(groups)
 
     # -- near -----------------------------------------------------------------------------------
@@ -385,13 +397,15 @@ class _Finder:
         self.ensure_segments()
         # Whole files: the set of (doc, key path, value).
         file_sets = self._sets(
-            "files", f"SELECT r.path, 0 AS doc, '' AS top, hash(r.doc, r.key_path, {_VNORM}) AS e FROM records r")
+            "files", f"SELECT r.path, 0 AS doc, '' AS top, hash(r.doc, r.key_path, {_VNORM}) AS e FROM records r"
+        )
         # Top-level blocks: the set of (key path below the block, value); the block's name is not part.
         block_sets = self._sets(
             "blocks",
             f"""SELECT r.path, r.doc, k.segs[1] AS top,
-                       hash({_STRIP_DOT.format('substr(r.key_path, length(k.segs[1]) + 1)')}, {_VNORM}) AS e
-                FROM records r JOIN _dup_kp k USING (key_path) WHERE k.nseg >= 2""")
+                       hash({_STRIP_DOT.format("substr(r.key_path, length(k.segs[1]) + 1)")}, {_VNORM}) AS e
+                FROM records r JOIN _dup_kp k USING (key_path) WHERE k.nseg >= 2""",
+        )
 
         groups: list[DuplicateGroup] = []
         grouped_files: list[set[str]] = []
@@ -400,9 +414,11 @@ class _Finder:
             grouped_files.append(set(paths))
             lines = [self.lines_of(p) for p in paths]
             g = DuplicateGroup(
-                kind="near", similarity=round(sim, 4),
-                members=[DuplicateMember(path=p, key_path=None, line_start=1, line_end=n)
-                         for p, n in zip(paths, lines)],
+                kind="near",
+                similarity=round(sim, 4),
+                members=[
+                    DuplicateMember(path=p, key_path=None, line_start=1, line_end=n) for p, n in zip(paths, lines)
+                ],
                 lines_saved=shared * (len(paths) - 1),
             )
             if suggest:
@@ -422,10 +438,11 @@ class _Finder:
             for path, doc, top in keys:
                 l0, l1 = lines[(path, doc, top)]
                 s = sections.get((path, top))
-                start, end = (s if s and s[0] <= l0 and s[1] >= l1 else (l0, l1))
+                start, end = s if s and s[0] <= l0 and s[1] >= l1 else (l0, l1)
                 out.append(DuplicateMember(path=path, key_path=top, line_start=int(start), line_end=int(end)))
-            groups.append(DuplicateGroup(kind="near", similarity=round(sim, 4), members=out,
-                                         lines_saved=shared * (len(keys) - 1)))
+            groups.append(
+                DuplicateGroup(kind="near", similarity=round(sim, 4), members=out, lines_saved=shared * (len(keys) - 1))
+            )
         return _ordered(groups)
 
     def _sets(self, name: str, elements_sql: str) -> tuple[list[list[tuple]], np.ndarray, np.ndarray]:
@@ -449,7 +466,9 @@ class _Finder:
                        min(struct_pack(path := path, doc := doc, top := top)) AS rep
                 FROM {t}_set GROUP BY hs, n"""
         )
-        members: list[list[tuple]] = [[] for _ in range(self.cur.execute(f"SELECT count(*) FROM {t}_cls").fetchall()[0][0])]
+        members: list[list[tuple]] = [
+            [] for _ in range(self.cur.execute(f"SELECT count(*) FROM {t}_cls").fetchall()[0][0])
+        ]
         for cid, path, doc, top in self.cur.execute(
             f"SELECT c.cid, s.path, s.doc, s.top FROM {t}_set s JOIN {t}_cls c USING (hs, n) ORDER BY s.path, s.doc, s.top"
         ).fetchall():
@@ -502,8 +521,7 @@ class _Finder:
         base_units = [u for u, v in first.items() if all(frozen[p].get(u) == v for p in paths[1:])]
         base = _unflatten([(json.loads(u), units[paths[0]][u]) for u in base_units])
         overlays = {
-            p: _unflatten([(json.loads(u), v) for u, v in units[p].items() if u not in set(base_units)])
-            for p in paths
+            p: _unflatten([(json.loads(u), v) for u, v in units[p].items() if u not in set(base_units)]) for p in paths
         }
         render = _render_json if as_json else _render_yaml
         base_text = render(base)
@@ -572,8 +590,9 @@ def _render_json(data: Any) -> str:
 
 
 def _ordered(groups: list[DuplicateGroup]) -> list[DuplicateGroup]:
-    return sorted(groups, key=lambda g: (-g.lines_saved, -len(g.members), g.members[0].path,
-                                         g.members[0].key_path or ""))
+    return sorted(
+        groups, key=lambda g: (-g.lines_saved, -len(g.members), g.members[0].path, g.members[0].key_path or "")
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -637,8 +656,7 @@ def _lsh_params(threshold: float) -> tuple[int, int, int]:
     return _NUM_PERM, 1, 1
 
 
-def _lsh_candidates(sig: np.ndarray, bands: int, rows: int, min_bands: int = 1
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def _lsh_candidates(sig: np.ndarray, bands: int, rows: int, min_bands: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Candidate pairs (i < j): sets whose signatures agree on every row of ``min_bands`` bands.
 
     With ``min_bands=1`` this is exactly the banding of datasketch's ``MinHashLSH(params=(bands,
@@ -651,7 +669,7 @@ def _lsh_candidates(sig: np.ndarray, bands: int, rows: int, min_bands: int = 1
     found: list[np.ndarray] = []
     with np.errstate(over="ignore"):
         for band in range(bands):
-            cols = sig[:, band * rows:(band + 1) * rows].astype(np.uint64)
+            cols = sig[:, band * rows : (band + 1) * rows].astype(np.uint64)
             key = (cols * _BAND_MIX[:rows]).sum(axis=1)
             order = np.argsort(key, kind="stable")
             sk = key[order]
@@ -673,8 +691,7 @@ def _lsh_candidates(sig: np.ndarray, bands: int, rows: int, min_bands: int = 1
     return pairs // n, pairs % n
 
 
-def _estimate_filter(sig: np.ndarray, a: np.ndarray, b: np.ndarray, threshold: float
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def _estimate_filter(sig: np.ndarray, a: np.ndarray, b: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """Candidate pairs whose MinHash estimate reaches ``threshold - _MARGIN``.
 
     Most candidates of a templated tree are far below the threshold, so the first 32 permutations
@@ -683,7 +700,7 @@ def _estimate_filter(sig: np.ndarray, a: np.ndarray, b: np.ndarray, threshold: f
     keep = np.zeros(len(a), dtype=bool)
     step = 500_000
     for lo in range(0, len(a), step):
-        x, y = a[lo:lo + step], b[lo:lo + step]
+        x, y = a[lo : lo + step], b[lo : lo + step]
         rough = (sig[x, :32] == sig[y, :32]).mean(axis=1) >= threshold - 0.25
         idx = np.flatnonzero(rough)
         fine = (sig[x[idx]] == sig[y[idx]]).mean(axis=1) >= threshold - _MARGIN
@@ -691,8 +708,9 @@ def _estimate_filter(sig: np.ndarray, a: np.ndarray, b: np.ndarray, threshold: f
     return a[keep], b[keep]
 
 
-def _near_groups(members: list[list[tuple]], cid: np.ndarray, elems: np.ndarray, threshold: float
-                 ) -> list[tuple[float, list[tuple], int]]:
+def _near_groups(
+    members: list[list[tuple]], cid: np.ndarray, elems: np.ndarray, threshold: float
+) -> list[tuple[float, list[tuple], int]]:
     """Star groups of classes with Jaccard >= threshold: (similarity, member keys, shared count).
 
     Each class is a set of identical sets (those are exact, canonical or block duplicates), so a
@@ -716,7 +734,7 @@ def _near_groups(members: list[list[tuple]], cid: np.ndarray, elems: np.ndarray,
     last[cid[starts]] = np.r_[starts[1:], len(cid)]
     sim: dict[int, dict[int, float]] = defaultdict(dict)
     for i, j in zip(a.tolist(), b.tolist()):
-        x, y = elems[first[i]:last[i]], elems[first[j]:last[j]]
+        x, y = elems[first[i] : last[i]], elems[first[j] : last[j]]
         inter = len(np.intersect1d(x, y, assume_unique=True))
         jac = inter / (len(x) + len(y) - inter)
         if jac >= threshold:
@@ -730,9 +748,9 @@ def _near_groups(members: list[list[tuple]], cid: np.ndarray, elems: np.ndarray,
         if not mates:
             continue
         assigned.update([centre, *mates])
-        shared = elems[first[centre]:last[centre]]
+        shared = elems[first[centre] : last[centre]]
         for c in mates:
-            shared = np.intersect1d(shared, elems[first[c]:last[c]], assume_unique=True)
+            shared = np.intersect1d(shared, elems[first[c] : last[c]], assume_unique=True)
         keys = sorted(k for c in [centre, *mates] for k in members[c])
         out.append((min(sim[centre][c] for c in mates), keys, int(len(shared))))
     return out
@@ -743,24 +761,29 @@ def _near_groups(members: list[list[tuple]], cid: np.ndarray, elems: np.ndarray,
 # ---------------------------------------------------------------------------------------------
 
 
-def _vector_reader(catalogue: "Catalogue", settings: "Settings", snapshot: Any = None):
+def _vector_reader(catalogue: Catalogue, settings: Settings, snapshot: Any = None):
     """A callable returning (chunk ids, embedding matrix) of stored prose chunks, or a reason."""
     view = snapshot.vectors if snapshot is not None else None
     if view is None:
-        return ("the knowledge base has no stored embeddings; build it with embeddings "
-                "(`kb ingest PATH` with embed on, the default)")
+        return (
+            "the knowledge base has no stored embeddings; build it with embeddings "
+            "(`kb ingest PATH` with embed on, the default)"
+        )
     n = catalogue.query(
         "SELECT count(*) FROM chunks c JOIN files f USING (path) WHERE f.format IN (SELECT unnest(?))",
-        [list(_PROSE_FORMATS)])[0][0]
+        [list(_PROSE_FORMATS)],
+    )[0][0]
     if not n:
         return "the knowledge base has no Markdown or text sections to compare"
 
-    def load(catalogue: "Catalogue", settings: "Settings") -> tuple[list[str], np.ndarray]:
+    def load(catalogue: Catalogue, settings: Settings) -> tuple[list[str], np.ndarray]:
         from kb.vectors import sha_bytes
 
         rows = catalogue.query(
             """SELECT c.chunk_id, c.text_sha FROM chunks c JOIN files f USING (path)
-               WHERE f.format IN (SELECT unnest(?)) AND c.embed ORDER BY c.path, c.ordinal""", [list(_PROSE_FORMATS)])
+               WHERE f.format IN (SELECT unnest(?)) AND c.embed ORDER BY c.path, c.ordinal""",
+            [list(_PROSE_FORMATS)],
+        )
         if not rows:
             return [], np.zeros((0, 1), dtype=np.float32)
         vec_rows = view.rows_of(sha_bytes([sha for _, sha in rows]))
@@ -773,8 +796,7 @@ def _vector_reader(catalogue: "Catalogue", settings: "Settings", snapshot: Any =
     return load
 
 
-def _semantic(catalogue: "Catalogue", settings: "Settings", threshold: float, snapshot: Any = None
-              ) -> list[DuplicateGroup]:
+def _semantic(catalogue: Catalogue, settings: Settings, threshold: float, snapshot: Any = None) -> list[DuplicateGroup]:
     reader = _vector_reader(catalogue, settings, snapshot)
     if isinstance(reader, str):
         return []
@@ -782,8 +804,9 @@ def _semantic(catalogue: "Catalogue", settings: "Settings", threshold: float, sn
     return _semantic_groups(catalogue, ids, matrix, threshold)
 
 
-def _semantic_groups(catalogue: "Catalogue", ids: Sequence[str], matrix: np.ndarray, threshold: float
-                     ) -> list[DuplicateGroup]:
+def _semantic_groups(
+    catalogue: Catalogue, ids: Sequence[str], matrix: np.ndarray, threshold: float
+) -> list[DuplicateGroup]:
     """Star groups of prose chunks (Markdown, text, long string values) with cosine >= threshold."""
     if len(ids) < 2:
         return []
@@ -802,7 +825,7 @@ def _semantic_groups(catalogue: "Catalogue", ids: Sequence[str], matrix: np.ndar
     sim: dict[int, dict[int, float]] = defaultdict(dict)
     step = 2048
     for lo in range(0, len(ids), step):
-        block = m[lo:lo + step] @ m.T
+        block = m[lo : lo + step] @ m.T
         rr, cc = np.nonzero(block >= threshold)
         for r, c in zip(rr.tolist(), cc.tolist()):
             r += lo
@@ -819,10 +842,22 @@ def _semantic_groups(catalogue: "Catalogue", ids: Sequence[str], matrix: np.ndar
             continue
         star = sorted([centre] + mates, key=lambda i: (info[ids[i]]["path"], info[ids[i]]["line_start"]))
         assigned.update(star)
-        members = [DuplicateMember(path=info[ids[i]]["path"], key_path=info[ids[i]]["key_path"],
-                                   line_start=info[ids[i]]["line_start"], line_end=info[ids[i]]["line_end"])
-                   for i in star]
+        members = [
+            DuplicateMember(
+                path=info[ids[i]]["path"],
+                key_path=info[ids[i]]["key_path"],
+                line_start=info[ids[i]]["line_start"],
+                line_end=info[ids[i]]["line_end"],
+            )
+            for i in star
+        ]
         spans = [(mm.line_end or 0) - (mm.line_start or 0) + 1 for mm in members]
-        groups.append(DuplicateGroup(kind="semantic", similarity=round(min(sim[centre][c] for c in mates), 4),
-                                     members=members, lines_saved=sum(spans) - max(spans)))
+        groups.append(
+            DuplicateGroup(
+                kind="semantic",
+                similarity=round(min(sim[centre][c] for c in mates), 4),
+                members=members,
+                lines_saved=sum(spans) - max(spans),
+            )
+        )
     return _ordered(groups)

@@ -226,8 +226,9 @@ def _model_location(model: str) -> tuple[str, str]:
             pass
         return str(path), path.resolve().name
     if model.startswith(("/", ".", "~")) or model.count("/") > 1:
-        raise ConfigError(f"Model directory '{model}' does not exist. Pass an existing directory or "
-                          f"'{DEFAULT_MODEL}' (bundled).")
+        raise ConfigError(
+            f"Model directory '{model}' does not exist. Pass an existing directory or '{DEFAULT_MODEL}' (bundled)."
+        )
     return model, model
 
 
@@ -236,7 +237,7 @@ def _hash_dim(model: str) -> int | None:
     m = model.strip().lower()
     if m == "hash":
         return HASH_DEFAULT_DIM
-    if m.startswith("hash:") or m.startswith("hash-"):
+    if m.startswith(("hash:", "hash-")):
         try:
             return int(m[5:])
         except ValueError:
@@ -251,7 +252,7 @@ def _check_choice(value: str, known: Sequence[str], what: str) -> str:
     return v
 
 
-def embedder_name(settings: "Settings") -> str:
+def embedder_name(settings: Settings) -> str:
     """The identity the configured embedder's vectors have, without loading anything."""
     dim = _hash_dim(settings.model)
     if dim is not None:
@@ -286,7 +287,8 @@ def _pooling(model_dir: Path) -> str | None:
     pool_dir = model_dir / next(m.get("path", "") for m in modules if str(m.get("type", "")).endswith("Pooling"))
     cfg = _read_json(pool_dir / "config.json")
     if cfg.get("pooling_mode_mean_tokens") and not any(
-            cfg.get(k) for k in ("pooling_mode_cls_token", "pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens")):
+        cfg.get(k) for k in ("pooling_mode_cls_token", "pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens")
+    ):
         return "mean"
     if cfg.get("pooling_mode_cls_token") and not cfg.get("pooling_mode_mean_tokens"):
         return "cls"
@@ -338,8 +340,9 @@ def export_onnx(model_dir: Path, *, quantized: bool = False) -> Path:
             level = root.level
             root.setLevel(logging.ERROR)  # "consider pre-processing" advice, printed on every export
             try:
-                quantize_dynamic(str(fp32), str(raw), weight_type=QuantType.QInt8, per_channel=True,
-                                 op_types_to_quantize=["MatMul"])
+                quantize_dynamic(
+                    str(fp32), str(raw), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"]
+                )
             finally:
                 root.setLevel(level)
         else:
@@ -363,8 +366,14 @@ def _external_weights(src: Path, dst: Path) -> None:
     except ImportError as exc:
         raise DependencyError("Exporting the model to ONNX needs the 'onnx' package: pip install onnx") from exc
     model = onnx.load(str(src))
-    onnx.save_model(model, str(dst), save_as_external_data=True, all_tensors_to_one_file=True,
-                    location=dst.name + ".data", size_threshold=1024)
+    onnx.save_model(
+        model,
+        str(dst),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=dst.name + ".data",
+        size_threshold=1024,
+    )
 
 
 def _torch_export(model_dir: Path, out: Path) -> None:
@@ -378,8 +387,9 @@ def _torch_export(model_dir: Path, out: Path) -> None:
         from transformers import AutoModel
         from transformers.utils import logging as hf_logging
     except ImportError as exc:
-        raise DependencyError("Exporting the model to ONNX needs torch and transformers "
-                              "(installed with sentence-transformers).") from exc
+        raise DependencyError(
+            "Exporting the model to ONNX needs torch and transformers (installed with sentence-transformers)."
+        ) from exc
     try:
         import onnx  # noqa: F401  (torch's exporter needs it)
     except ImportError as exc:
@@ -394,7 +404,9 @@ def _torch_export(model_dir: Path, out: Path) -> None:
             self.m = m
 
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            h = self.m(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+            h = self.m(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
             if pooling == "cls":
                 e = h[:, 0]
             else:
@@ -410,9 +422,16 @@ def _torch_export(model_dir: Path, out: Path) -> None:
 
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(Sentence(base).eval(), (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(out),
-                          input_names=["input_ids", "attention_mask", "token_type_ids"],
-                          output_names=["sentence_embedding"], dynamic_axes=dyn, opset_version=17, dynamo=False)
+        torch.onnx.export(
+            Sentence(base).eval(),
+            (ids, torch.ones_like(ids), torch.zeros_like(ids)),
+            str(out),
+            input_names=["input_ids", "attention_mask", "token_type_ids"],
+            output_names=["sentence_embedding"],
+            dynamic_axes=dyn,
+            opset_version=17,
+            dynamo=False,
+        )
 
 
 def _max_seq_length(model_dir: Path) -> int:
@@ -433,8 +452,9 @@ class OnnxEmbedder:
 
     backend = "onnx"
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, precision: str = "fp32", threads: int = 0,
-                 batch_size: int = 64) -> None:
+    def __init__(
+        self, model: str = DEFAULT_MODEL, *, precision: str = "fp32", threads: int = 0, batch_size: int = 64
+    ) -> None:
         location, name = _model_location(model)
         self.model_dir = Path(location)
         if not self.model_dir.is_dir():
@@ -448,7 +468,9 @@ class OnnxEmbedder:
             import onnxruntime  # noqa: F401
             from tokenizers import Tokenizer
         except ImportError as exc:  # pragma: no cover - installed with chromadb
-            raise DependencyError("The ONNX backend needs onnxruntime and tokenizers: pip install onnxruntime tokenizers") from exc
+            raise DependencyError(
+                "The ONNX backend needs onnxruntime and tokenizers: pip install onnxruntime tokenizers"
+            ) from exc
         self.max_length = _max_seq_length(self.model_dir)
         tok_file = self.model_dir / "tokenizer.json"
         if not tok_file.is_file():
@@ -538,8 +560,15 @@ class SentenceTransformerEmbedder:
 
     backend = "torch"
 
-    def __init__(self, model: str = DEFAULT_MODEL, device: str = "auto", *, batch_size: int = 64,
-                 precision: str = "fp32", fp16: bool = False) -> None:
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        device: str = "auto",
+        *,
+        batch_size: int = 64,
+        precision: str = "fp32",
+        fp16: bool = False,
+    ) -> None:
         location, self.name = _model_location(model)
         self.device = resolve_device(device)
         self.batch_size = max(1, int(batch_size))
@@ -547,7 +576,13 @@ class SentenceTransformerEmbedder:
         if precision == "int8":
             raise ConfigError("int8 is an ONNX precision: use --backend onnx --precision int8.")
         if precision == "auto":
-            precision = "fp16" if self.device.startswith("cuda") else "bf16" if (self.device == "cpu" and cpu_has_bf16()) else "fp32"
+            precision = (
+                "fp16"
+                if self.device.startswith("cuda")
+                else "bf16"
+                if (self.device == "cpu" and cpu_has_bf16())
+                else "fp32"
+            )
         if precision == "fp16" and not self.device.startswith("cuda"):
             precision = "fp32"  # slower than fp32 on CPUs
         self.precision = precision
@@ -557,7 +592,9 @@ class SentenceTransformerEmbedder:
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:  # pragma: no cover - a dependency of kb
-            raise DependencyError("The torch backend needs sentence-transformers: pip install sentence-transformers") from exc
+            raise DependencyError(
+                "The torch backend needs sentence-transformers: pip install sentence-transformers"
+            ) from exc
         with _quiet_transformers():
             try:
                 self.model = SentenceTransformer(location, device=self.device)
@@ -583,19 +620,29 @@ class SentenceTransformerEmbedder:
             if small:
                 torch.set_num_threads(1)
             try:
-                ctx = (torch.autocast("cpu", dtype=torch.bfloat16) if self.precision == "bf16"
-                       else contextlib.nullcontext())
+                ctx = (
+                    torch.autocast("cpu", dtype=torch.bfloat16)
+                    if self.precision == "bf16"
+                    else contextlib.nullcontext()
+                )
                 with ctx:
-                    vecs = self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                                             convert_to_numpy=True, show_progress_bar=False)
+                    vecs = self.model.encode(
+                        list(texts),
+                        batch_size=self.batch_size,
+                        normalize_embeddings=True,
+                        convert_to_numpy=True,
+                        show_progress_bar=False,
+                    )
             finally:
                 if small:
                     torch.set_num_threads(threads)
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
     def __repr__(self) -> str:
-        return (f"SentenceTransformerEmbedder(name={self.name!r}, device={self.device!r}, "
-                f"precision={self.precision!r}, dim={self.dim})")
+        return (
+            f"SentenceTransformerEmbedder(name={self.name!r}, device={self.device!r}, "
+            f"precision={self.precision!r}, dim={self.dim})"
+        )
 
 
 @contextlib.contextmanager
@@ -632,10 +679,12 @@ def _quiet_transformers() -> Iterator[None]:
 def _torch_available() -> bool:
     import importlib.util
 
-    return importlib.util.find_spec("torch") is not None and importlib.util.find_spec("sentence_transformers") is not None
+    return (
+        importlib.util.find_spec("torch") is not None and importlib.util.find_spec("sentence_transformers") is not None
+    )
 
 
-def create_embedder(settings: "Settings", *, purpose: str = "documents") -> Embedder:
+def create_embedder(settings: Settings, *, purpose: str = "documents") -> Embedder:
     """A new embedder for ``settings`` (model, backend, precision, device, batch size).
 
     With ``backend=auto``, ``purpose="query"`` picks the quickest start: ONNX Runtime on the CPU,
@@ -651,8 +700,12 @@ def create_embedder(settings: "Settings", *, purpose: str = "documents") -> Embe
     if precision == "int8":
         if backend == "torch":
             raise ConfigError("int8 is an ONNX precision: use --backend onnx (or auto) with --precision int8.")
-        return OnnxEmbedder(settings.model, precision="int8", batch_size=settings.embed_batch_size,
-                            threads=1 if purpose == "query" else 0)
+        return OnnxEmbedder(
+            settings.model,
+            precision="int8",
+            batch_size=settings.embed_batch_size,
+            threads=1 if purpose == "query" else 0,
+        )
     if backend == "auto":
         # Measured on the 2-core development CPU (bench/embed_backends.py): for documents torch beats
         # ONNX Runtime (fp32 1.4x, bf16 on AMX 2.4x, same vectors); for a query ONNX starts in a
@@ -663,10 +716,20 @@ def create_embedder(settings: "Settings", *, purpose: str = "documents") -> Embe
     if backend == "onnx":
         location, _ = _model_location(settings.model)
         if Path(location).is_dir() and _pooling(Path(location)) is not None:
-            return OnnxEmbedder(settings.model, precision="fp32", batch_size=settings.embed_batch_size,
-                                threads=1 if purpose == "query" else 0)
+            return OnnxEmbedder(
+                settings.model,
+                precision="fp32",
+                batch_size=settings.embed_batch_size,
+                threads=1 if purpose == "query" else 0,
+            )
         if settings.backend == "onnx":
-            raise ConfigError(f"Model '{settings.model}' cannot run on ONNX (not a local Transformer + "
-                              "mean/CLS pooling directory); use --backend torch.")
-    return SentenceTransformerEmbedder(settings.model, settings.device, batch_size=settings.embed_batch_size,
-                                       precision=precision if precision != "auto" else "auto")
+            raise ConfigError(
+                f"Model '{settings.model}' cannot run on ONNX (not a local Transformer + "
+                "mean/CLS pooling directory); use --backend torch."
+            )
+    return SentenceTransformerEmbedder(
+        settings.model,
+        settings.device,
+        batch_size=settings.embed_batch_size,
+        precision=precision if precision != "auto" else "auto",
+    )

@@ -38,8 +38,11 @@ SEVERITY_ORDER: dict[str, int] = {s: i for i, s in enumerate(SEVERITIES)}
 
 FINDING_COLUMNS: tuple[str, ...] = ("rule", "severity", "path", "line", "message", "target", "fingerprint")
 
-_RANK_SQL = "CASE severity " + " ".join(f"WHEN '{s}' THEN {i}" for s, i in SEVERITY_ORDER.items()) + \
-    f" ELSE {len(SEVERITY_ORDER)} END"
+_RANK_SQL = (
+    "CASE severity "
+    + " ".join(f"WHEN '{s}' THEN {i}" for s, i in SEVERITY_ORDER.items())
+    + f" ELSE {len(SEVERITY_ORDER)} END"
+)
 _ORDER_SQL = f"{_RANK_SQL}, path, line NULLS FIRST, rule, message"
 
 
@@ -78,8 +81,9 @@ class FindingFilter:
         return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
 
 
-def findings_query(flt: FindingFilter = FindingFilter(), *, limit: int | None = None, offset: int = 0
-                   ) -> tuple[str, list[Any]]:
+def findings_query(
+    flt: FindingFilter = FindingFilter(), *, limit: int | None = None, offset: int = 0
+) -> tuple[str, list[Any]]:
     """``SELECT`` of :data:`FINDING_COLUMNS`, worst first, and its parameters; paged with ``limit``."""
     where, params = flt.where()
     sql = f"SELECT {', '.join(FINDING_COLUMNS)} FROM findings {where} ORDER BY {_ORDER_SQL}"
@@ -100,8 +104,9 @@ def _finding(row: dict[str, Any]) -> Finding:
     return Finding(**row)
 
 
-def read_findings(catalogue: Catalogue, flt: FindingFilter = FindingFilter(), *, limit: int | None = None,
-                  offset: int = 0) -> list[Finding]:
+def read_findings(
+    catalogue: Catalogue, flt: FindingFilter = FindingFilter(), *, limit: int | None = None, offset: int = 0
+) -> list[Finding]:
     """Stored findings as models (an unknown severity reads as ``info``)."""
     return [_finding(r) for r in catalogue.query_dicts(*findings_query(flt, limit=limit, offset=offset))]
 

@@ -126,7 +126,9 @@ def read_head(db: Path | str) -> Generation | None:
         known = Generation.__dataclass_fields__
         return Generation(**{k: v for k, v in data.items() if k in known})
     except (ValueError, TypeError) as exc:
-        raise NotIndexedError(f"'{path}' is damaged ({exc}); rebuild the KB with `kb ingest PATH --db NEW_DIR`.") from exc
+        raise NotIndexedError(
+            f"'{path}' is damaged ({exc}); rebuild the KB with `kb ingest PATH --db NEW_DIR`."
+        ) from exc
 
 
 def _write_head(db: Path, gen: Generation) -> None:
@@ -168,7 +170,9 @@ def copy_file(src: Path, dst: Path) -> None:
             return
         except OSError:
             pass
-        shutil.copyfileobj(fin, fout, 16 * 1024 * 1024) if not hasattr(os, "copy_file_range") else _copy_range(fin, fout)
+        shutil.copyfileobj(fin, fout, 16 * 1024 * 1024) if not hasattr(os, "copy_file_range") else _copy_range(
+            fin, fout
+        )
 
 
 def _copy_range(fin: Any, fout: Any) -> None:
@@ -242,8 +246,10 @@ class _WriterLock:
                         f"or raise write_timeout (KB_WRITE_TIMEOUT, now {timeout:g} s) to wait longer."
                     ) from None
                 if not told and notify is not None:
-                    notify(f"Waiting for {self.holder()} to finish writing '{self.db}' "
-                           f"(up to {timeout:g} s; KB_WRITE_TIMEOUT)...")
+                    notify(
+                        f"Waiting for {self.holder()} to finish writing '{self.db}' "
+                        f"(up to {timeout:g} s; KB_WRITE_TIMEOUT)..."
+                    )
                     told = True
                 time.sleep(0.2)
         self.fd = fd
@@ -297,20 +303,19 @@ class WriteSession:
     # -- the private copies ---------------------------------------------------------------------
 
     @property
-    def catalogue(self) -> "Catalogue":
+    def catalogue(self) -> Catalogue:
         if self._catalogue is None:
             from kb.catalogue import Catalogue
 
-            if not self._tmp.exists():
-                if self.base is not None:
-                    copy_file(self.db / self.base.catalogue, self._tmp)
+            if not self._tmp.exists() and self.base is not None:
+                copy_file(self.db / self.base.catalogue, self._tmp)
             self._catalogue = Catalogue(self._tmp, read_only=False)
         return self._catalogue
 
     def keyword_dir(self) -> Path:
         return self.db / KEYWORD_DIR / self.keyword_name
 
-    def keyword_index(self) -> "KeywordIndex":
+    def keyword_index(self) -> KeywordIndex:
         if self._keyword is None:
             from kb.keyword import KeywordIndex
 
@@ -349,10 +354,14 @@ class WriteSession:
         prev = self.head
         gen = Generation(
             number=(prev.number + 1) if prev else self.number,
-            catalogue=catalogue, keyword=keyword,
-            vectors=dict(prev.vectors) if prev else {}, dim=prev.dim if prev else None,
-            embedder=prev.embedder if prev else None, embeddable=prev.embeddable if prev else 0,
-            embedded=prev.embedded if prev else 0, published_at=time.time(),
+            catalogue=catalogue,
+            keyword=keyword,
+            vectors=dict(prev.vectors) if prev else {},
+            dim=prev.dim if prev else None,
+            embedder=prev.embedder if prev else None,
+            embeddable=prev.embeddable if prev else 0,
+            embedded=prev.embedded if prev else 0,
+            published_at=time.time(),
             kb_id=prev.kb_id if prev else None,
         )
         gen = replace(gen, **fields)
@@ -437,8 +446,9 @@ def _remove_leftovers(db: Path, head: Generation | None) -> bool:
 
 
 @contextlib.contextmanager
-def write_session(db: Path | str, *, what: str = "kb", timeout: float = 600.0,
-                  notify: Callable[[str], None] | None = None) -> Iterator[WriteSession]:
+def write_session(
+    db: Path | str, *, what: str = "kb", timeout: float = 600.0, notify: Callable[[str], None] | None = None
+) -> Iterator[WriteSession]:
     """Hold the writer role of the KB at ``db`` for the block (see the module docstring).
 
     An exception in the block abandons what was not published yet. ``notify`` hears a message when
@@ -450,7 +460,9 @@ def write_session(db: Path | str, *, what: str = "kb", timeout: float = 600.0,
     try:
         db.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"Cannot create the KB directory '{db}': {exc.strerror}. Pass a writable folder with --db.") from exc
+        raise ConfigError(
+            f"Cannot create the KB directory '{db}': {exc.strerror}. Pass a writable folder with --db."
+        ) from exc
     if not os.access(db, os.W_OK):
         raise ConfigError(f"The KB directory '{db}' is not writable. Pass a writable folder with --db.")
     gate = _thread_gate(db)
@@ -495,7 +507,7 @@ class _Files:
     def same(self, gen: Generation) -> bool:
         return gen.catalogue == self.catalogue_name and gen.keyword == self.keyword_name
 
-    def catalogue(self) -> "Catalogue":
+    def catalogue(self) -> Catalogue:
         with self._lock:
             if self._catalogue is None:
                 from kb.catalogue import Catalogue
@@ -504,7 +516,7 @@ class _Files:
                 self._catalogue = Catalogue(self.db / self.catalogue_name, read_only=True, external_access=False)
             return self._catalogue
 
-    def keyword(self) -> "KeywordIndex | None":
+    def keyword(self) -> KeywordIndex | None:
         with self._lock:
             if self._keyword is None and self.keyword_name:
                 from kb.keyword import KeywordIndex
@@ -542,21 +554,22 @@ class Snapshot:
         """Structures derived from this generation (the chunk → vector map), built once."""
 
     @property
-    def catalogue(self) -> "Catalogue":
+    def catalogue(self) -> Catalogue:
         return self.files.catalogue()
 
     @property
-    def keyword(self) -> "KeywordIndex | None":
+    def keyword(self) -> KeywordIndex | None:
         return self.files.keyword()
 
     @property
-    def vectors(self) -> "VectorView | None":
+    def vectors(self) -> VectorView | None:
         with self._lock:
             if self._vectors is None and self.gen.dim and self.gen.vectors:
                 from kb.vectors import VECTORS_DIR, VectorView
 
-                self._vectors = VectorView(self.db / VECTORS_DIR, self.gen.dim, self.gen.vectors,
-                                           keep_mapped=self.keep_mapped)
+                self._vectors = VectorView(
+                    self.db / VECTORS_DIR, self.gen.dim, self.gen.vectors, keep_mapped=self.keep_mapped
+                )
             return self._vectors
 
     def close(self) -> None:
@@ -622,10 +635,13 @@ class Reader:
             snap = self._refresh()
             if snap is None:
                 if not self.db.exists():
-                    raise NotIndexedError(f"No knowledge base at '{self.db}'. Run `kb ingest PATH --db {self.db}` first.")
+                    raise NotIndexedError(
+                        f"No knowledge base at '{self.db}'. Run `kb ingest PATH --db {self.db}` first."
+                    )
                 raise NotIndexedError(
                     f"The KB at '{self.db}' has nothing published yet. Run `kb ingest PATH --db {self.db}` "
-                    "(if one is running, wait for its catalogue phase to finish).")
+                    "(if one is running, wait for its catalogue phase to finish)."
+                )
             with self._lock:
                 snap.users += 1
             try:

@@ -19,7 +19,7 @@ import shutil
 import subprocess
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 __all__ = ["Commit", "TreeChange", "GitRepo", "BlobReader", "utc_from_epoch"]
@@ -33,7 +33,7 @@ _LOG_FORMAT = "%H%x1f%P%x1f%an%x1f%ae%x1f%at%x1f%s"
 
 def utc_from_epoch(seconds: float) -> datetime:
     """Epoch seconds -> a naive UTC datetime."""
-    return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
+    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,15 +74,20 @@ class GitRepo:
         self.prefix = prefix  # the root relative to the top level, '' when they are the same
 
     @classmethod
-    def find(cls, root: Path | str) -> "GitRepo | None":
+    def find(cls, root: Path | str) -> GitRepo | None:
         """The work tree ``root`` lies in, or None (not a repository, no git, any error)."""
         git = shutil.which("git")
         if git is None:
             return None
         try:
             root_real = Path(root).resolve()
-            out = subprocess.run([git, "-C", str(root_real), "rev-parse", "--show-toplevel"], capture_output=True,
-                                 timeout=_TIMEOUT, env=_env(), check=False)
+            out = subprocess.run(
+                [git, "-C", str(root_real), "rev-parse", "--show-toplevel"],
+                capture_output=True,
+                timeout=_TIMEOUT,
+                env=_env(),
+                check=False,
+            )
         except (OSError, subprocess.SubprocessError):
             return None
         if out.returncode != 0 or not out.stdout.strip():
@@ -104,15 +109,20 @@ class GitRepo:
         if not self.prefix:
             return repo_path
         head = self.prefix + "/"
-        return repo_path[len(head):] if repo_path.startswith(head) else None
+        return repo_path[len(head) :] if repo_path.startswith(head) else None
 
     # -- plumbing -------------------------------------------------------------------------------
 
     def run(self, *args: str, timeout: float = _TIMEOUT) -> bytes | None:
         """stdout of ``git ARGS`` in the top level, or None when it fails."""
         try:
-            out = subprocess.run([self.git, "-C", str(self.toplevel), *args], capture_output=True,
-                                 timeout=timeout, env=_env(), check=False)
+            out = subprocess.run(
+                [self.git, "-C", str(self.toplevel), *args],
+                capture_output=True,
+                timeout=timeout,
+                env=_env(),
+                check=False,
+            )
         except (OSError, subprocess.SubprocessError):
             return None
         return out.stdout if out.returncode == 0 else None
@@ -159,8 +169,19 @@ class GitRepo:
     def touched_since(self, base: str, limit: int = 2000) -> dict[str, list[Commit]] | None:
         """Root-relative path -> the commits after ``base`` up to HEAD that touched it, newest first;
         None when git cannot tell (an unknown base, more than ``limit`` commits, an error)."""
-        out = self.run("-c", "core.quotepath=off", "log", "--first-parent", "-n", str(limit + 1), "--name-only",
-                       f"--format=%x00{_LOG_FORMAT}", f"{base}..HEAD", "--", self.prefix or ".")
+        out = self.run(
+            "-c",
+            "core.quotepath=off",
+            "log",
+            "--first-parent",
+            "-n",
+            str(limit + 1),
+            "--name-only",
+            f"--format=%x00{_LOG_FORMAT}",
+            f"{base}..HEAD",
+            "--",
+            self.prefix or ".",
+        )
         if out is None:
             return None
         touched: dict[str, list[Commit]] = {}
@@ -194,8 +215,9 @@ class GitRepo:
 
     def log(self, n: int) -> list[Commit]:
         """The last ``n`` commits that touched the corpus root, newest first (first parents only)."""
-        out = self.run("log", "--first-parent", "-n", str(int(n)), "-z", f"--format={_LOG_FORMAT}", "--",
-                       self.prefix or ".")
+        out = self.run(
+            "log", "--first-parent", "-n", str(int(n)), "-z", f"--format={_LOG_FORMAT}", "--", self.prefix or "."
+        )
         return _parse_log(out) if out else []
 
     def changes(self, commit: Commit) -> list[TreeChange] | None:
@@ -209,7 +231,7 @@ class GitRepo:
         return _parse_raw(out)
 
     @contextlib.contextmanager
-    def blobs(self) -> Iterator["BlobReader"]:
+    def blobs(self) -> Iterator[BlobReader]:
         """A ``git cat-file --batch`` process reading blobs by id."""
         reader = BlobReader(self)
         try:
@@ -224,9 +246,13 @@ class BlobReader:
     def __init__(self, repo: GitRepo) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
         try:
-            self.proc = subprocess.Popen([repo.git, "-C", str(repo.toplevel), "cat-file", "--batch"],
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=subprocess.DEVNULL, env=_env())
+            self.proc = subprocess.Popen(
+                [repo.git, "-C", str(repo.toplevel), "cat-file", "--batch"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=_env(),
+            )
         except OSError:
             self.proc = None
 
@@ -346,8 +372,10 @@ def _parse_raw(out: bytes) -> list[TreeChange]:
         old_mode, new_mode, old_blob, new_blob, status = parts[:5]
         kind = status[:1]
         if kind in ("R", "C"):
-            old_path, new_path = fields[i + 1].decode("utf-8", "surrogateescape"), \
-                fields[i + 2].decode("utf-8", "surrogateescape")
+            old_path, new_path = (
+                fields[i + 1].decode("utf-8", "surrogateescape"),
+                fields[i + 2].decode("utf-8", "surrogateescape"),
+            )
             i += 3
         else:
             old_path = new_path = fields[i + 1].decode("utf-8", "surrogateescape")

@@ -68,7 +68,7 @@ def _model_option(name: str) -> str:
     return f"{option} --precision {suffix}" if suffix else option
 
 
-def mismatch_message(meta: dict[str, Any], configured: str, settings: "Settings") -> str:
+def mismatch_message(meta: dict[str, Any], configured: str, settings: Settings) -> str:
     built = meta.get("name", "?")
     dim = meta.get("dim")
     return (
@@ -79,7 +79,7 @@ def mismatch_message(meta: dict[str, Any], configured: str, settings: "Settings"
     )
 
 
-def check_embedder(gen: "Generation | None", settings: "Settings") -> None:
+def check_embedder(gen: Generation | None, settings: Settings) -> None:
     """Raise :class:`EmbedderMismatchError` when ``gen``'s vectors come from another embedder."""
     from kb.embed import embedder_name
 
@@ -98,16 +98,19 @@ def check_embedder(gen: "Generation | None", settings: "Settings") -> None:
 def _chunk_docs(rows: list[tuple]) -> list[Any]:
     from kb.keyword import ChunkDoc
 
-    return [ChunkDoc(cid, path, fmt or "", key or "", int(ls or 0), int(le or 0), text, sha or "")
-            for cid, path, fmt, key, ls, le, text, sha in rows]
+    return [
+        ChunkDoc(cid, path, fmt or "", key or "", int(ls or 0), int(le or 0), text, sha or "")
+        for cid, path, fmt, key, ls, le, text, sha in rows
+    ]
 
 
 _DOC_SQL = """SELECT c.chunk_id, c.path, coalesce(f.format, ''), c.key_path, c.line_start, c.line_end, c.text, c.text_sha
               FROM chunks c LEFT JOIN files f USING (path)"""
 
 
-def sync_keyword(catalogue: "Catalogue", keyword: "KeywordIndex", *, paths: Sequence[str] | None,
-                 progress: Progress | None = None) -> dict[str, Any]:
+def sync_keyword(
+    catalogue: Catalogue, keyword: KeywordIndex, *, paths: Sequence[str] | None, progress: Progress | None = None
+) -> dict[str, Any]:
     """Replace the keyword documents of ``paths`` with their current chunks (``None``: rebuild all).
 
     Commits the index. Falls back to a full rebuild when the index's document count does not
@@ -147,12 +150,14 @@ def sync_keyword(catalogue: "Catalogue", keyword: "KeywordIndex", *, paths: Sequ
     return {"full": full, "documents": keyword.count()}
 
 
-def embedding_counts(catalogue: "Catalogue", known: np.ndarray | None = None) -> tuple[int, int, int]:
+def embedding_counts(catalogue: Catalogue, known: np.ndarray | None = None) -> tuple[int, int, int]:
     """(distinct embeddable texts, distinct skipped texts, embeddable texts with a vector in ``known``)."""
     embeddable = int(catalogue.query("SELECT count(DISTINCT text_sha) FROM chunks WHERE embed")[0][0])
-    skipped = int(catalogue.query(
-        "SELECT count(*) FROM (SELECT DISTINCT text_sha FROM chunks EXCEPT SELECT DISTINCT text_sha FROM chunks WHERE embed)"
-    )[0][0])
+    skipped = int(
+        catalogue.query(
+            "SELECT count(*) FROM (SELECT DISTINCT text_sha FROM chunks EXCEPT SELECT DISTINCT text_sha FROM chunks WHERE embed)"
+        )[0][0]
+    )
     have = 0
     if known is not None and len(known):
         from kb.vectors import sha_bytes
@@ -162,9 +167,15 @@ def embedding_counts(catalogue: "Catalogue", known: np.ndarray | None = None) ->
     return embeddable, skipped, have
 
 
-def embed_pending(session: "WriteSession", embedder: "Embedder | Callable[[], Embedder]", settings: "Settings", *,
-                  progress: Progress | None = None, publish_every: float = PUBLISH_EVERY,
-                  mirror: Any = None) -> dict[str, Any]:
+def embed_pending(
+    session: WriteSession,
+    embedder: Embedder | Callable[[], Embedder],
+    settings: Settings,
+    *,
+    progress: Progress | None = None,
+    publish_every: float = PUBLISH_EVERY,
+    mirror: Any = None,
+) -> dict[str, Any]:
     """Embed the published generation's texts that have no vector yet (see the module docstring).
 
     ``embedder`` may be a callable that returns one: it is called only when there is something to
@@ -202,16 +213,25 @@ def embed_pending(session: "WriteSession", embedder: "Embedder | Callable[[], Em
         rows_now = writer.sync() if writer is not None else {}
         if head.vectors != rows_now or head.embedded != have or head.embeddable != embeddable:
             session.publish_vectors(vectors=rows_now, embedded=have, embeddable=embeddable)
-        return {"embedded": 0, "embeddable": embeddable, "skipped": skipped,
-                "seconds": round(time.perf_counter() - t0, 3)}
+        return {
+            "embedded": 0,
+            "embeddable": embeddable,
+            "skipped": skipped,
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
     emb = get_embedder()
     if head.dim is not None and int(head.dim) != emb.dim:
-        raise EmbedderMismatchError(mismatch_message(head.embedder or {}, f"{emb.name} (dimension {emb.dim})",
-                                                     settings))
+        raise EmbedderMismatchError(
+            mismatch_message(head.embedder or {}, f"{emb.name} (dimension {emb.dim})", settings)
+        )
     if writer is None:
         writer = SegmentWriter(session.db / VECTORS_DIR, emb.dim, head.vectors)
-    identity = {"name": emb.name, "dim": emb.dim, "backend": getattr(emb, "backend", ""),
-                "precision": getattr(emb, "precision", "")}
+    identity = {
+        "name": emb.name,
+        "dim": emb.dim,
+        "backend": getattr(emb, "backend", ""),
+        "precision": getattr(emb, "precision", ""),
+    }
     fields: dict[str, Any] = {"dim": emb.dim, "embedder": identity, "embeddable": embeddable}
     if callable(mirror):
         mirror = mirror()
@@ -236,8 +256,13 @@ def embed_pending(session: "WriteSession", embedder: "Embedder | Callable[[], Em
         if time.monotonic() - last_publish >= publish_every or done == len(todo):
             session.publish_vectors(vectors=writer.sync(), embedded=have + done, **fields)
             last_publish = time.monotonic()
-    return {"embedded": done, "embeddable": embeddable, "skipped": skipped,
-            "seconds": round(time.perf_counter() - t0, 3), "mirror_seconds": round(mirror_s, 3)}
+    return {
+        "embedded": done,
+        "embeddable": embeddable,
+        "skipped": skipped,
+        "seconds": round(time.perf_counter() - t0, 3),
+        "mirror_seconds": round(mirror_s, 3),
+    }
 
 
 def new_kb_id() -> str:
@@ -278,7 +303,7 @@ class _Packed:
 
     def __getitem__(self, i: int) -> str:
         start = int(self.ends[i - 1]) if i > 0 else 0
-        return self.blob[start:int(self.ends[i])].decode("utf-8", "surrogatepass")
+        return self.blob[start : int(self.ends[i])].decode("utf-8", "surrogatepass")
 
     def all(self) -> list[str]:
         return [self[i] for i in range(len(self))]
@@ -291,7 +316,7 @@ def chunk_map_path(db: Any, catalogue_name: str) -> Any:
     return Path(db) / catalogue_name.replace(".duckdb", ".chunks.npz")
 
 
-def write_chunk_map(catalogue: "Catalogue", path: Any) -> None:
+def write_chunk_map(catalogue: Catalogue, path: Any) -> None:
     """The embeddable chunks of ``catalogue`` (ids, file and format codes, text hashes) as one
     compact file, so a reader maps chunks to vectors without a catalogue query: a search from the
     shell then reads 10 MB instead of building 60 MB of query results (dev corpus)."""
@@ -306,9 +331,18 @@ def write_chunk_map(catalogue: "Catalogue", path: Any) -> None:
     shas = np.array([bytes(b) for b in cols["sha"]], dtype="S32") if len(cols["sha"]) else np.zeros(0, "S32")
     tmp = f"{path}.{os.getpid()}.tmp.npz"
     with open(tmp, "wb") as fh:
-        np.savez(fh, ids_blob=ids_blob, ids_ends=ids_ends, paths_blob=paths_blob, paths_ends=paths_ends,
-                 fmt_blob=fmt_blob, fmt_ends=fmt_ends, pcode=np.asarray(cols["pcode"], dtype=np.int32),
-                 fcode=np.asarray(cols["fcode"], dtype=np.int32), sha=shas)
+        np.savez(
+            fh,
+            ids_blob=ids_blob,
+            ids_ends=ids_ends,
+            paths_blob=paths_blob,
+            paths_ends=paths_ends,
+            fmt_blob=fmt_blob,
+            fmt_ends=fmt_ends,
+            pcode=np.asarray(cols["pcode"], dtype=np.int32),
+            fcode=np.asarray(cols["fcode"], dtype=np.int32),
+            sha=shas,
+        )
     os.replace(tmp, path)
 
 
@@ -318,7 +352,7 @@ class ChunkVectors:
     Read from the chunk map the writer published beside the catalogue (:func:`write_chunk_map`),
     or built from the catalogue when there is none (a KB from before the maps)."""
 
-    def __init__(self, snapshot: "Snapshot") -> None:
+    def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
         view = snapshot.vectors
         path = chunk_map_path(snapshot.db, snapshot.gen.catalogue)
@@ -342,8 +376,9 @@ class ChunkVectors:
         self.rows = view.rows_of(shas) if view is not None else np.full(len(shas), -1, dtype=np.int64)
         self.embedded = int((self.rows >= 0).sum())
 
-    def nearest(self, query: np.ndarray, n: int, *, format: str | None = None,
-                paths: Sequence[str] | None = None) -> list[tuple[str, float]]:
+    def nearest(
+        self, query: np.ndarray, n: int, *, format: str | None = None, paths: Sequence[str] | None = None
+    ) -> list[tuple[str, float]]:
         """The ``n`` chunks nearest to ``query`` (chunk id, cosine similarity), best first."""
         view = self.snapshot.vectors
         if view is None or n <= 0 or not len(self.rows):
@@ -372,7 +407,7 @@ class ChunkVectors:
         return [(str(self.chunk_ids[int(idx[i])]), float(scores[i])) for i in order]
 
 
-def chunk_vectors(snapshot: "Snapshot") -> ChunkVectors:
+def chunk_vectors(snapshot: Snapshot) -> ChunkVectors:
     """The snapshot's :class:`ChunkVectors`, built once per snapshot."""
     cv = snapshot.cache.get("chunk_vectors")
     if cv is None:

@@ -43,12 +43,120 @@ KEYWORD_DIR = "keyword"
 _SCHEMA_FIELDS = ("chunk_id", "path", "format", "key_path", "line_start", "line_end", "text_sha", "text", "body")
 
 STOPWORDS = frozenset(
-    """a an the is are was were be been being am of in on at to for from by with without and or not
-    no nor where what which who whom whose how when why does do did done can could should would will
-    shall may might must i you he she it its this that these those there here my our your me we us
-    they them their as if then than so into onto about over under up down out off all any each
-    every some such only own same too very just also s t d ll m re ve set defined define find
-    get got please show tell""".split()
+    [
+        "a",
+        "an",
+        "the",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "am",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "for",
+        "from",
+        "by",
+        "with",
+        "without",
+        "and",
+        "or",
+        "not",
+        "no",
+        "nor",
+        "where",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "how",
+        "when",
+        "why",
+        "does",
+        "do",
+        "did",
+        "done",
+        "can",
+        "could",
+        "should",
+        "would",
+        "will",
+        "shall",
+        "may",
+        "might",
+        "must",
+        "i",
+        "you",
+        "he",
+        "she",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "here",
+        "my",
+        "our",
+        "your",
+        "me",
+        "we",
+        "us",
+        "they",
+        "them",
+        "their",
+        "as",
+        "if",
+        "then",
+        "than",
+        "so",
+        "into",
+        "onto",
+        "about",
+        "over",
+        "under",
+        "up",
+        "down",
+        "out",
+        "off",
+        "all",
+        "any",
+        "each",
+        "every",
+        "some",
+        "such",
+        "only",
+        "own",
+        "same",
+        "too",
+        "very",
+        "just",
+        "also",
+        "s",
+        "t",
+        "d",
+        "ll",
+        "m",
+        "re",
+        "ve",
+        "set",
+        "defined",
+        "define",
+        "find",
+        "get",
+        "got",
+        "please",
+        "show",
+        "tell",
+    ]
 )
 
 # An identifier: word characters joined by . - / : (``services/api/prod.yaml``, ``a.b-c``).
@@ -212,13 +320,19 @@ class KeywordIndex:
         with self._lock:
             w = self._w()
             for d in docs:
-                w.add_document(t.Document(
-                    chunk_id=d.chunk_id, path=d.path, format=d.format or "",
-                    key_path=(d.key_path or "").encode("utf-8"),
-                    line_start=int(d.line_start), line_end=int(d.line_end),
-                    text_sha=(d.text_sha or "").encode("ascii"), text=d.text.encode("utf-8"),
-                    body=" ".join(analyze(d.text)),
-                ))
+                w.add_document(
+                    t.Document(
+                        chunk_id=d.chunk_id,
+                        path=d.path,
+                        format=d.format or "",
+                        key_path=(d.key_path or "").encode("utf-8"),
+                        line_start=int(d.line_start),
+                        line_end=int(d.line_end),
+                        text_sha=(d.text_sha or "").encode("ascii"),
+                        text=d.text.encode("utf-8"),
+                        body=" ".join(analyze(d.text)),
+                    )
+                )
                 n += 1
         return n
 
@@ -250,8 +364,9 @@ class KeywordIndex:
     def count(self) -> int:
         return int(self.index.searcher().num_docs)
 
-    def search(self, terms: Sequence[str], limit: int, *, format: str | None = None,
-               paths: Sequence[str] | None = None) -> list[tuple[float, ChunkDoc]]:
+    def search(
+        self, terms: Sequence[str], limit: int, *, format: str | None = None, paths: Sequence[str] | None = None
+    ) -> list[tuple[float, ChunkDoc]]:
         """BM25 top ``limit`` for any of ``terms`` (already analysed), with optional filters."""
         if not terms or limit <= 0:
             return []
@@ -299,9 +414,14 @@ class KeywordIndex:
             return bytes(v).decode("utf-8") if not isinstance(v, str) else v
 
         return ChunkDoc(
-            chunk_id=one("chunk_id"), path=one("path"), format=one("format"), key_path=text("key_path"),
-            line_start=int(one("line_start", 0)), line_end=int(one("line_end", 0)),
-            text=text("text"), text_sha=text("text_sha"),
+            chunk_id=one("chunk_id"),
+            path=one("path"),
+            format=one("format"),
+            key_path=text("key_path"),
+            line_start=int(one("line_start", 0)),
+            line_end=int(one("line_end", 0)),
+            text=text("text"),
+            text_sha=text("text_sha"),
         )
 
 

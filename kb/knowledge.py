@@ -68,8 +68,9 @@ class KnowledgeBase:
         return Path(__file__).resolve().parent / "sample"
 
     @classmethod
-    def open(cls, db: str | Path | None = None, *, read_only: bool = False, one_shot: bool = False,
-             **settings: Any) -> "KnowledgeBase":
+    def open(
+        cls, db: str | Path | None = None, *, read_only: bool = False, one_shot: bool = False, **settings: Any
+    ) -> KnowledgeBase:
         """Open the KB at ``db`` (default ``$KB_DB`` or ``.kb``); it must have been built."""
         s = Settings.load({"db": Path(db) if db is not None else None, **settings})
         kb = cls(s, read_only=read_only, one_shot=one_shot)
@@ -78,7 +79,7 @@ class KnowledgeBase:
         return kb
 
     @classmethod
-    def build(cls, root: str | Path, db: str | Path | None = None, **settings: Any) -> "KnowledgeBase":
+    def build(cls, root: str | Path, db: str | Path | None = None, **settings: Any) -> KnowledgeBase:
         """Ingest ``root`` into ``db`` (incrementally if it exists) and return the KB."""
         s = Settings.load({"db": Path(db) if db is not None else None, **settings})
         kb = cls(s)
@@ -88,7 +89,7 @@ class KnowledgeBase:
     def close(self) -> None:
         self._reader.close()
 
-    def __enter__(self) -> "KnowledgeBase":
+    def __enter__(self) -> KnowledgeBase:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -142,7 +143,7 @@ class KnowledgeBase:
 
     # -- embedders ------------------------------------------------------------------------------
 
-    def embedder(self, purpose: str = "query") -> "Embedder":
+    def embedder(self, purpose: str = "query") -> Embedder:
         """This KB's embedder for ``query`` (latency first) or ``documents`` (throughput first),
         created on first use and kept."""
         with self._embedder_lock:
@@ -154,11 +155,11 @@ class KnowledgeBase:
                 self._embedders[purpose] = emb
             return emb
 
-    def use_embedder(self, embedder: "Embedder", purpose: str | None = None) -> None:
+    def use_embedder(self, embedder: Embedder, purpose: str | None = None) -> None:
         """Inject an embedder (an fp16 model on a GPU, a fake in tests) for one or both purposes.
         Its ``name`` must be the identity the configured settings give (``kb.embed.embedder_name``)."""
         with self._embedder_lock:
-            for p in ([purpose] if purpose else ["query", "documents"]):
+            for p in [purpose] if purpose else ["query", "documents"]:
                 self._embedders[p] = embedder
 
     # -- writes ---------------------------------------------------------------------------------
@@ -170,8 +171,14 @@ class KnowledgeBase:
         with write_session(s.db, what=what, timeout=s.write_timeout, notify=self.notify) as ws:
             yield ws
 
-    def ingest(self, root: str | Path | None = None, *, progress: Callable[..., None] | None = None,
-               embed: bool | None = None, git_history: int = 0) -> RunSummary:
+    def ingest(
+        self,
+        root: str | Path | None = None,
+        *,
+        progress: Callable[..., None] | None = None,
+        embed: bool | None = None,
+        git_history: int = 0,
+    ) -> RunSummary:
         """Ingest (incrementally) ``root`` or the root recorded in the KB.
 
         The catalogue and keyword index are published first (searchable at once), then the texts
@@ -205,20 +212,32 @@ class KnowledgeBase:
                 from ingest.changes import replay_git_history
 
                 done = replay_git_history(ws.catalogue, settings, summary.run_id, git_history, progress=progress)
-                summary = summary.model_copy(update={
-                    "history_commits": done.commits, "key_changes": summary.key_changes + done.changes,
-                    "notes": [*summary.notes, *done.notes]})
+                summary = summary.model_copy(
+                    update={
+                        "history_commits": done.commits,
+                        "key_changes": summary.key_changes + done.changes,
+                        "notes": [*summary.notes, *done.notes],
+                    }
+                )
             phases["catalogue"] = time.perf_counter() - t
             t = time.perf_counter()
             full = ws.base is None or not ws.base.keyword or not (ws.db / "keyword" / ws.base.keyword).is_dir()
-            paths = None if full else [r[0] for r in ws.catalogue.query(
-                "SELECT path FROM run_changes WHERE run_id = ?", [summary.run_id])]
+            paths = (
+                None
+                if full
+                else [
+                    r[0] for r in ws.catalogue.query("SELECT path FROM run_changes WHERE run_id = ?", [summary.run_id])
+                ]
+            )
             sync_keyword(ws.catalogue, ws.keyword_index(), paths=paths, progress=progress)
             phases["keyword"] = time.perf_counter() - t
             t = time.perf_counter()
             embeddable, skipped, have = embedding_counts(ws.catalogue, _published_shas(ws))
-            ws.publish(kb_id=(ws.base.kb_id if ws.base and ws.base.kb_id else new_kb_id()),
-                       embeddable=embeddable, embedded=have)
+            ws.publish(
+                kb_id=(ws.base.kb_id if ws.base and ws.base.kb_id else new_kb_id()),
+                embeddable=embeddable,
+                embedded=have,
+            )
             phases["publish"] = time.perf_counter() - t
             embedded = 0
             if do_embed:
@@ -231,8 +250,14 @@ class KnowledgeBase:
                     return emb
 
                 head = ws.head
-                info = embed_pending(ws, documents_embedder, settings, progress=progress,
-                                     mirror=lambda: self._mirror(head), publish_every=settings.publish_every)
+                info = embed_pending(
+                    ws,
+                    documents_embedder,
+                    settings,
+                    progress=progress,
+                    mirror=lambda: self._mirror(head),
+                    publish_every=settings.publish_every,
+                )
                 phases.update(loaded)
                 if info["embedded"]:
                     _export_query_model(settings)
@@ -240,11 +265,16 @@ class KnowledgeBase:
                 phases["embed"] = info["seconds"] - info.get("mirror_seconds", 0.0) - loaded.get("model", 0.0)
                 phases["chroma"] = info.get("mirror_seconds", 0.0)
             gen = ws.head
-        return summary.model_copy(update={
-            "chunks_embedded": embedded, "chunks_skipped": skipped,
-            "embedded_share": gen.embedded_share if gen else 1.0, "generation": gen.number if gen else None,
-            "seconds": round(time.perf_counter() - t0, 3), "phases": {k: round(v, 3) for k, v in phases.items()},
-        })
+        return summary.model_copy(
+            update={
+                "chunks_embedded": embedded,
+                "chunks_skipped": skipped,
+                "embedded_share": gen.embedded_share if gen else 1.0,
+                "generation": gen.number if gen else None,
+                "seconds": round(time.perf_counter() - t0, 3),
+                "phases": {k: round(v, 3) for k, v in phases.items()},
+            }
+        )
 
     def _mirror(self, gen: Generation | None) -> Any:
         """The Chroma collection vectors are mirrored into (None when mirroring is off)."""
@@ -257,16 +287,18 @@ class KnowledgeBase:
 
     # -- catalogue ------------------------------------------------------------------------------
 
-    def sql(self, query: str, params: list[Any] | None = None) -> "pd.DataFrame":
+    def sql(self, query: str, params: list[Any] | None = None) -> pd.DataFrame:
         """Any SQL over the catalogue tables (files, records, sections, chunks, findings, ...)."""
         with self.snapshot() as snap:
             return snap.catalogue.query_df(query, params)
 
-    def files(self, format: str | None = None) -> "pd.DataFrame":
+    def files(self, format: str | None = None) -> pd.DataFrame:
         where, params = ("WHERE format = ?", [format]) if format else ("", [])
-        return self.sql(f"SELECT path, format, size, status, records, sha256, mtime FROM files {where} ORDER BY path", params)
+        return self.sql(
+            f"SELECT path, format, size, status, records, sha256, mtime FROM files {where} ORDER BY path", params
+        )
 
-    def records(self, path: str | None = None, key: str | None = None, limit: int | None = None) -> "pd.DataFrame":
+    def records(self, path: str | None = None, key: str | None = None, limit: int | None = None) -> pd.DataFrame:
         """Flattened records; ``path`` is a catalogued path or a glob; ``key`` a key-path LIKE pattern."""
         clauses, params = [], []
         if path:
@@ -277,9 +309,12 @@ class KnowledgeBase:
             params.append(key)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         lim = f"LIMIT {int(limit)}" if limit else ""
-        return self.sql(f"SELECT path, doc, key_path, value, value_type, line FROM records {where} ORDER BY path, doc, line {lim}", params)
+        return self.sql(
+            f"SELECT path, doc, key_path, value, value_type, line FROM records {where} ORDER BY path, doc, line {lim}",
+            params,
+        )
 
-    def findings(self, rule: str | None = None, severity: str | None = None, path: str | None = None) -> "pd.DataFrame":
+    def findings(self, rule: str | None = None, severity: str | None = None, path: str | None = None) -> pd.DataFrame:
         """Stored findings, worst first; ``path`` is a catalogued path or a glob."""
         from kb.findings import FindingFilter, findings_frame
 
@@ -290,11 +325,18 @@ class KnowledgeBase:
         with self.snapshot() as snap:
             out = snap.catalogue.stats()
             gen = snap.gen
-        out.update({"generation": gen.number, "embeddable": gen.embeddable, "embedded": gen.embedded,
-                    "embedded_share": gen.embedded_share, "embedder": (gen.embedder or {}).get("name")})
+        out.update(
+            {
+                "generation": gen.number,
+                "embeddable": gen.embeddable,
+                "embedded": gen.embedded,
+                "embedded_share": gen.embedded_share,
+                "embedder": (gen.embedder or {}).get("name"),
+            }
+        )
         return out
 
-    def history(self, limit: int = 20) -> "pd.DataFrame":
+    def history(self, limit: int = 20) -> pd.DataFrame:
         import pandas as pd
 
         with self.snapshot() as snap:
@@ -302,54 +344,15 @@ class KnowledgeBase:
 
     # -- change log -----------------------------------------------------------------------------
 
-    def changes(self, key: str | None = None, path: str | None = None, since: Any = None,
-                change: str | None = None, limit: int | None = 1000, as_frame: bool = True):
-        """Key-level changes, newest first: a DataFrame (one row per change), or ``KeyChange`` models.
-
-        ``key`` a key path or a ``*`` pattern; ``path`` a file, folder or glob (a moved file keeps
-        its history); ``since`` a run id, a date/time or an age such as ``"7d"``.
-        """
-        from kb.changelog import CHANGE_COLUMNS, query_changes
-
-        _, rows = query_changes(self.catalogue, key=key, path=path, since=since, change=change, limit=limit)
-        if not as_frame:
-            return rows
-        import pandas as pd
-
-        return pd.DataFrame([r.model_dump() for r in rows], columns=list(CHANGE_COLUMNS))
-
-    def blame(self, path: str, key: str, *, doc: int | None = None):
-        """The history of one key: a ``KeyHistory`` (value now, who last touched it, changes newest first)."""
-        from kb.changelog import key_history
-
-        return key_history(self.catalogue, self.settings, path, key, doc=doc)
-
-    # -- health report --------------------------------------------------------------------------
-
-    def report(self, *, validate: bool | None = None, record: bool | None = None) -> dict[str, Any]:
-        """The numbers behind the health report (score, findings, duplication, drift, schemas,
-        graph, recent changes, trends). ``validate`` runs validation first (default: when stale);
-        ``record`` stores a health snapshot for trends (default: when writable)."""
-        from kb.report import build_report
-
-        if validate is None:
-            validate = not self.read_only
-        return build_report(self.catalogue, self.settings, validate=validate,
-                            record=not self.read_only if record is None else record)
-
-    def report_html(self, path: str | Path | None = None, **options: Any) -> str:
-        """The health report as one self-contained HTML page; written to ``path`` when given."""
-        from kb.report import render_html
-
-        html = render_html(self.report(**options))
-        if path is not None:
-            Path(path).write_text(html, encoding="utf-8")
-        return html
-
-    # -- change log -----------------------------------------------------------------------------
-
-    def changes(self, key: str | None = None, path: str | None = None, since: Any = None,
-                change: str | None = None, limit: int | None = 1000, as_frame: bool = True):
+    def changes(
+        self,
+        key: str | None = None,
+        path: str | None = None,
+        since: Any = None,
+        change: str | None = None,
+        limit: int | None = 1000,
+        as_frame: bool = True,
+    ):
         """Key-level changes, newest first: a DataFrame (one row per change), or ``KeyChange`` models.
 
         ``key`` a key path or a ``*`` pattern; ``path`` a file, folder or glob (a moved file keeps
@@ -390,8 +393,7 @@ class KnowledgeBase:
                 ws.publish()
             return data
         with self.snapshot() as snap:
-            return build_report(snap.catalogue, self._resolved(snap), validate=False, record=False,
-                                graph=self.graph())
+            return build_report(snap.catalogue, self._resolved(snap), validate=False, record=False, graph=self.graph())
 
     def report_html(self, path: str | Path | None = None, **options: Any) -> str:
         """The health report as one self-contained HTML page; written to ``path`` when given."""
@@ -404,44 +406,62 @@ class KnowledgeBase:
 
     # -- search ---------------------------------------------------------------------------------
 
-    def search_result(self, query: str, *, k: int = 10, mode: str = "hybrid", format: str | None = None,
-                      path: str | None = None) -> "SearchResult":
+    def search_result(
+        self, query: str, *, k: int = 10, mode: str = "hybrid", format: str | None = None, path: str | None = None
+    ) -> SearchResult:
         """Hybrid (keyword + vector) search: the hits and what share of the KB is embedded."""
         from kb.search import search
 
         with self.snapshot() as snap:
             settings = self._resolved(snap)
-            return search(snap, settings, query, k=k, mode=mode, format=format, path=path,
-                          embedder=(lambda: self.embedder("query")))
+            return search(
+                snap,
+                settings,
+                query,
+                k=k,
+                mode=mode,
+                format=format,
+                path=path,
+                embedder=(lambda: self.embedder("query")),
+            )
 
-    def search(self, query: str, *, k: int = 10, mode: str = "hybrid", format: str | None = None,
-               path: str | None = None, as_frame: bool = True):
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        mode: str = "hybrid",
+        format: str | None = None,
+        path: str | None = None,
+        as_frame: bool = True,
+    ):
         """Hybrid (keyword + vector) search. A DataFrame of hits, or ``Hit`` models."""
         result = self.search_result(query, k=k, mode=mode, format=format, path=path)
         if not as_frame:
             return result.hits
         import pandas as pd
 
-        df = pd.DataFrame([h.model_dump() for h in result.hits],
-                          columns=["path", "score", "line_start", "line_end", "key_path", "snippet", "format"])
+        df = pd.DataFrame(
+            [h.model_dump() for h in result.hits],
+            columns=["path", "score", "line_start", "line_end", "key_path", "snippet", "format"],
+        )
         df.attrs["embedded_share"] = result.embedded_share
         df.attrs["generation"] = result.generation
         return df
 
     # -- graph and validation -------------------------------------------------------------------
 
-    def graph(self) -> "nx.DiGraph":
+    def graph(self) -> nx.DiGraph:
         """The dependency graph: nodes are files, edges typed references with their line
         (built once per generation)."""
         from graph.build import build_graph
 
-        with self.snapshot() as snap:
-            with self._graph_lock:
-                if self._graph is None or self._graph[0] != snap.gen.number:
-                    self._graph = (snap.gen.number, build_graph(snap.catalogue, self._resolved(snap)))
-                return self._graph[1]
+        with self.snapshot() as snap, self._graph_lock:
+            if self._graph is None or self._graph[0] != snap.gen.number:
+                self._graph = (snap.gen.number, build_graph(snap.catalogue, self._resolved(snap)))
+            return self._graph[1]
 
-    def dependencies(self, path: str, *, transitive: bool = False) -> "pd.DataFrame":
+    def dependencies(self, path: str, *, transitive: bool = False) -> pd.DataFrame:
         """What ``path`` references (kind, line, depth)."""
         import pandas as pd
 
@@ -449,7 +469,7 @@ class KnowledgeBase:
 
         return pd.DataFrame(dependencies(self.graph(), path, transitive=transitive))
 
-    def impact(self, path: str) -> "pd.DataFrame":
+    def impact(self, path: str) -> pd.DataFrame:
         """Every file that depends on ``path``, directly or through others, with its depth."""
         import pandas as pd
 
@@ -467,12 +487,15 @@ class KnowledgeBase:
         from graph.rules import validate
 
         if self.read_only:
-            raise ReadOnlyError("validate() stores its findings: open the KB writable, "
-                                "KnowledgeBase.open(db) without read_only=True.")
+            raise ReadOnlyError(
+                "validate() stores its findings: open the KB writable, KnowledgeBase.open(db) without read_only=True."
+            )
         settings = self.settings
         with self._writing("kb validate") as ws:
             if ws.base is None:
-                raise NotIndexedError(f"No knowledge base at '{settings.db}'. Run `kb ingest PATH --db {settings.db}` first.")
+                raise NotIndexedError(
+                    f"No knowledge base at '{settings.db}'. Run `kb ingest PATH --db {settings.db}` first."
+                )
             found = validate(ws.catalogue, settings, **options)
             ws.publish()
         if not as_frame:
@@ -498,8 +521,9 @@ class KnowledgeBase:
             for i, g in enumerate(groups)
             for m in g.members
         ]
-        return pd.DataFrame(rows, columns=["group", "kind", "similarity", "lines_saved", "path", "key_path",
-                                           "line_start", "line_end"])
+        return pd.DataFrame(
+            rows, columns=["group", "kind", "similarity", "lines_saved", "path", "key_path", "line_start", "line_end"]
+        )
 
     def duplication_summary(self, groups=None) -> dict[str, Any]:
         """The tree's duplication ratio (duplicated leaf values / all) and counts per kind."""
@@ -523,11 +547,25 @@ class KnowledgeBase:
         rows = []
         for i, g in enumerate(groups):
             for m in g.missing:
-                rows.append({"group": i, "issue": "missing", "key_path": m.key_path,
-                             "detail": ", ".join(m.missing_in), "files": ", ".join(g.files)})
+                rows.append(
+                    {
+                        "group": i,
+                        "issue": "missing",
+                        "key_path": m.key_path,
+                        "detail": ", ".join(m.missing_in),
+                        "files": ", ".join(g.files),
+                    }
+                )
             for d in g.differing:
-                rows.append({"group": i, "issue": "differing", "key_path": d.key_path,
-                             "detail": "; ".join(f"{p}={v}" for p, v in d.values.items()), "files": ", ".join(g.files)})
+                rows.append(
+                    {
+                        "group": i,
+                        "issue": "differing",
+                        "key_path": d.key_path,
+                        "detail": "; ".join(f"{p}={v}" for p, v in d.values.items()),
+                        "files": ", ".join(g.files),
+                    }
+                )
         return pd.DataFrame(rows, columns=["group", "issue", "key_path", "detail", "files"])
 
     # -- checks, keys, environments --------------------------------------------------------------
@@ -545,8 +583,9 @@ class KnowledgeBase:
             found, _refs, notes = check(snap.catalogue, self._resolved(snap), schema_map=schema_map)
         return found, notes
 
-    def find_key(self, pattern: str, *, path: str | None = None, limit: int | None = None,
-                 offset: int = 0) -> "pd.DataFrame":
+    def find_key(
+        self, pattern: str, *, path: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> pd.DataFrame:
         """Records whose key path matches the glob ``pattern``, case-insensitively.
 
         ``*`` matches any run of characters (dots included), ``?`` one character; everything else,
@@ -555,15 +594,21 @@ class KnowledgeBase:
         ``fraud.review_threshold``. ``path`` is a catalogued path or a glob over paths.
         """
         like = "".join({"*": "%", "?": "_", "%": "\\%", "_": "\\_", "\\": "\\\\"}.get(c, c) for c in pattern)
-        clauses = ["(key_path ILIKE ? ESCAPE '\\'" + ("" if any(c in pattern for c in "*?")
-                                                       else " OR key_path ILIKE ? ESCAPE '\\'") + ")"]
+        clauses = [
+            "(key_path ILIKE ? ESCAPE '\\'"
+            + ("" if any(c in pattern for c in "*?") else " OR key_path ILIKE ? ESCAPE '\\'")
+            + ")"
+        ]
         params: list[Any] = [like] if any(c in pattern for c in "*?") else [like, "%." + like]
         if path:
             clauses.append("path GLOB ?" if any(c in path for c in "*?[") else "path = ?")
             params.append(path)
         page = f"LIMIT {int(limit)} OFFSET {int(offset)}" if limit else (f"OFFSET {int(offset)}" if offset else "")
-        return self.sql(f"SELECT path, doc, key_path, value, value_type, line FROM records "
-                        f"WHERE {' AND '.join(clauses)} ORDER BY path, doc, line, key_path {page}", params)
+        return self.sql(
+            f"SELECT path, doc, key_path, value, value_type, line FROM records "
+            f"WHERE {' AND '.join(clauses)} ORDER BY path, doc, line, key_path {page}",
+            params,
+        )
 
     def effective(self, env: str, *, path: str | None = None, as_frame: bool = True):
         """Each key's final value in environment ``env`` (base + override, ``${VAR}`` resolved),
@@ -576,8 +621,10 @@ class KnowledgeBase:
             return rows
         import pandas as pd
 
-        return pd.DataFrame(rows, columns=["group", "env", "key_path", "value", "path", "line", "source", "layer",
-                                           "variables", "unresolved"])
+        return pd.DataFrame(
+            rows,
+            columns=["group", "env", "key_path", "value", "path", "line", "source", "layer", "variables", "unresolved"],
+        )
 
 
 def _export_query_model(settings: Settings) -> None:
@@ -591,7 +638,7 @@ def _export_query_model(settings: Settings) -> None:
         location = Path(_model_location(settings.model)[0])
         if location.is_dir() and _pooling(location) is not None:
             export_onnx(location, quantized=settings.precision == "int8")
-    except Exception:  # noqa: BLE001 - the first search exports it, and says why if it cannot
+    except Exception:
         pass
 
 

@@ -31,7 +31,9 @@ _YAML_KEY = re.compile(
 )
 _JSON_KEY = re.compile(r'^(?P<ind>[ \t]*)"(?P<k>(?:[^"\\]|\\.)*)"\s*:')
 _TOML_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:[#;].*)?$")
-_TOML_KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*'))*)\s*=""")
+_TOML_KEY = re.compile(
+    r"""^\s*((?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*'))*)\s*="""
+)
 _TOML_DOT = re.compile(r"\.(?=(?:[^\"']*[\"'][^\"']*[\"'])*[^\"']*$)")  # a dot outside quotes
 _INI_KEY = re.compile(r"^\s*([^=:\s#;\[][^=:]*?)\s*[=:]")
 _ENV_KEY = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.\-]*)\s*=")
@@ -50,8 +52,10 @@ def line_key_paths(fmt: str, lines: Sequence[str], key_path: str | None) -> list
     if fmt in ("dotenv", "env"):
         return [(m.group(1) if (m := _ENV_KEY.match(ln)) else None) for ln in lines]
     if fmt == "properties":
-        return [(m.group(1) if (m := _PROP_KEY.match(ln)) and not ln.lstrip().startswith(("#", "!")) else None)
-                for ln in lines]
+        return [
+            (m.group(1) if (m := _PROP_KEY.match(ln)) and not ln.lstrip().startswith(("#", "!")) else None)
+            for ln in lines
+        ]
     if fmt in TABLE_FORMATS:
         return _table_paths(fmt, lines, base_path)
     if fmt == "markdown":
@@ -145,7 +149,7 @@ def _table_paths(fmt: str, lines: Sequence[str], base_path: str) -> list[str | N
         key = m.group(1).strip()
         comps: list[str | int] = list(_toml_parts(key)) if toml else [key]
         tcomps = split_key_path(table)
-        if tcomps and tcomps[-len(comps):] == comps:
+        if tcomps and tcomps[-len(comps) :] == comps:
             out.append(table)
         else:
             out.append(join_key_path([*tcomps, *comps]))

@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import escape
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +62,7 @@ _SEVERITIES = ("error", "warning", "info")
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def grade(score: float) -> str:
@@ -77,13 +77,24 @@ def health_score(values: dict[str, float | None]) -> dict[str, Any]:
     for k, w in WEIGHTS.items():
         v = values.get(k)
         eff = w / total_w if v is not None else 0.0
-        components.append({"name": k, "label": LABELS[k], "value": None if v is None else round(v, 4),
-                           "weight": w, "effective_weight": round(eff, 4),
-                           "points": None if v is None else round(100 * eff * v, 2)})
+        components.append(
+            {
+                "name": k,
+                "label": LABELS[k],
+                "value": None if v is None else round(v, 4),
+                "weight": w,
+                "effective_weight": round(eff, 4),
+                "points": None if v is None else round(100 * eff * v, 2),
+            }
+        )
     score = round(sum(100 * (WEIGHTS[k] / total_w) * v for k, v in known.items()), 1)
-    return {"value": score, "grade": grade(score), "components": components,
-            "left_out": [k for k in WEIGHTS if k not in known],
-            "formula": "score = 100 × Σ weight × value over the known components, weights scaled to sum to 1"}
+    return {
+        "value": score,
+        "grade": grade(score),
+        "components": components,
+        "left_out": [k for k in WEIGHTS if k not in known],
+        "formula": "score = 100 × Σ weight × value over the known components, weights scaled to sum to 1",
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,15 +107,22 @@ def _folder(path: str, depth: int = 2) -> str:
     return "/".join(parts[:depth]) if parts else "(root)"
 
 
-def _validation_state(catalogue: "Catalogue") -> str:
+def _validation_state(catalogue: Catalogue) -> str:
     stale = catalogue.get_meta("validation_stale")
     if stale is None and catalogue.get_meta("validate_seconds") is None:
         return "never"
     return "stale" if stale == "true" else "fresh"
 
 
-def build_report(catalogue: "Catalogue", settings: "Settings", *, validate: bool = False, record: bool = False,
-                 graph: Any = None, recent: int = 50) -> dict[str, Any]:
+def build_report(
+    catalogue: Catalogue,
+    settings: Settings,
+    *,
+    validate: bool = False,
+    record: bool = False,
+    graph: Any = None,
+    recent: int = 50,
+) -> dict[str, Any]:
     """Everything the report shows, as plain data (``kb report --json``).
 
     ``validate`` runs ``kb validate`` first when its results are missing or stale (this writes
@@ -127,10 +145,20 @@ def build_report(catalogue: "Catalogue", settings: "Settings", *, validate: bool
     files = int(st["files"])
     report: dict[str, Any] = {
         "generated_at": _utcnow().isoformat(timespec="seconds") + "Z",
-        "kb": {"db": str(st["db"]), "root": st["root"], "files": files, "records": int(st["records"]),
-               "bytes": int(st["bytes"]), "files_by_format": st["files_by_format"], "last_run": st["last_run"]},
-        "validation": {"state": state, "ran_now": ran_validation,
-                       "seconds": _float(catalogue.get_meta("validate_seconds"))},
+        "kb": {
+            "db": str(st["db"]),
+            "root": st["root"],
+            "files": files,
+            "records": int(st["records"]),
+            "bytes": int(st["bytes"]),
+            "files_by_format": st["files_by_format"],
+            "last_run": st["last_run"],
+        },
+        "validation": {
+            "state": state,
+            "ran_now": ran_validation,
+            "seconds": _float(catalogue.get_meta("validate_seconds")),
+        },
     }
     timings: dict[str, float] = {}
 
@@ -168,49 +196,67 @@ def _float(v: str | None) -> float | None:
         return None
 
 
-def _findings(catalogue: "Catalogue") -> dict[str, Any]:
+def _findings(catalogue: Catalogue) -> dict[str, Any]:
     by_rule = catalogue.query_dicts(
         "SELECT rule, severity, count(*) AS count, count(DISTINCT path) AS files FROM findings GROUP BY 1, 2 "
-        "ORDER BY CASE severity WHEN 'error' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, count DESC, rule")
-    sev = {s: 0 for s in _SEVERITIES}
+        "ORDER BY CASE severity WHEN 'error' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, count DESC, rule"
+    )
+    sev = dict.fromkeys(_SEVERITIES, 0)
     for r in by_rule:
         sev[r["severity"]] = sev.get(r["severity"], 0) + int(r["count"])
     worst = catalogue.query(
         "SELECT path, min(CASE severity WHEN 'error' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END) FROM findings "
-        "WHERE path IS NOT NULL AND path <> '' GROUP BY 1")
+        "WHERE path IS NOT NULL AND path <> '' GROUP BY 1"
+    )
     per_folder: dict[str, Counter[str]] = defaultdict(Counter)
     for path, severity, n in catalogue.query(
-            "SELECT path, severity, count(*) FROM findings WHERE path IS NOT NULL GROUP BY 1, 2"):
+        "SELECT path, severity, count(*) FROM findings WHERE path IS NOT NULL GROUP BY 1, 2"
+    ):
         per_folder[_folder(path or "")][severity] += int(n)
-    folders = sorted(per_folder.items(), key=lambda kv: (-kv[1]["error"], -kv[1]["warning"], -sum(kv[1].values()),
-                                                         kv[0]))
+    folders = sorted(
+        per_folder.items(), key=lambda kv: (-kv[1]["error"], -kv[1]["warning"], -sum(kv[1].values()), kv[0])
+    )
     return {
         "total": sum(sev.values()),
         "by_severity": sev,
         "by_rule": [{**r, "count": int(r["count"]), "files": int(r["files"])} for r in by_rule],
-        "by_folder": [{"folder": k, **{s: int(c[s]) for s in _SEVERITIES}, "total": int(sum(c.values()))}
-                      for k, c in folders[:15]],
+        "by_folder": [
+            {"folder": k, **{s: int(c[s]) for s in _SEVERITIES}, "total": int(sum(c.values()))} for k, c in folders[:15]
+        ],
         "folders_with_findings": len(per_folder),
         "files_with_errors": sum(1 for _, w in worst if w == 0),
         "files_with_warnings_only": sum(1 for _, w in worst if w == 1),
     }
 
 
-def _duplicates(catalogue: "Catalogue", settings: "Settings") -> dict[str, Any]:
+def _duplicates(catalogue: Catalogue, settings: Settings) -> dict[str, Any]:
     from kb.duplicates import duplication_summary, find_duplicates
 
     groups = find_duplicates(catalogue, settings, kinds=["exact", "canonical", "block"])
     summary = duplication_summary(catalogue, groups)
     blocks = sorted((g for g in groups if g.kind == "block"), key=lambda g: (-g.lines_saved, -len(g.members)))
-    largest = [{
-        "kind": g.kind, "lines_saved": g.lines_saved, "copies": len(g.members),
-        "key_path": g.members[0].key_path,
-        "members": [{"path": m.path, "key_path": m.key_path, "line_start": m.line_start, "line_end": m.line_end}
-                    for m in g.members[:6]],
-    } for g in blocks[:10]]
-    files = [{"kind": g.kind, "lines_saved": g.lines_saved, "copies": len(g.members),
-              "paths": [m.path for m in g.members[:6]]}
-             for g in sorted((g for g in groups if g.kind in ("exact", "canonical")), key=lambda g: -g.lines_saved)[:5]]
+    largest = [
+        {
+            "kind": g.kind,
+            "lines_saved": g.lines_saved,
+            "copies": len(g.members),
+            "key_path": g.members[0].key_path,
+            "members": [
+                {"path": m.path, "key_path": m.key_path, "line_start": m.line_start, "line_end": m.line_end}
+                for m in g.members[:6]
+            ],
+        }
+        for g in blocks[:10]
+    ]
+    files = [
+        {
+            "kind": g.kind,
+            "lines_saved": g.lines_saved,
+            "copies": len(g.members),
+            "paths": [m.path for m in g.members[:6]],
+        }
+        for g in sorted((g for g in groups if g.kind in ("exact", "canonical")), key=lambda g: -g.lines_saved)[:5]
+    ]
     return {
         "duplication_ratio": summary["duplication_ratio"],
         "leaf_values": summary["leaf_values"],
@@ -222,7 +268,7 @@ def _duplicates(catalogue: "Catalogue", settings: "Settings") -> dict[str, Any]:
     }
 
 
-def _drift(catalogue: "Catalogue", settings: "Settings") -> dict[str, Any]:
+def _drift(catalogue: Catalogue, settings: Settings) -> dict[str, Any]:
     from kb.drift import find_drift
 
     groups = find_drift(catalogue, settings)
@@ -233,15 +279,28 @@ def _drift(catalogue: "Catalogue", settings: "Settings") -> dict[str, Any]:
             for p in g.files:
                 gid.append(i)
                 paths.append(p)
-        keys = {int(g): int(n) for g, n in catalogue.query(
-            "SELECT g, count(DISTINCT key_path) FROM records JOIN "
-            "(SELECT unnest(?) AS path, unnest(?) AS g) t USING (path) GROUP BY g", [paths, gid])}
+        keys = {
+            int(g): int(n)
+            for g, n in catalogue.query(
+                "SELECT g, count(DISTINCT key_path) FROM records JOIN "
+                "(SELECT unnest(?) AS path, unnest(?) AS g) t USING (path) GROUP BY g",
+                [paths, gid],
+            )
+        }
     rows = []
     for i, g in enumerate(groups):
         n_keys = max(keys.get(i, 0), len(g.missing) + len(g.differing))
-        rows.append({"folder": _common_folder(g.files), "files": g.files, "file_count": len(g.files),
-                     "keys": n_keys, "missing": len(g.missing), "differing": len(g.differing),
-                     "examples": [m.key_path for m in g.missing[:3]] + [d.key_path for d in g.differing[:3]]})
+        rows.append(
+            {
+                "folder": _common_folder(g.files),
+                "files": g.files,
+                "file_count": len(g.files),
+                "keys": n_keys,
+                "missing": len(g.missing),
+                "differing": len(g.differing),
+                "examples": [m.key_path for m in g.missing[:3]] + [d.key_path for d in g.differing[:3]],
+            }
+        )
     rows.sort(key=lambda r: (-(r["missing"] + r["differing"]), r["folder"]))
     return {
         "groups": len(groups),
@@ -264,7 +323,7 @@ def _common_folder(paths: list[str]) -> str:
     return common or "(root)"
 
 
-def _schemas(catalogue: "Catalogue", state: str) -> dict[str, Any] | None:
+def _schemas(catalogue: Catalogue, state: str) -> dict[str, Any] | None:
     raw = catalogue.get_meta("schema_coverage")
     if state == "never" or not raw:
         return None
@@ -278,7 +337,7 @@ def _schemas(catalogue: "Catalogue", state: str) -> dict[str, Any] | None:
     return cov
 
 
-def _graph(catalogue: "Catalogue", settings: "Settings", g: Any) -> dict[str, Any]:
+def _graph(catalogue: Catalogue, settings: Settings, g: Any) -> dict[str, Any]:
     from graph.queries import stats
 
     if g is None:
@@ -286,11 +345,23 @@ def _graph(catalogue: "Catalogue", settings: "Settings", g: Any) -> dict[str, An
 
         g = build_graph(catalogue, settings)
     s = stats(g)
-    return {k: s[k] for k in ("files", "edges", "references", "broken_references", "components", "file_cycles",
-                              "isolated_files", "edges_by_kind", "most_depended_on")}
+    return {
+        k: s[k]
+        for k in (
+            "files",
+            "edges",
+            "references",
+            "broken_references",
+            "components",
+            "file_cycles",
+            "isolated_files",
+            "edges_by_kind",
+            "most_depended_on",
+        )
+    }
 
 
-def _changes(catalogue: "Catalogue", recent: int) -> dict[str, Any]:
+def _changes(catalogue: Catalogue, recent: int) -> dict[str, Any]:
     from kb.changelog import has_changes, query_changes
 
     if not has_changes(catalogue):
@@ -298,12 +369,17 @@ def _changes(catalogue: "Catalogue", recent: int) -> dict[str, Any]:
     total, rows = query_changes(catalogue, limit=recent)
     by_run: dict[int, dict[str, Any]] = {}
     for run_id, change, n in catalogue.query(
-            "SELECT run_id, change, count(*) FROM changes WHERE run_id IN "
-            "(SELECT DISTINCT run_id FROM changes ORDER BY run_id DESC LIMIT 30) GROUP BY 1, 2 ORDER BY 1"):
+        "SELECT run_id, change, count(*) FROM changes WHERE run_id IN "
+        "(SELECT DISTINCT run_id FROM changes ORDER BY run_id DESC LIMIT 30) GROUP BY 1, 2 ORDER BY 1"
+    ):
         by_run.setdefault(int(run_id), {"run_id": int(run_id)})[change] = int(n)
     by_source = dict(catalogue.query("SELECT source, count(*) FROM changes GROUP BY 1 ORDER BY 1"))
-    return {"total": total, "recent": [r.model_dump(mode="json") for r in rows], "by_run": list(by_run.values()),
-            "by_source": {k: int(v) for k, v in by_source.items()}}
+    return {
+        "total": total,
+        "recent": [r.model_dump(mode="json") for r in rows],
+        "by_run": list(by_run.values()),
+        "by_source": {k: int(v) for k, v in by_source.items()},
+    }
 
 
 def _snapshot(report: dict[str, Any]) -> dict[str, Any]:
@@ -311,8 +387,11 @@ def _snapshot(report: dict[str, Any]) -> dict[str, Any]:
     comp = {c["name"]: c["value"] for c in report["score"]["components"]}
     last = report["kb"]["last_run"] or {}
     return {
-        "run_id": int(last.get("id") or 0), "built_at": _utcnow(), "score": report["score"]["value"],
-        "files": report["kb"]["files"], "errors": report["findings"]["by_severity"].get("error", 0),
+        "run_id": int(last.get("id") or 0),
+        "built_at": _utcnow(),
+        "score": report["score"]["value"],
+        "files": report["kb"]["files"],
+        "errors": report["findings"]["by_severity"].get("error", 0),
         "warnings": report["findings"]["by_severity"].get("warning", 0),
         "duplication_ratio": report["duplicates"]["duplication_ratio"],
         "drift_keys": report["drift"]["drifting_keys"],
@@ -320,10 +399,20 @@ def _snapshot(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _trends(catalogue: "Catalogue", snap: dict[str, Any], record: bool) -> dict[str, Any]:
+def _trends(catalogue: Catalogue, snap: dict[str, Any], record: bool) -> dict[str, Any]:
     if record and not catalogue.read_only and snap["run_id"]:
-        row = (snap["run_id"], snap["built_at"], snap["score"], snap["files"], snap["errors"], snap["warnings"],
-               snap["duplication_ratio"], snap["drift_keys"], snap["schema_coverage"], json.dumps({}))
+        row = (
+            snap["run_id"],
+            snap["built_at"],
+            snap["score"],
+            snap["files"],
+            snap["errors"],
+            snap["warnings"],
+            snap["duplication_ratio"],
+            snap["drift_keys"],
+            snap["schema_coverage"],
+            json.dumps({}),
+        )
         with catalogue.transaction() as con:
             con.execute("DELETE FROM health WHERE run_id = ?", [snap["run_id"]])
             catalogue.insert_rows("health", [row], con)
@@ -331,14 +420,16 @@ def _trends(catalogue: "Catalogue", snap: dict[str, Any], record: bool) -> dict[
     if "health" in catalogue.tables():
         health = catalogue.query_dicts(
             "SELECT run_id, strftime(built_at, '%Y-%m-%d %H:%M') AS built_at, score, files, errors, warnings, "
-            "duplication_ratio, drift_keys, schema_coverage FROM health ORDER BY run_id, built_at")
+            "duplication_ratio, drift_keys, schema_coverage FROM health ORDER BY run_id, built_at"
+        )
     if not any(h["run_id"] == snap["run_id"] for h in health):
         health.append({**snap, "built_at": snap["built_at"].strftime("%Y-%m-%d %H:%M")})
     health = health[-60:]
     runs = catalogue.query_dicts(
         "SELECT id AS run_id, strftime(started_at, '%Y-%m-%d %H:%M') AS started_at, status, files_seen AS files, "
         "added, changed, removed, round(seconds, 2) AS seconds FROM runs "
-        "WHERE status IN ('complete', 'interrupted') ORDER BY id DESC LIMIT 60")
+        "WHERE status IN ('complete', 'interrupted') ORDER BY id DESC LIMIT 60"
+    )
     runs.reverse()
     return {"health": health, "runs": runs}
 
@@ -432,8 +523,7 @@ def _kpi(value: Any, label: str) -> str:
 
 def _table(head: list[tuple[str, str]], rows: list[list[tuple[str, Any]]], *, tid: str = "") -> str:
     """``head`` is (title, kind) with kind '' or 'num'; a cell is (html, sort value or None)."""
-    ths = "".join(f'<th data-sort="{k or "text"}" class="{"num" if k == "num" else ""}">{_e(t)}</th>'
-                  for t, k in head)
+    ths = "".join(f'<th data-sort="{k or "text"}" class="{"num" if k == "num" else ""}">{_e(t)}</th>' for t, k in head)
     body = []
     for row in rows:
         tds = []
@@ -463,15 +553,19 @@ def render_html(report: dict[str, Any]) -> str:
         _section_changes(report),
     ]
     # Embedded for tools: every '<', '>' and '&' escaped, so no text of the tree can close the tag.
-    data = (json.dumps(report, default=str, ensure_ascii=False)
-            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+    data = (
+        json.dumps(report, default=str, ensure_ascii=False)
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+    )
     root = kb.get("root") or kb.get("db")
     return (
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        "<link rel=\"icon\" href=\"data:,\">"
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="icon" href="data:,">'
         f"<title>kb health report — {_e(root)}</title><style>{_CSS}</style></head>"
-        f"<body data-score=\"{score['value']}\">"
+        f'<body data-score="{score["value"]}">'
         f"<header><h1>Configuration health: {score['value']:.1f}/100 (grade {_e(score['grade'])})</h1>"
         f"<p>{_e(root)} · {kb['files']:,} files · {kb['records']:,} values · generated "
         f"{_e(report['generated_at'])}</p></header>"
@@ -487,33 +581,55 @@ def _section_score(r: dict[str, Any]) -> str:
     s = r["score"]
     rows = []
     for c in s["components"]:
-        rows.append([(_e(c["label"]) + f' <span class="muted mono">{_e(c["name"])}</span>', c["label"]),
-                     (_pct(c["value"]), c["value"]), (f'{c["weight"]:.2f}', c["weight"]),
-                     ("—" if c["points"] is None else f'{c["points"]:.1f}', c["points"])])
-    bars = charts.hbar("components", "score components, share from 0 to 100%",
-                       [(c["label"], c["value"], _score_color(100 * c["value"]))
-                        for c in s["components"] if c["value"] is not None], max_value=1.0, percent=True)
+        rows.append(
+            [
+                (_e(c["label"]) + f' <span class="muted mono">{_e(c["name"])}</span>', c["label"]),
+                (_pct(c["value"]), c["value"]),
+                (f"{c['weight']:.2f}", c["weight"]),
+                ("—" if c["points"] is None else f"{c['points']:.1f}", c["points"]),
+            ]
+        )
+    bars = charts.hbar(
+        "components",
+        "score components, share from 0 to 100%",
+        [(c["label"], c["value"], _score_color(100 * c["value"])) for c in s["components"] if c["value"] is not None],
+        max_value=1.0,
+        percent=True,
+    )
     notes = []
     if s["left_out"]:
-        notes.append("Left out (not known yet): " + ", ".join(LABELS[k] for k in s["left_out"])
-                     + "; the other weights are scaled up. Run <code>kb validate</code> to know schema coverage.")
+        notes.append(
+            "Left out (not known yet): "
+            + ", ".join(LABELS[k] for k in s["left_out"])
+            + "; the other weights are scaled up. Run <code>kb validate</code> to know schema coverage."
+        )
     v = r["validation"]
     if v["state"] == "stale":
-        notes.append("Validation results are older than the last ingest: run <code>kb validate</code> (or "
-                     "<code>kb report</code>, which validates when needed) for current findings.")
+        notes.append(
+            "Validation results are older than the last ingest: run <code>kb validate</code> (or "
+            "<code>kb report</code>, which validates when needed) for current findings."
+        )
     elif v["state"] == "never":
-        notes.append("Validation has not run: references, variables and schemas are not checked yet. Run "
-                     "<code>kb validate</code>.")
+        notes.append(
+            "Validation has not run: references, variables and schemas are not checked yet. Run "
+            "<code>kb validate</code>."
+        )
     note_html = "".join(f'<p class="note">{n}</p>' for n in notes)
     return (
         '<section class="wide" id="score"><h2>Health score</h2><div class="score">'
-        + charts.gauge("score", f"health score {s['value']:.1f} of 100", s["value"], s["grade"], _score_color(s["value"]))
+        + charts.gauge(
+            "score", f"health score {s['value']:.1f} of 100", s["value"], s["grade"], _score_color(s["value"])
+        )
         + '<div class="explain">'
         + "<p>The score is a weighted mean of four shares (each 0–100%). A component that cannot be computed "
-          "yet is left out and the other weights scaled to sum to 1.</p>"
+        "yet is left out and the other weights scaled to sum to 1.</p>"
         + _table([("component", ""), ("value", "num"), ("weight", "num"), ("points", "num")], rows)
         + f'<p class="muted">{_e(s["formula"])}. Grades: A ≥ 90, B ≥ 80, C ≥ 70, D ≥ 60, else F.</p>'
-        + note_html + "</div></div>" + bars + "</section>")
+        + note_html
+        + "</div></div>"
+        + bars
+        + "</section>"
+    )
 
 
 def _section_findings(r: dict[str, Any]) -> str:
@@ -521,95 +637,191 @@ def _section_findings(r: dict[str, Any]) -> str:
     sev = f["by_severity"]
     kpis = "".join(_kpi(f"{sev.get(s, 0):,}", s + "s") for s in _SEVERITIES)
     kpis += _kpi(f"{f['files_with_errors']:,}", "files with errors")
-    by_rule = charts.hbar("findings-by-rule", "findings by rule",
-                          [(f"{x['rule']} ({x['severity']})", x["count"], charts.COLORS.get(x["severity"], "#888"))
-                           for x in f["by_rule"][:15]])
-    by_folder = charts.stacked_hbar("findings-by-folder", "findings by folder and severity",
-                                    [(x["folder"], [(s, x[s]) for s in _SEVERITIES]) for x in f["by_folder"]])
+    by_rule = charts.hbar(
+        "findings-by-rule",
+        "findings by rule",
+        [
+            (f"{x['rule']} ({x['severity']})", x["count"], charts.COLORS.get(x["severity"], "#888"))
+            for x in f["by_rule"][:15]
+        ],
+    )
+    by_folder = charts.stacked_hbar(
+        "findings-by-folder",
+        "findings by folder and severity",
+        [(x["folder"], [(s, x[s]) for s in _SEVERITIES]) for x in f["by_folder"]],
+    )
     if not f["by_rule"]:
         by_rule = charts.empty("No findings: nothing to fix.")
         by_folder = ""
-    return ('<section id="findings"><h2>Findings</h2>' f'<div class="kpis">{kpis}</div>'
-            f"<h3>By rule</h3>{by_rule}<h3>By folder (worst first)</h3>{charts.legend(_SEVERITIES)}{by_folder}"
-            "</section>")
+    return (
+        '<section id="findings"><h2>Findings</h2>'
+        f'<div class="kpis">{kpis}</div>'
+        f"<h3>By rule</h3>{by_rule}<h3>By folder (worst first)</h3>{charts.legend(_SEVERITIES)}{by_folder}"
+        "</section>"
+    )
 
 
 def _section_duplicates(r: dict[str, Any]) -> str:
     d = r["duplicates"]
     ratio = d["duplication_ratio"]
-    kpis = (_kpi(f"{ratio * 100:.1f}%", "duplication ratio") + _kpi(f"{d['duplicated_leaf_values']:,}", "values in copies")
-            + _kpi(f"{d['lines_saved']:,}", "lines folding would save")
-            + "".join(_kpi(f"{n:,}", f"{k} groups") for k, n in d["groups_by_kind"].items()))
-    share = charts.stacked_hbar("duplication", "leaf values: in removable copies vs unique",
-                                [("leaf values", [("duplicated", d["duplicated_leaf_values"]),
-                                                  ("unique", d["leaf_values"] - d["duplicated_leaf_values"])])])
-    blocks = charts.hbar("largest-blocks", "largest repeated blocks by lines saved",
-                         [(f"{b['key_path'] or '(whole file)'} ×{b['copies']}", b["lines_saved"], charts.COLORS["duplicated"])
-                          for b in d["largest_blocks"]], unit=" lines")
-    rows = [[(f'<code>{_e(b["key_path"] or "(whole file)")}</code>', b["key_path"] or ""),
-             (f"{b['copies']}", b["copies"]), (f"{b['lines_saved']:,}", b["lines_saved"]),
-             ("<br>".join(f'<code>{_e(m["path"])}:{_e(m["line_start"])}</code>' for m in b["members"][:3])
-              + (f' <span class="muted">+{b["copies"] - 3} more</span>' if b["copies"] > 3 else ""), None)]
-            for b in d["largest_blocks"][:6]]
+    kpis = (
+        _kpi(f"{ratio * 100:.1f}%", "duplication ratio")
+        + _kpi(f"{d['duplicated_leaf_values']:,}", "values in copies")
+        + _kpi(f"{d['lines_saved']:,}", "lines folding would save")
+        + "".join(_kpi(f"{n:,}", f"{k} groups") for k, n in d["groups_by_kind"].items())
+    )
+    share = charts.stacked_hbar(
+        "duplication",
+        "leaf values: in removable copies vs unique",
+        [
+            (
+                "leaf values",
+                [
+                    ("duplicated", d["duplicated_leaf_values"]),
+                    ("unique", d["leaf_values"] - d["duplicated_leaf_values"]),
+                ],
+            )
+        ],
+    )
+    blocks = charts.hbar(
+        "largest-blocks",
+        "largest repeated blocks by lines saved",
+        [
+            (f"{b['key_path'] or '(whole file)'} ×{b['copies']}", b["lines_saved"], charts.COLORS["duplicated"])
+            for b in d["largest_blocks"]
+        ],
+        unit=" lines",
+    )
+    rows = [
+        [
+            (f"<code>{_e(b['key_path'] or '(whole file)')}</code>", b["key_path"] or ""),
+            (f"{b['copies']}", b["copies"]),
+            (f"{b['lines_saved']:,}", b["lines_saved"]),
+            (
+                "<br>".join(f"<code>{_e(m['path'])}:{_e(m['line_start'])}</code>" for m in b["members"][:3])
+                + (f' <span class="muted">+{b["copies"] - 3} more</span>' if b["copies"] > 3 else ""),
+                None,
+            ),
+        ]
+        for b in d["largest_blocks"][:6]
+    ]
     table = _table([("block", ""), ("copies", "num"), ("lines saved", "num"), ("where", "")], rows) if rows else ""
     if not d["largest_blocks"]:
         blocks = charts.empty("No repeated blocks.")
-    return ('<section id="duplicates"><h2>Duplication</h2>' f'<div class="kpis">{kpis}</div>'
-            f"{charts.legend(['duplicated', 'unique'])}{share}<h3>Largest repeated blocks</h3>{blocks}{table}</section>")
+    return (
+        '<section id="duplicates"><h2>Duplication</h2>'
+        f'<div class="kpis">{kpis}</div>'
+        f"{charts.legend(['duplicated', 'unique'])}{share}<h3>Largest repeated blocks</h3>{blocks}{table}</section>"
+    )
 
 
 def _section_drift(r: dict[str, Any]) -> str:
     d = r["drift"]
     if not d["groups"]:
-        return ('<section id="drift"><h2>Drift between environments</h2>'
-                + charts.empty("No sibling environment files (.env.*, values-*.yaml, application-*.properties, "
-                               "config/{development,production}.*) found: nothing to compare.") + "</section>")
-    kpis = (_kpi(d["groups"], "environment groups") + _kpi(f"{d['drifting_keys']:,}", "drifting keys")
-            + _kpi(f"{d['missing']:,}", "missing") + _kpi(f"{d['differing']:,}", "differing"))
-    chart = charts.stacked_hbar("drift", "drifting keys per environment group",
-                                [(f"{g['folder']} ({g['file_count']} files)",
-                                  [("missing", g["missing"]), ("differing", g["differing"])]) for g in d["by_group"]])
-    rows = [[(f'<code>{_e(g["folder"])}</code>', g["folder"]), (str(g["file_count"]), g["file_count"]),
-             (f'{g["keys"]:,}', g["keys"]), (str(g["missing"]), g["missing"]), (str(g["differing"]), g["differing"]),
-             (", ".join(f"<code>{_e(k)}</code>" for k in g["examples"]), None)] for g in d["by_group"][:10]]
-    table = _table([("group", ""), ("files", "num"), ("keys", "num"), ("missing", "num"), ("differing", "num"),
-                    ("e.g.", "")], rows)
-    return (f'<section id="drift"><h2>Drift between environments</h2><div class="kpis">{kpis}</div>'
-            f"{charts.legend(['missing', 'differing'])}{chart}{table}"
-            '<p class="muted">Keys differing between environments are often intended (hosts, sizes); missing keys '
-            "rarely are. <code>kb drift</code> lists them all.</p></section>")
+        return (
+            '<section id="drift"><h2>Drift between environments</h2>'
+            + charts.empty(
+                "No sibling environment files (.env.*, values-*.yaml, application-*.properties, "
+                "config/{development,production}.*) found: nothing to compare."
+            )
+            + "</section>"
+        )
+    kpis = (
+        _kpi(d["groups"], "environment groups")
+        + _kpi(f"{d['drifting_keys']:,}", "drifting keys")
+        + _kpi(f"{d['missing']:,}", "missing")
+        + _kpi(f"{d['differing']:,}", "differing")
+    )
+    chart = charts.stacked_hbar(
+        "drift",
+        "drifting keys per environment group",
+        [
+            (f"{g['folder']} ({g['file_count']} files)", [("missing", g["missing"]), ("differing", g["differing"])])
+            for g in d["by_group"]
+        ],
+    )
+    rows = [
+        [
+            (f"<code>{_e(g['folder'])}</code>", g["folder"]),
+            (str(g["file_count"]), g["file_count"]),
+            (f"{g['keys']:,}", g["keys"]),
+            (str(g["missing"]), g["missing"]),
+            (str(g["differing"]), g["differing"]),
+            (", ".join(f"<code>{_e(k)}</code>" for k in g["examples"]), None),
+        ]
+        for g in d["by_group"][:10]
+    ]
+    table = _table(
+        [("group", ""), ("files", "num"), ("keys", "num"), ("missing", "num"), ("differing", "num"), ("e.g.", "")], rows
+    )
+    return (
+        f'<section id="drift"><h2>Drift between environments</h2><div class="kpis">{kpis}</div>'
+        f"{charts.legend(['missing', 'differing'])}{chart}{table}"
+        '<p class="muted">Keys differing between environments are often intended (hosts, sizes); missing keys '
+        "rarely are. <code>kb drift</code> lists them all.</p></section>"
+    )
 
 
 def _section_schemas(r: dict[str, Any]) -> str:
     sc = r["schemas"]
     if sc is None:
-        return ('<section id="schemas"><h2>Schema coverage</h2>'
-                + charts.empty("Not known yet: run kb validate (kb report does when it can write).") + "</section>")
+        return (
+            '<section id="schemas"><h2>Schema coverage</h2>'
+            + charts.empty("Not known yet: run kb validate (kb report does when it can write).")
+            + "</section>"
+        )
     ok = max(0, sc["validated"] - sc["violating"])
     not_checked = max(0, sc["with_schema"] - sc["validated"])
-    kpis = (_kpi(f"{sc['structured_files']:,}", "JSON/YAML/TOML files") + _kpi(f"{sc['with_schema']:,}", "with a schema")
-            + _kpi(f"{sc['validated']:,}", "validated") + _kpi(f"{sc['without_schema']:,}", "without a schema"))
-    chart = charts.stacked_hbar("schemas", "structured files by schema status", [("files", [
-        ("valid", ok), ("violating", sc["violating"]), ("not checkable", not_checked),
-        ("no schema", sc["without_schema"])])])
+    kpis = (
+        _kpi(f"{sc['structured_files']:,}", "JSON/YAML/TOML files")
+        + _kpi(f"{sc['with_schema']:,}", "with a schema")
+        + _kpi(f"{sc['validated']:,}", "validated")
+        + _kpi(f"{sc['without_schema']:,}", "without a schema")
+    )
+    chart = charts.stacked_hbar(
+        "schemas",
+        "structured files by schema status",
+        [
+            (
+                "files",
+                [
+                    ("valid", ok),
+                    ("violating", sc["violating"]),
+                    ("not checkable", not_checked),
+                    ("no schema", sc["without_schema"]),
+                ],
+            )
+        ],
+    )
     src = ", ".join(f"{_e(k)}: {v:,}" for k, v in sorted(sc.get("by_source", {}).items()))
     stale = '<p class="note">From a validation older than the last ingest.</p>' if sc.get("stale") else ""
-    return (f'<section id="schemas"><h2>Schema coverage</h2><div class="kpis">{kpis}</div>'
-            f"{charts.legend(['valid', 'violating', 'not checkable', 'no schema'])}{chart}"
-            f'<p class="muted">Schemas chosen by: {src or "—"}.</p>{stale}</section>')
+    return (
+        f'<section id="schemas"><h2>Schema coverage</h2><div class="kpis">{kpis}</div>'
+        f"{charts.legend(['valid', 'violating', 'not checkable', 'no schema'])}{chart}"
+        f'<p class="muted">Schemas chosen by: {src or "—"}.</p>{stale}</section>'
+    )
 
 
 def _section_graph(r: dict[str, Any]) -> str:
     g = r["graph"]
-    kpis = (_kpi(f"{g['files']:,}", "files") + _kpi(f"{g['edges']:,}", "dependencies")
-            + _kpi(f"{g['broken_references']:,}", "broken references") + _kpi(g["file_cycles"], "cycles"))
-    chart = charts.hbar("most-depended-on", "most depended-on files",
-                        [(x["path"], x["dependents"], charts.COLORS["info"]) for x in g["most_depended_on"]],
-                        unit=" files")
+    kpis = (
+        _kpi(f"{g['files']:,}", "files")
+        + _kpi(f"{g['edges']:,}", "dependencies")
+        + _kpi(f"{g['broken_references']:,}", "broken references")
+        + _kpi(g["file_cycles"], "cycles")
+    )
+    chart = charts.hbar(
+        "most-depended-on",
+        "most depended-on files",
+        [(x["path"], x["dependents"], charts.COLORS["info"]) for x in g["most_depended_on"]],
+        unit=" files",
+    )
     if not g["most_depended_on"]:
         chart = charts.empty("No file references another.")
-    return (f'<section id="graph"><h2>Most depended-on files</h2><div class="kpis">{kpis}</div>{chart}'
-            '<p class="muted">A change to these reaches the most files: <code>kb graph impact FILE</code>.</p></section>')
+    return (
+        f'<section id="graph"><h2>Most depended-on files</h2><div class="kpis">{kpis}</div>{chart}'
+        '<p class="muted">A change to these reaches the most files: <code>kb graph impact FILE</code>.</p></section>'
+    )
 
 
 def _section_trends(r: dict[str, Any]) -> str:
@@ -617,26 +829,61 @@ def _section_trends(r: dict[str, Any]) -> str:
     health, runs = t["health"], t["runs"]
     parts = ['<section class="wide" id="trends"><h2>Trends across runs</h2>']
     if len(health) > 1:
-        parts.append("<h3>Health score per run</h3>" + charts.lines(
-            "score-trend", "health score per run", [f"run {h['run_id']}" for h in health],
-            [("score", [h["score"] for h in health], charts.COLORS["ok"])], y_max=100))
-        parts.append("<h3>Findings per run</h3>" + charts.legend(["error", "warning"]) + charts.lines(
-            "findings-trend", "errors and warnings per run", [f"run {h['run_id']}" for h in health],
-            [("errors", [h["errors"] for h in health], charts.COLORS["error"]),
-             ("warnings", [h["warnings"] for h in health], charts.COLORS["warning"])]))
+        parts.append(
+            "<h3>Health score per run</h3>"
+            + charts.lines(
+                "score-trend",
+                "health score per run",
+                [f"run {h['run_id']}" for h in health],
+                [("score", [h["score"] for h in health], charts.COLORS["ok"])],
+                y_max=100,
+            )
+        )
+        parts.append(
+            "<h3>Findings per run</h3>"
+            + charts.legend(["error", "warning"])
+            + charts.lines(
+                "findings-trend",
+                "errors and warnings per run",
+                [f"run {h['run_id']}" for h in health],
+                [
+                    ("errors", [h["errors"] for h in health], charts.COLORS["error"]),
+                    ("warnings", [h["warnings"] for h in health], charts.COLORS["warning"]),
+                ],
+            )
+        )
     else:
-        parts.append(charts.empty("The score's trend appears once reports were built after two or more runs "
-                                  "(each kb report stores one snapshot per run)."))
+        parts.append(
+            charts.empty(
+                "The score's trend appears once reports were built after two or more runs "
+                "(each kb report stores one snapshot per run)."
+            )
+        )
     if len(runs) > 1:
-        parts.append("<h3>Files per run</h3>" + charts.lines(
-            "files-trend", "files per run", [f"run {x['run_id']}" for x in runs],
-            [("files", [x["files"] for x in runs], charts.COLORS["info"])]))
-        parts.append("<h3>Files added, changed, removed per run</h3>" + charts.legend(["added", "changed", "removed"])
-                     + charts.stacked_columns("runs", "files added, changed and removed per run",
-                                              [(f"run {x['run_id']}", [("added", x["added"] or 0),
-                                                                       ("changed", x["changed"] or 0),
-                                                                       ("removed", x["removed"] or 0)])
-                                               for x in runs]))
+        parts.append(
+            "<h3>Files per run</h3>"
+            + charts.lines(
+                "files-trend",
+                "files per run",
+                [f"run {x['run_id']}" for x in runs],
+                [("files", [x["files"] for x in runs], charts.COLORS["info"])],
+            )
+        )
+        parts.append(
+            "<h3>Files added, changed, removed per run</h3>"
+            + charts.legend(["added", "changed", "removed"])
+            + charts.stacked_columns(
+                "runs",
+                "files added, changed and removed per run",
+                [
+                    (
+                        f"run {x['run_id']}",
+                        [("added", x["added"] or 0), ("changed", x["changed"] or 0), ("removed", x["removed"] or 0)],
+                    )
+                    for x in runs
+                ],
+            )
+        )
     else:
         parts.append(charts.empty("One ingest run so far: run trends appear after the next one."))
     parts.append("</section>")
@@ -654,35 +901,68 @@ def _section_changes(r: dict[str, Any]) -> str:
     c = r["changes"]
     parts = ['<section class="wide" id="changes"><h2>Recent changes</h2>']
     if not c["total"]:
-        parts.append(charts.empty("No key-level changes recorded yet: the first ingest is the baseline. Changes "
-                                  "appear after the next ingest, or replay history with kb ingest PATH "
-                                  "--git-history 100."))
+        parts.append(
+            charts.empty(
+                "No key-level changes recorded yet: the first ingest is the baseline. Changes "
+                "appear after the next ingest, or replay history with kb ingest PATH "
+                "--git-history 100."
+            )
+        )
         parts.append("</section>")
         return "".join(parts)
     kinds = ["added", "changed", "removed", "moved", "broken"]
     total = f"{c['total']:,}"
-    parts.append(f'<div class="kpis">{_kpi(total, "key changes recorded")}'
-                 + "".join(_kpi(f"{v:,}", f"from {k}") for k, v in c["by_source"].items()) + "</div>")
+    parts.append(
+        f'<div class="kpis">{_kpi(total, "key changes recorded")}'
+        + "".join(_kpi(f"{v:,}", f"from {k}") for k, v in c["by_source"].items())
+        + "</div>"
+    )
     if c["by_run"]:
-        parts.append("<h3>Key changes per run</h3>" + charts.legend(kinds) + charts.stacked_columns(
-            "changes-per-run", "key changes per run", [(f"run {x['run_id']}", [(k, x.get(k, 0)) for k in kinds])
-                                                       for x in c["by_run"]]))
+        parts.append(
+            "<h3>Key changes per run</h3>"
+            + charts.legend(kinds)
+            + charts.stacked_columns(
+                "changes-per-run",
+                "key changes per run",
+                [(f"run {x['run_id']}", [(k, x.get(k, 0)) for k in kinds]) for x in c["by_run"]],
+            )
+        )
     rows = []
     for x in c["recent"]:
-        where = f'<code>{_e(x["path"])}</code>' + (f':{_e(x["line"])}' if x["line"] else "")
+        where = f"<code>{_e(x['path'])}</code>" + (f":{_e(x['line'])}" if x["line"] else "")
         if x["old_path"]:
             where += f' <span class="muted">from <code>{_e(x["old_path"])}</code></span>'
-        who = _e(x["author"]) + (f' <span class="mono muted">{_e((x["commit"] or "")[:10])}</span>' if x["commit"] else "")
-        rows.append([(_e(str(x["changed_at"])[:16].replace("T", " ")), str(x["changed_at"])),
-                     (f'<span class="chg {_e(x["change"])}">{_e(x["change"])}</span>', x["change"]),
-                     (where, x["path"]), (f'<code>{_e(x["key_path"] or "")}</code>', x["key_path"] or ""),
-                     (_value(x["old_value"]) + " → " + _value(x["new_value"]) if x["change"] == "changed"
-                      else _value(x["new_value"] if x["change"] == "added" else x["old_value"]), None),
-                     (who or '<span class="muted">—</span>', x["author"] or "")])
-    parts.append(f'<h3>Latest {len(rows)}</h3><input type="search" id="changes-filter" '
-                 'placeholder="Filter: a path, key, author…" aria-label="filter recent changes">')
-    parts.append(_table([("when (UTC)", ""), ("change", ""), ("file", ""), ("key", ""), ("value", ""),
-                         ("who", "")], rows, tid="changes-table"))
-    parts.append('<p class="muted"><code>kb changes</code> lists them all; <code>kb blame FILE KEY</code> gives one '
-                 "key's history.</p></section>")
+        who = _e(x["author"]) + (
+            f' <span class="mono muted">{_e((x["commit"] or "")[:10])}</span>' if x["commit"] else ""
+        )
+        rows.append(
+            [
+                (_e(str(x["changed_at"])[:16].replace("T", " ")), str(x["changed_at"])),
+                (f'<span class="chg {_e(x["change"])}">{_e(x["change"])}</span>', x["change"]),
+                (where, x["path"]),
+                (f"<code>{_e(x['key_path'] or '')}</code>", x["key_path"] or ""),
+                (
+                    _value(x["old_value"]) + " → " + _value(x["new_value"])
+                    if x["change"] == "changed"
+                    else _value(x["new_value"] if x["change"] == "added" else x["old_value"]),
+                    None,
+                ),
+                (who or '<span class="muted">—</span>', x["author"] or ""),
+            ]
+        )
+    parts.append(
+        f'<h3>Latest {len(rows)}</h3><input type="search" id="changes-filter" '
+        'placeholder="Filter: a path, key, author…" aria-label="filter recent changes">'
+    )
+    parts.append(
+        _table(
+            [("when (UTC)", ""), ("change", ""), ("file", ""), ("key", ""), ("value", ""), ("who", "")],
+            rows,
+            tid="changes-table",
+        )
+    )
+    parts.append(
+        '<p class="muted"><code>kb changes</code> lists them all; <code>kb blame FILE KEY</code> gives one '
+        "key's history.</p></section>"
+    )
     return "".join(parts)

@@ -36,36 +36,104 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_default=False)
 
-    db: Path = Field(default=Path(".kb"), description='KB directory (catalogue, vectors, keyword index). Env ``KB_DB``; flag ``--db``.')
-    root: Path | None = Field(default=None, description='Corpus root the KB was built from (recorded at ingest; ``KB_ROOT`` for ``kb serve``).')
-    max_file_size: int = Field(default=10 * 1024 * 1024, description='Files larger than this many bytes are skipped with a ``file-too-large`` finding.')
-    max_records_per_file: int = Field(default=200_000, description='Hard cap on flattened records per file; YAML alias expansion past it is a parse error.')
-    max_depth: int = Field(default=500, description='Deepest nesting a parser accepts; deeper input is a parse error, never a crash.')
-    workers: int = Field(default=0, description='Parser processes; 0 means one per CPU core.')
-    file_timeout: float = Field(default=30.0, description='Seconds one file may take to read, parse, redact and chunk; past it the file is skipped with a ``file-too-slow`` finding and the run goes on (0: no budget).')
-    batch_files: int = Field(default=2000, description='Files committed per catalogue transaction (progress survives ``kill -9`` batch by batch).')
-    embed: bool = Field(default=True, description='Build the search index (chunks, embeddings, keyword index) during ``kb ingest``.')
-    record_changes: bool = Field(default=True, description='Record key-level changes (added, removed, changed values) at each ingest (``kb changes``).')
-    git_attribution: bool = Field(default=True, description='In a git work tree, attribute each recorded change to the commit that last touched its line.')
-    git_history_timeout: float = Field(default=300.0, description='Seconds ``kb ingest --git-history N`` may spend replaying commits (newest first) before it stops.')
-    model: str = Field(default=DEFAULT_MODEL, description='Sentence-transformers model: a name (the bundled all-MiniLM-L6-v2) or a local directory.')
-    device: str = Field(default="auto", description='Embedding device: auto (CUDA when present), cpu, cuda, mps.')
-    embed_batch_size: int = Field(default=32, description='Texts per model batch.')
-    backend: str = Field(default="auto", description='Embedding backend: auto (ONNX Runtime on CPUs, torch on GPUs), onnx, torch.')
-    precision: str = Field(default="auto", description='Embedding precision: auto, fp32, bf16 (torch on AMX CPUs), fp16 (CUDA), int8 (ONNX; other vectors).')
-    chroma_url: str | None = Field(default=None, description='Chroma server URL (``http://host:port``); unset means an embedded PersistentClient.')
-    chroma_mirror: bool = Field(default=True, description='Mirror every vector into Chroma (the durable copy); with ``chroma_url`` always on.')
-    publish_every: float = Field(default=5.0, description='Seconds between publications of embedding progress (readers see new vectors this often).')
-    write_timeout: float = Field(default=600.0, description='Seconds a write (ingest, validate) waits for another writer of the same KB before giving up.')
-    known_env: list[str] = Field(default_factory=list, description='Variables provided from outside the tree (CI, the platform); never ``undefined-variable``.')
-    schema_map: list[str] = Field(default_factory=list, description='``GLOB=SCHEMA`` pairs choosing a JSON Schema by path; GLOB may capture ``{name}``.')
-    ref_roots: list[str] = Field(default_factory=list, description='Extra folders (relative to the corpus root) a file reference may resolve against.')
-    schema_catalogs: list[str] = Field(default_factory=list, description='SchemaStore-style catalog files (``{"schemas": [{"fileMatch", "url"}]}``) outside the tree.')
-    ignore: list[str] = Field(default_factory=list, description='Extra gitignore-style patterns to skip, on top of .gitignore and .kbignore.')
-    api_key: str | None = Field(default=None, description='Bearer token required by ``POST /ingest`` (``KB_API_KEY``); unset disables writes.')
-    api_read_key: str | None = Field(default=None, description='Bearer token required by read endpoints (``KB_API_READ_KEY``); unset means open reads.')
-    cors_origins: list[str] = Field(default_factory=list, description='Origins allowed by CORS on the HTTP API.')
-    request_timeout: float = Field(default=30.0, description='Seconds before an HTTP request is abandoned with a 503.')
+    db: Path = Field(
+        default=Path(".kb"),
+        description="KB directory (catalogue, vectors, keyword index). Env ``KB_DB``; flag ``--db``.",
+    )
+    root: Path | None = Field(
+        default=None,
+        description="Corpus root the KB was built from (recorded at ingest; ``KB_ROOT`` for ``kb serve``).",
+    )
+    max_file_size: int = Field(
+        default=10 * 1024 * 1024,
+        description="Files larger than this many bytes are skipped with a ``file-too-large`` finding.",
+    )
+    max_records_per_file: int = Field(
+        default=200_000,
+        description="Hard cap on flattened records per file; YAML alias expansion past it is a parse error.",
+    )
+    max_depth: int = Field(
+        default=500, description="Deepest nesting a parser accepts; deeper input is a parse error, never a crash."
+    )
+    workers: int = Field(default=0, description="Parser processes; 0 means one per CPU core.")
+    file_timeout: float = Field(
+        default=30.0,
+        description="Seconds one file may take to read, parse, redact and chunk; past it the file is skipped with a ``file-too-slow`` finding and the run goes on (0: no budget).",
+    )
+    batch_files: int = Field(
+        default=2000,
+        description="Files committed per catalogue transaction (progress survives ``kill -9`` batch by batch).",
+    )
+    embed: bool = Field(
+        default=True, description="Build the search index (chunks, embeddings, keyword index) during ``kb ingest``."
+    )
+    record_changes: bool = Field(
+        default=True,
+        description="Record key-level changes (added, removed, changed values) at each ingest (``kb changes``).",
+    )
+    git_attribution: bool = Field(
+        default=True,
+        description="In a git work tree, attribute each recorded change to the commit that last touched its line.",
+    )
+    git_history_timeout: float = Field(
+        default=300.0,
+        description="Seconds ``kb ingest --git-history N`` may spend replaying commits (newest first) before it stops.",
+    )
+    model: str = Field(
+        default=DEFAULT_MODEL,
+        description="Sentence-transformers model: a name (the bundled all-MiniLM-L6-v2) or a local directory.",
+    )
+    device: str = Field(default="auto", description="Embedding device: auto (CUDA when present), cpu, cuda, mps.")
+    embed_batch_size: int = Field(default=32, description="Texts per model batch.")
+    backend: str = Field(
+        default="auto", description="Embedding backend: auto (ONNX Runtime on CPUs, torch on GPUs), onnx, torch."
+    )
+    precision: str = Field(
+        default="auto",
+        description="Embedding precision: auto, fp32, bf16 (torch on AMX CPUs), fp16 (CUDA), int8 (ONNX; other vectors).",
+    )
+    chroma_url: str | None = Field(
+        default=None, description="Chroma server URL (``http://host:port``); unset means an embedded PersistentClient."
+    )
+    chroma_mirror: bool = Field(
+        default=True, description="Mirror every vector into Chroma (the durable copy); with ``chroma_url`` always on."
+    )
+    publish_every: float = Field(
+        default=5.0,
+        description="Seconds between publications of embedding progress (readers see new vectors this often).",
+    )
+    write_timeout: float = Field(
+        default=600.0,
+        description="Seconds a write (ingest, validate) waits for another writer of the same KB before giving up.",
+    )
+    known_env: list[str] = Field(
+        default_factory=list,
+        description="Variables provided from outside the tree (CI, the platform); never ``undefined-variable``.",
+    )
+    schema_map: list[str] = Field(
+        default_factory=list,
+        description="``GLOB=SCHEMA`` pairs choosing a JSON Schema by path; GLOB may capture ``{name}``.",
+    )
+    ref_roots: list[str] = Field(
+        default_factory=list,
+        description="Extra folders (relative to the corpus root) a file reference may resolve against.",
+    )
+    schema_catalogs: list[str] = Field(
+        default_factory=list,
+        description='SchemaStore-style catalog files (``{"schemas": [{"fileMatch", "url"}]}``) outside the tree.',
+    )
+    ignore: list[str] = Field(
+        default_factory=list, description="Extra gitignore-style patterns to skip, on top of .gitignore and .kbignore."
+    )
+    api_key: str | None = Field(
+        default=None, description="Bearer token required by ``POST /ingest`` (``KB_API_KEY``); unset disables writes."
+    )
+    api_read_key: str | None = Field(
+        default=None,
+        description="Bearer token required by read endpoints (``KB_API_READ_KEY``); unset means open reads.",
+    )
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS on the HTTP API.")
+    request_timeout: float = Field(default=30.0, description="Seconds before an HTTP request is abandoned with a 503.")
 
     @field_validator(*_LIST_FIELDS, mode="before")
     @classmethod
@@ -78,8 +146,13 @@ class Settings(BaseModel):
     # ------------------------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, overrides: dict[str, Any] | None = None, *, pyproject: Path | None = None,
-             environ: Mapping[str, str] | None = None) -> "Settings":
+    def load(
+        cls,
+        overrides: dict[str, Any] | None = None,
+        *,
+        pyproject: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Settings:
         """Build settings from the four layers. ``None`` overrides are ignored."""
         pp = pyproject if pyproject is not None else Path("pyproject.toml")
         env = os.environ if environ is None else environ
@@ -95,7 +168,7 @@ class Settings(BaseModel):
         return cls.from_mapping(values)
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> "Settings":
+    def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
         """Validated settings from a mapping; a bad value is a :class:`ConfigError` naming the setting."""
         unknown = sorted(set(values) - set(cls.model_fields))
         if unknown:
@@ -109,7 +182,7 @@ class Settings(BaseModel):
             shown = getattr(expected, "__name__", None) or str(expected)
             raise ConfigError(f"Setting '{key}' expects {shown}, got {err.get('input')!r}.") from exc
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes``, validated like any other value."""
         return type(self).from_mapping({**self.model_dump(), **changes})
 
@@ -123,8 +196,9 @@ class _Layers(BaseSettings):
     """The pyproject and environment layers, read by pydantic-settings (values stay raw here; they
     are validated once, by :class:`Settings`)."""
 
-    model_config = SettingsConfigDict(extra="allow", env_prefix="KB_", case_sensitive=False,
-                                      pyproject_toml_table_header=("tool", "kb"))
+    model_config = SettingsConfigDict(
+        extra="allow", env_prefix="KB_", case_sensitive=False, pyproject_toml_table_header=("tool", "kb")
+    )
 
     @classmethod
     def read(cls, pyproject: Path, environ: Mapping[str, str]) -> dict[str, Any]:
@@ -137,8 +211,9 @@ class _Layers(BaseSettings):
         return out
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings], *sources: PydanticBaseSettingsSource
-                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], *sources: PydanticBaseSettingsSource
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
         return ()
 
 

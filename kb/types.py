@@ -258,12 +258,16 @@ class KeyChange(_Model):
     """One entry of the key-level change log (the ``changes`` table)."""
 
     run_id: int = Field(description="The ingest run that recorded it.")
-    changed_at: datetime = Field(description="When it changed, UTC: the run's time, or the commit's for a replayed commit.")
+    changed_at: datetime = Field(
+        description="When it changed, UTC: the run's time, or the commit's for a replayed commit."
+    )
     path: str
     doc: int = Field(default=0, description="Document index in a multi-document file (YAML ---), from 0.")
     key_path: str | None = Field(default=None, description="None for a whole-file entry (moved, broken).")
-    change: ChangeKind = Field(description="added | removed | changed | moved (same content, new path) | "
-                                           "broken (the file stopped parsing; its keys are not compared)")
+    change: ChangeKind = Field(
+        description="added | removed | changed | moved (same content, new path) | "
+        "broken (the file stopped parsing; its keys are not compared)"
+    )
     old_value: str | None = Field(default=None, description="The value before, as text; secrets redacted.")
     new_value: str | None = Field(default=None, description="The value after, as text; secrets redacted.")
     old_type: str | None = None
@@ -273,8 +277,9 @@ class KeyChange(_Model):
     commit: str | None = Field(default=None, description="The git commit that last touched the line, when known.")
     author: str | None = Field(default=None, description="That commit's author, 'Name <email>'.")
     committed_at: datetime | None = Field(default=None, description="That commit's author date, UTC.")
-    source: Literal["ingest", "git"] = Field(default="ingest",
-                                             description="ingest: seen by an ingest; git: replayed from git history.")
+    source: Literal["ingest", "git"] = Field(
+        default="ingest", description="ingest: seen by an ingest; git: replayed from git history."
+    )
 
 
 class KeyHistory(_Model):

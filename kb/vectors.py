@@ -193,11 +193,15 @@ class VectorView:
     def shas(self) -> np.ndarray:
         """``S32`` hash of every row, in global row order."""
         if self._shas is None:
-            parts = [np.fromfile(self.dir / f"{s.name}.sha", dtype=f"S{SHA_BYTES}", count=s.rows) for s in self.segments]
+            parts = [
+                np.fromfile(self.dir / f"{s.name}.sha", dtype=f"S{SHA_BYTES}", count=s.rows) for s in self.segments
+            ]
             got = np.concatenate(parts) if parts else np.zeros(0, dtype=f"S{SHA_BYTES}")
             if len(got) != self.total:
-                raise NotIndexedError(f"The vector segments under '{self.dir}' are shorter than the KB's "
-                                      "generation records; re-run `kb ingest` to repair them.")
+                raise NotIndexedError(
+                    f"The vector segments under '{self.dir}' are shorter than the KB's "
+                    "generation records; re-run `kb ingest` to repair them."
+                )
             self._shas = got
         return self._shas
 
@@ -280,11 +284,11 @@ def _chroma_client(db: Path, chroma_url: str | None) -> Any:
     if chroma_url:
         u = urlparse(chroma_url if "://" in chroma_url else f"http://{chroma_url}")
         if u.scheme not in ("http", "https") or not u.hostname:
-            raise ConfigError(f"Bad KB_CHROMA_URL: expected http://HOST:PORT, e.g. http://127.0.0.1:8000.")
+            raise ConfigError("Bad KB_CHROMA_URL: expected http://HOST:PORT, e.g. http://127.0.0.1:8000.")
         port = u.port or (443 if u.scheme == "https" else 8000)
         try:
             return chromadb.HttpClient(host=u.hostname, port=port, ssl=u.scheme == "https", settings=_chroma_settings())
-        except Exception as exc:  # noqa: BLE001 - connection errors come in many types
+        except Exception as exc:
             raise NotIndexedError(
                 f"Cannot reach the Chroma server at {u.hostname}:{port}: "
                 f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}. "
@@ -316,7 +320,7 @@ class ChromaMirror:
             self.collection = self.client.get_or_create_collection(
                 collection, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
             )
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if chroma_url:
                 raise NotIndexedError(
                     f"The Chroma server refused the collection '{collection}': {exc}. "
@@ -325,7 +329,7 @@ class ChromaMirror:
             raise
         try:
             self.max_batch = max(1, min(5000, int(self.client.get_max_batch_size())))
-        except Exception:  # noqa: BLE001 - older servers
+        except Exception:
             self.max_batch = 1000
 
     def upsert(self, shas: Sequence[str], vectors: np.ndarray) -> None:
@@ -364,8 +368,11 @@ class ChromaMirror:
 
     def query(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
         """Nearest ``n`` texts (hex sha, cosine similarity) by Chroma's own index."""
-        res = self.collection.query(query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
-                                    n_results=max(1, n), include=["distances"])
+        res = self.collection.query(
+            query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
+            n_results=max(1, n),
+            include=["distances"],
+        )
         ids = res["ids"][0] if res.get("ids") else []
         dists = res["distances"][0] if res.get("distances") else []
         return [(i, 1.0 - float(d)) for i, d in zip(ids, dists)]

@@ -13,11 +13,19 @@ __all__ = ["ScriptedRepo", "git_env"]
 def git_env(author: str = "Alice <alice@example.com>", date: str = "2024-01-01T10:00:00Z") -> dict[str, str]:
     name, _, mail = author.partition(" <")
     env = dict(os.environ)
-    env.update({
-        "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": mail.rstrip(">"), "GIT_AUTHOR_DATE": date,
-        "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": mail.rstrip(">"), "GIT_COMMITTER_DATE": date,
-        "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1", "LC_ALL": "C",
-    })
+    env.update(
+        {
+            "GIT_AUTHOR_NAME": name,
+            "GIT_AUTHOR_EMAIL": mail.rstrip(">"),
+            "GIT_AUTHOR_DATE": date,
+            "GIT_COMMITTER_NAME": name,
+            "GIT_COMMITTER_EMAIL": mail.rstrip(">"),
+            "GIT_COMMITTER_DATE": date,
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "LC_ALL": "C",
+        }
+    )
     return env
 
 
@@ -35,10 +43,17 @@ class ScriptedRepo:
             raise RuntimeError(f"git {' '.join(args)}: {out.stderr}")
         return out.stdout
 
-    def step(self, *, message: str | None = None, write: dict[str, str] | None = None,
-             delete: list[str] | None = None, move: dict[str, str] | None = None,
-             author: str = "Alice <alice@example.com>", date: str = "2024-01-01T10:00:00Z",
-             commit: bool = True) -> str | None:
+    def step(
+        self,
+        *,
+        message: str | None = None,
+        write: dict[str, str] | None = None,
+        delete: list[str] | None = None,
+        move: dict[str, str] | None = None,
+        author: str = "Alice <alice@example.com>",
+        date: str = "2024-01-01T10:00:00Z",
+        commit: bool = True,
+    ) -> str | None:
         """Move, delete, then write files; commit them (unless ``commit`` is false); the sha."""
         for old, new in (move or {}).items():
             (self.root / new).parent.mkdir(parents=True, exist_ok=True)

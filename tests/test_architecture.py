@@ -25,9 +25,23 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("kb", "ingest", "graph", "api")
 
 CORE = {
-    "kb.types", "kb.settings", "kb.errors", "kb.keypaths", "kb.linepaths", "kb.limits", "kb.catalogue",
-    "kb.vectors", "kb.keyword", "kb.embed", "kb.index", "kb.generations",
-    "kb.findings", "kb.globs", "kb.markdown", "kb.git", "kb.charts",
+    "kb.types",
+    "kb.settings",
+    "kb.errors",
+    "kb.keypaths",
+    "kb.linepaths",
+    "kb.limits",
+    "kb.catalogue",
+    "kb.vectors",
+    "kb.keyword",
+    "kb.embed",
+    "kb.index",
+    "kb.generations",
+    "kb.findings",
+    "kb.globs",
+    "kb.markdown",
+    "kb.git",
+    "kb.charts",
 }
 SERVICES = {"kb.search", "kb.duplicates", "kb.drift", "kb.changelog"}
 FACADE = {"kb.knowledge", "kb.report"}  # and the package ``kb`` itself, which re-exports it
@@ -136,7 +150,9 @@ def _violations() -> list[tuple[str, str, str]]:
                 continue
             dst = layer(target)
             if dst not in ALLOWED[src] and (mod, target) not in KNOWN_EXCEPTIONS:
-                out.append((mod, target, f"{f.relative_to(REPO)}:{line}: {src} module {mod} imports {dst} module {target}"))
+                out.append(
+                    (mod, target, f"{f.relative_to(REPO)}:{line}: {src} module {mod} imports {dst} module {target}")
+                )
     return out
 
 
@@ -166,8 +182,9 @@ def test_facade_and_cli_import_the_heavy_layers_lazily():
         if layer(mod) not in ("facade", "cli"):
             continue
         for target, line in imports(f, top_level_only=True):
-            if layer(target) in ("ingest", "graph", "api", "services") or _in(target, {"kb.index", "kb.embed",
-                                                                                       "kb.vectors", "kb.keyword"}):
+            if layer(target) in ("ingest", "graph", "api", "services") or _in(
+                target, {"kb.index", "kb.embed", "kb.vectors", "kb.keyword"}
+            ):
                 bad.append(f"{f.relative_to(REPO)}:{line} imports {target} at module level")
     assert not bad, bad
 
@@ -183,7 +200,7 @@ def test_the_layering_rules_catch_a_violation(tmp_path):
 
 def test_third_party_libraries_live_in_one_module():
     bad = []
-    for mod, f in _sources():
+    for _mod, f in _sources():
         rel = f.relative_to(REPO).as_posix()
         for target, line in imports(f):
             lib = target.split(".")[0]

@@ -14,11 +14,13 @@ from kb.cli import cli
 @pytest.fixture
 def kbdir(make_tree, tmp_path, monkeypatch):
     monkeypatch.setenv("KB_EMBED", "0")
-    root = make_tree({
-        "svc/config.yaml": "server:\n  port: 8080\n  host: 0.0.0.0\n",
-        "svc/.env": "DATABASE_URL=postgres://db/app\n",
-        "bad.json": "{",
-    })
+    root = make_tree(
+        {
+            "svc/config.yaml": "server:\n  port: 8080\n  host: 0.0.0.0\n",
+            "svc/.env": "DATABASE_URL=postgres://db/app\n",
+            "bad.json": "{",
+        }
+    )
     db = tmp_path / "kb"
     res = CliRunner().invoke(cli, ["ingest", str(root), "--db", str(db), "-q", "--workers", "1"])
     assert res.exit_code == 0, res.output
@@ -44,7 +46,9 @@ def test_stats_show_history_findings(kbdir):
     assert st["files"] == 3 and st["findings_by_rule"] == {"parse-error": 1}
     shown = json.loads(run("show", "svc/config.yaml", "--db", str(kbdir), "--json"))
     assert [(r["key_path"], r["value"], r["line"]) for r in shown["records"]] == [
-        ("server.port", "8080", 2), ("server.host", "0.0.0.0", 3)]
+        ("server.port", "8080", 2),
+        ("server.host", "0.0.0.0", 3),
+    ]
     assert "server.port" in run("show", "svc/config.yaml", "--db", str(kbdir))
     hist = json.loads(run("history", "--db", str(kbdir), "--json"))
     assert hist[0]["added"] == 3
@@ -64,7 +68,10 @@ def test_show_unknown_file_suggests(kbdir):
 def test_sql_table_csv_json_and_read_only(kbdir):
     q = "SELECT format, count(*) AS n FROM files GROUP BY 1 ORDER BY 1"
     assert json.loads(run("sql", q, "--db", str(kbdir), "--json")) == [
-        {"format": "dotenv", "n": 1}, {"format": "json", "n": 1}, {"format": "yaml", "n": 1}]
+        {"format": "dotenv", "n": 1},
+        {"format": "json", "n": 1},
+        {"format": "yaml", "n": 1},
+    ]
     assert run("sql", q, "--db", str(kbdir), "--csv").splitlines()[:2] == ["format,n", "dotenv,1"]
     assert "dotenv" in run("sql", q, "--db", str(kbdir))
     out = run("sql", "DELETE FROM files", "--db", str(kbdir), code=2)
@@ -87,13 +94,16 @@ def test_every_command_has_json_and_an_example():
         opts = {o for p in cmd.params for o in getattr(p, "opts", [])}
         if isinstance(cmd, click.Group):  # a group: its subcommands
             for sub in cmd.commands.values():
-                assert "--json" in {o for p in sub.params for o in getattr(p, "opts", [])} or sub.name == "export", (name, sub.name)
+                assert "--json" in {o for p in sub.params for o in getattr(p, "opts", [])} or sub.name == "export", (
+                    name,
+                    sub.name,
+                )
         else:
             assert "--json" in opts, name
 
 
 def test_sql_cannot_touch_other_files_and_config_takes_db(kbdir, tmp_path):
-    out = run("sql", f"COPY files TO '{tmp_path / 'x.csv'}'", "--db", str(kbdir), code=2)
+    run("sql", f"COPY files TO '{tmp_path / 'x.csv'}'", "--db", str(kbdir), code=2)
     assert not (tmp_path / "x.csv").exists()
     run("sql", "SELECT * FROM read_csv('/etc/passwd')", "--db", str(kbdir), code=2)
     assert json.loads(run("config", "--db", str(kbdir), "--json"))["db"] == str(kbdir)

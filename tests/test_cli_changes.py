@@ -20,22 +20,35 @@ def test_ingest_changes_blame_report_on_a_git_repository(tmp_path, monkeypatch):
     monkeypatch.setenv("KB_EMBED", "0")
     monkeypatch.setenv("KB_WORKERS", "1")
     repo = ScriptedRepo(tmp_path / "repo")
-    repo.step(message="init", write={"svc/prod.yaml": "database:\n  timeout: 30\n", "svc/.env": "A=1\n"},
-              date="2024-04-01T10:00:00Z")
-    repo.step(message="slower", write={"svc/prod.yaml": "database:\n  timeout: 45\n"},
-              author="Bob <bob@example.com>", date="2024-04-02T10:00:00Z")
+    repo.step(
+        message="init",
+        write={"svc/prod.yaml": "database:\n  timeout: 30\n", "svc/.env": "A=1\n"},
+        date="2024-04-01T10:00:00Z",
+    )
+    repo.step(
+        message="slower",
+        write={"svc/prod.yaml": "database:\n  timeout: 45\n"},
+        author="Bob <bob@example.com>",
+        date="2024-04-02T10:00:00Z",
+    )
     db = str(tmp_path / "kb")
     out = run("ingest", str(repo.root), "--db", db, "--git-history", "5", "-q")
     assert "3 key changes recorded, 2 git commits replayed" in out
-    sha = repo.step(message="slowest", write={"svc/prod.yaml": "database:\n  timeout: 90\n"},
-                    author="Carol <carol@example.com>", date="2024-04-03T10:00:00Z")
+    sha = repo.step(
+        message="slowest",
+        write={"svc/prod.yaml": "database:\n  timeout: 90\n"},
+        author="Carol <carol@example.com>",
+        date="2024-04-03T10:00:00Z",
+    )
     assert "1 key changes recorded" in run("ingest", str(repo.root), "--db", db, "-q")
 
     listed = json.loads(run("changes", "--db", db, "--key", "*timeout*", "--json"))
     assert listed["total"] == 3
     assert [(c["old_value"], c["new_value"], c["author"], c["source"]) for c in listed["changes"]] == [
-        ("45", "90", "Carol <carol@example.com>", "ingest"), ("30", "45", "Bob <bob@example.com>", "git"),
-        (None, "30", "Alice <alice@example.com>", "git")]
+        ("45", "90", "Carol <carol@example.com>", "ingest"),
+        ("30", "45", "Bob <bob@example.com>", "git"),
+        (None, "30", "Alice <alice@example.com>", "git"),
+    ]
     assert listed["changes"][0]["commit"] == sha
     table = " ".join(run("changes", "--db", db, "--since", "2024-04-02").split())
     assert "45 → 90" in table and "Carol" in table

@@ -127,11 +127,16 @@ def sample_kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ("name", "extra"),
     [("01_catalogue", {}), ("03_graph", {"FOCUS": "features/checkout.json"}), ("04_duplicates_and_drift", {})],
 )
-def test_notebook_opens_an_existing_kb(name: str, extra: dict[str, str], sample_kb: Path,
-                                       kernel_env: dict[str, str], monkeypatch: pytest.MonkeyPatch):
+def test_notebook_opens_an_existing_kb(
+    name: str, extra: dict[str, str], sample_kb: Path, kernel_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+):
     """KB_DIR = a path: the notebook opens that KB (read-only where it only reads) instead of building."""
     nb = nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
     _set_parameters(nb, KB_DIR=str(sample_kb), **extra)
     _run(nb, kernel_env, monkeypatch)
-    assert str(sample_kb) in "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "")
-                                     for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert str(sample_kb) in "".join(
+        o.get("text", "") + o.get("data", {}).get("text/plain", "")
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )

@@ -17,16 +17,32 @@ BIN = Path(sys.executable).parent
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "user.name=kb", "-c", "user.email=kb@example.invalid", *args], cwd=repo,
-                          check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["git", "-c", "user.name=kb", "-c", "user.email=kb@example.invalid", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
 
 
 def try_hook(repo: Path, home: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "PRE_COMMIT_HOME": str(home),
-           "HF_HUB_OFFLINE": "1", "KB_WORKERS": "1"}
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PRE_COMMIT_HOME": str(home),
+        "HF_HUB_OFFLINE": "1",
+        "KB_WORKERS": "1",
+    }
     env.pop("KB_DB", None)
-    return subprocess.run([str(BIN / "pre-commit"), "try-repo", str(REPO), "kb-validate", "--verbose"], cwd=repo,
-                          env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [str(BIN / "pre-commit"), "try-repo", str(REPO), "kb-validate", "--verbose"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_manifest_declares_a_system_hook_running_the_installed_kb():
@@ -36,12 +52,15 @@ def test_manifest_declares_a_system_hook_running_the_installed_kb():
 
 
 def test_commit_adding_a_broken_reference_is_refused_and_the_fix_passes(tmp_path):
-    repo = write_tree(tmp_path / "repo", {
-        ".gitignore": ".kb/\n",
-        "docs/index.md": "# Index\n\nSee [setup](setup.md).\n",
-        "docs/setup.md": "# Setup\n\nRun it.\n",
-        "legacy/old.md": "# Old\n\nSee [gone](gone.md).\n",  # an error already committed, in a file left alone
-    })
+    repo = write_tree(
+        tmp_path / "repo",
+        {
+            ".gitignore": ".kb/\n",
+            "docs/index.md": "# Index\n\nSee [setup](setup.md).\n",
+            "docs/setup.md": "# Setup\n\nRun it.\n",
+            "legacy/old.md": "# Old\n\nSee [gone](gone.md).\n",  # an error already committed, in a file left alone
+        },
+    )
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "base")

@@ -106,7 +106,7 @@ def test_every_structured_file_parses_except_the_planted_one():
         try:
             _load(p)
             checked += 1
-        except Exception as exc:  # noqa: BLE001 - collect them all
+        except Exception as exc:
             failures.append(f"{rel}: {type(exc).__name__}: {exc}")
     assert not failures, "\n".join(failures)
     assert checked >= 80
@@ -133,8 +133,17 @@ def test_planted_broken_yaml_fails_at_the_stated_line(truth):
 
 def test_truth_shape(truth):
     kinds = {p["kind"] for p in truth["problems"]}
-    assert kinds == {"duplicate-block", "canonical-duplicate", "broken-reference", "undefined-variable", "drift",
-                     "reference-cycle", "schema-violation", "plaintext-secret", "parse-error"}
+    assert kinds == {
+        "duplicate-block",
+        "canonical-duplicate",
+        "broken-reference",
+        "undefined-variable",
+        "drift",
+        "reference-cycle",
+        "schema-violation",
+        "plaintext-secret",
+        "parse-error",
+    }
     queries = truth["queries"]
     assert len(queries) >= 24
     by_kind = {k: [q for q in queries if q["kind"] == k] for k in ("paraphrase", "literal")}
@@ -231,8 +240,9 @@ def test_planted_secrets_occur_exactly_where_stated(truth):
             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
                 if secret in line:
                     holders.append((_rel(p), i))
-        assert holders == [(s["path"], s["line"]) for s in stated
-                           if secret in (SAMPLE / s["path"]).read_text(encoding="utf-8")], (secret, holders)
+        assert holders == [
+            (s["path"], s["line"]) for s in stated if secret in (SAMPLE / s["path"]).read_text(encoding="utf-8")
+        ], (secret, holders)
     stripe, aws = truth["secrets"]
     assert re.fullmatch(r"sk_live_[A-Za-z0-9]{24}", stripe)
     assert re.fullmatch(r"AKIA[A-Z0-9]{16}", aws)
@@ -247,7 +257,8 @@ def test_configs_validate_against_their_schemas_except_the_planted_violation(tru
     registry = referencing.Registry()
     for s in (SAMPLE / "schemas").glob("*.json"):
         registry = registry.with_resource(
-            s.resolve().as_uri(), referencing.Resource.from_contents(json.loads(s.read_text(encoding="utf-8"))))
+            s.resolve().as_uri(), referencing.Resource.from_contents(json.loads(s.read_text(encoding="utf-8")))
+        )
     (violation,) = [p for p in truth["problems"] if p["kind"] == "schema-violation"]
     bad = set()
     checked = 0
@@ -277,8 +288,11 @@ def test_only_the_planted_variable_is_undefined(truth):
     defined: dict[Path, set[str]] = {}
     for p in _files():
         if p.name.startswith(".env") or p.suffix == ".env":
-            keys = {ln.split("=", 1)[0] for ln in p.read_text(encoding="utf-8").splitlines()
-                    if "=" in ln and not ln.startswith("#")}
+            keys = {
+                ln.split("=", 1)[0]
+                for ln in p.read_text(encoding="utf-8").splitlines()
+                if "=" in ln and not ln.startswith("#")
+            }
             defined.setdefault(p.parent, set()).update(keys)
     undefined = set()
     for p in _files():

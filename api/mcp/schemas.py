@@ -54,8 +54,12 @@ class Bounded(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    truncated: bool = Field(default=False, description=(
-        "True when rows or characters were left out to keep the answer small; `note` says how to see the rest."))
+    truncated: bool = Field(
+        default=False,
+        description=(
+            "True when rows or characters were left out to keep the answer small; `note` says how to see the rest."
+        ),
+    )
     note: str | None = Field(default=None, description="Why the answer was cut and how to get the rest, if it was.")
 
     def _tail(self, lines: list[str]) -> str:
@@ -88,8 +92,10 @@ class SearchResult(Bounded, SearchResponse):
     def text(self) -> str:
         lines = [f"{len(self.hits)} hits for {self.query!r} ({self.mode})"]
         for h in self.hits:
-            lines.append(f"{location(h.path, h.line_start, h.line_end)}  {h.key_path or ''}  "
-                         f"(score {h.score:.4f}, {h.format or '?'})")
+            lines.append(
+                f"{location(h.path, h.line_start, h.line_end)}  {h.key_path or ''}  "
+                f"(score {h.score:.4f}, {h.format or '?'})"
+            )
             for i, text in enumerate(h.snippet.splitlines()):
                 lines.append(f"  {h.line_start + i} | {text}")
         return self._tail(lines)
@@ -100,8 +106,11 @@ class FileResult(Bounded, FileDetail):
 
     def text(self) -> str:
         f = self.file
-        shown = f"records {self.offset + 1}-{self.offset + len(self.records)} of {self.total}" if self.records \
+        shown = (
+            f"records {self.offset + 1}-{self.offset + len(self.records)} of {self.total}"
+            if self.records
             else f"{self.total} records"
+        )
         lines = [f"{f.path}  {f.format}  {f.size} bytes  status={f.status}  {shown}"]
         for r in self.records:
             doc = f" (document {r.doc})" if r.doc else ""
@@ -128,8 +137,11 @@ class KeyMatches(Bounded):
     records: list[KeyRecord]
 
     def text(self) -> str:
-        lines = [f"{len(self.records)} records with a key matching {self.pattern!r}"
-                 + (f" in {self.path}" if self.path else "") + (f" from row {self.offset + 1}" if self.offset else "")]
+        lines = [
+            f"{len(self.records)} records with a key matching {self.pattern!r}"
+            + (f" in {self.path}" if self.path else "")
+            + (f" from row {self.offset + 1}" if self.offset else "")
+        ]
         lines += [f"{location(r.path, r.line)}  {r.key_path} = {show_value(r.value)}" for r in self.records]
         return self._tail(lines)
 
@@ -138,8 +150,10 @@ class FindingsResult(Bounded, FindingsPage):
     """``findings``: the answer of ``GET /findings``."""
 
     def text(self) -> str:
-        lines = [f"{self.total} findings" + (f", showing {self.offset + 1}-{self.offset + len(self.findings)}"
-                                             if self.findings else "")]
+        lines = [
+            f"{self.total} findings"
+            + (f", showing {self.offset + 1}-{self.offset + len(self.findings)}" if self.findings else "")
+        ]
         lines += [_finding_line(f) for f in self.findings]
         return self._tail(lines)
 
@@ -152,9 +166,15 @@ class ValidateResult(Bounded, FindingsPage):
 
     def text(self) -> str:
         c = self.counts
-        lines = [f"{self.total} findings ({c.get('error', 0)} errors, {c.get('warning', 0)} warnings, "
-                 f"{c.get('info', 0)} info)" + (f", showing {self.offset + 1}-{self.offset + len(self.findings)}"
-                                                 if self.findings and len(self.findings) < self.total else "")]
+        lines = [
+            f"{self.total} findings ({c.get('error', 0)} errors, {c.get('warning', 0)} warnings, "
+            f"{c.get('info', 0)} info)"
+            + (
+                f", showing {self.offset + 1}-{self.offset + len(self.findings)}"
+                if self.findings and len(self.findings) < self.total
+                else ""
+            )
+        ]
         lines += [_finding_line(f) for f in self.findings]
         lines += [f"note: {n}" for n in self.notes]
         return self._tail(lines)
@@ -167,11 +187,18 @@ class DuplicatesResult(Bounded, DuplicatesResponse):
     offset: int = 0
 
     def text(self) -> str:
-        lines = [f"{self.total} duplicate groups" + (f", showing {self.offset + 1}-{self.offset + len(self.groups)}"
-                                                     if self.groups and len(self.groups) < self.total else "")]
+        lines = [
+            f"{self.total} duplicate groups"
+            + (
+                f", showing {self.offset + 1}-{self.offset + len(self.groups)}"
+                if self.groups and len(self.groups) < self.total
+                else ""
+            )
+        ]
         for g in self.groups:
-            lines.append(f"{g.kind}  similarity {g.similarity:.2f}  {len(g.members)} members  "
-                         f"saves {g.lines_saved} lines")
+            lines.append(
+                f"{g.kind}  similarity {g.similarity:.2f}  {len(g.members)} members  saves {g.lines_saved} lines"
+            )
             for m in g.members:
                 lines.append(f"  {location(m.path, m.line_start, m.line_end)}  {m.key_path or ''}".rstrip())
             if g.suggestion:
@@ -237,8 +264,11 @@ class DriftResult(Bounded, DriftResponse):
                 lines.append(f"  missing    {m.key_path}  in {', '.join(m.missing_in)}  (set in {', '.join(have)})")
             for d in g.differing:
                 vals = "; ".join(
-                    f"{location(p, at[(p, d.key_path)])}={show_value(v)}" if (p, d.key_path) in at
-                    else f"{p}={show_value(v)} (inherited)" for p, v in d.values.items())
+                    f"{location(p, at[(p, d.key_path)])}={show_value(v)}"
+                    if (p, d.key_path) in at
+                    else f"{p}={show_value(v)} (inherited)"
+                    for p, v in d.values.items()
+                )
                 lines.append(f"  differing  {d.key_path}  {vals}")
         return lines
 

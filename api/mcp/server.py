@@ -53,7 +53,6 @@ from api.mcp.schemas import (
 from api.routes._params import MAX_K, MAX_PAGE, MAX_QUERY
 from api.routes.files import catalogue_path
 from api.schemas import GraphLink, RecordRow, SearchResponse, Stats
-from kb.catalogue import Catalogue
 from kb.errors import BadRequestError, KBError, NotIndexedError
 from kb.knowledge import KnowledgeBase
 from kb.settings import Settings
@@ -72,8 +71,18 @@ MAX_SNIPPET = 1_500
 MAX_MEMBERS = 50
 """Most members shown per duplicate group, and keys per drift list."""
 
-TOOLS = ("search", "show_file", "find_key", "validate", "findings", "duplicates", "drift", "impact",
-         "dependencies", "sql")
+TOOLS = (
+    "search",
+    "show_file",
+    "find_key",
+    "validate",
+    "findings",
+    "duplicates",
+    "drift",
+    "impact",
+    "dependencies",
+    "sql",
+)
 """The read-only tools; ``ingest`` joins them with ``--allow-ingest``."""
 
 # argument types from the models the HTTP API answers with (one definition of each choice)
@@ -119,7 +128,7 @@ def _fit(items: list[BaseModel], budget: int) -> int:
 
 def _page(items: list[Any], offset: int, limit: int, budget: int, what: str) -> tuple[list[Any], bool, str | None]:
     """``items[offset:offset+limit]`` cut to the budget; (shown, truncated, note)."""
-    window = items[offset:offset + limit]
+    window = items[offset : offset + limit]
     n = _fit(window, budget)
     shown = window[:n]
     rest = len(items) - offset - n
@@ -170,7 +179,8 @@ class KBTools:
         if self.kb.generation() is None and not (self.allow_ingest and s.root is not None):
             raise NotIndexedError(
                 f"No knowledge base at '{s.db}'. Build one with `kb ingest PATH --db {s.db}`, or start "
-                f"`kb mcp --db {s.db} --root PATH --allow-ingest` and call the ingest tool.")
+                f"`kb mcp --db {s.db} --root PATH --allow-ingest` and call the ingest tool."
+            )
 
     def warm(self) -> None:
         """Load the query model, when the KB's vectors were made by it, so the first search does not wait."""
@@ -180,7 +190,7 @@ class KBTools:
             gen = self.kb.generation()
             if gen is not None and (gen.embedder or {}).get("name") == embedder_name(self.settings):
                 self.kb.embedder("query").encode(["warm up"])
-        except Exception:  # noqa: BLE001 - a failed warm-up shows again, with its message, at the first search
+        except Exception:
             log.debug("warm-up failed", exc_info=True)
 
     @contextlib.contextmanager
@@ -192,14 +202,15 @@ class KBTools:
 
     # -- search and lookups ---------------------------------------------------------------------
 
-    def search(self, query: str, mode: str = "hybrid", format: str | None = None, path: str | None = None,
-               k: int = 10) -> SearchResult:
+    def search(
+        self, query: str, mode: str = "hybrid", format: str | None = None, path: str | None = None, k: int = 10
+    ) -> SearchResult:
         text = query.replace("\x00", " ")
         with self.session() as kb:
-            hits: list[Hit] = kb.search(text, k=k, mode=mode, format=format or None, path=path or None,
-                                        as_frame=False)
-        hits = [h.model_copy(update={"snippet": clip(h.snippet, MAX_SNIPPET), "key_path": clip(h.key_path)})
-                for h in hits]
+            hits: list[Hit] = kb.search(text, k=k, mode=mode, format=format or None, path=path or None, as_frame=False)
+        hits = [
+            h.model_copy(update={"snippet": clip(h.snippet, MAX_SNIPPET), "key_path": clip(h.key_path)}) for h in hits
+        ]
         n = _fit(hits, self.max_chars)
         note = None
         if n < len(hits):
@@ -212,11 +223,17 @@ class KBTools:
             cat = kb.catalogue
             info = queries.file_info(cat, rel)
             if info is None:
-                like = [r[0] for r in cat.query("SELECT path FROM files WHERE path LIKE ? ORDER BY path LIMIT 5",
-                                                 [f"%{rel.rsplit('/', 1)[-1]}%"])]
+                like = [
+                    r[0]
+                    for r in cat.query(
+                        "SELECT path FROM files WHERE path LIKE ? ORDER BY path LIMIT 5",
+                        [f"%{rel.rsplit('/', 1)[-1]}%"],
+                    )
+                ]
                 hint = f" Did you mean: {', '.join(like)}?" if like else " Find paths with the search or sql tools."
-                raise NotIndexedError(f"'{path}' is not a catalogued file; give its path relative to the corpus "
-                                      f"root.{hint}")
+                raise NotIndexedError(
+                    f"'{path}' is not a catalogued file; give its path relative to the corpus root.{hint}"
+                )
             total, records, found = queries.file_records(cat, rel, offset=offset, limit=limit)
         rows = [RecordRow(**{**r, "value": clip(r["value"])}) for r in records]
         found = [f.model_copy(update={"message": clip(f.message)}) for f in found]
@@ -229,20 +246,40 @@ class KBTools:
         n = _fit(rows, budget)
         rest = total - offset - n
         if rest > 0:
-            why = f"cut to {n} records to fit {self.max_chars:,} characters" if n < len(rows) else f"limit {limit} reached"
+            why = (
+                f"cut to {n} records to fit {self.max_chars:,} characters"
+                if n < len(rows)
+                else f"limit {limit} reached"
+            )
             notes.insert(0, f"{why}; {rest} more records: call again with offset={offset + n}")
         note = "; ".join(notes) or None
-        return FileResult(file=info, total=total, offset=offset, limit=limit, records=rows[:n], findings=found,
-                          truncated=note is not None, note=note)
+        return FileResult(
+            file=info,
+            total=total,
+            offset=offset,
+            limit=limit,
+            records=rows[:n],
+            findings=found,
+            truncated=note is not None,
+            note=note,
+        )
 
     def find_key(self, pattern: str, path: str | None = None, offset: int = 0, limit: int = 100) -> KeyMatches:
         if not pattern.strip():
             raise BadRequestError("Empty pattern: give a key path or a glob, e.g. *.timeout or database.*.")
         with self.session() as kb:
             frame = kb.find_key(pattern.strip(), path=path or None, limit=limit + 1, offset=offset)
-        rows = [KeyRecord(path=r["path"], doc=int(r["doc"]), key_path=r["key_path"], value=clip(r["value"]),
-                          value_type=r["value_type"], line=None if r["line"] is None else int(r["line"]))
-                for r in frame.astype(object).where(frame.notna(), None).to_dict("records")]
+        rows = [
+            KeyRecord(
+                path=r["path"],
+                doc=int(r["doc"]),
+                key_path=r["key_path"],
+                value=clip(r["value"]),
+                value_type=r["value_type"],
+                line=None if r["line"] is None else int(r["line"]),
+            )
+            for r in frame.astype(object).where(frame.notna(), None).to_dict("records")
+        ]
         more = len(rows) > limit
         rows = rows[:limit]
         n = _fit(rows, self.max_chars)
@@ -251,28 +288,58 @@ class KBTools:
             note = f"cut to {n} records to fit {self.max_chars:,} characters; call again with offset={offset + n}"
         elif more:
             note = f"limit {limit} reached; more records: call again with offset={offset + n}, or narrow the pattern"
-        return KeyMatches(pattern=pattern, path=path, offset=offset, limit=limit, records=rows[:n],
-                          truncated=note is not None, note=note)
+        return KeyMatches(
+            pattern=pattern,
+            path=path,
+            offset=offset,
+            limit=limit,
+            records=rows[:n],
+            truncated=note is not None,
+            note=note,
+        )
 
     # -- problems -------------------------------------------------------------------------------
 
-    def findings(self, rule: str | None = None, severity: str | None = None, path: str | None = None,
-                 offset: int = 0, limit: int = 100) -> FindingsResult:
+    def findings(
+        self,
+        rule: str | None = None,
+        severity: str | None = None,
+        path: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> FindingsResult:
         with self.session() as kb:
-            total, found = queries.findings_page(kb.catalogue, rule=rule or None, severity=severity or None,
-                                                 path=path or None, offset=offset, limit=limit)
+            total, found = queries.findings_page(
+                kb.catalogue,
+                rule=rule or None,
+                severity=severity or None,
+                path=path or None,
+                offset=offset,
+                limit=limit,
+            )
         found = [f.model_copy(update={"message": clip(f.message)}) for f in found]
         n = _fit(found, self.max_chars)
         rest = total - offset - n
         note = None
         if rest > 0:
-            why = f"cut to {n} findings to fit {self.max_chars:,} characters" if n < len(found) else f"limit {limit} reached"
+            why = (
+                f"cut to {n} findings to fit {self.max_chars:,} characters"
+                if n < len(found)
+                else f"limit {limit} reached"
+            )
             note = f"{why}; {rest} more: call again with offset={offset + n}, or filter by rule, severity or path"
-        return FindingsResult(total=total, offset=offset, limit=limit, findings=found[:n], truncated=note is not None,
-                              note=note)
+        return FindingsResult(
+            total=total, offset=offset, limit=limit, findings=found[:n], truncated=note is not None, note=note
+        )
 
-    def validate(self, paths: list[str] | None = None, severity: str | None = None,
-                 schema_map: list[str] | None = None, offset: int = 0, limit: int = 100) -> ValidateResult:
+    def validate(
+        self,
+        paths: list[str] | None = None,
+        severity: str | None = None,
+        schema_map: list[str] | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> ValidateResult:
         with self.session() as kb:
             found, notes = kb.check(schema_map=list(schema_map or []))
             others = kb.catalogue.query_dicts(f"SELECT {_FINDING_COLS} FROM findings WHERE source <> 'validate'")
@@ -284,18 +351,38 @@ class KBTools:
         every.sort(key=lambda f: (_ORDER.get(f.severity, 3), f.path, f.line or 0, f.rule, f.message))
         counts = {s: sum(1 for f in every if f.severity == s) for s in _ORDER}
         shown, truncated, note = _page(every, offset, limit, self.max_chars, "findings")
-        return ValidateResult(total=len(every), offset=offset, limit=limit, findings=shown, counts=counts,
-                              notes=[clip(n) for n in notes], truncated=truncated, note=note)
+        return ValidateResult(
+            total=len(every),
+            offset=offset,
+            limit=limit,
+            findings=shown,
+            counts=counts,
+            notes=[clip(n) for n in notes],
+            truncated=truncated,
+            note=note,
+        )
 
     # -- duplicates and drift -------------------------------------------------------------------
 
-    def duplicates(self, kinds: list[str] | None = None, min_leaves: int = 5, threshold: float = 0.8,
-                   semantic_threshold: float = 0.9, suggest: bool = False, offset: int = 0,
-                   limit: int = 20) -> DuplicatesResult:
+    def duplicates(
+        self,
+        kinds: list[str] | None = None,
+        min_leaves: int = 5,
+        threshold: float = 0.8,
+        semantic_threshold: float = 0.9,
+        suggest: bool = False,
+        offset: int = 0,
+        limit: int = 20,
+    ) -> DuplicatesResult:
         with self.session() as kb:
-            groups: list[DuplicateGroup] = kb.duplicates(list(kinds) if kinds else None, as_frame=False,
-                                                         min_leaves=min_leaves, threshold=threshold,
-                                                         semantic_threshold=semantic_threshold, suggest=suggest)
+            groups: list[DuplicateGroup] = kb.duplicates(
+                list(kinds) if kinds else None,
+                as_frame=False,
+                min_leaves=min_leaves,
+                threshold=threshold,
+                semantic_threshold=semantic_threshold,
+                suggest=suggest,
+            )
         cut = False
         small = []
         for g in groups:
@@ -310,15 +397,17 @@ class KBTools:
             truncated = True
         return DuplicatesResult(groups=shown, total=len(groups), offset=offset, truncated=truncated, note=note)
 
-    def drift(self, effective: str | None = None, path: str | None = None, offset: int = 0,
-              limit: int | None = None) -> DriftResult:
+    def drift(
+        self, effective: str | None = None, path: str | None = None, offset: int = 0, limit: int | None = None
+    ) -> DriftResult:
         if effective:
             with self.session() as kb:
                 rows = kb.effective(effective, path=path or None, as_frame=False)
             keys = [EffectiveValue(**{**r, "value": clip(r["value"])}) for r in rows]
             shown, truncated, note = _page(keys, offset, limit or 200, self.max_chars, "keys")
-            return DriftResult(env=effective, keys=shown, total=len(keys), offset=offset, truncated=truncated,
-                               note=note)
+            return DriftResult(
+                env=effective, keys=shown, total=len(keys), offset=offset, truncated=truncated, note=note
+            )
         from kb.drift import key_lines
 
         with self.session() as kb:
@@ -333,8 +422,11 @@ class KBTools:
             cut = cut or len(missing) < len(g.missing) or len(differing) < len(g.differing)
             differing = [d.model_copy(update={"values": {p: clip(v) for p, v in d.values.items()}}) for d in differing]
             keys = {m.key_path for m in missing} | {d.key_path for d in differing}
-            locations = [KeyLocation(path=p, key_path=k, line=line) for (p, k), line in sorted(lines.items())
-                         if p in g.files and k in keys and line]
+            locations = [
+                KeyLocation(path=p, key_path=k, line=line)
+                for (p, k), line in sorted(lines.items())
+                if p in g.files and k in keys and line
+            ]
             located.append(LocatedDriftGroup(files=g.files, missing=missing, differing=differing, locations=locations))
         shown, truncated, note = _page(located, offset, limit or 20, self.max_chars, "groups")
         if cut:
@@ -344,15 +436,19 @@ class KBTools:
 
     # -- the dependency graph -------------------------------------------------------------------
 
-    def graph(self, path: str, direction: str, transitive: bool = False, offset: int = 0,
-              limit: int = 100) -> GraphResult:
+    def graph(
+        self, path: str, direction: str, transitive: bool = False, offset: int = 0, limit: int = 100
+    ) -> GraphResult:
         from graph import queries as graph_queries
 
         rel = _rel(path)
         with self.session() as kb:
             g = kb.graph()
-            rows = (graph_queries.dependencies(g, rel, transitive=transitive) if direction == "deps"
-                    else graph_queries.impact(g, rel))
+            rows = (
+                graph_queries.dependencies(g, rel, transitive=transitive)
+                if direction == "deps"
+                else graph_queries.impact(g, rel)
+            )
         fields = set(GraphLink.model_fields)
         links = []
         for row in rows:
@@ -361,17 +457,27 @@ class KBTools:
                 values["kinds"] = ",".join(map(str, values["kinds"]))
             links.append(GraphLink(**values))
         shown, truncated, note = _page(links, offset, limit, self.max_chars, "files")
-        return GraphResult(path=rel, direction=direction, transitive=transitive or direction == "impact",
-                           files=shown, total=len(links), truncated=truncated, note=note)
+        return GraphResult(
+            path=rel,
+            direction=direction,
+            transitive=transitive or direction == "impact",
+            files=shown,
+            total=len(links),
+            truncated=truncated,
+            note=note,
+        )
 
     # -- SQL and ingest -------------------------------------------------------------------------
 
     def sql(self, query: str, limit: int = 100) -> SqlResult:
         if not query.strip().rstrip(";").strip():
-            raise BadRequestError("Empty query: give one SELECT statement, e.g. SELECT format, count(*) FROM files GROUP BY 1.")
+            raise BadRequestError(
+                "Empty query: give one SELECT statement, e.g. SELECT format, count(*) FROM files GROUP BY 1."
+            )
         with self.session() as kb, kb.snapshot() as snap:
-            columns, rows, more = snap.catalogue.sql_limited(query, max_rows=limit,
-                                                             timeout=self.settings.request_timeout or None)
+            columns, rows, more = snap.catalogue.sql_limited(
+                query, max_rows=limit, timeout=self.settings.request_timeout or None
+            )
         cells = [[_cell(v) for v in r] for r in rows]
         used, n = len(json.dumps(columns)), 0
         for r in cells:
@@ -381,7 +487,9 @@ class KBTools:
             n += 1
         note = None
         if n < len(cells):
-            note = f"cut to {n} rows to fit {self.max_chars:,} characters; select fewer columns or add WHERE/LIMIT/OFFSET"
+            note = (
+                f"cut to {n} rows to fit {self.max_chars:,} characters; select fewer columns or add WHERE/LIMIT/OFFSET"
+            )
         elif more:
             note = f"limit {limit} rows reached; there are more: add WHERE, aggregate, or page with LIMIT/OFFSET"
         return SqlResult(columns=columns, rows=cells[:n], limit=limit, truncated=note is not None, note=note)
@@ -421,30 +529,40 @@ class KBTools:
             "",
         ]
         if last:
-            lines.append(f"Run {last.get('id')}, {last.get('status')}, started {last.get('started_at')}, finished "
-                         f"{last.get('finished_at')} ({last.get('seconds')} s): {last.get('files_seen')} files seen, "
-                         f"{last.get('added')} added, {last.get('changed')} changed, {last.get('removed')} removed, "
-                         f"{last.get('unchanged')} unchanged.")
+            lines.append(
+                f"Run {last.get('id')}, {last.get('status')}, started {last.get('started_at')}, finished "
+                f"{last.get('finished_at')} ({last.get('seconds')} s): {last.get('files_seen')} files seen, "
+                f"{last.get('added')} added, {last.get('changed')} changed, {last.get('removed')} removed, "
+                f"{last.get('unchanged')} unchanged."
+            )
         else:
             lines.append("No ingest has run yet.")
         lines += ["", "## Formats", "", "| format | files |", "| --- | ---: |"]
         lines += [f"| {fmt} | {n:,} |" for fmt, n in st["files_by_format"].items()]
         lines += ["", "## Stored findings", ""]
         if st["findings_by_rule"]:
-            sev = ", ".join(f"{n} {s}" for s, n in sorted(st["findings_by_severity"].items(),
-                                                          key=lambda x: _ORDER.get(x[0], 3)))
+            sev = ", ".join(
+                f"{n} {s}" for s, n in sorted(st["findings_by_severity"].items(), key=lambda x: _ORDER.get(x[0], 3))
+            )
             lines += [f"By severity: {sev}.", "", "| rule | findings |", "| --- | ---: |"]
             lines += [f"| {rule} | {n:,} |" for rule, n in st["findings_by_rule"].items()]
         else:
             lines.append("None.")
         if stale != "false":
-            lines += ["", "Validation findings are not stored or out of date: call the `validate` tool for a fresh check."]
+            lines += [
+                "",
+                "Validation findings are not stored or out of date: call the `validate` tool for a fresh check.",
+            ]
         lines += [
             "",
             "## Search index",
             "",
-            (f"Embedder `{embedder.get('name')}`" + (f" ({embedder.get('dim')} dimensions)" if embedder.get("dim") else "")
-             + "; hybrid, semantic and keyword search available.") if embedder
+            (
+                f"Embedder `{embedder.get('name')}`"
+                + (f" ({embedder.get('dim')} dimensions)" if embedder.get("dim") else "")
+                + "; hybrid, semantic and keyword search available."
+            )
+            if embedder
             else "No vectors: use `search` with mode `keyword`, or re-run `kb ingest` with embedding on.",
             "",
             "## Tools",
@@ -467,8 +585,10 @@ def _rel(path: str) -> str:
     try:
         return catalogue_path(path.strip().removeprefix("./"))
     except NotIndexedError:
-        raise NotIndexedError(f"{path!r} is not a path inside the tree: give it relative to the corpus root, "
-                              "without '..' (e.g. services/payments/config/base.yaml).") from None
+        raise NotIndexedError(
+            f"{path!r} is not a path inside the tree: give it relative to the corpus root, "
+            "without '..' (e.g. services/payments/config/base.yaml)."
+        ) from None
 
 
 def _matches_any(files: list[str], pattern: str) -> bool:
@@ -481,10 +601,24 @@ def _matches_any(files: list[str], pattern: str) -> bool:
 
 _READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 
-PathArg = Annotated[str, Field(min_length=1, max_length=1000, description=(
-    "A catalogued path relative to the corpus root, e.g. services/payments/config/production.yaml."))]
-PathFilter = Annotated[str | None, Field(default=None, max_length=1000, description=(
-    "Only files at this path: a path relative to the corpus root, a folder, or a glob (services/*/config/*.yaml)."))]
+PathArg = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=1000,
+        description=("A catalogued path relative to the corpus root, e.g. services/payments/config/production.yaml."),
+    ),
+]
+PathFilter = Annotated[
+    str | None,
+    Field(
+        default=None,
+        max_length=1000,
+        description=(
+            "Only files at this path: a path relative to the corpus root, a folder, or a glob (services/*/config/*.yaml)."
+        ),
+    ),
+]
 Offset = Annotated[int, Field(ge=0, le=1_000_000_000, description="Rows to skip (from a previous answer's note).")]
 
 
@@ -499,20 +633,22 @@ def _answer(fn: Callable[..., Any], **kwargs: Any) -> CallToolResult:
     except KBError as exc:
         raise ToolError(exc.message) from exc
     if isinstance(result, RunSummary):
-        text = (f"run {result.run_id} {result.status}: {result.files_seen} files seen, {result.added} added, "
-                f"{result.changed} changed, {result.removed} removed, {result.unchanged} unchanged, "
-                f"{result.chunks_embedded} chunks embedded in {result.seconds:.1f} s")
+        text = (
+            f"run {result.run_id} {result.status}: {result.files_seen} files seen, {result.added} added, "
+            f"{result.changed} changed, {result.removed} removed, {result.unchanged} unchanged, "
+            f"{result.chunks_embedded} chunks embedded in {result.seconds:.1f} s"
+        )
     else:
         text = result.text()
-    return CallToolResult(content=[TextContent(type="text", text=text)],
-                          structured_content=result.model_dump(mode="json"))
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)], structured_content=result.model_dump(mode="json")
+    )
 
 
 def _instructions(tools: KBTools) -> str:
     root = None
-    with contextlib.suppress(KBError, OSError):
-        with tools.session() as kb:
-            root = kb.catalogue.get_meta("root")
+    with contextlib.suppress(KBError, OSError), tools.session() as kb:
+        root = kb.catalogue.get_meta("root")
     where = f" of the configuration tree at {root}" if root else ""
     return (
         f"kb: a semantic knowledge base{where} (JSON, YAML, TOML, INI, .env, .properties, Markdown, Dockerfiles). "
@@ -531,19 +667,41 @@ def create_server(tools: KBTools) -> MCPServer:
         kb_version = version("kb")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
         kb_version = "0"
-    server: MCPServer = MCPServer("kb", title="kb knowledge base", version=kb_version,
-                                  instructions=_instructions(tools), log_level="WARNING")
+    server: MCPServer = MCPServer(
+        "kb", title="kb knowledge base", version=kb_version, instructions=_instructions(tools), log_level="WARNING"
+    )
 
     @server.tool(annotations=_READ)
     def search(
-        query: Annotated[str, Field(min_length=1, max_length=MAX_QUERY, description=(
-            f"A question in plain words or an identifier (DATABASE_URL, review_threshold), 1 to {MAX_QUERY} "
-            "characters."))],
-        mode: Annotated[Mode, Field(description=(
-            "hybrid fuses keyword and vector results (best in general); keyword for exact identifiers; "
-            "semantic for paraphrases."))] = "hybrid",
-        format: Annotated[str | None, Field(max_length=100, description=(
-            "Only files of this format: yaml, json, toml, ini, dotenv, properties, markdown, dockerfile, ..."))] = None,
+        query: Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=MAX_QUERY,
+                description=(
+                    f"A question in plain words or an identifier (DATABASE_URL, review_threshold), 1 to {MAX_QUERY} "
+                    "characters."
+                ),
+            ),
+        ],
+        mode: Annotated[
+            Mode,
+            Field(
+                description=(
+                    "hybrid fuses keyword and vector results (best in general); keyword for exact identifiers; "
+                    "semantic for paraphrases."
+                )
+            ),
+        ] = "hybrid",
+        format: Annotated[
+            str | None,
+            Field(
+                max_length=100,
+                description=(
+                    "Only files of this format: yaml, json, toml, ini, dotenv, properties, markdown, dockerfile, ..."
+                ),
+            ),
+        ] = None,
         path: PathFilter = None,
         k: Annotated[int, Field(ge=1, le=MAX_K, description=f"Hits to return, 1 to {MAX_K}.")] = 10,
     ) -> Annotated[CallToolResult, SearchResult]:
@@ -552,18 +710,27 @@ def create_server(tools: KBTools) -> MCPServer:
         return _answer(tools.search, query=query, mode=mode, format=format, path=path, k=k)
 
     @server.tool(annotations=_READ)
-    def show_file(path: PathArg, offset: Offset = 0, limit: _limit("records") = 200
-                  ) -> Annotated[CallToolResult, FileResult]:
+    def show_file(
+        path: PathArg, offset: Offset = 0, limit: _limit("records") = 200
+    ) -> Annotated[CallToolResult, FileResult]:
         """One catalogued file: format, size, status, its records in line order (path:line key.path = value)
         and its findings. Read from the catalogue, never from disk; secrets are redacted."""
         return _answer(tools.show_file, path=path, offset=offset, limit=limit)
 
     @server.tool(annotations=_READ)
     def find_key(
-        pattern: Annotated[str, Field(min_length=1, max_length=500, description=(
-            "A key path or a glob over key paths, case-insensitive: * is any run of characters (dots included), "
-            "? one character, brackets are literal (services.*.ports[0]). Without * or ? it also matches the "
-            "last segments: review_threshold finds fraud.review_threshold."))],
+        pattern: Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=500,
+                description=(
+                    "A key path or a glob over key paths, case-insensitive: * is any run of characters (dots included), "
+                    "? one character, brackets are literal (services.*.ports[0]). Without * or ? it also matches the "
+                    "last segments: review_threshold finds fraud.review_threshold."
+                ),
+            ),
+        ],
         path: PathFilter = None,
         offset: Offset = 0,
         limit: _limit("records") = 100,
@@ -573,27 +740,49 @@ def create_server(tools: KBTools) -> MCPServer:
 
     @server.tool(annotations=_READ)
     def validate(
-        paths: Annotated[list[str] | None, Field(max_length=1000, description=(
-            "Report only findings in these files (paths relative to the corpus root, folders or globs); the "
-            "check itself always covers the whole tree."))] = None,
+        paths: Annotated[
+            list[str] | None,
+            Field(
+                max_length=1000,
+                description=(
+                    "Report only findings in these files (paths relative to the corpus root, folders or globs); the "
+                    "check itself always covers the whole tree."
+                ),
+            ),
+        ] = None,
         severity: Annotated[Severity | None, Field(description="Only this severity.")] = None,
-        schema_map: Annotated[list[str] | None, Field(max_length=100, description=(
-            "Extra GLOB=SCHEMA pairs: validate files matching GLOB against the JSON Schema SCHEMA (paths relative "
-            "to the corpus root)."))] = None,
+        schema_map: Annotated[
+            list[str] | None,
+            Field(
+                max_length=100,
+                description=(
+                    "Extra GLOB=SCHEMA pairs: validate files matching GLOB against the JSON Schema SCHEMA (paths relative "
+                    "to the corpus root)."
+                ),
+            ),
+        ] = None,
         offset: Offset = 0,
         limit: _limit("findings") = 100,
     ) -> Annotated[CallToolResult, ValidateResult]:
         """Check the tree now: broken references, undefined ${VARS}, reference cycles, JSON Schema violations and
         orphans, with ingest's parse errors and plaintext secrets; worst first, each at path:line. Nothing is
         stored."""
-        return _answer(tools.validate, paths=paths, severity=severity, schema_map=schema_map, offset=offset,
-                       limit=limit)
+        return _answer(
+            tools.validate, paths=paths, severity=severity, schema_map=schema_map, offset=offset, limit=limit
+        )
 
     @server.tool(annotations=_READ)
     def findings(
-        rule: Annotated[str | None, Field(max_length=200, description=(
-            "Only this rule: parse-error, plaintext-secret, broken-reference, undefined-variable, reference-cycle, "
-            "schema-violation, orphan, ..."))] = None,
+        rule: Annotated[
+            str | None,
+            Field(
+                max_length=200,
+                description=(
+                    "Only this rule: parse-error, plaintext-secret, broken-reference, undefined-variable, reference-cycle, "
+                    "schema-violation, orphan, ..."
+                ),
+            ),
+        ] = None,
         severity: Annotated[Severity | None, Field(description="Only this severity.")] = None,
         path: PathFilter = None,
         offset: Offset = 0,
@@ -605,9 +794,15 @@ def create_server(tools: KBTools) -> MCPServer:
 
     @server.tool(annotations=_READ)
     def duplicates(
-        kinds: Annotated[list[DuplicateKind] | None, Field(description=(
-            "exact (same bytes), canonical (same data in any format), block (a repeated subtree), near (similar "
-            "files or blocks), semantic (similar prose); default all."))] = None,
+        kinds: Annotated[
+            list[DuplicateKind] | None,
+            Field(
+                description=(
+                    "exact (same bytes), canonical (same data in any format), block (a repeated subtree), near (similar "
+                    "files or blocks), semantic (similar prose); default all."
+                )
+            ),
+        ] = None,
         min_leaves: Annotated[int, Field(ge=1, le=10_000, description="Smallest block, in leaf keys.")] = 5,
         threshold: Annotated[float, Field(gt=0, le=1, description="Jaccard similarity for near duplicates.")] = 0.8,
         semantic_threshold: Annotated[float, Field(gt=0, le=1, description="Cosine for semantic duplicates.")] = 0.9,
@@ -617,26 +812,48 @@ def create_server(tools: KBTools) -> MCPServer:
     ) -> Annotated[CallToolResult, DuplicatesResult]:
         """Duplicate groups, largest saving first: each member at path:line_start-line_end with its key path,
         and the lines folding the group would save."""
-        return _answer(tools.duplicates, kinds=kinds, min_leaves=min_leaves, threshold=threshold,
-                       semantic_threshold=semantic_threshold, suggest=suggest, offset=offset, limit=limit)
+        return _answer(
+            tools.duplicates,
+            kinds=kinds,
+            min_leaves=min_leaves,
+            threshold=threshold,
+            semantic_threshold=semantic_threshold,
+            suggest=suggest,
+            offset=offset,
+            limit=limit,
+        )
 
     @server.tool(annotations=_READ)
     def drift(
-        effective: Annotated[str | None, Field(max_length=100, description=(
-            "An environment (production, staging, dev, ...): instead of drift, each key's final value in it "
-            "(base + override, ${VAR} resolved) with the path:line it came from."))] = None,
+        effective: Annotated[
+            str | None,
+            Field(
+                max_length=100,
+                description=(
+                    "An environment (production, staging, dev, ...): instead of drift, each key's final value in it "
+                    "(base + override, ${VAR} resolved) with the path:line it came from."
+                ),
+            ),
+        ] = None,
         path: PathFilter = None,
         offset: Offset = 0,
-        limit: Annotated[int | None, Field(ge=1, le=MAX_PAGE, description=(
-            f"Most groups (default 20), or with effective most keys (default 200), 1 to {MAX_PAGE}."))] = None,
+        limit: Annotated[
+            int | None,
+            Field(
+                ge=1,
+                le=MAX_PAGE,
+                description=(f"Most groups (default 20), or with effective most keys (default 200), 1 to {MAX_PAGE}."),
+            ),
+        ] = None,
     ) -> Annotated[CallToolResult, DriftResult]:
         """Keys missing from, or differing between, sibling environment files (config/{base,staging,production}.*,
         values-*.yaml, .env.*, application-{env}.properties), with each value's path:line."""
         return _answer(tools.drift, effective=effective, path=path, offset=offset, limit=limit)
 
     @server.tool(annotations=_READ)
-    def impact(path: PathArg, offset: Offset = 0, limit: _limit("files") = 100
-               ) -> Annotated[CallToolResult, GraphResult]:
+    def impact(
+        path: PathArg, offset: Offset = 0, limit: _limit("files") = 100
+    ) -> Annotated[CallToolResult, GraphResult]:
         """Every file that depends on this one, directly (depth 1, with the referencing path:line) or through
         others: what a change to it could break."""
         return _answer(tools.graph, path=path, direction="impact", offset=offset, limit=limit)
@@ -653,10 +870,18 @@ def create_server(tools: KBTools) -> MCPServer:
 
     @server.tool(annotations=_READ)
     def sql(
-        query: Annotated[str, Field(min_length=1, max_length=10_000, description=(
-            "One read-only DuckDB statement over the catalogue: tables files, records (path, doc, key_path, value, "
-            "value_type, line), sections, chunks, documents, findings, runs, run_changes, meta, and refs after "
-            "`kb validate`."))],
+        query: Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=10_000,
+                description=(
+                    "One read-only DuckDB statement over the catalogue: tables files, records (path, doc, key_path, value, "
+                    "value_type, line), sections, chunks, documents, findings, runs, run_changes, meta, and refs after "
+                    "`kb validate`."
+                ),
+            ),
+        ],
         limit: _limit("rows") = 100,
     ) -> Annotated[CallToolResult, SqlResult]:
         """Read-only SQL over the catalogue (no writes, no other files), e.g. SELECT format, count(*) FROM files
@@ -664,22 +889,36 @@ def create_server(tools: KBTools) -> MCPServer:
         return _answer(tools.sql, query=query, limit=limit)
 
     if tools.allow_ingest:
-        @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True,
-                                                 open_world_hint=False))
+
+        @server.tool(
+            annotations=ToolAnnotations(
+                read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+            )
+        )
         def ingest() -> Annotated[CallToolResult, RunSummary]:
             """Re-ingest the corpus root incrementally (changed files only) and update the search index."""
             return _answer(tools.ingest)
 
-    @server.resource("kb://about", name="about", title="About this knowledge base", mime_type="text/markdown",
-                     description="What the tree holds: formats, counts, findings, the last ingest, how to ask.")
+    @server.resource(
+        "kb://about",
+        name="about",
+        title="About this knowledge base",
+        mime_type="text/markdown",
+        description="What the tree holds: formats, counts, findings, the last ingest, how to ask.",
+    )
     def about() -> str:
         try:
             return tools.about()
         except KBError as exc:
             raise ResourceError(exc.message) from exc
 
-    @server.resource("kb://stats", name="stats", title="KB statistics", mime_type="application/json",
-                     description="Counts of files, records, chunks and findings, by format and rule; the last run.")
+    @server.resource(
+        "kb://stats",
+        name="stats",
+        title="KB statistics",
+        mime_type="application/json",
+        description="Counts of files, records, chunks and findings, by format and rule; the last run.",
+    )
     def stats() -> str:
         try:
             return tools.stats().model_dump_json(indent=2)
@@ -702,8 +941,13 @@ def require_bearer(app: Any, key: str | None) -> Any:
         if scope["type"] == "http":
             got = dict(scope.get("headers") or []).get(b"authorization", b"")
             if not hmac.compare_digest(got, expected):
-                await send({"type": "http.response.start", "status": 401,
-                            "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")],
+                    }
+                )
                 await send({"type": "http.response.body", "body": body})
                 return
         await app(scope, receive, send)

@@ -13,7 +13,15 @@ from api.service import KBService
 from kb.limits import MAX_K, MAX_QUERY_CHARS
 
 __all__ = [
-    "Service", "problems", "MAX_QUERY", "MAX_K", "MAX_PAGE", "Offset", "Limit", "PageNo", "PathFilter",
+    "Service",
+    "problems",
+    "MAX_QUERY",
+    "MAX_K",
+    "MAX_PAGE",
+    "Offset",
+    "Limit",
+    "PageNo",
+    "PathFilter",
     "resolve_offset",
 ]
 
@@ -27,10 +35,17 @@ MAX_PAGE = 500
 
 Offset = Annotated[int, Parameter(ge=0, le=1_000_000_000, description="Rows to skip (0-based).")]
 Limit = Annotated[int, Parameter(ge=1, le=MAX_PAGE, description=f"Page size, 1 to {MAX_PAGE}.")]
-PageNo = Annotated[int | None, Parameter(ge=1, le=10_000_000,
-                                         description="1-based page number; when given, offset = (page - 1) * limit.")]
-PathFilter = Annotated[str | None, Parameter(max_length=1000, description=(
-    "A path relative to the corpus root, or a glob over such paths (e.g. services/*/config/*.yaml)."))]
+PageNo = Annotated[
+    int | None,
+    Parameter(ge=1, le=10_000_000, description="1-based page number; when given, offset = (page - 1) * limit."),
+]
+PathFilter = Annotated[
+    str | None,
+    Parameter(
+        max_length=1000,
+        description=("A path relative to the corpus root, or a glob over such paths (e.g. services/*/config/*.yaml)."),
+    ),
+]
 
 
 def resolve_offset(offset: int, limit: int, page: int | None) -> int:

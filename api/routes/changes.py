@@ -14,10 +14,19 @@ from kb.types import KeyHistory
 
 __all__ = ["changes", "blame"]
 
-KeyFilter = Annotated[str | None, Parameter(max_length=1000, description=(
-    "A key path (and the keys under it), or a pattern where * matches anything: *timeout*."))]
-Since = Annotated[str | None, Parameter(max_length=64, description=(
-    "A run id (that run and later), a date or time (UTC), or an age: 7d, 12h, 30m, 2w."))]
+KeyFilter = Annotated[
+    str | None,
+    Parameter(
+        max_length=1000,
+        description=("A key path (and the keys under it), or a pattern where * matches anything: *timeout*."),
+    ),
+]
+Since = Annotated[
+    str | None,
+    Parameter(
+        max_length=64, description=("A run id (that run and later), a date or time (UTC), or an age: 7d, 12h, 30m, 2w.")
+    ),
+]
 
 
 @get("/changes", guards=[require_read], sync_to_thread=True, responses=problems(401, 403), tags=["changes"])
@@ -26,8 +35,10 @@ def changes(
     key: KeyFilter = None,
     path: PathFilter = None,
     since: Since = None,
-    change: Annotated[Literal["added", "removed", "changed", "moved", "broken"] | None,
-                      Parameter(description="Only this kind of change.")] = None,
+    change: Annotated[
+        Literal["added", "removed", "changed", "moved", "broken"] | None,
+        Parameter(description="Only this kind of change."),
+    ] = None,
     offset: Offset = 0,
     limit: Limit = 100,
     page: PageNo = None,
@@ -47,7 +58,9 @@ def changes(
 def blame(
     service: Service,
     path: Annotated[str, Parameter(min_length=1, max_length=1000, description="A path relative to the corpus root.")],
-    key: Annotated[str, Parameter(min_length=1, max_length=1000, description="A key path, as GET /files/{path} lists it.")],
+    key: Annotated[
+        str, Parameter(min_length=1, max_length=1000, description="A key path, as GET /files/{path} lists it.")
+    ],
     doc: Annotated[int | None, Parameter(ge=0, le=100_000, description="Document index (multi-document YAML).")] = None,
 ) -> KeyHistory:
     """The history of one key: its value now, who last touched its line (git), every recorded change."""

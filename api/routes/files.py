@@ -46,9 +46,14 @@ def catalogue_path(raw: str) -> str:
     for form in forms:
         # a backslash is an ordinary character in a POSIX file name (names/back\slash.yaml), but not
         # one that may hide a traversal: segments are checked split on both separators
-        if (not form or form.startswith(("/", "\\")) or "\x00" in form or _DRIVE.match(form)
-                or any(seg in ("..", ".", "") for seg in form.split("/"))
-                or any(seg in ("..", ".") for seg in re.split(r"[/\\]", form))):
+        if (
+            not form
+            or form.startswith(("/", "\\"))
+            or "\x00" in form
+            or _DRIVE.match(form)
+            or any(seg in ("..", ".", "") for seg in form.split("/"))
+            or any(seg in ("..", ".") for seg in re.split(r"[/\\]", form))
+        ):
             raise _not_found(raw)
     return unquote(rel) if "%5c" in rel.lower() and "\\" in unquote(rel) else rel
 
@@ -70,8 +75,13 @@ def files(
     return FilesPage(total=total, offset=start, limit=limit, files=rows)
 
 
-@get("/files/{file_path:path}", guards=[require_read], sync_to_thread=True, responses=problems(401, 403, 404),
-     tags=["files"])
+@get(
+    "/files/{file_path:path}",
+    guards=[require_read],
+    sync_to_thread=True,
+    responses=problems(401, 403, 404),
+    tags=["files"],
+)
 def file_detail(
     service: Service,
     file_path: FromPath[str],
@@ -87,5 +97,6 @@ def file_detail(
         if info is None:
             raise _not_found(rel)
         total, records, found = queries.file_records(view, rel, offset=start, limit=limit)
-    return FileDetail(file=info, total=total, offset=start, limit=limit,
-                      records=[RecordRow(**r) for r in records], findings=found)
+    return FileDetail(
+        file=info, total=total, offset=start, limit=limit, records=[RecordRow(**r) for r in records], findings=found
+    )

@@ -19,8 +19,9 @@ __all__ = ["findings"]
 def findings(
     service: Service,
     rule: Annotated[str | None, Parameter(max_length=200, description="Only this rule, e.g. parse-error.")] = None,
-    severity: Annotated[Literal["error", "warning", "info"] | None,
-                        Parameter(description="Only this severity.")] = None,
+    severity: Annotated[
+        Literal["error", "warning", "info"] | None, Parameter(description="Only this severity.")
+    ] = None,
     path: PathFilter = None,
     offset: Offset = 0,
     limit: Limit = 100,

@@ -20,8 +20,9 @@ from kb.errors import NotIndexedError
 
 __all__ = ["graph_deps", "graph_impact"]
 
-GraphPath = Annotated[str, Parameter(min_length=1, max_length=1000,
-                                     description="A catalogued path relative to the corpus root.")]
+GraphPath = Annotated[
+    str, Parameter(min_length=1, max_length=1000, description="A catalogued path relative to the corpus root.")
+]
 _LINK_FIELDS = frozenset(GraphLink.model_fields)
 
 

@@ -10,8 +10,8 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
 from api.auth import require_write
-from api.schemas import IngestStarted
 from api.routes._params import Service, problems
+from api.schemas import IngestStarted
 from kb.types import RunSummary
 
 __all__ = ["ingest"]
@@ -42,9 +42,13 @@ async def ingest(
         budget = max(0.1, service.settings.request_timeout * 0.8)
         try:
             summary = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), budget)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         else:
             return Response(summary, status_code=200)
-    return Response(IngestStarted(status="running", detail="The re-ingest is running; GET /health shows "
-                                  "ingesting=false when it is done."), status_code=202)
+    return Response(
+        IngestStarted(
+            status="running", detail="The re-ingest is running; GET /health shows ingesting=false when it is done."
+        ),
+        status_code=202,
+    )

@@ -20,7 +20,7 @@ from api.routes.meta import _PAGE_HEADERS
 
 __all__ = ["report_page", "report_json"]
 
-_cache: "weakref.WeakKeyDictionary[Any, tuple[int, dict[str, Any]]]" = weakref.WeakKeyDictionary()
+_cache: weakref.WeakKeyDictionary[Any, tuple[int, dict[str, Any]]] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
@@ -38,8 +38,14 @@ def _report(service: Any) -> dict[str, Any]:
         return data
 
 
-@get("/report", guards=[require_read], sync_to_thread=True, responses=problems(401, 403), tags=["report"],
-     media_type=MediaType.HTML)
+@get(
+    "/report",
+    guards=[require_read],
+    sync_to_thread=True,
+    responses=problems(401, 403),
+    tags=["report"],
+    media_type=MediaType.HTML,
+)
 def report_page(service: Service) -> Response[str]:
     """The health report: score, findings, duplication, drift, schema coverage, graph, changes, trends."""
     from kb.report import render_html

@@ -19,13 +19,20 @@ __all__ = ["search"]
 @get("/search", guards=[require_read], sync_to_thread=True, responses=problems(401, 403, 404, 409), tags=["search"])
 def search(
     service: Service,
-    q: Annotated[str, Parameter(min_length=1, max_length=MAX_QUERY,
-                                description=f"The question or identifier, 1 to {MAX_QUERY} characters.")],
+    q: Annotated[
+        str,
+        Parameter(
+            min_length=1, max_length=MAX_QUERY, description=f"The question or identifier, 1 to {MAX_QUERY} characters."
+        ),
+    ],
     k: Annotated[int, Parameter(ge=1, le=MAX_K, description=f"Hits to return, 1 to {MAX_K}.")] = DEFAULT_K,
-    mode: Annotated[Literal["hybrid", "semantic", "keyword"], Parameter(
-        description="hybrid fuses keyword and vector results; semantic and keyword use one of them.")] = "hybrid",
-    format: Annotated[str | None, Parameter(max_length=100,
-                                            description="Only files of this format (yaml, json, ...).")] = None,
+    mode: Annotated[
+        Literal["hybrid", "semantic", "keyword"],
+        Parameter(description="hybrid fuses keyword and vector results; semantic and keyword use one of them."),
+    ] = "hybrid",
+    format: Annotated[
+        str | None, Parameter(max_length=100, description="Only files of this format (yaml, json, ...).")
+    ] = None,
     path: PathFilter = None,
 ) -> SearchResponse:
     """Search the knowledge base. Each hit has path, score, line_start, line_end, key_path, snippet, format."""
@@ -33,5 +40,11 @@ def search(
     if not text.strip():
         raise BadRequestError("q is blank: send a question or an identifier, e.g. ?q=DATABASE_URL.")
     result = service.search(text, k=k, mode=mode, format=format or None, path=path or None)
-    return SearchResponse(query=q, mode=mode, hits=list(result.hits), generation=result.generation,
-                          embedded_share=result.embedded_share, notice=result.notice)
+    return SearchResponse(
+        query=q,
+        mode=mode,
+        hits=list(result.hits),
+        generation=result.generation,
+        embedded_share=result.embedded_share,
+        notice=result.notice,
+    )

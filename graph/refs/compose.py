@@ -11,21 +11,41 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from kb.catalogue import Catalogue
-from kb.keypaths import key_join
-
 from graph.refs.corpus import Corpus, LineIndex, line_indexes
 from graph.refs.model import Reference, ReferenceSink, Status
 from graph.refs.paths import is_remote
+from kb.catalogue import Catalogue
+from kb.keypaths import key_join
 
 __all__ = ["ComposeReferences", "extract_compose", "find_compose_files", "is_compose"]
 
 _COMPOSE_NAME = re.compile(r"^(docker-)?compose([.\-_][^/]*)?\.ya?ml$", re.I)
-_COMPOSE_TOP = frozenset({"version", "services", "networks", "volumes", "configs", "secrets", "include",
-                          "name", "models"})
-_SERVICE_KEYS = frozenset({"image", "build", "extends", "depends_on", "ports", "volumes", "environment",
-                           "command", "env_file", "profiles", "networks", "container_name", "restart",
-                           "deploy", "healthcheck", "entrypoint", "expose", "labels", "working_dir"})
+_COMPOSE_TOP = frozenset(
+    {"version", "services", "networks", "volumes", "configs", "secrets", "include", "name", "models"}
+)
+_SERVICE_KEYS = frozenset(
+    {
+        "image",
+        "build",
+        "extends",
+        "depends_on",
+        "ports",
+        "volumes",
+        "environment",
+        "command",
+        "env_file",
+        "profiles",
+        "networks",
+        "container_name",
+        "restart",
+        "deploy",
+        "healthcheck",
+        "entrypoint",
+        "expose",
+        "labels",
+        "working_dir",
+    }
+)
 
 
 def is_compose(path: str, data: Any) -> bool:
@@ -44,13 +64,16 @@ def is_compose(path: str, data: Any) -> bool:
     return any(isinstance(s, dict) and (set(s) & _SERVICE_KEYS) for s in services.values()) or not services
 
 
-
 def find_compose_files(catalogue: Catalogue, corpus: Corpus) -> dict[str, dict[str, Any]]:
     """Compose files (by name, or by a ``services`` mapping that looks like one) -> their first document."""
     names = [p for p, f in corpus.formats.items() if f == "yaml" and _COMPOSE_NAME.match(posixpath.basename(p))]
-    by_content = [r[0] for r in catalogue.query(
-        """SELECT DISTINCT r.path FROM records r JOIN files f ON f.path = r.path
-           WHERE f.format = 'yaml' AND r.doc = 0 AND starts_with(r.key_path, 'services.')""")]
+    by_content = [
+        r[0]
+        for r in catalogue.query(
+            """SELECT DISTINCT r.path FROM records r JOIN files f ON f.path = r.path
+           WHERE f.format = 'yaml' AND r.doc = 0 AND starts_with(r.key_path, 'services.')"""
+        )
+    ]
     cands = sorted(set(names) | set(by_content))
     corpus.load_documents(cands)
     files: dict[str, dict[str, Any]] = {}
@@ -146,35 +169,70 @@ class _ComposeExtractor:
             self._file(p, data, self.lines[p])
         return ComposeReferences(self.out.references, self.files, dict(self.env_files))
 
-    def _path_ref(self, p: str, li: LineIndex, kp: str, kind: str, target: str, *,
-                  want: str | None = None, base_dir: str | None = None, optional: bool = False,
-                  severity: str = "error", what: str = "file") -> Reference | None:
+    def _path_ref(
+        self,
+        p: str,
+        li: LineIndex,
+        kp: str,
+        kind: str,
+        target: str,
+        *,
+        want: str | None = None,
+        base_dir: str | None = None,
+        optional: bool = False,
+        severity: str = "error",
+        what: str = "file",
+    ) -> Reference | None:
         if not isinstance(target, str) or not target:
             return None
         line = li.line(0, kp)
         if "${" in target or "$" in target.replace("$$", ""):
             return None  # interpolated: the variable is checked instead
         if is_remote(target) or target.startswith(("/", "~", "\\")) or re.match(r"^[A-Za-z]:[\\/]", target):
-            return self.out.add(p, 0, line, kp, kind, target, None, "external", severity,
-                                "absolute, home or remote path: not checked")
+            return self.out.add(
+                p, 0, line, kp, kind, target, None, "external", severity, "absolute, home or remote path: not checked"
+            )
         src = p if base_dir is None else posixpath.join(base_dir, "_")
         if self.corpus.escapes_root(src, target):
-            return self.out.add(p, 0, line, kp, kind, target, None, "external", severity,
-                                "outside the corpus root: not checked")
+            return self.out.add(
+                p, 0, line, kp, kind, target, None, "external", severity, "outside the corpus root: not checked"
+            )
         resolved = self.corpus.resolve(src, target, root_relative=False, want=want)
         if resolved is not None:
             return self.out.add(p, 0, line, kp, kind, target, resolved, "ok", severity)
-        guess = self.corpus.best_guess(src, target) if base_dir is None else posixpath.normpath(
-            posixpath.join(base_dir, target))
+        guess = (
+            self.corpus.best_guess(src, target)
+            if base_dir is None
+            else posixpath.normpath(posixpath.join(base_dir, target))
+        )
         status: Status = "optional" if optional else "broken"
         other = self.corpus.resolve(src, target, root_relative=False) if want else None
         if other is not None:
             wrong = {"dir": "a folder", "file": "a file"}
-            return self.out.add(p, 0, line, kp, kind, other, None, status, severity,
-                                f"{what} '{target}' is {wrong[self.corpus.kind_of(other) or 'file']}, "
-                                f"not {wrong.get(want, want)}")
-        return self.out.add(p, 0, line, kp, kind, guess, None, status, severity,
-                            f"{what} '{target}' does not exist (looked for {guess})")
+            return self.out.add(
+                p,
+                0,
+                line,
+                kp,
+                kind,
+                other,
+                None,
+                status,
+                severity,
+                f"{what} '{target}' is {wrong[self.corpus.kind_of(other) or 'file']}, not {wrong.get(want, want)}",
+            )
+        return self.out.add(
+            p,
+            0,
+            line,
+            kp,
+            kind,
+            guess,
+            None,
+            status,
+            severity,
+            f"{what} '{target}' does not exist (looked for {guess})",
+        )
 
     def _file(self, p: str, data: dict, li: LineIndex) -> None:
         scope = self.scopes[p]
@@ -202,9 +260,16 @@ class _ComposeExtractor:
                 if isinstance(item, str):
                     r = self._path_ref(p, li, kp, "compose-env-file", item, want="file", what="env_file")
                 elif isinstance(item, dict) and isinstance(item.get("path"), str):
-                    r = self._path_ref(p, li, key_join(kp, "path"), "compose-env-file", item["path"],
-                                       want="file", optional=item.get("required") is False,
-                                       what="env_file")
+                    r = self._path_ref(
+                        p,
+                        li,
+                        key_join(kp, "path"),
+                        "compose-env-file",
+                        item["path"],
+                        want="file",
+                        optional=item.get("required") is False,
+                        what="env_file",
+                    )
                 else:
                     r = None
                 if r is not None and r.resolved:
@@ -224,8 +289,7 @@ class _ComposeExtractor:
                         src = v["source"]
                         kp = key_join(kp, "source")
                     if src is not None:
-                        self._path_ref(p, li, kp, "compose-volume", src, severity="warning",
-                                       what="bind-mount source")
+                        self._path_ref(p, li, kp, "compose-volume", src, severity="warning", what="bind-mount source")
 
     def _extends(self, p: str, li: LineIndex, skp: str, ext: Any, scope: dict[str, str]) -> None:
         if ext is None:
@@ -244,22 +308,52 @@ class _ComposeExtractor:
             if where:
                 self.out.add(p, 0, line, kp, "compose-extends", service, f"{p}#{key_join('services', service)}", "ok")
             else:
-                self.out.add(p, 0, line, kp, "compose-extends", service, None, "broken", "error",
-                             f"service '{service}' is not defined in {p}")
+                self.out.add(
+                    p,
+                    0,
+                    line,
+                    kp,
+                    "compose-extends",
+                    service,
+                    None,
+                    "broken",
+                    "error",
+                    f"service '{service}' is not defined in {p}",
+                )
             return
         if not isinstance(file, str):
             return
         if "$" in file:
             return
         if is_remote(file) or file.startswith("/"):
-            self.out.add(p, 0, li.line(0, kp_file), kp_file, "compose-extends", file, None, "external", "error",
-                         "remote or absolute file: not checked")
+            self.out.add(
+                p,
+                0,
+                li.line(0, kp_file),
+                kp_file,
+                "compose-extends",
+                file,
+                None,
+                "external",
+                "error",
+                "remote or absolute file: not checked",
+            )
             return
         resolved = self.corpus.resolve(p, file, root_relative=False, want="file")
         if resolved is None:
             guess = self.corpus.best_guess(p, file)
-            self.out.add(p, 0, li.line(0, kp_file), kp_file, "compose-extends", guess, None, "broken", "error",
-                         f"extends file '{file}' does not exist (looked for {guess})")
+            self.out.add(
+                p,
+                0,
+                li.line(0, kp_file),
+                kp_file,
+                "compose-extends",
+                guess,
+                None,
+                "broken",
+                "error",
+                f"extends file '{file}' does not exist (looked for {guess})",
+            )
             return
         other = self.files.get(resolved)
         if other is None:
@@ -267,19 +361,39 @@ class _ComposeExtractor:
             other = self.corpus.document(resolved)
         svcs = other.get("services") if isinstance(other, dict) else None
         if isinstance(svcs, dict) and service in svcs:
-            self.out.add(p, 0, line, kp, "compose-extends", f"{file}#{service}",
-                         f"{resolved}#{key_join('services', service)}", "ok")
+            self.out.add(
+                p,
+                0,
+                line,
+                kp,
+                "compose-extends",
+                f"{file}#{service}",
+                f"{resolved}#{key_join('services', service)}",
+                "ok",
+            )
         else:
-            self.out.add(p, 0, line, kp, "compose-extends", f"{file}#{service}", None, "broken", "error",
-                         f"service '{service}' is not defined in {resolved}")
+            self.out.add(
+                p,
+                0,
+                line,
+                kp,
+                "compose-extends",
+                f"{file}#{service}",
+                None,
+                "broken",
+                "error",
+                f"service '{service}' is not defined in {resolved}",
+            )
 
     def _depends_on(self, p: str, li: LineIndex, skp: str, dep: Any, scope: dict[str, str]) -> None:
         base_kp = key_join(skp, "depends_on")
         if isinstance(dep, list):
             items = [(f"{base_kp}[{i}]", d, True) for i, d in enumerate(dep) if isinstance(d, str)]
         elif isinstance(dep, dict):
-            items = [(key_join(base_kp, d), d, not (isinstance(spec, dict) and spec.get("required") is False))
-                     for d, spec in dep.items()]
+            items = [
+                (key_join(base_kp, d), d, not (isinstance(spec, dict) and spec.get("required") is False))
+                for d, spec in dep.items()
+            ]
         else:
             return
         for kp, name, required in items:
@@ -289,9 +403,18 @@ class _ComposeExtractor:
             if where is not None:
                 self.out.add(p, 0, line, kp, "compose-depends-on", name, f"{where}#{key_join('services', name)}", "ok")
             else:
-                self.out.add(p, 0, line, kp, "compose-depends-on", name, None,
-                             "broken" if required else "optional", "error",
-                             f"service '{name}' is not defined in {p} or the compose files it is merged with")
+                self.out.add(
+                    p,
+                    0,
+                    line,
+                    kp,
+                    "compose-depends-on",
+                    name,
+                    None,
+                    "broken" if required else "optional",
+                    "error",
+                    f"service '{name}' is not defined in {p} or the compose files it is merged with",
+                )
 
     def _build(self, p: str, li: LineIndex, skp: str, build: Any) -> None:
         if build is None:
@@ -308,8 +431,7 @@ class _ComposeExtractor:
             return
         if not isinstance(context, str):
             return
-        r = self._path_ref(p, li, ctx_kp, "compose-build-context", context, want="dir",
-                           what="build context")
+        r = self._path_ref(p, li, ctx_kp, "compose-build-context", context, want="dir", what="build context")
         if r is None or r.status != "ok" or inline:
             return
         ctx = r.resolved or ""
@@ -318,6 +440,4 @@ class _ComposeExtractor:
             dockerfile = "Dockerfile"
         if not isinstance(dockerfile, str):
             return
-        self._path_ref(p, li, df_kp, "compose-dockerfile", dockerfile, want="file",
-                       base_dir=ctx, what="Dockerfile")
-
+        self._path_ref(p, li, df_kp, "compose-dockerfile", dockerfile, want="file", base_dir=ctx, what="Dockerfile")

@@ -86,8 +86,7 @@ class Corpus:
             out += [posixpath.normpath(posixpath.join(r, target)) for r in self.extra_roots]
         return [("" if c == "." else c) for c in out]
 
-    def resolve(self, source: str, target: str, *, root_relative: bool = True,
-                want: str | None = None) -> str | None:
+    def resolve(self, source: str, target: str, *, root_relative: bool = True, want: str | None = None) -> str | None:
         for c in self.candidates(source, target, root_relative=root_relative):
             if c.startswith("../") or c == "..":
                 continue
@@ -124,8 +123,7 @@ class Corpus:
         want = [p for p in set(paths) if (p, 0) not in self._docs]
         if not want:
             return
-        rows = self.catalogue.query(
-            "SELECT path, doc, data FROM documents WHERE path IN (SELECT unnest(?))", [want])
+        rows = self.catalogue.query("SELECT path, doc, data FROM documents WHERE path IN (SELECT unnest(?))", [want])
         for p in want:
             self._docs.setdefault((p, 0), None)
             self._doc_index[p].add(0)
@@ -171,7 +169,7 @@ class LineIndex:
             return min(line for _, line in items)
         i = bisect.bisect_left(items, (kp, -1))
         while i < len(items) and items[i][0].startswith(kp):
-            rest = items[i][0][len(kp):]
+            rest = items[i][0][len(kp) :]
             if rest[:1] in (".", "["):
                 best = items[i][1] if best is None else min(best, items[i][1])
             i += 1
@@ -187,10 +185,8 @@ def line_indexes(catalogue: Catalogue, paths: Iterable[str]) -> dict[str, LineIn
     paths = list(set(paths))
     if not paths:
         return {}
-    rows = catalogue.query(
-        "SELECT path, doc, key_path, line FROM records WHERE path IN (SELECT unnest(?))", [paths])
+    rows = catalogue.query("SELECT path, doc, key_path, line FROM records WHERE path IN (SELECT unnest(?))", [paths])
     by_path: dict[str, list[tuple[int, str, int]]] = defaultdict(list)
     for p, d, kp, line in rows:
         by_path[p].append((d, kp, line))
     return {p: LineIndex(by_path.get(p, [])) for p in paths}
-

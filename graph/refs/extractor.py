@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from kb.catalogue import Catalogue
-from kb.settings import Settings
-
 from graph.refs.compose import extract_compose
 from graph.refs.corpus import Corpus
 from graph.refs.helm import extract_helm_values
@@ -16,6 +13,8 @@ from graph.refs.model import Reference
 from graph.refs.schema_index import SchemaIndex
 from graph.refs.values import extract_schema_modelines, extract_values
 from graph.refs.variables import check_variables
+from kb.catalogue import Catalogue
+from kb.settings import Settings
 
 __all__ = ["ReferenceExtractor", "extract_references", "Progress"]
 
@@ -55,9 +54,16 @@ class ReferenceExtractor:
         step(extract_markdown_links(cat, corpus))
         step(extract_kubernetes(cat))
         step(extract_helm_values(cat, corpus))
-        step(check_variables(cat, corpus, known_env=list(self.settings.known_env or []),
-                             schema_files=index.schema_files, compose_files=compose.files,
-                             compose_env_files=compose.env_files))
+        step(
+            check_variables(
+                cat,
+                corpus,
+                known_env=list(self.settings.known_env or []),
+                schema_files=index.schema_files,
+                compose_files=compose.files,
+                compose_env_files=compose.env_files,
+            )
+        )
         return refs
 
 

@@ -8,10 +8,9 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from kb.catalogue import Catalogue
-
 from graph.refs.corpus import Corpus
 from graph.refs.model import Reference, ReferenceSink
+from kb.catalogue import Catalogue
 
 __all__ = ["extract_helm_values"]
 
@@ -31,7 +30,8 @@ class _HelmExtractor:
         rows = self.catalogue.query(
             """SELECT r.path, r.key_path, r.value, r.line FROM records r JOIN files f ON f.path = r.path
                WHERE f.format = 'helm-template' AND starts_with(r.key_path, 'values_refs[')
-               ORDER BY r.path, r.line""")
+               ORDER BY r.path, r.line"""
+        )
         if not rows:
             return []
         charts = {posixpath.dirname(p) for p in self.corpus.formats if posixpath.basename(p) == "Chart.yaml"}
@@ -73,8 +73,18 @@ class _HelmExtractor:
             if not keys:
                 continue
             if vfile is None:
-                self.out.add(path, 0, line, kp, "helm-value", value, None, "broken", "error",
-                             f"the chart {chart or '.'} has no values.yaml")
+                self.out.add(
+                    path,
+                    0,
+                    line,
+                    kp,
+                    "helm-value",
+                    value,
+                    None,
+                    "broken",
+                    "error",
+                    f"the chart {chart or '.'} has no values.yaml",
+                )
                 continue
             if keys[0] in deps or keys[0] == "global":
                 self.out.add(path, 0, line, kp, "helm-value", value, vfile, "ok")
@@ -83,8 +93,11 @@ class _HelmExtractor:
             if missing is None:
                 self.out.add(path, 0, line, kp, "helm-value", value, f"{vfile}#{value}", "ok")
             else:
-                pending.append(self.out.add(path, 0, line, kp, "helm-value", value, None, "broken", "error",
-                                            f"{vfile} has no '{missing}'"))
+                pending.append(
+                    self.out.add(
+                        path, 0, line, kp, "helm-value", value, None, "broken", "error", f"{vfile} has no '{missing}'"
+                    )
+                )
         # A missing value that the template tests (if/with/default/coalesce/...) is optional.
         texts = self._line_texts({r.path for r in pending})
         tested: dict[str, set[str]] = defaultdict(set)  # path -> values an if/with/... tests
@@ -105,7 +118,8 @@ class _HelmExtractor:
         if not paths:
             return out
         for path, start, text in self.catalogue.query(
-                "SELECT path, line_start, text FROM sections WHERE path IN (SELECT unnest(?))", [sorted(paths)]):
+            "SELECT path, line_start, text FROM sections WHERE path IN (SELECT unnest(?))", [sorted(paths)]
+        ):
             for i, ln in enumerate((text or "").split("\n")):
                 out.setdefault((path, start + i), ln)
         return out
@@ -153,4 +167,3 @@ def _missing_value(values: Any, keys: list[str]) -> str | None:
             return ".".join(keys[: i + 1])
         cur = cur[k]
     return None
-

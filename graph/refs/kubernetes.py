@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import re
 
-from kb.catalogue import Catalogue
-
 from graph.refs.model import Reference, ReferenceSink
+from kb.catalogue import Catalogue
 
 __all__ = ["extract_kubernetes"]
 
 _K8S_REF = re.compile(
-    r"(?:^|\.)(?P<obj>configMapRef|secretRef|configMapKeyRef|secretKeyRef|configMap|secret)\.(?P<field>name|secretName)$")
+    r"(?:^|\.)(?P<obj>configMapRef|secretRef|configMapKeyRef|secretKeyRef|configMap|secret)\.(?P<field>name|secretName)$"
+)
 
 
 def extract_kubernetes(catalogue: Catalogue) -> list[Reference]:
@@ -25,7 +25,8 @@ def extract_kubernetes(catalogue: Catalogue) -> list[Reference]:
         """SELECT k.path, k.doc, k.value, n.value FROM records k
            JOIN records n ON n.path = k.path AND n.doc = k.doc AND n.key_path = 'metadata.name'
            WHERE k.key_path = 'kind' AND k.value IN ('ConfigMap', 'Secret', 'SealedSecret', 'ExternalSecret')
-           ORDER BY k.path, k.doc""")
+           ORDER BY k.path, k.doc"""
+    )
     defined: dict[tuple[str, str], str] = {}
     for path, _doc, kind, name in objs:
         k = "ConfigMap" if kind == "ConfigMap" else "Secret"
@@ -33,7 +34,8 @@ def extract_kubernetes(catalogue: Catalogue) -> list[Reference]:
     gens = catalogue.query(
         """SELECT path, key_path, value FROM records
            WHERE regexp_matches(key_path, '^(configMapGenerator|secretGenerator)\\[\\d+\\]\\.name$')
-           ORDER BY path, line""")
+           ORDER BY path, line"""
+    )
     for path, kp, name in gens:
         defined.setdefault(("ConfigMap" if kp.startswith("configMap") else "Secret", name), path)
     rows = catalogue.query(
@@ -41,12 +43,17 @@ def extract_kubernetes(catalogue: Catalogue) -> list[Reference]:
            WHERE r.value_type = 'str'
              AND regexp_matches(r.key_path, '(configMapRef|secretRef|configMapKeyRef|secretKeyRef|configMap|secret)\\.(name|secretName)$')
              AND (r.path, r.doc) IN (SELECT path, doc FROM records WHERE key_path = 'apiVersion')
-           ORDER BY r.path, r.doc, r.line""")
+           ORDER BY r.path, r.doc, r.line"""
+    )
     if not rows:
         return []
-    optional = {(p, d, kp) for p, d, kp, v in catalogue.query(
-        """SELECT path, doc, key_path, value FROM records WHERE value = 'true'
-           AND (ends_with(key_path, '.optional'))""")}
+    optional = {
+        (p, d, kp)
+        for p, d, kp, v in catalogue.query(
+            """SELECT path, doc, key_path, value FROM records WHERE value = 'true'
+           AND (ends_with(key_path, '.optional'))"""
+        )
+    }
     for path, doc, kp, name, line in rows:
         m = _K8S_REF.search(kp)
         if not m:
@@ -67,6 +74,7 @@ def extract_kubernetes(catalogue: Catalogue) -> list[Reference]:
         elif (path, doc, parent + ".optional") in optional:
             out.add(path, doc, line, kp, ref_kind, name, None, "optional", "warning")
         else:
-            out.add(path, doc, line, kp, ref_kind, name, None, "broken", "warning",
-                    f"no {kind} named '{name}' in the tree")
+            out.add(
+                path, doc, line, kp, ref_kind, name, None, "broken", "warning", f"no {kind} named '{name}' in the tree"
+            )
     return out.references

@@ -8,12 +8,11 @@ import re
 from collections import defaultdict
 from urllib.parse import unquote
 
-from kb.catalogue import Catalogue
-from kb.markdown import heading_anchors, html_anchors
-
 from graph.refs.corpus import Corpus
 from graph.refs.model import Reference, ReferenceSink
 from graph.refs.paths import SCHEME
+from kb.catalogue import Catalogue
+from kb.markdown import heading_anchors, html_anchors
 
 __all__ = ["extract_markdown_links", "anchors_by_file", "loose"]
 
@@ -28,9 +27,10 @@ def anchors_by_file(catalogue: Catalogue) -> dict[str, set[str]]:
     makes them, and HTML ``name``/``id`` attributes in headings and anywhere in the text."""
     titles: dict[str, list[str]] = defaultdict(list)
     for path, title in catalogue.query(
-            """SELECT r.path, r.value FROM records r JOIN files f ON f.path = r.path
+        """SELECT r.path, r.value FROM records r JOIN files f ON f.path = r.path
                WHERE f.format = 'markdown' AND starts_with(r.key_path, 'headings[')
-               ORDER BY r.path, r.line"""):
+               ORDER BY r.path, r.line"""
+    ):
         titles[path].append(title or "")
     anchors: dict[str, set[str]] = defaultdict(set)
     for path, ts in titles.items():
@@ -38,8 +38,9 @@ def anchors_by_file(catalogue: Catalogue) -> dict[str, set[str]]:
         for t in ts:
             anchors[path].update(loose(name) for name in html_anchors(t))
     for path, text in catalogue.query(
-            """SELECT s.path, s.text FROM sections s JOIN files f ON f.path = s.path
-               WHERE f.format = 'markdown' AND (contains(s.text, 'name=') OR contains(s.text, 'id='))"""):
+        """SELECT s.path, s.text FROM sections s JOIN files f ON f.path = s.path
+               WHERE f.format = 'markdown' AND (contains(s.text, 'name=') OR contains(s.text, 'id='))"""
+    ):
         anchors[path].update(loose(name) for name in html_anchors(text or ""))
     return anchors
 
@@ -49,7 +50,8 @@ def extract_markdown_links(catalogue: Catalogue, corpus: Corpus) -> list[Referen
     rows = catalogue.query(
         """SELECT r.path, r.key_path, r.value, r.line FROM records r JOIN files f ON f.path = r.path
            WHERE f.format = 'markdown' AND starts_with(r.key_path, 'links[') AND r.value_type = 'str'
-           ORDER BY r.path, r.line""")
+           ORDER BY r.path, r.line"""
+    )
     links = _LinkChecker(corpus, anchors_by_file(catalogue))
     for path, kp, value, line in rows:
         links.link(path, kp, value.strip(), line)
@@ -75,8 +77,18 @@ class _LinkChecker:
             rel = file_part.lstrip("/")
             if "." not in posixpath.basename(rel.rstrip("/")):
                 # a site route (/reference/cli/), as documentation generators use: not a file
-                self.out.add(path, 0, line, kp, "markdown-link", target, None, "external", "error",
-                             "a site-absolute route, not a file")
+                self.out.add(
+                    path,
+                    0,
+                    line,
+                    kp,
+                    "markdown-link",
+                    target,
+                    None,
+                    "external",
+                    "error",
+                    "a site-absolute route, not a file",
+                )
                 return
             resolved = None
             d = posixpath.dirname(path)
@@ -91,19 +103,40 @@ class _LinkChecker:
                     break
                 d = posixpath.dirname(d)
             if resolved is None:
-                self.out.add(path, 0, line, kp, "markdown-link", rel, None, "broken", "error",
-                             f"link target '{target}' does not exist")
+                self.out.add(
+                    path,
+                    0,
+                    line,
+                    kp,
+                    "markdown-link",
+                    rel,
+                    None,
+                    "broken",
+                    "error",
+                    f"link target '{target}' does not exist",
+                )
                 return
         else:
             if self.corpus.escapes_root(path, file_part):
-                self.out.add(path, 0, line, kp, "markdown-link", target, None, "external", "error",
-                             "outside the corpus root")
+                self.out.add(
+                    path, 0, line, kp, "markdown-link", target, None, "external", "error", "outside the corpus root"
+                )
                 return
             resolved = self.corpus.resolve(path, file_part, root_relative=False)
             if resolved is None:
                 guess = posixpath.normpath(posixpath.join(posixpath.dirname(path), file_part))
-                self.out.add(path, 0, line, kp, "markdown-link", guess, None, "broken", "error",
-                             f"link target '{file_part}' does not exist (looked for {guess})")
+                self.out.add(
+                    path,
+                    0,
+                    line,
+                    kp,
+                    "markdown-link",
+                    guess,
+                    None,
+                    "broken",
+                    "error",
+                    f"link target '{file_part}' does not exist (looked for {guess})",
+                )
                 return
         if not anchor or self.corpus.formats.get(resolved) != "markdown" or re.match(r"^L\d+", anchor):
             self.out.add(path, 0, line, kp, "markdown-link", target, resolved, "ok")
@@ -113,5 +146,15 @@ class _LinkChecker:
         if loose(unquote(anchor)) in have:
             self.out.add(path, 0, line, kp, "markdown-link", target, full, "ok")
         else:
-            self.out.add(path, 0, line, kp, "markdown-link", full, None, "broken", "error",
-                         f"{resolved} has no heading for '#{anchor}'")
+            self.out.add(
+                path,
+                0,
+                line,
+                kp,
+                "markdown-link",
+                full,
+                None,
+                "broken",
+                "error",
+                f"{resolved} has no heading for '#{anchor}'",
+            )

@@ -19,15 +19,35 @@ __all__ = [
 ]
 
 REFERENCE_COLUMNS: list[tuple[str, str]] = [
-    ("path", "VARCHAR"), ("doc", "INTEGER"), ("line", "INTEGER"), ("key_path", "VARCHAR"),
-    ("kind", "VARCHAR"), ("target", "VARCHAR"), ("resolved", "VARCHAR"), ("status", "VARCHAR"),
-    ("severity", "VARCHAR"), ("detail", "VARCHAR"),
+    ("path", "VARCHAR"),
+    ("doc", "INTEGER"),
+    ("line", "INTEGER"),
+    ("key_path", "VARCHAR"),
+    ("kind", "VARCHAR"),
+    ("target", "VARCHAR"),
+    ("resolved", "VARCHAR"),
+    ("status", "VARCHAR"),
+    ("severity", "VARCHAR"),
+    ("detail", "VARCHAR"),
 ]
 
 KINDS = (
-    "file", "include", "schema", "json-ref", "compose-extends", "compose-env-file",
-    "compose-depends-on", "compose-volume", "compose-build-context", "compose-dockerfile",
-    "compose-include", "compose-file", "variable", "markdown-link", "k8s-configmap", "k8s-secret",
+    "file",
+    "include",
+    "schema",
+    "json-ref",
+    "compose-extends",
+    "compose-env-file",
+    "compose-depends-on",
+    "compose-volume",
+    "compose-build-context",
+    "compose-dockerfile",
+    "compose-include",
+    "compose-file",
+    "variable",
+    "markdown-link",
+    "k8s-configmap",
+    "k8s-secret",
     "helm-value",
 )
 
@@ -60,8 +80,18 @@ class Reference:
     detail: str = ""
 
     def row(self) -> tuple[str, int, int | None, str, str, str, str | None, str, str, str]:
-        return (self.path, self.doc, self.line, self.key_path, self.kind, self.target, self.resolved,
-                self.status, self.severity, self.detail)
+        return (
+            self.path,
+            self.doc,
+            self.line,
+            self.key_path,
+            self.kind,
+            self.target,
+            self.resolved,
+            self.status,
+            self.severity,
+            self.detail,
+        )
 
 
 class ReferenceSink:
@@ -70,8 +100,19 @@ class ReferenceSink:
     def __init__(self) -> None:
         self.references: list[Reference] = []
 
-    def add(self, path: str, doc: int, line: int | None, key_path: str, kind: str, target: str,
-            resolved: str | None, status: Status, severity: str = "error", detail: str = "") -> Reference:
+    def add(
+        self,
+        path: str,
+        doc: int,
+        line: int | None,
+        key_path: str,
+        kind: str,
+        target: str,
+        resolved: str | None,
+        status: Status,
+        severity: str = "error",
+        detail: str = "",
+    ) -> Reference:
         ref = Reference(path, doc, line, key_path, kind, target, resolved, status, severity, detail)
         self.references.append(ref)
         return ref

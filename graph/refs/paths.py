@@ -4,49 +4,183 @@ from __future__ import annotations
 
 import re
 
+from graph.refs.model import last_key
 from kb.keypaths import split_key_path
 
-from graph.refs.model import last_key
-
-__all__ = ["REF_SUFFIXES", "SCHEME", "INCLUDE_KEYS", "looks_like_path", "in_data_subtree", "skipped_key_path",
-           "is_remote"]
+__all__ = [
+    "REF_SUFFIXES",
+    "SCHEME",
+    "INCLUDE_KEYS",
+    "looks_like_path",
+    "in_data_subtree",
+    "skipped_key_path",
+    "is_remote",
+]
 
 # Suffixes of files a path in a config value is taken to point at (config and docs formats).
-REF_SUFFIXES = frozenset({
-    "json", "jsonc", "json5", "yaml", "yml", "toml", "ini", "cfg", "conf", "cnf", "env", "properties",
-    "md", "markdown", "mdx", "tpl", "hcl", "tf", "tfvars",
-})
+REF_SUFFIXES = frozenset(
+    {
+        "json",
+        "jsonc",
+        "json5",
+        "yaml",
+        "yml",
+        "toml",
+        "ini",
+        "cfg",
+        "conf",
+        "cnf",
+        "env",
+        "properties",
+        "md",
+        "markdown",
+        "mdx",
+        "tpl",
+        "hcl",
+        "tf",
+        "tfvars",
+    }
+)
 SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
-_MIME_TOP = ("application/", "text/", "image/", "audio/", "video/", "multipart/", "font/", "model/",
-             "message/", "chemical/", "x-conference/")
+_MIME_TOP = (
+    "application/",
+    "text/",
+    "image/",
+    "audio/",
+    "video/",
+    "multipart/",
+    "font/",
+    "model/",
+    "message/",
+    "chemical/",
+    "x-conference/",
+)
 _DATE = re.compile(r"^\d{1,4}[/\-.]\d{1,2}[/\-.]\d{1,4}$")
 _CIDR = re.compile(r"^[\d.]+/\d{1,2}$|^[0-9a-fA-F:]+/\d{1,3}$")
 _GLOB_CHARS = set("*?[]{}")
 _BAD_CHARS = set(" \t\r\n\"'<>|`,;()=&^!")
 # Keys whose values are paths even without a slash (``extends: base.json``).
-_PATH_KEYS = frozenset({
-    "extends", "extend", "include", "includes", "import", "imports", "inherit", "inherits", "base",
-    "bases", "parent", "parents", "based_on", "basedon", "config", "configs", "configfile",
-    "config_file", "config-file", "file", "files", "path", "paths", "schema", "ref", "template",
-    "templates", "values", "valuefiles", "valuesfiles", "resources", "components", "patches",
-    "patchesstrategicmerge", "envfile", "env_file", "env-file", "env_files", "source", "src",
-    "manifest", "manifests", "filename", "location", "overlay", "overlays", "crds", "openapi",
-    "spec", "specs", "definition", "definitions_file", "fragment", "fragments", "partial", "partials",
-})
+_PATH_KEYS = frozenset(
+    {
+        "extends",
+        "extend",
+        "include",
+        "includes",
+        "import",
+        "imports",
+        "inherit",
+        "inherits",
+        "base",
+        "bases",
+        "parent",
+        "parents",
+        "based_on",
+        "basedon",
+        "config",
+        "configs",
+        "configfile",
+        "config_file",
+        "config-file",
+        "file",
+        "files",
+        "path",
+        "paths",
+        "schema",
+        "ref",
+        "template",
+        "templates",
+        "values",
+        "valuefiles",
+        "valuesfiles",
+        "resources",
+        "components",
+        "patches",
+        "patchesstrategicmerge",
+        "envfile",
+        "env_file",
+        "env-file",
+        "env_files",
+        "source",
+        "src",
+        "manifest",
+        "manifests",
+        "filename",
+        "location",
+        "overlay",
+        "overlays",
+        "crds",
+        "openapi",
+        "spec",
+        "specs",
+        "definition",
+        "definitions_file",
+        "fragment",
+        "fragments",
+        "partial",
+        "partials",
+    }
+)
 _NOT_PATH_KEYS = frozenset({"subpath", "mountpath", "hostpath", "image", "url", "uri", "href", "homepage"})
 # Include-like keys: a reference under one of these must not close a cycle.
-INCLUDE_KEYS = frozenset({
-    "extends", "extend", "include", "includes", "import", "imports", "inherit", "inherits", "base",
-    "bases", "parent", "parents", "based_on", "basedon", "resources", "components", "overlays",
-})
+INCLUDE_KEYS = frozenset(
+    {
+        "extends",
+        "extend",
+        "include",
+        "includes",
+        "import",
+        "imports",
+        "inherit",
+        "inherits",
+        "base",
+        "bases",
+        "parent",
+        "parents",
+        "based_on",
+        "basedon",
+        "resources",
+        "components",
+        "overlays",
+    }
+)
 # Key-path segments under which values are data about paths, not references.
-_SKIP_SEGMENTS = frozenset({
-    "default", "defaults", "examples", "example", "enum", "const", "pattern", "patterns",
-    "description", "title", "markdowndescription", "$comment", "filematch", "exclude", "excludes",
-    "ignore", "ignores", "ignorepatterns", "ignore_patterns", "ignore-paths", "paths-ignore",
-    "skip", "glob", "globs", "match", "matches", "watch", "on", "$id", "id", "$schema", "$ref",
-    "with",  # GitHub Actions inputs: paths in the runner's workspace, made at run time
-})
+_SKIP_SEGMENTS = frozenset(
+    {
+        "default",
+        "defaults",
+        "examples",
+        "example",
+        "enum",
+        "const",
+        "pattern",
+        "patterns",
+        "description",
+        "title",
+        "markdowndescription",
+        "$comment",
+        "filematch",
+        "exclude",
+        "excludes",
+        "ignore",
+        "ignores",
+        "ignorepatterns",
+        "ignore_patterns",
+        "ignore-paths",
+        "paths-ignore",
+        "skip",
+        "glob",
+        "globs",
+        "match",
+        "matches",
+        "watch",
+        "on",
+        "$id",
+        "id",
+        "$schema",
+        "$ref",
+        "with",  # GitHub Actions inputs: paths in the runner's workspace, made at run time
+    }
+)
 
 
 def looks_like_path(value: str, key_path: str = "") -> bool:
@@ -98,7 +232,6 @@ def skipped_key_path(kp: str) -> bool:
     return any(isinstance(p, str) and p.lower() in _SKIP_SEGMENTS for p in split_key_path(kp)[:-1]) or (
         last_key(kp) in {"$id", "id", "$schema", "$ref", "description", "title", "pattern"}
     )
-
 
 
 def is_remote(target: str) -> bool:

@@ -49,9 +49,14 @@ def scope_for_local_ref(data: Any, kp: str) -> Any:
     cur = data
     scope = data
     for part in split_key_path(kp)[:-1]:
-        if isinstance(cur, dict) and isinstance(part, str) and part in cur:
-            cur = cur[part]
-        elif isinstance(cur, list) and isinstance(part, int) and part < len(cur):
+        if (
+            isinstance(cur, dict)
+            and isinstance(part, str)
+            and part in cur
+            or isinstance(cur, list)
+            and isinstance(part, int)
+            and part < len(cur)
+        ):
             cur = cur[part]
         else:
             break

@@ -8,9 +8,8 @@ from collections import defaultdict
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from kb.errors import ConfigError
-
 from graph.refs.corpus import Corpus
+from kb.errors import ConfigError
 
 __all__ = ["SchemaIndex", "META_SCHEMA_HOSTS", "is_meta_schema_url"]
 
@@ -46,7 +45,8 @@ class SchemaIndex:
         cat = corpus.catalogue
         rows = cat.query(
             """SELECT path, key_path, value FROM records
-               WHERE key_path IN ('$schema', '$id', 'id') AND value_type = 'str' AND doc = 0""")
+               WHERE key_path IN ('$schema', '$id', 'id') AND value_type = 'str' AND doc = 0"""
+        )
         self.schema_files: set[str] = set()
         self.by_id: dict[str, str] = {}
         for path, kp, value in rows:
@@ -63,8 +63,10 @@ class SchemaIndex:
             self.by_base[posixpath.basename(p)].append(p)
         # catalogs: {"schemas": [{"name", "url", "fileMatch": [...]}]}
         self.catalog_entries: list[tuple[str, list[str], str]] = []  # (catalog path, globs, url)
-        cat_paths = [r[0] for r in cat.query(
-            "SELECT DISTINCT path FROM records WHERE key_path LIKE 'schemas[%].url' AND doc = 0")]
+        cat_paths = [
+            r[0]
+            for r in cat.query("SELECT DISTINCT path FROM records WHERE key_path LIKE 'schemas[%].url' AND doc = 0")
+        ]
         corpus.load_documents(cat_paths)
         catalogs = [(cp, corpus.document(cp)) for cp in cat_paths]
         for configured in corpus.settings.schema_catalogs or []:
@@ -74,8 +76,9 @@ class SchemaIndex:
             try:
                 catalogs.append((str(configured), json.loads(cpath.read_text(encoding="utf-8"))))
             except (OSError, ValueError) as exc:
-                raise ConfigError(f"schema catalog '{configured}' cannot be read ({exc}); "
-                                  "check the schema_catalogs setting") from exc
+                raise ConfigError(
+                    f"schema catalog '{configured}' cannot be read ({exc}); check the schema_catalogs setting"
+                ) from exc
         for cp, data in catalogs:
             if not isinstance(data, dict) or not isinstance(data.get("schemas"), list):
                 continue
@@ -116,9 +119,11 @@ class SchemaIndex:
         same = [c for c in cands if self._site_of_file(c) == site]
         if len(same) == 1:
             return same[0]
-        if len(cands) == 1 and not self._site_of_file(cands[0]):
-            # a schema without $id, named like the URL, on a site that serves a catalog here
-            if any(_site(e[2]) == site for e in self.catalog_entries):
-                return cands[0]
+        # a schema without $id, named like the URL, on a site that serves a catalog here
+        if (
+            len(cands) == 1
+            and not self._site_of_file(cands[0])
+            and any(_site(e[2]) == site for e in self.catalog_entries)
+        ):
+            return cands[0]
         return None
-

@@ -8,21 +8,21 @@ from collections import defaultdict
 from collections.abc import Collection
 from urllib.parse import unquote, urljoin
 
-from kb.catalogue import Catalogue
-
 from graph.refs.corpus import Corpus
 from graph.refs.model import Reference, ReferenceSink, last_key
 from graph.refs.paths import INCLUDE_KEYS, REF_SUFFIXES, in_data_subtree, looks_like_path, skipped_key_path
 from graph.refs.pointers import anchor_exists, pointer_exists, scope_for_local_ref
 from graph.refs.schema_index import SchemaIndex, is_meta_schema_url
+from kb.catalogue import Catalogue
 
 __all__ = ["extract_values", "extract_schema_modelines"]
 
 _MODELINE = re.compile(r"#\s*yaml-language-server:\s*\$schema=(\S+)")
 
 
-def extract_values(catalogue: Catalogue, corpus: Corpus, index: SchemaIndex,
-                   skip: Collection[str] = ()) -> list[Reference]:
+def extract_values(
+    catalogue: Catalogue, corpus: Corpus, index: SchemaIndex, skip: Collection[str] = ()
+) -> list[Reference]:
     """File paths, ``$ref``s and ``$schema``s in string values; files in ``skip`` (compose files,
     which have an extractor of their own) are looked at for ``$ref``/``$schema`` only."""
     return _ValueExtractor(catalogue, corpus, index).values(skip)
@@ -51,7 +51,8 @@ class _ValueExtractor:
                   AND (regexp_matches(r.key_path, '(^|[.\\]])\\$(ref|schema)$')
                        OR regexp_matches(lower(r.value), '\\.({suffixes})([#?].*)?$')
                        OR starts_with(r.value, 'file:'))
-                ORDER BY r.path, r.doc, r.line""")
+                ORDER BY r.path, r.doc, r.line"""
+        )
 
     def values(self, skip: Collection[str]) -> list[Reference]:
         rows = self._candidate_values()
@@ -80,7 +81,8 @@ class _ValueExtractor:
         rows = self.catalogue.query(
             """SELECT path, doc FROM records WHERE key_path = 'kind' AND value_type = 'str'
                AND value <> 'Kustomization'
-               INTERSECT SELECT path, doc FROM records WHERE key_path = 'apiVersion'""")
+               INTERSECT SELECT path, doc FROM records WHERE key_path = 'apiVersion'"""
+        )
         return {(p, d) for p, d in rows}
 
     def _file_ref(self, path: str, doc: int, kp: str, value: str, line: int) -> None:
@@ -100,12 +102,32 @@ class _ValueExtractor:
             self.out.add(path, doc, line, kp, kind, value, resolved, "ok")
         elif "/" not in clean and clean in self.corpus.basenames:
             # a bare name that exists elsewhere: the tool has its own search path
-            self.out.add(path, doc, line, kp, kind, value, None, "external", "error",
-                         "a bare file name found elsewhere in the tree; resolved by the tool's own search path")
+            self.out.add(
+                path,
+                doc,
+                line,
+                kp,
+                kind,
+                value,
+                None,
+                "external",
+                "error",
+                "a bare file name found elsewhere in the tree; resolved by the tool's own search path",
+            )
         else:
             guess = self.corpus.best_guess(path, clean)
-            self.out.add(path, doc, line, kp, kind, guess, None, "broken", "error",
-                         f"'{value}' does not exist (looked for {guess})")
+            self.out.add(
+                path,
+                doc,
+                line,
+                kp,
+                kind,
+                guess,
+                None,
+                "broken",
+                "error",
+                f"'{value}' does not exist (looked for {guess})",
+            )
 
     def _schema_ref(self, path: str, doc: int, kp: str, value: str, line: int | None) -> None:
         v = value.strip()
@@ -130,8 +152,18 @@ class _ValueExtractor:
             self.out.add(path, doc, line, kp, "schema", v, resolved, "ok")
         else:
             guess = self.corpus.best_guess(path, clean)
-            self.out.add(path, doc, line, kp, "schema", guess, None, "broken", "error",
-                         f"schema '{v}' does not exist (looked for {guess})")
+            self.out.add(
+                path,
+                doc,
+                line,
+                kp,
+                "schema",
+                guess,
+                None,
+                "broken",
+                "error",
+                f"schema '{v}' does not exist (looked for {guess})",
+            )
 
     def _json_ref(self, path: str, doc: int, kp: str, value: str, line: int) -> None:
         v = value.strip()
@@ -162,13 +194,33 @@ class _ValueExtractor:
                 if isinstance(base, str) and "://" in base:
                     target_path = self.index.lookup(urljoin(base, uri))
                     if target_path is None:
-                        self.out.add(path, doc, line, kp, "json-ref", v, None, "external", "error",
-                                     f"resolves against $id {base}; not in the tree")
+                        self.out.add(
+                            path,
+                            doc,
+                            line,
+                            kp,
+                            "json-ref",
+                            v,
+                            None,
+                            "external",
+                            "error",
+                            f"resolves against $id {base}; not in the tree",
+                        )
                         return
             if target_path is None:
                 guess = self.corpus.best_guess(path, uri)
-                self.out.add(path, doc, line, kp, "json-ref", guess + (f"#{frag}" if frag else ""), None, "broken",
-                             "error", f"$ref file '{uri}' does not exist (looked for {guess})")
+                self.out.add(
+                    path,
+                    doc,
+                    line,
+                    kp,
+                    "json-ref",
+                    guess + (f"#{frag}" if frag else ""),
+                    None,
+                    "broken",
+                    "error",
+                    f"$ref file '{uri}' does not exist (looked for {guess})",
+                )
                 return
         if not frag:
             self.out.add(path, doc, line, kp, "json-ref", v, target_path, "ok")
@@ -187,19 +239,22 @@ class _ValueExtractor:
         if ok:
             self.out.add(path, doc, line, kp, "json-ref", v, resolved, "ok")
         else:
-            self.out.add(path, doc, line, kp, "json-ref", resolved, None, "broken", "error",
-                         f"{target_path} has no '#{frag}'")
+            self.out.add(
+                path, doc, line, kp, "json-ref", resolved, None, "broken", "error", f"{target_path} has no '#{frag}'"
+            )
 
     def modelines(self) -> list[Reference]:
         """``# yaml-language-server: $schema=...`` comments, read from the first section's text."""
         rows = self.catalogue.query(
             """SELECT s.path, s.text, s.line_start FROM sections s JOIN files f ON f.path = s.path
-               WHERE f.format = 'yaml' AND s.line_start <= 3 AND contains(s.text, 'yaml-language-server')""")
+               WHERE f.format = 'yaml' AND s.line_start <= 3 AND contains(s.text, 'yaml-language-server')"""
+        )
         # YAML files without sections (comments only, empty): read their first lines from disk
         if self.corpus.root is not None:
             bare = self.catalogue.query(
                 """SELECT f.path FROM files f WHERE f.format = 'yaml' AND f.status = 'ok'
-                   AND NOT EXISTS (SELECT 1 FROM sections s WHERE s.path = f.path)""")
+                   AND NOT EXISTS (SELECT 1 FROM sections s WHERE s.path = f.path)"""
+            )
             for (path,) in bare:
                 try:
                     with open(self.corpus.root / path, encoding="utf-8-sig", errors="replace") as fh:

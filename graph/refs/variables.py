@@ -11,13 +11,12 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kb.catalogue import Catalogue
-from kb.globs import glob_match
-from kb.keypaths import split_key_path
-
 from graph.refs.corpus import Corpus
 from graph.refs.model import Reference, ReferenceSink
 from graph.refs.paths import in_data_subtree
+from kb.catalogue import Catalogue
+from kb.globs import glob_match
+from kb.keypaths import split_key_path
 
 __all__ = ["VarUse", "scan_variables", "check_variables", "ALWAYS_ENV"]
 
@@ -28,12 +27,11 @@ _DOTTED_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 @dataclass(slots=True)
 class VarUse:
     name: str
-    required: bool      # no default: must be defined
-    raw: str            # the text as written, ``${NAME:?msg}``
+    required: bool  # no default: must be defined
+    raw: str  # the text as written, ``${NAME:?msg}``
 
 
-def scan_variables(text: str, *, bare: bool = False, dotted: bool = False,
-                   colon_default: bool = False) -> list[VarUse]:
+def scan_variables(text: str, *, bare: bool = False, dotted: bool = False, colon_default: bool = False) -> list[VarUse]:
     """Variable uses in a string, compose-style.
 
     ``$$`` is an escape; ``${VAR:-x}``, ``${VAR-x}``, ``${VAR:+x}``, ``${VAR+x}`` have a default;
@@ -63,13 +61,13 @@ def scan_variables(text: str, *, bare: bool = False, dotted: bool = False,
                 k += 1
             if depth:
                 break  # unterminated
-            inner = text[j + 2:k - 1]
+            inner = text[j + 2 : k - 1]
             m = name_re.match(inner)
             if m:
-                name, rest = m.group(0), inner[m.end():]
+                name, rest = m.group(0), inner[m.end() :]
                 if dotted:
                     name = name.rstrip(".-")
-                    rest = inner[len(name):]
+                    rest = inner[len(name) :]
                 if rest == "" or rest[:2] in (":?",) or rest[:1] == "?":
                     out.append(VarUse(name, True, text[j:k]))
                 elif rest[:2] in (":-", ":+") or rest[:1] in ("-", "+") or (colon_default and rest[:1] == ":"):
@@ -83,7 +81,7 @@ def scan_variables(text: str, *, bare: bool = False, dotted: bool = False,
         if bare:
             m = _NAME.match(text, j + 1)
             if m:
-                out.append(VarUse(m.group(0), True, text[j:m.end()]))
+                out.append(VarUse(m.group(0), True, text[j : m.end()]))
                 i = m.end()
                 continue
         i = j + 1
@@ -95,16 +93,45 @@ _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 # Variables every process environment has; never undefined.
 ALWAYS_ENV = frozenset({"HOME", "PATH", "USER", "PWD", "SHELL", "HOSTNAME", "LANG", "TERM", "TMPDIR"})
 # Keys whose values are shell scripts run later, where ``${VAR}`` is the shell's business.
-_SCRIPT_KEYS = frozenset({
-    "run", "script", "scripts", "command", "commands", "args", "entrypoint", "cmd", "shell",
-    "before_script", "after_script", "before_install", "install", "test", "build", "steps",
-    "exec", "hook", "hooks", "pre", "post", "lifecycle", "prestop", "poststart",
-})
+_SCRIPT_KEYS = frozenset(
+    {
+        "run",
+        "script",
+        "scripts",
+        "command",
+        "commands",
+        "args",
+        "entrypoint",
+        "cmd",
+        "shell",
+        "before_script",
+        "after_script",
+        "before_install",
+        "install",
+        "test",
+        "build",
+        "steps",
+        "exec",
+        "hook",
+        "hooks",
+        "pre",
+        "post",
+        "lifecycle",
+        "prestop",
+        "poststart",
+    }
+)
 
 
-def check_variables(catalogue: Catalogue, corpus: Corpus, *, known_env: Sequence[str] = (),
-                    schema_files: Collection[str] = (), compose_files: Mapping[str, dict[str, Any]] | None = None,
-                    compose_env_files: Mapping[str, list[str]] | None = None) -> list[Reference]:
+def check_variables(
+    catalogue: Catalogue,
+    corpus: Corpus,
+    *,
+    known_env: Sequence[str] = (),
+    schema_files: Collection[str] = (),
+    compose_files: Mapping[str, dict[str, Any]] | None = None,
+    compose_env_files: Mapping[str, list[str]] | None = None,
+) -> list[Reference]:
     """Every variable use, resolved against the ``.env`` files in scope.
 
     ``compose_files`` (path -> first document) and ``compose_env_files`` (compose path -> the env
@@ -117,7 +144,8 @@ def check_variables(catalogue: Catalogue, corpus: Corpus, *, known_env: Sequence
     out = ReferenceSink()
     env_rows = catalogue.query(
         """SELECT r.path, r.key_path, r.value, r.line FROM records r JOIN files f ON f.path = r.path
-           WHERE f.format = 'dotenv'""")
+           WHERE f.format = 'dotenv'"""
+    )
     defs_by_file: dict[str, dict[str, int]] = defaultdict(dict)
     for path, key, _value, line in env_rows:
         defs_by_file[path].setdefault(key, line)
@@ -133,11 +161,13 @@ def check_variables(catalogue: Catalogue, corpus: Corpus, *, known_env: Sequence
            JOIN files f ON f.path = r.path
            WHERE r.value_type = 'str' AND contains(r.value, '$')
              AND f.format IN ('yaml', 'json', 'toml', 'ini', 'dotenv', 'properties')
-           ORDER BY r.path, r.line""")
+           ORDER BY r.path, r.line"""
+    )
     if any(fmt == "properties" for *_, fmt in rows):
         for p, k in catalogue.query(
-                """SELECT r.path, r.key_path FROM records r JOIN files f ON f.path = r.path
-                   WHERE f.format IN ('properties')"""):
+            """SELECT r.path, r.key_path FROM records r JOIN files f ON f.path = r.path
+                   WHERE f.format IN ('properties')"""
+        ):
             prop_keys[posixpath.dirname(p)].add(k)
     # what compose passes to containers (service environment / env_file), by compose folder:
     # app configs below it (properties, YAML) read those variables at run time
@@ -227,6 +257,16 @@ def check_variables(catalogue: Catalogue, corpus: Corpus, *, known_env: Sequence
             else:
                 scope = env_scope(path)
                 where = ", ".join(scope[:3]) + (" ..." if len(scope) > 3 else "") if scope else "none"
-                out.add(path, doc, line, kp, "variable", u.name, None, "undefined", "error",
-                        f"{u.raw} has no default and no .env in scope defines it (env files in scope: {where})")
+                out.add(
+                    path,
+                    doc,
+                    line,
+                    kp,
+                    "variable",
+                    u.name,
+                    None,
+                    "undefined",
+                    "error",
+                    f"{u.raw} has no default and no .env in scope defines it (env files in scope: {where})",
+                )
     return out.references

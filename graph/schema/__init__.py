@@ -35,12 +35,23 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-__all__ = ["SchemaMap", "SchemaValidator", "SkippedCheck", "Violation", "choose_schemas", "ecma_search",
-           "parse_schema_map"]
+__all__ = [
+    "SchemaMap",
+    "SchemaValidator",
+    "SkippedCheck",
+    "Violation",
+    "choose_schemas",
+    "ecma_search",
+    "parse_schema_map",
+]
 
 _WHERE = {
-    "SchemaMap": "mapping", "parse_schema_map": "mapping", "choose_schemas": "choice",
-    "SchemaValidator": "validator", "Violation": "validator", "SkippedCheck": "ecma_regex",
+    "SchemaMap": "mapping",
+    "parse_schema_map": "mapping",
+    "choose_schemas": "choice",
+    "SchemaValidator": "validator",
+    "Violation": "validator",
+    "SkippedCheck": "ecma_regex",
     "ecma_search": "ecma_regex",
 }
 

@@ -7,10 +7,9 @@ import posixpath
 import re
 from dataclasses import dataclass
 
-from kb.errors import ConfigError
-
 from graph.refs import Corpus, SchemaIndex
 from graph.schema.mapping import SchemaMap, glob_regex
+from kb.errors import ConfigError
 
 __all__ = ["Choice", "choose_schemas"]
 
@@ -26,9 +25,13 @@ class Choice:
 _VALIDATED_FORMATS = ("json", "yaml", "toml")
 
 
-def choose_schemas(corpus: Corpus, index: SchemaIndex, schema_map: SchemaMap,
-                   schema_refs: dict[str, tuple[str, int | None]],
-                   declared: set[str] | frozenset[str] = frozenset()) -> list[Choice]:
+def choose_schemas(
+    corpus: Corpus,
+    index: SchemaIndex,
+    schema_map: SchemaMap,
+    schema_refs: dict[str, tuple[str, int | None]],
+    declared: set[str] | frozenset[str] = frozenset(),
+) -> list[Choice]:
     """The schema each structured file is validated against (files without one are left out).
 
     ``schema_refs`` maps a file to its resolved ``$schema``/modeline target (from the references);

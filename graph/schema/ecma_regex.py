@@ -39,8 +39,17 @@ from typing import Any
 
 from graph.schema.regex_helper import compile_pattern
 
-__all__ = ["REGEX_TIME_LIMIT", "REGEX_TIMEOUT_BUDGET", "SkippedCheck", "Guard", "guarded", "ecma_search",
-           "compile_ecma", "analyse", "shape"]
+__all__ = [
+    "REGEX_TIME_LIMIT",
+    "REGEX_TIMEOUT_BUDGET",
+    "SkippedCheck",
+    "Guard",
+    "guarded",
+    "ecma_search",
+    "compile_ecma",
+    "analyse",
+    "shape",
+]
 
 REGEX_TIME_LIMIT = 1.0
 """Seconds one risky pattern may take on one value in the helper process."""
@@ -64,23 +73,54 @@ def compile_ecma(pattern: str) -> Callable[[str], bool] | None:
 
 
 _QUANT = re.compile(r"(?:([*+?])|\{(\d+)(?:(,)(\d*))?\})\??")
-_ECMA_SPACE = (r"\t\n\x0B\f\r \x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}"
-               r"\x{FEFF}")
+_ECMA_SPACE = (
+    r"\t\n\x0B\f\r \x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}"
+    r"\x{FEFF}"
+)
 _ECMA_DOT = r"[^\n\r\x{2028}\x{2029}]"
 _GENERAL_CATEGORIES = {
-    "Letter": "L", "Uppercase_Letter": "Lu", "Lowercase_Letter": "Ll", "Titlecase_Letter": "Lt",
-    "Modifier_Letter": "Lm", "Other_Letter": "Lo", "Mark": "M", "Combining_Mark": "M",
-    "Nonspacing_Mark": "Mn", "Spacing_Mark": "Mc", "Enclosing_Mark": "Me", "Number": "N",
-    "Decimal_Number": "Nd", "digit": "Nd", "Letter_Number": "Nl", "Other_Number": "No",
-    "Punctuation": "P", "punct": "P", "Connector_Punctuation": "Pc", "Dash_Punctuation": "Pd",
-    "Open_Punctuation": "Ps", "Close_Punctuation": "Pe", "Initial_Punctuation": "Pi",
-    "Final_Punctuation": "Pf", "Other_Punctuation": "Po", "Symbol": "S", "Math_Symbol": "Sm",
-    "Currency_Symbol": "Sc", "Modifier_Symbol": "Sk", "Other_Symbol": "So", "Separator": "Z",
-    "Space_Separator": "Zs", "Line_Separator": "Zl", "Paragraph_Separator": "Zp", "Control": "Cc",
-    "cntrl": "Cc", "Format": "Cf", "Private_Use": "Co", "Surrogate": "Cs",
+    "Letter": "L",
+    "Uppercase_Letter": "Lu",
+    "Lowercase_Letter": "Ll",
+    "Titlecase_Letter": "Lt",
+    "Modifier_Letter": "Lm",
+    "Other_Letter": "Lo",
+    "Mark": "M",
+    "Combining_Mark": "M",
+    "Nonspacing_Mark": "Mn",
+    "Spacing_Mark": "Mc",
+    "Enclosing_Mark": "Me",
+    "Number": "N",
+    "Decimal_Number": "Nd",
+    "digit": "Nd",
+    "Letter_Number": "Nl",
+    "Other_Number": "No",
+    "Punctuation": "P",
+    "punct": "P",
+    "Connector_Punctuation": "Pc",
+    "Dash_Punctuation": "Pd",
+    "Open_Punctuation": "Ps",
+    "Close_Punctuation": "Pe",
+    "Initial_Punctuation": "Pi",
+    "Final_Punctuation": "Pf",
+    "Other_Punctuation": "Po",
+    "Symbol": "S",
+    "Math_Symbol": "Sm",
+    "Currency_Symbol": "Sc",
+    "Modifier_Symbol": "Sk",
+    "Other_Symbol": "So",
+    "Separator": "Z",
+    "Space_Separator": "Zs",
+    "Line_Separator": "Zl",
+    "Paragraph_Separator": "Zp",
+    "Control": "Cc",
+    "cntrl": "Cc",
+    "Format": "Cf",
+    "Private_Use": "Co",
+    "Surrogate": "Cs",
 }
 # ``C`` and ``Cn`` are left out on purpose: RE2's tables have no unassigned code points.
-_RE2_CATEGORIES = {v for v in _GENERAL_CATEGORIES.values()}
+_RE2_CATEGORIES = set(_GENERAL_CATEGORIES.values())
 _HEX = re.compile(r"[0-9A-Fa-f]+")
 
 
@@ -135,33 +175,33 @@ def _escape(p: str, i: int, in_class: bool) -> tuple[str | None, int, bool]:
             return "\\x{%X}" % (ord(p[j]) % 32), j + 1, False
         return None, j, False
     if e == "x":
-        h = p[j:j + 2]
+        h = p[j : j + 2]
         if len(h) == 2 and _HEX.fullmatch(h):
-            return "\\x{%s}" % h, j + 2, False
+            return f"\\x{{{h}}}", j + 2, False
         return None, j, False
     if e == "u":
         if j < n and p[j] == "{":
             k = p.find("}", j)
-            h = p[j + 1:k] if k > 0 else ""
+            h = p[j + 1 : k] if k > 0 else ""
             if h and _HEX.fullmatch(h) and int(h, 16) <= 0x10FFFF and not 0xD800 <= int(h, 16) <= 0xDFFF:
-                return "\\x{%s}" % h, k + 1, False
+                return f"\\x{{{h}}}", k + 1, False
             return None, (k + 1 if k > 0 else n), False
-        h = p[j:j + 4]
+        h = p[j : j + 4]
         if len(h) == 4 and _HEX.fullmatch(h):
             cp = int(h, 16)
             if 0xD800 <= cp <= 0xDBFF and p.startswith("\\u", j + 4):
-                low = p[j + 6:j + 10]
+                low = p[j + 6 : j + 10]
                 if len(low) == 4 and _HEX.fullmatch(low) and 0xDC00 <= int(low, 16) <= 0xDFFF:
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (int(low, 16) - 0xDC00)
-                    return "\\x{%X}" % cp, j + 10, False
+                    return f"\\x{{{cp:X}}}", j + 10, False
             if 0xD800 <= cp <= 0xDFFF:
                 return None, j + 4, False
-            return "\\x{%X}" % cp, j + 4, False
+            return f"\\x{{{cp:X}}}", j + 4, False
         return None, j, False
     if e in "pP":
         if j < n and p[j] == "{":
             k = p.find("}", j)
-            prop = _property(p[j + 1:k]) if k > 0 else None
+            prop = _property(p[j + 1 : k]) if k > 0 else None
             if prop is None:
                 return None, (k + 1 if k > 0 else n), False
             if prop == "Any" and e == "P":
@@ -239,7 +279,7 @@ def analyse(pattern: str) -> tuple[bool, str | None]:
                 k = pattern.find(">", i)
                 if k < 0:
                     return True, None
-                out.append(f"(?P<{pattern[i + 3:k]}>")
+                out.append(f"(?P<{pattern[i + 3 : k]}>")
                 i = k + 1
             elif pattern.startswith("(?", i):  # modifiers or worse: leave it to regress
                 ok = False
@@ -327,7 +367,6 @@ def _re2_search(re2: str, s: str) -> bool | None:
         return None
 
 
-
 def _helper_env() -> dict[str, str]:
     """The environment of the helper process: this one, with the folder holding ``graph`` first on
     its path, so that ``-m graph.schema.regex_helper`` is found wherever kb runs from."""
@@ -354,9 +393,16 @@ class _RegexHelper:
             return self._proc
         self._stop()
         try:
-            proc = subprocess.Popen([sys.executable, "-m", "graph.schema.regex_helper"], stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, encoding="utf-8",
-                                    bufsize=1, env=_helper_env())
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "graph.schema.regex_helper"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                encoding="utf-8",
+                bufsize=1,
+                env=_helper_env(),
+            )
         except OSError:
             return None
         lines: queue.Queue[str] = queue.Queue()
@@ -412,7 +458,6 @@ class _RegexHelper:
     def close(self) -> None:
         with self._lock:
             self._stop()
-
 
 
 _HELPER_PROCESS = _RegexHelper()

@@ -20,10 +20,18 @@ _DURATION = re.compile(r"^P(?!$)((\d+Y)?(\d+M)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+
 _URI_CHARS = r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?\[\]]|%[0-9A-Fa-f]{2})"
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+\-.]*:" + _URI_CHARS + r"*(?:#" + _URI_CHARS + r"*)?$")
 _URI_REF = re.compile(r"^" + _URI_CHARS + r"*(?:#(?:" + _URI_CHARS + r"|#)*)?$")
-_URI_TEMPLATE = re.compile(r"^(?:(?:[^\x00-\x20\"'<>%\\^`{|}]|%[0-9a-f]{2})|\{[+#./;?&=,!@|]?(?:[a-z0-9_]|%[0-9a-f]{2})+(?::[1-9][0-9]{0,3}|\*)?(?:,(?:[a-z0-9_]|%[0-9a-f]{2})+(?::[1-9][0-9]{0,3}|\*)?)*\})*$", re.I)
+_URI_TEMPLATE = re.compile(
+    r"^(?:(?:[^\x00-\x20\"'<>%\\^`{|}]|%[0-9a-f]{2})|\{[+#./;?&=,!@|]?(?:[a-z0-9_]|%[0-9a-f]{2})+(?::[1-9][0-9]{0,3}|\*)?(?:,(?:[a-z0-9_]|%[0-9a-f]{2})+(?::[1-9][0-9]{0,3}|\*)?)*\})*$",
+    re.I,
+)
 _URL = re.compile(r"^(?:https?|ftp)://[^\s/$.?#].[^\s]*$", re.I)
-_EMAIL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$", re.I)
-_HOSTNAME = re.compile(r"^(?=.{1,253}\.?$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[-0-9a-z]{0,61}[0-9a-z])?)*\.?$", re.I)
+_EMAIL = re.compile(
+    r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$",
+    re.I,
+)
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}\.?$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[-0-9a-z]{0,61}[0-9a-z])?)*\.?$", re.I
+)
 _IPV4 = re.compile(r"^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$")
 _UUID = re.compile(r"^(?:urn:uuid:)?[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}$", re.I)
 _JSON_POINTER = re.compile(r"^(?:/(?:[^~/]|~0|~1)*)*$")
@@ -83,7 +91,8 @@ STRING_FORMATS: dict[str, Callable[[str], bool]] = {
     "date-time": _is_date_time,
     "iso-time": lambda s: _is_time(s, strict_tz=False),
     "iso-date-time": lambda s: (lambda p: len(p) == 2 and _is_date(p[0]) and _is_time(p[1], strict_tz=False))(
-        re.split(r"t|\s", s, maxsplit=1, flags=re.I)),
+        re.split(r"t|\s", s, maxsplit=1, flags=re.I)
+    ),
     "duration": lambda s: bool(_DURATION.match(s)),
     "uri": lambda s: bool(_URI.match(s)),
     "uri-reference": lambda s: bool(_URI_REF.match(s)),

@@ -44,12 +44,12 @@ def glob_regex(glob: str, *, captures: bool = True) -> re.Pattern[str]:
             j = g.find("}", i)
             if j < 0:
                 raise ConfigError(f"Glob '{glob}': unclosed '{{'.")
-            alts = [re.escape(a).replace(r"\*", "[^/]*") for a in g[i + 1:j].split(",")]
+            alts = [re.escape(a).replace(r"\*", "[^/]*") for a in g[i + 1 : j].split(",")]
             out.append("(?:" + "|".join(alts) + ")")
             i = j + 1
         elif c == "{":
             j = g.find("}", i)
-            name = g[i + 1:j] if j > 0 else ""
+            name = g[i + 1 : j] if j > 0 else ""
             if j < 0 or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
                 raise ConfigError(f"Schema map glob '{glob}': '{{' must open a capture like {{name}}.")
             out.append(f"(?P<{name}>[^/]+)")
@@ -70,7 +70,8 @@ def parse_schema_map(items: Iterable[str]) -> list[SchemaMapEntry]:
         glob, sep, schema = item.partition("=")
         if not sep or not glob.strip() or not schema.strip():
             raise ConfigError(
-                f"Bad schema map entry '{item}': expected GLOB=SCHEMA, e.g. 'config/*.json=schemas/config.json'.")
+                f"Bad schema map entry '{item}': expected GLOB=SCHEMA, e.g. 'config/*.json=schemas/config.json'."
+            )
         regex = glob_regex(glob.strip())
         names = set(regex.groupindex)
         for used in re.findall(r"\{([^}]*)\}", schema):

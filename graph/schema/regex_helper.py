@@ -26,9 +26,9 @@ def compile_pattern(pattern: str) -> tuple[Callable[[str], bool] | None, bool]:
     for flags in ("u", None):
         try:
             rx = regress.Regex(pattern, flags=flags) if flags else regress.Regex(pattern)
-        except Exception:  # noqa: BLE001 - regress raises its own error type
+        except Exception:
             continue
-        return (lambda s: rx.find(s) is not None), flags == "u"
+        return (lambda s, rx=rx: rx.find(s) is not None), flags == "u"
     try:
         cre = re.compile(pattern)
     except re.error:
@@ -46,7 +46,7 @@ def main() -> None:
             if pattern not in cache:
                 cache[pattern] = compile_pattern(pattern)[0] or (lambda _s: True)
             answer = "1" if cache[pattern](s) else "0"
-        except Exception:  # noqa: BLE001 - any failure is answered, never fatal
+        except Exception:
             answer = "E"
         sys.stdout.write(answer + "\n")
         sys.stdout.flush()

@@ -24,11 +24,10 @@ from jsonschema import validators
 from jsonschema.exceptions import ValidationError, best_match
 from referencing.exceptions import NoSuchResource, Unresolvable
 
-from kb.keypaths import join_key_path
-
 from graph.refs import Corpus, SchemaIndex
 from graph.schema import ecma_regex
 from graph.schema.formats import NUMBER_FORMATS, STRING_FORMATS
+from kb.keypaths import join_key_path
 
 __all__ = ["SchemaValidator", "Violation", "FILE_BASE", "MAX_ERRORS_PER_DOCUMENT"]
 
@@ -44,7 +43,8 @@ _REDACTED = "[REDACTED:"
 def _unchecked(what: str, pattern: str) -> ValidationError:
     return ValidationError(
         f"{what} was not checked against the pattern {pattern!r}: it can backtrack catastrophically "
-        f"(nested quantifiers like (a+)+), matching was stopped at {ecma_regex.REGEX_TIME_LIMIT:g} s; simplify the pattern")
+        f"(nested quantifiers like (a+)+), matching was stopped at {ecma_regex.REGEX_TIME_LIMIT:g} s; simplify the pattern"
+    )
 
 
 def _pattern(validator, patrn, instance, schema):
@@ -74,7 +74,9 @@ def _extras(instance, schema) -> list[str]:
     ``patternProperties`` keyword reports it as not checked."""
     props = schema.get("properties", {})
     patterns = list(schema.get("patternProperties", {}) or {})
-    return [k for k in instance if k not in props and not any(ecma_regex.ecma_search(p, k) is not False for p in patterns)]
+    return [
+        k for k in instance if k not in props and not any(ecma_regex.ecma_search(p, k) is not False for p in patterns)
+    ]
 
 
 def _additional_properties(validator, ap, instance, schema):
@@ -88,24 +90,33 @@ def _additional_properties(validator, ap, instance, schema):
         names = ", ".join(repr(e) for e in sorted(extras, key=str))
         if "patternProperties" in schema:
             patterns = ", ".join(repr(p) for p in sorted(schema["patternProperties"]))
-            yield ValidationError(f"{names} {'does' if len(extras) == 1 else 'do'} not match any of the regexes: {patterns}")
+            yield ValidationError(
+                f"{names} {'does' if len(extras) == 1 else 'do'} not match any of the regexes: {patterns}"
+            )
         else:
-            yield ValidationError(f"Additional properties are not allowed ({names} {'was' if len(extras) == 1 else 'were'} unexpected)")
+            yield ValidationError(
+                f"Additional properties are not allowed ({names} {'was' if len(extras) == 1 else 'were'} unexpected)"
+            )
 
 
 def _format_checker() -> jsonschema.FormatChecker:
     fc = jsonschema.FormatChecker(formats=())
     for name, fn in STRING_FORMATS.items():
-        fc.checks(name)((lambda f: (lambda inst: not isinstance(inst, str) or f(inst)))(fn))
+        fc.checks(name)((lambda f: lambda inst: not isinstance(inst, str) or f(inst))(fn))
     for name, fn in NUMBER_FORMATS.items():
-        fc.checks(name)((lambda f: (lambda inst: isinstance(inst, bool) or not isinstance(inst, (int, float)) or f(inst)))(fn))
+        fc.checks(name)(
+            (lambda f: lambda inst: isinstance(inst, bool) or not isinstance(inst, (int, float)) or f(inst))(fn)
+        )
     return fc
 
 
 FORMAT_CHECKER = _format_checker()
 
-_COMMON = {"pattern": _pattern, "patternProperties": _pattern_properties,
-           "additionalProperties": _additional_properties}
+_COMMON = {
+    "pattern": _pattern,
+    "patternProperties": _pattern_properties,
+    "additionalProperties": _additional_properties,
+}
 
 # keywords that drafts 4 and 6 lack and ajv honours there anyway
 _LATER = {k: jsonschema.Draft201909Validator.VALIDATORS[k] for k in ("const", "contains", "propertyNames", "if")}
@@ -123,8 +134,10 @@ _DRAFTS: dict[str, type] = {
     "2020-12": _ajv(jsonschema.Draft202012Validator, {}),
 }
 _SPECS = {
-    "draft4": referencing.jsonschema.DRAFT4, "draft6": referencing.jsonschema.DRAFT6,
-    "draft7": referencing.jsonschema.DRAFT7, "2019-09": referencing.jsonschema.DRAFT201909,
+    "draft4": referencing.jsonschema.DRAFT4,
+    "draft6": referencing.jsonschema.DRAFT6,
+    "draft7": referencing.jsonschema.DRAFT7,
+    "2019-09": referencing.jsonschema.DRAFT201909,
     "2020-12": referencing.jsonschema.DRAFT202012,
 }
 
@@ -132,8 +145,14 @@ _SPECS = {
 def _dialect(schema: Any) -> str:
     s = schema.get("$schema", "") if isinstance(schema, dict) else ""
     s = s if isinstance(s, str) else ""
-    for key, name in (("draft-04", "draft4"), ("draft-03", "draft4"), ("draft-06", "draft6"),
-                      ("draft-07", "draft7"), ("2019-09", "2019-09"), ("2020-12", "2020-12")):
+    for key, name in (
+        ("draft-04", "draft4"),
+        ("draft-03", "draft4"),
+        ("draft-06", "draft6"),
+        ("draft-07", "draft7"),
+        ("2019-09", "2019-09"),
+        ("2020-12", "2020-12"),
+    ):
         if key in s:
             return name
     return "draft7"
@@ -145,9 +164,6 @@ def _short(v: Any, limit: int = 80) -> str:
     except (TypeError, ValueError):
         text = repr(v)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-
 
 
 @dataclass(slots=True)
@@ -202,7 +218,7 @@ class SchemaValidator:
                         data = json.loads(text)
                 except (OSError, ValueError, UnicodeDecodeError) as exc:
                     self.errors[path] = f"cannot read it: {exc}"
-                except Exception as exc:  # noqa: BLE001 - yaml errors
+                except Exception as exc:
                     self.errors[path] = f"cannot parse it: {type(exc).__name__}"
         if isinstance(data, dict):
             data = dict(data)
@@ -219,7 +235,7 @@ class SchemaValidator:
     def _retrieve(self, uri: str) -> referencing.Resource:
         path: str | None
         if uri.startswith(FILE_BASE):
-            path = posixpath.normpath(uri[len(FILE_BASE):].split("#", 1)[0])
+            path = posixpath.normpath(uri[len(FILE_BASE) :].split("#", 1)[0])
             if path not in self.corpus.formats and not self.corpus.exists(path):
                 path = None
         elif "://" in uri or uri.startswith("urn:"):
@@ -243,7 +259,7 @@ class SchemaValidator:
             cls = _DRAFTS[_dialect(schema)]
             try:
                 v = cls(schema, registry=self.registry, format_checker=FORMAT_CHECKER)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 self.errors[schema_path] = f"invalid schema: {exc}"
         self._validators[schema_path] = v
         return v
@@ -273,14 +289,23 @@ class SchemaValidator:
                     continue
                 kept += 1
                 if kept > MAX_ERRORS_PER_DOCUMENT:
-                    out.append(Violation(doc, "", f"... and {len(errors) - MAX_ERRORS_PER_DOCUMENT} more violations "
-                                         "in this document", ""))
+                    out.append(
+                        Violation(
+                            doc,
+                            "",
+                            f"... and {len(errors) - MAX_ERRORS_PER_DOCUMENT} more violations in this document",
+                            "",
+                        )
+                    )
                     break
                 desc = _describe(e)
                 if data is None and not e.absolute_path:
                     desc = f"the document is empty: {desc}"
-                out.append(Violation(doc, join_key_path(e.absolute_path), desc,
-                                     "/".join(str(p) for p in e.absolute_schema_path)))
+                out.append(
+                    Violation(
+                        doc, join_key_path(e.absolute_path), desc, "/".join(str(p) for p in e.absolute_schema_path)
+                    )
+                )
         return out
 
 
@@ -291,14 +316,13 @@ def _unresolved(exc: Exception) -> str:
 
 def _is_redacted(e: ValidationError) -> bool:
     """Errors about a value kb redacted (a secret) are about the marker, not the value."""
+
     def red(x: Any) -> bool:
         return isinstance(x, str) and x.startswith(_REDACTED)
 
     if red(e.instance):
         return True
-    if e.context and all(red(c.instance) for c in e.context):
-        return True
-    return False
+    return bool(e.context and all(red(c.instance) for c in e.context))
 
 
 def _describe(e: ValidationError) -> str:
@@ -307,11 +331,14 @@ def _describe(e: ValidationError) -> str:
         best = best_match(e.context)
         where = join_key_path(best.absolute_path)
         detail = best.message if len(best.message) < 200 else best.message[:197] + "..."
-        subject = "is valid under more than one" if "more than one" in msg or "valid under each" in msg else \
-            "matches none"
+        subject = (
+            "is valid under more than one" if "more than one" in msg or "valid under each" in msg else "matches none"
+        )
         msg = f"{_short(e.instance, 60)} {subject} of the '{e.validator}' alternatives" + (
             f"; closest: {('at ' + where + ': ') if where and where != join_key_path(e.absolute_path) else ''}{detail}"
-            if subject == "matches none" else "")
+            if subject == "matches none"
+            else ""
+        )
     elif len(msg) > 300:
         msg = msg[:297] + "..."
     return msg

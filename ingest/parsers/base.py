@@ -12,7 +12,6 @@ Built-in parsers register themselves exactly as an outside plugin would::
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -27,6 +26,7 @@ __all__ = [
     "parser_by_name",
     "format_for",
     "parse_text",
+    "strip_bom",
     "key_join",
     "index_join",
     "flatten",
@@ -58,8 +58,11 @@ class KeyPathsTooLongError(DepthError):
     """Key paths adding up to more than :data:`MAX_KEY_PATH_CHARS` characters."""
 
     def __init__(self, message: str = "") -> None:
-        super().__init__(message or f"key paths add up to more than {MAX_KEY_PATH_CHARS:,} characters "
-                                    "(very long keys nested deep); shorten the keys or flatten the structure")
+        super().__init__(
+            message
+            or f"key paths add up to more than {MAX_KEY_PATH_CHARS:,} characters "
+            "(very long keys nested deep); shorten the keys or flatten the structure"
+        )
 
 
 class TooManyRecordsError(Exception):
@@ -137,21 +140,31 @@ def format_for(path: PurePosixPath, *, in_helm_templates: bool = False) -> str:
     return "text"
 
 
+def strip_bom(text: str) -> str:
+    """The text without the byte-order mark that opens it, if any: parsers never see one."""
+    return text[1:] if text.startswith("\ufeff") else text
+
+
 def parse_text(fmt: str, text: str, path: PurePosixPath, limits: Limits) -> ParsedFile:
-    """Run the parser for ``fmt``; any exception becomes a parse-error problem."""
+    """Run the parser for ``fmt`` on ``text`` (its BOM removed); any exception becomes a
+    parse-error problem."""
     parser = parser_by_name(fmt)
+    text = strip_bom(text)
     try:
         return parser.parse(text, path, limits)
     except RecursionError:
-        return _failed(fmt, f"nesting is too deep to parse (over Python's recursion limit); "
-                            f"flatten the structure below {limits.max_depth} levels")
+        return _failed(
+            fmt,
+            f"nesting is too deep to parse (over Python's recursion limit); "
+            f"flatten the structure below {limits.max_depth} levels",
+        )
     except DepthError as exc:
         return _failed(fmt, str(exc) or f"nesting deeper than {limits.max_depth} levels")
     except TooManyRecordsError as exc:
         return _failed(fmt, str(exc) or f"more than {limits.max_records} values")
     except MemoryError:
         return _failed(fmt, "ran out of memory while parsing; the file is too large or self-expanding")
-    except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the run
+    except Exception as exc:
         return _failed(fmt, f"{fmt} parser failed: {type(exc).__name__}: {_safe(str(exc))}")
 
 
@@ -219,14 +232,14 @@ def flatten(
                 value = str(value)  # dates, times, ...
             out.append(Record(path, value, line, doc))
         if len(out) > limits.max_records:
-            raise TooManyRecordsError(f"more than {limits.max_records} values; raise max_records_per_file "
-                                      f"if this file is genuinely that large")
+            raise TooManyRecordsError(
+                f"more than {limits.max_records} values; raise max_records_per_file "
+                f"if this file is genuinely that large"
+            )
     return out
 
 
-def sections_from_ranges(
-    lines: list[str], ranges: list[tuple[str, int, int]], kind: str = "block"
-) -> list[Section]:
+def sections_from_ranges(lines: list[str], ranges: list[tuple[str, int, int]], kind: str = "block") -> list[Section]:
     """Build sections from ``(key_path, line_start, line_end)`` with 1-based inclusive lines."""
     out = []
     for key_path, start, end in ranges:
@@ -334,8 +347,7 @@ def key_sections(
         if line > n:
             break
         ordered.append((key_path, line, children))
-    starts = [_pull_up(lines, line, ordered[i - 1][1] if i else 0, comments) for i, (_, line, _) in
-              enumerate(ordered)]
+    starts = [_pull_up(lines, line, ordered[i - 1][1] if i else 0, comments) for i, (_, line, _) in enumerate(ordered)]
     ranges: list[tuple[str, int, int]] = []
     for i, (key_path, _line, children) in enumerate(ordered):
         start = starts[i]
@@ -347,9 +359,7 @@ def key_sections(
                     kids.append((kp, ln))
             if len(kids) >= 2:
                 kid_starts = [start] + [
-                    _pull_up(lines, ln, kids[j - 1][1], comments)
-                    for j, (_, ln) in enumerate(kids)
-                    if j
+                    _pull_up(lines, ln, kids[j - 1][1], comments) for j, (_, ln) in enumerate(kids) if j
                 ]
                 for j, (kp, _ln) in enumerate(kids):
                     ks = kid_starts[j]
@@ -374,9 +384,7 @@ def _trim_end(lines: list[str], start: int, end: int) -> int:
     return end
 
 
-def paragraph_ranges(
-    lines: list[str], max_lines: int = 30, breaks: set[int] | None = None
-) -> list[tuple[int, int]]:
+def paragraph_ranges(lines: list[str], max_lines: int = 30, breaks: set[int] | None = None) -> list[tuple[int, int]]:
     """Blank-line separated paragraphs, merged while the span stays within ``max_lines``.
 
     A paragraph starting on a line in ``breaks`` is never merged into the one before it.
@@ -404,13 +412,9 @@ def paragraph_ranges(
     return out
 
 
-def paragraph_sections(
-    lines: list[str], max_lines: int = 30, kind: str = "lines", key_path: str = ""
-) -> list[Section]:
+def paragraph_sections(lines: list[str], max_lines: int = 30, kind: str = "lines", key_path: str = "") -> list[Section]:
     """Sections for unstructured text (and for files that failed to parse)."""
-    return sections_from_ranges(
-        lines, [(key_path, s, e) for s, e in paragraph_ranges(lines, max_lines)], kind
-    )
+    return sections_from_ranges(lines, [(key_path, s, e) for s, e in paragraph_ranges(lines, max_lines)], kind)
 
 
 def json_scalar(value: Any) -> Any:

@@ -13,8 +13,6 @@ import re
 import shlex
 from pathlib import PurePosixPath
 
-from kb.types import ParsedFile, Record
-
 from ingest.parsers.base import (
     Limits,
     TooManyRecordsError,
@@ -23,6 +21,7 @@ from ingest.parsers.base import (
     sections_from_ranges,
     split_lines,
 )
+from kb.types import ParsedFile, Record
 
 __all__ = ["DockerfileParser", "parse_dockerfile"]
 
@@ -41,8 +40,6 @@ class DockerfileParser:
 
 
 def parse_dockerfile(text: str, limits: Limits, fmt: str = "dockerfile") -> ParsedFile:
-    if text.startswith("\ufeff"):
-        text = text[1:]
     lines = split_lines(text)
     escape = "\\"
     for line in lines:  # parser directives: leading '# key=value' comments only
@@ -100,16 +97,16 @@ def parse_dockerfile(text: str, limits: Limits, fmt: str = "dockerfile") -> Pars
                 records.append(Record(f"expose[{counts['expose']}]", port, start))
                 counts["expose"] += 1
         else:
-            records.append(Record(f"instructions[{counts['instructions']}]",
-                                  f"{keyword} {args}".rstrip(), start))
+            records.append(Record(f"instructions[{counts['instructions']}]", f"{keyword} {args}".rstrip(), start))
             counts["instructions"] += 1
         if len(records) > limits.max_records:
             raise TooManyRecordsError(f"more than {limits.max_records} values")
     return ParsedFile(format=fmt, records=records, sections=_sections(lines, stage_starts))
 
 
-def _from(args: str, line: int, counts: dict[str, int], records: list[Record],
-          stage_starts: list[tuple[str, int]]) -> None:
+def _from(
+    args: str, line: int, counts: dict[str, int], records: list[Record], stage_starts: list[tuple[str, int]]
+) -> None:
     words = [w for w in args.split() if not w.startswith("--")]
     idx = counts["from"]
     counts["from"] += 1
@@ -146,8 +143,11 @@ def _sections(lines: list[str], stage_starts: list[tuple[str, int]]):
         last = len(lines)
         while last > 1 and not lines[last - 1].strip():
             last -= 1
-        return sections_from_ranges(lines, [("", 1, last)], "lines") if last >= 1 and any(
-            ln.strip() for ln in lines) else []
+        return (
+            sections_from_ranges(lines, [("", 1, last)], "lines")
+            if last >= 1 and any(ln.strip() for ln in lines)
+            else []
+        )
     ranges = []
     for j, (kp, ln) in enumerate(stage_starts):
         start = 1 if j == 0 else ln

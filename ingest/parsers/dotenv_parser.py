@@ -11,8 +11,6 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
-from kb.types import ParsedFile
-
 from ingest.parsers.base import (
     FlatRecords,
     Limits,
@@ -21,6 +19,7 @@ from ingest.parsers.base import (
     register,
     split_lines,
 )
+from kb.types import ParsedFile
 
 __all__ = ["DotenvParser", "parse_dotenv"]
 
@@ -40,8 +39,6 @@ class DotenvParser:
 
 
 def parse_dotenv(text: str, limits: Limits, fmt: str = "dotenv") -> ParsedFile:
-    if text.startswith("\ufeff"):
-        text = text[1:]
     flat = FlatRecords(limits)
     problems = flat.problems
     data = flat.data
@@ -59,7 +56,7 @@ def parse_dotenv(text: str, limits: Limits, fmt: str = "dotenv") -> ParsedFile:
             pos, line = eol + 1, line + 1
             continue
         m = _KEY.match(raw)
-        rest = raw[m.end():] if m else ""
+        rest = raw[m.end() :] if m else ""
         if m is None or (not m.group(2) and rest.strip() and not rest.lstrip().startswith("#")):
             problems.append(parse_error("dotenv", "expected KEY=value", line))
             pos, line = eol + 1, line + 1
@@ -71,19 +68,23 @@ def parse_dotenv(text: str, limits: Limits, fmt: str = "dotenv") -> ParsedFile:
         if quote in ("'", '"'):
             close = _closing_quote(text, vstart + 1, quote)
             if close < 0:
-                problems.append(parse_error(
-                    "dotenv", f"unterminated {'double' if quote == chr(34) else 'single'}-quoted "
-                    f"value for {key}", line))
-                value = text[vstart + 1: eol]
+                problems.append(
+                    parse_error(
+                        "dotenv",
+                        f"unterminated {'double' if quote == chr(34) else 'single'}-quoted value for {key}",
+                        line,
+                    )
+                )
+                value = text[vstart + 1 : eol]
             else:
-                body = text[vstart + 1: close]
+                body = text[vstart + 1 : close]
                 value = _unescape(body) if quote == '"' else body.replace("\\'", "'")
                 line += text.count("\n", vstart, close)
                 eol = text.find("\n", close)
                 if eol < 0:
                     eol = size
         else:
-            value = text[pos + m.start(2) + len(m.group(2)): eol] if m.group(2) else ""
+            value = text[pos + m.start(2) + len(m.group(2)) : eol] if m.group(2) else ""
             cut = _INLINE_COMMENT.search(value)
             if cut:
                 value = value[: cut.start()]
@@ -92,8 +93,9 @@ def parse_dotenv(text: str, limits: Limits, fmt: str = "dotenv") -> ParsedFile:
         entries.append((key, start_line, line))
         pos, line = eol + 1, line + 1
     sections = line_group_sections(split_lines(text), entries)
-    return ParsedFile(format=fmt, records=flat.records,
-                      sections=sections, problems=problems, documents=[data] if data else [])
+    return ParsedFile(
+        format=fmt, records=flat.records, sections=sections, problems=problems, documents=[data] if data else []
+    )
 
 
 def _closing_quote(text: str, start: int, quote: str) -> int:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
-from kb.types import ParsedFile, Record
-
 from ingest.parsers.base import (
     Limits,
     TooManyRecordsError,
@@ -21,6 +19,7 @@ from ingest.parsers.base import (
     sections_from_ranges,
     split_lines,
 )
+from kb.types import ParsedFile, Record
 
 __all__ = ["HelmTemplateParser", "parse_helm_template"]
 
@@ -38,8 +37,6 @@ class HelmTemplateParser:
 
 
 def parse_helm_template(text: str, limits: Limits, fmt: str = "helm-template") -> ParsedFile:
-    if text.startswith("\ufeff"):
-        text = text[1:]
     lines = split_lines(text)
     records: list[Record] = []
     if ".Values" in text:
@@ -58,8 +55,7 @@ def parse_helm_template(text: str, limits: Limits, fmt: str = "helm-template") -
                 name = m.group(1)
                 break
         ranges.append((name, start, end))
-    return ParsedFile(format=fmt, records=records,
-                      sections=sections_from_ranges(lines, ranges, "template"))
+    return ParsedFile(format=fmt, records=records, sections=sections_from_ranges(lines, ranges, "template"))
 
 
 register(HelmTemplateParser())

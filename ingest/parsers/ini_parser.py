@@ -17,8 +17,6 @@ import re
 from pathlib import PurePosixPath
 from typing import Any
 
-from kb.types import ParsedFile, Problem, Record
-
 from ingest.parsers.base import (
     Limits,
     TooManyRecordsError,
@@ -28,6 +26,7 @@ from ingest.parsers.base import (
     register,
     split_lines,
 )
+from kb.types import ParsedFile, Problem, Record
 
 __all__ = ["IniParser", "parse_ini"]
 
@@ -45,7 +44,9 @@ def _key_value(line: str) -> tuple[str, str] | None:
     key = line[:at].strip()
     if not key:
         return None
-    return key, line[at + 1:].strip()
+    return key, line[at + 1 :].strip()
+
+
 _COMMENT = (";", "#")
 _BRACE_TOKEN = re.compile(
     r"""(\#[^\n]*)|("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')|([{};])|((?:\$\{[^}\s]*\}|[^\s{};])+)|(\n)"""
@@ -62,8 +63,6 @@ class IniParser:
 
 
 def parse_ini(text: str, limits: Limits, fmt: str = "ini") -> ParsedFile:
-    if text.startswith("\ufeff"):
-        text = text[1:]
     lines = split_lines(text)
     if _looks_brace_style(lines):
         return _parse_brace(text, lines, limits, fmt)
@@ -97,8 +96,12 @@ def parse_ini(text: str, limits: Limits, fmt: str = "ini") -> ParsedFile:
         if not stripped:
             continue
         indent = len(line) - len(line.lstrip())
-        if (current is not None and indent > current_indent and last_line_of_current == n - 1
-                and not stripped.startswith(_COMMENT)):
+        if (
+            current is not None
+            and indent > current_indent
+            and last_line_of_current == n - 1
+            and not stripped.startswith(_COMMENT)
+        ):
             parts.append(stripped)
             last_line_of_current = n
             continue
@@ -146,8 +149,13 @@ def parse_ini(text: str, limits: Limits, fmt: str = "ini") -> ParsedFile:
         tops.pop(0)
     sections = key_sections(lines, tops, len(lines), comments=_COMMENT)
     documents = [data] if records or data else []
-    return ParsedFile(format=fmt, records=[r for r in records if r is not None],
-                      sections=sections, problems=problems, documents=documents)
+    return ParsedFile(
+        format=fmt,
+        records=[r for r in records if r is not None],
+        sections=sections,
+        problems=problems,
+        documents=documents,
+    )
 
 
 def _looks_brace_style(lines: list[str]) -> bool:

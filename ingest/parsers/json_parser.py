@@ -24,8 +24,6 @@ import re
 from pathlib import PurePosixPath
 from typing import Any
 
-from kb.types import ParsedFile, Problem, Record
-
 from ingest.parsers.base import (
     MAX_KEY_PATH_CHARS,
     Limits,
@@ -39,12 +37,12 @@ from ingest.parsers.base import (
     sections_from_ranges,
     split_lines,
 )
+from kb.types import ParsedFile, Problem, Record
 
 __all__ = ["JsonParser", "parse_json"]
 
 # Group numbers are shared by both token patterns: the state machine dispatches on ``lastindex``.
-(_STRING, _OPEN, _CLOSE, _COMMA, _COLON, _NUMBER, _FRACTION, _LITERAL, _COMMENT, _IDENT,
- _JUNK) = range(1, 12)
+(_STRING, _OPEN, _CLOSE, _COMMA, _COLON, _NUMBER, _FRACTION, _LITERAL, _COMMENT, _IDENT, _JUNK) = range(1, 12)
 
 _JSON_TOKEN = re.compile(
     r"""
@@ -97,8 +95,6 @@ class JsonParser:
 
 def parse_json(text: str, limits: Limits, *, json5: bool = False, fmt: str = "json") -> ParsedFile:
     """Parse JSON text into records, sections and one document."""
-    if text.startswith("\ufeff"):
-        text = text[1:]
     if not json5:
         fast = _parse_plain_json(text, limits, fmt)
         if fast is not None:
@@ -221,8 +217,7 @@ def _parse_plain_json(text: str, limits: Limits, fmt: str) -> ParsedFile | None:
     last_end = count("\n", 0, end) + 1
     if end and lines[last_end - 1].strip() in ("}", "]"):
         last_end -= 1
-    return ParsedFile(format=fmt, records=records, sections=_sections(lines, data, tops, last_end),
-                      documents=[data])
+    return ParsedFile(format=fmt, records=records, sections=_sections(lines, data, tops, last_end), documents=[data])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,7 +253,7 @@ def _parse_tokens(text: str, limits: Limits, *, json5: bool, fmt: str) -> Parsed
             continue
         pos = m.start(g)
         if state == _KEY_OR_CLOSE:
-            if g == _STRING or g == _IDENT:
+            if g in (_STRING, _IDENT):
                 tok = m.group(g)
                 if g == _IDENT:
                     key = tok
@@ -276,8 +271,10 @@ def _parse_tokens(text: str, limits: Limits, *, json5: bool, fmt: str) -> Parsed
                 kp = key_join(frame[1], key)
                 path_chars += len(kp)
                 if path_chars > MAX_KEY_PATH_CHARS:
-                    error = (f"key paths add up to more than {MAX_KEY_PATH_CHARS:,} characters (very long keys "
-                             "nested deep)", pos)
+                    error = (
+                        f"key paths add up to more than {MAX_KEY_PATH_CHARS:,} characters (very long keys nested deep)",
+                        pos,
+                    )
                     break
                 spans = frame[7]
                 if frame[4] is not None:
@@ -322,7 +319,7 @@ def _parse_tokens(text: str, limits: Limits, *, json5: bool, fmt: str) -> Parsed
                 if state != _VALUE_OR_CLOSE or m.group(g) != "]":
                     error = ("expected a value", pos)
                     break
-            elif g == _OPEN or g == _STRING or g == _NUMBER or g == _LITERAL:
+            elif g in (_OPEN, _STRING, _NUMBER, _LITERAL):
                 # where the value goes, its key path and line
                 if stack:
                     frame = stack[-1]
@@ -379,8 +376,11 @@ def _parse_tokens(text: str, limits: Limits, *, json5: bool, fmt: str) -> Parsed
                         value = int(tok) if len(tok) <= 4000 else tok  # past str(int)'s limit: text
                     append(Record(vpath, value, vline))
                     if len(records) > max_records:
-                        error = (f"more than {max_records} values; raise max_records_per_file if "
-                                 f"the file is genuinely that large", pos)
+                        error = (
+                            f"more than {max_records} values; raise max_records_per_file if "
+                            f"the file is genuinely that large",
+                            pos,
+                        )
                         break
                     new_frame = None
                     if depth == 1:
@@ -412,21 +412,27 @@ def _parse_tokens(text: str, limits: Limits, *, json5: bool, fmt: str) -> Parsed
         if state == _VALUE and not stack:
             return ParsedFile(format=fmt)  # empty, or only comments: the pipeline reports it
         opener = stack[-1]
-        error = (f"unexpected end of file; the '{'{' if opener[2] else '['}' opened at line "
-                 f"{opener[3]} is not closed", len(text.rstrip()))
+        error = (
+            f"unexpected end of file; the '{'{' if opener[2] else '['}' opened at line {opener[3]} is not closed",
+            len(text.rstrip()),
+        )
     if error is not None:
         what, pos = error
         eline, ecol = line_col(text, pos)
         problems.append(parse_error(label, what, eline, ecol))
         if overridden:
             records = _drop_overridden(records, overridden)
-        return ParsedFile(format=fmt, records=records, sections=paragraph_sections(lines),
-                          problems=problems)
+        return ParsedFile(format=fmt, records=records, sections=paragraph_sections(lines), problems=problems)
 
     if overridden:
         records = _drop_overridden(records, overridden)
-    return ParsedFile(format=fmt, records=records, sections=_sections(lines, root, tops, last_end),
-                      problems=problems, documents=[root])
+    return ParsedFile(
+        format=fmt,
+        records=records,
+        sections=_sections(lines, root, tops, last_end),
+        problems=problems,
+        documents=[root],
+    )
 
 
 def _sections(lines: list[str], root: Any, tops: list[list[Any]], last_end: int) -> list:
@@ -437,8 +443,7 @@ def _sections(lines: list[str], root: Any, tops: list[list[Any]], last_end: int)
             entries.append((kp, ln, children if split else None))
         return key_sections(lines, entries, last_end, comments=("//", "/*", "*"))
     if isinstance(root, list) and tops and len(tops) * 2 >= len(root):
-        return key_sections(lines, [(kp, ln, None) for kp, ln, *_ in tops], last_end,
-                            comments=("//", "/*", "*"))
+        return key_sections(lines, [(kp, ln, None) for kp, ln, *_ in tops], last_end, comments=("//", "/*", "*"))
     first = next((i for i, ln in enumerate(lines, 1) if ln.strip()), 1)
     last = len(lines)
     while last > first and not lines[last - 1].strip():

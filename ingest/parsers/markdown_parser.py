@@ -14,9 +14,6 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from typing import Any
 
-from kb.markdown import outline
-from kb.types import ParsedFile, Problem, Record, Section
-
 from ingest.parsers.base import (
     Limits,
     TooManyRecordsError,
@@ -26,6 +23,8 @@ from ingest.parsers.base import (
 )
 from ingest.parsers.toml_parser import load_toml
 from ingest.parsers.yaml_parser import load_yaml
+from kb.markdown import outline
+from kb.types import ParsedFile, Problem, Record, Section
 
 __all__ = ["MarkdownParser", "parse_markdown"]
 
@@ -40,8 +39,6 @@ class MarkdownParser:
 
 
 def parse_markdown(text: str, limits: Limits, fmt: str = "markdown") -> ParsedFile:
-    if text.startswith("\ufeff"):
-        text = text[1:]
     lines = split_lines(text)
     records: list[Record] = []
     problems: list[Problem] = []
@@ -53,8 +50,11 @@ def parse_markdown(text: str, limits: Limits, fmt: str = "markdown") -> ParsedFi
     if fm is not None:
         delim, end = fm
         inner = "\n".join(lines[1 : end - 1])
-        loaded = (load_yaml(inner, limits, prefix="front_matter", line_offset=1) if delim == "---"
-                  else load_toml(inner, limits, prefix="front_matter", line_offset=1))
+        loaded = (
+            load_yaml(inner, limits, prefix="front_matter", line_offset=1)
+            if delim == "---"
+            else load_toml(inner, limits, prefix="front_matter", line_offset=1)
+        )
         records.extend(loaded.records)
         problems.extend(loaded.problems)
         if loaded.documents and not problems:
@@ -62,7 +62,7 @@ def parse_markdown(text: str, limits: Limits, fmt: str = "markdown") -> ParsedFi
         ranges.append(("front_matter", 1, end))
         body_start = end + 1
 
-    found = outline("\n".join(lines[body_start - 1:]), body_start)
+    found = outline("\n".join(lines[body_start - 1 :]), body_start)
     headings = [(h.line, h.level, h.title) for h in found.headings]  # (line, level, text)
     link_targets = found.links
 
@@ -91,8 +91,7 @@ def parse_markdown(text: str, limits: Limits, fmt: str = "markdown") -> ParsedFi
     sections: list[Section] = sections_from_ranges(lines, ranges, "heading")
     if fm is not None:
         sections[0].kind = "block"
-    return ParsedFile(format=fmt, records=records, sections=sections, problems=problems,
-                      documents=documents)
+    return ParsedFile(format=fmt, records=records, sections=sections, problems=problems, documents=documents)
 
 
 def _front_matter(lines: list[str]) -> tuple[str, int] | None:

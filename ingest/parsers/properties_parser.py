@@ -11,8 +11,6 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
-from kb.types import ParsedFile
-
 from ingest.parsers.base import (
     FlatRecords,
     Limits,
@@ -21,6 +19,7 @@ from ingest.parsers.base import (
     register,
     split_lines,
 )
+from kb.types import ParsedFile
 
 __all__ = ["PropertiesParser", "parse_properties"]
 
@@ -39,8 +38,6 @@ class PropertiesParser:
 
 
 def parse_properties(text: str, limits: Limits, fmt: str = "properties") -> ParsedFile:
-    if text.startswith("\ufeff"):
-        text = text[1:]
     lines = split_lines(text)
     flat = FlatRecords(limits)
     problems = flat.problems
@@ -74,7 +71,7 @@ def parse_properties(text: str, limits: Limits, fmt: str = "properties") -> Pars
             sep_at = m.end() - 1
             raw_key = logical[:sep_at]
             if logical[sep_at] in "=:":
-                raw_value = logical[sep_at + 1:].lstrip(" \t\f")
+                raw_value = logical[sep_at + 1 :].lstrip(" \t\f")
             else:  # whitespace, then perhaps one '=' or ':'
                 after = logical[sep_at:].lstrip(" \t\f")
                 raw_value = after[1:].lstrip(" \t\f") if after[:1] in ("=", ":") else after
@@ -86,8 +83,9 @@ def parse_properties(text: str, limits: Limits, fmt: str = "properties") -> Pars
         flat.add(key, value, start)
         entries.append((key, start, i))
     sections = line_group_sections(lines, entries, comments=("#", "!"))
-    return ParsedFile(format=fmt, records=flat.records,
-                      sections=sections, problems=problems, documents=[data] if data else [])
+    return ParsedFile(
+        format=fmt, records=flat.records, sections=sections, problems=problems, documents=[data] if data else []
+    )
 
 
 def _continues(line: str) -> bool:

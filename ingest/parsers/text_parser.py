@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from kb.types import ParsedFile
-
 from ingest.parsers.base import Limits, paragraph_sections, register, split_lines
+from kb.types import ParsedFile
 
 __all__ = ["TextParser"]
 
@@ -17,8 +16,6 @@ class TextParser:
     filenames = ("license", "notice", "readme", "authors", "codeowners")
 
     def parse(self, text: str, path: PurePosixPath, limits: Limits) -> ParsedFile:
-        if text.startswith("\ufeff"):
-            text = text[1:]
         return ParsedFile(format=self.name, sections=paragraph_sections(split_lines(text)))
 
 

@@ -15,11 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from kb.types import ParsedFile, Problem, Record
-
 from ingest.parsers.base import (
-    Limits,
     DepthError,
+    Limits,
     flatten,
     json_scalar,
     key_join,
@@ -29,6 +27,7 @@ from ingest.parsers.base import (
     register,
     split_lines,
 )
+from kb.types import ParsedFile, Problem, Record
 
 __all__ = ["TomlParser", "TomlResult", "load_toml"]
 
@@ -46,21 +45,23 @@ class TomlParser:
     filenames = ("poetry.lock", "cargo.lock", "uv.lock", "pdm.lock")
 
     def parse(self, text: str, path: PurePosixPath, limits: Limits) -> ParsedFile:
-        if text.startswith("\ufeff"):
-            text = text[1:]
         result = load_toml(text, limits)
         lines = split_lines(text)
         if result.problems:
             sections = paragraph_sections(lines)
         else:
             tops: list[tuple[str, int, None]] = []
-            if result.first_key_line and (not result.headers or
-                                          result.first_key_line < result.headers[0][1]):
+            if result.first_key_line and (not result.headers or result.first_key_line < result.headers[0][1]):
                 tops.append(("", result.first_key_line, None))
             tops.extend((kp, ln, None) for kp, ln in result.headers)
             sections = key_sections(lines, tops, len(lines))
-        return ParsedFile(format=self.name, records=result.records, sections=sections,
-                          problems=result.problems, documents=result.documents)
+        return ParsedFile(
+            format=self.name,
+            records=result.records,
+            sections=sections,
+            problems=result.problems,
+            documents=result.documents,
+        )
 
 
 @dataclass(slots=True)
@@ -74,8 +75,6 @@ class TomlResult:
 
 def load_toml(text: str, limits: Limits, *, prefix: str = "", line_offset: int = 0) -> TomlResult:
     """Parse TOML; ``prefix``/``line_offset`` place it inside another file (front matter)."""
-    if text.startswith("\ufeff"):
-        text = text[1:]
     out = TomlResult()
     try:
         data = tomllib.loads(text)
@@ -84,8 +83,7 @@ def load_toml(text: str, limits: Limits, *, prefix: str = "", line_offset: int =
         return out
     data = _jsonable(data, limits)
     line_map, out.headers, out.first_key_line = _scan_lines(text, prefix, line_offset)
-    out.records = flatten(data, limits, line_map.get, prefix=prefix,
-                          default_line=line_offset + 1)
+    out.records = flatten(data, limits, line_map.get, prefix=prefix, default_line=line_offset + 1)
     out.documents = [data]
     return out
 
@@ -137,9 +135,7 @@ def _key_parts(raw: str) -> list[str]:
     return parts
 
 
-def _scan_lines(
-    text: str, prefix: str, line_offset: int
-) -> tuple[dict[str, int], list[tuple[str, int]], int]:
+def _scan_lines(text: str, prefix: str, line_offset: int) -> tuple[dict[str, int], list[tuple[str, int]], int]:
     """Map key paths to 1-based lines; also return ``(table path, line)`` per header."""
     line_map: dict[str, int] = {}
     headers: list[tuple[str, int]] = []
@@ -154,7 +150,7 @@ def _scan_lines(
             end = rest.find(in_string)
             if end < 0:
                 continue
-            rest = rest[end + 3:]
+            rest = rest[end + 3 :]
             in_string = None
         elif depth == 0:
             m = _HEADER.match(line)
@@ -180,7 +176,7 @@ def _scan_lines(
                 line_map[path] = n
                 if not headers and not first_key_line:
                     first_key_line = n
-                rest = line[m.end():]
+                rest = line[m.end() :]
         in_string, delta = _open_at_end(rest)
         depth = max(0, depth + delta)
     return line_map, headers, first_key_line
@@ -192,7 +188,7 @@ def _open_at_end(rest: str) -> tuple[str | None, int]:
     delta = 0
     while True:
         m = _STRINGS.search(rest, pos)
-        seg = rest[pos: m.start() if m else len(rest)]
+        seg = rest[pos : m.start() if m else len(rest)]
         delta += seg.count("[") + seg.count("{") - seg.count("]") - seg.count("}")
         if m is None or m.group().startswith("#"):
             return None, delta

@@ -22,8 +22,6 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from kb.types import ParsedFile, Problem, Record, Section
-
 from ingest.parsers.base import (
     MAX_KEY_PATH_CHARS,
     DepthError,
@@ -39,6 +37,7 @@ from ingest.parsers.base import (
     sections_from_ranges,
     split_lines,
 )
+from kb.types import ParsedFile, Problem, Record, Section
 
 __all__ = ["YamlParser", "YamlResult", "load_yaml"]
 
@@ -62,16 +61,19 @@ class YamlParser:
     filenames = ("chart.lock",)
 
     def parse(self, text: str, path: PurePosixPath, limits: Limits) -> ParsedFile:
-        if text.startswith("\ufeff"):
-            text = text[1:]
         result = load_yaml(text, limits)
         lines = split_lines(text)
         if result.failed:
             sections = paragraph_sections(lines)
         else:
             sections = _sections(lines, result.roots)
-        return ParsedFile(format=self.name, records=result.records, sections=sections,
-                          problems=result.problems, documents=result.documents)
+        return ParsedFile(
+            format=self.name,
+            records=result.records,
+            sections=sections,
+            problems=result.problems,
+            documents=result.documents,
+        )
 
 
 class _AliasBombError(Exception):
@@ -122,10 +124,12 @@ def load_yaml(text: str, limits: Limits, *, prefix: str = "", line_offset: int =
         out.problems.append(parse_error("YAML", _reader_problem(exc), None))
         out.documents, out.roots, out.failed = [], [], True
     except _AliasBombError:
-        what = (f"YAML alias expansion exceeds {limits.max_records} values (an alias bomb?)"
-                if _ANCHOR.search(text) else
-                f"more than {limits.max_records} values; raise max_records_per_file if the file "
-                f"is genuinely that large")
+        what = (
+            f"YAML alias expansion exceeds {limits.max_records} values (an alias bomb?)"
+            if _ANCHOR.search(text)
+            else f"more than {limits.max_records} values; raise max_records_per_file if the file "
+            f"is genuinely that large"
+        )
         return YamlResult(problems=[Problem("parse-error", "error", what)], failed=True)
     except DepthError as exc:
         line = getattr(exc, "line", None)
@@ -161,9 +165,7 @@ class _Walker:
         off = self.offset
         append = records.append
         holder: list[Any] = [None]
-        stack: list[tuple[Node, str, int, int, Any, Any]] = [
-            (root, prefix, root.start_mark.line + off, 0, holder, 0)
-        ]
+        stack: list[tuple[Node, str, int, int, Any, Any]] = [(root, prefix, root.start_mark.line + off, 0, holder, 0)]
         pop, push = stack.pop, stack.append
         visits = self.visits
         chars = 0
@@ -221,9 +223,7 @@ class _Walker:
                 if vn.__class__ is MappingNode:
                     sources.append(vn)
                     continue
-                if vn.__class__ is SequenceNode and all(
-                    s.__class__ is MappingNode for s in vn.value
-                ):
+                if vn.__class__ is SequenceNode and all(s.__class__ is MappingNode for s in vn.value):
                     sources.extend(vn.value)
                     continue
             key = kn.value if kn.__class__ is ScalarNode else _complex_key(kn)
@@ -289,11 +289,9 @@ def _check_expansion(root: Node, limits: Limits, line_offset: int) -> None:
         if cls is ScalarNode or nid in size:
             continue
         if nid in on_path:
-            raise _depth_error("recursive alias (a node that contains itself)",
-                               node.start_mark.line + 1 + line_offset)
+            raise _depth_error("recursive alias (a node that contains itself)", node.start_mark.line + 1 + line_offset)
         if len(on_path) >= limits.max_depth:
-            raise _depth_error(f"nesting deeper than {limits.max_depth} levels",
-                               node.start_mark.line + 1 + line_offset)
+            raise _depth_error(f"nesting deeper than {limits.max_depth} levels", node.start_mark.line + 1 + line_offset)
         on_path.add(nid)
         stack.append((node, True))
         if cls is MappingNode:
@@ -368,13 +366,14 @@ def _sections(lines: list[str], roots: list[Node]) -> list[Section]:
                     kids = [(kc, vc) for kc, vc in vn.value if isinstance(kc, ScalarNode)]
                     containers = sum(1 for _, vc in kids if not isinstance(vc, ScalarNode))
                     if containers * 2 >= len(kids):
-                        children = [(key_join(kp, kc.value), kc.start_mark.line + 1)
-                                    for kc, _ in kids]
+                        children = [(key_join(kp, kc.value), kc.start_mark.line + 1) for kc, _ in kids]
                 tops.append((kp, kn.start_mark.line + 1, children))
             out.extend(key_sections(lines, tops, end))
-        elif isinstance(root, SequenceNode) and root.value and sum(
-            1 for item in root.value if not isinstance(item, ScalarNode)
-        ) * 2 >= len(root.value):
+        elif (
+            isinstance(root, SequenceNode)
+            and root.value
+            and sum(1 for item in root.value if not isinstance(item, ScalarNode)) * 2 >= len(root.value)
+        ):
             tops = [(f"[{i}]", item.start_mark.line + 1, None) for i, item in enumerate(root.value)]
             out.extend(key_sections(lines, tops, end))
         elif not (isinstance(root, ScalarNode) and root.tag == _NULL and not root.value):

@@ -24,13 +24,26 @@ import click
 from kb.errors import KBError
 from kb.settings import Settings
 
-__all__ = ["main", "cli", "db_option", "json_option", "load_settings", "open_kb", "emit_json", "console",
-           "handle_errors", "terminal_safe"]
+__all__ = [
+    "main",
+    "cli",
+    "db_option",
+    "json_option",
+    "load_settings",
+    "open_kb",
+    "emit_json",
+    "console",
+    "handle_errors",
+    "terminal_safe",
+]
 
 
 def db_option(f: Callable) -> Callable:
     return click.option(
-        "--db", "db", type=click.Path(path_type=Path), default=None,
+        "--db",
+        "db",
+        type=click.Path(path_type=Path),
+        default=None,
         help="KB directory (default: $KB_DB or .kb in the current directory).",
     )(f)
 
@@ -86,15 +99,18 @@ def handle_errors(f: Callable) -> Callable:
             sys.exit(2)
         except OSError as exc:  # --db naming a file, /proc/x, a folder you cannot write...
             where = f" '{terminal_safe(str(exc.filename))}'" if exc.filename else ""
-            click.echo(f"Error: {exc.strerror or type(exc).__name__}:{where}. Give --db (or KB_DB) a folder "
-                       f"you can write, or an existing KB.", err=True)
+            click.echo(
+                f"Error: {exc.strerror or type(exc).__name__}:{where}. Give --db (or KB_DB) a folder "
+                f"you can write, or an existing KB.",
+                err=True,
+            )
             sys.exit(2)
 
     return wrapper
 
 
 # C0 controls but tab and newline, DEL and C1 controls: shown as \xNN, never sent to a terminal
-_CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0)]}
+_CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0)]}
 # ...except the colour codes rich itself writes (ESC [ digits m)
 _SGR = __import__("re").compile(r"\x1b\[[0-9;]{0,32}m")
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kb.errors import BadRequestError
-from kb.search import candidates, fusion, stores
 from kb.limits import DEFAULT_K, MAX_K, MAX_QUERY_CHARS, MODES, validate_request
+from kb.search import candidates, fusion, stores
 from kb.search.query import ParsedQuery, is_literal_query, query_identifiers
 from kb.search.snippets import make_hit
 from kb.types import SearchResult
@@ -40,15 +40,15 @@ __all__ = ["search", "MODES", "MAX_K", "MAX_QUERY_CHARS", "DEFAULT_K", "query_id
 
 
 def search(
-    snapshot: "Snapshot",
-    settings: "Settings",
+    snapshot: Snapshot,
+    settings: Settings,
     query: str,
     *,
     k: int = DEFAULT_K,
     mode: str = "hybrid",
     format: str | None = None,
     path: str | None = None,
-    embedder: "Callable[[], Embedder] | Embedder | None" = None,
+    embedder: Callable[[], Embedder] | Embedder | None = None,
 ) -> SearchResult:
     """Search one published generation; at most ``k`` hits, best first (see :mod:`kb.search.fusion`).
 
@@ -70,11 +70,20 @@ def search(
         known = ", ".join(sorted(st.formats)) or "none"
         raise BadRequestError(f"Unknown format '{format}' (formats in this KB: {known}).")
     gen = snapshot.gen
-    result = SearchResult(query=query, mode=mode, hits=[], generation=gen.number, embedded=gen.embedded,
-                          embeddable=gen.embeddable, embedded_share=gen.embedded_share)
+    result = SearchResult(
+        query=query,
+        mode=mode,
+        hits=[],
+        generation=gen.number,
+        embedded=gen.embedded,
+        embeddable=gen.embeddable,
+        embedded_share=gen.embedded_share,
+    )
     if mode != "keyword" and gen.embedded_share < 1.0:
-        result.notice = (f"{gen.embedded} of {gen.embeddable} texts are embedded so far "
-                         f"({gen.embedded_share:.0%}); semantic results cover those. `kb ingest` completes it.")
+        result.notice = (
+            f"{gen.embedded} of {gen.embeddable} texts are embedded so far "
+            f"({gen.embedded_share:.0%}); semantic results cover those. `kb ingest` completes it."
+        )
     q = ParsedQuery.parse(query)
     paths = candidates.resolve_paths(st, path, format)
     if paths is not None and not paths:

@@ -30,7 +30,7 @@ def _has_glob(p: str) -> bool:
     return any(c in p for c in "*?[")
 
 
-def resolve_paths(st: "Stores", path: str | None, format: str | None = None) -> list[str] | None:
+def resolve_paths(st: Stores, path: str | None, format: str | None = None) -> list[str] | None:
     """Every catalogued file ``path`` selects (a glob; without wildcards, a file or a folder), of
     ``format`` when given; None when there is no path filter or it selects every file."""
     if not path:
@@ -44,13 +44,15 @@ def resolve_paths(st: "Stores", path: str | None, format: str | None = None) -> 
     return paths
 
 
-def keyword_candidates(st: "Stores", terms: list[str], n: int, format: str | None,
-                       paths: list[str] | None) -> "list[tuple[float, ChunkDoc]]":
+def keyword_candidates(
+    st: Stores, terms: list[str], n: int, format: str | None, paths: list[str] | None
+) -> list[tuple[float, ChunkDoc]]:
     return stores.keyword_search(st, terms, n, format=format, paths=paths)
 
 
-def vector_candidates(st: "Stores", query: str, n: int, format: str | None,
-                      paths: list[str] | None) -> list[tuple[str, float]]:
+def vector_candidates(
+    st: Stores, query: str, n: int, format: str | None, paths: list[str] | None
+) -> list[tuple[str, float]]:
     """The ``n`` chunks nearest to ``query`` among those of ``format`` in ``paths`` (None: any), as
     (chunk id, cosine); none while the generation has no vectors yet."""
     if not stores.has_vectors(st):

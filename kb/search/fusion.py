@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from pathlib import PurePosixPath
+
 from kb.keyword import ChunkDoc
 from kb.linepaths import line_key_paths
 from kb.search.query import ParsedQuery
@@ -114,8 +115,13 @@ def _norm_scores(items: list[tuple[float, str]], w: float) -> dict[str, float]:
     return out
 
 
-def _hub_adjust(items: list[tuple[float, str]], docs: dict[str, ChunkDoc], file_chunks: dict[str, int] | None,
-                penalty: float, relative: bool) -> list[tuple[float, str]]:
+def _hub_adjust(
+    items: list[tuple[float, str]],
+    docs: dict[str, ChunkDoc],
+    file_chunks: dict[str, int] | None,
+    penalty: float,
+    relative: bool,
+) -> list[tuple[float, str]]:
     """A list re-scored against files of many chunks (their best chunk is the maximum of many draws)."""
     if not penalty or not file_chunks or not items:
         return items
@@ -128,8 +134,13 @@ def _hub_adjust(items: list[tuple[float, str]], docs: dict[str, ChunkDoc], file_
     return out
 
 
-def fuse(q: ParsedQuery, kw_hits: list[tuple[float, ChunkDoc]], vec_hits: list[tuple[str, float]],
-         docs: dict[str, ChunkDoc], file_chunks: dict[str, int] | None = None) -> list[tuple[float, ChunkDoc]]:
+def fuse(
+    q: ParsedQuery,
+    kw_hits: list[tuple[float, ChunkDoc]],
+    vec_hits: list[tuple[str, float]],
+    docs: dict[str, ChunkDoc],
+    file_chunks: dict[str, int] | None = None,
+) -> list[tuple[float, ChunkDoc]]:
     """Chunks of either list, best first, with their fused scores."""
     wk, wv = W_LITERAL if q.literal else W_QUESTION
     kw = [(float(s), d.chunk_id) for s, d in kw_hits]
@@ -152,8 +163,9 @@ def fuse(q: ParsedQuery, kw_hits: list[tuple[float, ChunkDoc]], vec_hits: list[t
     return [(s, docs[cid]) for cid, s in order]
 
 
-def _add_file_evidence(scores: dict[str, float], docs: dict[str, ChunkDoc],
-                       file_chunks: dict[str, int] | None = None) -> None:
+def _add_file_evidence(
+    scores: dict[str, float], docs: dict[str, ChunkDoc], file_chunks: dict[str, int] | None = None
+) -> None:
     """A file's best chunk gains the evidence of the file's other matching chunks: the 2nd best
     chunk's score times ``FILE_DECAY``, the 3rd's times its square, ... (``FILE_TOP`` chunks at most).
     The other chunks keep their own scores, so one long file does not fill the hit list."""
@@ -164,7 +176,7 @@ def _add_file_evidence(scores: dict[str, float], docs: dict[str, ChunkDoc],
         if len(ss) < 2:
             continue
         ss.sort(key=lambda x: (-x[0], x[1]))
-        extra = sum(s * FILE_DECAY ** i for i, (s, _) in enumerate(ss[1:FILE_TOP], start=1))
+        extra = sum(s * FILE_DECAY**i for i, (s, _) in enumerate(ss[1:FILE_TOP], start=1))
         if HUB_FILE_EVIDENCE and file_chunks:
             extra /= 1.0 + HUB_FILE_EVIDENCE * math.log(max(1, file_chunks.get(path, 1)))
         scores[ss[0][1]] += extra

@@ -111,7 +111,7 @@ class ParsedQuery:
     """The analysed terms of the identifiers (their whole forms and parts)."""
 
     @classmethod
-    def parse(cls, text: str) -> "ParsedQuery":
+    def parse(cls, text: str) -> ParsedQuery:
         idents = query_identifiers(text)
         return cls(
             text=text,

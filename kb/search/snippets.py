@@ -116,5 +116,12 @@ def make_hit(doc: ChunkDoc, score: float, q: ParsedQuery) -> Hit:
     line_start = doc.line_start if single else doc.line_start + lo
     line_end = doc.line_start if single else doc.line_start + hi
     snippet = "\n".join(_clip(ln, q) for ln in body[lo : hi + 1])
-    return Hit(path=doc.path, score=round(float(score), 6), line_start=line_start, line_end=line_end,
-               key_path=key, snippet=snippet, format=doc.format or None)
+    return Hit(
+        path=doc.path,
+        score=round(float(score), 6),
+        line_start=line_start,
+        line_end=line_end,
+        key_path=key,
+        snippet=snippet,
+        format=doc.format or None,
+    )

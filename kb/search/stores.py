@@ -41,7 +41,7 @@ __all__ = [
 @dataclass
 class _Handles:
     generation: int
-    keyword: "KeywordIndex | None"
+    keyword: KeywordIndex | None
     embedder_meta: dict[str, Any] | None
     formats: set[str] = field(default_factory=set)
     n_files: int = 0
@@ -52,10 +52,10 @@ class _Handles:
 class Stores:
     """One snapshot's stores and the query embedder, for the length of one search."""
 
-    snapshot: "Snapshot"
-    settings: "Settings"
+    snapshot: Snapshot
+    settings: Settings
     handles: _Handles
-    embedder: "Callable[[], Embedder] | Embedder | None" = None
+    embedder: Callable[[], Embedder] | Embedder | None = None
 
     @property
     def formats(self) -> set[str]:
@@ -66,8 +66,9 @@ class Stores:
         return self.handles.n_files
 
 
-def open_stores(snapshot: "Snapshot", settings: "Settings",
-                embedder: "Callable[[], Embedder] | Embedder | None" = None) -> Stores:
+def open_stores(
+    snapshot: Snapshot, settings: Settings, embedder: Callable[[], Embedder] | Embedder | None = None
+) -> Stores:
     """The snapshot's stores; :class:`~kb.errors.NotIndexedError` when its keyword index is missing."""
     h = snapshot.cache.get("search_handles")
     if h is None:
@@ -81,14 +82,15 @@ def open_stores(snapshot: "Snapshot", settings: "Settings",
     return Stores(snapshot, settings, h, embedder)
 
 
-def keyword_search(st: Stores, terms: list[str], n: int, *, format: str | None,
-                   paths: list[str] | None) -> "list[tuple[float, ChunkDoc]]":
+def keyword_search(
+    st: Stores, terms: list[str], n: int, *, format: str | None, paths: list[str] | None
+) -> list[tuple[float, ChunkDoc]]:
     """BM25 top ``n`` chunks for ``terms`` (analysed), filtered by format and paths."""
     assert st.handles.keyword is not None
     return st.handles.keyword.search(terms, n, format=format, paths=paths)
 
 
-def fetch_chunks(st: Stores, chunk_ids: list[str]) -> "dict[str, ChunkDoc]":
+def fetch_chunks(st: Stores, chunk_ids: list[str]) -> dict[str, ChunkDoc]:
     """Stored chunk rows by id (the keyword index stores them)."""
     assert st.handles.keyword is not None
     return st.handles.keyword.fetch(chunk_ids)
@@ -110,7 +112,7 @@ def has_vectors(st: Stores) -> bool:
     return bool(st.snapshot.gen.embedded)
 
 
-def encode_query(st: Stores, query: str) -> "np.ndarray":
+def encode_query(st: Stores, query: str) -> np.ndarray:
     """The query's vector, by the embedder given to :func:`open_stores` (loaded only now)."""
     from kb.index import mismatch_message
 
@@ -124,13 +126,15 @@ def encode_query(st: Stores, query: str) -> "np.ndarray":
         emb = st.embedder  # type: ignore[assignment]
     dim = st.snapshot.gen.dim
     if dim is not None and int(dim) != emb.dim:
-        raise EmbedderMismatchError(mismatch_message(st.snapshot.gen.embedder or {}, f"{emb.name} (dim {emb.dim})",
-                                                     st.settings))
+        raise EmbedderMismatchError(
+            mismatch_message(st.snapshot.gen.embedder or {}, f"{emb.name} (dim {emb.dim})", st.settings)
+        )
     return emb.encode([query])[0]
 
 
-def vector_search(st: Stores, vector: "np.ndarray", n: int, *, format: str | None = None,
-                  paths: list[str] | None = None) -> list[tuple[str, float]]:
+def vector_search(
+    st: Stores, vector: np.ndarray, n: int, *, format: str | None = None, paths: list[str] | None = None
+) -> list[tuple[str, float]]:
     """The ``n`` chunks nearest to ``vector`` (chunk id, cosine), best first: an exact scan of the
     generation's vectors, filtered by format and paths."""
     from kb.index import chunk_vectors

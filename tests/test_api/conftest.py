@@ -27,11 +27,7 @@ TREE: dict[str, str] = {
         "  pool_size: 10\n"
     ),
     "services/payments/config/production.yaml": (
-        "service: payments\n"
-        "fraud:\n"
-        "  review_threshold: 0.95\n"
-        "database:\n"
-        "  pool_size: 50\n"
+        "service: payments\nfraud:\n  review_threshold: 0.95\ndatabase:\n  pool_size: 50\n"
     ),
     "services/payments/.env": "DATABASE_URL=postgres://db.internal:5432/payments\nLOG_LEVEL=info\n",
     "services/orders/config/base.yaml": (
@@ -47,13 +43,7 @@ TREE: dict[str, str] = {
         "  redact: true\n"
     ),
     "services/billing/config/base.yaml": (
-        "service: billing\n"
-        "logging:\n"
-        "  level: info\n"
-        "  format: json\n"
-        "  sink: stdout\n"
-        "  sample_rate: 1\n"
-        "  redact: true\n"
+        "service: billing\nlogging:\n  level: info\n  format: json\n  sink: stdout\n  sample_rate: 1\n  redact: true\n"
     ),
     "docs/fraud.md": (
         "# Fraud review\n\n"
@@ -163,7 +153,7 @@ class LiveServer:
         self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
-    def __enter__(self) -> "LiveServer":
+    def __enter__(self) -> LiveServer:
         self.thread.start()
         deadline = time.monotonic() + 60
         while not self.server.started:

@@ -10,7 +10,8 @@ def test_changes_and_blame_follow_a_reingest(make_client, fresh):
     client = make_client(db=db, root=root, api_key="wr1te")
     assert client.get("/changes").json() == {"total": 0, "offset": 0, "limit": 100, "changes": []}
     (root / "services/payments/config/production.yaml").write_text(
-        "service: payments\nfraud:\n  review_threshold: 0.97\ndatabase:\n  pool_size: 50\n  timeout: 5\n")
+        "service: payments\nfraud:\n  review_threshold: 0.97\ndatabase:\n  pool_size: 50\n  timeout: 5\n"
+    )
     (root / "copies/two.json").unlink()
     body = client.post("/ingest", headers={"Authorization": "Bearer wr1te"}).json()
     assert body["key_changes"] == 4
@@ -20,15 +21,18 @@ def test_changes_and_blame_follow_a_reingest(make_client, fresh):
     assert {(c["path"], c["key_path"], c["change"]) for c in page["changes"]} == {
         ("services/payments/config/production.yaml", "fraud.review_threshold", "changed"),
         ("services/payments/config/production.yaml", "database.timeout", "added"),
-        ("copies/two.json", "name", "removed"), ("copies/two.json", "size", "removed")}
+        ("copies/two.json", "name", "removed"),
+        ("copies/two.json", "size", "removed"),
+    }
     one = client.get("/changes", params={"key": "*threshold*", "path": "services/*/config/*.yaml"}).json()
     assert [(c["old_value"], c["new_value"], c["line"]) for c in one["changes"]] == [("0.95", "0.97", 3)]
     paged = client.get("/changes", params={"limit": 1, "page": 2}).json()
     assert paged["offset"] == 1 and paged["changes"] == page["changes"][1:2]
     assert client.get("/changes", params={"since": "1", "change": "removed"}).json()["total"] == 2
 
-    h = client.get("/blame", params={"path": "services/payments/config/production.yaml",
-                                     "key": "fraud.review_threshold"}).json()
+    h = client.get(
+        "/blame", params={"path": "services/payments/config/production.yaml", "key": "fraud.review_threshold"}
+    ).json()
     assert h["value"] == "0.97" and h["line"] == 3 and [x["old_value"] for x in h["history"]] == ["0.95"]
 
     report = client.get("/report.json").json()

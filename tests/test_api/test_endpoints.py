@@ -101,7 +101,11 @@ def test_findings_filters(client):
     r = client.get("/findings", params={"path": "legacy/*"}).json()
     assert r["total"] >= 1 and all(f["path"].startswith("legacy/") for f in r["findings"])
     assert client.get("/findings", params={"rule": "no-such-rule"}).json() == {
-        "total": 0, "offset": 0, "limit": 100, "findings": []}
+        "total": 0,
+        "offset": 0,
+        "limit": 100,
+        "findings": [],
+    }
 
 
 def test_findings_never_show_the_secret(client):
@@ -111,8 +115,13 @@ def test_findings_never_show_the_secret(client):
 
 @pytest.mark.parametrize(
     ("params", "needle"),
-    [({"limit": 501}, "500"), ({"limit": 0}, "500"), ({"offset": -1}, "offset"), ({"page": 0}, "page"),
-     ({"severity": "fatal"}, "severity")],
+    [
+        ({"limit": 501}, "500"),
+        ({"limit": 0}, "500"),
+        ({"offset": -1}, "offset"),
+        ({"page": 0}, "page"),
+        ({"severity": "fatal"}, "severity"),
+    ],
 )
 def test_findings_bad_parameters_are_400(client, params, needle):
     assert needle in problem(client.get("/findings", params=params), 400)
@@ -203,10 +212,13 @@ def test_drift(client, make_client, tmp_path):
     # the shared tree has a base and a single environment (payments): nothing can drift
     assert client.get("/drift").json() == {"groups": []}
     # plant drift: a staging environment that differs from production and adds a key
-    root = write_tree(tmp_path / "tree", {
-        **TREE,
-        "services/payments/config/staging.yaml": "database:\n  pool_size: 20\ncache:\n  ttl: 60\n",
-    })
+    root = write_tree(
+        tmp_path / "tree",
+        {
+            **TREE,
+            "services/payments/config/staging.yaml": "database:\n  pool_size: 20\ncache:\n  ttl: 60\n",
+        },
+    )
     build_kb(root, tmp_path / "kb")
     r = make_client(db=tmp_path / "kb", root=root).get("/drift")
     assert r.status_code == 200, r.text
@@ -280,8 +292,10 @@ def test_metrics_prometheus_text(client):
     assert f'kb_http_requests_total{{{labels},status_code="400"}} 1.0' in text
     assert 'path="/files/{file_path}"' in text  # the route template, not the path asked for
     assert "# TYPE kb_http_request_duration_seconds histogram" in text
-    assert 'kb_http_request_duration_seconds_bucket{app_name="kb",le="+Inf",method="GET",path="/search",' \
-           'status_code="200"} 1.0' in text
+    assert (
+        'kb_http_request_duration_seconds_bucket{app_name="kb",le="+Inf",method="GET",path="/search",'
+        'status_code="200"} 1.0' in text
+    )
     assert f'kb_http_request_duration_seconds_count{{{labels},status_code="400"}} 1.0' in text
     assert "kb_index_files 12.0" in text
     assert any(line.startswith("kb_index_chunks ") and float(line.split()[1]) > 0 for line in text.splitlines())
@@ -298,8 +312,20 @@ def test_metrics_of_two_apps_are_their_own(client, make_client):
 
 def test_openapi_schema_and_ui(client):
     doc = client.get("/schema/openapi.json").json()
-    for path in ["/search", "/duplicates", "/drift", "/findings", "/files", "/files/{file_path}", "/graph/deps",
-                 "/graph/impact", "/stats", "/health", "/metrics", "/ingest"]:
+    for path in [
+        "/search",
+        "/duplicates",
+        "/drift",
+        "/findings",
+        "/files",
+        "/files/{file_path}",
+        "/graph/deps",
+        "/graph/impact",
+        "/stats",
+        "/health",
+        "/metrics",
+        "/ingest",
+    ]:
         assert path in doc["paths"], path
     q = next(p for p in doc["paths"]["/search"]["get"]["parameters"] if p["name"] == "q")
     assert q["schema"]["maxLength"] == 1000

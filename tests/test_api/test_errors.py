@@ -8,8 +8,16 @@ import pytest
 
 from tests.test_api.test_endpoints import problem
 
-READS = ["/search?q=fraud", "/findings", "/files", "/files/broken.json", "/duplicates?kind=exact", "/drift",
-         "/stats", "/metrics"]
+READS = [
+    "/search?q=fraud",
+    "/findings",
+    "/files",
+    "/files/broken.json",
+    "/duplicates?kind=exact",
+    "/drift",
+    "/stats",
+    "/metrics",
+]
 
 
 # -- read key ----------------------------------------------------------------------------------
@@ -107,8 +115,13 @@ def test_ingest_failure_maps_through_the_handler(make_client, fresh):
 
 @pytest.mark.parametrize(
     ("exc", "status"),
-    [("NotIndexedError", 404), ("BadRequestError", 400), ("EmbedderMismatchError", 409), ("ConfigError", 400),
-     ("DependencyError", 500)],
+    [
+        ("NotIndexedError", 404),
+        ("BadRequestError", 400),
+        ("EmbedderMismatchError", 409),
+        ("ConfigError", 400),
+        ("DependencyError", 500),
+    ],
 )
 def test_kb_errors_map_by_status_code(client, monkeypatch, exc, status):
     import kb.errors
@@ -148,8 +161,10 @@ def test_request_timeout_is_503_json(make_client, monkeypatch):
     assert time.monotonic() - t0 < 0.9
     assert "request_timeout" in problem(r, 503)
     assert client.get("/health").status_code == 200
-    assert 'kb_http_requests_total{app_name="kb",method="GET",path="/search",status_code="503"} 1.0' \
+    assert (
+        'kb_http_requests_total{app_name="kb",method="GET",path="/search",status_code="503"} 1.0'
         in client.get("/metrics").text
+    )
     time.sleep(0.8)  # let the abandoned handler finish before teardown
 
 
@@ -160,8 +175,14 @@ def test_cors_from_settings(make_client):
     client = make_client(cors_origins=["https://ui.example"])
     r = client.get("/findings", headers={"Origin": "https://ui.example"})
     assert r.headers.get("access-control-allow-origin") == "https://ui.example"
-    pre = client.options("/search", headers={"Origin": "https://ui.example", "Access-Control-Request-Method": "GET",
-                                             "Access-Control-Request-Headers": "authorization"})
+    pre = client.options(
+        "/search",
+        headers={
+            "Origin": "https://ui.example",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
     assert pre.status_code in (200, 204)
     assert pre.headers.get("access-control-allow-origin") == "https://ui.example"
     other = client.get("/findings", headers={"Origin": "https://evil.example"})

@@ -35,9 +35,14 @@ def test_real_server_on_loopback(live_server, make_settings):
         assert http.get("/search", params={"q": "x" * 1001}).json()["status_code"] == 400
         assert "kb_http_requests_total" in http.get("/metrics").text
         assert http.get("/").headers["content-type"].startswith("text/html")
-    for target in ["/files/../../../../etc/passwd", "/files/..%2f..%2f..%2fetc%2fpasswd",
-                   "/files/%2e%2e/%2e%2e/etc/passwd",
-                   "/files/services/../../../etc/passwd", "/files//etc/passwd", "/files/ignored/on-disk-only.yaml"]:
+    for target in [
+        "/files/../../../../etc/passwd",
+        "/files/..%2f..%2f..%2fetc%2fpasswd",
+        "/files/%2e%2e/%2e%2e/etc/passwd",
+        "/files/services/../../../etc/passwd",
+        "/files//etc/passwd",
+        "/files/ignored/on-disk-only.yaml",
+    ]:
         status, body = raw_get(srv.port, target)
         assert status == 404, (target, body)
         assert b'"status_code":404' in body and b"root:" not in body and b"ondisk-only-marker" not in body
@@ -75,7 +80,7 @@ def test_searches_keep_answering_during_an_ingest(live_server, fresh, make_setti
                     elif path == "/search":
                         for h in r.json()["hits"]:
                             assert h["path"] and h["line_start"] <= h["line_end"]
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     errors.append(f"{path}: {type(exc).__name__}: {exc}")
                 i += 1
 

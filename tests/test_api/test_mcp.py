@@ -70,9 +70,11 @@ def mcp_session(*args: str, env: dict[str, str] | None = None) -> Iterator[Sessi
     from mcp import Client, StdioServerParameters
 
     params = StdioServerParameters(command=KB, args=["mcp", *args], env=ENV if env is None else env)
-    with start_blocking_portal() as portal:
-        with portal.wrap_async_context_manager(Client(params, read_timeout_seconds=120)) as client:
-            yield Session(portal, client)
+    with (
+        start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(Client(params, read_timeout_seconds=120)) as client,
+    ):
+        yield Session(portal, client)
 
 
 @pytest.fixture(scope="module")
@@ -108,16 +110,25 @@ def test_search_answers_with_path_and_lines(mcp):
     assert prod["line_start"] <= 25 <= prod["line_end"] and prod["key_path"] == "fraud.review_threshold"
     assert f"{PROD}:{prod['line_start']}-{prod['line_end']}  fraud.review_threshold" in text
     assert "  25 |   review_threshold: 0.85" in text
-    _, only = mcp.ok("search", {"query": "review_threshold", "mode": "keyword", "format": "yaml",
-                                "path": "services/payments/config/*", "k": 5})
+    _, only = mcp.ok(
+        "search",
+        {
+            "query": "review_threshold",
+            "mode": "keyword",
+            "format": "yaml",
+            "path": "services/payments/config/*",
+            "k": 5,
+        },
+    )
     assert only["hits"] and all(h["path"].startswith("services/payments/config/") for h in only["hits"])
 
 
 def test_show_file_and_find_key_give_values_at_their_lines(mcp):
     text, data = mcp.ok("show_file", {"path": PROD})
     assert data["file"]["path"] == PROD and data["total"] == len(data["records"])
-    assert {"doc": 0, "key_path": "fraud.review_threshold", "value": "0.85", "value_type": "float",
-            "line": 25} in data["records"]
+    assert {"doc": 0, "key_path": "fraud.review_threshold", "value": "0.85", "value_type": "float", "line": 25} in data[
+        "records"
+    ]
     assert f"{PROD}:25  fraud.review_threshold = 0.85" in text
     text, data = mcp.ok("find_key", {"pattern": "review_threshold"})
     assert {(r["path"], r["line"], r["value"]) for r in data["records"]} >= {(PROD, 25, "0.85")}
@@ -167,7 +178,8 @@ def test_duplicates_drift_and_effective(mcp):
     text, data = mcp.ok("duplicates", {"kinds": ["block"]})
     logging = next(g for g in data["groups"] if g["members"][0]["key_path"] == "logging")
     assert {(m["path"], m["line_start"]) for m in logging["members"]} == {
-        (m["path"], m["line_start"]) for m in SAMPLE_TRUTH["problems"][0]["members"]}
+        (m["path"], m["line_start"]) for m in SAMPLE_TRUTH["problems"][0]["members"]
+    }
     assert "services/payments/config/base.yaml:48-60  logging" in text
     text, data = mcp.ok("drift", {"path": "services/orders/*"})
     assert data["total"] >= 1 and all(any(f.startswith("services/orders/") for f in g["files"]) for g in data["groups"])
@@ -201,9 +213,15 @@ def test_sql_is_read_only_and_cannot_reach_other_files(mcp, tmp_path):
     _, data = mcp.ok("sql", {"query": "PRAGMA table_info('files')"})
     assert data["rows"]
     out = tmp_path / "leak.csv"
-    for bad in ("DELETE FROM files", "DROP TABLE records", f"COPY files TO '{out}'",
-                "SELECT * FROM read_text('/etc/hostname')", f"ATTACH '{tmp_path / 'x.db'}' AS x",
-                "SET enable_external_access = true", "SELECT 1) AS a; DELETE FROM files; SELECT (1"):
+    for bad in (
+        "DELETE FROM files",
+        "DROP TABLE records",
+        f"COPY files TO '{out}'",
+        "SELECT * FROM read_text('/etc/hostname')",
+        f"ATTACH '{tmp_path / 'x.db'}' AS x",
+        "SET enable_external_access = true",
+        "SELECT 1) AS a; DELETE FROM files; SELECT (1",
+    ):
         assert mcp.call("sql", {"query": bad}).is_error, bad
     assert not out.exists()
     _, data = mcp.ok("sql", {"query": "SELECT count(*) FROM files"})
@@ -240,6 +258,7 @@ def test_resources_describe_the_kb(mcp, sample_db):
 def test_answers_stay_within_the_budget_and_say_how_to_get_the_rest(sample_db):
     budget = 3000
     with mcp_session("--db", str(sample_db), "--max-chars", str(budget)) as s:
+
         def bounded(tool: str, args: dict[str, Any]) -> dict[str, Any]:
             text, data = s.ok(tool, args)
             assert len(text) <= budget + 400 and len(json.dumps(data)) <= budget + 400, (tool, len(text))
@@ -312,8 +331,12 @@ def test_streamable_http_on_loopback(sample_db):
     import anyio
     from mcp import Client
 
-    proc = subprocess.Popen([KB, "mcp", "--db", str(sample_db), "--http", "--port", "0", "--json"],
-                            stdout=subprocess.PIPE, text=True, env={**os.environ, **ENV})
+    proc = subprocess.Popen(
+        [KB, "mcp", "--db", str(sample_db), "--http", "--port", "0", "--json"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **ENV},
+    )
     try:
         ready = json.loads(proc.stdout.readline())
         assert ready["url"].startswith("http://127.0.0.1:") and ready["url"].endswith("/mcp")
@@ -361,8 +384,9 @@ def test_real_model_search_through_mcp(tmp_path, sample_db):
     KnowledgeBase.build(root, db=db, workers=1).close()
     env = {k: v for k, v in ENV.items() if k != "KB_MODEL"}
     with mcp_session("--db", str(db), env=env) as s:
-        text, data = s.ok("search", {"query": "When is a payment held for a person to check?", "mode": "semantic",
-                                     "k": 3})
+        text, data = s.ok(
+            "search", {"query": "When is a payment held for a person to check?", "mode": "semantic", "k": 3}
+        )
         assert data["hits"][0]["path"] == "docs/fraud.md" and "docs/fraud.md:" in text
     # a KB built with another embedder (the hash one) is a tool error that names the fix
     with mcp_session("--db", str(sample_db), env=env) as s:

@@ -35,11 +35,24 @@ class Browser:
 
         exe = str(CHROMIUM) if CHROMIUM.exists() else (shutil.which("chromium") or "chromium")
         self.proc = subprocess.Popen(
-            [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--disable-dev-shm-usage", "--remote-allow-origins=*", "--remote-debugging-port=0",
-             f"--user-data-dir={profile}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                exe,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+                "--remote-allow-origins=*",
+                "--remote-debugging-port=0",
+                f"--user-data-dir={profile}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + 30
@@ -91,8 +104,10 @@ class Browser:
         self.wait_for(f"location.href.startsWith({base}) && document.readyState === 'complete'")
 
     def click(self, selector: str) -> None:
-        box = self.js(f"(() => {{ const r = document.querySelector({json.dumps(selector)}).getBoundingClientRect();"
-                      " return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+        box = self.js(
+            f"(() => {{ const r = document.querySelector({json.dumps(selector)}).getBoundingClientRect();"
+            " return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+        )
         for kind in ("mousePressed", "mouseReleased"):
             self.send("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
 
@@ -159,8 +174,9 @@ def test_search_page_types_a_query_and_shows_escaped_results(browser, live_serve
     assert b.js("document.getElementById('q').value") == "DATABASE_URL"
     locs = b.js(f"Array.from({HITS}).map(li => li.querySelector('a.loc').textContent)")
     assert any(loc.startswith("services/payments/.env:") for loc in locs)
-    href = b.js(f"Array.from({HITS}).map(li => li.querySelector('a.loc').href)"
-                ".find(h => h.endsWith('/services/payments/.env'))")
+    href = b.js(
+        f"Array.from({HITS}).map(li => li.querySelector('a.loc').href).find(h => h.endsWith('/services/payments/.env'))"
+    )
     b.goto(href)
     body = json.loads(b.js("document.body.innerText"))
     assert body["file"]["path"] == "services/payments/.env"

@@ -77,9 +77,11 @@ def history_kb(fresh):
     with KnowledgeBase.open(db, model="hash", workers=1) as kb:
         kb.report()
         (root / "services/payments/config/production.yaml").write_text(
-            "service: payments\nfraud:\n  review_threshold: 0.97\ndatabase:\n  pool_size: 60\n  timeout: 5\n")
+            "service: payments\nfraud:\n  review_threshold: 0.97\ndatabase:\n  pool_size: 60\n  timeout: 5\n"
+        )
         (root / "services/payments/.env").write_text(
-            "DATABASE_URL=postgres://db.internal:5432/payments\nLOG_LEVEL=debug\n")
+            "DATABASE_URL=postgres://db.internal:5432/payments\nLOG_LEVEL=debug\n"
+        )
         kb.ingest(root)
         kb.report_html(db.parent / "report.html")
     return root, db, db.parent / "report.html"
@@ -97,8 +99,20 @@ def check_rendered(b: RecordingBrowser) -> dict[str, Any]:
     b.wait_for("document.body && document.body.dataset.ready === 'true'")
     charts = b.js(CHARTS)
     names = {c["name"] for c in charts}
-    assert {"score", "components", "findings-by-rule", "findings-by-folder", "duplication", "most-depended-on",
-            "score-trend", "findings-trend", "files-trend", "runs", "changes-per-run", "schemas"} <= names, names
+    assert {
+        "score",
+        "components",
+        "findings-by-rule",
+        "findings-by-folder",
+        "duplication",
+        "most-depended-on",
+        "score-trend",
+        "findings-trend",
+        "files-trend",
+        "runs",
+        "changes-per-run",
+        "schemas",
+    } <= names, names
     for c in charts:
         assert c["w"] > 50 and c["h"] > 20, c
         assert c["points"] > 0 and len(c["marks"]) == c["points"], c
@@ -117,7 +131,8 @@ def test_report_renders_offline_with_charts_and_no_errors(browser, history_kb, t
     charts = check_rendered(b)
     data = json.loads(b.js("document.getElementById('kb-report-data').textContent"))
     assert b.js("document.querySelector('header h1').textContent").startswith(
-        f"Configuration health: {data['score']['value']:.1f}/100")
+        f"Configuration health: {data['score']['value']:.1f}/100"
+    )
     assert charts["score-trend"]["points"] == 2  # a snapshot per run
     assert b.js("document.querySelectorAll('#changes-table tbody tr').length") == data["changes"]["total"] == 4
 
@@ -134,8 +149,12 @@ def test_report_renders_offline_with_charts_and_no_errors(browser, history_kb, t
 
     metrics = b.send("Page.getLayoutMetrics")
     size = metrics.get("cssContentSize") or metrics["contentSize"]
-    shot = b.send("Page.captureScreenshot", format="png", captureBeyondViewport=True,
-                  clip={"x": 0, "y": 0, "width": 1280, "height": min(size["height"], 6000), "scale": 1})
+    shot = b.send(
+        "Page.captureScreenshot",
+        format="png",
+        captureBeyondViewport=True,
+        clip={"x": 0, "y": 0, "width": 1280, "height": min(size["height"], 6000), "scale": 1},
+    )
     png = base64.b64decode(shot["data"])
     from PIL import Image
 

@@ -15,8 +15,12 @@ from schemathesis import GenerationMode  # noqa: E402
 
 POSITIVE_EXAMPLES = 20
 NEGATIVE_EXAMPLES = 10
-CONFORMANCE = [checks.not_a_server_error, checks.status_code_conformance, checks.content_type_conformance,
-               checks.response_schema_conformance]
+CONFORMANCE = [
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+]
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +42,19 @@ def schema(tmp_path_factory):
 def _operations(schema):
     ops = [r.ok() for r in schema.get_all_operations()]
     assert {f"{op.method.upper()} {op.path}" for op in ops} >= {
-        "GET /search", "GET /findings", "GET /files", "GET /files/{file_path}", "GET /duplicates", "GET /drift",
-        "GET /graph/deps", "GET /graph/impact", "GET /stats", "GET /health", "GET /metrics", "POST /ingest"}
+        "GET /search",
+        "GET /findings",
+        "GET /files",
+        "GET /files/{file_path}",
+        "GET /duplicates",
+        "GET /drift",
+        "GET /graph/deps",
+        "GET /graph/impact",
+        "GET /stats",
+        "GET /health",
+        "GET /metrics",
+        "POST /ingest",
+    }
     return ops
 
 
@@ -52,8 +67,13 @@ def _problem_body(resp) -> None:
 def test_valid_requests_conform_to_the_schema(schema):
     for operation in _operations(schema):
 
-        @settings(max_examples=POSITIVE_EXAMPLES, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=POSITIVE_EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(operation.as_strategy(generation_mode=GenerationMode.POSITIVE))
         def check(case) -> None:
             resp = case.call()
@@ -66,8 +86,13 @@ def test_valid_requests_conform_to_the_schema(schema):
 def test_invalid_requests_are_4xx_problems(schema):
     for operation in _operations(schema):
 
-        @settings(max_examples=NEGATIVE_EXAMPLES, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=NEGATIVE_EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
         def check(case) -> None:
             resp = case.call()

@@ -26,10 +26,12 @@ def test_serve_help_has_an_example():
 
 
 def test_kb_help_does_not_load_the_web_stack():
-    code = ("import sys; from kb.cli import main; sys.argv = ['kb', '--help']\n"
-            "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "bad = [m for m in ('litestar', 'uvicorn', 'torch', 'watchfiles', 'api.app') if m in sys.modules]\n"
-            "print('LOADED', bad)")
+    code = (
+        "import sys; from kb.cli import main; sys.argv = ['kb', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "bad = [m for m in ('litestar', 'uvicorn', 'torch', 'watchfiles', 'api.app') if m in sys.modules]\n"
+        "print('LOADED', bad)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120).stdout
     assert "LOADED []" in out and "serve" in out
 
@@ -46,8 +48,14 @@ def test_kb_serve_runs_uvicorn(built, tmp_path):
     _, db = built
     env = {**os.environ, "KB_MODEL": "hash", "HF_HUB_OFFLINE": "1"}
     exe = [str(KB)] if KB.exists() else [sys.executable, "-c", "from kb.cli import main; main()"]
-    proc = subprocess.Popen([*exe, "serve", "--db", str(db), "--port", "0", "--json", "--log-level", "warning"],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*exe, "serve", "--db", str(db), "--port", "0", "--json", "--log-level", "warning"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         ready = json.loads(proc.stdout.readline())  # printed once the app has started
         assert ready["db"] == str(db) and ready["writes"] is False and ready["watch"] is False

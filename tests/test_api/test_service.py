@@ -99,8 +99,10 @@ def test_metrics_render_request_metrics_and_gauges():
     text = m.render().decode()
     labels = 'app_name="kb",method="GET",path="/ping"'
     assert f'kb_http_requests_total{{{labels},status_code="200"}} 2.0' in text
-    assert 'kb_http_request_duration_seconds_bucket{app_name="kb",le="1.0",method="GET",path="/ping",' \
-           'status_code="200"} 2.0' in text
+    assert (
+        'kb_http_request_duration_seconds_bucket{app_name="kb",le="1.0",method="GET",path="/ping",'
+        'status_code="200"} 2.0' in text
+    )
     assert f'kb_http_request_duration_seconds_count{{{labels},status_code="200"}} 2.0' in text
     assert "# TYPE kb_index_files gauge\nkb_index_files 3.0" in text
 

@@ -52,6 +52,7 @@ def build_kb(tmp_path: Path):
 @pytest.fixture
 def tree(tmp_path: Path):
     """tree(files) -> root: write ``{relative path: text}`` under a fresh folder."""
+
     def make(files: dict[str, str], name: str = "tree") -> Path:
         root = tmp_path / name
         for rel, text in files.items():
@@ -66,6 +67,7 @@ def tree(tmp_path: Path):
 @pytest.fixture
 def copy_fixture(tmp_path: Path):
     """copy_fixture(name) -> a writable copy of ``fixtures/<name>``."""
+
     def copy(name: str) -> Path:
         dst = tmp_path / "copy" / name
         shutil.copytree(FIXTURES / name, dst)
@@ -77,11 +79,10 @@ def copy_fixture(tmp_path: Path):
 @pytest.fixture(scope="module")
 def sample_kb(tmp_path_factory):
     """The bundled sample corpus, ingested and validated once per module: (Catalogue, Settings, findings)."""
+    from graph.rules import validate
     from ingest.pipeline import run_ingest
     from kb.catalogue import Catalogue
     from kb.settings import Settings
-
-    from graph.rules import validate
 
     settings = Settings(db=tmp_path_factory.mktemp("sample") / "kb", embed=False, workers=1, root=SAMPLE)
     cat = Catalogue(settings.db)

@@ -66,12 +66,13 @@ def test_validate_sarif_is_sarif_2_1_0(kbdir):
 
 
 def test_validate_schema_map_flag(tree, build_kb):
-    root = tree({"schemas/svc.json": json.dumps({"type": "object", "required": ["port"]}),
-                 "svc/a.yaml": "name: a\n"})
+    root = tree({"schemas/svc.json": json.dumps({"type": "object", "required": ["port"]}), "svc/a.yaml": "name: a\n"})
     cat, settings = build_kb(root)
     cat.close()
     r = run("validate", "--db", str(settings.db), "--schema-map", "svc/*.yaml=schemas/svc.json")
-    assert r.exit_code == 1 and "svc/a.yaml:1  error  schema-violation  (document root): 'port' is a required" in r.stdout
+    assert (
+        r.exit_code == 1 and "svc/a.yaml:1  error  schema-violation  (document root): 'port' is a required" in r.stdout
+    )
     bad = run("validate", "--db", str(settings.db), "--schema-map", "svc/{x}.yaml=schemas/{y}.json")
     assert bad.exit_code == 2 and "does not capture" in bad.stderr
 
@@ -101,7 +102,14 @@ def test_graph_commands(kbdir, tmp_path):
 
 
 def test_help_texts_end_with_an_example():
-    for args in (["validate"], ["graph"], ["graph", "stats"], ["graph", "deps"], ["graph", "impact"], ["graph", "export"]):
+    for args in (
+        ["validate"],
+        ["graph"],
+        ["graph", "stats"],
+        ["graph", "deps"],
+        ["graph", "impact"],
+        ["graph", "export"],
+    ):
         r = run(*args, "--help")
         assert "Example:" in r.stdout, args
 

@@ -13,11 +13,15 @@ def _refs(tree, build_kb, files, **overrides):
 
 
 def test_override_files_share_services_and_optional_things_are_not_errors(tree, build_kb):
-    found, refs = _refs(tree, build_kb, {
-        "app/compose.yaml": "services:\n  api:\n    image: a\n    env_file:\n      - path: ./local.env\n        required: false\n",
-        "app/compose.override.yaml": "services:\n  api:\n    depends_on:\n      db:\n        condition: service_started\n"
-                                     "      cache:\n        required: false\n  db:\n    image: postgres\n",
-    })
+    found, refs = _refs(
+        tree,
+        build_kb,
+        {
+            "app/compose.yaml": "services:\n  api:\n    image: a\n    env_file:\n      - path: ./local.env\n        required: false\n",
+            "app/compose.override.yaml": "services:\n  api:\n    depends_on:\n      db:\n        condition: service_started\n"
+            "      cache:\n        required: false\n  db:\n    image: postgres\n",
+        },
+    )
     assert [f for f in found if f.severity != "info"] == []
     statuses = {(r[2], r[3]): r[4] for r in refs}
     assert statuses[("compose-depends-on", "db")] == "ok"
@@ -26,11 +30,15 @@ def test_override_files_share_services_and_optional_things_are_not_errors(tree, 
 
 
 def test_include_cycle_and_build_context_that_is_a_file(tree, build_kb):
-    found, _ = _refs(tree, build_kb, {
-        "a/compose.yaml": "include:\n  - ../b/compose.yaml\nservices:\n  x:\n    build: ./Dockerfile\n",
-        "a/Dockerfile": "FROM alpine\n",
-        "b/compose.yaml": "include:\n  - path: ../a/compose.yaml\nservices:\n  y:\n    image: alpine\n",
-    })
+    found, _ = _refs(
+        tree,
+        build_kb,
+        {
+            "a/compose.yaml": "include:\n  - ../b/compose.yaml\nservices:\n  x:\n    build: ./Dockerfile\n",
+            "a/Dockerfile": "FROM alpine\n",
+            "b/compose.yaml": "include:\n  - path: ../a/compose.yaml\nservices:\n  y:\n    image: alpine\n",
+        },
+    )
     rules = sorted((f.rule, f.path, f.line) for f in found)
     assert ("reference-cycle", "a/compose.yaml", 2) in rules
     ctx = [f for f in found if f.rule == "broken-reference"]
@@ -38,24 +46,33 @@ def test_include_cycle_and_build_context_that_is_a_file(tree, build_kb):
 
 
 def test_bind_mounts_are_warnings_and_named_volumes_are_not_paths(tree, build_kb):
-    found, refs = _refs(tree, build_kb, {
-        "compose.yaml": "services:\n  web:\n    image: nginx:1.25\n    volumes:\n      - ./site:/usr/share/nginx/html\n"
-                        "      - data:/data\n      - /etc/localtime:/etc/localtime:ro\n"
-                        "      - type: bind\n        source: ./conf\n        target: /conf\nvolumes:\n  data: {}\n",
-        "conf/nginx.conf": "x = 1\n",
-    })
+    found, refs = _refs(
+        tree,
+        build_kb,
+        {
+            "compose.yaml": "services:\n  web:\n    image: nginx:1.25\n    volumes:\n      - ./site:/usr/share/nginx/html\n"
+            "      - data:/data\n      - /etc/localtime:/etc/localtime:ro\n"
+            "      - type: bind\n        source: ./conf\n        target: /conf\nvolumes:\n  data: {}\n",
+            "conf/nginx.conf": "x = 1\n",
+        },
+    )
     assert [(f.severity, f.line, f.target) for f in found if f.rule == "broken-reference"] == [("warning", 5, "site")]
     kinds = [(r[3], r[4]) for r in refs if r[2] == "compose-volume"]
     assert ("./conf", "ok") in kinds and ("/etc/localtime", "external") in kinds and len(kinds) == 3
 
 
 def test_variables_come_from_dotenv_in_scope_env_files_and_known_env(tree, build_kb):
-    found, _ = _refs(tree, build_kb, {
-        ".env": "TOP=1\n",
-        "svc/vars.env": "FROM_ENV_FILE=1\n",
-        "svc/compose.yaml": "services:\n  s:\n    image: x:${TOP}\n    env_file: vars.env\n    environment:\n"
-                            "      A: ${FROM_ENV_FILE}\n      B: ${CI_COMMIT_SHA}\n      C: ${MISSING}\n      D: $MISSING\n",
-    }, known_env=["CI_*"])
+    found, _ = _refs(
+        tree,
+        build_kb,
+        {
+            ".env": "TOP=1\n",
+            "svc/vars.env": "FROM_ENV_FILE=1\n",
+            "svc/compose.yaml": "services:\n  s:\n    image: x:${TOP}\n    env_file: vars.env\n    environment:\n"
+            "      A: ${FROM_ENV_FILE}\n      B: ${CI_COMMIT_SHA}\n      C: ${MISSING}\n      D: $MISSING\n",
+        },
+        known_env=["CI_*"],
+    )
     bad = [(f.rule, f.line, f.target) for f in found if f.severity == "error"]
     assert bad == [("undefined-variable", 8, "MISSING")]
     assert "used 2 times" in found[0].message
@@ -68,11 +85,15 @@ def test_variable_check_takes_the_compose_env_files_it_is_given(tree, build_kb):
     from graph.refs.compose import extract_compose
     from graph.refs.variables import check_variables
 
-    cat, settings = build_kb(tree({
-        "app/compose.yaml": "services:\n  api:\n    image: a\n    env_file: ./conf/api.env\n"
-                            "    command: run ${TOKEN}\n",
-        "app/conf/api.env": "TOKEN=abc\n",
-    }))
+    cat, settings = build_kb(
+        tree(
+            {
+                "app/compose.yaml": "services:\n  api:\n    image: a\n    env_file: ./conf/api.env\n"
+                "    command: run ${TOKEN}\n",
+                "app/conf/api.env": "TOKEN=abc\n",
+            }
+        )
+    )
     corpus = Corpus(cat, settings)
     compose = extract_compose(cat, corpus)
     assert compose.env_files == {"app/compose.yaml": ["app/conf/api.env"]}

@@ -52,7 +52,11 @@ def test_impact_lists_transitive_dependents(graph):
     from graph.queries import impact
 
     rows = impact(graph, "schemas/common.json")
-    assert [(r["path"], r["depth"]) for r in rows] == [("schemas/svc.json", 1), ("svc/a.json", 2), ("docs/readme.md", 3)]
+    assert [(r["path"], r["depth"]) for r in rows] == [
+        ("schemas/svc.json", 1),
+        ("svc/a.json", 2),
+        ("docs/readme.md", 3),
+    ]
     assert rows[0]["kind"] == "json-ref" and rows[1]["via"] == "schemas/svc.json"
 
 
@@ -98,9 +102,8 @@ def test_graph_without_validate_extracts_references_in_memory(tree, build_kb):
 
 
 def test_stored_references_are_used_when_fresh_and_ignored_after_ingest(tree, build_kb):
-    from ingest.pipeline import run_ingest
-
     from graph.rules import references_fresh, validate
+    from ingest.pipeline import run_ingest
 
     root = tree(FILES)
     cat, settings = build_kb(root)

@@ -53,21 +53,24 @@ def test_looks_like_path_rejects_negative_controls(value, key):
     assert not looks_like_path(value, key)
 
 
-@pytest.mark.parametrize("text,bare,expected", [
-    ("${A}", False, [("A", True)]),
-    ("${A:-x}", False, [("A", False)]),
-    ("${A-x}", False, [("A", False)]),
-    ("${A:?must be set}", False, [("A", True)]),
-    ("${A?err}", False, [("A", True)]),
-    ("${A:+alt}", False, [("A", False)]),
-    ("$${A} $$B", True, []),
-    ("$A and ${B}", True, [("A", True), ("B", True)]),
-    ("$A", False, []),
-    ("${A:-${B}}", False, [("A", False), ("B", False)]),
-    ("${{ github.ref }}", False, []),
-    ("$(POD_NAME)", True, []),
-    ("${#array[@]}", False, []),
-])
+@pytest.mark.parametrize(
+    "text,bare,expected",
+    [
+        ("${A}", False, [("A", True)]),
+        ("${A:-x}", False, [("A", False)]),
+        ("${A-x}", False, [("A", False)]),
+        ("${A:?must be set}", False, [("A", True)]),
+        ("${A?err}", False, [("A", True)]),
+        ("${A:+alt}", False, [("A", False)]),
+        ("$${A} $$B", True, []),
+        ("$A and ${B}", True, [("A", True), ("B", True)]),
+        ("$A", False, []),
+        ("${A:-${B}}", False, [("A", False), ("B", False)]),
+        ("${{ github.ref }}", False, []),
+        ("$(POD_NAME)", True, []),
+        ("${#array[@]}", False, []),
+    ],
+)
 def test_scan_variables_follows_compose_interpolation(text, bare, expected):
     assert [(u.name, u.required) for u in scan_variables(text, bare=bare)] == expected
 
@@ -77,7 +80,9 @@ def test_scan_variables_reads_spring_placeholders():
     assert [(u.name, u.required) for u in uses] == [("db.host", False), ("db.name", True)]
 
 
-@pytest.mark.parametrize("parts", [["a", "b"], ["services", "web", "ports", 0], ["a", "b.c", 1, "d e"], ["x", 'q"uote']])
+@pytest.mark.parametrize(
+    "parts", [["a", "b"], ["services", "web", "ports", 0], ["a", "b.c", 1, "d e"], ["x", 'q"uote']]
+)
 def test_key_paths_round_trip(parts):
     assert split_key_path(join_key_path(parts)) == parts
 
@@ -101,12 +106,15 @@ def test_pointer_exists_follows_rfc6901():
     assert pointer_exists(doc, "")
 
 
-@pytest.mark.parametrize("title,slug", [
-    ("Rolling back", "rolling-back"),
-    ("Quick Start / TL;DR", "quick-start--tldr"),
-    ("`kb validate` options", "kb-validate-options"),
-    ("Setup & Install", "setup--install"),
-])
+@pytest.mark.parametrize(
+    "title,slug",
+    [
+        ("Rolling back", "rolling-back"),
+        ("Quick Start / TL;DR", "quick-start--tldr"),
+        ("`kb validate` options", "kb-validate-options"),
+        ("Setup & Install", "setup--install"),
+    ],
+)
 def test_heading_anchors_match_github(title, slug):
     assert heading_anchors([title]) == [slug]
 
@@ -117,19 +125,31 @@ def test_configured_schema_catalog_and_ref_roots(tmp_path):
     from kb import KnowledgeBase
     from tests.conftest import write_tree
 
-    root = write_tree(tmp_path / "t", {
-        "schemas/app.schema.json": _json.dumps({"$schema": "http://json-schema.org/draft-07/schema#",
-                                                "$id": "https://example.org/app.schema.json",
-                                                "type": "object", "properties": {"port": {"type": "integer"}}}),
-        "apps/one/app.json": '{"port": "eighty"}',
-        "apps/two/feature.json": '{"config": "shared/base.json"}',
-        "common/shared/base.json": '{"a": 1}',
-    })
+    root = write_tree(
+        tmp_path / "t",
+        {
+            "schemas/app.schema.json": _json.dumps(
+                {
+                    "$schema": "http://json-schema.org/draft-07/schema#",
+                    "$id": "https://example.org/app.schema.json",
+                    "type": "object",
+                    "properties": {"port": {"type": "integer"}},
+                }
+            ),
+            "apps/one/app.json": '{"port": "eighty"}',
+            "apps/two/feature.json": '{"config": "shared/base.json"}',
+            "common/shared/base.json": '{"a": 1}',
+        },
+    )
     catalog = tmp_path / "catalog.json"
-    catalog.write_text(_json.dumps({"schemas": [{"name": "app", "fileMatch": ["app.json"],
-                                                  "url": "https://example.org/app.schema.json"}]}))
-    kb = KnowledgeBase.build(root, db=tmp_path / "kb", embed=False, workers=1,
-                             schema_catalogs=[str(catalog)], ref_roots=["common"])
+    catalog.write_text(
+        _json.dumps(
+            {"schemas": [{"name": "app", "fileMatch": ["app.json"], "url": "https://example.org/app.schema.json"}]}
+        )
+    )
+    kb = KnowledgeBase.build(
+        root, db=tmp_path / "kb", embed=False, workers=1, schema_catalogs=[str(catalog)], ref_roots=["common"]
+    )
     found = kb.validate(as_frame=False)
     rules = {(f.rule, f.path) for f in found}
     assert ("schema-violation", "apps/one/app.json") in rules

@@ -41,12 +41,24 @@ def test_sample_reports_nothing_else_as_error_or_warning(sample_kb):
 def test_sample_references_table_and_refs_view(sample_kb):
     cat, _, _ = sample_kb
     kinds = dict(cat.query('SELECT kind, count(*) FROM "references" GROUP BY 1'))
-    for kind in ("markdown-link", "json-ref", "schema", "compose-depends-on", "compose-extends", "compose-env-file",
-                 "variable", "k8s-configmap", "helm-value", "include"):
+    for kind in (
+        "markdown-link",
+        "json-ref",
+        "schema",
+        "compose-depends-on",
+        "compose-extends",
+        "compose-env-file",
+        "variable",
+        "k8s-configmap",
+        "helm-value",
+        "include",
+    ):
         assert kinds.get(kind, 0) > 0, f"no {kind} references in the sample"
     assert cat.query("SELECT count(*) FROM refs")[0][0] == sum(kinds.values())
     # the yaml-language-server modeline in routes.yaml is a schema reference
-    rows = cat.query("SELECT resolved, status FROM refs WHERE path = 'services/gateway/config/routes.yaml' AND kind = 'schema'")
+    rows = cat.query(
+        "SELECT resolved, status FROM refs WHERE path = 'services/gateway/config/routes.yaml' AND kind = 'schema'"
+    )
     assert rows == [("schemas/gateway-routes.schema.json", "ok")]
 
 

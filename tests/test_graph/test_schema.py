@@ -42,33 +42,54 @@ DRAFT4 = {
 
 
 def test_draft4_honours_const_and_ecma_named_groups_like_ajv(tree, build_kb):
-    found, _ = _validate(tree, build_kb, {
-        "s.json": json.dumps(DRAFT4),
-        "ok.json": json.dumps({"$schema": "./s.json", "kind": "a", "id": "ab-12"}),
-        "bad.json": json.dumps({"$schema": "./s.json", "kind": "b", "id": "AB"}),
-    })
+    found, _ = _validate(
+        tree,
+        build_kb,
+        {
+            "s.json": json.dumps(DRAFT4),
+            "ok.json": json.dumps({"$schema": "./s.json", "kind": "a", "id": "ab-12"}),
+            "bad.json": json.dumps({"$schema": "./s.json", "kind": "b", "id": "AB"}),
+        },
+    )
     assert sorted((f.path, f.line) for f in found) == [("bad.json", 1), ("bad.json", 1)]
     assert any("'a' was expected" in f.message for f in found)
 
 
 def test_formats_are_checked_as_ajv_formats_does(tree, build_kb):
-    schema = {"type": "object", "properties": {"at": {"type": "string", "format": "date-time"},
-                                                "site": {"type": "string", "format": "uri"},
-                                                "color": {"type": "string", "format": "color"}}}
-    found, _ = _validate(tree, build_kb, {
-        "s.json": json.dumps(schema),
-        "ok.yaml": "# yaml-language-server: $schema=./s.json\nat: '2024-01-02T10:00:00Z'\nsite: https://x.io\ncolor: nope\n",
-        "bad.yaml": "# yaml-language-server: $schema=./s.json\nat: '2024-01-02 25:00'\nsite: not a uri\n",
-    })
+    schema = {
+        "type": "object",
+        "properties": {
+            "at": {"type": "string", "format": "date-time"},
+            "site": {"type": "string", "format": "uri"},
+            "color": {"type": "string", "format": "color"},
+        },
+    }
+    found, _ = _validate(
+        tree,
+        build_kb,
+        {
+            "s.json": json.dumps(schema),
+            "ok.yaml": "# yaml-language-server: $schema=./s.json\nat: '2024-01-02T10:00:00Z'\nsite: https://x.io\ncolor: nope\n",
+            "bad.yaml": "# yaml-language-server: $schema=./s.json\nat: '2024-01-02 25:00'\nsite: not a uri\n",
+        },
+    )
     assert sorted((f.path, f.line) for f in found) == [("bad.yaml", 2), ("bad.yaml", 3)]
 
 
 def test_schema_map_wins_and_lines_point_at_the_instance(tree, build_kb):
-    schema = {"type": "object", "properties": {"server": {"type": "object", "properties": {"port": {"type": "integer"}}}}}
-    found, _ = _validate(tree, build_kb, {
-        "schemas/svc.json": json.dumps(schema),
-        "svc/prod.yaml": "name: x\nserver:\n  host: a\n  port: '80'\n",
-    }, schema_map=["svc/*.yaml=schemas/svc.json"])
+    schema = {
+        "type": "object",
+        "properties": {"server": {"type": "object", "properties": {"port": {"type": "integer"}}}},
+    }
+    found, _ = _validate(
+        tree,
+        build_kb,
+        {
+            "schemas/svc.json": json.dumps(schema),
+            "svc/prod.yaml": "name: x\nserver:\n  host: a\n  port: '80'\n",
+        },
+        schema_map=["svc/*.yaml=schemas/svc.json"],
+    )
     assert [(f.path, f.line, f.target) for f in found] == [("svc/prod.yaml", 4, "schemas/svc.json")]
     assert found[0].message.startswith("server.port: '80' is not of type 'integer'")
 
@@ -85,44 +106,68 @@ def test_remote_refs_make_a_schema_unusable_not_a_violation(tree, build_kb):
 
 
 def test_url_schema_resolves_through_id_and_catalog(tree, build_kb):
-    schema = {"$schema": "http://json-schema.org/draft-07/schema#", "$id": "https://json.example.org/tool.json",
-              "type": "object", "required": ["name"]}
-    catalog = {"schemas": [{"name": "tool", "fileMatch": ["tool.json", "**/.toolrc"], "url": "https://www.example.org/tool.json"},
-                           {"name": "web", "fileMatch": ["manifest.json"], "url": "https://json.example.org/tool.json"},
-                           {"name": "ext", "fileMatch": ["manifest.json"], "url": "https://elsewhere.example/ext.json"}]}
-    found, _ = _validate(tree, build_kb, {
-        "schemas/tool.json": json.dumps(schema),
-        "api/catalog.json": json.dumps(catalog),
-        "a/tool.json": "{}",                                                   # by catalog fileMatch
-        "b/x.json": json.dumps({"$schema": "https://json.example.org/tool.json"}),  # by $schema URL = $id
-        "c/manifest.json": "{}",                                               # two catalog entries: left alone
-    })
+    schema = {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "$id": "https://json.example.org/tool.json",
+        "type": "object",
+        "required": ["name"],
+    }
+    catalog = {
+        "schemas": [
+            {"name": "tool", "fileMatch": ["tool.json", "**/.toolrc"], "url": "https://www.example.org/tool.json"},
+            {"name": "web", "fileMatch": ["manifest.json"], "url": "https://json.example.org/tool.json"},
+            {"name": "ext", "fileMatch": ["manifest.json"], "url": "https://elsewhere.example/ext.json"},
+        ]
+    }
+    found, _ = _validate(
+        tree,
+        build_kb,
+        {
+            "schemas/tool.json": json.dumps(schema),
+            "api/catalog.json": json.dumps(catalog),
+            "a/tool.json": "{}",  # by catalog fileMatch
+            "b/x.json": json.dumps({"$schema": "https://json.example.org/tool.json"}),  # by $schema URL = $id
+            "c/manifest.json": "{}",  # two catalog entries: left alone
+        },
+    )
     assert sorted(f.path for f in found) == ["a/tool.json", "b/x.json"]
 
 
 def test_helm_values_schema_validates_values_yaml(tree, build_kb):
-    found, _ = _validate(tree, build_kb, {
-        "chart/Chart.yaml": "apiVersion: v2\nname: c\nversion: 1.0.0\n",
-        "chart/values.yaml": "replicas: many\n",
-        "chart/values.schema.json": json.dumps({"type": "object", "properties": {"replicas": {"type": "integer"}}}),
-    })
+    found, _ = _validate(
+        tree,
+        build_kb,
+        {
+            "chart/Chart.yaml": "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+            "chart/values.yaml": "replicas: many\n",
+            "chart/values.schema.json": json.dumps({"type": "object", "properties": {"replicas": {"type": "integer"}}}),
+        },
+    )
     assert [(f.path, f.line) for f in found] == [("chart/values.yaml", 1)]
 
 
 def test_empty_yaml_is_validated_as_null(tree, build_kb):
-    found, _ = _validate(tree, build_kb, {
-        "s.json": json.dumps({"type": "object"}),
-        "empty.yaml": "# yaml-language-server: $schema=./s.json\n",
-    })
+    found, _ = _validate(
+        tree,
+        build_kb,
+        {
+            "s.json": json.dumps({"type": "object"}),
+            "empty.yaml": "# yaml-language-server: $schema=./s.json\n",
+        },
+    )
     assert [f.path for f in found] == ["empty.yaml"] and "empty" in found[0].message
 
 
 def test_redacted_secrets_do_not_fail_patterns(tree, build_kb):
     schema = {"type": "object", "properties": {"key": {"type": "string", "pattern": "^sk_live_[A-Za-z0-9]{24}$"}}}
-    found, cat = _validate(tree, build_kb, {
-        "s.json": json.dumps(schema),
-        "a.json": json.dumps({"$schema": "./s.json", "key": "sk_live_" + "aB3dE5gH7jK9mN1pQ3rS5tU7"}),
-    })
+    found, cat = _validate(
+        tree,
+        build_kb,
+        {
+            "s.json": json.dumps(schema),
+            "a.json": json.dumps({"$schema": "./s.json", "key": "sk_live_" + "aB3dE5gH7jK9mN1pQ3rS5tU7"}),
+        },
+    )
     assert cat.query("SELECT count(*) FROM findings WHERE rule = 'plaintext-secret'")[0][0] == 1
     assert found == []
 
@@ -149,8 +194,20 @@ def test_kb_validate_finishes_on_a_catastrophic_pattern(tmp_path):
     (root / "ok.json").write_text(json.dumps({"$schema": "./s.json", "name": "a" * 40}))
     KnowledgeBase.build(root, db=tmp_path / "kb", embed=False, workers=1).close()
     try:
-        res = subprocess.run([sys.executable, "-c", "from kb.cli import main; main()", "validate", "--db",
-                              str(tmp_path / "kb"), "--json"], capture_output=True, text=True, timeout=120)
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from kb.cli import main; main()",
+                "validate",
+                "--db",
+                str(tmp_path / "kb"),
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail("kb validate hangs on the pattern ^(a+)+$")
     assert res.returncode == 1, res.stderr
@@ -159,31 +216,48 @@ def test_kb_validate_finishes_on_a_catastrophic_pattern(tmp_path):
     assert "does not match '^(a+)+$'" in found[0]["message"]  # decided exactly, in linear time
 
 
-@pytest.mark.parametrize("pattern, risky", [
-    ("^(a+)+$", True), ("^(a*)*$", True), ("^(a|aa)+$", True), ("^(\\w+\\s?)*$", True), ("(?:x+y?)+", True),
-    ("^(a+){10}$", True), ("^((ab)+c)*$", True), ("^([a-z]+)$", False), ("^(ab)*$", False), ("^a+b*c?$", False),
-    ("^(https?://)?[a-z.]+$", False), ("^([0-9a-f]{4}-){3}$", False), ("^[(a+)+]$", False), ("^\\(a+\\)+$", False),
-])
+@pytest.mark.parametrize(
+    "pattern, risky",
+    [
+        ("^(a+)+$", True),
+        ("^(a*)*$", True),
+        ("^(a|aa)+$", True),
+        ("^(\\w+\\s?)*$", True),
+        ("(?:x+y?)+", True),
+        ("^(a+){10}$", True),
+        ("^((ab)+c)*$", True),
+        ("^([a-z]+)$", False),
+        ("^(ab)*$", False),
+        ("^a+b*c?$", False),
+        ("^(https?://)?[a-z.]+$", False),
+        ("^([0-9a-f]{4}-){3}$", False),
+        ("^[(a+)+]$", False),
+        ("^\\(a+\\)+$", False),
+    ],
+)
 def test_nested_quantifiers_are_detected(pattern, risky):
     from graph.schema.ecma_regex import analyse
 
     assert analyse(pattern)[0] is risky
 
 
-@pytest.mark.parametrize("pattern, strings", [
-    ("^(.+)+$", ["ab", "a\rb", "a\u2028b", "a\nb", "", "é😀"]),
-    ("^(\\s+x)*$", [" x", "\u00a0x", "\x0bx", "\ufeffx\tx", "\u0085x", "x"]),
-    ("^(\\S+|-)+$", ["ab", "a b", "\u00a0", "\x0b", "é"]),
-    ("^([\\s,]+|\\w)+$", ["a, b", "a\u3000b", "a;b"]),
-    ("^(\\p{L}+|\\d)*$", ["héllo1", "abc!", "Ωmega"]),
-    ("^(\\p{Script=Greek}|-)+$", ["αβ", "a-", "-"]),
-    ("^(\\u00e9|\\u{1F600}|\\uD83D\\uDE00)+$", ["é", "😀", "e"]),
-    ("^([^]+a)+$", ["\na", "x\u2028a", "a", "ab"]),
-    ("^(\\cJ|\\x41|\\0)+$", ["\n", "A", "\x00", "B"]),
-    ("^([\\b]|\\bx)+$", ["\x08", "x", "b"]),
-    ("(a|b)+$", ["ab\n", "ab"]),
-    ("^([[:a]+)*$", ["[:a", "abc", "a]", ":a["]),
-])
+@pytest.mark.parametrize(
+    "pattern, strings",
+    [
+        ("^(.+)+$", ["ab", "a\rb", "a\u2028b", "a\nb", "", "é😀"]),
+        ("^(\\s+x)*$", [" x", "\u00a0x", "\x0bx", "\ufeffx\tx", "\u0085x", "x"]),
+        ("^(\\S+|-)+$", ["ab", "a b", "\u00a0", "\x0b", "é"]),
+        ("^([\\s,]+|\\w)+$", ["a, b", "a\u3000b", "a;b"]),
+        ("^(\\p{L}+|\\d)*$", ["héllo1", "abc!", "Ωmega"]),
+        ("^(\\p{Script=Greek}|-)+$", ["αβ", "a-", "-"]),
+        ("^(\\u00e9|\\u{1F600}|\\uD83D\\uDE00)+$", ["é", "😀", "e"]),
+        ("^([^]+a)+$", ["\na", "x\u2028a", "a", "ab"]),
+        ("^(\\cJ|\\x41|\\0)+$", ["\n", "A", "\x00", "B"]),
+        ("^([\\b]|\\bx)+$", ["\x08", "x", "b"]),
+        ("(a|b)+$", ["ab\n", "ab"]),
+        ("^([[:a]+)*$", ["[:a", "abc", "a]", ":a["]),
+    ],
+)
 def test_risky_patterns_on_re2_agree_with_regress(pattern, strings):
     """RE2 runs risky patterns in linear time with ECMA-262 meanings (``.``, ``\\s``, ``\\S``,
     ``$``, ``\\p{..}``, escapes): same verdicts as regress on values regress handles quickly."""
@@ -218,7 +292,7 @@ def test_risky_pattern_re2_cannot_run_is_reported_unchecked_never_passed(monkeyp
         monkeypatch.setattr(gs, "REGEX_TIMEOUT_BUDGET", 1)  # the budget is spent: no more tries
         t0 = time.perf_counter()
         assert gs.ecma_search("^(?!b)(a|a)*$", EVIL) is None
-        assert time.perf_counter() - t0 < 0.2
+        assert time.perf_counter() - t0 < 0.45  # no helper run: one would take the 0.5 s limit
 
 
 def test_unchecked_values_are_reported_as_findings(tree, build_kb, monkeypatch):
@@ -226,19 +300,28 @@ def test_unchecked_values_are_reported_as_findings(tree, build_kb, monkeypatch):
 
     monkeypatch.setattr(gs, "REGEX_TIME_LIMIT", 0.05)
     slow = "a" * 26 + "!"  # regress: over a second; finite, so that the test fails, not hangs, without the guard
-    schema = {"type": "object", "properties": {"$schema": {}, "id": {"type": "string", "pattern": "^(?!x)(a+)+$"}},
-              "patternProperties": {"^(?!x)(b+)+$": {"type": "integer"}}, "additionalProperties": False}
-    found, _ = _validate(tree, build_kb, {
-        "s.json": json.dumps(schema),
-        "ok.json": json.dumps({"$schema": "./s.json", "id": "aaa", "bbb": 1}),
-        "bad.json": json.dumps({"$schema": "./s.json", "id": "aa!", "bbb": "one", "c": 1}),
-        "evil.json": json.dumps({"$schema": "./s.json", "id": slow, slow.replace("a", "b"): 1}),
-    })
+    schema = {
+        "type": "object",
+        "properties": {"$schema": {}, "id": {"type": "string", "pattern": "^(?!x)(a+)+$"}},
+        "patternProperties": {"^(?!x)(b+)+$": {"type": "integer"}},
+        "additionalProperties": False,
+    }
+    found, _ = _validate(
+        tree,
+        build_kb,
+        {
+            "s.json": json.dumps(schema),
+            "ok.json": json.dumps({"$schema": "./s.json", "id": "aaa", "bbb": 1}),
+            "bad.json": json.dumps({"$schema": "./s.json", "id": "aa!", "bbb": "one", "c": 1}),
+            "evil.json": json.dumps({"$schema": "./s.json", "id": slow, slow.replace("a", "b"): 1}),
+        },
+    )
     by_path: dict[str, list[str]] = {}
     for f in found:
         by_path.setdefault(f.path, []).append(f.message)
     assert set(by_path) == {"bad.json", "evil.json"}, by_path
     assert len(by_path["bad.json"]) == 3  # id does not match, bbb not an integer, c not allowed
     assert len(by_path["evil.json"]) == 2
-    assert all("was not checked against the pattern" in m and "backtrack catastrophically" in m
-               for m in by_path["evil.json"])
+    assert all(
+        "was not checked against the pattern" in m and "backtrack catastrophically" in m for m in by_path["evil.json"]
+    )

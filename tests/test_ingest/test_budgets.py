@@ -62,8 +62,10 @@ def test_a_worker_stuck_where_the_alarm_cannot_reach_is_killed_and_replaced(make
     files = {f"f{i}.json": json.dumps({"i": i}) for i in range(250)}
     files |= {"stuck.json": '{"stuck": 1}', "crash.json": '{"crash": 1}'}
     cat, summary = ingest(make_tree(files), file_timeout=1, workers=2)
-    assert dict(cat.query("SELECT path, rule FROM findings")) == {"stuck.json": "file-too-slow",
-                                                                  "crash.json": "internal-error"}
+    assert dict(cat.query("SELECT path, rule FROM findings")) == {
+        "stuck.json": "file-too-slow",
+        "crash.json": "internal-error",
+    }
     assert cat.query("SELECT count(*) FROM files WHERE status = 'ok'") == [(250,)]
 
 
@@ -86,22 +88,26 @@ def test_a_file_needing_more_than_the_memory_bound_is_a_finding_not_a_crash(make
     assert cat.query("SELECT status FROM files WHERE path = 'ok.yaml'") == [("ok",)]
 
 
-@pytest.mark.parametrize("shape,text", [
-    ("one json string", '{"description": "' + "a" * 400_000 + '"}'),
-    ("hex yaml item", "items:\n  - " + "0123456789abcdef" * 25_000 + "\n"),
-    ("ini spaces", "[s]\nkey = a" + " " * 400_000 + "b\n"),
-    ("jwt prefixes", "eyJ" * 130_000),
-    ("url schemes", "a://b:" * 60_000),
-    ("pem begins", "-----BEGIN RSA PRIVATE KEY-----\n" * 12_000),
-    ("assignments", 'k:"' * 130_000),
-])
+@pytest.mark.parametrize(
+    "shape,text",
+    [
+        ("one json string", '{"description": "' + "a" * 400_000 + '"}'),
+        ("hex yaml item", "items:\n  - " + "0123456789abcdef" * 25_000 + "\n"),
+        ("ini spaces", "[s]\nkey = a" + " " * 400_000 + "b\n"),
+        ("jwt prefixes", "eyJ" * 130_000),
+        ("url schemes", "a://b:" * 60_000),
+        ("pem begins", "-----BEGIN RSA PRIVATE KEY-----\n" * 12_000),
+        ("assignments", 'k:"' * 130_000),
+    ],
+)
 def test_hostile_files_are_read_in_linear_time(tmp_path: Path, shape: str, text: str):
     """400 KB of each shape takes well under a second or two (the quadratic scans took minutes)."""
     from ingest.pipeline import process_file
     from ingest.walk import WalkEntry
 
-    p = tmp_path / ("f.json" if shape.startswith("one") else "f.yaml" if "yaml" in shape
-                    else "f.ini" if "ini" in shape else "f.md")
+    p = tmp_path / (
+        "f.json" if shape.startswith("one") else "f.yaml" if "yaml" in shape else "f.ini" if "ini" in shape else "f.md"
+    )
     p.write_text(text)
     t0 = time.perf_counter()
     res = process_file(WalkEntry(p.name, str(p), p.stat().st_size, p.stat().st_mtime), None, 1)
@@ -164,12 +170,18 @@ def test_kb_sql_csv_ends_lines_with_lf(small_kb):
 
 def test_control_characters_in_file_names_never_reach_the_terminal(small_kb):
     _, db = small_kb
-    for args in (["sql", "SELECT path FROM files"], ["sql", "SELECT path FROM files", "--csv"], ["stats"],
-                 ["show", "esc\x1b]0;pwned\x07.yaml"]):
+    for args in (
+        ["sql", "SELECT path FROM files"],
+        ["sql", "SELECT path FROM files", "--csv"],
+        ["stats"],
+        ["show", "esc\x1b]0;pwned\x07.yaml"],
+    ):
         res = CliRunner().invoke(cli, [*args, "--db", str(db)])
         assert "\x07" not in res.output and "\x1b]" not in res.output, args
-    assert "\\x1b]0;pwned\\x07" in CliRunner().invoke(cli, ["sql", "SELECT path FROM files", "--csv", "--db",
-                                                             str(db)]).output
+    assert (
+        "\\x1b]0;pwned\\x07"
+        in CliRunner().invoke(cli, ["sql", "SELECT path FROM files", "--csv", "--db", str(db)]).output
+    )
 
 
 @pytest.mark.parametrize("bad", ["file", "proc", "unwritable"])

@@ -10,14 +10,15 @@ import pytest
 
 from ingest.changes import diff_records, replay_git_history
 from kb.catalogue import Catalogue
-from tests.conftest import write_tree
 from tests.gitrepo import ScriptedRepo
 
 
 def rows(cat: Catalogue, where: str = "", params: list | None = None) -> list[dict]:
     return cat.query_dicts(
         "SELECT run_id, path, doc, key_path, change, old_value, new_value, old_type, new_type, line, old_path, commit, "
-        f"author, source FROM changes {where} ORDER BY run_id, path, doc, line NULLS FIRST, key_path", params)
+        f"author, source FROM changes {where} ORDER BY run_id, path, doc, line NULLS FIRST, key_path",
+        params,
+    )
 
 
 def bump(path: Path, text: str) -> None:
@@ -46,16 +47,18 @@ def test_diff_records_finds_added_removed_changed_and_type_changes_in_line_order
 
 
 def test_first_ingest_is_the_baseline_and_later_runs_record_key_changes(make_tree, ingest):
-    root = make_tree({
-        "svc/prod.yaml": "database:\n  host: db\n  timeout: 30\n  pool: 5\n",
-        "svc/.env": "LOG_LEVEL=info\n",
-        "gone.json": '{"x": 1}\n',
-    })
+    root = make_tree(
+        {
+            "svc/prod.yaml": "database:\n  host: db\n  timeout: 30\n  pool: 5\n",
+            "svc/.env": "LOG_LEVEL=info\n",
+            "gone.json": '{"x": 1}\n',
+        }
+    )
     cat, first = ingest(root)
     assert first.key_changes == 0 and rows(cat) == []
     bump(root / "svc/prod.yaml", "database:\n  host: db\n  timeout: 60\n  replicas: 2\n")
     (root / "gone.json").unlink()
-    (root / "new.toml").write_text('[server]\nport = 8080\n')
+    (root / "new.toml").write_text("[server]\nport = 8080\n")
     cat, second = ingest(root)
     got = [(r["path"], r["key_path"], r["change"], r["old_value"], r["new_value"], r["line"]) for r in rows(cat)]
     assert got == [
@@ -100,7 +103,8 @@ def test_a_moved_file_is_one_moved_row_and_keeps_its_history(make_tree, ingest, 
     cat, third = ingest(root)
     moved = rows(cat, "WHERE run_id = ?", [third.run_id])
     assert [(r["change"], r["path"], r["old_path"], r["key_path"]) for r in moved] == [
-        ("moved", "b/app.yaml", "a/app.yaml", None)]  # no per-key removals and additions
+        ("moved", "b/app.yaml", "a/app.yaml", None)
+    ]  # no per-key removals and additions
     from kb.changelog import key_history, query_changes
 
     h = key_history(cat, settings.replace(root=root), "b/app.yaml", "port")
@@ -159,8 +163,12 @@ def test_changes_in_a_git_work_tree_carry_the_commit_and_author(tmp_path, ingest
     repo = ScriptedRepo(tmp_path / "repo")
     repo.step(message="init", write={"conf/app.yaml": "a: 1\nb: 2\n"}, date="2024-05-01T10:00:00Z")
     cat, _ = ingest(repo.root)
-    sha = repo.step(message="change a", write={"conf/app.yaml": "a: 5\nc: 3\n"}, author="Bob <bob@example.com>",
-                    date="2024-05-02T09:30:00Z")
+    sha = repo.step(
+        message="change a",
+        write={"conf/app.yaml": "a: 5\nc: 3\n"},
+        author="Bob <bob@example.com>",
+        date="2024-05-02T09:30:00Z",
+    )
     cat, _ = ingest(repo.root)
     got = {r["key_path"]: r for r in rows(cat)}
     assert set(got) == {"a", "b", "c"}
@@ -208,8 +216,11 @@ def test_attribution_off_leaves_commits_out(tmp_path, ingest):
 
 def _history_repo(tmp_path: Path) -> ScriptedRepo:
     repo = ScriptedRepo(tmp_path / "repo")
-    repo.step(message="one", write={"a.yaml": "x: 1\n", "skip/b.yaml": "y: 1\n", ".kbignore": "skip/\n"},
-              date="2024-01-01T00:00:00Z")
+    repo.step(
+        message="one",
+        write={"a.yaml": "x: 1\n", "skip/b.yaml": "y: 1\n", ".kbignore": "skip/\n"},
+        date="2024-01-01T00:00:00Z",
+    )
     repo.step(message="two", write={"a.yaml": "x: 2\n", "skip/b.yaml": "y: 2\n"}, date="2024-01-02T00:00:00Z")
     repo.step(message="three", write={"a.yaml": "x: 3\n"}, date="2024-01-03T00:00:00Z")
     return repo
@@ -250,8 +261,12 @@ def test_attribution_uses_the_one_new_commit_or_blames_line_by_line(tmp_path, in
     cat, _ = ingest(repo.root)
     assert cat.get_meta("git_head") == first  # the baseline remembers the HEAD it saw
     a = repo.step(message="a", write={"app.yaml": "x: 2\ny: 1\nz: 1\n"}, date="2024-06-02T00:00:00Z")
-    b = repo.step(message="b", write={"app.yaml": "x: 2\ny: 2\nz: 1\n"}, author="Bob <bob@example.com>",
-                  date="2024-06-03T00:00:00Z")
+    b = repo.step(
+        message="b",
+        write={"app.yaml": "x: 2\ny: 2\nz: 1\n"},
+        author="Bob <bob@example.com>",
+        date="2024-06-03T00:00:00Z",
+    )
     cat, second = ingest(repo.root)  # two commits touched the file: blamed line by line
     got = {r["key_path"]: r["commit"] for r in rows(cat, "WHERE run_id = ?", [second.run_id])}
     assert got == {"x": a, "y": b}

@@ -26,8 +26,23 @@ from tests.gitrepo import ScriptedRepo
 
 CASES = sorted((Path(__file__).resolve().parents[1] / "changelog_golden").glob("*.json"))
 CASES = [c for c in CASES if not c.name.endswith(".expected.json")]
-_KEEP = ("run_id", "change", "path", "doc", "key_path", "old_value", "new_value", "old_type", "new_type", "line",
-         "old_path", "commit", "author", "committed_at", "source")
+_KEEP = (
+    "run_id",
+    "change",
+    "path",
+    "doc",
+    "key_path",
+    "old_value",
+    "new_value",
+    "old_type",
+    "new_type",
+    "line",
+    "old_path",
+    "commit",
+    "author",
+    "committed_at",
+    "source",
+)
 
 
 def _kb(*args: str) -> dict:
@@ -56,9 +71,15 @@ def test_change_log_golden(case: Path, tmp_path: Path, monkeypatch):
     db = tmp_path / "kb-ingest"
     n_commits = 0
     for step in script["steps"]:
-        sha = repo.step(message=step.get("message"), write=step.get("write"), delete=step.get("delete"),
-                        move=step.get("move"), author=step.get("author", "Alice <alice@example.com>"),
-                        date=step.get("date", "2024-01-01T10:00:00Z"), commit=step.get("commit", True))
+        sha = repo.step(
+            message=step.get("message"),
+            write=step.get("write"),
+            delete=step.get("delete"),
+            move=step.get("move"),
+            author=step.get("author", "Alice <alice@example.com>"),
+            date=step.get("date", "2024-01-01T10:00:00Z"),
+            commit=step.get("commit", True),
+        )
         if sha:
             subjects[sha] = step["message"]
             n_commits += 1
@@ -73,12 +94,27 @@ def test_change_log_golden(case: Path, tmp_path: Path, monkeypatch):
     for b in script.get("blame", []):
         for name, where in (("ingest", db), ("history", hist_db)):
             h = _kb("blame", b["path"], b["key"], "--db", str(where))
-            got["blame"].append({"kb": name, "path": h["path"], "key": h["key_path"], "value": h["value"],
-                                 "line": h["line"], "earlier_paths": h["paths"],
-                                 "last_touched_by": subjects.get(h["commit"]) if h["commit"] else None,
-                                 "history": [(x["change"], x["path"], x["old_value"], x["new_value"],
-                                              subjects.get(x["commit"]) if x["commit"] else None)
-                                             for x in h["history"]]})
+            got["blame"].append(
+                {
+                    "kb": name,
+                    "path": h["path"],
+                    "key": h["key_path"],
+                    "value": h["value"],
+                    "line": h["line"],
+                    "earlier_paths": h["paths"],
+                    "last_touched_by": subjects.get(h["commit"]) if h["commit"] else None,
+                    "history": [
+                        (
+                            x["change"],
+                            x["path"],
+                            x["old_value"],
+                            x["new_value"],
+                            subjects.get(x["commit"]) if x["commit"] else None,
+                        )
+                        for x in h["history"]
+                    ],
+                }
+            )
     got = json.loads(json.dumps(got))  # tuples -> lists, as in the file
 
     expected_file = case.with_suffix(".expected.json")

@@ -80,13 +80,22 @@ def test_big_section_is_split_on_lines_within_budget_with_deepest_key_paths():
         assert body_lines(c) == lines[c.line_start - 10 : c.line_end - 10 + 1]
     # a part inside one service is named after it; a part spanning services after the parent
     keys = {c.key_path for c in chunks}
-    assert keys <= {"services", "services.api", "services.web", "services.worker", "services.scheduler",
-                    "services.api.environment", "services.web.environment", "services.worker.environment",
-                    "services.scheduler.environment"}
+    assert keys <= {
+        "services",
+        "services.api",
+        "services.web",
+        "services.worker",
+        "services.scheduler",
+        "services.api.environment",
+        "services.web.environment",
+        "services.worker.environment",
+        "services.scheduler.environment",
+    }
     assert any(k.startswith("services.") for k in keys)
     for c in chunks:
-        assert c.text.split("\n")[0] == f"deploy/compose.yaml | yaml | {c.key_path}" or c.text.split("\n")[0].startswith(
-            f"deploy/compose.yaml | yaml | {c.key_path} |")
+        assert c.text.split("\n")[0] == f"deploy/compose.yaml | yaml | {c.key_path}" or c.text.split("\n")[
+            0
+        ].startswith(f"deploy/compose.yaml | yaml | {c.key_path} |")
 
 
 def test_split_prefers_sibling_boundaries():
@@ -107,7 +116,9 @@ def test_a_single_overlong_line_is_cut_into_pieces_on_the_same_line():
 
 
 def test_dotenv_parts_are_named_after_their_first_variable():
-    lines = [f"VARIABLE_NUMBER_{i}=https://service-{i}.internal.example.com:8443/path/to/resource?x={i}" for i in range(40)]
+    lines = [
+        f"VARIABLE_NUMBER_{i}=https://service-{i}.internal.example.com:8443/path/to/resource?x={i}" for i in range(40)
+    ]
     chunks = chunk_sections(".env", "dotenv", [Section("VARIABLE_NUMBER_0", 1, 40, "\n".join(lines))])
     assert len(chunks) > 1
     for c in chunks:
@@ -124,9 +135,8 @@ def test_chunking_is_deterministic_and_pure():
 def test_estimate_is_an_upper_bound_of_real_word_pieces_on_the_sample():
     """Every chunk of the bundled sample fits the model window by the real tokenizer."""
     tokenizers = pytest.importorskip("tokenizers")
-    from kb.embed import bundled_model_dir
-
     from ingest.parsers.base import Limits, format_for, parse_text
+    from kb.embed import bundled_model_dir
 
     tok = tokenizers.Tokenizer.from_file(str(bundled_model_dir() / "tokenizer.json"))
     tok.no_truncation()
@@ -144,13 +154,24 @@ def test_estimate_is_an_upper_bound_of_real_word_pieces_on_the_sample():
     assert n > 100
 
 
-@pytest.mark.parametrize("fmt, text", [
-    ("yaml", "metadata:\n  name: web\n  labels:\n    app.kubernetes.io/name:\n"
-             + "".join(f"      setting_number_{i}: a configured value of some length number {i}\n" for i in range(40))),
-    ("json", '{\n  "definitions": {\n    "io.k8s.api.core.v1.Pod": {\n'
-             + ",\n".join(f'      "setting_number_{i}": "a configured value of some length number {i}"' for i in range(40))
-             + "\n    }\n  }\n}\n"),
-])
+@pytest.mark.parametrize(
+    "fmt, text",
+    [
+        (
+            "yaml",
+            "metadata:\n  name: web\n  labels:\n    app.kubernetes.io/name:\n"
+            + "".join(f"      setting_number_{i}: a configured value of some length number {i}\n" for i in range(40)),
+        ),
+        (
+            "json",
+            '{\n  "definitions": {\n    "io.k8s.api.core.v1.Pod": {\n'
+            + ",\n".join(
+                f'      "setting_number_{i}": "a configured value of some length number {i}"' for i in range(40)
+            )
+            + "\n    }\n  }\n}\n",
+        ),
+    ],
+)
 def test_a_part_inside_a_quoted_key_is_named_as_the_parser_names_its_records(fmt, text):
     """A key with dots is quoted in key paths (``labels["app.kubernetes.io/name"]``): the chunk's
     key path must be spelled that way, or it matches no record of the file."""
@@ -165,8 +186,10 @@ def test_a_part_inside_a_quoted_key_is_named_as_the_parser_names_its_records(fmt
     for c in chunks:
         segs = split_key_path(c.key_path)
         assert any(r[: len(segs)] == segs for r in records), c.key_path
-    assert {c.key_path for c in inner} <= {'metadata.labels["app.kubernetes.io/name"]',
-                                           'definitions["io.k8s.api.core.v1.Pod"]'}
+    assert {c.key_path for c in inner} <= {
+        'metadata.labels["app.kubernetes.io/name"]',
+        'definitions["io.k8s.api.core.v1.Pod"]',
+    }
 
 
 def test_every_chunk_of_a_schema_says_what_the_file_is(monkeypatch):
@@ -176,11 +199,14 @@ def test_every_chunk_of_a_schema_says_what_the_file_is(monkeypatch):
     from ingest.parsers.base import Limits, parse_text
 
     monkeypatch.setattr(ingest.chunk, "FILE_ABOUT", True)
-    props = ",\n".join(f'    "setting{i}": {{"type": "string", "description": "the {i}th setting of the hook"}}'
-                       for i in range(40))
-    text = ('{\n  "title": "chezmoi configuration",\n'
-            '  "description": "Configuration for chezmoi, a dotfile manager. https://www.chezmoi.io/reference/",\n'
-            '  "properties": {\n' + props + "\n  }\n}\n")
+    props = ",\n".join(
+        f'    "setting{i}": {{"type": "string", "description": "the {i}th setting of the hook"}}' for i in range(40)
+    )
+    text = (
+        '{\n  "title": "chezmoi configuration",\n'
+        '  "description": "Configuration for chezmoi, a dotfile manager. https://www.chezmoi.io/reference/",\n'
+        '  "properties": {\n' + props + "\n  }\n}\n"
+    )
     parsed = parse_text("json", text, PurePosixPath("schemas/chezmoi.json"), Limits())
     chunks = chunk_sections("schemas/chezmoi.json", "json", parsed.sections)
     assert len(chunks) > 2

@@ -11,41 +11,50 @@ from ingest.meaning import LOCK_FILES, embeddable
 B64 = base64.b64encode(bytes(range(256)) * 3).decode()
 
 
-@pytest.mark.parametrize("text", [
-    "app.yaml | yaml | server\nserver:\n  port: 8080",
-    "x.env | dotenv | REPLICAS\nREPLICAS=3",
-    "README.md | markdown | Setup\n# Setup\n\nRun the installer, then restart the service.",
-    "values.yaml | yaml | image\nimage:\n  repository: bitnami/redis\n  tag: 7.2.4-debian-12-r9\n  digest: sha256:" + "ab" * 32,
-    "big.json | json | services\n" + ", ".join(f'"service{i}": {{"port": {8000 + i}}}' for i in range(40)),
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "app.yaml | yaml | server\nserver:\n  port: 8080",
+        "x.env | dotenv | REPLICAS\nREPLICAS=3",
+        "README.md | markdown | Setup\n# Setup\n\nRun the installer, then restart the service.",
+        "values.yaml | yaml | image\nimage:\n  repository: bitnami/redis\n  tag: 7.2.4-debian-12-r9\n  digest: sha256:"
+        + "ab" * 32,
+        "big.json | json | services\n" + ", ".join(f'"service{i}": {{"port": {8000 + i}}}' for i in range(40)),
+    ],
+)
 def test_configuration_and_prose_are_embedded(text):
     assert embeddable("dir/file.yaml", text)
 
 
-@pytest.mark.parametrize("text", [
-    f"certs.yaml | yaml | ca\nca: |\n  {B64[:64]}\n  {B64[64:128]}\n  {B64[128:192]}",
-    "sums.txt | text\n" + "\n".join(f"{'%064x' % (i * 7919)}  dist/file-{i}.tgz" for i in range(12)),
-    "hosts.yaml | yaml | allow\nallow:\n" + "\n".join(f"  - 10.0.{i}.{i * 7 % 255}" for i in range(20)),
-    "blob.json | json\n" + "[" + ",".join(str(i * 31 % 997) for i in range(300)) + "]",
-    "empty.yaml | yaml\n   \n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"certs.yaml | yaml | ca\nca: |\n  {B64[:64]}\n  {B64[64:128]}\n  {B64[128:192]}",
+        "sums.txt | text\n" + "\n".join(f"{'%064x' % (i * 7919)}  dist/file-{i}.tgz" for i in range(12)),
+        "hosts.yaml | yaml | allow\nallow:\n" + "\n".join(f"  - 10.0.{i}.{i * 7 % 255}" for i in range(20)),
+        "blob.json | json\n" + "[" + ",".join(str(i * 31 % 997) for i in range(300)) + "]",
+        "empty.yaml | yaml\n   \n",
+    ],
+)
 def test_data_hashes_and_numbers_are_not(text):
     assert not embeddable("dir/file.yaml", text)
 
 
 @pytest.mark.parametrize("name", sorted(LOCK_FILES)[:6] + ["package-lock.json", "yarn.lock", "go.sum"])
 def test_lock_files_are_never_embedded(name):
-    assert not embeddable(f"web/{name}", f"web/{name} | json\n{{\"name\": \"a readable package name with words\"}}")
+    assert not embeddable(f"web/{name}", f'web/{name} | json\n{{"name": "a readable package name with words"}}')
 
 
 def test_skipped_chunks_are_catalogued_and_keyword_searchable_but_not_embedded(make_tree, tmp_path):
     from kb import KnowledgeBase
 
-    root = make_tree({
-        "app/config.yaml": "server:\n  port: 8080\n  name: payments gateway\n",
-        "app/package-lock.json": '{"name": "payments-web", "lockfileVersion": 3, "packages": {}}\n',
-        "certs/ca.yaml": f"ca: |\n  {B64[:64]}\n  {B64[64:128]}\n",
-    })
+    root = make_tree(
+        {
+            "app/config.yaml": "server:\n  port: 8080\n  name: payments gateway\n",
+            "app/package-lock.json": '{"name": "payments-web", "lockfileVersion": 3, "packages": {}}\n',
+            "certs/ca.yaml": f"ca: |\n  {B64[:64]}\n  {B64[64:128]}\n",
+        }
+    )
     with KnowledgeBase.build(root, db=tmp_path / "kb", model="hash", workers=1) as kb:
         flags = dict(kb.sql("SELECT path, bool_and(embed) AS e FROM chunks GROUP BY path").itertuples(index=False))
         assert flags == {"app/config.yaml": True, "app/package-lock.json": False, "certs/ca.yaml": False}

@@ -14,11 +14,19 @@ from hypothesis import strategies as st
 
 from ingest.parsers.base import DepthError, Limits, TooManyRecordsError, parser_by_name
 
-FORMATS = ["json", "yaml", "toml", "ini", "dotenv", "properties", "markdown", "dockerfile",
-           "helm-template", "text"]
-NAMES = {"json": "x.json", "yaml": "x.yaml", "toml": "x.toml", "ini": "x.ini", "dotenv": ".env",
-         "properties": "x.properties", "markdown": "x.md", "dockerfile": "Dockerfile",
-         "helm-template": "x.tpl", "text": "x.txt"}
+FORMATS = ["json", "yaml", "toml", "ini", "dotenv", "properties", "markdown", "dockerfile", "helm-template", "text"]
+NAMES = {
+    "json": "x.json",
+    "yaml": "x.yaml",
+    "toml": "x.toml",
+    "ini": "x.ini",
+    "dotenv": ".env",
+    "properties": "x.properties",
+    "markdown": "x.md",
+    "dockerfile": "Dockerfile",
+    "helm-template": "x.tpl",
+    "text": "x.txt",
+}
 # characters that mean something to at least one of the formats, plus plain ones
 ALPHABET = list("{}[]():,\"'=#;!\\ \n\n\t-ab1.*&<>`$+~|%@") + ["\ufeff", "é", "\r\n", "---\n"]
 LIMITS = Limits(max_records=2_000, max_depth=50)

@@ -58,11 +58,14 @@ def test_parser_with_20k_keys_repeated_is_linear_and_keeps_the_last_values(fmt, 
     assert f"first defined at line {1 + offset}" in dups[0].message
 
 
-@pytest.mark.parametrize(("fmt", "name", "text"), [
-    ("properties", "a.properties", "a=1\nb=2\na=3\nc=4\nb=5\n"),
-    ("dotenv", "a.env", "a=1\nb=2\na=3\nc=4\nb=5\n"),
-    ("ini", "a.ini", "a=1\nb=2\na=3\nc=4\nb=5\n"),
-])
+@pytest.mark.parametrize(
+    ("fmt", "name", "text"),
+    [
+        ("properties", "a.properties", "a=1\nb=2\na=3\nc=4\nb=5\n"),
+        ("dotenv", "a.env", "a=1\nb=2\na=3\nc=4\nb=5\n"),
+        ("ini", "a.ini", "a=1\nb=2\na=3\nc=4\nb=5\n"),
+    ],
+)
 def test_repeated_key_keeps_the_last_value_at_its_last_line(fmt, name, text):
     result = parse_text(fmt, text, PurePosixPath(name), LIMITS)
     got = [(r.key_path, r.value, r.line) for r in result.records]
@@ -94,7 +97,11 @@ def test_properties_continuation_follows_the_backslash_count_of_each_line():
     text = "a = one\\\n   two\\\\\nb = x\\\\\\\n  y\nc = \\\n\nd = tail\\"
     result = parse_text("properties", text, PurePosixPath("x.properties"), LIMITS)
     assert [(r.key_path, r.value, r.line) for r in result.records] == [
-        ("a", "onetwo\\", 1), ("b", "x\\y", 3), ("c", "", 5), ("d", "tail", 7)]
+        ("a", "onetwo\\", 1),
+        ("b", "x\\y", 3),
+        ("c", "", 5),
+        ("d", "tail", 7),
+    ]
 
 
 @pytest.mark.slow
@@ -112,16 +119,18 @@ def test_ini_continuation_lines_extend_the_value_in_records_and_document():
     text = "[opts]\nlist = first\n  second\n  third\nbare\n    child\nempty =\n  only\n"
     result = parse_text("ini", text, PurePosixPath("setup.cfg"), LIMITS)
     assert [(r.key_path, r.value) for r in result.records] == [
-        ("opts.list", "first\nsecond\nthird"), ("opts.bare", "child"), ("opts.empty", "only")]
-    assert result.documents == [{"opts": {"list": "first\nsecond\nthird", "bare": "child",
-                                          "empty": "only"}}]
+        ("opts.list", "first\nsecond\nthird"),
+        ("opts.bare", "child"),
+        ("opts.empty", "only"),
+    ]
+    assert result.documents == [{"opts": {"list": "first\nsecond\nthird", "bare": "child", "empty": "only"}}]
 
 
 # ---------------------------------------------------------------------------------------------
 # Escaped UTF-16 surrogates: a pair is its character, a lone one U+FFFD; output is valid UTF-8
 # ---------------------------------------------------------------------------------------------
 
-EMOJI = "\U0001F600"
+EMOJI = "\U0001f600"
 PAIR = "\\uD83D\\uDE00"  # native2ascii / JSON spelling of EMOJI
 LONE = "\\uD800"
 
@@ -130,20 +139,27 @@ def test_properties_joins_an_escaped_surrogate_pair_and_replaces_a_lone_one():
     text = f"greeting{PAIR}={PAIR} hi {LONE} x \\uDE00\\uD83D\n"
     result = parse_text("properties", text, PurePosixPath("m.properties"), LIMITS)
     assert [(r.key_path, r.value) for r in result.records] == [
-        (f"greeting{EMOJI}", f"{EMOJI} hi \ufffd x \ufffd\ufffd")]
+        (f"greeting{EMOJI}", f"{EMOJI} hi \ufffd x \ufffd\ufffd")
+    ]
     assert result.documents == [{f"greeting{EMOJI}": f"{EMOJI} hi \ufffd x \ufffd\ufffd"}]
     assert not result.problems
 
 
-@pytest.mark.parametrize("text", [
-    # strict JSON (the fast path would take it) and JSONC (the tokenizer)
-    f'{{"a": "{PAIR}", "k{LONE}": ["{LONE.lower()}"]}}\n',
-    f'{{"a": "{PAIR}", // comment\n "k{LONE}": ["{LONE.lower()}"]}}\n',
-], ids=["strict", "jsonc"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        # strict JSON (the fast path would take it) and JSONC (the tokenizer)
+        f'{{"a": "{PAIR}", "k{LONE}": ["{LONE.lower()}"]}}\n',
+        f'{{"a": "{PAIR}", // comment\n "k{LONE}": ["{LONE.lower()}"]}}\n',
+    ],
+    ids=["strict", "jsonc"],
+)
 def test_json_joins_an_escaped_surrogate_pair_and_replaces_a_lone_one(text):
     result = parse_text("json", text, PurePosixPath("x.json"), LIMITS)
     assert [(r.key_path, r.value, r.line) for r in result.records] == [
-        ("a", EMOJI, 1), ('["k\ufffd"][0]', "\ufffd", 1 if "//" not in text else 2)]
+        ("a", EMOJI, 1),
+        ('["k\ufffd"][0]', "\ufffd", 1 if "//" not in text else 2),
+    ]
     assert result.documents == [{"a": EMOJI, "k\ufffd": ["\ufffd"]}]
     assert not result.problems
 
@@ -171,7 +187,7 @@ SURROGATE_INPUTS = [
     f'a: "{PAIR} {LONE}"\n"k{LONE}": 1\nc: [\'{LONE}\', "{PAIR}"]\n',
     f'a = "{PAIR} {LONE}"\n"k{LONE}" = 1\nb = \'{LONE}\'\n',
     f"k{LONE}={PAIR} {LONE}\n# {LONE}\nx = a\\\n  {LONE}\n",
-    f'A="{PAIR} {LONE}"\nB={LONE}\nC=\'{LONE}\'\n',
+    f"A=\"{PAIR} {LONE}\"\nB={LONE}\nC='{LONE}'\n",
     f"[s{LONE}]\nk{LONE} = {PAIR}\n  {LONE}\n",
     f"server {{ name {LONE}; location /{PAIR} {{ root x; }} }}\n",
     f'---\ntitle: "{LONE}"\n---\n# {PAIR} {LONE}\n',

@@ -25,11 +25,14 @@ def assert_good_files_catalogued(cat):
     assert n == 4  # the rest of the run is not lost
 
 
-@pytest.mark.parametrize("name,content,line", [
-    ("broken.json", '{\n  "a": 1,\n  "b": \n}\n', 4),
-    ("broken.yaml", "a:\n  b: 1\n c: 2\n", 3),
-    ("broken.toml", "[a]\nx = 1\ny = \n", 3),
-])
+@pytest.mark.parametrize(
+    "name,content,line",
+    [
+        ("broken.json", '{\n  "a": 1,\n  "b": \n}\n', 4),
+        ("broken.yaml", "a:\n  b: 1\n c: 2\n", 3),
+        ("broken.toml", "[a]\nx = 1\ny = \n", 3),
+    ],
+)
 def test_broken_syntax_is_a_parse_error_with_its_line(make_tree, ingest, name, content, line):
     cat, summary = ingest(make_tree({**GOOD, name: content}))
     f = findings(cat, "parse-error")[name]
@@ -173,11 +176,15 @@ def test_parse_error_findings_are_replaced_when_the_file_is_fixed(make_tree, ing
 
 
 def test_canonical_hash_is_format_independent(make_tree, ingest):
-    cat, _ = ingest(make_tree({
-        "a.json": '{"b": [1, 2], "a": {"x": "y"}}',
-        "b.yaml": "# comment\na:\n  x: 'y'\nb:\n  - 1\n  - 2\n",
-        "c.yaml": "a:\n  x: z\n",
-    }))
+    cat, _ = ingest(
+        make_tree(
+            {
+                "a.json": '{"b": [1, 2], "a": {"x": "y"}}',
+                "b.yaml": "# comment\na:\n  x: 'y'\nb:\n  - 1\n  - 2\n",
+                "c.yaml": "a:\n  x: z\n",
+            }
+        )
+    )
     sha = dict(cat.query("SELECT path, canonical_sha FROM files"))
     assert sha["a.json"] == sha["b.yaml"] != sha["c.yaml"]
 
@@ -190,26 +197,41 @@ def test_planted_secrets_never_reach_the_kb_or_any_output(make_tree, ingest, tmp
     aws = "AKIA" + "ZX3Q9PLM4TRW8YUE"
     stripe = "sk_live_" + "Lq7Vx2Mn8Rt4Yb6Kc1Wd9Fz3"
     pw = "Tr0ub4dor-and-3"
-    root = make_tree({
-        "legacy/billing.env": f"STRIPE_API_KEY={stripe}\nDB_PASSWORD={pw}\nPLACEHOLDER_PASSWORD=changeme\n",
-        "legacy/aws.ini": f"[default]\naws_access_key_id = {aws}\nregion = eu-west-1\n",
-        "docs/setup.md": f"# Setup\n\nRun with `STRIPE_KEY={stripe}`.\n",
-        "app.json": json.dumps({"db": {"password": pw, "host": "db"}}),
-        "app.yaml": f"db:\n  password: \"{pw}\"\n",
-    })
+    root = make_tree(
+        {
+            "legacy/billing.env": f"STRIPE_API_KEY={stripe}\nDB_PASSWORD={pw}\nPLACEHOLDER_PASSWORD=changeme\n",
+            "legacy/aws.ini": f"[default]\naws_access_key_id = {aws}\nregion = eu-west-1\n",
+            "docs/setup.md": f"# Setup\n\nRun with `STRIPE_KEY={stripe}`.\n",
+            "app.json": json.dumps({"db": {"password": pw, "host": "db"}}),
+            "app.yaml": f'db:\n  password: "{pw}"\n',
+        }
+    )
     cat, summary = ingest(root)
     secrets = [aws, stripe, pw]
     fs = cat.query_dicts("SELECT path, line, target, fingerprint FROM findings WHERE rule = 'plaintext-secret'")
-    assert {(f["path"], f["line"]) for f in fs} >= {("legacy/billing.env", 1), ("legacy/billing.env", 2),
-                                                     ("legacy/aws.ini", 2), ("docs/setup.md", 3), ("app.yaml", 2)}
+    assert {(f["path"], f["line"]) for f in fs} >= {
+        ("legacy/billing.env", 1),
+        ("legacy/billing.env", 2),
+        ("legacy/aws.ini", 2),
+        ("docs/setup.md", 3),
+        ("app.yaml", 2),
+    }
     assert all(f["fingerprint"] for f in fs)
     db = Path(cat.db_dir)
     cat.con.execute("CHECKPOINT")
     runner = CliRunner()
-    outputs = [runner.invoke(cli, args + ["--db", str(db)]).output for args in (
-        ["findings", "--json"], ["stats", "--json"], ["sql", "SELECT * FROM records", "--json"],
-        ["sql", "SELECT * FROM sections", "--json"], ["sql", "SELECT * FROM documents", "--json"],
-        ["show", "legacy/billing.env", "--json"], ["show", "app.json"])]
+    outputs = [
+        runner.invoke(cli, args + ["--db", str(db)]).output
+        for args in (
+            ["findings", "--json"],
+            ["stats", "--json"],
+            ["sql", "SELECT * FROM records", "--json"],
+            ["sql", "SELECT * FROM sections", "--json"],
+            ["sql", "SELECT * FROM documents", "--json"],
+            ["show", "legacy/billing.env", "--json"],
+            ["show", "app.json"],
+        )
+    ]
     outputs.append(summary.model_dump_json())
     for f in db.rglob("*"):
         if f.is_file():
@@ -227,7 +249,9 @@ def test_kill_9_halfway_leaves_the_published_generation_and_the_next_run_complet
 
     from kb.knowledge import KnowledgeBase
 
-    files = {f"svc{i:04d}/config.yaml": f"svc:\n  id: {i}\n  tags: [a, b, c]\n  port: {8000 + i}\n" for i in range(3000)}
+    files = {
+        f"svc{i:04d}/config.yaml": f"svc:\n  id: {i}\n  tags: [a, b, c]\n  port: {8000 + i}\n" for i in range(3000)
+    }
     root = write_tree(tmp_path / "tree", files)
     db = tmp_path / "kb"
     env = {**os.environ, "KB_EMBED": "0", "KB_BATCH_FILES": "50", "KB_WORKERS": "1"}
@@ -246,14 +270,18 @@ def test_kill_9_halfway_leaves_the_published_generation_and_the_next_run_complet
     kb = KnowledgeBase.open(db, read_only=True)
     # readers see the last published generation, whole: every file with its records, old values
     assert kb.sql("SELECT count(*) AS n FROM files")["n"][0] == 3000
-    bad = kb.sql("SELECT count(*) AS n FROM files f WHERE records != (SELECT count(*) FROM records r WHERE r.path = f.path)")
+    bad = kb.sql(
+        "SELECT count(*) AS n FROM files f WHERE records != (SELECT count(*) FROM records r WHERE r.path = f.path)"
+    )
     assert bad["n"][0] == 0
     assert kb.sql("SELECT count(*) AS n FROM records WHERE key_path = 'svc.port' AND value::INT >= 20000")["n"][0] == 0
     assert [h["status"] for h in kb.history().to_dict("records")] == ["complete"]
     done = subprocess.run(cmd[:-1] + ["--json"], env=env, capture_output=True, text=True, check=True)
     summary = json.loads(done.stdout)
     assert summary["changed"] == 3000
-    assert kb.sql("SELECT count(*) AS n FROM records WHERE key_path = 'svc.port' AND value::INT >= 20000")["n"][0] == 3000
+    assert (
+        kb.sql("SELECT count(*) AS n FROM records WHERE key_path = 'svc.port' AND value::INT >= 20000")["n"][0] == 3000
+    )
     assert [h["status"] for h in kb.history().to_dict("records")] == ["complete", "interrupted", "complete"]
     assert not list(db.glob("catalogue-*.tmp*")), "the killed run's private copy was left behind"
 
@@ -315,24 +343,35 @@ def test_secrets_in_broken_escaped_keyed_and_paired_shapes_never_reach_the_kb(ma
     from kb import KnowledgeBase
 
     pw, tok, aws = "S0me-Str0ng-pass!", "sk_live_" + "Qw3Er5Ty7Ui9Op1As3Df5Gh7", "AKIA" + "J7K3M9P2Q8R4T6V1"
-    root = make_tree({
-        "broken/bad.yaml": f"db:\n  password: {pw}\n  host: [unclosed\n",
-        "broken/bad.toml": f'[db]\npassword = "{pw}"\nhost = \n',
-        "escaped.json": '{"db": {"password": "S0me\\u002dStr0ng\\u002dpass!"}}',
-        "keyed.yaml": f"owners:\n  {tok}: ci\ntokens:\n  {aws}: deploy\n",
-        "k8s.yaml": f"env:\n  - name: DB_PASSWORD\n    value: \"{pw}\"\n  - name: MODE\n    value: fast\n",
-        "numeric.json": '{"admin": {"password": 847362519}}',
-        "spring.properties": f"spring.datasource.password=${{DB_PASSWORD:{pw}}}\n",
-        "short.env": f"DB_PASS={pw}\n",
-    })
+    root = make_tree(
+        {
+            "broken/bad.yaml": f"db:\n  password: {pw}\n  host: [unclosed\n",
+            "broken/bad.toml": f'[db]\npassword = "{pw}"\nhost = \n',
+            "escaped.json": '{"db": {"password": "S0me\\u002dStr0ng\\u002dpass!"}}',
+            "keyed.yaml": f"owners:\n  {tok}: ci\ntokens:\n  {aws}: deploy\n",
+            "k8s.yaml": f'env:\n  - name: DB_PASSWORD\n    value: "{pw}"\n  - name: MODE\n    value: fast\n',
+            "numeric.json": '{"admin": {"password": 847362519}}',
+            "spring.properties": f"spring.datasource.password=${{DB_PASSWORD:{pw}}}\n",
+            "short.env": f"DB_PASS={pw}\n",
+        }
+    )
     kb = KnowledgeBase.build(root, db=tmp_path / "kb", model="hash", workers=1)
     found = kb.findings(rule="plaintext-secret")
-    assert set(found["path"]) == {"broken/bad.yaml", "broken/bad.toml", "escaped.json", "keyed.yaml", "k8s.yaml",
-                                  "numeric.json", "spring.properties", "short.env"}, found
+    assert set(found["path"]) == {
+        "broken/bad.yaml",
+        "broken/bad.toml",
+        "escaped.json",
+        "keyed.yaml",
+        "k8s.yaml",
+        "numeric.json",
+        "spring.properties",
+        "short.env",
+    }, found
     hits = kb.search("password", mode="keyword", k=50)
     kb.catalogue.con.execute("CHECKPOINT")
     kb.close()
     blob = hits.to_json() + "".join(
-        f.read_bytes().decode("latin-1") for f in (tmp_path / "kb").rglob("*") if f.is_file())
+        f.read_bytes().decode("latin-1") for f in (tmp_path / "kb").rglob("*") if f.is_file()
+    )
     for secret in (pw, "S0me\\u002dStr0ng", tok, aws, "847362519"):
         assert secret not in blob, secret

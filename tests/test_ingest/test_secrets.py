@@ -9,19 +9,55 @@ AWS = "AKIA" + "Q7ZP4M2XW9KD3JHT"
 STRIPE = "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc"
 
 
-@pytest.mark.parametrize("key,expected", [
-    ("db.password", True), ("DB_PASSWORD", True), ("apiKey", True), ("STRIPE_API_KEY", True),
-    ("client_secret", True), ("auth.token", True), ("aws_secret_access_key", True), ("secret", True),
-    ("password_min_length", False), ("token_ttl", False), ("secret_name", False), ("secretRef", False),
-    ("max_tokens", False), ("services.api.image", False), ('a["db.password"]', True), ("users[0].password", True),
-    ("DB_PASS", True), ("root_pw", True), ('server.location["/"].proxy_pass', False), ("fastcgi_pass", False),
-])
+@pytest.mark.parametrize(
+    "key,expected",
+    [
+        ("db.password", True),
+        ("DB_PASSWORD", True),
+        ("apiKey", True),
+        ("STRIPE_API_KEY", True),
+        ("client_secret", True),
+        ("auth.token", True),
+        ("aws_secret_access_key", True),
+        ("secret", True),
+        ("password_min_length", False),
+        ("token_ttl", False),
+        ("secret_name", False),
+        ("secretRef", False),
+        ("max_tokens", False),
+        ("services.api.image", False),
+        ('a["db.password"]', True),
+        ("users[0].password", True),
+        ("DB_PASS", True),
+        ("root_pw", True),
+        ('server.location["/"].proxy_pass', False),
+        ("fastcgi_pass", False),
+    ],
+)
 def test_secret_key_names(key: str, expected: bool):
     assert secret_key(key) is expected
 
 
-@pytest.mark.parametrize("value", ["changeme", "${DB_PASSWORD}", "${X:-y}", "<your-token>", "", "xxxxxx",
-                                   "/run/secrets/db_password", "{{ .Values.password }}", "your-password-here"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "changeme",
+        "${DB_PASSWORD}",
+        "${X:-y}",
+        "<your-token>",
+        "",
+        "xxxxxx",
+        "/run/secrets/db_password",
+        "{{ .Values.password }}",
+        "your-password-here",
+        "#{variable}",  # Octopus Deploy
+        "#{Project.Api.Key}#",
+        "SendGridApiKey",  # an app-setting name (Azure Functions bindings)
+        "keystore-password",  # the key inside a Kubernetes Secret
+        "init-scripts-secret",  # the name of a Kubernetes Secret
+        "true`",  # `auth.updatePassword=true` in Markdown
+    ],
+)
 def test_placeholders_are_not_secrets(value: str):
     assert is_placeholder(value)
 
@@ -30,9 +66,16 @@ def test_redact_replaces_values_everywhere_and_reports_fingerprints():
     text = f"db:\n  password: hunter2-prod\naws: {AWS}\nurl: postgres://app:pg-s3cret-pw@db:5432/app\nph: changeme\n"
     parsed = ParsedFile(
         format="yaml",
-        records=[Record("db.password", "hunter2-prod", 2), Record("aws", AWS, 3),
-                 Record("url", "postgres://app:pg-s3cret-pw@db:5432/app", 4), Record("ph", "changeme", 5)],
-        sections=[Section("db", 1, 2, "db:\n  password: hunter2-prod"), Section("aws", 3, 5, "\n".join(text.splitlines()[2:]))],
+        records=[
+            Record("db.password", "hunter2-prod", 2),
+            Record("aws", AWS, 3),
+            Record("url", "postgres://app:pg-s3cret-pw@db:5432/app", 4),
+            Record("ph", "changeme", 5),
+        ],
+        sections=[
+            Section("db", 1, 2, "db:\n  password: hunter2-prod"),
+            Section("aws", 3, 5, "\n".join(text.splitlines()[2:])),
+        ],
         documents=[{"db": {"password": "hunter2-prod"}, "aws": AWS, "url": "postgres://app:pg-s3cret-pw@db:5432/app"}],
     )
     redact(parsed, text, structured=True)
@@ -60,16 +103,28 @@ def test_redact_free_text_and_private_key_blocks():
 
 
 def test_weak_password_is_redacted_where_assigned_only_and_compose_items_are_checked():
-    text = ("services:\n  db:\n    environment:\n      - MYSQL_PASSWORD=wordpress\n"
-            "      - MYSQL_DATABASE=wordpress\n    image: wordpress:6\n")
+    text = (
+        "services:\n  db:\n    environment:\n      - MYSQL_PASSWORD=wordpress\n"
+        "      - MYSQL_DATABASE=wordpress\n    image: wordpress:6\n"
+    )
     parsed = ParsedFile(
         format="yaml",
-        records=[Record("services.db.environment[0]", "MYSQL_PASSWORD=wordpress", 4),
-                 Record("services.db.environment[1]", "MYSQL_DATABASE=wordpress", 5),
-                 Record("services.db.image", "wordpress:6", 6)],
+        records=[
+            Record("services.db.environment[0]", "MYSQL_PASSWORD=wordpress", 4),
+            Record("services.db.environment[1]", "MYSQL_DATABASE=wordpress", 5),
+            Record("services.db.image", "wordpress:6", 6),
+        ],
         sections=[Section("services", 1, 6, text.rstrip("\n"))],
-        documents=[{"services": {"db": {"environment": ["MYSQL_PASSWORD=wordpress", "MYSQL_DATABASE=wordpress"],
-                                        "image": "wordpress:6"}}}],
+        documents=[
+            {
+                "services": {
+                    "db": {
+                        "environment": ["MYSQL_PASSWORD=wordpress", "MYSQL_DATABASE=wordpress"],
+                        "image": "wordpress:6",
+                    }
+                }
+            }
+        ],
     )
     redact(parsed, text, structured=True)
     assert [p.line for p in parsed.problems] == [4]
@@ -84,8 +139,10 @@ def test_weak_password_is_redacted_where_assigned_only_and_compose_items_are_che
 
 def test_a_variable_reference_with_a_placeholder_default_is_not_a_secret():
     text = "spring.datasource.password=${APP_DB_PASSWORD:-changeme}\nurl=${DB_URL:-jdbc:postgresql://db/app}\n"
-    parsed = ParsedFile(format="properties",
-                        records=[Record("spring.datasource.password", "${APP_DB_PASSWORD:-changeme}", 1)],
-                        sections=[Section("spring", 1, 2, text)])
+    parsed = ParsedFile(
+        format="properties",
+        records=[Record("spring.datasource.password", "${APP_DB_PASSWORD:-changeme}", 1)],
+        sections=[Section("spring", 1, 2, text)],
+    )
     redact(parsed, text, structured=True)
     assert parsed.problems == []

@@ -6,22 +6,33 @@ from __future__ import annotations
 
 import json
 import string
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.test_ingest.test_secrets_leaks import cli_outputs, http_outputs, kb_bytes, kb_tables, leaks
 
-KEYS = ["password", "DB_PASSWORD", "apiKey", "client_secret", "auth_token", "PGPASSWORD", "SECRET_KEY_BASE",
-        "privateKey", "service.api-key"]
+KEYS = [
+    "password",
+    "DB_PASSWORD",
+    "apiKey",
+    "client_secret",
+    "auth_token",
+    "PGPASSWORD",
+    "SECRET_KEY_BASE",
+    "privateKey",
+    "service.api-key",
+]
 ALPHABET = string.ascii_letters + string.digits + "-_.!%+"
 
 
 def _secret(draw) -> str:
     # distinct characters: a run of 8 of them is not something a binary file holds by chance
-    core = "".join(draw(st.lists(st.sampled_from(ALPHABET.replace("Q", "").replace("z", "")), min_size=10,
-                                 max_size=40, unique=True)))
+    core = "".join(
+        draw(
+            st.lists(st.sampled_from(ALPHABET.replace("Q", "").replace("z", "")), min_size=10, max_size=40, unique=True)
+        )
+    )
     return "Q" + core + "z"
 
 
@@ -38,9 +49,13 @@ def _env_key(key: str) -> str:
 def yaml_shapes(key, s, filler):
     a, b = _split(s)
     return [
-        (f"{key}: {s}\n", s), (f'{key}: "{s}"\n', s), (f"{key}: '{s}'\n", s),
-        (f"{key}: |\n  {a}\n  {b}\n", f"{a}\n{b}"), (f"{key}: >-\n  {a}\n  {b}\n", f"{a} {b}"),
-        (f"{key}: {a}\n  {b}\n", f"{a} {b}"), (f'{key}: "{a}\\n{b}"\n', f"{a}\n{b}"),
+        (f"{key}: {s}\n", s),
+        (f'{key}: "{s}"\n', s),
+        (f"{key}: '{s}'\n", s),
+        (f"{key}: |\n  {a}\n  {b}\n", f"{a}\n{b}"),
+        (f"{key}: >-\n  {a}\n  {b}\n", f"{a} {b}"),
+        (f"{key}: {a}\n  {b}\n", f"{a} {b}"),
+        (f'{key}: "{a}\\n{b}"\n', f"{a}\n{b}"),
         (f"env:\n  - name: {_env_key(key)}\n    value: {s}\n", s),
         (f"passwords:\n  - {s}\n", s),
         (f"apiVersion: v1\nkind: Secret\nstringData:\n  {key}: {s}\n", s),
@@ -53,7 +68,7 @@ def json_shapes(key, s, filler):
     return [
         (json.dumps({"svc": {key: s}, "note": filler}, indent=2), s),
         (json.dumps({key: f"{a}\n{b}"}), f"{a}\n{b}"),
-        ('{"%s": "%s", "x": 1}' % (key, esc), s),
+        (f'{{"{key}": "{esc}", "x": 1}}', s),
         (json.dumps([{"name": _env_key(key), "value": s}]), s),
     ]
 
@@ -61,8 +76,13 @@ def json_shapes(key, s, filler):
 def env_shapes(key, s, filler):
     a, b = _split(s)
     k = _env_key(key)
-    return [(f"{k}={s}\n", s), (f'{k}="{s}"\n', s), (f"{k}='{s}'\n", s), (f'export {k}="{a}\\n{b}"\n', f"{a}\n{b}"),
-            (f'{k}="{a}\n{b}"\n', f"{a}\n{b}")]
+    return [
+        (f"{k}={s}\n", s),
+        (f'{k}="{s}"\n', s),
+        (f"{k}='{s}'\n", s),
+        (f'export {k}="{a}\\n{b}"\n', f"{a}\n{b}"),
+        (f'{k}="{a}\n{b}"\n', f"{a}\n{b}"),
+    ]
 
 
 def properties_shapes(key, s, filler):
@@ -73,8 +93,12 @@ def properties_shapes(key, s, filler):
 def toml_shapes(key, s, filler):
     a, b = _split(s)
     k = key if key.replace("_", "").replace("-", "").isalnum() else f'"{key}"'
-    return [(f'[db]\n{k} = "{s}"\n', s), (f"[db]\n{k} = '{s}'\n", s),
-            (f'[db]\n{k} = """\n{a} \\\n   {b}"""\n', a + b), (f"[db]\n{k} = '''\n{a}\n{b}'''\n", f"{a}\n{b}")]
+    return [
+        (f'[db]\n{k} = "{s}"\n', s),
+        (f"[db]\n{k} = '{s}'\n", s),
+        (f'[db]\n{k} = """\n{a} \\\n   {b}"""\n', a + b),
+        (f"[db]\n{k} = '''\n{a}\n{b}'''\n", f"{a}\n{b}"),
+    ]
 
 
 def ini_shapes(key, s, filler):
@@ -83,17 +107,29 @@ def ini_shapes(key, s, filler):
 
 
 def md_shapes(key, s, filler):
-    return [(f"# Setup\n\n{filler}\n\n```sh\nexport {_env_key(key)}={s}\n```\n", s),
-            (f"# Config\n\n```yaml\ndb:\n  {key}: \"{s}\"\n```\n", s)]
+    return [
+        (f"# Setup\n\n{filler}\n\n```sh\nexport {_env_key(key)}={s}\n```\n", s),
+        (f'# Config\n\n```yaml\ndb:\n  {key}: "{s}"\n```\n', s),
+    ]
 
 
 def docker_shapes(key, s, filler):
-    return [(f"FROM alpine:3\nENV {_env_key(key)}={s}\nRUN echo hi\n", s),
-            (f"FROM alpine:3\nENV A=1 \\\n    {_env_key(key)}=\"{s}\"\n", s)]
+    return [
+        (f"FROM alpine:3\nENV {_env_key(key)}={s}\nRUN echo hi\n", s),
+        (f'FROM alpine:3\nENV A=1 \\\n    {_env_key(key)}="{s}"\n', s),
+    ]
 
 
-FORMATS = {".yaml": yaml_shapes, ".json": json_shapes, ".env": env_shapes, ".properties": properties_shapes,
-           ".toml": toml_shapes, ".ini": ini_shapes, ".md": md_shapes, "Dockerfile": docker_shapes}
+FORMATS = {
+    ".yaml": yaml_shapes,
+    ".json": json_shapes,
+    ".env": env_shapes,
+    ".properties": properties_shapes,
+    ".toml": toml_shapes,
+    ".ini": ini_shapes,
+    ".md": md_shapes,
+    "Dockerfile": docker_shapes,
+}
 
 
 @st.composite
@@ -114,8 +150,12 @@ def planted_tree(draw):
     return [draw(planted_file(i)) for i in range(n)]
 
 
-@settings(max_examples=6, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=6,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(tree=planted_tree())
 def test_no_run_of_a_planted_secret_reaches_the_kb_or_any_output(tree, tmp_path_factory):
     from tests.test_ingest.test_secrets_leaks import build
@@ -123,11 +163,18 @@ def test_no_run_of_a_planted_secret_reaches_the_kb_or_any_output(tree, tmp_path_
     tmp = tmp_path_factory.mktemp("planted")
     files = {name: text for name, text, _ in tree}
     root, db, found = build(tmp, files)
-    blobs = {"kb bytes": kb_bytes(db), "tables": kb_tables(db),
-             "cli": cli_outputs(db, list(files), ["password", "db"]),
-             "http": http_outputs(db, root, list(files), ["password"])}
-    bad = {(name, where): leaks(blob, secret)[:2] for name, _, secret in tree for where, blob in blobs.items()
-           if leaks(blob, secret)}
+    blobs = {
+        "kb bytes": kb_bytes(db),
+        "tables": kb_tables(db),
+        "cli": cli_outputs(db, list(files), ["password", "db"]),
+        "http": http_outputs(db, root, list(files), ["password"]),
+    }
+    bad = {
+        (name, where): leaks(blob, secret)[:2]
+        for name, _, secret in tree
+        for where, blob in blobs.items()
+        if leaks(blob, secret)
+    }
     assert not bad, (bad, files)
     missing = sorted(set(files) - set(found))
     assert not missing, {m: files[m] for m in missing}

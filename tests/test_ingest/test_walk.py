@@ -12,21 +12,24 @@ def rels(result):
 
 
 def test_walk_honours_gitignore_kbignore_and_skips_tool_folders(tmp_path: Path):
-    root = write_tree(tmp_path / "t", {
-        ".gitignore": "*.tmp\nbuild/\n",
-        ".kbignore": "archive/\n",
-        "a.yaml": "a: 1\n",
-        "scratch.tmp": "x",
-        "build/out.json": "{}",
-        "archive/old.yaml": "a: 1\n",
-        "sub/.gitignore": "local.json\n",
-        "sub/local.json": "{}",
-        "sub/kept.json": "{}",
-        ".git/config": "[core]\n",
-        "node_modules/x/package.json": "{}",
-        "env1/pyvenv.cfg": "home = /usr\n",
-        "env1/lib/site.json": "{}",
-    })
+    root = write_tree(
+        tmp_path / "t",
+        {
+            ".gitignore": "*.tmp\nbuild/\n",
+            ".kbignore": "archive/\n",
+            "a.yaml": "a: 1\n",
+            "scratch.tmp": "x",
+            "build/out.json": "{}",
+            "archive/old.yaml": "a: 1\n",
+            "sub/.gitignore": "local.json\n",
+            "sub/local.json": "{}",
+            "sub/kept.json": "{}",
+            ".git/config": "[core]\n",
+            "node_modules/x/package.json": "{}",
+            "env1/pyvenv.cfg": "home = /usr\n",
+            "env1/lib/site.json": "{}",
+        },
+    )
     assert rels(walk_tree(root)) == ["a.yaml", "sub/kept.json"]
 
 
@@ -44,7 +47,7 @@ def test_walk_symlink_loop_and_outside_links_are_findings(tmp_path: Path):
     os.symlink(root / "d" / "self2", root / "d" / "self1")
     result = walk_tree(root)
     assert rels(result) == ["d/a.yaml"]
-    by_path = {rel: p for rel, p in result.problems}
+    by_path = dict(result.problems)
     assert "loops" in by_path["d/loop"].message
     assert "outside" in by_path["out"].message
     assert "broken or loops" in by_path["d/self1"].message
@@ -56,13 +59,22 @@ def test_walk_paths_with_spaces_and_unicode(tmp_path: Path):
 
 
 def test_walk_marks_helm_templates(tmp_path: Path):
-    root = write_tree(tmp_path / "t", {
-        "chart/Chart.yaml": "name: c\n", "chart/values.yaml": "a: 1\n",
-        "chart/templates/dep.yaml": "kind: {{ .Values.a }}\n", "other/templates/x.yaml": "a: 1\n",
-    })
+    root = write_tree(
+        tmp_path / "t",
+        {
+            "chart/Chart.yaml": "name: c\n",
+            "chart/values.yaml": "a: 1\n",
+            "chart/templates/dep.yaml": "kind: {{ .Values.a }}\n",
+            "other/templates/x.yaml": "a: 1\n",
+        },
+    )
     flags = {e.rel: e.in_helm_templates for e in walk_tree(root).entries}
-    assert flags == {"chart/Chart.yaml": False, "chart/templates/dep.yaml": True,
-                     "chart/values.yaml": False, "other/templates/x.yaml": False}
+    assert flags == {
+        "chart/Chart.yaml": False,
+        "chart/templates/dep.yaml": True,
+        "chart/values.yaml": False,
+        "other/templates/x.yaml": False,
+    }
 
 
 def test_walk_skips_the_kb_directory_inside_the_root(tmp_path: Path):

@@ -30,7 +30,7 @@ TINY_TREE: dict[str, str] = {
         '{\n  "service": {\n    "name": "orders",\n    "port": 8082\n  },\n'
         '  "database": {\n    "pool_size": 10,\n    "maxConnections": 40\n  }\n}\n'
     ),
-    "services/orders/settings.toml": "[queue]\nname = \"orders\"\nvisibility_timeout = 30\n\n[retry]\nmax_attempts = 5\n",
+    "services/orders/settings.toml": '[queue]\nname = "orders"\nvisibility_timeout = 30\n\n[retry]\nmax_attempts = 5\n',
     "docs/runbooks/fraud-review.md": (
         "# Fraud review runbook\n\nHeld payments land in the review queue.\n\n"
         "## Service level\n\nEvery held payment is decided within 4 hours.\n"

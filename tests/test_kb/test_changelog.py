@@ -20,11 +20,13 @@ def bump(path, text):
 @pytest.fixture
 def logged(make_tree, ingest, settings):
     """A KB with three runs: the baseline, then two runs of edits."""
-    root = make_tree({
-        "services/pay/prod.yaml": "database:\n  timeout: 30\n  host: db\nfraud:\n  threshold: 0.8\n",
-        "services/pay/.env": "LOG_LEVEL=info\nHTTP_TIMEOUT=5\n",
-        "services/ord/prod.yaml": "database:\n  timeout: 10\n",
-    })
+    root = make_tree(
+        {
+            "services/pay/prod.yaml": "database:\n  timeout: 30\n  host: db\nfraud:\n  threshold: 0.8\n",
+            "services/pay/.env": "LOG_LEVEL=info\nHTTP_TIMEOUT=5\n",
+            "services/ord/prod.yaml": "database:\n  timeout: 10\n",
+        }
+    )
     cat, r1 = ingest(root)
     bump(root / "services/pay/prod.yaml", "database:\n  timeout: 60\n  host: db\nfraud:\n  threshold: 0.9\n")
     bump(root / "services/pay/.env", "LOG_LEVEL=debug\nHTTP_TIMEOUT=5\n")
@@ -56,7 +58,10 @@ def test_changes_come_newest_first(logged):
 def test_key_filters_exact_with_descendants_and_patterns(logged):
     cat, _, _ = logged
     assert [c.key_path for c in query_changes(cat, key="database")[1]] == [
-        "database.timeout", "database.ssl", "database.timeout"]
+        "database.timeout",
+        "database.ssl",
+        "database.timeout",
+    ]
     assert [c.key_path for c in query_changes(cat, key="database.timeout")[1]] == ["database.timeout"] * 2
     assert [c.key_path for c in query_changes(cat, key="*timeout*")[1]] == ["database.timeout"] * 2
     assert [c.key_path for c in query_changes(cat, key="LOG_?EVEL")[1]] == ["LOG_LEVEL"]

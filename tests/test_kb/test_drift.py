@@ -46,13 +46,21 @@ def _differing(g: DriftGroup) -> dict[str, dict]:
 
 def test_config_env_files_drift_with_base_as_layer(drift):
     g = drift["app/config/base.yaml"]
-    assert g.files == ["app/config/base.yaml", "app/config/development.yaml", "app/config/production.yaml",
-                       "app/config/staging.yaml"]
+    assert g.files == [
+        "app/config/base.yaml",
+        "app/config/development.yaml",
+        "app/config/production.yaml",
+        "app/config/staging.yaml",
+    ]
     # development inherits nothing for the flag: missing there only (base is never "missing")
     assert _missing(g) == {"feature_flags.new_checkout": ["app/config/development.yaml"]}
     diff = _differing(g)
-    assert diff["database.pool_size"] == {"app/config/base.yaml": 5, "app/config/development.yaml": 5,
-                                          "app/config/production.yaml": 50, "app/config/staging.yaml": 10}
+    assert diff["database.pool_size"] == {
+        "app/config/base.yaml": 5,
+        "app/config/development.yaml": 5,
+        "app/config/production.yaml": 50,
+        "app/config/staging.yaml": 10,
+    }
     assert diff["cache.ttl"]["app/config/production.yaml"] == 600
     # keys every environment inherits unchanged from the base are not drift
     assert "app.name" not in diff and "database.url" not in diff
@@ -61,8 +69,11 @@ def test_config_env_files_drift_with_base_as_layer(drift):
 def test_helm_values_drift(drift):
     g = drift["chart/values.yaml"]
     assert _missing(g) == {"ingress.host": ["chart/values-staging.yaml"]}
-    assert _differing(g)["replicaCount"] == {"chart/values.yaml": 1, "chart/values-production.yaml": 5,
-                                             "chart/values-staging.yaml": 2}
+    assert _differing(g)["replicaCount"] == {
+        "chart/values.yaml": 1,
+        "chart/values-production.yaml": 5,
+        "chart/values-staging.yaml": 2,
+    }
 
 
 def test_dotenv_drift(drift):
@@ -97,28 +108,43 @@ def test_effective_config_path_glob_and_unknown_env(fixture_kb):
         effective_config(fixture_kb.catalogue, fixture_kb.settings, "moon")
 
 
-@pytest.mark.parametrize("paths, expected", [
-    (["application.properties", "application-prod.properties", "application-dev.properties"],
-     [["application.properties", "application-dev.properties", "application-prod.properties"]]),
-    (["appsettings.json", "appsettings.Development.json", "appsettings.Production.json"],
-     [["appsettings.json", "appsettings.Development.json", "appsettings.Production.json"]]),
-    (["docker-compose.yml", "docker-compose.prod.yml", "docker-compose.staging.yml"],
-     [["docker-compose.yml", "docker-compose.prod.yml", "docker-compose.staging.yml"]]),
-    (["k/base/app.yaml", "k/dev/app.yaml", "k/prod/app.yaml", "k/prod/other.yaml"],
-     [["k/base/app.yaml", "k/dev/app.yaml", "k/prod/app.yaml"]]),
-    (["svc/.env", "svc/.env.example", "svc/.env.production", "svc/.env.staging"],
-     [["svc/.env", "svc/.env.production", "svc/.env.staging", "svc/.env.example"]]),
-    # one environment cannot drift; unrelated names are not siblings
-    (["config/base.yaml", "config/production.yaml"], []),
-    (["values.yaml", "routes.yaml", "settings-dev.yaml"], []),
-])
+@pytest.mark.parametrize(
+    "paths, expected",
+    [
+        (
+            ["application.properties", "application-prod.properties", "application-dev.properties"],
+            [["application.properties", "application-dev.properties", "application-prod.properties"]],
+        ),
+        (
+            ["appsettings.json", "appsettings.Development.json", "appsettings.Production.json"],
+            [["appsettings.json", "appsettings.Development.json", "appsettings.Production.json"]],
+        ),
+        (
+            ["docker-compose.yml", "docker-compose.prod.yml", "docker-compose.staging.yml"],
+            [["docker-compose.yml", "docker-compose.prod.yml", "docker-compose.staging.yml"]],
+        ),
+        (
+            ["k/base/app.yaml", "k/dev/app.yaml", "k/prod/app.yaml", "k/prod/other.yaml"],
+            [["k/base/app.yaml", "k/dev/app.yaml", "k/prod/app.yaml"]],
+        ),
+        (
+            ["svc/.env", "svc/.env.example", "svc/.env.production", "svc/.env.staging"],
+            [["svc/.env", "svc/.env.production", "svc/.env.staging", "svc/.env.example"]],
+        ),
+        # one environment cannot drift; unrelated names are not siblings
+        (["config/base.yaml", "config/production.yaml"], []),
+        (["values.yaml", "routes.yaml", "settings-dev.yaml"], []),
+    ],
+)
 def test_sibling_groups(paths, expected):
     assert [g.files for g in sibling_groups(paths)] == expected
 
 
 def _layer(path, **keys):
-    return path, {k: (str(v), v, i + 1, "array" if v == [] else "object" if v == {} else "str")
-                  for i, (k, v) in enumerate(keys.items())}
+    return path, {
+        k: (str(v), v, i + 1, "array" if v == [] else "object" if v == {} else "str")
+        for i, (k, v) in enumerate(keys.items())
+    }
 
 
 def test_merge_replaces_lists_and_keeps_mappings():
@@ -181,7 +207,9 @@ def test_sibling_groups_single_environment_only_for_effective():
     # for the effective configuration a base with one environment is a group; groups of two or
     # more environments come out the same
     assert [g.files for g in sibling_groups(paths, single=True)] == [
-        ["config/base.yaml", "config/production.yaml"], ["svc/.env", "svc/.env.production", "svc/.env.staging"]]
+        ["config/base.yaml", "config/production.yaml"],
+        ["svc/.env", "svc/.env.production", "svc/.env.staging"],
+    ]
 
 
 def test_effective_config_base_and_single_environment(tmp_path):
@@ -196,8 +224,10 @@ def test_effective_config_base_and_single_environment(tmp_path):
     try:
         assert find_drift(kb.catalogue, kb.settings) == []  # one environment cannot drift
         rows = {r["key_path"]: r for r in effective_config(kb.catalogue, kb.settings, "production")}
-        assert (rows["database.pool_size"]["value"], rows["database.pool_size"]["source"]) == \
-            (50, "config/production.yaml:2")
+        assert (rows["database.pool_size"]["value"], rows["database.pool_size"]["source"]) == (
+            50,
+            "config/production.yaml:2",
+        )
         assert (rows["app.name"]["value"], rows["app.name"]["layer"]) == ("shop", "base")
         assert rows["database.host"]["source"] == "config/base.yaml:5"
         res = _cli("drift", "--db", str(kb.settings.db), "--effective", "prod")

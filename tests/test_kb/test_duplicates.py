@@ -53,7 +53,8 @@ def _members(g: DuplicateGroup) -> set[tuple[str, str | None]]:
 def _find(groups, kind, members) -> DuplicateGroup:
     hits = [g for g in groups if g.kind == kind and _members(g) == set(members)]
     assert hits, f"no {kind} group with {sorted(members)}; got " + json.dumps(
-        [[g.kind, sorted(_members(g), key=str)] for g in groups], default=str)
+        [[g.kind, sorted(_members(g), key=str)] for g in groups], default=str
+    )
     return hits[0]
 
 
@@ -75,12 +76,16 @@ def test_canonical_duplicate_across_json_and_yaml(groups):
 
 
 def test_logging_block_copied_into_four_formats_is_one_group(groups):
-    g = _find(groups, "block", {
-        ("services/orders/config.yaml", "logging"),
-        ("services/billing/config.json", "logging"),
-        ("services/search/config.toml", "logging"),
-        ("services/users/settings.yaml", "observability.log"),
-    })
+    g = _find(
+        groups,
+        "block",
+        {
+            ("services/orders/config.yaml", "logging"),
+            ("services/billing/config.json", "logging"),
+            ("services/search/config.toml", "logging"),
+            ("services/users/settings.yaml", "observability.log"),
+        },
+    )
     lines = {m.path: (m.line_start, m.line_end) for m in g.members}
     assert lines["services/orders/config.yaml"] == (3, 9)  # the `logging:` line through its last leaf
     assert lines["services/billing/config.json"][0] == 4
@@ -90,12 +95,21 @@ def test_logging_block_copied_into_four_formats_is_one_group(groups):
 def test_block_groups_are_maximal_not_nested(groups):
     _find(groups, "block", {("db/primary/database.yaml", "database"), ("db/replica/database.json", "database")})
     # The pool sub-block is reported only because a third file holds it on its own.
-    pool = _find(groups, "block", {("db/primary/database.yaml", "database.pool"),
-                                   ("db/replica/database.json", "database.pool"), ("db/cache/pool.yaml", "pool")})
+    pool = _find(
+        groups,
+        "block",
+        {
+            ("db/primary/database.yaml", "database.pool"),
+            ("db/replica/database.json", "database.pool"),
+            ("db/cache/pool.yaml", "pool"),
+        },
+    )
     assert len(pool.members) == 3
     block_members = [_members(g) for g in groups if g.kind == "block"]
-    assert {("db/primary/database.yaml", "database.pool"), ("db/replica/database.json", "database.pool")} \
-        not in block_members
+    assert {
+        ("db/primary/database.yaml", "database.pool"),
+        ("db/replica/database.json", "database.pool"),
+    } not in block_members
 
 
 def test_near_duplicate_service_configs(groups):
@@ -111,8 +125,7 @@ def test_negative_controls_produce_no_group(groups):
 
 def test_small_block_is_found_only_below_min_leaves(fixture_kb):
     found = find_duplicates(fixture_kb.catalogue, fixture_kb.settings, kinds=["block"], min_leaves=3)
-    assert any(_members(g) == {("neg/small-block/x.yaml", "retry"), ("neg/small-block/y.json", "retry")}
-               for g in found)
+    assert any(_members(g) == {("neg/small-block/x.yaml", "retry"), ("neg/small-block/y.json", "retry")} for g in found)
 
 
 def test_kinds_filter_and_order(fixture_kb):
@@ -158,11 +171,21 @@ def test_semantic_without_vectors_returns_nothing_and_says_why(fixture_kb):
 
 def test_block_hash_ignores_key_order_and_name_over_hand_inserted_rows(tmp_path):
     cat = Catalogue(tmp_path / "kb")
-    leaves = [("host", "db", "str"), ("port", "5432", "int"), ("user", "app", "str"), ("ssl", "true", "bool"),
-              ("pool", "10", "int")]
+    leaves = [
+        ("host", "db", "str"),
+        ("port", "5432", "int"),
+        ("user", "app", "str"),
+        ("ssl", "true", "bool"),
+        ("pool", "10", "int"),
+    ]
     files, records = [], []
-    for i, (path, prefix, order) in enumerate([("a.yaml", "db", leaves), ("b.json", "database", leaves[::-1]),
-                                               ("c.toml", "x.storage", leaves[1:] + leaves[:1])]):
+    for i, (path, prefix, order) in enumerate(
+        [
+            ("a.yaml", "db", leaves),
+            ("b.json", "database", leaves[::-1]),
+            ("c.toml", "x.storage", leaves[1:] + leaves[:1]),
+        ]
+    ):
         files.append((path, "yaml", 100, f"sha{i}", 0.0, "ok", 6, f"canon{i}", 1))
         records.append((path, 0, "name", path, "str", 1))
         for j, (k, v, t) in enumerate(order):
@@ -175,12 +198,15 @@ def test_block_hash_ignores_key_order_and_name_over_hand_inserted_rows(tmp_path)
     cat.close()
 
 
-@pytest.mark.parametrize("key_path, segments", [
-    ("a.b[0].c", ["a", "b", 0, "c"]),
-    ('["x.y"].z', ["x.y", "z"]),
-    ('a["b.c"][2]', ["a", "b.c", 2]),
-    ('a["say \\"hi\\""]', ["a", 'say "hi"']),
-])
+@pytest.mark.parametrize(
+    "key_path, segments",
+    [
+        ("a.b[0].c", ["a", "b", 0, "c"]),
+        ('["x.y"].z', ["x.y", "z"]),
+        ('a["b.c"][2]', ["a", "b.c", 2]),
+        ('a["say \\"hi\\""]', ["a", 'say "hi"']),
+    ],
+)
 def test_split_key_path(key_path, segments):
     assert split_key_path(key_path) == segments
 
@@ -196,8 +222,11 @@ def test_sample_planted_duplicates_are_found(tmp_path):
     for problem in truth:
         if problem["kind"] == "duplicate-block":
             want = {(m["path"], m["key_path"], m["line_start"], m["line_end"]) for m in problem["members"]}
-            assert any({(m.path, m.key_path, m.line_start, m.line_end) for m in g.members} == want
-                       for g in found if g.kind == "block"), problem["details"]
+            assert any(
+                {(m.path, m.key_path, m.line_start, m.line_end) for m in g.members} == want
+                for g in found
+                if g.kind == "block"
+            ), problem["details"]
         elif problem["kind"] == "canonical-duplicate":
             want = {m["path"] for m in problem["members"]}
             assert any({m.path for m in g.members} == want for g in found if g.kind == "canonical")
@@ -249,9 +278,11 @@ def test_cli_help_ends_with_example():
 def test_semantic_finds_near_identical_markdown_sections(tmp_path):
     from kb.knowledge import KnowledgeBase
 
-    section = ("## Rolling back a release\n\nIf a deployment misbehaves, roll it back with `kubectl rollout undo "
-               "deployment/{svc}`, confirm the previous ReplicaSet is serving, then open an incident ticket "
-               "and page the on-call engineer.\n")
+    section = (
+        "## Rolling back a release\n\nIf a deployment misbehaves, roll it back with `kubectl rollout undo "
+        "deployment/{svc}`, confirm the previous ReplicaSet is serving, then open an incident ticket "
+        "and page the on-call engineer.\n"
+    )
     files = {
         "docs/orders.md": "# Runbook\n\n" + section.format(svc="orders"),
         "docs/payments.md": "# Runbook\n\n" + section.format(svc="payments"),
@@ -264,8 +295,7 @@ def test_semantic_finds_near_identical_markdown_sections(tmp_path):
     kb = KnowledgeBase.build(root, db=tmp_path / "kb", workers=1)
     with kb.snapshot() as snap:
         assert semantic_unavailable(snap.catalogue, kb.settings, snap) is None
-        found = find_duplicates(snap.catalogue, kb.settings, kinds=["semantic"], semantic_threshold=0.9,
-                                snapshot=snap)
+        found = find_duplicates(snap.catalogue, kb.settings, kinds=["semantic"], semantic_threshold=0.9, snapshot=snap)
     assert kb.duplicates(["semantic"], as_frame=False, semantic_threshold=0.9) == found
     assert any({m.path for m in g.members} == {"docs/orders.md", "docs/payments.md"} for g in found), found
     assert not any("docs/other.md" in {m.path for m in g.members} for g in found)

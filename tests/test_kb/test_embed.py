@@ -29,7 +29,9 @@ def test_hash_embedder_is_deterministic_normalised_float32(hash_embedder):
 
 
 def test_hash_embedder_puts_texts_sharing_words_closer(hash_embedder):
-    q, near, far = hash_embedder.encode(["payments fraud threshold", "fraud threshold for payments", "kafka topic partitions"])
+    q, near, far = hash_embedder.encode(
+        ["payments fraud threshold", "fraud threshold for payments", "kafka topic partitions"]
+    )
     assert float(q @ near) > float(q @ far)
 
 
@@ -37,7 +39,9 @@ def test_encode_of_no_texts_is_an_empty_matrix(hash_embedder):
     assert hash_embedder.encode([]).shape == (0, 64)
 
 
-@pytest.mark.parametrize("model, name, dim", [("hash", "hash-64", 64), ("hash:16", "hash-16", 16), ("HASH:8", "hash-8", 8)])
+@pytest.mark.parametrize(
+    "model, name, dim", [("hash", "hash-64", 64), ("hash:16", "hash-16", 16), ("HASH:8", "hash-8", 8)]
+)
 def test_factory_selects_the_hash_embedder(model, name, dim):
     s = Settings(model=model)
     emb = create_embedder(s)
@@ -88,7 +92,7 @@ TEXTS = [
 
 @pytest.mark.model
 def test_onnx_runs_the_bundled_model_offline_with_torchs_vectors(tmp_path, monkeypatch):
-    from kb.embed import OnnxEmbedder, SentenceTransformerEmbedder, export_onnx, bundled_model_dir
+    from kb.embed import OnnxEmbedder, SentenceTransformerEmbedder, bundled_model_dir, export_onnx
 
     monkeypatch.setenv("KB_CACHE_DIR", str(tmp_path / "cache"))
     onnx = create_embedder(Settings(), purpose="query")

@@ -11,11 +11,13 @@ from kb.errors import NotIndexedError
 
 @pytest.fixture
 def kb(make_tree, tmp_path):
-    root = make_tree({
-        "svc/config.yaml": "server:\n  port: 8080\n  timeout_ms: 500\n",
-        "svc/app.toml": "[db]\npool_size = 10\n",
-        "broken.json": "{\"a\": ",
-    })
+    root = make_tree(
+        {
+            "svc/config.yaml": "server:\n  port: 8080\n  timeout_ms: 500\n",
+            "svc/app.toml": "[db]\npool_size = 10\n",
+            "broken.json": '{"a": ',
+        }
+    )
     k = KnowledgeBase.build(root, db=tmp_path / "kb", embed=False, workers=1)
     yield k
     k.close()
@@ -27,7 +29,9 @@ def test_files_records_findings_sql_are_dataframes(kb):
     assert list(files["path"]) == ["broken.json", "svc/app.toml", "svc/config.yaml"]
     assert list(kb.files(format="toml")["path"]) == ["svc/app.toml"]
     recs = kb.records("svc/*", key="%port%")
-    assert recs[["path", "key_path", "value", "line"]].values.tolist() == [["svc/config.yaml", "server.port", "8080", 2]]
+    assert recs[["path", "key_path", "value", "line"]].values.tolist() == [
+        ["svc/config.yaml", "server.port", "8080", 2]
+    ]
     f = kb.findings(rule="parse-error")
     assert f["path"].tolist() == ["broken.json"] and f["severity"].tolist() == ["error"]
     assert kb.sql("SELECT count(*) AS n FROM records")["n"][0] == 3
@@ -66,19 +70,24 @@ def test_graph_helpers_duplication_summary_and_read_only_validate(tmp_path):
 
 
 def test_find_key_check_and_effective(make_tree, tmp_path):
-    root = make_tree({
-        "svc/config/base.yaml": "server:\n  ports: [80, 443]\n  Read_Timeout: 5s\ndocs: see [x](missing.md)\n",
-        "svc/config/production.yaml": "server:\n  Read_Timeout: 9s\n",
-        "docs/a.md": "# A\n\nSee [gone](gone.md).\n",
-        "weird.json": '{"a_b": 1, "a%b": 2, "axb": 3}\n',
-    }, name="fk")
+    root = make_tree(
+        {
+            "svc/config/base.yaml": "server:\n  ports: [80, 443]\n  Read_Timeout: 5s\ndocs: see [x](missing.md)\n",
+            "svc/config/production.yaml": "server:\n  Read_Timeout: 9s\n",
+            "docs/a.md": "# A\n\nSee [gone](gone.md).\n",
+            "weird.json": '{"a_b": 1, "a%b": 2, "axb": 3}\n',
+        },
+        name="fk",
+    )
     with KnowledgeBase.build(root, db=tmp_path / "fk-kb", embed=False, workers=1) as built:
         db = built.settings.db
     with KnowledgeBase.open(db, read_only=True) as kb:
         # case-insensitive glob; brackets literal; a bare name matches the last segments too
         assert kb.find_key("SERVER.PORTS[1]")["value"].tolist() == ["443"]
         assert kb.find_key("*timeout")[["path", "line"]].values.tolist() == [
-            ["svc/config/base.yaml", 3], ["svc/config/production.yaml", 2]]
+            ["svc/config/base.yaml", 3],
+            ["svc/config/production.yaml", 2],
+        ]
         assert kb.find_key("read_timeout", path="svc/config/prod*")["value"].tolist() == ["9s"]
         assert kb.find_key("a_b")["key_path"].tolist() == ["a_b"]  # _ and % are literal
         assert kb.find_key("a?b")["key_path"].tolist() == ["a_b", "axb"]
@@ -90,5 +99,7 @@ def test_find_key_check_and_effective(make_tree, tmp_path):
         assert kb.findings().empty
         eff = kb.effective("production", as_frame=False)
         assert {r["key_path"]: (r["value"], r["source"]) for r in eff}["server.Read_Timeout"] == (
-            "9s", "svc/config/production.yaml:2")
+            "9s",
+            "svc/config/production.yaml:2",
+        )
         assert list(kb.effective("production").columns)[:3] == ["group", "env", "key_path"]

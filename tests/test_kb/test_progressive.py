@@ -34,8 +34,13 @@ def _kb(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 def test_embedding_is_searchable_as_it_goes_survives_kill_9_and_resumes(tmp_path):
     db = tmp_path / "kb"
     env = _env(KB_PUBLISH_EVERY="0.2", KB_EMBED_BATCH_SIZE="2")
-    proc = subprocess.Popen([*KB_CMD, "ingest", str(SAMPLE), "--db", str(db), "-q"], env=env, cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*KB_CMD, "ingest", str(SAMPLE), "--db", str(db), "-q"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     searched = None
     deadline = time.monotonic() + 240
     head = None
@@ -81,8 +86,11 @@ def test_embedding_is_searchable_as_it_goes_survives_kill_9_and_resumes(tmp_path
 def test_a_search_from_the_shell_equals_the_same_search_in_process(tmp_path):
     db = tmp_path / "kb"
     with KnowledgeBase.build(SAMPLE, db=db, workers=1) as kb:
-        for query, mode in (("Where is the fraud-review threshold for payments in production?", "hybrid"),
-                            ("how long are sessions kept", "semantic"), ("DATABASE_URL", "keyword")):
+        for query, mode in (
+            ("Where is the fraud-review threshold for payments in production?", "hybrid"),
+            ("how long are sessions kept", "semantic"),
+            ("DATABASE_URL", "keyword"),
+        ):
             res = _kb("search", query, "--mode", mode, "--db", str(db), "--json", "-k", "8")
             assert res.returncode == 0, res.stderr
             assert res.stderr == ""  # nothing printed while loading the model

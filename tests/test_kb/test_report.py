@@ -15,11 +15,17 @@ LOGGING = '"logging": {"level": "info", "format": "json", "sink": "stdout", "sam
 XSS_KEY = "<img src=x onerror=alert(1)>"
 
 TREE = {
-    "schemas/service.schema.json": json.dumps({
-        "$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "required": ["name"],
-        "properties": {"name": {"type": "string"}, "port": {"type": "integer"}}}),
+    "schemas/service.schema.json": json.dumps(
+        {
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "type": "object",
+            "required": ["name"],
+            "properties": {"name": {"type": "string"}, "port": {"type": "integer"}},
+        }
+    ),
     "services/a/config.json": '{"$schema": "../../schemas/service.schema.json", "name": "a", "port": 80, '
-                              + LOGGING + "}\n",
+    + LOGGING
+    + "}\n",
     "services/b/config.json": '{"$schema": "../../schemas/service.schema.json", "port": "eighty", ' + LOGGING + "}\n",
     "services/c/config.json": '{"name": "c", ' + LOGGING + "}\n",
     "services/a/.env": "APP_ENV=dev\nLOG_LEVEL=info\nCACHE=on\n",
@@ -94,7 +100,8 @@ def test_score_is_the_weighted_mean_of_its_components(reported):
     files = r["kb"]["files"]
     f = r["findings"]
     assert comp["clean_files"]["value"] == pytest.approx(
-        1 - (f["files_with_errors"] + 0.5 * f["files_with_warnings_only"]) / files, abs=1e-4)
+        1 - (f["files_with_errors"] + 0.5 * f["files_with_warnings_only"]) / files, abs=1e-4
+    )
     assert comp["unique_data"]["value"] == pytest.approx(1 - r["duplicates"]["duplication_ratio"], abs=1e-4)
     assert comp["consistent_environments"]["value"] == pytest.approx(1 - 3 / 4)
     assert comp["schema_coverage"]["value"] == pytest.approx(2 / 6, abs=1e-4)
@@ -104,15 +111,17 @@ def test_score_is_the_weighted_mean_of_its_components(reported):
 
 
 def test_health_score_leaves_unknown_components_out():
-    full = health_score({k: 1.0 for k in WEIGHTS})
+    full = health_score(dict.fromkeys(WEIGHTS, 1.0))
     assert full["value"] == 100.0 and full["grade"] == "A" and full["left_out"] == []
-    part = health_score({"clean_files": 0.5, "unique_data": 1.0, "consistent_environments": 1.0,
-                         "schema_coverage": None})
+    part = health_score(
+        {"clean_files": 0.5, "unique_data": 1.0, "consistent_environments": 1.0, "schema_coverage": None}
+    )
     assert part["left_out"] == ["schema_coverage"]
     w = WEIGHTS["clean_files"] + WEIGHTS["unique_data"] + WEIGHTS["consistent_environments"]
-    assert part["value"] == pytest.approx(round(100 * (0.5 * WEIGHTS["clean_files"] + WEIGHTS["unique_data"]
-                                                      + WEIGHTS["consistent_environments"]) / w, 1))
-    assert [health_score({k: v for k in WEIGHTS})["grade"] for v in (0.95, 0.85, 0.75, 0.65, 0.2)] == list("ABCDF")
+    assert part["value"] == pytest.approx(
+        round(100 * (0.5 * WEIGHTS["clean_files"] + WEIGHTS["unique_data"] + WEIGHTS["consistent_environments"]) / w, 1)
+    )
+    assert [health_score(dict.fromkeys(WEIGHTS, v))["grade"] for v in (0.95, 0.85, 0.75, 0.65, 0.2)] == list("ABCDF")
 
 
 def test_the_page_is_self_contained_and_escapes_what_the_tree_holds(reported):
@@ -128,8 +137,20 @@ def test_the_page_is_self_contained_and_escapes_what_the_tree_holds(reported):
     assert XSS_KEY not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
     data = re.search(r'<script type="application/json" id="kb-report-data">(.*?)</script>', html, re.S).group(1)
     assert json.loads(data)["score"]["value"] == r["score"]["value"]
-    for name in ("score", "components", "findings-by-rule", "findings-by-folder", "duplication", "largest-blocks",
-                 "drift", "schemas", "most-depended-on", "score-trend", "runs", "changes-per-run"):
+    for name in (
+        "score",
+        "components",
+        "findings-by-rule",
+        "findings-by-folder",
+        "duplication",
+        "largest-blocks",
+        "drift",
+        "schemas",
+        "most-depended-on",
+        "score-trend",
+        "runs",
+        "changes-per-run",
+    ):
         m = re.search(rf'<svg class="chart" data-chart="{name}" data-points="(\d+)"', html)
         assert m and int(m.group(1)) > 0, name
 
@@ -189,8 +210,14 @@ def test_real_model_sample_kb_change_search_blame_and_report(tmp_path):
         report = kb.report()
         planted = Counter(p["kind"] for p in truth["problems"])
         errors = {x["rule"]: x["count"] for x in report["findings"]["by_rule"] if x["severity"] == "error"}
-        error_rules = ("broken-reference", "plaintext-secret", "undefined-variable", "reference-cycle",
-                       "schema-violation", "parse-error")
+        error_rules = (
+            "broken-reference",
+            "plaintext-secret",
+            "undefined-variable",
+            "reference-cycle",
+            "schema-violation",
+            "parse-error",
+        )
         assert errors == {k: planted[k] for k in error_rules}  # the planted problems, nothing else
         assert report["duplicates"]["largest_blocks"][0]["key_path"] == "logging"
         assert report["duplicates"]["groups_by_kind"]["canonical"] == planted["canonical-duplicate"]

@@ -10,8 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from kb import KnowledgeBase
-from kb.catalogue import Catalogue
-from kb.errors import BadRequestError, EmbedderMismatchError, NotIndexedError
+from kb.errors import BadRequestError, EmbedderMismatchError
 from kb.linepaths import line_key_paths
 from kb.search import is_literal_query, query_identifiers, search
 
@@ -71,9 +70,12 @@ def test_filters_by_format_path_glob_and_folder(tiny_kb):
     assert globbed[0].path == "services/orders/settings.toml"
     assert {h.path for h in globbed} <= {"services/orders/settings.toml", "services/orders/config/base.json"}
     assert {h.path for h in hits_of(tiny_kb, "visibility_timeout", path="services/*", mode="keyword")} == {
-        "services/orders/settings.toml"}
+        "services/orders/settings.toml"
+    }
     assert {h.path for h in hits_of(tiny_kb, "payments", path="services/payments")} == {
-        PROD, "services/payments/.env.example"}
+        PROD,
+        "services/payments/.env.example",
+    }
     assert hits_of(tiny_kb, "payments", path="nowhere/*") == []
 
 
@@ -86,7 +88,8 @@ def wide_kb(tmp_path_factory):
     files = {f"noise/n{i:03}/.env.production": f"APP_ENV=production\nAPP_ENV_NAME=n{i}\n" for i in range(250)}
     for i in range(6):
         files[f"teams/t{i}/app.yaml"] = (
-            "\n".join(f"setting_{j}: value {j} of team {i}" for j in range(12)) + f"\nAPP_ENV: team{i}\n")
+            "\n".join(f"setting_{j}: value {j} of team {i}" for j in range(12)) + f"\nAPP_ENV: team{i}\n"
+        )
     root = write_tree(tmp_path_factory.mktemp("wide") / "tree", files)
     kb = KnowledgeBase.build(root, db=root.parent / "kb", model="hash", workers=1)
     yield kb
@@ -126,7 +129,8 @@ def test_filtered_vector_candidates_are_exactly_the_nearest_that_pass(wide_kb):
             assert [cid for cid, _ in got] == expected, glob
             assert np.allclose([s for _, s in got], [dict(everything)[c] for c in expected])
         assert cv.nearest(vec, 5, format="dotenv") and all(
-            path_of[c].endswith(".env.production") for c, _ in cv.nearest(vec, 5, format="dotenv"))
+            path_of[c].endswith(".env.production") for c, _ in cv.nearest(vec, 5, format="dotenv")
+        )
         assert cv.nearest(vec, 5, paths=[]) == []
 
 
@@ -136,14 +140,17 @@ def test_dataframe_api(tiny_kb):
     assert df["path"][0] == PROD
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"mode": "fuzzy"}, "Unknown search mode"),
-    ({"k": 0}, "from 1 to 100"),
-    ({"k": 101}, "from 1 to 100"),
-    ({"query": "   "}, "Empty query"),
-    ({"query": "x" * 1001}, "limit is 1000"),
-    ({"format": "hcl"}, "Unknown format 'hcl'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"mode": "fuzzy"}, "Unknown search mode"),
+        ({"k": 0}, "from 1 to 100"),
+        ({"k": 101}, "from 1 to 100"),
+        ({"query": "   "}, "Empty query"),
+        ({"query": "x" * 1001}, "limit is 1000"),
+        ({"format": "hcl"}, "Unknown format 'hcl'"),
+    ],
+)
 def test_bad_requests_say_what_to_do(tiny_kb, kwargs, message):
     args = {"query": "fraud", **kwargs}
     with pytest.raises(BadRequestError, match=message):
@@ -263,11 +270,13 @@ AWS = "AKIA" + "QX7R2M4K9T3B8N6P"
 
 def test_planted_secrets_appear_in_no_byte_of_the_kb_and_no_search_output(make_tree, tmp_path):
     assert len(STRIPE) == len("sk_live_") + 24
-    root = make_tree({
-        "billing/.env": f"STRIPE_SECRET_KEY={STRIPE}\nREGION=eu-west-1\n",
-        "billing/aws.yaml": f"aws:\n  access_key_id: {AWS}\n  region: eu-west-1\n",
-        "billing/notes.md": f"# Billing\n\nThe old key {STRIPE} was rotated; AWS key {AWS} too.\n",
-    })
+    root = make_tree(
+        {
+            "billing/.env": f"STRIPE_SECRET_KEY={STRIPE}\nREGION=eu-west-1\n",
+            "billing/aws.yaml": f"aws:\n  access_key_id: {AWS}\n  region: eu-west-1\n",
+            "billing/notes.md": f"# Billing\n\nThe old key {STRIPE} was rotated; AWS key {AWS} too.\n",
+        }
+    )
     db = tmp_path / "kb"
     outputs: list[str] = []
     with KnowledgeBase.build(root, db=db, model="hash", workers=1) as kb:
@@ -277,8 +286,13 @@ def test_planted_secrets_appear_in_no_byte_of_the_kb_and_no_search_output(make_t
         assert any("STRIPE_SECRET_KEY" in o for o in outputs)  # the key name is searchable, not the value
         # every text column of every catalogue table
         for table in kb.catalogue.tables():
-            cols = [r[0] for r in kb.catalogue.query(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND data_type = 'VARCHAR'", [table])]
+            cols = [
+                r[0]
+                for r in kb.catalogue.query(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND data_type = 'VARCHAR'",
+                    [table],
+                )
+            ]
             for col in cols:
                 for (v,) in kb.catalogue.query(f'SELECT "{col}" FROM {table} WHERE "{col}" IS NOT NULL'):
                     assert STRIPE not in v and AWS not in v, (table, col)
@@ -288,7 +302,11 @@ def test_planted_secrets_appear_in_no_byte_of_the_kb_and_no_search_output(make_t
         assert stored and all(STRIPE not in d.text and AWS not in d.text for d in stored.values())
     runner = CliRunner()
     env = {"KB_MODEL": "hash"}
-    for args in (["search", "STRIPE_SECRET_KEY"], ["search", "aws key", "--json"], ["search", STRIPE, "--mode", "keyword"]):
+    for args in (
+        ["search", "STRIPE_SECRET_KEY"],
+        ["search", "aws key", "--json"],
+        ["search", STRIPE, "--mode", "keyword"],
+    ):
         res = runner.invoke(_cli(), [*args, "--db", str(db)], env=env)
         assert res.exit_code == 0, res.output
         outputs.append(res.output)
@@ -318,13 +336,17 @@ def test_cli_search_json_and_readable(tiny_kb):
     db = str(tiny_kb.settings.db)
     tiny_kb.close()
     runner = CliRunner()
-    res = runner.invoke(_cli(), ["search", "review_threshold", "--db", db, "--json", "-k", "2"], env={"KB_MODEL": "hash"})
+    res = runner.invoke(
+        _cli(), ["search", "review_threshold", "--db", db, "--json", "-k", "2"], env={"KB_MODEL": "hash"}
+    )
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
     assert data["embedded_share"] == 1.0 and data["generation"] >= 1 and data["notice"] is None
     assert data["hits"][0]["path"] == PROD and data["hits"][0]["key_path"] == "fraud.review_threshold"
     assert set(data["hits"][0]) == {"path", "score", "line_start", "line_end", "key_path", "snippet", "format"}
-    res = runner.invoke(_cli(), ["search", "review_threshold", "--db", db, "--format", "yaml"], env={"KB_MODEL": "hash"})
+    res = runner.invoke(
+        _cli(), ["search", "review_threshold", "--db", db, "--format", "yaml"], env={"KB_MODEL": "hash"}
+    )
     assert res.exit_code == 0
     first = res.output.splitlines()[0]
     assert re.match(rf"{re.escape(PROD)}:\d+-\d+\s+fraud\.review_threshold\s+\d+\.\d+", first)
@@ -354,14 +376,25 @@ def test_cli_help_ends_with_an_example():
 def test_line_key_paths_per_format():
     yaml_lines = ["fraud:", "  rules:", "    - name: big", "      limit: 5", "  review_threshold: 0.8"]
     assert line_key_paths("yaml", yaml_lines, "fraud") == [
-        "fraud", "fraud.rules", "fraud.rules.name", "fraud.rules.limit", "fraud.review_threshold"]
+        "fraud",
+        "fraud.rules",
+        "fraud.rules.name",
+        "fraud.rules.limit",
+        "fraud.review_threshold",
+    ]
     assert line_key_paths("yaml", ["    image: x", "  web:", "    image: y"], "services")[-1] == "services.web.image"
     assert line_key_paths("json", ['  "db": {', '    "pool": 5', "  },"], "db") == ["db", "db.pool", "db"]
     assert line_key_paths("toml", ["[tool.kb]", "model = 'x'"], "tool.kb") == ["tool.kb", "tool.kb.model"]
-    assert line_key_paths("ini", ["[tokens]", "access_token_ttl = 15m"], "tokens") == ["tokens", "tokens.access_token_ttl"]
+    assert line_key_paths("ini", ["[tokens]", "access_token_ttl = 15m"], "tokens") == [
+        "tokens",
+        "tokens.access_token_ttl",
+    ]
     assert line_key_paths("dotenv", ["# c", "export A_B=1"], "") == [None, "A_B"]
     assert line_key_paths("markdown", ["## Setup", "text", "## Usage"], "Guide > Setup") == [
-        "Guide > Setup", "Guide > Setup", "Guide > Usage"]
+        "Guide > Setup",
+        "Guide > Setup",
+        "Guide > Usage",
+    ]
 
 
 def test_query_analysis():
@@ -398,11 +431,16 @@ def test_real_model_on_the_sample_corpus(tmp_path):
 def test_line_key_paths_spell_keys_as_the_parsers_do():
     """Quoted keys (dots, slashes, spaces) use kb.keypaths' quoting, in every format that has them."""
     assert line_key_paths("yaml", ["labels:", '  "app.kubernetes.io/name": web', "  tier: front"], "labels") == [
-        "labels", 'labels["app.kubernetes.io/name"]', "labels.tier"]
+        "labels",
+        'labels["app.kubernetes.io/name"]',
+        "labels.tier",
+    ]
     assert line_key_paths("json", ['"a.b": {', '  "c": 1'], "") == ['["a.b"]', '["a.b"].c']
     assert line_key_paths("ini", ["[my section]", "key = 1"], "") == ['["my section"]', '["my section"].key']
     assert line_key_paths("toml", ['[servers."eu.west"]', "ip = '1'"], "") == [
-        'servers["eu.west"]', 'servers["eu.west"].ip']
+        'servers["eu.west"]',
+        'servers["eu.west"].ip',
+    ]
 
 
 def test_one_split_key_path():
@@ -414,15 +452,18 @@ def test_one_split_key_path():
     assert not hasattr(kb.search, "split_key_path")
 
 
-@pytest.mark.parametrize("query, idents", [
-    ("How do I add a small member, e.g. when a third zone is down?", []),
-    ("i.e. the same as a.k.a. the other one", []),
-    ("May a before/after-event action define both?", []),
-    ("Does TCP/IP matter here?", []),
-    ("Where is services/payments/config/production.yaml used?", ["services/payments/config/production.yaml"]),
-    ("Which pods carry app.kubernetes.io/name?", ["app.kubernetes.io/name"]),
-    ("services/payments", ["services/payments"]),
-])
+@pytest.mark.parametrize(
+    "query, idents",
+    [
+        ("How do I add a small member, e.g. when a third zone is down?", []),
+        ("i.e. the same as a.k.a. the other one", []),
+        ("May a before/after-event action define both?", []),
+        ("Does TCP/IP matter here?", []),
+        ("Where is services/payments/config/production.yaml used?", ["services/payments/config/production.yaml"]),
+        ("Which pods carry app.kubernetes.io/name?", ["app.kubernetes.io/name"]),
+        ("services/payments", ["services/payments"]),
+    ],
+)
 def test_prose_in_questions_is_not_an_identifier(query, idents):
     """Abbreviations and words joined by a slash earn no exact-match boost (and abbreviations no
     BM25 term): a chunk that merely says "e.g." must not outrank the answer."""

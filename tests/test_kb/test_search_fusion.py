@@ -13,8 +13,9 @@ def doc(path: str, n: int, text: str = "words") -> ChunkDoc:
     return ChunkDoc(f"{path}#{n}", path, "yaml", "", n * 10 + 1, n * 10 + 5, f"{path} | yaml\n{text}")
 
 
-def fused_paths(q: str, kw: list[tuple[float, ChunkDoc]], vec: list[tuple[float, ChunkDoc]],
-                counts: dict[str, int] | None = None) -> list[str]:
+def fused_paths(
+    q: str, kw: list[tuple[float, ChunkDoc]], vec: list[tuple[float, ChunkDoc]], counts: dict[str, int] | None = None
+) -> list[str]:
     docs = {d.chunk_id: d for _, d in kw} | {d.chunk_id: d for _, d in vec}
     hits = [(d.chunk_id, s) for s, d in vec]
     return [d.chunk_id for _, d in fusion.fuse(ParsedQuery.parse(q), kw, hits, docs, counts)]

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from kb.vectors import ChromaMirror, SegmentWriter, VectorView, sha_bytes
+from tests.conftest import free_port as _free_port
 
 
 def unit(rows) -> np.ndarray:
@@ -104,54 +96,6 @@ def test_chroma_mirror_is_keyed_by_text_hash(tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _chroma_cli() -> str | None:
-    exe = Path(sys.executable).parent / "chroma"
-    return str(exe) if exe.exists() else shutil.which("chroma")
-
-
-@pytest.fixture
-def chroma_server(tmp_path):
-    cli = _chroma_cli()
-    if cli is None:
-        pytest.skip("the `chroma` CLI is not installed")
-    port = _free_port()
-    log = (tmp_path / "chroma.log").open("wb")
-    proc = subprocess.Popen(
-        [cli, "run", "--path", str(tmp_path / "server-data"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"chroma run exited early: {(tmp_path / 'chroma.log').read_text(errors='replace')[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("chroma run did not answer its heartbeat within 60 s")
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
 def test_ingest_and_search_against_a_chroma_server(chroma_server, tiny_tree, tmp_path):
     from kb import KnowledgeBase
 
@@ -161,7 +105,10 @@ def test_ingest_and_search_against_a_chroma_server(chroma_server, tiny_tree, tmp
         hits = kb.search("DATABASE_URL", k=3, mode="semantic", as_frame=False)
         assert hits and all(h.path for h in hits)
         both = kb.search("review_threshold", k=3, as_frame=False)
-        assert (both[0].path, both[0].key_path) == ("services/payments/config/production.yaml", "fraud.review_threshold")
+        assert (both[0].path, both[0].key_path) == (
+            "services/payments/config/production.yaml",
+            "fraud.review_threshold",
+        )
         gen = kb.generation()
         mirror = ChromaMirror(db, chroma_url=chroma_server, collection=f"kb_{gen.kb_id}")
         distinct = int(kb.sql("SELECT count(DISTINCT text_sha) AS n FROM chunks WHERE embed")["n"][0])

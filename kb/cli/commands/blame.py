@@ -46,9 +46,14 @@ def command(file: str, key: str, db: Path | None, as_json: bool, doc: int | None
         return
     t = Table("when (UTC)", "run", "change", "old", "new", "line", "who", "source")
     for r in h.history:
-        t.add_row(r.changed_at.strftime("%Y-%m-%d %H:%M"), str(r.run_id), r.change,
-                  escape("" if r.old_value is None else str(r.old_value)),
-                  escape("" if r.new_value is None else str(r.new_value)), str(r.line or ""),
-                  escape(f"{r.author or ''} {(r.commit or '')[:8]}".strip() or "—"),
-                  r.source + (f" ({r.path})" if r.path != h.path else ""))
+        t.add_row(
+            r.changed_at.strftime("%Y-%m-%d %H:%M"),
+            str(r.run_id),
+            r.change,
+            escape("" if r.old_value is None else str(r.old_value)),
+            escape("" if r.new_value is None else str(r.new_value)),
+            str(r.line or ""),
+            escape(f"{r.author or ''} {(r.commit or '')[:8]}".strip() or "—"),
+            r.source + (f" ({r.path})" if r.path != h.path else ""),
+        )
     con.print(t)

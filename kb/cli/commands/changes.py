@@ -23,11 +23,19 @@ def _cell(v: object, n: int = 40) -> str:
 @click.option("--path", "path_glob", help="A file (its earlier paths too, when it moved), a folder or a glob.")
 @click.option("--since", help="A run id (that run and later), a date or time (UTC), or an age: 7d, 12h.")
 @click.option("--change", type=click.Choice(["added", "removed", "changed", "moved", "broken"]), help="Only this kind.")
-@click.option("--limit", "-n", type=click.IntRange(1, 1_000_000), default=100, show_default=True,
-              help="How many changes.")
+@click.option(
+    "--limit", "-n", type=click.IntRange(1, 1_000_000), default=100, show_default=True, help="How many changes."
+)
 @handle_errors
-def command(db: Path | None, as_json: bool, key: str | None, path_glob: str | None, since: str | None,
-            change: str | None, limit: int) -> None:
+def command(
+    db: Path | None,
+    as_json: bool,
+    key: str | None,
+    path_glob: str | None,
+    since: str | None,
+    change: str | None,
+    limit: int,
+) -> None:
     """Key-level changes recorded at ingest, newest first: added, removed and changed values (old -> new,
     secrets redacted), moved files, with file:line, run, time and, in a git work tree, the commit
     and author that last touched the line.
@@ -46,11 +54,22 @@ def command(db: Path | None, as_json: bool, key: str | None, path_glob: str | No
 
     con = console()
     if not rows:
-        con.print("No recorded changes match. The first ingest is the baseline; changes appear from the next "
-                  "one (or replay history: `kb ingest PATH --git-history 100`).")
+        con.print(
+            "No recorded changes match. The first ingest is the baseline; changes appear from the next "
+            "one (or replay history: `kb ingest PATH --git-history 100`)."
+        )
         return
-    t = Table("when (UTC)", "run", "change", "file:line", "key", "old → new", "who",
-              title=f"{len(rows)} of {total} changes, newest first", title_justify="left")
+    t = Table(
+        "when (UTC)",
+        "run",
+        "change",
+        "file:line",
+        "key",
+        "old → new",
+        "who",
+        title=f"{len(rows)} of {total} changes, newest first",
+        title_justify="left",
+    )
     for r in rows:
         where = r.path + (f":{r.line}" if r.line else "")
         if r.old_path:
@@ -64,6 +83,13 @@ def command(db: Path | None, as_json: bool, key: str | None, path_glob: str | No
         else:
             value = ""
         who = f"{r.author or ''} {(r.commit or '')[:8]}".strip() or "—"
-        t.add_row(r.changed_at.strftime("%Y-%m-%d %H:%M"), str(r.run_id), r.change, escape(where),
-                  escape(r.key_path or ""), escape(value), escape(who))
+        t.add_row(
+            r.changed_at.strftime("%Y-%m-%d %H:%M"),
+            str(r.run_id),
+            r.change,
+            escape(where),
+            escape(r.key_path or ""),
+            escape(value),
+            escape(who),
+        )
     con.print(t)

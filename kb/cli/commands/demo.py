@@ -22,8 +22,14 @@ def sample_root() -> Path:
 
 
 @click.command("demo")
-@click.option("--db", "db", type=click.Path(path_type=Path), default=Path(".kb-demo"), show_default=True,
-              help="KB directory for the demo (rebuilt from scratch).")
+@click.option(
+    "--db",
+    "db",
+    type=click.Path(path_type=Path),
+    default=Path(".kb-demo"),
+    show_default=True,
+    help="KB directory for the demo (rebuilt from scratch).",
+)
 @json_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handle_errors
@@ -57,10 +63,14 @@ def command(db: Path, as_json: bool, quiet: bool) -> None:
             if not as_json:
                 con.rule(f"[bold]2. Search ({label}): {escape(q)}")
                 for h in hits:
-                    con.print(f"[cyan]{escape(h.path)}:{h.line_start}-{h.line_end}[/]  "
-                              f"{escape(h.key_path or '')}  [dim]score {h.score:.3f}[/]")
+                    con.print(
+                        f"[cyan]{escape(h.path)}:{h.line_start}-{h.line_end}[/]  "
+                        f"{escape(h.key_path or '')}  [dim]score {h.score:.3f}[/]"
+                    )
                     for i, line in enumerate(h.snippet.splitlines()):
-                        con.print(f"  [dim]{h.line_start + i:>4} │[/] {escape(line)}", no_wrap=True, overflow="ellipsis")
+                        con.print(
+                            f"  [dim]{h.line_start + i:>4} │[/] {escape(line)}", no_wrap=True, overflow="ellipsis"
+                        )
 
     findings = kb.validate(as_frame=False)
     stored = kb.findings()
@@ -72,7 +82,9 @@ def command(db: Path, as_json: bool, quiet: bool) -> None:
                 continue
             line = "" if r["line"] != r["line"] or r["line"] is None else f":{int(r['line'])}"
             con.print(f"{escape(r['path'])}{line}  [red]{r['severity']}[/]  {r['rule']}  {escape(r['message'])}")
-        con.print(f"\n{len(findings)} validation findings; {len(stored)} findings in all. "
-                  f"Explore: kb search \"...\" --db {db}, kb sql \"SELECT * FROM files\" --db {db}")
+        con.print(
+            f"\n{len(findings)} validation findings; {len(stored)} findings in all. "
+            f'Explore: kb search "..." --db {db}, kb sql "SELECT * FROM files" --db {db}'
+        )
     else:
         emit_json(out)

@@ -11,9 +11,13 @@ from kb.cli import db_option, emit_json, handle_errors, json_option, open_kb
 
 
 @click.command("drift")
-@click.option("--effective", "env", metavar="ENV",
-              help="Instead of drift, print each key's final value in ENV (base + ENV override, ${VAR} "
-                   "resolved) with the file:line it came from.")
+@click.option(
+    "--effective",
+    "env",
+    metavar="ENV",
+    help="Instead of drift, print each key's final value in ENV (base + ENV override, ${VAR} "
+    "resolved) with the file:line it came from.",
+)
 @click.option("--path", "path_glob", help="With --effective: only sibling groups with a file matching this glob.")
 @db_option
 @json_option
@@ -60,8 +64,12 @@ def command(env: str | None, path_glob: str | None, db: Path | None, as_json: bo
             have = [f"{p}:{lines[(p, m.key_path)]}" for p in g.files if (p, m.key_path) in lines]
             click.echo(f"    missing    {m.key_path}  in {', '.join(m.missing_in)}  (set in {', '.join(have)})")
         for d in g.differing:
-            vals = "; ".join(f"{p}:{lines[(p, d.key_path)]}={_show(v)}" if (p, d.key_path) in lines
-                             else f"{p}={_show(v)} (inherited)" for p, v in d.values.items())
+            vals = "; ".join(
+                f"{p}:{lines[(p, d.key_path)]}={_show(v)}"
+                if (p, d.key_path) in lines
+                else f"{p}={_show(v)} (inherited)"
+                for p, v in d.values.items()
+            )
             click.echo(f"    differing  {d.key_path}  {vals}")
     n_missing = sum(len(g.missing) for g in groups)
     n_diff = sum(len(g.differing) for g in groups)

@@ -12,20 +12,47 @@ KIND_CHOICES = ("exact", "canonical", "block", "near", "semantic")
 
 
 @click.command("duplicates")
-@click.option("--kind", "kinds", multiple=True, type=click.Choice(KIND_CHOICES),
-              help="Only this kind (repeatable). Default: every kind.")
-@click.option("--min-leaves", type=click.IntRange(min=1), default=5, show_default=True,
-              help="Smallest block (leaf values) reported by block and near.")
-@click.option("--threshold", type=click.FloatRange(0.0, 1.0, min_open=True), default=0.8, show_default=True,
-              help="Jaccard similarity for near duplicates.")
-@click.option("--semantic-threshold", type=click.FloatRange(0.0, 1.0, min_open=True), default=0.9,
-              show_default=True, help="Cosine similarity for semantic duplicates.")
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    type=click.Choice(KIND_CHOICES),
+    help="Only this kind (repeatable). Default: every kind.",
+)
+@click.option(
+    "--min-leaves",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Smallest block (leaf values) reported by block and near.",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=0.8,
+    show_default=True,
+    help="Jaccard similarity for near duplicates.",
+)
+@click.option(
+    "--semantic-threshold",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=0.9,
+    show_default=True,
+    help="Cosine similarity for semantic duplicates.",
+)
 @click.option("--suggest", is_flag=True, help="For near-duplicate files, propose a base plus per-file overlays.")
 @db_option
 @json_option
 @handle_errors
-def command(kinds: tuple[str, ...], min_leaves: int, threshold: float, semantic_threshold: float, suggest: bool,
-            db: Path | None, as_json: bool) -> None:
+def command(
+    kinds: tuple[str, ...],
+    min_leaves: int,
+    threshold: float,
+    semantic_threshold: float,
+    suggest: bool,
+    db: Path | None,
+    as_json: bool,
+) -> None:
     """Find repeated configuration: identical files, the same data in another format, copied
     blocks, near-duplicate files or blocks, and near-identical prose, as N-way groups.
 
@@ -42,9 +69,16 @@ def command(kinds: tuple[str, ...], min_leaves: int, threshold: float, semantic_
     settings = kb.settings
     with kb.snapshot() as snap:
         cat = snap.catalogue
-        groups = find_duplicates(cat, settings, kinds=list(kinds) or None, min_leaves=min_leaves,
-                                 threshold=threshold, semantic_threshold=semantic_threshold, suggest=suggest,
-                                 snapshot=snap)
+        groups = find_duplicates(
+            cat,
+            settings,
+            kinds=list(kinds) or None,
+            min_leaves=min_leaves,
+            threshold=threshold,
+            semantic_threshold=semantic_threshold,
+            suggest=suggest,
+            snapshot=snap,
+        )
         summary = duplication_summary(cat, groups)
         why_not = semantic_unavailable(cat, settings, snap) if (not kinds or "semantic" in kinds) else None
     if why_not:
@@ -53,8 +87,7 @@ def command(kinds: tuple[str, ...], min_leaves: int, threshold: float, semantic_
         emit_json({"groups": groups, "summary": summary})
         return
     for i, g in enumerate(groups, 1):
-        head = (f"[{i}] {g.kind}  {len(g.members)} copies  similarity {g.similarity:.2f}  "
-                f"saves {g.lines_saved} lines")
+        head = f"[{i}] {g.kind}  {len(g.members)} copies  similarity {g.similarity:.2f}  saves {g.lines_saved} lines"
         click.echo(click.style(head, bold=True))
         for m in g.members:
             where = f"{m.path}:{m.line_start}" + (f"-{m.line_end}" if m.line_end and m.line_end != m.line_start else "")

@@ -16,11 +16,17 @@ from kb.cli import console, db_option, emit_json, handle_errors, json_option, op
 @click.option("--rule", help="Only this rule (e.g. parse-error, plaintext-secret).")
 @click.option("--severity", type=click.Choice(["error", "warning", "info"]), help="Only this severity.")
 @click.option("--path", "path_glob", help="Only paths matching this glob.")
-@click.option("--fail-on", type=click.Choice(["error", "warning", "never"]), default="never", show_default=True,
-              help="Exit 1 when a finding of this severity (or worse) is listed.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["error", "warning", "never"]),
+    default="never",
+    show_default=True,
+    help="Exit 1 when a finding of this severity (or worse) is listed.",
+)
 @handle_errors
-def command(db: Path | None, as_json: bool, rule: str | None, severity: str | None, path_glob: str | None,
-            fail_on: str) -> None:
+def command(
+    db: Path | None, as_json: bool, rule: str | None, severity: str | None, path_glob: str | None, fail_on: str
+) -> None:
     """List stored findings (from ingest and the last `kb validate`), worst first.
 
     Example: kb findings --rule parse-error --json
@@ -42,8 +48,11 @@ def command(db: Path | None, as_json: bool, rule: str | None, severity: str | No
             con.print(f"{escape(loc)}  {r['severity']}  {r['rule']}  {escape(r['message'])}")
         click.echo(f"{len(rows)} findings", err=True)
         if kb.catalogue.get_meta("validation_stale") == "true":
-            click.echo("Note: files changed since the last `kb validate`; run it again for reference, "
-                       "variable, cycle and schema findings.", err=True)
+            click.echo(
+                "Note: files changed since the last `kb validate`; run it again for reference, "
+                "variable, cycle and schema findings.",
+                err=True,
+            )
     levels = {"error": ("error",), "warning": ("error", "warning"), "never": ()}[fail_on]
     if any(r["severity"] in levels for r in rows):
         sys.exit(1)

@@ -39,9 +39,11 @@ def stats_cmd(db: Path | None, as_json: bool) -> None:
     if as_json:
         emit_json(s)
         return
-    click.echo(f"{s['files']} files, {s['edges']} edges from {s['references']} references "
-               f"({s['broken_references']} broken or undefined), {s['isolated_files']} isolated files, "
-               f"{s['components']} components, {s['file_cycles']} file cycles")
+    click.echo(
+        f"{s['files']} files, {s['edges']} edges from {s['references']} references "
+        f"({s['broken_references']} broken or undefined), {s['isolated_files']} isolated files, "
+        f"{s['components']} components, {s['file_cycles']} file cycles"
+    )
     for kind, n in s["edges_by_kind"].items():
         click.echo(f"  {kind:<24} {n}")
     if s["most_depended_on"]:
@@ -97,10 +99,21 @@ def impact_cmd(file: str, db: Path | None, as_json: bool) -> None:
 
 @command.command("export")
 @db_option
-@click.option("--format", "fmt", type=click.Choice(["graphml", "json", "dot"]), default="graphml", show_default=True,
-              help="GraphML (Gephi, yEd), node-link JSON, or Graphviz DOT.")
-@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Write to this file instead of standard output.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["graphml", "json", "dot"]),
+    default="graphml",
+    show_default=True,
+    help="GraphML (Gephi, yEd), node-link JSON, or Graphviz DOT.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
 @handle_errors
 def export_cmd(db: Path | None, fmt: str, output: Path | None) -> None:
     """Write the whole dependency graph for other tools.

@@ -34,6 +34,20 @@ def command(db: Path | None, as_json: bool, limit: int, run_id: int | None) -> N
     else:
         t = Table("run", "started", "status", "files", "added", "changed", "removed", "unchanged", "seconds")
         for r in data:
-            t.add_row(*(str(r[k]) for k in ("id", "started_at", "status", "files_seen", "added", "changed",
-                                            "removed", "unchanged", "seconds")))
+            t.add_row(
+                *(
+                    str(r[k])
+                    for k in (
+                        "id",
+                        "started_at",
+                        "status",
+                        "files_seen",
+                        "added",
+                        "changed",
+                        "removed",
+                        "unchanged",
+                        "seconds",
+                    )
+                )
+            )
     console().print(t)

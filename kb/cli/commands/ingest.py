@@ -26,9 +26,16 @@ def progress_bar(enabled: bool):
 
     class _Bar:
         def __init__(self) -> None:
-            self.p = Progress(TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(),
-                              TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                              console=console(stderr=True), transient=True)
+            self.p = Progress(
+                TextColumn("{task.description:<8}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                console=console(stderr=True),
+                transient=True,
+            )
             self.tasks: dict[str, int] = {}
 
         def __enter__(self):
@@ -49,11 +56,13 @@ def progress_bar(enabled: bool):
 def print_summary(summary, con) -> None:
     from rich.table import Table
 
-    con.print(f"[bold]Ingested[/] {summary.root} in {summary.seconds:.2f}s: {summary.files_seen} files "
-              f"({summary.added} added, {summary.changed} changed, {summary.removed} removed, "
-              f"{summary.unchanged} unchanged); {summary.chunks_embedded} texts embedded, "
-              f"{summary.chunks_skipped} not embedded (no meaning for the model); "
-              f"{summary.embedded_share:.1%} of the KB embedded; generation {summary.generation}")
+    con.print(
+        f"[bold]Ingested[/] {summary.root} in {summary.seconds:.2f}s: {summary.files_seen} files "
+        f"({summary.added} added, {summary.changed} changed, {summary.removed} removed, "
+        f"{summary.unchanged} unchanged); {summary.chunks_embedded} texts embedded, "
+        f"{summary.chunks_skipped} not embedded (no meaning for the model); "
+        f"{summary.embedded_share:.1%} of the KB embedded; generation {summary.generation}"
+    )
     if summary.key_changes or summary.history_commits:
         replayed = f", {summary.history_commits} git commits replayed" if summary.history_commits else ""
         con.print(f"{summary.key_changes} key changes recorded{replayed}: `kb changes` lists them")
@@ -74,21 +83,46 @@ def print_summary(summary, con) -> None:
 @click.argument("path", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @db_option
 @json_option
-@click.option("--no-embed", is_flag=True,
-              help="Catalogue and keyword index only; the next `kb ingest` embeds what is missing.")
-@click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default=None,
-              help="Embedding backend (default: the `backend` setting, auto).")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16", "int8"]), default=None,
-              help="Embedding precision (int8 makes other vectors: a KB keeps one).")
+@click.option(
+    "--no-embed", is_flag=True, help="Catalogue and keyword index only; the next `kb ingest` embeds what is missing."
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["auto", "onnx", "torch"]),
+    default=None,
+    help="Embedding backend (default: the `backend` setting, auto).",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16", "fp16", "int8"]),
+    default=None,
+    help="Embedding precision (int8 makes other vectors: a KB keeps one).",
+)
 @click.option("--device", default=None, help="Embedding device: auto, cpu, cuda, mps.")
 @click.option("--workers", type=int, default=None, help="Parser processes (default: one per core).")
 @click.option("--max-file-size", type=int, default=None, help="Skip files larger than this many bytes.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@click.option("--git-history", type=click.IntRange(0, 100_000), default=0, metavar="N",
-              help="Replay the last N git commits into the change log (a new KB starts with history).")
+@click.option(
+    "--git-history",
+    type=click.IntRange(0, 100_000),
+    default=0,
+    metavar="N",
+    help="Replay the last N git commits into the change log (a new KB starts with history).",
+)
 @handle_errors
-def command(path: Path, db: Path | None, as_json: bool, no_embed: bool, backend: str | None, precision: str | None,
-            device: str | None, workers: int | None, max_file_size: int | None, quiet: bool, git_history: int) -> None:
+def command(
+    path: Path,
+    db: Path | None,
+    as_json: bool,
+    no_embed: bool,
+    backend: str | None,
+    precision: str | None,
+    device: str | None,
+    workers: int | None,
+    max_file_size: int | None,
+    quiet: bool,
+    git_history: int,
+) -> None:
     """Ingest the configuration tree at PATH into the KB (incrementally).
 
     Unchanged files cost a stat; changed files are re-parsed; deleted files are dropped. The
@@ -100,8 +134,15 @@ def command(path: Path, db: Path | None, as_json: bool, no_embed: bool, backend:
     """
     from kb.knowledge import KnowledgeBase
 
-    overrides = {"db": db, "workers": workers, "max_file_size": max_file_size, "embed": False if no_embed else None,
-                 "backend": backend, "precision": precision, "device": device}
+    overrides = {
+        "db": db,
+        "workers": workers,
+        "max_file_size": max_file_size,
+        "embed": False if no_embed else None,
+        "backend": backend,
+        "precision": precision,
+        "device": device,
+    }
     settings = load_settings(**overrides)
     kb = KnowledgeBase(settings)
     with progress_bar(not quiet and not as_json) as bar:

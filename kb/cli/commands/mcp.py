@@ -16,20 +16,45 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 @click.command("mcp")
 @db_option
 @click.option("--model", default=None, help="Embedding model (default: the one configured; must match the KB's).")
-@click.option("--allow-ingest", is_flag=True,
-              help="Open the KB writable and add the `ingest` tool (re-ingest the root incrementally).")
-@click.option("--root", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
-              help="With --allow-ingest: the corpus root (default: $KB_ROOT or the root recorded in the KB).")
+@click.option(
+    "--allow-ingest",
+    is_flag=True,
+    help="Open the KB writable and add the `ingest` tool (re-ingest the root incrementally).",
+)
+@click.option(
+    "--root",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    default=None,
+    help="With --allow-ingest: the corpus root (default: $KB_ROOT or the root recorded in the KB).",
+)
 @click.option("--http", "http", is_flag=True, help="Serve streamable HTTP at http://HOST:PORT/mcp instead of stdio.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="With --http: interface to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
-              help="With --http: TCP port; 0 picks a free one (printed at startup).")
-@click.option("--max-chars", type=click.IntRange(2_000, 1_000_000), default=None,
-              help="Budget of one tool answer, in characters (default 20,000); longer answers are cut and say so.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="With --http: TCP port; 0 picks a free one (printed at startup).",
+)
+@click.option(
+    "--max-chars",
+    type=click.IntRange(2_000, 1_000_000),
+    default=None,
+    help="Budget of one tool answer, in characters (default 20,000); longer answers are cut and say so.",
+)
 @json_option
 @handle_errors
-def command(db: Path | None, model: str | None, allow_ingest: bool, root: Path | None, http: bool, host: str,
-            port: int, max_chars: int | None, as_json: bool) -> None:
+def command(
+    db: Path | None,
+    model: str | None,
+    allow_ingest: bool,
+    root: Path | None,
+    http: bool,
+    host: str,
+    port: int,
+    max_chars: int | None,
+    as_json: bool,
+) -> None:
     """Serve the KB to coding assistants over the Model Context Protocol.
 
     Tools: search, show_file, find_key, validate, findings, duplicates, drift, impact, dependencies
@@ -67,8 +92,11 @@ def _serve_http(server, settings, host: str, port: int, as_json: bool) -> None: 
     shown_host = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
     url = f"http://{shown_host}:{bound[1]}/mcp"
     if host not in _LOOPBACK and not settings.api_read_key:
-        click.echo(f"warning: serving {host} without a key: anyone who can reach it can read the KB. "
-                   "Set KB_API_READ_KEY to require a bearer token.", err=True)
+        click.echo(
+            f"warning: serving {host} without a key: anyone who can reach it can read the KB. "
+            "Set KB_API_READ_KEY to require a bearer token.",
+            err=True,
+        )
 
     class _Server(uvicorn.Server):
         async def startup(self, sockets=None) -> None:  # type: ignore[no-untyped-def]

@@ -12,10 +12,19 @@ from kb.cli import console, db_option, emit_json, handle_errors, json_option, lo
 @click.command("report")
 @db_option
 @json_option
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=Path("report.html"),
-              show_default=True, help="Where to write the HTML page.")
-@click.option("--no-validate", is_flag=True,
-              help="Use the stored validation even when stale (default: validate first when needed).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("report.html"),
+    show_default=True,
+    help="Where to write the HTML page.",
+)
+@click.option(
+    "--no-validate",
+    is_flag=True,
+    help="Use the stored validation even when stale (default: validate first when needed).",
+)
 @handle_errors
 def command(db: Path | None, as_json: bool, output: Path, no_validate: bool) -> None:
     """Write the health report: one self-contained HTML page (no network needed to view it) with a

@@ -12,19 +12,44 @@ from kb.limits import DEFAULT_K, DEFAULT_MODE, MAX_K, MODES
 
 @click.command("search")
 @click.argument("query")
-@click.option("--mode", type=click.Choice(MODES), default=DEFAULT_MODE, show_default=True,
-              help="hybrid fuses keyword (BM25) and semantic (vector) results; the others use one of them.")
-@click.option("--format", "fmt", default=None, metavar="FORMAT", help="Only files of this format (yaml, json, dotenv, markdown, ...).")
-@click.option("--path", "path_glob", default=None, metavar="GLOB",
-              help="Only files whose path matches GLOB (e.g. 'services/*/config/*'), or lie under this folder.")
-@click.option("-k", "k", type=click.IntRange(1, MAX_K), default=DEFAULT_K, show_default=True,
-              help=f"Number of hits (1-{MAX_K}).")
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default=DEFAULT_MODE,
+    show_default=True,
+    help="hybrid fuses keyword (BM25) and semantic (vector) results; the others use one of them.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    default=None,
+    metavar="FORMAT",
+    help="Only files of this format (yaml, json, dotenv, markdown, ...).",
+)
+@click.option(
+    "--path",
+    "path_glob",
+    default=None,
+    metavar="GLOB",
+    help="Only files whose path matches GLOB (e.g. 'services/*/config/*'), or lie under this folder.",
+)
+@click.option(
+    "-k", "k", type=click.IntRange(1, MAX_K), default=DEFAULT_K, show_default=True, help=f"Number of hits (1-{MAX_K})."
+)
 @click.option("--model", default=None, help="Embedding model (default: the one configured; must match the KB's).")
 @db_option
 @json_option
 @handle_errors
-def command(query: str, mode: str, fmt: str | None, path_glob: str | None, k: int, model: str | None,
-            db: Path | None, as_json: bool) -> None:
+def command(
+    query: str,
+    mode: str,
+    fmt: str | None,
+    path_glob: str | None,
+    k: int,
+    model: str | None,
+    db: Path | None,
+    as_json: bool,
+) -> None:
     """Search the knowledge base in natural language or by identifier.
 
     Prints, per hit, `path:line_start-line_end  key_path  score` and the matching lines with the

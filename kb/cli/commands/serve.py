@@ -12,19 +12,41 @@ from kb.cli import db_option, handle_errors, json_option, load_settings
 
 @click.command("serve")
 @db_option
-@click.option("--root", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
-              help="Corpus root to re-ingest (default: $KB_ROOT or the root recorded in the KB).")
+@click.option(
+    "--root",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    default=None,
+    help="Corpus root to re-ingest (default: $KB_ROOT or the root recorded in the KB).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
-              help="TCP port; 0 picks a free one (printed at startup).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="TCP port; 0 picks a free one (printed at startup).",
+)
 @click.option("--watch", is_flag=True, help="Re-ingest files saved under the root (incremental, within seconds).")
 @click.option("--model", default=None, help="Embedding model (default: the one configured; must match the KB's).")
-@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
-              show_default=True, help="uvicorn's log level.")
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    default="info",
+    show_default=True,
+    help="uvicorn's log level.",
+)
 @json_option
 @handle_errors
-def command(db: Path | None, root: Path | None, host: str, port: int, watch: bool, model: str | None,
-            log_level: str, as_json: bool) -> None:
+def command(
+    db: Path | None,
+    root: Path | None,
+    host: str,
+    port: int,
+    watch: bool,
+    model: str | None,
+    log_level: str,
+    as_json: bool,
+) -> None:
     """Serve the KB over HTTP: JSON endpoints, OpenAPI at /schema, a search page at /.
 
     The model and the stores are opened once at startup. Reads are open unless KB_API_READ_KEY is
@@ -45,8 +67,9 @@ def command(db: Path | None, root: Path | None, host: str, port: int, watch: boo
 
     from api.http_protocol import protocol_class
 
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10,
-                            http=protocol_class())  # a malformed request line is a JSON 400 too
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10, http=protocol_class()
+    )  # a malformed request line is a JSON 400 too
     sock = config.bind_socket()
     bound = sock.getsockname()
     shown_host = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
@@ -58,8 +81,18 @@ def command(db: Path | None, root: Path | None, host: str, port: int, watch: boo
             if not self.should_exit:
                 s = service.settings
                 if as_json:
-                    click.echo(json.dumps({"url": url, "db": str(s.db), "root": str(s.root) if s.root else None,
-                                           "watch": watch, "writes": service.writable}), nl=True)
+                    click.echo(
+                        json.dumps(
+                            {
+                                "url": url,
+                                "db": str(s.db),
+                                "root": str(s.root) if s.root else None,
+                                "watch": watch,
+                                "writes": service.writable,
+                            }
+                        ),
+                        nl=True,
+                    )
                 else:
                     click.echo(f"kb serving {s.db} at {url}  (search page {url}/, API docs {url}/schema/swagger)")
 

@@ -33,14 +33,23 @@ def command(file: str, db: Path | None, as_json: bool) -> None:
                 rel = Path(file).resolve().relative_to(Path(root)).as_posix()
                 row = cat.file_row(rel)
         if row is None:
-            like = [r[0] for r in cat.query("SELECT path FROM files WHERE path LIKE ? ORDER BY path LIMIT 5",
-                                             [f"%{Path(rel).name}%"])]
-            hint = f" Did you mean: {', '.join(like)}?" if like else " List files with `kb sql \"SELECT path FROM files\"`."
+            like = [
+                r[0]
+                for r in cat.query(
+                    "SELECT path FROM files WHERE path LIKE ? ORDER BY path LIMIT 5", [f"%{Path(rel).name}%"]
+                )
+            ]
+            hint = (
+                f" Did you mean: {', '.join(like)}?" if like else ' List files with `kb sql "SELECT path FROM files"`.'
+            )
             raise NotIndexedError(f"'{file}' is not in the catalogue.{hint}")
-        records = cat.query_dicts("SELECT doc, key_path, value, value_type, line FROM records WHERE path = ? "
-                                  "ORDER BY doc, line, key_path", [rel])
-        findings = cat.query_dicts("SELECT rule, severity, line, message, target FROM findings WHERE path = ? "
-                                   "ORDER BY line", [rel])
+        records = cat.query_dicts(
+            "SELECT doc, key_path, value, value_type, line FROM records WHERE path = ? ORDER BY doc, line, key_path",
+            [rel],
+        )
+        findings = cat.query_dicts(
+            "SELECT rule, severity, line, message, target FROM findings WHERE path = ? ORDER BY line", [rel]
+        )
     if as_json:
         emit_json({"file": row, "records": records, "findings": findings})
         return
@@ -51,8 +60,12 @@ def command(file: str, db: Path | None, as_json: bool) -> None:
     con.print(f"[bold]{escape(rel)}[/]  {row['format']}  {row['size']} bytes  status={row['status']}")
     t = Table("line", "key path", "value", "type")
     for r in records:
-        t.add_row(str(r["line"]), escape(r["key_path"]), escape("" if r["value"] is None else str(r["value"])[:120]),
-                  r["value_type"])
+        t.add_row(
+            str(r["line"]),
+            escape(r["key_path"]),
+            escape("" if r["value"] is None else str(r["value"])[:120]),
+            r["value_type"],
+        )
     con.print(t)
     for f in findings:
         con.print(f"{escape(rel)}:{f['line'] or ''}  {f['severity']}  {f['rule']}  {escape(f['message'])}")

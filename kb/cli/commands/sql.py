@@ -17,14 +17,23 @@ from kb.cli import console, db_option, emit_json, handle_errors, json_option, op
 @db_option
 @json_option
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
-@click.option("--limit", type=click.IntRange(0), default=1000, show_default=True,
-              help="Most rows printed (0: all); a note on stderr says when more were left.")
-@click.option("--timeout", type=click.FloatRange(0, min_open=True), default=30.0, show_default=True,
-              help="Seconds before the query is stopped.")
+@click.option(
+    "--limit",
+    type=click.IntRange(0),
+    default=1000,
+    show_default=True,
+    help="Most rows printed (0: all); a note on stderr says when more were left.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds before the query is stopped.",
+)
 @click.option("--memory", default="1GB", show_default=True, help="DuckDB memory_limit for the query.")
 @handle_errors
-def command(query: str, db: Path | None, as_json: bool, as_csv: bool, limit: int, timeout: float,
-            memory: str) -> None:
+def command(query: str, db: Path | None, as_json: bool, as_csv: bool, limit: int, timeout: float, memory: str) -> None:
     """Run a read-only SQL QUERY over the catalogue.
 
     Tables: files, records, sections, chunks, documents, findings, runs, run_changes, meta (and
@@ -39,8 +48,9 @@ def command(query: str, db: Path | None, as_json: bool, as_csv: bool, limit: int
     if not re.fullmatch(r"\s*\d+(?:\.\d+)?\s*(?:[KMGT]i?B)?\s*", memory, re.I):
         raise BadRequestError(f"--memory {memory!r}: give a size such as 512MB or 2GB.")
     with open_kb(db).snapshot() as snap:
-        columns, rows, truncated = snap.catalogue.sql_limited(query, max_rows=limit or None, timeout=timeout,
-                                                              memory_limit=memory.strip())
+        columns, rows, truncated = snap.catalogue.sql_limited(
+            query, max_rows=limit or None, timeout=timeout, memory_limit=memory.strip()
+        )
     if truncated:
         click.echo(f"(showing the first {limit} rows; more with --limit N, or all with --limit 0)", err=True)
     if as_json:

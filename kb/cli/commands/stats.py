@@ -25,14 +25,21 @@ def command(db: Path | None, as_json: bool) -> None:
     from rich.table import Table
 
     con = console()
-    con.print(f"[bold]{st['db']}[/] (root {st['root']}): {st['files']} files, {st['bytes']:,} bytes, "
-              f"{st['records']:,} records, {st['sections']:,} sections, {st['chunks']:,} chunks, "
-              f"{st['findings']:,} findings")
-    con.print(f"generation {st['generation']}: {st['embedded']:,} of {st['embeddable']:,} texts embedded "
-              f"({st['embedded_share']:.1%}); {st['chunk_texts_not_embedded']:,} not embedded (no meaning for "
-              f"the model); embedder {st['embedder'] or '-'}")
-    for title, key in (("Files by format", "files_by_format"), ("Files by status", "files_by_status"),
-                       ("Findings by rule", "findings_by_rule")):
+    con.print(
+        f"[bold]{st['db']}[/] (root {st['root']}): {st['files']} files, {st['bytes']:,} bytes, "
+        f"{st['records']:,} records, {st['sections']:,} sections, {st['chunks']:,} chunks, "
+        f"{st['findings']:,} findings"
+    )
+    con.print(
+        f"generation {st['generation']}: {st['embedded']:,} of {st['embeddable']:,} texts embedded "
+        f"({st['embedded_share']:.1%}); {st['chunk_texts_not_embedded']:,} not embedded (no meaning for "
+        f"the model); embedder {st['embedder'] or '-'}"
+    )
+    for title, key in (
+        ("Files by format", "files_by_format"),
+        ("Files by status", "files_by_status"),
+        ("Findings by rule", "findings_by_rule"),
+    ):
         t = Table("name", "count", title=title, title_justify="left")
         for k, v in st[key].items():
             t.add_row(str(k), str(v))

@@ -20,8 +20,9 @@ def _finding(row: tuple):
     rule, severity, path, line, message, target, fingerprint = row
     if severity not in _ORDER:
         severity = "warning"
-    return Finding(rule=rule, severity=severity, path=path, line=line, message=message, target=target,
-                   fingerprint=fingerprint)
+    return Finding(
+        rule=rule, severity=severity, path=path, line=line, message=message, target=target, fingerprint=fingerprint
+    )
 
 
 def _baseline_keys(path: Path) -> set[tuple]:
@@ -59,17 +60,38 @@ def _in(path: str, selected: set[str]) -> bool:
 @db_option
 @json_option
 @click.option("--sarif", is_flag=True, help="Print SARIF 2.1.0 (for code-scanning UIs) instead of a table.")
-@click.option("--baseline", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="A previous `kb validate --json` output: report only findings absent from it.")
-@click.option("--schema-map", "schema_map", multiple=True, metavar="GLOB=SCHEMA",
-              help="Validate files matching GLOB against SCHEMA (paths relative to the corpus root; GLOB may "
-                   "capture {name} for SCHEMA). Repeatable; comes before [tool.kb] schema_map.")
-@click.option("--ingest", "ingest_root", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
-              help="First ingest this tree incrementally (catalogue only, no embedding), so the check sees it as "
-                   "it is now; the KB is created if need be (the pre-commit hook runs `kb validate --ingest .`).")
+@click.option(
+    "--baseline",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="A previous `kb validate --json` output: report only findings absent from it.",
+)
+@click.option(
+    "--schema-map",
+    "schema_map",
+    multiple=True,
+    metavar="GLOB=SCHEMA",
+    help="Validate files matching GLOB against SCHEMA (paths relative to the corpus root; GLOB may "
+    "capture {name} for SCHEMA). Repeatable; comes before [tool.kb] schema_map.",
+)
+@click.option(
+    "--ingest",
+    "ingest_root",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    default=None,
+    help="First ingest this tree incrementally (catalogue only, no embedding), so the check sees it as "
+    "it is now; the KB is created if need be (the pre-commit hook runs `kb validate --ingest .`).",
+)
 @handle_errors
-def command(files: tuple[str, ...], db: Path | None, as_json: bool, sarif: bool, baseline: Path | None,
-            schema_map: tuple[str, ...], ingest_root: Path | None) -> None:
+def command(
+    files: tuple[str, ...],
+    db: Path | None,
+    as_json: bool,
+    sarif: bool,
+    baseline: Path | None,
+    schema_map: tuple[str, ...],
+    ingest_root: Path | None,
+) -> None:
     """Check references, variables, cycles and JSON Schemas; list every finding, worst first.
 
     Runs the rules broken-reference, undefined-variable, reference-cycle, schema-violation and
@@ -89,19 +111,25 @@ def command(files: tuple[str, ...], db: Path | None, as_json: bool, sarif: bool,
         raise BadRequestError("Choose one of --json and --sarif.")
     kb = open_kb(db, read_only=False)
     if ingest_root is None and kb.generation() is None:
-        raise NotIndexedError(f"No knowledge base at '{kb.settings.db}'. Run `kb ingest PATH --db {kb.settings.db}` "
-                              "first, or pass --ingest PATH.")
+        raise NotIndexedError(
+            f"No knowledge base at '{kb.settings.db}'. Run `kb ingest PATH --db {kb.settings.db}` "
+            "first, or pass --ingest PATH."
+        )
     keys = _baseline_keys(baseline) if baseline is not None else None
     t0 = time.perf_counter()
     if ingest_root is not None:
         run = kb.ingest(ingest_root, embed=False)
-        click.echo(f"ingested {ingest_root}: {run.files_seen} files ({run.added} added, {run.changed} changed, "
-                   f"{run.removed} removed) in {run.seconds:.1f}s", err=True)
+        click.echo(
+            f"ingested {ingest_root}: {run.files_seen} files ({run.added} added, {run.changed} changed, "
+            f"{run.removed} removed) in {run.seconds:.1f}s",
+            err=True,
+        )
     root = str(kb.settings.root) if kb.settings.root else None
     found = kb.validate(as_frame=False, schema_map=list(schema_map))
     with kb.snapshot() as snap:
         others = snap.catalogue.query(
-            "SELECT rule, severity, path, line, message, target, fingerprint FROM findings WHERE source <> 'validate'")
+            "SELECT rule, severity, path, line, message, target, fingerprint FROM findings WHERE source <> 'validate'"
+        )
         notes = json.loads(snap.catalogue.get_meta("validate_notes") or "[]")
     seconds = time.perf_counter() - t0
     findings = [_finding(r) for r in others] + found
@@ -128,8 +156,11 @@ def command(files: tuple[str, ...], db: Path | None, as_json: bool, sarif: bool,
         by = {s: sum(1 for f in findings if f.severity == s) for s in _ORDER}
         tail = f"; {suppressed} in the baseline not shown" if keys is not None else ""
         tail += f"; only in the {len(files)} given files" if files else ""
-        click.echo(f"{len(findings)} findings ({by['error']} errors, {by['warning']} warnings, {by['info']} info) "
-                   f"in {seconds:.1f}s{tail}", err=True)
+        click.echo(
+            f"{len(findings)} findings ({by['error']} errors, {by['warning']} warnings, {by['info']} info) "
+            f"in {seconds:.1f}s{tail}",
+            err=True,
+        )
         for n in notes:
             click.echo(f"note: {n}", err=True)
     if any(f.severity == "error" for f in findings):
