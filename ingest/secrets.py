@@ -427,6 +427,9 @@ _PLACEHOLDER_RE = re.compile(
       | (?-i:[A-Za-z][a-z]+(?:[A-Z][a-z]+)*(?:Password|Secret|Token|Key))  # brokerPassword, SendGridApiKey (names)
       | (?-i:[a-z][a-z0-9]*(?:-[a-z0-9]+)*-(?:password|secret|token|key|credentials?))  # keystore-password: a Secret or one of its keys
       | \#\{[^}]*\}\#?                   # #{variable} (Octopus Deploy substitution)
+      | (?:your|insert|enter)[-_ ]?(?:password|passwd|pass|secret|token|api[-_]?key|key)\w*  # yourpassword
+      | .*(?:os\.environ|os\.getenv|process\.env|System\.getenv|ENV\[|env\().*  # code reading a variable
+      | (?-i:\$(?:1|2[aby]?|5|6|y|gy|7|argon2(?:id|i|d)?)\$\S+)  # a crypt(3) password hash ($6$salt$...), not the password
       | .*[-_](?:here|placeholder|example)
       | (?:secret|vault|ref|env|file|ssm|arn|k8s|sm)://.*   # references to a secret store
       | arn:aws:.*
@@ -577,7 +580,7 @@ def is_placeholder(value: str) -> bool:
         return is_placeholder(m.group(1))
     if len(v) < 4:
         return True
-    if v.lower() in _PLACEHOLDER_WORDS:
+    if v.lower() in _PLACEHOLDER_WORDS or v.rstrip(".,;:)`").lower() in _PLACEHOLDER_WORDS:
         return True
     if " " in v and _prose(v):
         return True

@@ -56,6 +56,11 @@ def test_secret_key_names(key: str, expected: bool):
         "keystore-password",  # the key inside a Kubernetes Secret
         "init-scripts-secret",  # the name of a Kubernetes Secret
         "true`",  # `auth.updatePassword=true` in Markdown
+        "true`.",
+        "os.environ.get('POSTGRES_PASSWORD'),",  # Django settings in a README
+        "process.env.DB_PASSWORD",
+        "yourpassword",
+        "$6$exDY1mhS4KUYCE/2$zmn9ToZwTKLhCw.b4/b.ZRTIZM30JZ4QrOQ2aOXJ8yk96xpcCof0kxKwuX1kqLG/yg",  # a crypt hash
     ],
 )
 def test_placeholders_are_not_secrets(value: str):
