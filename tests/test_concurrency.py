@@ -64,7 +64,7 @@ def test_the_same_with_a_chroma_server(tmp_path, chroma_server):
     mixed_readers_and_writer(tmp_path, 20, {"KB_CHROMA_URL": chroma_server})
     from kb import KnowledgeBase
 
-    with KnowledgeBase.open(tmp_path / "kb") as kb:
+    with KnowledgeBase.open(tmp_path / "kb", model="hash", chroma_url=chroma_server) as kb:
         r = kb.search_result("roundtoken", mode="semantic", k=5)
         assert r.embedded_share == 1.0 and r.hits
     from kb.generations import read_head
