@@ -12,6 +12,7 @@ Built-in parsers register themselves exactly as an outside plugin would::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Protocol, runtime_checkable
@@ -335,7 +336,7 @@ def _is_blank(line: str) -> bool:
 
 def key_sections(
     lines: list[str],
-    tops: list[tuple[str, int, list[tuple[str, int]] | None]],
+    tops: Sequence[tuple[str, int, list[tuple[str, int]] | None]],
     last_line: int,
     *,
     comments: tuple[str, ...] = ("#",),
