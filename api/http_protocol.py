@@ -38,9 +38,14 @@ def _send_json_400(self: Any, msg: str) -> None:
 
 
 def protocol_class() -> type:
+    base: type
     try:
-        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as Base
-    except ImportError:  # httptools not installed
-        from uvicorn.protocols.http.h11_impl import H11Protocol as Base
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    return type("KbHttpProtocol", (Base,), {"send_400_response": _send_json_400})
+        base = HttpToolsProtocol
+    except ImportError:  # httptools not installed
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        base = H11Protocol
+
+    return type("KbHttpProtocol", (base,), {"send_400_response": _send_json_400})

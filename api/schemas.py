@@ -30,6 +30,10 @@ __all__ = [
 ]
 
 
+SearchMode = Literal["hybrid", "semantic", "keyword"]
+GraphDirection = Literal["deps", "impact"]
+
+
 class _Envelope(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -43,7 +47,7 @@ class Problem(_Envelope):
 
 class SearchResponse(_Envelope):
     query: str
-    mode: Literal["hybrid", "semantic", "keyword"]
+    mode: SearchMode
     hits: list[Hit]
     generation: int | None = Field(default=None, description="The published generation that answered.")
     embedded_share: float = Field(
@@ -110,7 +114,7 @@ class GraphLink(_Envelope):
 
 class GraphResponse(_Envelope):
     path: str
-    direction: Literal["deps", "impact"] = Field(
+    direction: GraphDirection = Field(
         description="deps: what the file references; impact: every file that depends on it, directly or not."
     )
     transitive: bool

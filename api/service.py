@@ -74,6 +74,7 @@ class IngestWorker:
                         self._pending = None
                     return
                 fut, self._pending = self._pending, None
+                assert fut is not None  # the wait ends on a pending future or on stopping (returned above)
                 self._running = True
             try:
                 if fut.set_running_or_notify_cancel():

@@ -28,9 +28,10 @@ import json
 import posixpath
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 
@@ -38,7 +39,7 @@ from graph.refs import REFERENCE_COLUMNS, Progress, Reference, ReferenceExtracto
 from kb.catalogue import Catalogue
 from kb.findings import SEVERITY_ORDER, finding_sort_key, store_findings
 from kb.settings import Settings
-from kb.types import Finding
+from kb.types import Finding, Severity
 
 __all__ = ["RULES", "Rule", "validate", "check", "store_references", "stored_references", "references_fresh"]
 
@@ -127,7 +128,7 @@ def store_references(catalogue: Catalogue, settings: Settings, refs: list[Refere
     """Replace the ``"references"`` table (and its ``refs`` view) with ``refs``, in bulk."""
     cols = REFERENCE_COLUMNS
     body = ", ".join(f"{name} {typ}" for name, typ in cols)
-    columns = list(zip(*(r.row() for r in refs))) if refs else [[] for _ in cols]
+    columns: list[Sequence[Any]] = list(zip(*(r.row() for r in refs))) if refs else [[] for _ in cols]
     table = pa.Table.from_arrays(
         [pa.array(list(c), type=_ARROW[t]) for c, (_, t) in zip(columns, cols)], names=[n for n, _ in cols]
     )
@@ -214,7 +215,7 @@ def broken_references(refs: list[Reference]) -> list[Finding]:
         out.append(
             Finding(
                 rule="broken-reference",
-                severity=r.severity if r.severity in SEVERITY_ORDER else "error",
+                severity=cast(Severity, r.severity) if r.severity in SEVERITY_ORDER else "error",
                 path=r.path,
                 line=r.line,
                 target=r.target,
@@ -445,8 +446,8 @@ def check(
     The read-only half of :func:`validate`, for callers that hold the catalogue read-only (the MCP
     server). ``findings`` are sorted worst first; ``notes`` are about schemas that could not be used.
     """
-    if settings.root is None and catalogue.get_meta("root"):
-        settings = settings.replace(root=Path(catalogue.get_meta("root")))
+    if settings.root is None and (root := catalogue.get_meta("root")):
+        settings = settings.replace(root=Path(root))
     ex = ReferenceExtractor(catalogue, settings, progress)
     refs = ex.run()
     findings: list[Finding] = []
@@ -472,8 +473,8 @@ def validate(
     Notes about schemas that could not be used are stored in meta ``validate_notes`` (JSON list).
     """
     t0 = time.perf_counter()
-    if settings.root is None and catalogue.get_meta("root"):
-        settings = settings.replace(root=Path(catalogue.get_meta("root")))
+    if settings.root is None and (root := catalogue.get_meta("root")):
+        settings = settings.replace(root=Path(root))
     coverage: dict[str, Any] = {}
     findings, refs, notes = check(catalogue, settings, schema_map=schema_map, progress=progress, coverage=coverage)
     store_references(catalogue, settings, refs)

@@ -206,8 +206,8 @@ class ChangeRecorder:
                 diffs.append((rel, d))
         new_files = {p[0] for p in pending if p[1]}
         blame = self._attribution(diffs, [w[0] for w in whole], new_files)
-        for rel, change, src in whole:
-            out.append(_file_row(self.run_id, self.at, rel, change, blame.get((rel, None)), "ingest", src))
+        for rel, change, old_path in whole:
+            out.append(_file_row(self.run_id, self.at, rel, change, blame.get((rel, None)), "ingest", old_path))
         for rel, d in diffs:
             for item in d:
                 out.append(_row(self.run_id, self.at, rel, item, blame.get((rel, _blame_key(item))), "ingest"))
@@ -276,7 +276,7 @@ class ChangeRecorder:
                 self._touched = repo.touched_since(self._base)
         if not self._touched:
             return {}
-        single = {p: c[0] for p in paths if len(c := self._touched.get(p, ())) == 1}
+        single = {p: c[0] for p in paths if len(c := self._touched.get(p, [])) == 1}
         if not single:
             return {}
         if self._dirty is None:

@@ -246,7 +246,7 @@ def _process_file(entry: WalkEntry, old_sha: str | None, run_id: int) -> FileRes
                     embeddable(rel, c.text),
                 )
             )
-    rows = {"records": records, "sections": sections, "documents": documents, "chunks": chunks}
+    rows: dict[str, list[tuple]] = {"records": records, "sections": sections, "documents": documents, "chunks": chunks}
     return result(status, sha, len(records), _canonical_sha(parsed.documents), rows)
 
 
@@ -429,6 +429,7 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
             for table, rows in (res.rows or {}).items():
                 batch_rows.setdefault(table, []).extend(rows)
                 pending_rows += len(rows)
+            assert res.file_row is not None  # every "parsed" result carries its file row
             batch_rows.setdefault("files", []).append(res.file_row)
             batch_changes.append((run_id, res.rel, "added" if is_new else "changed"))
             recorder.note(res.rel, is_new, res.file_row, (res.rows or {}).get("records"))

@@ -268,7 +268,7 @@ def scan_text(text: str) -> list[tuple[str, str, int, int]]:
 def _private_keys(text: str) -> list[tuple[str, str, int, int]]:
     """Private-key blocks, each from its BEGIN line to its END line (or, with no END, to the end
     of the base64 that follows). Linear: the next END is looked up once and reused."""
-    out = []
+    out: list[tuple[str, str, int, int]] = []
     pos = 0
     end_at = -2  # cached position of the next END marker (-1: none within reach)
     end_from = -1
@@ -292,7 +292,9 @@ def _private_keys(text: str) -> list[tuple[str, str, int, int]]:
                 end_at = -2
                 end_found = True
         if stop is None:
-            stop = _PEM_BODY.match(text, m.end()).end()
+            body_match = _PEM_BODY.match(text, m.end())
+            assert body_match is not None  # _PEM_BODY matches the empty string
+            stop = body_match.end()
             while stop > m.end() and text[stop - 1] in " \t\r\n":
                 stop -= 1
         body = text[m.end() : min(stop, m.end() + 256)]

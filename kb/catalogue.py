@@ -172,7 +172,7 @@ def arrow_table(table: str, rows: Sequence[Sequence[Any]]) -> pa.Table:
 
 def _arrow_table(table: str, rows: Sequence[Sequence[Any]]) -> pa.Table:
     cols = TABLE_COLUMNS[table]
-    columns = list(zip(*rows)) if rows else [[] for _ in cols]
+    columns: list[Sequence[Any]] = list(zip(*rows)) if rows else [[] for _ in cols]
     arrays = [pa.array(list(col), type=_ARROW_TYPES[typ]) for col, (_, typ) in zip(columns, cols)]
     return pa.Table.from_arrays(arrays, names=[name for name, _ in cols])
 
@@ -210,7 +210,9 @@ class Catalogue:
             self.db_dir.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
         try:
-            config = {} if external_access else {"enable_external_access": False}
+            config: dict[str, str | bool | int | float | list[str]] = (
+                {} if external_access else {"enable_external_access": False}
+            )
             self.con = duckdb.connect(str(self.path), read_only=read_only, config=config)
         except duckdb.IOException as exc:
             raise NotIndexedError(
@@ -425,7 +427,9 @@ class Catalogue:
 
     def start_run(self, root: str) -> int:
         with self.lock:
-            run_id = self.con.execute("SELECT nextval('run_seq')").fetchone()[0]
+            row = self.con.execute("SELECT nextval('run_seq')").fetchone()
+            assert row is not None  # nextval yields one row
+            run_id = row[0]
             self.con.execute(
                 "INSERT INTO runs VALUES (?, ?, now(), NULL, 'running', 0, 0, 0, 0, 0, NULL)",
                 [run_id, root],
@@ -446,7 +450,9 @@ class Catalogue:
     def record_interrupted_run(self, root: str) -> None:
         """A run whose writer died before publishing (its work was discarded): one 'interrupted' row."""
         with self.lock:
-            run_id = self.con.execute("SELECT nextval('run_seq')").fetchone()[0]
+            row = self.con.execute("SELECT nextval('run_seq')").fetchone()
+            assert row is not None  # nextval yields one row
+            run_id = row[0]
             self.con.execute(
                 "INSERT INTO runs VALUES (?, ?, NULL, now(), 'interrupted', 0, 0, 0, 0, 0, NULL)", [run_id, root]
             )
@@ -456,9 +462,11 @@ class Catalogue:
         drop them (a cross-file finding in an unchanged file may be stale too) and say so in meta."""
         with self.transaction() as con:
             con.execute("DELETE FROM findings WHERE source = 'validate'")
-            exists = con.execute(
+            row = con.execute(
                 "SELECT count(*) FROM information_schema.tables WHERE table_name = 'references'"
-            ).fetchone()[0]
+            ).fetchone()
+            assert row is not None  # count(*) yields one row
+            exists = row[0]
             if exists:
                 con.execute('DELETE FROM "references"')
         self.set_meta("validation_stale", "true")
@@ -489,7 +497,7 @@ class Catalogue:
         rows: dict[str, list[tuple]],
         changes: list[tuple[int, str, str]],
         *,
-        touch: list[tuple[str, float]] = (),
+        touch: Sequence[tuple[str, float]] = (),
         existing: bool = True,
     ) -> None:
         """Atomically replace every row of ``paths`` (files, per-file tables, ingest findings).

@@ -365,7 +365,9 @@ def find_drift(catalogue: Catalogue, settings: Settings) -> list[DriftGroup]:
 def key_lines(catalogue: Catalogue, groups: list[DriftGroup]) -> dict[tuple[str, str], int]:
     """(path, key_path) -> first line, for every key a drift group reports, in the files setting it
     (a list's key gets its first item's line)."""
-    wanted = {(p, item.key_path) for g in groups for item in (*g.missing, *g.differing) for p in g.files}
+    wanted = {
+        (p, item.key_path) for g in groups for items in (g.missing, g.differing) for item in items for p in g.files
+    }
     if not wanted:
         return {}
     rows = catalogue.query(

@@ -49,7 +49,7 @@ import numpy as np
 
 from kb.errors import BadRequestError
 from kb.keypaths import SEGMENT_RE, key_segments, split_key_path
-from kb.types import DuplicateGroup, DuplicateMember
+from kb.types import DuplicateGroup, DuplicateKind, DuplicateMember
 
 if TYPE_CHECKING:  # pragma: no cover
     import duckdb
@@ -304,7 +304,7 @@ class _Finder:
         groups = [self._whole_file_group("canonical", paths, 1.0) for (paths,) in rows]
         return _ordered(groups)
 
-    def _whole_file_group(self, kind: str, paths: Sequence[str], similarity: float) -> DuplicateGroup:
+    def _whole_file_group(self, kind: DuplicateKind, paths: Sequence[str], similarity: float) -> DuplicateGroup:
         lines = [self.lines_of(p) for p in paths]
         members = [DuplicateMember(path=p, key_path=None, line_start=1, line_end=n) for p, n in zip(paths, lines)]
         return DuplicateGroup(kind=kind, similarity=similarity, members=members, lines_saved=sum(lines) - max(lines))
@@ -429,14 +429,14 @@ class _Finder:
         block_groups = _near_groups(*block_sets, threshold)
         if block_groups:
             sections = self._top_sections()
-            lines = self._block_lines()
+            block_lines = self._block_lines()
         for sim, keys, shared in block_groups:
-            paths = {k[0] for k in keys}
-            if any(paths <= fg for fg in grouped_files):
+            block_paths = {k[0] for k in keys}
+            if any(block_paths <= fg for fg in grouped_files):
                 continue  # the whole files are already a near group
             out = []
             for path, doc, top in keys:
-                l0, l1 = lines[(path, doc, top)]
+                l0, l1 = block_lines[(path, doc, top)]
                 s = sections.get((path, top))
                 start, end = s if s and s[0] <= l0 and s[1] >= l1 else (l0, l1)
                 out.append(DuplicateMember(path=path, key_path=top, line_start=int(start), line_end=int(end)))

@@ -606,7 +606,10 @@ class SentenceTransformerEmbedder:
         if self.precision == "fp16":
             self.model.half()
         getdim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-        self.dim = int(getdim())
+        dim = getdim()
+        if dim is None:
+            raise ConfigError(f"Model '{model}' does not report its embedding dimension; it cannot be used.")
+        self.dim = int(dim)
         self._lock = threading.Lock()
 
     def encode(self, texts: list[str]) -> np.ndarray:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -191,7 +191,6 @@ def embed_pending(
     head = session.head
     if head is None:
         raise NotIndexedError("Nothing published to embed.")
-    get_embedder = embedder if callable(embedder) and not hasattr(embedder, "encode") else (lambda: embedder)
     writer = SegmentWriter(session.db / VECTORS_DIR, head.dim, head.vectors) if head.dim else None
     known = writer.known() if writer is not None else np.zeros(0, dtype=f"S{SHA_BYTES}")
     cat = Catalogue(session.db / head.catalogue, read_only=True, external_access=False)
@@ -219,7 +218,8 @@ def embed_pending(
             "skipped": skipped,
             "seconds": round(time.perf_counter() - t0, 3),
         }
-    emb = get_embedder()
+    # a factory (callable, no encode) is called only now that there is something to embed
+    emb: Embedder = embedder() if callable(embedder) and not hasattr(embedder, "encode") else cast("Embedder", embedder)
     if head.dim is not None and int(head.dim) != emb.dim:
         raise EmbedderMismatchError(
             mismatch_message(head.embedder or {}, f"{emb.name} (dimension {emb.dim})", settings)

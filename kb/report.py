@@ -132,8 +132,8 @@ def build_report(
     from pathlib import Path
 
     t0 = time.perf_counter()
-    if settings.root is None and catalogue.get_meta("root"):
-        settings = settings.replace(root=Path(catalogue.get_meta("root")))
+    if settings.root is None and (root := catalogue.get_meta("root")):
+        settings = settings.replace(root=Path(root))
     state = _validation_state(catalogue)
     ran_validation = False
     if validate and state != "fresh" and not catalogue.read_only:
@@ -287,7 +287,7 @@ def _drift(catalogue: Catalogue, settings: Settings) -> dict[str, Any]:
                 [paths, gid],
             )
         }
-    rows = []
+    rows: list[dict[str, Any]] = []
     for i, g in enumerate(groups):
         n_keys = max(keys.get(i, 0), len(g.missing) + len(g.differing))
         rows.append(

@@ -178,7 +178,7 @@ class Settings(BaseModel):
         except ValidationError as exc:
             err = exc.errors()[0]
             key = str(err["loc"][0]) if err.get("loc") else "?"
-            expected = cls.model_fields[key].annotation if key in cls.model_fields else "?"
+            expected: object = cls.model_fields[key].annotation if key in cls.model_fields else "?"
             shown = getattr(expected, "__name__", None) or str(expected)
             raise ConfigError(f"Setting '{key}' expects {shown}, got {err.get('input')!r}.") from exc
 

@@ -42,6 +42,7 @@ __all__ = [
 
 Severity = Literal["error", "warning", "info"]
 ChangeKind = Literal["added", "removed", "changed", "moved", "broken"]
+DuplicateKind = Literal["exact", "canonical", "block", "near", "semantic"]
 CHANGE_KINDS: tuple[str, ...] = ("added", "removed", "changed", "moved", "broken")
 SEVERITIES: tuple[str, ...] = ("error", "warning", "info")
 
@@ -199,7 +200,7 @@ class DuplicateMember(_Model):
 
 
 class DuplicateGroup(_Model):
-    kind: Literal["exact", "canonical", "block", "near", "semantic"]
+    kind: DuplicateKind
     similarity: float
     members: list[DuplicateMember]
     lines_saved: int = Field(default=0, description="Lines that folding the group would save.")

@@ -239,7 +239,7 @@ class VectorView:
                 for s in range(0, seg.rows, BLOCK_ROWS):
                     n = min(BLOCK_ROWS, seg.rows - s)
                     view = buf[:n]
-                    if fh.readinto(memoryview(view).cast("B")) != n * 4 * self.dim:
+                    if fh.readinto(view.data.cast("B")) != n * 4 * self.dim:
                         raise NotIndexedError(f"Vector segment {seg.name} is truncated; re-run `kb ingest`.")
                     yield seg.offset + s, view
 

@@ -25,7 +25,7 @@ import fnmatch
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any
 
@@ -52,11 +52,11 @@ from api.mcp.schemas import (
 )
 from api.routes._params import MAX_K, MAX_PAGE, MAX_QUERY
 from api.routes.files import catalogue_path
-from api.schemas import GraphLink, RecordRow, SearchResponse, Stats
+from api.schemas import GraphDirection, GraphLink, RecordRow, SearchMode, Stats
 from kb.errors import BadRequestError, KBError, NotIndexedError
 from kb.knowledge import KnowledgeBase
 from kb.settings import Settings
-from kb.types import DriftGroup, DuplicateGroup, Finding, Hit, RunSummary, Severity
+from kb.types import DriftGroup, DuplicateGroup, DuplicateKind, Finding, Hit, RunSummary, Severity
 
 __all__ = ["KBTools", "create_server", "require_bearer", "MAX_CHARS", "MAX_VALUE", "MAX_MEMBERS", "TOOLS", "clip"]
 
@@ -85,10 +85,6 @@ TOOLS = (
 )
 """The read-only tools; ``ingest`` joins them with ``--allow-ingest``."""
 
-# argument types from the models the HTTP API answers with (one definition of each choice)
-Mode = SearchResponse.model_fields["mode"].annotation
-DuplicateKind = DuplicateGroup.model_fields["kind"].annotation
-
 _ORDER = {"error": 0, "warning": 1, "info": 2}
 _FINDING_COLS = "rule, severity, path, line, message, target, fingerprint"
 
@@ -116,7 +112,7 @@ def _cell(value: Any) -> Any:
     return clip(str(value))
 
 
-def _fit(items: list[BaseModel], budget: int) -> int:
+def _fit(items: Sequence[BaseModel], budget: int) -> int:
     """How many leading ``items`` fit in ``budget`` characters of JSON."""
     used = 0
     for i, item in enumerate(items):
@@ -203,7 +199,7 @@ class KBTools:
     # -- search and lookups ---------------------------------------------------------------------
 
     def search(
-        self, query: str, mode: str = "hybrid", format: str | None = None, path: str | None = None, k: int = 10
+        self, query: str, mode: SearchMode = "hybrid", format: str | None = None, path: str | None = None, k: int = 10
     ) -> SearchResult:
         text = query.replace("\x00", " ")
         with self.session() as kb:
@@ -421,11 +417,11 @@ class KBTools:
             missing, differing = g.missing[:MAX_MEMBERS], g.differing[:MAX_MEMBERS]
             cut = cut or len(missing) < len(g.missing) or len(differing) < len(g.differing)
             differing = [d.model_copy(update={"values": {p: clip(v) for p, v in d.values.items()}}) for d in differing]
-            keys = {m.key_path for m in missing} | {d.key_path for d in differing}
+            key_paths = {m.key_path for m in missing} | {d.key_path for d in differing}
             locations = [
                 KeyLocation(path=p, key_path=k, line=line)
                 for (p, k), line in sorted(lines.items())
-                if p in g.files and k in keys and line
+                if p in g.files and k in key_paths and line
             ]
             located.append(LocatedDriftGroup(files=g.files, missing=missing, differing=differing, locations=locations))
         shown, truncated, note = _page(located, offset, limit or 20, self.max_chars, "groups")
@@ -437,7 +433,7 @@ class KBTools:
     # -- the dependency graph -------------------------------------------------------------------
 
     def graph(
-        self, path: str, direction: str, transitive: bool = False, offset: int = 0, limit: int = 100
+        self, path: str, direction: GraphDirection, transitive: bool = False, offset: int = 0, limit: int = 100
     ) -> GraphResult:
         from graph import queries as graph_queries
 
@@ -506,7 +502,7 @@ class KBTools:
         with self.session() as kb:
             st = kb.stats()
         st["db"] = str(st.get("db"))
-        return Stats(**{name: st.get(name) for name in Stats.model_fields if name in st})
+        return Stats(**{name: st[name] for name in Stats.model_fields if name in st})
 
     def about(self) -> str:
         """A README-level description of the KB: what the tree holds, counts, the last run, how to ask."""
@@ -623,7 +619,15 @@ Offset = Annotated[int, Field(ge=0, le=1_000_000_000, description="Rows to skip 
 
 
 def _limit(what: str, most: int = MAX_PAGE) -> Any:
-    return Annotated[int, Field(ge=1, le=most, description=f"Most {what} to return, 1 to {most}.")]
+    """The ``Field`` of a ``limit`` argument."""
+    return Field(ge=1, le=most, description=f"Most {what} to return, 1 to {most}.")
+
+
+RecordLimit = Annotated[int, _limit("records")]
+FindingLimit = Annotated[int, _limit("findings")]
+GroupLimit = Annotated[int, _limit("groups", 100)]
+FileLimit = Annotated[int, _limit("files")]
+RowLimit = Annotated[int, _limit("rows")]
 
 
 def _answer(fn: Callable[..., Any], **kwargs: Any) -> CallToolResult:
@@ -685,7 +689,7 @@ def create_server(tools: KBTools) -> MCPServer:
             ),
         ],
         mode: Annotated[
-            Mode,
+            SearchMode,
             Field(
                 description=(
                     "hybrid fuses keyword and vector results (best in general); keyword for exact identifiers; "
@@ -710,9 +714,7 @@ def create_server(tools: KBTools) -> MCPServer:
         return _answer(tools.search, query=query, mode=mode, format=format, path=path, k=k)
 
     @server.tool(annotations=_READ)
-    def show_file(
-        path: PathArg, offset: Offset = 0, limit: _limit("records") = 200
-    ) -> Annotated[CallToolResult, FileResult]:
+    def show_file(path: PathArg, offset: Offset = 0, limit: RecordLimit = 200) -> Annotated[CallToolResult, FileResult]:
         """One catalogued file: format, size, status, its records in line order (path:line key.path = value)
         and its findings. Read from the catalogue, never from disk; secrets are redacted."""
         return _answer(tools.show_file, path=path, offset=offset, limit=limit)
@@ -733,7 +735,7 @@ def create_server(tools: KBTools) -> MCPServer:
         ],
         path: PathFilter = None,
         offset: Offset = 0,
-        limit: _limit("records") = 100,
+        limit: RecordLimit = 100,
     ) -> Annotated[CallToolResult, KeyMatches]:
         """Records whose key path matches a glob, with their values and path:line, in path order."""
         return _answer(tools.find_key, pattern=pattern, path=path, offset=offset, limit=limit)
@@ -762,7 +764,7 @@ def create_server(tools: KBTools) -> MCPServer:
             ),
         ] = None,
         offset: Offset = 0,
-        limit: _limit("findings") = 100,
+        limit: FindingLimit = 100,
     ) -> Annotated[CallToolResult, ValidateResult]:
         """Check the tree now: broken references, undefined ${VARS}, reference cycles, JSON Schema violations and
         orphans, with ingest's parse errors and plaintext secrets; worst first, each at path:line. Nothing is
@@ -786,7 +788,7 @@ def create_server(tools: KBTools) -> MCPServer:
         severity: Annotated[Severity | None, Field(description="Only this severity.")] = None,
         path: PathFilter = None,
         offset: Offset = 0,
-        limit: _limit("findings") = 100,
+        limit: FindingLimit = 100,
     ) -> Annotated[CallToolResult, FindingsResult]:
         """Stored findings, worst first: ingest's, and validation's from the last `kb validate` (use the validate
         tool for a fresh check)."""
@@ -808,7 +810,7 @@ def create_server(tools: KBTools) -> MCPServer:
         semantic_threshold: Annotated[float, Field(gt=0, le=1, description="Cosine for semantic duplicates.")] = 0.9,
         suggest: Annotated[bool, Field(description="Add a proposed base + overlays to near-duplicate files.")] = False,
         offset: Offset = 0,
-        limit: _limit("groups", 100) = 20,
+        limit: GroupLimit = 20,
     ) -> Annotated[CallToolResult, DuplicatesResult]:
         """Duplicate groups, largest saving first: each member at path:line_start-line_end with its key path,
         and the lines folding the group would save."""
@@ -851,9 +853,7 @@ def create_server(tools: KBTools) -> MCPServer:
         return _answer(tools.drift, effective=effective, path=path, offset=offset, limit=limit)
 
     @server.tool(annotations=_READ)
-    def impact(
-        path: PathArg, offset: Offset = 0, limit: _limit("files") = 100
-    ) -> Annotated[CallToolResult, GraphResult]:
+    def impact(path: PathArg, offset: Offset = 0, limit: FileLimit = 100) -> Annotated[CallToolResult, GraphResult]:
         """Every file that depends on this one, directly (depth 1, with the referencing path:line) or through
         others: what a change to it could break."""
         return _answer(tools.graph, path=path, direction="impact", offset=offset, limit=limit)
@@ -863,7 +863,7 @@ def create_server(tools: KBTools) -> MCPServer:
         path: PathArg,
         transitive: Annotated[bool, Field(description="Also what the dependencies depend on, recursively.")] = False,
         offset: Offset = 0,
-        limit: _limit("files") = 100,
+        limit: FileLimit = 100,
     ) -> Annotated[CallToolResult, GraphResult]:
         """What this file references (files it needs), with the kind and the line of each reference."""
         return _answer(tools.graph, path=path, direction="deps", transitive=transitive, offset=offset, limit=limit)
@@ -882,7 +882,7 @@ def create_server(tools: KBTools) -> MCPServer:
                 ),
             ),
         ],
-        limit: _limit("rows") = 100,
+        limit: RowLimit = 100,
     ) -> Annotated[CallToolResult, SqlResult]:
         """Read-only SQL over the catalogue (no writes, no other files), e.g. SELECT format, count(*) FROM files
         GROUP BY 1. Long answers are cut; values are redacted as everywhere."""

@@ -15,7 +15,7 @@ from api import queries
 from api.auth import require_read
 from api.routes._params import Service, problems
 from api.routes.files import catalogue_path
-from api.schemas import GraphLink, GraphResponse
+from api.schemas import GraphDirection, GraphLink, GraphResponse
 from kb.errors import NotIndexedError
 
 __all__ = ["graph_deps", "graph_impact"]
@@ -33,7 +33,7 @@ def _link(row: dict[str, Any]) -> GraphLink:
     return GraphLink(**values)
 
 
-def _answer(service: Any, path: str, direction: str, transitive: bool) -> GraphResponse:
+def _answer(service: Any, path: str, direction: GraphDirection, transitive: bool) -> GraphResponse:
     rel = catalogue_path(path)
     with service.reading() as view:
         if queries.file_info(view, rel) is None:

@@ -47,7 +47,7 @@ def stats(service: Service) -> Stats:
     with service.reading() as view:
         st = view.stats()
     st["db"] = str(st.get("db"))
-    return Stats(**{name: st.get(name) for name in Stats.model_fields if name in st})
+    return Stats(**{name: st[name] for name in Stats.model_fields if name in st})
 
 
 @get("/health", sync_to_thread=True, responses=problems(), tags=["meta"])

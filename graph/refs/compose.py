@@ -208,6 +208,7 @@ class _ComposeExtractor:
         status: Status = "optional" if optional else "broken"
         other = self.corpus.resolve(src, target, root_relative=False) if want else None
         if other is not None:
+            assert want  # other is looked up only when want is given
             wrong = {"dir": "a folder", "file": "a file"}
             return self.out.add(
                 p,

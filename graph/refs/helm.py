@@ -47,6 +47,7 @@ class _HelmExtractor:
                 d = posixpath.dirname(d)
 
         pending: list[Reference] = []
+        vfile: str | None  # a chart's values.yaml; None when the chart has none
         for path, kp, value, line in rows:
             chart = chart_of(path)
             if chart is None:

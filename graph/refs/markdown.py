@@ -71,6 +71,7 @@ class _LinkChecker:
             return
         file_part, _, anchor = target.partition("#")
         file_part = unquote(file_part.split("?", 1)[0])
+        resolved: str | None
         if file_part == "":
             resolved = path
         elif file_part.startswith("/"):

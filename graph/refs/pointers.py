@@ -12,7 +12,7 @@ from kb.keypaths import split_key_path
 
 __all__ = ["pointer_exists", "anchor_exists", "scope_for_local_ref"]
 
-_RESOLVER = referencing.Registry().resolver()  # type: ignore[var-annotated]
+_RESOLVER = referencing.Registry().resolver()
 
 
 def pointer_exists(data: Any, pointer: str) -> bool:
@@ -49,14 +49,10 @@ def scope_for_local_ref(data: Any, kp: str) -> Any:
     cur = data
     scope = data
     for part in split_key_path(kp)[:-1]:
-        if (
-            isinstance(cur, dict)
-            and isinstance(part, str)
-            and part in cur
-            or isinstance(cur, list)
-            and isinstance(part, int)
-            and part < len(cur)
-        ):
+        # two arms, not one `or`: mypy pairs a str key with a dict and an int index with a list
+        if isinstance(cur, dict) and isinstance(part, str) and part in cur:  # noqa: SIM114
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and part < len(cur):
             cur = cur[part]
         else:
             break

@@ -247,7 +247,7 @@ class SchemaValidator:
             path = cands[0] if len(cands) == 1 else None
         contents = self.load(path) if path else None
         if contents is None:
-            raise NoSuchResource(ref=uri)
+            raise NoSuchResource(ref=uri)  # type: ignore[call-arg]  # referencing's stub hides attrs fields
         return referencing.Resource.from_contents(contents, default_specification=_SPECS[_dialect(contents)])
 
     def validator_for(self, schema_path: str) -> Any:

@@ -12,9 +12,10 @@ Built-in parsers register themselves exactly as an outside plugin would::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from kb.types import ParsedFile, Problem, Record, Section
 
@@ -71,12 +72,24 @@ class TooManyRecordsError(Exception):
 
 @runtime_checkable
 class Parser(Protocol):
-    name: ClassVar[str]
-    """Format name stored in ``files.format`` (``json``, ``yaml``, ...)."""
-    suffixes: ClassVar[tuple[str, ...]]
-    """Lower-case file suffixes handled, with the dot (``.yaml``)."""
-    filenames: ClassVar[tuple[str, ...]]
-    """Exact lower-case file names handled (``dockerfile``, ``.env``); may be empty."""
+    # Read-only members: the registry only reads them, so a parser may declare them as plain
+    # class attributes (``name = "json"``, ``suffixes = (".json",)``), as ClassVars or as
+    # properties.
+
+    @property
+    def name(self) -> str:
+        """Format name stored in ``files.format`` (``json``, ``yaml``, ...)."""
+        ...
+
+    @property
+    def suffixes(self) -> tuple[str, ...]:
+        """Lower-case file suffixes handled, with the dot (``.yaml``)."""
+        ...
+
+    @property
+    def filenames(self) -> tuple[str, ...]:
+        """Exact lower-case file names handled (``dockerfile``, ``.env``); may be empty."""
+        ...
 
     def parse(self, text: str, path: PurePosixPath, limits: Limits) -> ParsedFile: ...
 
@@ -323,7 +336,7 @@ def _is_blank(line: str) -> bool:
 
 def key_sections(
     lines: list[str],
-    tops: list[tuple[str, int, list[tuple[str, int]] | None]],
+    tops: Sequence[tuple[str, int, list[tuple[str, int]] | None]],
     last_line: int,
     *,
     comments: tuple[str, ...] = ("#",),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import shlex
 from pathlib import PurePosixPath
+from typing import Any
 
 from ingest.parsers.base import (
     Limits,
@@ -148,7 +149,7 @@ def _sections(lines: list[str], stage_starts: list[tuple[str, int]]):
             if last >= 1 and any(ln.strip() for ln in lines)
             else []
         )
-    ranges = []
+    ranges: list[list[Any]] = []  # [key_path, start, end]
     for j, (kp, ln) in enumerate(stage_starts):
         start = 1 if j == 0 else ln
         if j:  # comment lines directly above a FROM belong to its stage

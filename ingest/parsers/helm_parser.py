@@ -50,9 +50,9 @@ def parse_helm_template(text: str, limits: Limits, fmt: str = "helm-template") -
     for start, end in paragraph_ranges(lines, breaks=defines):
         name = ""
         for line in lines[start - 1 : end]:
-            m = _DEFINE.search(line)
-            if m:
-                name = m.group(1)
+            define = _DEFINE.search(line)
+            if define:
+                name = define.group(1)
                 break
         ranges.append((name, start, end))
     return ParsedFile(format=fmt, records=records, sections=sections_from_ranges(lines, ranges, "template"))

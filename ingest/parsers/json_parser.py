@@ -249,6 +249,7 @@ def _parse_tokens(text: str, limits: Limits, *, json5: bool, fmt: str) -> Parsed
 
     for m in (_JSON5_TOKEN if json5 else _JSON_TOKEN).finditer(text):
         g = m.lastindex
+        assert g is not None  # each alternative of the token patterns is a group
         if g == _COMMENT:
             continue
         pos = m.start(g)

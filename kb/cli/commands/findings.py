@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -33,7 +34,10 @@ def command(
     """
     kb = open_kb(db)
     df = kb.findings(rule=rule, severity=severity, path=path_glob)
-    rows = [{k: (None if v != v else v) for k, v in r.items()} for r in df.to_dict("records")]  # NaN -> None
+    rows: list[dict[str, Any]] = [
+        {k: (None if v != v else v) for k, v in r.items()}  # NaN -> None
+        for r in df.to_dict("records")
+    ]
     for r in rows:
         if r.get("line") is not None:
             r["line"] = int(r["line"])

@@ -19,6 +19,7 @@ def progress_bar(enabled: bool):
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        TaskID,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
@@ -36,7 +37,7 @@ def progress_bar(enabled: bool):
                 console=console(stderr=True),
                 transient=True,
             )
-            self.tasks: dict[str, int] = {}
+            self.tasks: dict[str, TaskID] = {}
 
         def __enter__(self):
             self.p.__enter__()

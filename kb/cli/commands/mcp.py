@@ -80,7 +80,7 @@ def command(
     _serve_http(server, settings, host, port, as_json)
 
 
-def _serve_http(server, settings, host: str, port: int, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def _serve_http(server, settings, host: str, port: int, as_json: bool) -> None:
     import uvicorn
 
     from api.mcp.server import require_bearer
@@ -99,7 +99,7 @@ def _serve_http(server, settings, host: str, port: int, as_json: bool) -> None: 
         )
 
     class _Server(uvicorn.Server):
-        async def startup(self, sockets=None) -> None:  # type: ignore[no-untyped-def]
+        async def startup(self, sockets=None) -> None:
             await super().startup(sockets=sockets)
             if not self.should_exit:
                 if as_json:

@@ -76,7 +76,7 @@ def command(
     url = f"http://{shown_host}:{bound[1]}"
 
     class _Server(uvicorn.Server):
-        async def startup(self, sockets=None) -> None:  # type: ignore[no-untyped-def]
+        async def startup(self, sockets=None) -> None:
             await super().startup(sockets=sockets)
             if not self.should_exit:
                 s = service.settings
