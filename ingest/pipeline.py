@@ -29,6 +29,7 @@ from ingest.secrets import redact
 from ingest.walk import WalkEntry, walk_tree
 from kb.catalogue import Catalogue
 from kb.errors import ConfigError
+from kb.findings import problem_row
 from kb.settings import Settings
 from kb.types import Problem, RunSummary
 
@@ -119,7 +120,7 @@ def process_file(entry: WalkEntry, old_sha: str | None, run_id: int) -> FileResu
     except Exception as exc:
         msg = f"internal error while ingesting this file ({type(exc).__name__}); please report it"
         row = (entry.rel, "unknown", entry.size, None, entry.mtime, "error", 0, None, run_id)
-        finding = ("internal-error", "error", entry.rel, None, msg, None, None, "ingest")
+        finding = problem_row(Problem("internal-error", "error", msg), entry.rel, "ingest")
         return FileResult(entry.rel, "parsed", entry.mtime, row, {"findings": [finding]})
 
 
@@ -137,9 +138,7 @@ def _process_file(entry: WalkEntry, old_sha: str | None, run_id: int) -> FileRes
     ) -> FileResult:
         rows = rows or {}
         rows.setdefault("findings", [])
-        rows["findings"].extend(
-            (p.rule, p.severity, rel, p.line, p.message, p.target, p.fingerprint, "ingest") for p in problems
-        )
+        rows["findings"].extend(problem_row(p, rel, "ingest") for p in problems)
         file_row = (rel, fmt, entry.size, sha, entry.mtime, status, n_records, canonical, run_id)
         return FileResult(rel, "parsed", entry.mtime, file_row, rows)
 
@@ -260,7 +259,7 @@ def _skipped(task: tuple, rule: str, severity: str, message: str) -> FileResult:
     entry, _old_sha, run_id = task
     fmt = format_for(PurePosixPath(entry.rel), in_helm_templates=entry.in_helm_templates)
     row = (entry.rel, fmt, entry.size, None, entry.mtime, "skipped", 0, None, run_id)
-    finding = (rule, severity, entry.rel, None, message, None, None, "ingest")
+    finding = problem_row(Problem(rule, severity, message), entry.rel, "ingest")
     return FileResult(entry.rel, "parsed", entry.mtime, row, {"findings": [finding]})
 
 
@@ -388,9 +387,7 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
     removed = sorted(p for p in states if p not in seen)
     recorder = ChangeRecorder(catalogue, settings, run_id, states=states, removed=removed, baseline=not states)
 
-    walk_findings = [
-        (p.rule, p.severity, rel, p.line, p.message, p.target, p.fingerprint, "walk") for rel, p in walked.problems
-    ]
+    walk_findings = [problem_row(p, rel, "walk") for rel, p in walked.problems]
     limits = Limits(max_records=settings.max_records_per_file, max_depth=settings.max_depth)
     workers = settings.workers or (os.cpu_count() or 1)
     added = changed = 0
@@ -420,7 +417,7 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
             vanished.append(res.rel)
             if res.walk_problem is not None:
                 p = res.walk_problem
-                walk_findings.append((p.rule, p.severity, res.rel, p.line, p.message, p.target, p.fingerprint, "walk"))
+                walk_findings.append(problem_row(p, res.rel, "walk"))
         else:
             is_new = res.rel not in states
             added += is_new

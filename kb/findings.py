@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from kb.catalogue import Catalogue
 from kb.globs import path_clause
-from kb.types import SEVERITIES, Finding
+from kb.types import SEVERITIES, Finding, Problem
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -31,6 +31,7 @@ __all__ = [
     "count_findings",
     "findings_frame",
     "store_findings",
+    "problem_row",
 ]
 
 SEVERITY_ORDER: dict[str, int] = {s: i for i, s in enumerate(SEVERITIES)}
@@ -123,3 +124,10 @@ def findings_frame(catalogue: Catalogue, flt: FindingFilter = FindingFilter()) -
 def store_findings(catalogue: Catalogue, source: str, findings: Iterable[Finding]) -> None:
     """Replace every stored finding of ``source`` (``validate``, ...) with ``findings``."""
     catalogue.replace_findings(source, [(*(getattr(f, c) for c in FINDING_COLUMNS), source) for f in findings])
+
+
+def problem_row(problem: Problem, path: str, source: str) -> tuple[Any, ...]:
+    """The catalogue row of a :class:`~kb.types.Problem` found in ``path`` by ``source``
+    (``ingest``, ``walk``): the one place a file's problem becomes a stored finding."""
+    p = problem
+    return (p.rule, p.severity, path, p.line, p.message, p.target, p.fingerprint, source)
