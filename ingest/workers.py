@@ -176,9 +176,31 @@ def _worker(
         try:
             conn.send(out)
         except MemoryError:
-            return  # the parent sees the worker gone and hands the chunk out again
+            # a result too big to pickle within the bound: it becomes its memory finding, the
+            # others go as they are (if even that cannot be sent, the parent retries file by file)
+            out = _sendable(out, chunk, on_memory)
+            try:
+                conn.send(out)
+            except MemoryError:
+                return
+            recycle = True
         if recycle or (memory and _peak_rss() - base_rss > memory // 2):
             return
+
+
+def _sendable(out: list[tuple[int, Any]], chunk: list[tuple[int, tuple]], on_memory: Callable) -> list:
+    import pickle
+
+    tasks = dict(chunk)
+    safe = []
+    for n, (idx, result) in enumerate(out):
+        try:
+            pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+        except MemoryError:
+            out[n] = (idx, None)  # free it before the next one is tried
+            result = on_memory(tasks[idx])
+        safe.append((idx, result))
+    return safe
 
 
 def supervised_map(
@@ -237,9 +259,16 @@ def supervised_map(
             conns[i].close()
         procs[i] = conns[i] = None
 
+    returned: dict[int, int] = {}
+
     def lost(i: int, why: Callable[[tuple], Any]) -> Iterator[tuple[int, Any]]:
-        """Worker ``i`` is gone mid-chunk: its current task fails with ``why``; the rest go back."""
+        """Worker ``i`` is gone mid-chunk: its current task fails with ``why``; the rest go back.
+
+        A worker gone between tasks (while sending its results) blames none of them: its tasks go
+        back one per chunk, and a task handed back that way twice fails with ``on_memory``, so no
+        task is handed out forever."""
         chunk = busy[i] or []
+        busy[i] = None
         current = int(slots[2 * i])
         rest = []
         for idx, task in chunk:
@@ -247,9 +276,16 @@ def supervised_map(
                 yield idx, why(task)
             else:
                 rest.append((idx, task))
-        if rest:
-            todo.appendleft(rest)
-        busy[i] = None
+        if current >= 0:
+            if rest:
+                todo.appendleft(rest)
+            return
+        for idx, task in reversed(rest):
+            returned[idx] = returned.get(idx, 0) + 1
+            if returned[idx] > 2 or (returned[idx] > 1 and len(chunk) == 1):
+                yield idx, on_memory(task)
+            else:
+                todo.appendleft([(idx, task)])
 
     try:
         for i in range(n):

@@ -271,3 +271,47 @@ def test_workers_start_clean_not_as_copies_of_the_calling_process(make_tree, ing
     assert summary.added == 250
     assert cat.query("SELECT count(*) FROM findings WHERE rule = 'internal-error'")[0][0] == 0
     assert cat.query("SELECT count(*) FROM records")[0][0] == 250
+
+
+class _DiesWhenSent:
+    """A result whose pickling ends the worker process: it dies between tasks, blaming none."""
+
+    def __reduce__(self):
+        os._exit(3)
+
+
+def _result_for(kind: str):
+    if kind == "huge":
+        return "x" * (150 * 1024 * 1024)
+    if kind == "dies":
+        return _DiesWhenSent()
+    return kind
+
+
+def _run_map(tasks: list[tuple], memory: int) -> dict:
+    from ingest.workers import supervised_map
+
+    return dict(
+        supervised_map(
+            _result_for,
+            tasks,
+            workers=1,
+            timeout=0,
+            on_timeout=lambda t: "slow",
+            on_crash=lambda t: "crash",
+            on_memory=lambda t: "memory",
+            memory=memory,
+            chunksize=len(tasks),
+        )
+    )
+
+
+def test_a_result_too_big_to_send_within_the_bound_is_a_memory_finding(forked):
+    # a 150 MB result is made within a 200 MB bound, but pickling it needs as much again
+    assert _run_map([("a",), ("huge",), ("b",)], 200 * 1024 * 1024) == {0: "a", 1: "memory", 2: "b"}
+
+
+def test_a_worker_dying_between_tasks_never_makes_the_map_loop(forked):
+    # the chunk is lost after its tasks ran: each goes back alone, and the one that kills its
+    # worker again is given up on (it used to be handed out forever)
+    assert _run_map([("a",), ("dies",), ("b",)], 0) == {0: "a", 1: "memory", 2: "b"}
