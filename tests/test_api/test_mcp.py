@@ -68,11 +68,15 @@ def mcp_session(*args: str, env: dict[str, str] | None = None) -> Iterator[Sessi
     """``kb mcp ARGS`` as a subprocess (environment ``env``, default ENV), connected over stdio with the SDK's client."""
     from anyio.from_thread import start_blocking_portal
     from mcp import Client, StdioServerParameters
+    from mcp.client.stdio import stdio_client
 
     params = StdioServerParameters(command=KB, args=["mcp", *args], env=ENV if env is None else env)
+    # The server's stderr goes to the real one: stdio_client's default is the sys.stderr of the moment
+    # ``mcp`` was first imported, which may be a CliRunner's capture that has no file descriptor.
+    transport = stdio_client(params, errlog=sys.__stderr__)
     with (
         start_blocking_portal() as portal,
-        portal.wrap_async_context_manager(Client(params, read_timeout_seconds=120)) as client,
+        portal.wrap_async_context_manager(Client(transport, read_timeout_seconds=120)) as client,
     ):
         yield Session(portal, client)
 
