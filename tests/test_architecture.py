@@ -207,3 +207,36 @@ def test_third_party_libraries_live_in_one_module():
             if lib in OWNERS and rel not in OWNERS[lib]:
                 bad.append(f"{rel}:{line} imports {lib}")
     assert not bad, bad
+
+
+def _declared_distributions() -> set[str]:
+    import re
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    name = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+    return {m.group(0).lower().replace("_", "-") for spec in project["dependencies"] if (m := name.match(spec))}
+
+
+def test_every_third_party_import_is_a_declared_dependency():
+    """A module the package imports at run time is installed because pyproject.toml asks for it,
+    not because some other dependency happens to pull it in."""
+    import sys
+    from importlib.metadata import packages_distributions
+
+    dists = packages_distributions()
+    declared = _declared_distributions()
+    undeclared = []
+    for _mod, f in _sources():
+        rel = f.relative_to(REPO).as_posix()
+        for target, line in imports(f):
+            top = target.split(".")[0]
+            if top in PACKAGES or top in sys.stdlib_module_names or top not in dists:
+                continue
+            if not {d.lower().replace("_", "-") for d in dists[top]} & declared:
+                undeclared.append(
+                    f"{rel}:{line} imports {top} ({', '.join(dists[top])}, not in [project] dependencies)"
+                )
+    assert not undeclared, undeclared
+    # the check sees a missing declaration: pydantic_settings must come from a declared distribution
+    assert any(d.lower().replace("_", "-") in declared for d in dists["pydantic_settings"])
