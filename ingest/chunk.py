@@ -67,13 +67,13 @@ MAX_PIECES_PER_LINE = 64
 """A single over-long line (minified data) yields at most this many chunks; the rest is dropped."""
 
 _PIECE = re.compile(r"[A-Za-z]+|\d+|[^\sA-Za-z\d]")
-_LONG = re.compile(r"[A-Za-z]{7,}|\d{7,}")
 
 
 def estimate_tokens(text: str) -> int:
     """Approximate BERT word pieces of ``text`` (an upper bound in practice)."""
-    n = len(_PIECE.findall(text))
-    for w in _LONG.findall(text):
+    pieces = _PIECE.findall(text)
+    n = len(pieces)
+    for w in [w for w in pieces if len(w) > 6]:  # long letter or digit runs: several word pieces
         n += ((len(w) + 1) // 2 if w[0].isdigit() else (len(w) + 3) // 4) - 1
     return n
 
@@ -197,7 +197,11 @@ def _line_pieces(line: str, cost: int, avail: int) -> list[str]:
     return pieces[:MAX_PIECES_PER_LINE]
 
 
-def _emit_section(path: str, fmt: str, sec: Section, out: list[Chunk], about: str = "") -> None:
+def _emit_section(
+    path: str, fmt: str, sec: Section, out: list[Chunk], about: str = "", cost: int | None = None
+) -> None:
+    """``cost``: ``estimate_tokens(sec.text)`` when the caller has it (whitespace does not count, so
+    it is also the cost of the trimmed body)."""
     lines = [ln.rstrip("\r") for ln in sec.text.split("\n")]
     while lines and not lines[-1].strip():
         lines.pop()
@@ -207,7 +211,7 @@ def _emit_section(path: str, fmt: str, sec: Section, out: list[Chunk], about: st
     header = chunk_header(path, fmt, key, about)
     head_cost = estimate_tokens(header)
     body = "\n".join(lines)
-    total = head_cost + estimate_tokens(body)
+    total = head_cost + (estimate_tokens(body) if cost is None else cost)
     last_line = sec.line_start + len(lines) - 1
     if total <= BUDGET:
         out.append(Chunk(len(out), key, sec.line_start, last_line, f"{header}\n{body}"))
@@ -238,7 +242,7 @@ def _emit_section(path: str, fmt: str, sec: Section, out: list[Chunk], about: st
 
 def _emit_group(path: str, fmt: str, group: list[tuple[Section, int]], out: list[Chunk], about: str = "") -> None:
     if len(group) == 1:
-        _emit_section(path, fmt, group[0][0], out, about)
+        _emit_section(path, fmt, group[0][0], out, about, group[0][1])
         return
     first = group[0][0]
     body: list[str] = []

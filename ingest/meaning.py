@@ -79,7 +79,7 @@ def embeddable(path: str, text: str) -> bool:
     if PurePosixPath(path).name.lower() in LOCK_FILES:
         return False
     body = text.split("\n", 1)[1] if "\n" in text else text
-    visible = sum(1 for c in body if not c.isspace())
+    visible = len("".join(body.split()))  # characters that are not whitespace (str.isspace)
     if visible == 0:
         return False
     if visible < MIN_CHARS:

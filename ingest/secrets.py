@@ -43,6 +43,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from kb.keypaths import key_segments
@@ -246,9 +247,9 @@ def scan_text(text: str) -> list[tuple[str, str, int, int]]:
         if rule.ignore_case:
             if lower is None:
                 lower = text.lower()
-            hit = any(k in lower for k in rule.keywords)
+            hit = any(map(lower.__contains__, rule.keywords))
         else:
-            hit = any(k in text for k in rule.keywords)
+            hit = any(map(text.__contains__, rule.keywords))
         if hit:
             for m in rule.pattern.finditer(text):
                 value = m.group(rule.group)
@@ -550,6 +551,7 @@ _REFERENCE_WORDS = {"existing", "from", "use", "ref", "name", "k8s", "vault"}
 _KEY_HINTS = re.compile(r"pass|pw|secret|token|key|credential|authoriz", re.I)
 
 
+@lru_cache(maxsize=65536)  # the same key paths come back in file after file
 def secret_key(key_path: str) -> bool:
     """Whether the last key of ``key_path`` names a credential (``db_password``, ``apiKey``...)."""
     if not _KEY_HINTS.search(key_path):

@@ -37,6 +37,8 @@ GRACE_SECONDS = 5.0
 MEMORY_LIMIT = 500 * 1024 * 1024
 """Bytes one file may add to a worker's address space (the per-file memory bound)."""
 _POLL = 0.25
+_QUEUED = 2
+"""Chunks handed to a worker ahead of its answers."""
 
 
 class FileTooSlowError(BaseException):
@@ -173,19 +175,20 @@ def _worker(
                 recycle = True
             out.append((idx, result))
         slots[2 * wid] = -1
+        recycle = recycle or bool(memory and _peak_rss() - base_rss > memory // 2)
         try:
-            conn.send(out)
+            conn.send((out, recycle))
         except MemoryError:
             # a result too big to pickle within the bound: it becomes its memory finding, the
             # others go as they are (if even that cannot be sent, the parent retries file by file)
             out = _sendable(out, chunk, on_memory)
             try:
-                conn.send(out)
+                conn.send((out, True))
             except MemoryError:
                 return
             recycle = True
-        if recycle or (memory and _peak_rss() - base_rss > memory // 2):
-            return
+        if recycle:
+            return  # the parent, told so, hands the chunks queued behind this one to another worker
 
 
 def _sendable(out: list[tuple[int, Any]], chunk: list[tuple[int, tuple]], on_memory: Callable) -> list:
@@ -235,7 +238,9 @@ def supervised_map(
     )
     procs: list[Any] = [None] * n
     conns: list[Any] = [None] * n
-    busy: list[list[tuple[int, tuple]] | None] = [None] * n
+    # the chunks sent to each worker and not answered yet, oldest (the one it works on) first; a
+    # second one queued behind it keeps the worker busy while this process stores results
+    busy: list[deque[list[tuple[int, tuple]]]] = [deque() for _ in range(n)]
     remaining = len(tasks)
 
     def start(i: int) -> None:
@@ -247,7 +252,8 @@ def supervised_map(
         )
         p.start()
         child.close()
-        procs[i], conns[i], busy[i] = p, parent, None
+        procs[i], conns[i] = p, parent
+        busy[i] = deque()
         slots[2 * i] = -1
 
     def stop(i: int, kill: bool) -> None:
@@ -267,8 +273,11 @@ def supervised_map(
         A worker gone between tasks (while sending its results) blames none of them: its tasks go
         back one per chunk, and a task handed back that way twice fails with ``on_memory``, so no
         task is handed out forever."""
-        chunk = busy[i] or []
-        busy[i] = None
+        queued = busy[i]
+        busy[i] = deque()
+        chunk = queued.popleft() if queued else []
+        while queued:  # never started: back as they were
+            todo.appendleft(queued.pop())
         current = int(slots[2 * i])
         rest = []
         for idx, task in chunk:
@@ -292,40 +301,47 @@ def supervised_map(
             start(i)
         while remaining:
             for i in range(n):
-                if busy[i] is None and todo:
-                    if procs[i] is None or not procs[i].is_alive():
+                while len(busy[i]) < _QUEUED and todo:
+                    if not busy[i] and (procs[i] is None or not procs[i].is_alive()):
                         stop(i, kill=True)
                         start(i)
                     chunk = todo.popleft()
                     try:
                         conns[i].send(chunk)
-                        busy[i] = chunk
+                        busy[i].append(chunk)
                     except (OSError, ValueError):
                         todo.appendleft(chunk)
+                        if busy[i]:
+                            break  # gone with chunks out: reading its pipe below tells what happened
                         stop(i, kill=True)
                         start(i)
-            live = [conns[i] for i in range(n) if busy[i] is not None]
+            live = [conns[i] for i in range(n) if busy[i]]
             ready = wait(live, timeout=_POLL) if live else []
             for i in range(n):
                 c = conns[i]
                 if c is None or c not in ready:
                     continue
                 try:
-                    out = c.recv()
+                    out, recycled = c.recv()
                 except (EOFError, OSError):
                     for item in lost(i, on_crash):
                         remaining -= 1
                         yield item
                     stop(i, kill=True)
                     continue
-                busy[i] = None
+                busy[i].popleft()
+                if recycled:  # it exits now: what was queued behind goes to the others
+                    while busy[i]:
+                        todo.appendleft(busy[i].pop())
+                    stop(i, kill=False)
+                    start(i)
                 for item in out:
                     remaining -= 1
                     yield item
             if timeout:
                 now = time.monotonic()
                 for i in range(n):
-                    if busy[i] is None:
+                    if not busy[i]:
                         continue
                     current, began = slots[2 * i], slots[2 * i + 1]
                     if current >= 0 and now - began > timeout + grace and slots[2 * i] == current:

@@ -315,3 +315,39 @@ def test_a_worker_dying_between_tasks_never_makes_the_map_loop(forked):
     # the chunk is lost after its tasks ran: each goes back alone, and the one that kills its
     # worker again is given up on (it used to be handed out forever)
     assert _run_map([("a",), ("dies",), ("b",)], 0) == {0: "a", 1: "memory", 2: "b"}
+
+
+def _task_outcome(kind: str):
+    if kind == "memerr":
+        raise MemoryError  # its worker is replaced after this chunk
+    if kind == "crash":
+        os._exit(7)  # its worker dies in the middle of the chunk
+    return kind
+
+
+def test_chunks_queued_behind_a_replaced_or_dead_worker_are_all_answered_once(forked):
+    # two chunks are handed to each worker ahead of its answers; when a worker is replaced (memory)
+    # or dies (crash), the chunks queued behind go to a worker again, each task answered once
+    from ingest.workers import supervised_map
+
+    kinds = [f"t{i}" for i in range(40)]
+    kinds[5] = "memerr"
+    kinds[12] = "crash"
+    kinds[31] = "memerr"
+    results = list(
+        supervised_map(
+            _task_outcome,
+            [(k,) for k in kinds],
+            workers=2,
+            timeout=0,
+            on_timeout=lambda t: "slow",
+            on_crash=lambda t: "crash-finding",
+            on_memory=lambda t: "memory-finding",
+            memory=0,
+            chunksize=3,
+        )
+    )
+    assert sorted(i for i, _ in results) == list(range(40))  # each exactly once
+    expected = dict(enumerate(kinds))
+    expected.update({5: "memory-finding", 12: "crash-finding", 31: "memory-finding"})
+    assert dict(results) == expected
