@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from dataclasses import dataclass, field
@@ -75,7 +76,11 @@ def walk_tree(root: Path, *, extra_ignore: list[str] | None = None, skip: Path |
     root = Path(root)
     result = WalkResult()
     root_real = os.path.realpath(root)
-    skip_real = os.path.realpath(skip) if skip is not None else None
+    skip_key: tuple[int, int] | None = None  # the KB directory, known by device and inode
+    if skip is not None:
+        with contextlib.suppress(OSError):
+            sk = os.stat(skip)
+            skip_key = (sk.st_dev, sk.st_ino)
     base_specs: list[tuple[str, pathspec.PathSpec]] = []
     if extra_ignore:
         base_specs.append(("", pathspec.GitIgnoreSpec.from_lines(extra_ignore)))
@@ -179,11 +184,11 @@ def walk_tree(root: Path, *, extra_ignore: list[str] | None = None, skip: Path |
                 if e.name in SKIP_DIRS or ignored(rel, True, local):
                     continue
                 real = os.path.realpath(abs_path) if is_link else abs_path
-                if skip_real is not None and os.path.realpath(real) == skip_real:
+                key = (st.st_dev, st.st_ino)
+                if key == skip_key:
                     continue
                 if os.path.exists(os.path.join(real, "pyvenv.cfg")):
                     continue
-                key = (st.st_dev, st.st_ino)
                 if key in visited_dirs:
                     result.problems.append(
                         (

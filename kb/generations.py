@@ -298,6 +298,9 @@ class WriteSession:
         self.published = False
         self.interrupted_before = False
         """True when a writer before this one died without publishing (its files were removed)."""
+        self.chunks_changed = True
+        """False when the writer knows it left the ``chunks`` table as it was: :meth:`publish` then
+        links the base generation's chunk map instead of writing it again."""
         self._tmp = self.db / f"{self.catalogue_name}.tmp"
 
     # -- the private copies ---------------------------------------------------------------------
@@ -341,7 +344,10 @@ class WriteSession:
         if self._catalogue is not None:
             from kb.index import chunk_map_path, write_chunk_map
 
-            write_chunk_map(self._catalogue, chunk_map_path(self.db, self.catalogue_name))
+            target = chunk_map_path(self.db, self.catalogue_name)
+            source = chunk_map_path(self.db, self.base.catalogue) if self.base else None
+            if self.chunks_changed or source is None or not _link_or_copy(source, target):
+                write_chunk_map(self._catalogue, target)
             self._catalogue.checkpoint_and_close()
             self._catalogue = None
         catalogue = self.base.catalogue if self.base else None
@@ -668,3 +674,20 @@ class Reader:
                 self._current.close()
                 self._current = None
             self._signature = None
+
+
+def _link_or_copy(source: Path, target: Path) -> bool:
+    """``target`` as a hard link to ``source`` (a copy where links are refused); False when
+    ``source`` is gone."""
+    try:
+        if target.exists():
+            target.unlink()
+        os.link(source, target)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        try:
+            shutil.copyfile(source, target)
+        except OSError:
+            return False
+    return True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -103,3 +105,28 @@ def test_find_key_check_and_effective(make_tree, tmp_path):
             "svc/config/production.yaml:2",
         )
         assert list(kb.effective("production").columns)[:3] == ["group", "env", "key_path"]
+
+
+def test_a_generation_that_left_the_chunks_alone_links_the_chunk_map(make_tree, tmp_path):
+    from kb.index import chunk_map_path
+
+    root = make_tree({"a.yaml": "server:\n  port: 8080\n", "b.env": "LOG_LEVEL=debug\n"})
+    db = tmp_path / "kb"
+
+    def current_map():
+        head = json.loads((db / "HEAD.json").read_text())
+        path = chunk_map_path(db, head["catalogue"])
+        return path, path.stat().st_ino  # older generations' files go once no reader needs them
+
+    k = KnowledgeBase.build(root, db=db, embed=False, workers=1)
+    first, first_ino = current_map()
+    k.ingest(embed=False)  # nothing changed: the same map, linked
+    k.validate()  # validation writes findings, not chunks
+    second, second_ino = current_map()
+    assert second != first and second_ino == first_ino
+    (root / "b.env").write_text("LOG_LEVEL=debug\nPORT_OFFSET=7\n")
+    k.ingest(embed=False)  # a changed file: a new map that knows the new chunk
+    third, third_ino = current_map()
+    assert third != second and third_ino != second_ino
+    assert k.search("PORT_OFFSET", mode="keyword", k=3)["path"].iloc[0] == "b.env"
+    k.close()
