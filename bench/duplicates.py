@@ -13,6 +13,7 @@ shared machine other processes' work shows up in the wall times.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -49,7 +50,6 @@ def main() -> None:
     ap.add_argument("--json", dest="json_out", type=Path, help="also write the figures here")
     args = ap.parse_args()
 
-    from kb.catalogue import Catalogue
     from kb.drift import find_drift
     from kb.duplicates import duplication_summary, find_duplicates
     from kb.knowledge import KnowledgeBase
@@ -64,12 +64,14 @@ def main() -> None:
         if not corpus.exists():
             _, s = timed(lambda: generate(corpus, args.files))
             print(f"generated {corpus} in {s:.1f} s", file=sys.stderr)
-    if not (db / "catalogue.duckdb").exists():
+    if not (db / "HEAD.json").exists() and not (db / "catalogue.duckdb").exists():
         _, s = timed(lambda: KnowledgeBase.build(corpus, db=db, embed=False).close())
         print(f"ingested {corpus} into {db} in {s:.1f} s", file=sys.stderr)
 
     settings = Settings(db=db, root=corpus)
-    cat = Catalogue(db, read_only=True)
+    kb = KnowledgeBase.open(db)
+    held = contextlib.ExitStack()
+    cat = held.enter_context(kb.snapshot()).catalogue  # the published generation, read-only
     files, records = cat.query("SELECT (SELECT count(*) FROM files), (SELECT count(*) FROM records)")[0]
     load_before = os.getloadavg()[0]
     rows = []
@@ -80,7 +82,8 @@ def main() -> None:
     summary, summary_s = timed(lambda: duplication_summary(cat, groups))
     drift, drift_s = timed(lambda: find_drift(cat, settings))
     load_after = os.getloadavg()[0]
-    cat.close()
+    held.close()
+    kb.close()
 
     print(
         f"### kb duplicates on {corpus.name}: {files:,} files, {records:,} leaf values "
