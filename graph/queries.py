@@ -28,6 +28,19 @@ def _check(g: Any, path: str) -> str:
     )
 
 
+def _edge_row(target: str, data: dict[str, Any], depth: int) -> dict[str, Any]:
+    """One row of :func:`dependencies`: the referenced file and how it is referenced."""
+    return {
+        "path": target,
+        "kind": data.get("kind"),
+        "kinds": data.get("kinds"),
+        "line": data.get("line"),
+        "key_path": data.get("key_path"),
+        "count": data.get("count", 1),
+        "depth": depth,
+    }
+
+
 def dependencies(g: Any, path: str, *, transitive: bool = False) -> list[dict[str, Any]]:
     """What ``path`` references: one row per file, with the reference's kind and line.
 
@@ -35,18 +48,7 @@ def dependencies(g: Any, path: str, *, transitive: bool = False) -> list[dict[st
     """
     p = _check(g, path)
     if not transitive:
-        return [
-            {
-                "path": v,
-                "kind": d.get("kind"),
-                "kinds": d.get("kinds"),
-                "line": d.get("line"),
-                "key_path": d.get("key_path"),
-                "count": d.get("count", 1),
-                "depth": 1,
-            }
-            for _, v, d in sorted(g.out_edges(p, data=True), key=lambda e: e[1])
-        ]
+        return [_edge_row(v, d, 1) for _, v, d in sorted(g.out_edges(p, data=True), key=lambda e: e[1])]
     rows = []
     seen = {p: 0}
     frontier = [p]
@@ -59,18 +61,7 @@ def dependencies(g: Any, path: str, *, transitive: bool = False) -> list[dict[st
                 if v not in seen:
                     seen[v] = depth
                     nxt.append(v)
-                    rows.append(
-                        {
-                            "path": v,
-                            "kind": d.get("kind"),
-                            "kinds": d.get("kinds"),
-                            "line": d.get("line"),
-                            "key_path": d.get("key_path"),
-                            "count": d.get("count", 1),
-                            "depth": depth,
-                            "via": u,
-                        }
-                    )
+                    rows.append({**_edge_row(v, d, depth), "via": u})
         frontier = nxt
     return rows
 

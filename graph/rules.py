@@ -388,6 +388,10 @@ def schema_violations(
 # ---------------------------------------------------------------------------------------------
 
 
+def _orphan(path: str, message: str) -> Finding:
+    return Finding(rule="orphan", severity="info", path=path, line=1, target=None, message=message)
+
+
 def orphans(ex: ReferenceExtractor, refs: list[Reference], used_schemas: set[str]) -> list[Finding]:
     corpus, index = ex.corpus, ex.schema_index
     referenced = {
@@ -401,27 +405,19 @@ def orphans(ex: ReferenceExtractor, refs: list[Reference], used_schemas: set[str
         if p in referenced or p in used_schemas or p in catalogued:
             continue
         out.append(
-            Finding(
-                rule="orphan",
-                severity="info",
-                path=p,
-                line=1,
-                target=None,
-                message="Nothing uses this JSON Schema (no $schema, $ref, schema map entry or catalog "
-                "names it); reference it from the files it describes, or delete it.",
+            _orphan(
+                p,
+                "Nothing uses this JSON Schema (no $schema, $ref, schema map entry or catalog names it); "
+                "reference it from the files it describes, or delete it.",
             )
         )
     for p, fmt in sorted(corpus.formats.items()):
         name = posixpath.basename(p)
         if fmt == "dotenv" and not name.startswith(".env") and p not in referenced:
             out.append(
-                Finding(
-                    rule="orphan",
-                    severity="info",
-                    path=p,
-                    line=1,
-                    target=None,
-                    message="No env_file loads this env file and only files named .env are read "
+                _orphan(
+                    p,
+                    "No env_file loads this env file and only files named .env are read "
                     "automatically; reference it from a compose env_file, or delete it.",
                 )
             )

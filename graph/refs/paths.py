@@ -59,68 +59,6 @@ _DATE = re.compile(r"^\d{1,4}[/\-.]\d{1,2}[/\-.]\d{1,4}$")
 _CIDR = re.compile(r"^[\d.]+/\d{1,2}$|^[0-9a-fA-F:]+/\d{1,3}$")
 _GLOB_CHARS = set("*?[]{}")
 _BAD_CHARS = set(" \t\r\n\"'<>|`,;()=&^!")
-# Keys whose values are paths even without a slash (``extends: base.json``).
-_PATH_KEYS = frozenset(
-    {
-        "extends",
-        "extend",
-        "include",
-        "includes",
-        "import",
-        "imports",
-        "inherit",
-        "inherits",
-        "base",
-        "bases",
-        "parent",
-        "parents",
-        "based_on",
-        "basedon",
-        "config",
-        "configs",
-        "configfile",
-        "config_file",
-        "config-file",
-        "file",
-        "files",
-        "path",
-        "paths",
-        "schema",
-        "ref",
-        "template",
-        "templates",
-        "values",
-        "valuefiles",
-        "valuesfiles",
-        "resources",
-        "components",
-        "patches",
-        "patchesstrategicmerge",
-        "envfile",
-        "env_file",
-        "env-file",
-        "env_files",
-        "source",
-        "src",
-        "manifest",
-        "manifests",
-        "filename",
-        "location",
-        "overlay",
-        "overlays",
-        "crds",
-        "openapi",
-        "spec",
-        "specs",
-        "definition",
-        "definitions_file",
-        "fragment",
-        "fragments",
-        "partial",
-        "partials",
-    }
-)
-_NOT_PATH_KEYS = frozenset({"subpath", "mountpath", "hostpath", "image", "url", "uri", "href", "homepage"})
 # Include-like keys: a reference under one of these must not close a cycle.
 INCLUDE_KEYS = frozenset(
     {
@@ -143,6 +81,52 @@ INCLUDE_KEYS = frozenset(
         "overlays",
     }
 )
+# Keys whose values are paths even without a slash (``extends: base.json``): the include-like
+# keys and these.
+_PATH_KEYS = INCLUDE_KEYS | frozenset(
+    {
+        "config",
+        "configs",
+        "configfile",
+        "config_file",
+        "config-file",
+        "file",
+        "files",
+        "path",
+        "paths",
+        "schema",
+        "ref",
+        "template",
+        "templates",
+        "values",
+        "valuefiles",
+        "valuesfiles",
+        "patches",
+        "patchesstrategicmerge",
+        "envfile",
+        "env_file",
+        "env-file",
+        "env_files",
+        "source",
+        "src",
+        "manifest",
+        "manifests",
+        "filename",
+        "location",
+        "overlay",
+        "crds",
+        "openapi",
+        "spec",
+        "specs",
+        "definition",
+        "definitions_file",
+        "fragment",
+        "fragments",
+        "partial",
+        "partials",
+    }
+)
+_NOT_PATH_KEYS = frozenset({"subpath", "mountpath", "hostpath", "image", "url", "uri", "href", "homepage"})
 # Key-path segments under which values are data about paths, not references.
 _SKIP_SEGMENTS = frozenset(
     {
