@@ -202,6 +202,8 @@ class Catalogue:
         self.path = path if is_file else path / CATALOGUE_FILE
         self.db_dir = self.path.parent
         self.read_only = read_only
+        self.files_written = False
+        """Whether this instance replaced or removed any file's rows (files, records, chunks...)."""
         if read_only and not self.path.exists():
             raise NotIndexedError(
                 f"No knowledge base at '{self.db_dir}'. Run `kb ingest PATH --db {self.db_dir}` first."
@@ -506,6 +508,8 @@ class Catalogue:
         content did not change. ``existing=False`` skips the deletes (first ingest).
         """
         paths = list(paths)
+        if paths or any(rows.get(t) for t in ("files", *FILE_TABLES)):
+            self.files_written = True
         with self.transaction() as con:
             if existing and paths:
                 con.register("_kb_paths", pa.table({"path": pa.array(paths, type=pa.string())}))

@@ -298,9 +298,6 @@ class WriteSession:
         self.published = False
         self.interrupted_before = False
         """True when a writer before this one died without publishing (its files were removed)."""
-        self.chunks_changed = True
-        """False when the writer knows it left the ``chunks`` table as it was: :meth:`publish` then
-        links the base generation's chunk map instead of writing it again."""
         self._tmp = self.db / f"{self.catalogue_name}.tmp"
 
     # -- the private copies ---------------------------------------------------------------------
@@ -346,7 +343,9 @@ class WriteSession:
 
             target = chunk_map_path(self.db, self.catalogue_name)
             source = chunk_map_path(self.db, self.base.catalogue) if self.base else None
-            if self.chunks_changed or source is None or not _link_or_copy(source, target):
+            # a write that left every file's rows alone (a no-change ingest, validate, report)
+            # shares the base generation's chunk map
+            if self._catalogue.files_written or source is None or not _link_or_copy(source, target):
                 write_chunk_map(self._catalogue, target)
             self._catalogue.checkpoint_and_close()
             self._catalogue = None

@@ -207,9 +207,7 @@ class KnowledgeBase:
             if ws.interrupted_before:
                 ws.catalogue.record_interrupted_run(str(Path(target).resolve()))
             t = time.perf_counter()
-            root_before = ws.catalogue.get_meta("root") if ws.base else None
             summary = run_ingest(ws.catalogue, settings, progress=progress)
-            ws.chunks_changed = bool(summary.added or summary.changed or summary.removed) or root_before != summary.root
             if git_history:
                 from ingest.changes import replay_git_history
 
@@ -391,7 +389,6 @@ class KnowledgeBase:
         if (validate or record) and not self.read_only:
             settings = self.settings
             with self._writing("kb report") as ws:
-                ws.chunks_changed = False
                 data = build_report(ws.catalogue, settings, validate=validate, record=record)
                 ws.publish()
             return data
@@ -499,7 +496,6 @@ class KnowledgeBase:
                 raise NotIndexedError(
                     f"No knowledge base at '{settings.db}'. Run `kb ingest PATH --db {settings.db}` first."
                 )
-            ws.chunks_changed = False
             found = validate(ws.catalogue, settings, **options)
             ws.publish()
         if not as_frame:
