@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -334,19 +335,27 @@ def test_chunks_queued_behind_a_replaced_or_dead_worker_are_all_answered_once(fo
     kinds[5] = "memerr"
     kinds[12] = "crash"
     kinds[31] = "memerr"
-    results = list(
-        supervised_map(
-            _task_outcome,
-            [(k,) for k in kinds],
-            workers=2,
-            timeout=0,
-            on_timeout=lambda t: "slow",
-            on_crash=lambda t: "crash-finding",
-            on_memory=lambda t: "memory-finding",
-            memory=0,
-            chunksize=3,
-        )
+
+    results: list = []
+    run = threading.Thread(
+        target=lambda: results.extend(
+            supervised_map(
+                _task_outcome,
+                [(k,) for k in kinds],
+                workers=2,
+                timeout=0,
+                on_timeout=lambda t: "slow",
+                on_crash=lambda t: "crash-finding",
+                on_memory=lambda t: "memory-finding",
+                memory=0,
+                chunksize=3,
+            )
+        ),
+        daemon=True,
     )
+    run.start()
+    run.join(60)
+    assert not run.is_alive(), "a task was never answered: the map is still waiting for it"
     assert sorted(i for i, _ in results) == list(range(40))  # each exactly once
     expected = dict(enumerate(kinds))
     expected.update({5: "memory-finding", 12: "crash-finding", 31: "memory-finding"})
