@@ -6,7 +6,8 @@ to torch fp32 (the reference the KB's identity names):
 
 * ``torch-fp32``: sentence-transformers as the build ran before ONNX (batch 64, its own sort);
 * ``onnx-fp32``: :class:`kb.embed.OnnxEmbedder` (the default on CPUs): same vectors;
-* ``torch-bf16``: bf16 autocast (fast where the CPU has AMX; same identity);
+* ``torch-bf16``: bf16 weights, output normalised in fp32 (fast where the CPU has AMX; same identity);
+* ``torch-autocast``: fp32 weights under bf16 autocast (how bf16 ran before the weights were bf16);
 * ``onnx-int8``: dynamically quantized MatMuls (another identity: vectors differ more).
 
     .venv/bin/python bench/embed_backends.py --kb bench/out/full-build/dev --texts 2000
@@ -38,6 +39,19 @@ def sample_texts(kb_dir: Path, n: int, seed: int) -> list[str]:
     return texts[:n]
 
 
+class Autocast:
+    """An fp32 torch embedder run under bf16 autocast."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return self.inner.encode(texts)  # type: ignore[attr-defined]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kb", type=Path, required=True, help="a built KB to take texts from")
@@ -56,6 +70,7 @@ def main() -> int:
         "onnx-fp32": lambda: OnnxEmbedder(precision="fp32"),
         "torch-bf16": lambda: SentenceTransformerEmbedder(device="cpu", precision="bf16"),
         "onnx-int8": lambda: OnnxEmbedder(precision="int8"),
+        "torch-autocast": lambda: Autocast(SentenceTransformerEmbedder(device="cpu", precision="fp32")),
     }
     names = [b for b in args.backends.split(",") if b]
     embedders = {name: makers[name]() for name in names}

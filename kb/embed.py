@@ -553,7 +553,7 @@ class SentenceTransformerEmbedder:
 
     ``model`` is ``all-MiniLM-L6-v2`` (the bundled files), a directory holding a saved
     sentence-transformers model, or a hub name already in the local cache. ``precision``: ``fp16``
-    halves the weights on CUDA; ``bf16`` runs CPU inference under bf16 autocast (fast on CPUs with
+    halves the weights on CUDA; ``bf16`` holds the weights in bf16 on the CPU (fast on CPUs with
     AMX); ``auto`` picks fp16 on CUDA, bf16 on an AMX CPU, else fp32. These share the fp32 identity
     (vectors agree to a cosine of 0.9999+).
     """
@@ -605,6 +605,13 @@ class SentenceTransformerEmbedder:
                 ) from exc
         if self.precision == "fp16":
             self.model.half()
+        elif self.precision == "bf16":
+            # bf16 weights, not autocast: no casts between layers (1.16-1.27x autocast's texts/s on
+            # AMX, bench/embed_backends.py); the output is normalised in fp32 (see encode), which
+            # keeps the vectors within a cosine of 0.9999 of fp32's
+            import torch
+
+            self.model.to(torch.bfloat16)
         getdim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         dim = getdim()
         if dim is None:
@@ -623,22 +630,18 @@ class SentenceTransformerEmbedder:
             if small:
                 torch.set_num_threads(1)
             try:
-                ctx = (
-                    torch.autocast("cpu", dtype=torch.bfloat16)
-                    if self.precision == "bf16"
-                    else contextlib.nullcontext()
+                out = self.model.encode(
+                    list(texts),
+                    batch_size=self.batch_size,
+                    normalize_embeddings=False,
+                    convert_to_tensor=True,
+                    show_progress_bar=False,
                 )
-                with ctx:
-                    vecs = self.model.encode(
-                        list(texts),
-                        batch_size=self.batch_size,
-                        normalize_embeddings=True,
-                        convert_to_numpy=True,
-                        show_progress_bar=False,
-                    )
             finally:
                 if small:
                     torch.set_num_threads(threads)
+            # normalised in fp32: a bf16/fp16 norm is only good to ~3 digits
+            vecs = torch.nn.functional.normalize(out.float(), dim=1).cpu().numpy()
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
     def __repr__(self) -> str:

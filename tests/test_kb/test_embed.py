@@ -121,7 +121,9 @@ def test_bf16_and_int8_stay_close_to_fp32_and_int8_is_its_own_identity(tmp_path,
     ref = SentenceTransformerEmbedder(device="cpu", precision="fp32").encode(TEXTS)
     bf16 = SentenceTransformerEmbedder(device="cpu", precision="bf16")
     assert bf16.name == DEFAULT_NAME and bf16.precision == "bf16"
-    assert float((bf16.encode(TEXTS) * ref).sum(axis=1).min()) > 0.999
+    vecs = bf16.encode(TEXTS)
+    assert vecs.dtype == np.float32 and np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    assert float((vecs * ref).sum(axis=1).min()) > 0.9995  # measured 0.9999: one identity with fp32
     int8 = OnnxEmbedder(precision="int8")
     assert int8.name == DEFAULT_NAME + "+int8"
     cos = (int8.encode(TEXTS) * ref).sum(axis=1)
