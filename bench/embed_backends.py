@@ -85,7 +85,7 @@ def main() -> int:
             dt = time.perf_counter() - t0
             best[name] = max(best.get(name, 0.0), len(texts) / dt)
             vecs[name] = v
-            print(f"run {rep + 1} {name:11} {len(texts) / dt:8.1f} texts/s", flush=True)
+            print(f"run {rep + 1} {name:14} {len(texts) / dt:8.1f} texts/s", flush=True)
     if tokens is None:
         tok = getattr(embedders.get("onnx-fp32"), "_tokenizer", None)
         if tok is not None:
@@ -96,12 +96,12 @@ def main() -> int:
         + (f", {tokens / len(texts):.0f} word pieces each on average" if tokens else "")
     )
     print(f"CPU with AMX bf16: {cpu_has_bf16()}")
-    print(f"{'backend':12} {'texts/s':>9} {'vs torch-fp32':>14} {'mean cos':>9} {'min cos':>9}")
+    print(f"{'backend':15} {'texts/s':>9} {'vs torch-fp32':>14} {'mean cos':>9} {'min cos':>9}")
     for name in names:
         cos = (vecs[name] * ref).sum(axis=1) if ref is not None else None
         ratio = best[name] / best["torch-fp32"] if "torch-fp32" in best else float("nan")
         print(
-            f"{name:12} {best[name]:9.1f} {ratio:13.2f}x "
+            f"{name:15} {best[name]:9.1f} {ratio:13.2f}x "
             + (f"{cos.mean():9.5f} {cos.min():9.5f}" if cos is not None else "")
         )
     return 0

@@ -12,8 +12,9 @@ Backends, all producing L2-normalised float32 vectors:
   Large inputs are sorted by length into batches, and the next batch is tokenized on a second
   thread while the model runs on the current one.
 * :class:`SentenceTransformerEmbedder` runs the same model in torch through sentence-transformers:
-  the build's default (fp32, or bf16 autocast on CPUs with AMX: 2.4x fp32 on the development
-  machine, cosine 0.99998 to fp32), and GPUs (``--device cuda``, fp16 weights).
+  the build's default (fp32, or bf16 weights on CPUs with AMX: 2.9x fp32 on the development
+  machine, cosine 0.9999 to fp32 with the output normalised in fp32), and GPUs (``--device cuda``,
+  fp16 weights).
 * :class:`HashEmbedder` is a deterministic bag-of-words fake for tests (``KB_MODEL=hash``).
 
 Identity. Every embedder has a :attr:`~Embedder.name` that the KB records with the vectors it
@@ -195,7 +196,7 @@ def _is_macos() -> bool:
 
 
 def cpu_has_bf16() -> bool:
-    """True on CPUs with bf16 matrix units (Intel AMX), where torch's bf16 autocast pays."""
+    """True on CPUs with bf16 matrix units (Intel AMX), where torch's bf16 inference pays."""
     try:
         flags = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
