@@ -20,8 +20,12 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from kb.embed import Embedder
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -42,14 +46,14 @@ def sample_texts(kb_dir: Path, n: int, seed: int) -> list[str]:
 class Autocast:
     """An fp32 torch embedder run under bf16 autocast."""
 
-    def __init__(self, inner: object) -> None:
+    def __init__(self, inner: Embedder) -> None:
         self.inner = inner
 
     def encode(self, texts: list[str]) -> np.ndarray:
         import torch
 
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            return self.inner.encode(texts)  # type: ignore[attr-defined]
+            return self.inner.encode(texts)
 
 
 def main() -> int:

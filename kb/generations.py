@@ -192,15 +192,21 @@ def _copy_range(fin: Any, fout: Any) -> None:
         shutil.copyfileobj(fin, fout, 16 * 1024 * 1024)
 
 
+def link_file(src: Path | str, dst: Path) -> None:
+    """``dst`` as a hard link to ``src``, or a :func:`copy_file` where links are refused
+    (another filesystem); FileNotFoundError when ``src`` is gone (from the copy's open)."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        copy_file(Path(src), dst)
+
+
 def link_tree(src: Path, dst: Path) -> None:
     """``dst`` as a folder of hard links to ``src``'s files (tantivy never rewrites a file)."""
     dst.mkdir(parents=True)
     for entry in os.scandir(src):
         if entry.is_file() and not entry.name.startswith(".tantivy-") and not entry.name.endswith(".lock"):
-            try:
-                os.link(entry.path, dst / entry.name)
-            except OSError:
-                shutil.copy2(entry.path, dst / entry.name)
+            link_file(entry.path, dst / entry.name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -676,17 +682,10 @@ class Reader:
 
 
 def _link_or_copy(source: Path, target: Path) -> bool:
-    """``target`` as a hard link to ``source`` (a copy where links are refused); False when
-    ``source`` is gone."""
+    """``target`` replaced by :func:`link_file` of ``source``; False when that fails (``source`` gone)."""
     try:
-        if target.exists():
-            target.unlink()
-        os.link(source, target)
-    except FileNotFoundError:
-        return False
+        target.unlink(missing_ok=True)
+        link_file(source, target)
     except OSError:
-        try:
-            shutil.copyfile(source, target)
-        except OSError:
-            return False
+        return False
     return True
