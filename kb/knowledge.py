@@ -443,7 +443,7 @@ class KnowledgeBase:
 
         df = pd.DataFrame(
             [h.model_dump() for h in result.hits],
-            columns=["path", "score", "line_start", "line_end", "key_path", "snippet", "format"],
+            columns=["path", "score", "line_start", "line_end", "key_path", "snippet", "format", "answer"],
         )
         df.attrs["embedded_share"] = result.embedded_share
         df.attrs["generation"] = result.generation

@@ -28,6 +28,7 @@ __all__ = [
     "FileInfo",
     "Finding",
     "Hit",
+    "AnswerLine",
     "DuplicateMember",
     "DuplicateGroup",
     "DriftMissing",
@@ -163,6 +164,15 @@ class Finding(_Model):
     )
 
 
+class AnswerLine(_Model):
+    """One line of a file that answers the query: a key with its value, a Markdown sentence, a
+    schema property. ``value`` is redacted like every stored text (a secret never appears)."""
+
+    line: int = Field(description="1-based line in the file.")
+    key_path: str | None = Field(default=None, description="The key at that line (a Markdown heading trail).")
+    value: str | None = Field(default=None, description="The value on that line, as text (a sentence for prose).")
+
+
 class Hit(_Model):
     """One search result."""
 
@@ -173,6 +183,10 @@ class Hit(_Model):
     key_path: str | None = None
     snippet: str
     format: str | None = None
+    answer: list[AnswerLine] = Field(
+        default_factory=list,
+        description="The lines of the hit that answer the query, best first; line_start..line_end covers them.",
+    )
 
 
 class SearchResult(_Model):
