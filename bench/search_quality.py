@@ -13,10 +13,21 @@ Relevance is per file: a query's hits are collapsed to distinct paths in rank or
 the share of a query's relevant files among the first five paths, MRR@10 the reciprocal rank of
 the first relevant path within the first ten (0 when none).
 
+Answers (sets whose questions carry ``evidence``: per relevant file, a regular expression for the
+line that answers): a hit *answers* when its path is relevant and one of its lines
+(``line_start..line_end``) matches that file's evidence. **answer@1**: the first hit answers;
+**answer@5**: one of the first five hits does. **line@1** is stricter: one of the first hit's
+``answer`` lines itself matches the evidence.
+
+More question sets, over other trees: ``--questions FILE`` (repeatable) takes a JSON file of the same
+shape whose ``corpus`` names a folder beside it (``../shared/corpora/<corpus>``). Score a tree
+nobody tuned on only at the start and at the end of a piece of work.
+
     .venv/bin/python bench/search_quality.py                      # every set, bundled model
     .venv/bin/python bench/search_quality.py --set sample         # the sample only (fast)
     .venv/bin/python bench/search_quality.py --work /tmp/kbq      # keep the KBs for re-runs
     .venv/bin/python bench/search_quality.py --work bench/out/full-build --open   # search built KBs as they are
+    .venv/bin/python bench/search_quality.py --set questions --questions ../shared/corpora/<tree>_questions.json
 
 The KBs are built under ``--work`` (a temporary folder by default); with a kept folder a re-run
 ingests nothing new and embeds nothing. ``--open`` searches the KBs under ``--work`` without
@@ -35,6 +46,7 @@ import argparse
 import ast
 import importlib
 import json
+import re
 import statistics
 import sys
 import tempfile
@@ -49,6 +61,8 @@ MODES = ("keyword", "semantic", "hybrid")
 SETS = ("sample", "dev", "questions")
 QUESTIONS = (REPO.parent / "shared" / "corpora" / "dev_questions.json").resolve()
 SPLIT = REPO / "bench" / "question_split.json"
+EXTRA: dict[str, Path] = {}
+"""Question sets given with ``--questions``: set name -> JSON file."""
 
 
 def halves() -> dict[str, str]:
@@ -65,6 +79,8 @@ def load_queries(qset: str) -> list[dict]:
         queries = json.loads((REPO / "bench" / "search_queries_dev.json").read_text())["queries"]
     elif qset == "questions":
         queries = json.loads(QUESTIONS.read_text())["queries"]
+    elif qset in EXTRA:
+        queries = json.loads(EXTRA[qset].read_text())["queries"]
     else:
         raise ValueError(qset)
     half = halves() if qset == "questions" else {}
@@ -77,11 +93,43 @@ def load_queries(qset: str) -> list[dict]:
 
 
 def corpus_of(qset: str) -> str:
+    if qset in EXTRA:
+        return json.loads(EXTRA[qset].read_text())["corpus"]
     return "sample" if qset == "sample" else "dev"
 
 
 def corpus_root(corpus: str) -> Path:
-    return REPO / "kb" / "sample" if corpus == "sample" else (REPO.parent / "shared" / "corpora" / "dev").resolve()
+    if corpus == "sample":
+        return REPO / "kb" / "sample"
+    for f in EXTRA.values():
+        if json.loads(f.read_text())["corpus"] == corpus:
+            return (f.parent / corpus).resolve()
+    return (REPO.parent / "shared" / "corpora" / corpus).resolve()
+
+
+_LINES: dict[Path, list[str]] = {}
+
+
+def file_lines(root: Path, path: str) -> list[str]:
+    p = root / path
+    if p not in _LINES:
+        try:
+            _LINES[p] = p.read_text(encoding="utf-8", errors="replace").split("\n")
+        except OSError:
+            _LINES[p] = []
+    return _LINES[p]
+
+
+def answers(hit, evidence: dict[str, str], root: Path) -> tuple[bool, bool]:
+    """(the hit's lines hold an evidence line, one of its ``answer`` lines is one)."""
+    rx = evidence.get(hit.path)
+    if rx is None:
+        return False, False
+    lines = file_lines(root, hit.path)
+    pat = re.compile(rx)
+    span = any(pat.search(ln) for ln in lines[max(0, hit.line_start - 1) : hit.line_end])
+    strict = any(0 < a.line <= len(lines) and pat.search(lines[a.line - 1]) for a in getattr(hit, "answer", []))
+    return span, strict
 
 
 def ranked_paths(hits) -> list[str]:
@@ -102,10 +150,13 @@ def score(paths: list[str], relevant: list[str]) -> tuple[float, float, int | No
 def evaluate(kb, qset: str, modes: Iterable[str] = MODES, queries: list[dict] | None = None) -> list[dict]:
     """One row per (query, mode) of ``qset`` searched in ``kb``."""
     rows: list[dict] = []
+    root = corpus_root(corpus_of(qset))
     for q in queries if queries is not None else load_queries(qset):
         for mode in modes:
             hits = kb.search(q["query"], k=30, mode=mode, as_frame=False)
             recall, rr, rank = score(ranked_paths(hits), q["relevant"])
+            ev = q.get("evidence")
+            ans = [answers(h, ev, root) for h in hits[:5]] if ev else []
             rows.append(
                 {
                     "set": qset,
@@ -117,6 +168,10 @@ def evaluate(kb, qset: str, modes: Iterable[str] = MODES, queries: list[dict] | 
                     "recall5": recall,
                     "rr10": rr,
                     "rank": rank,
+                    "answer1": (bool(ans and ans[0][0])) if ev else None,
+                    "answer5": any(a for a, _ in ans) if ev else None,
+                    "line1": (bool(ans and ans[0][1])) if ev else None,
+                    "top": f"{hits[0].path}:{hits[0].line_start}-{hits[0].line_end}" if hits else None,
                 }
             )
     return rows
@@ -129,6 +184,40 @@ def mrr(rows: list[dict], mode: str, *, sets: Iterable[str] | None = None, kind:
         if r["mode"] == mode and (sets is None or r["set"] in sets) and (kind is None or r["kind"] == kind)
     ]
     return statistics.fmean(sel) if sel else float("nan")
+
+
+def print_answers(rows: list[dict], sets: list[str], modes: Iterable[str]) -> None:
+    """answer@1, answer@5 and line@1 per set, half and kind (sets with evidence only)."""
+    groups: list[tuple[str, str, str | None]] = []
+    for s in sets:
+        groups.append((s, s, None))
+        if s == "questions":
+            groups += [(f"{s} {h}", s, h) for h in ("tune", "check")]
+    print(f"{'set':28} {'n':>3}  " + "  ".join(f"{m[:3] + ' a@1':>8} {'a@5':>6} {'line@1':>6}" for m in modes))
+    for name, s, half in groups:
+        for kind in ("paraphrase", "literal", None):
+            sel = [
+                r
+                for r in rows
+                if r["set"] == s
+                and r.get("answer1") is not None
+                and (kind is None or r["kind"] == kind)
+                and (half is None or r.get("half") == half)
+            ]
+            if not sel:
+                continue
+            cells = []
+            for m in modes:
+                ms = [r for r in sel if r["mode"] == m]
+                if not ms:
+                    cells.append(f"{'-':>8} {'-':>6} {'-':>6}")
+                    continue
+                a1 = statistics.fmean(float(r["answer1"]) for r in ms)
+                a5 = statistics.fmean(float(r["answer5"]) for r in ms)
+                l1 = statistics.fmean(float(r["line1"]) for r in ms)
+                cells.append(f"{a1:8.3f} {a5:6.3f} {l1:6.3f}")
+            n = len({r["id"] for r in sel})
+            print(f"{name + ' / ' + (kind or 'all'):28} {n:>3}  " + "  ".join(cells))
 
 
 def print_table(rows: list[dict], sets: list[str]) -> None:
@@ -192,6 +281,14 @@ def main() -> int:
     ap.add_argument(
         "--set", dest="sets", action="append", choices=SETS, help="question set (repeatable; default: all three)"
     )
+    ap.add_argument(
+        "--questions",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="another question set (JSON like dev_questions.json, with 'corpus' naming a folder beside it); repeatable",
+    )
     ap.add_argument("--model", default="all-MiniLM-L6-v2", help="embedding model (default: the bundled one)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--work", type=Path, default=None, help="folder for the KBs (kept; reused on re-runs)")
@@ -220,7 +317,9 @@ def main() -> int:
 
     from kb import KnowledgeBase
 
-    sets = args.sets or list(SETS)
+    for f in args.questions:
+        EXTRA[f.stem] = f.resolve()
+    sets = (args.sets or ([] if args.questions else list(SETS))) + list(EXTRA)
     work = args.work or Path(tempfile.mkdtemp(prefix="kb-quality-"))
     rows: list[dict] = []
     kbs: dict[str, object] = {}
@@ -246,15 +345,25 @@ def main() -> int:
         for r in rows:
             by_query.setdefault((r["set"], r["id"]), {})[r["mode"]] = r["rank"]
             info[(r["set"], r["id"])] = r
+        answer_of: dict[tuple[str, str], str] = {}
+        for r in rows:
+            if r["mode"] == "hybrid" and r.get("answer1") is not None:
+                answer_of[(r["set"], r["id"])] = (
+                    ("A" if r["answer1"] else ".") + ("L" if r["line1"] else ".") + ("5" if r["answer5"] else ".")
+                )
         for key, ranks in by_query.items():
             cells = [str(ranks.get(m) or "-") for m in MODES]
             r = info[key]
             print(
-                f"{key[0]:9} {key[1]:5} {r.get('half') or '':5} {r['kind']:10} {cells[0]:>7} {cells[1]:>8} {cells[2]:>6}  {r['query'][:90]}"
+                f"{key[0]:9} {key[1]:5} {r.get('half') or '':5} {r['kind']:10} {cells[0]:>7} {cells[1]:>8} {cells[2]:>6} "
+                f"{answer_of.get(key, ''):3}  {r['query'][:90]}"
             )
 
     print("\n## recall@5 and MRR@10 (file level)")
     print_table(rows, sets)
+    if any(r.get("answer1") is not None for r in rows):
+        print("\n## answers: answer@1, answer@5 (a hit's lines hold the evidence line), line@1 (an answer line is it)")
+        print_answers(rows, [s for s in sets if any(r["set"] == s and r.get("answer1") is not None for r in rows)], args.modes or MODES)
     ok = check_hybrid(rows, sets)
     print(f"\nhybrid >= each single mode on every set and kind: {'MET' if ok else 'NOT MET'}")
     print(f"queries: {len(rows) // len(MODES)}; KBs in {work}")
