@@ -101,10 +101,13 @@ def _tree_paths(fmt: str, lines: Sequence[str], base_path: str) -> list[str | No
     keyed = [(i, k) for i, k, _ in keys if k is not None]
     base: list[str | int] = split_key_path(base_path)
     if keyed and base:
-        # a section's text usually starts with its own key: do not repeat it
+        # a section's text usually starts with its own key, and a part of a section may start
+        # above its own (deepest common) key path: do not repeat what the lines spell out
         least = min(i for i, _ in keyed)
-        if base[-1] in {k for i, k in keyed if i == least}:
-            base = base[:-1]
+        top = {k for i, k in keyed if i == least}
+        j = next((j for j in range(len(base) - 1, -1, -1) if base[j] in top), None)
+        if j is not None:
+            base = base[:j]
     stack: list[tuple[int, str]] = []
     out: list[str | None] = []
     for ind, key, item in keys:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from kb.errors import BadRequestError
 from kb.limits import DEFAULT_K, MAX_K, MAX_QUERY_CHARS, MODES, validate_request
 from kb.search import candidates, fusion, stores
+from kb.search.answers import term_weights
 from kb.search.query import ParsedQuery, is_literal_query, query_identifiers
 from kb.search.snippets import make_hit
 from kb.types import SearchResult
@@ -110,9 +111,10 @@ def search(
         else:
             ranked = fusion.fuse(q, kw_hits, vec_hits, docs, stores.file_chunk_counts(st))
 
+    weights = term_weights(q, stores.term_idf(st))
     seen: set[tuple[str, int, int]] = set()
     for score, doc in ranked:
-        hit = make_hit(doc, score, q)
+        hit = make_hit(doc, score, q, weights)
         sig = (hit.path, hit.line_start, hit.line_end)
         if sig in seen:
             continue

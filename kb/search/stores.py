@@ -35,6 +35,7 @@ __all__ = [
     "vector_search",
     "files_matching",
     "file_chunk_counts",
+    "term_idf",
 ]
 
 
@@ -46,6 +47,7 @@ class _Handles:
     formats: set[str] = field(default_factory=set)
     n_files: int = 0
     chunk_counts: dict[str, int] | None = None
+    idf: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -160,3 +162,31 @@ def file_chunk_counts(st: Stores) -> dict[str, int]:
         rows = st.snapshot.catalogue.query("SELECT path, count(*) FROM chunks GROUP BY path")
         h.chunk_counts = {p: int(n) for p, n in rows}
     return h.chunk_counts
+
+
+def term_idf(st: Stores) -> Callable[[str], float]:
+    """A term's inverse document frequency in the keyword index, scaled to (0, 1] (1: a term of one
+    chunk). Cached per snapshot."""
+    import math
+
+    h = st.handles
+    kw = h.keyword
+    if kw is None:
+        return lambda term: 1.0
+    searcher = None
+    n = 0
+
+    def idf(term: str) -> float:
+        nonlocal searcher, n
+        hit = h.idf.get(term)
+        if hit is not None:
+            return hit
+        if searcher is None:
+            searcher = kw.index.searcher()
+            n = max(1, int(searcher.num_docs))
+        df = int(searcher.doc_freq("body", term))
+        value = math.log(1.0 + (n - df + 0.5) / (df + 0.5)) / math.log(1.0 + (n - 0.5) / 1.5)
+        h.idf[term] = value = min(1.0, max(0.05, value))
+        return value
+
+    return idf

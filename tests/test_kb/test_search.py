@@ -136,7 +136,7 @@ def test_filtered_vector_candidates_are_exactly_the_nearest_that_pass(wide_kb):
 
 def test_dataframe_api(tiny_kb):
     df = tiny_kb.search("review_threshold", k=2)
-    assert list(df.columns) == ["path", "score", "line_start", "line_end", "key_path", "snippet", "format"]
+    assert list(df.columns) == ["path", "score", "line_start", "line_end", "key_path", "snippet", "format", "answer"]
     assert df["path"][0] == PROD
 
 
@@ -343,7 +343,9 @@ def test_cli_search_json_and_readable(tiny_kb):
     data = json.loads(res.output)
     assert data["embedded_share"] == 1.0 and data["generation"] >= 1 and data["notice"] is None
     assert data["hits"][0]["path"] == PROD and data["hits"][0]["key_path"] == "fraud.review_threshold"
-    assert set(data["hits"][0]) == {"path", "score", "line_start", "line_end", "key_path", "snippet", "format"}
+    assert set(data["hits"][0]) == {"path", "score", "line_start", "line_end", "key_path", "snippet", "format", "answer"}
+    first_answer = data["hits"][0]["answer"][0]
+    assert first_answer["key_path"] == "fraud.review_threshold" and first_answer["value"] == "0.85"
     res = runner.invoke(
         _cli(), ["search", "review_threshold", "--db", db, "--format", "yaml"], env={"KB_MODEL": "hash"}
     )
