@@ -55,6 +55,9 @@ class SearchResponse(_Envelope):
         description="Share of the KB's texts embedded (below 1 while an embedding runs or after an interrupted one).",
     )
     notice: str | None = Field(default=None, description="Why semantic results may be partial.")
+    grouped: bool = Field(
+        default=False, description="Each hit is a different file (a 'which ...' question, or all=true)."
+    )
 
 
 class _Page(_Envelope):

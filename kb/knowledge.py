@@ -407,9 +407,17 @@ class KnowledgeBase:
     # -- search ---------------------------------------------------------------------------------
 
     def search_result(
-        self, query: str, *, k: int = 10, mode: str = "hybrid", format: str | None = None, path: str | None = None
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        mode: str = "hybrid",
+        format: str | None = None,
+        path: str | None = None,
+        all_files: bool = False,
     ) -> SearchResult:
-        """Hybrid (keyword + vector) search: the hits and what share of the KB is embedded."""
+        """Hybrid (keyword + vector) search: the hits, each with its answer lines, and what share of
+        the KB is embedded. ``all_files``: every matching file once (see :func:`kb.search.search`)."""
         from kb.search import search
 
         with self.snapshot() as snap:
@@ -423,6 +431,7 @@ class KnowledgeBase:
                 format=format,
                 path=path,
                 embedder=(lambda: self.embedder("query")),
+                all_files=all_files,
             )
 
     def search(
@@ -434,9 +443,10 @@ class KnowledgeBase:
         format: str | None = None,
         path: str | None = None,
         as_frame: bool = True,
+        all_files: bool = False,
     ):
         """Hybrid (keyword + vector) search. A DataFrame of hits, or ``Hit`` models."""
-        result = self.search_result(query, k=k, mode=mode, format=format, path=path)
+        result = self.search_result(query, k=k, mode=mode, format=format, path=path, all_files=all_files)
         if not as_frame:
             return result.hits
         import pandas as pd

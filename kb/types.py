@@ -204,6 +204,8 @@ class SearchResult(_Model):
     embedded_share: float = 1.0
     notice: str | None = None
     """Set when semantic results cover only part of the KB (an embedding still running or interrupted)."""
+    grouped: bool = False
+    """Each hit is a different file (a "which ..." question, or ``--all``)."""
 
 
 class DuplicateMember(_Model):

@@ -34,12 +34,17 @@ def search(
         str | None, Parameter(max_length=100, description="Only files of this format (yaml, json, ...).")
     ] = None,
     path: PathFilter = None,
+    all: Annotated[
+        bool,
+        Parameter(description="Every matching file once (up to 100), instead of the k best chunks."),
+    ] = False,
 ) -> SearchResponse:
-    """Search the knowledge base. Each hit has path, score, line_start, line_end, key_path, snippet, format."""
+    """Search the knowledge base. Each hit has path, score, line_start, line_end, key_path, snippet, format,
+    and answer: the lines that answer (line, key_path, value), which line_start..line_end cover."""
     text = q.replace("\x00", " ")
     if not text.strip():
         raise BadRequestError("q is blank: send a question or an identifier, e.g. ?q=DATABASE_URL.")
-    result = service.search(text, k=k, mode=mode, format=format or None, path=path or None)
+    result = service.search(text, k=k, mode=mode, format=format or None, path=path or None, all_files=all)
     return SearchResponse(
         query=q,
         mode=mode,
@@ -47,4 +52,5 @@ def search(
         generation=result.generation,
         embedded_share=result.embedded_share,
         notice=result.notice,
+        grouped=result.grouped,
     )

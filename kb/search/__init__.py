@@ -37,7 +37,19 @@ if TYPE_CHECKING:  # pragma: no cover
     from kb.keyword import ChunkDoc
     from kb.settings import Settings
 
-__all__ = ["search", "MODES", "MAX_K", "MAX_QUERY_CHARS", "DEFAULT_K", "query_identifiers", "is_literal_query"]
+__all__ = [
+    "search",
+    "MODES",
+    "MAX_K",
+    "MAX_QUERY_CHARS",
+    "DEFAULT_K",
+    "ALL_SHARE",
+    "query_identifiers",
+    "is_literal_query",
+]
+
+ALL_SHARE = 0.5
+"""``all_files``: files whose best chunk scores at least this share of the best hit's score."""
 
 
 def search(
@@ -50,6 +62,7 @@ def search(
     format: str | None = None,
     path: str | None = None,
     embedder: Callable[[], Embedder] | Embedder | None = None,
+    all_files: bool = False,
 ) -> SearchResult:
     """Search one published generation; at most ``k`` hits, best first (see :mod:`kb.search.fusion`).
 
@@ -62,6 +75,11 @@ def search(
     :class:`~kb.errors.NotIndexedError` when the KB has no index;
     :class:`~kb.errors.EmbedderMismatchError` when ``settings`` name another embedder than the
     KB's vectors (semantic and hybrid modes).
+
+    A question that asks for several things ("Which stacks wait for their database?") gets each
+    matching file once (its best chunk), not several chunks of the first file; ``all_files`` does
+    the same for any query and returns every file scoring at least :data:`ALL_SHARE` of the best
+    one (up to ``MAX_K``), ignoring ``k``.
     """
     query = validate_request(query, k, mode)
     st = stores.open_stores(snapshot, settings, embedder)
@@ -112,14 +130,23 @@ def search(
             ranked = fusion.fuse(q, kw_hits, vec_hits, docs, stores.file_chunk_counts(st))
 
     weights = term_weights(q, stores.term_idf(st))
+    result.grouped = all_files or q.asks_for_many
+    limit = MAX_K if all_files else k
+    floor = ALL_SHARE * ranked[0][0] if all_files and ranked and ranked[0][0] > 0 else None
     seen: set[tuple[str, int, int]] = set()
+    files: set[str] = set()
     for score, doc in ranked:
+        if floor is not None and score < floor:
+            break
+        if result.grouped and doc.path in files:
+            continue
         hit = make_hit(doc, score, q, weights)
         sig = (hit.path, hit.line_start, hit.line_end)
         if sig in seen:
             continue
         seen.add(sig)
+        files.add(doc.path)
         result.hits.append(hit)
-        if len(result.hits) >= k:
+        if len(result.hits) >= limit:
             break
     return result

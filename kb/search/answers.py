@@ -252,7 +252,7 @@ def read_units(fmt: str, lines: Sequence[str], key_path: str | None) -> list[Uni
         units = [Unit(i, "prose" if ln.strip() else "blank", value=ln.strip()) for i, ln in enumerate(lines)]
     paths = line_key_paths(fmt, lines, key_path)
     for u, p in zip(units, paths):
-        u.path = p
+        u.path = p or (u.key if fmt in FLAT_FORMATS and u.kind == "leaf" and u.key else None)
     _attach_docs(units)
     _attach_structure(units, fmt, key_path)
     return units
@@ -407,6 +407,9 @@ def _score(u: Unit, q: ParsedQuery, weights: dict[str, float], line: str) -> flo
     key = _roots(u.key) if u.key else set()
     value = _roots(u.value) if u.value else set()
     doc = _roots(u.doc) if u.doc else set()
+    if u.kind in ("comment", "param"):  # documentation: the key it documents is the better answer
+        doc |= key | value
+        key = value = set()
     context = _roots(u.context) if u.context else set()
     score = 0.0
     for term, w in weights.items():
@@ -438,6 +441,10 @@ def _expand(units: list[Unit], best: Unit) -> list[int]:
         leaves = [k for k in kids if k.kind in ("leaf", "item", "block") or (k.kind == "parent" and not k.children)]
         out = ([best.i] if best.kind == "item" and best.value else []) + [k.i for k in leaves]
         return out[:MAX_ANSWERS] or [best.i]
+    if best.kind == "param":  # the key a Helm ``@param`` names
+        for u in units[best.i + 1 :]:
+            if u.path and u.kind in ("leaf", "parent", "block", "item") and (u.path + ".").endswith(best.key + "."):
+                return _expand(units, u) if u.kind == "parent" and u.children else [u.i]
     if best.kind in ("comment", "param"):
         # the key this comment documents: the next key line below the comment block
         for u in units[best.i + 1 :]:

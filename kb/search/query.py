@@ -20,6 +20,10 @@ PROSE_IDIOMS = True
 _ABBREVIATION = re.compile(r"^(?:[a-z]\.)+[a-z]?$|^(?:etc|vs|cf|approx|incl|resp)$", re.IGNORECASE)
 """Prose abbreviations (``e.g.``, ``i.e.``, ``a.k.a.``, ``etc.``): never identifiers, never terms."""
 _WORDS = re.compile(r"^[A-Za-z]+(?:-[A-Za-z]+)*$")
+_MANY = re.compile(r"\b(?:which|list|all the)\b", re.IGNORECASE)
+MANY_WITHIN = 60
+"""A question asks for many things when "which", "list" or "all the" comes within its first 60
+characters ("In the chart, which values ...")."""
 
 
 def _prose(token: str, alone: bool) -> bool:
@@ -109,6 +113,9 @@ class ParsedQuery:
     define_res: list[re.Pattern[str]] = field(default_factory=list)
     ident_terms: set[str] = field(default_factory=set)
     """The analysed terms of the identifiers (their whole forms and parts)."""
+    asks_for_many: bool = False
+    """A question after several things ("Which stacks ...", "List the charts ..."): search answers
+    with each matching file once."""
 
     @classmethod
     def parse(cls, text: str) -> ParsedQuery:
@@ -121,4 +128,5 @@ class ParsedQuery:
             ident_res=[_ident_regex(i) for i in idents],
             define_res=[_define_regex(i) for i in idents],
             ident_terms={t for i in idents for t in analyze(i)},
+            asks_for_many=_MANY.search(text[:MANY_WITHIN]) is not None,
         )

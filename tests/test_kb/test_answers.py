@@ -1,0 +1,248 @@
+"""Answer lines: within a hit, the lines that answer the query, in every format; list questions get
+each file once; answers never show a secret; the real model end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kb import KnowledgeBase
+from kb.search.answers import pick_answers
+from kb.search.query import ParsedQuery
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "kb" / "sample"
+
+
+def answer(
+    fmt: str, text: str, query: str, key_path: str = ""
+) -> tuple[list[tuple[int, str | None, str | None]], int, int]:
+    """(answers as (1-based line, key path, value), first line, last line) of ``text`` for ``query``."""
+    picked, lo, hi = pick_answers(fmt, text.split("\n"), key_path, ParsedQuery.parse(query))
+    return [(i + 1, p, v) for i, p, v in picked], lo + 1, hi + 1
+
+
+RETRY_YAML = """\
+payments:
+  capture_mode: manual
+  retry:
+    max_attempts: 3
+    initial_backoff: 250ms
+    max_backoff: 10s
+  settlement:
+    cron: "0 2 * * *"
+"""
+
+
+def test_yaml_a_matched_mapping_answers_with_its_leaf_values():
+    got, lo, hi = answer("yaml", RETRY_YAML, "how long does the payment service retry")
+    assert got == [
+        (4, "payments.retry.max_attempts", "3"),
+        (5, "payments.retry.initial_backoff", "250ms"),
+        (6, "payments.retry.max_backoff", "10s"),
+    ]
+    assert (lo, hi) == (1, 6)  # the keys above it that the question names ("payment"), then the values
+
+
+def test_yaml_a_leaf_answers_with_its_value_and_not_its_neighbours():
+    got, lo, hi = answer("yaml", RETRY_YAML, "what is the settlement cron schedule")
+    assert got[0] == (8, "payments.settlement.cron", "0 2 * * *")
+    assert lo <= 8 <= hi
+
+
+def test_yaml_a_list_item_answers_with_its_fields():
+    text = """\
+containers:
+  - name: server
+    env:
+      - name: HUGGING_FACE_HUB_TOKEN
+        valueFrom:
+          secretKeyRef:
+            name: hf-secret
+            key: token
+      - name: OTHER
+        value: x
+"""
+    got, lo, hi = answer("yaml", text, "Where does the pod get HUGGING_FACE_HUB_TOKEN from?")
+    lines = [g[0] for g in got]
+    assert lines[0] == 4 and 7 in lines and 8 in lines
+    assert 9 not in lines and 10 not in lines  # the next item is not part of it
+    assert lo == 4 and hi == 8
+
+
+def test_yaml_a_helm_param_comment_points_at_the_value_line_and_is_shown():
+    text = """\
+## @param arbiter.enabled Enable deploying the arbiter
+##   https://docs.example.com/arbiter
+arbiter:
+  ## @param arbiter.enabled Enable deploying the arbiter
+  enabled: false
+  ## @param arbiter.hostAliases Add deployment host aliases
+  hostAliases: []
+"""
+    got, lo, hi = answer("yaml", text, "how do I enable deploying the arbiter member", "arbiter")
+    assert got[0] == (5, "arbiter.enabled", "false")
+    assert lo <= 4  # the @param line that documents it is in the hit
+    assert all(g[0] != 7 for g in got)
+
+
+def test_json_keys_values_and_parent_objects():
+    text = """\
+{
+  "database": {
+    "host": "orders-db",
+    "maxConnections": 40,
+    "timeoutMs": 5000
+  }
+}"""
+    got, _, _ = answer("json", text, "how many connections may the orders database open at most")
+    assert got[0] == (4, "database.maxConnections", "40")
+    got, lo, hi = answer("json", text, "database settings")
+    assert [g[0] for g in got] == [3, 4, 5] and lo == 2
+
+
+@pytest.mark.parametrize(
+    ("fmt", "text", "query", "want"),
+    [
+        (
+            "dotenv",
+            "APP_ENV=prod\nTZ=Europe/Berlin\nLOG_LEVEL=info\n",
+            "which timezone do the containers use",
+            (2, "TZ", "Europe/Berlin"),
+        ),
+        (
+            "dotenv",
+            "# inherited from the shell\nFOO=bar\nVAR_FROM_SHELL\n",
+            "variable from shell",
+            (3, "VAR_FROM_SHELL", None),
+        ),
+        (
+            "properties",
+            "spring.datasource.url=jdbc:mysql://db:3306/app\nserver.port=8080\n",
+            "what port does the server listen on",
+            (2, "server.port", "8080"),
+        ),
+        (
+            "ini",
+            "[server]\nhost = 0.0.0.0\nport = 8080\n\n[log]\nlevel = debug\n",
+            "how verbose is logging level",
+            (6, "log.level", "debug"),
+        ),
+        (
+            "toml",
+            '[hooks.apply.pre]\ncommand = "echo"\nscript = "pre.sh"\n',
+            "which script runs before apply",
+            (3, "hooks.apply.pre.script", "pre.sh"),
+        ),
+        (
+            "dockerfile",
+            "FROM rust:1.80 AS build\nRUN cargo build \\\n    --release\nEXPOSE 8080\n",
+            "which port does the container expose",
+            (4, None, "8080"),
+        ),
+    ],
+)
+def test_flat_table_and_dockerfile_formats_answer_with_the_key_line(fmt, text, query, want):
+    got, lo, hi = answer(fmt, text, query)
+    line, key, value = want
+    assert got[0][0] == line and got[0][2] == value
+    if key is not None:
+        assert got[0][1] == key
+    assert lo <= line <= hi
+
+
+def test_dockerfile_a_continued_instruction_shows_its_continuation():
+    text = 'FROM rust:1.80\nRUN cargo build \\\n    --target wasm32-wasi \\\n    --release\nCMD ["app"]\n'
+    got, lo, hi = answer("dockerfile", text, "how is the wasm target built with cargo")
+    assert got[0][0] == 2 and "--target wasm32-wasi" in (got[0][2] or "")
+    assert (lo, hi) == (2, 4)
+
+
+def test_markdown_a_sentence_a_table_row_and_a_bullets_lead_in():
+    text = """\
+# Deploying
+
+Each example must include its own README covering:
+
+- Prerequisites
+- Cleanup commands to remove all resources
+- The last validated version
+
+| Parameter | Description | Default |
+| --- | --- | --- |
+| `replicaCount` | Number of replicas | `1` |
+| `image.tag` | Image tag | `latest` |
+"""
+    got, lo, hi = answer("markdown", text, "what cleanup commands must an example document", "Deploying")
+    assert got[0][0] == 6 and lo == 3  # the bullet, with the sentence that introduces the list
+    got, lo, hi = answer("markdown", text, "how many replicas by default", "Deploying")
+    assert got[0][0] == 11 and got[0][2] == "`replicaCount` | Number of replicas | `1`"  # the whole row
+
+
+def test_a_chunk_with_no_matching_word_still_answers_with_its_first_value():
+    got, lo, hi = answer("yaml", "# settings\nserver:\n  port: 8080\n", "zzz qqq")
+    assert got and lo <= got[0][0] <= hi
+
+
+# ---------------------------------------------------------------------------------------------
+# Through search
+# ---------------------------------------------------------------------------------------------
+
+
+def test_hits_carry_answer_lines_that_their_line_range_covers(tiny_kb):
+    hits = tiny_kb.search("review_threshold", k=3, as_frame=False)
+    for h in hits:
+        assert h.answer, h
+        assert all(h.line_start <= a.line <= h.line_end for a in h.answer)
+    top = hits[0].answer[0]
+    assert (top.key_path, top.value) == ("fraud.review_threshold", "0.85")
+
+
+def test_a_which_question_returns_each_file_once(tmp_path):
+    tree = tmp_path / "tree"
+    for name in ("a", "b", "c"):
+        d = tree / name
+        d.mkdir(parents=True)
+        (d / "compose.yaml").write_text(
+            "services:\n  app:\n    image: app\n    depends_on:\n      db:\n        condition: service_healthy\n"
+            "  db:\n    image: postgres\n    healthcheck:\n      test: pg_isready\n"
+        )
+    with KnowledgeBase.build(tree, db=tmp_path / "kb", model="hash", workers=1) as kb:
+        plain = kb.search_result("app depends_on db condition service_healthy healthcheck", k=6)
+        assert not plain.grouped
+        result = kb.search_result("Which stacks wait for their database's health check?", k=6)
+        assert result.grouped
+        paths = [h.path for h in result.hits]
+        assert sorted(paths) == ["a/compose.yaml", "b/compose.yaml", "c/compose.yaml"]
+        every = kb.search_result("service_healthy", all_files=True)
+        assert every.grouped and len({h.path for h in every.hits}) == len(every.hits) == 3
+
+
+def test_answers_never_show_a_secret(tmp_path):
+    secret = "Zq8vN3xLr5TgW2mKp9Yd"
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "app.yaml").write_text(f"database:\n  host: db\n  user: app\n  password: {secret}\n  port: 5432\n")
+    (tree / ".env").write_text(f"DB_HOST=db\nDB_PASSWORD={secret}\n")
+    with KnowledgeBase.build(tree, db=tmp_path / "kb", model="hash", workers=1) as kb:
+        for q in ("database password", "DB_PASSWORD", "what are the database credentials"):
+            result = kb.search_result(q, k=5)
+            assert result.hits
+            dumped = result.model_dump_json()
+            assert secret not in dumped and secret[:8] not in dumped
+            assert any(a.key_path in ("database.password", "DB_PASSWORD") for h in result.hits for a in h.answer)
+
+
+@pytest.mark.model
+def test_real_model_answers_the_retry_question_with_its_values(tmp_path):
+    with KnowledgeBase.build(SAMPLE, db=tmp_path / "kb", workers=1) as kb:
+        top = kb.search_result("how long does the payment service retry", k=3).hits[0]
+        assert top.path.startswith("services/payments/config/")
+        lines = (SAMPLE / top.path).read_text().splitlines()
+        keys = ("max_attempts", "initial_backoff", "max_backoff")
+        want = {i for i, ln in enumerate(lines, 1) if ln.strip().split(":")[0] in keys}
+        got = {a.line for a in top.answer}
+        assert want <= got, top
+        assert top.line_start <= min(got) and max(got) <= top.line_end
+        assert all(a.value for a in top.answer)
