@@ -363,7 +363,11 @@ def main() -> int:
     print_table(rows, sets)
     if any(r.get("answer1") is not None for r in rows):
         print("\n## answers: answer@1, answer@5 (a hit's lines hold the evidence line), line@1 (an answer line is it)")
-        print_answers(rows, [s for s in sets if any(r["set"] == s and r.get("answer1") is not None for r in rows)], args.modes or MODES)
+        print_answers(
+            rows,
+            [s for s in sets if any(r["set"] == s and r.get("answer1") is not None for r in rows)],
+            args.modes or MODES,
+        )
     ok = check_hybrid(rows, sets)
     print(f"\nhybrid >= each single mode on every set and kind: {'MET' if ok else 'NOT MET'}")
     print(f"queries: {len(rows) // len(MODES)}; KBs in {work}")

@@ -343,7 +343,16 @@ def test_cli_search_json_and_readable(tiny_kb):
     data = json.loads(res.output)
     assert data["embedded_share"] == 1.0 and data["generation"] >= 1 and data["notice"] is None
     assert data["hits"][0]["path"] == PROD and data["hits"][0]["key_path"] == "fraud.review_threshold"
-    assert set(data["hits"][0]) == {"path", "score", "line_start", "line_end", "key_path", "snippet", "format", "answer"}
+    assert set(data["hits"][0]) == {
+        "path",
+        "score",
+        "line_start",
+        "line_end",
+        "key_path",
+        "snippet",
+        "format",
+        "answer",
+    }
     first_answer = data["hits"][0]["answer"][0]
     assert first_answer["key_path"] == "fraud.review_threshold" and first_answer["value"] == "0.85"
     res = runner.invoke(
