@@ -305,13 +305,14 @@ def schema_violations(
         for r in refs
         if r.kind == "schema" and r.status == "ok" and r.doc == 0 and r.resolved
     }
-    declared = {r.path for r in refs if r.kind == "schema" and r.doc == 0}
+    declared = {r.path: r.target for r in refs if r.kind == "schema" and r.doc == 0 and r.path not in schema_refs}
     choices = choose_schemas(corpus, index, smap, schema_refs, declared)
     used = {c.schema for c in choices}
     validator = SchemaValidator(corpus, index)
     missing: dict[str, int] = defaultdict(int)
     unusable: dict[str, int] = defaultdict(int)
     checked: set[str] = set()
+    unlike: set[str] = set()
     pending: list[tuple[Any, list]] = []
     out: list[Finding] = []
     batch = 2000
@@ -319,7 +320,7 @@ def schema_violations(
         chunk = choices[start : start + batch]
         corpus.load_documents([c.path for c in chunk])
         for c in chunk:
-            if not c.schema.startswith("/") and not corpus.is_file(c.schema):
+            if not c.builtin and not c.schema.startswith("/") and not corpus.is_file(c.schema):
                 if c.why != "$schema":
                     missing[c.schema] += 1
                 continue
@@ -328,6 +329,9 @@ def schema_violations(
                 if corpus.formats.get(c.path) != "yaml" or corpus.status.get(c.path) != "ok":
                     continue
                 docs = [(0, None)]  # a YAML file with no document (empty, or comments only) is null
+            if c.builtin and not validator.looks_like(c.schema, docs):
+                unlike.add(c.path)  # named like a known file, holding something else: not checked
+                continue
             result = validator.validate(c.schema, docs)
             if result is None:
                 unusable[c.schema] += 1
@@ -360,9 +364,12 @@ def schema_violations(
     if coverage is not None:
         structured = sum(1 for f in corpus.formats.values() if f in ("json", "yaml", "toml"))
         by_source: dict[str, int] = defaultdict(int)
+        choices = [c for c in choices if c.path not in unlike]
         for c in choices:
             by_source[
-                next((k for k in ("schema map", "$schema", "Helm", "catalog") if c.why.startswith(k)), c.why)
+                "built-in catalogue"
+                if c.builtin
+                else next((k for k in ("schema map", "$schema", "Helm", "catalog") if c.why.startswith(k)), c.why)
             ] += 1
         coverage.update(
             structured_files=structured,

