@@ -170,7 +170,7 @@ _HOW = {
     "compose-env-file": "create the env file, fix the path, or mark it `required: false`",
     "compose-depends-on": "define the service (here or in a compose file merged with this one) or "
     "remove it from depends_on; mark it `required: false` if it is optional",
-    "compose-volume": "create it or fix the path (Docker would silently create an empty folder)",
+    "compose-volume": "add the file or fix the path (Docker would mount an empty folder in its place)",
     "compose-build-context": "fix build.context or add the folder",
     "compose-dockerfile": "add the Dockerfile to the build context or set build.dockerfile",
     "compose-include": "fix the include path or add the file",
