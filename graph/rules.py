@@ -283,6 +283,9 @@ def reference_cycles(refs: list[Reference]) -> list[Finding]:
 # ---------------------------------------------------------------------------------------------
 
 
+_STRUCTURED = ("json", "yaml", "toml")
+
+
 def schema_violations(
     ex: ReferenceExtractor,
     refs: list[Reference],
@@ -362,7 +365,7 @@ def schema_violations(
                 )
             )
     if coverage is not None:
-        structured = sum(1 for f in corpus.formats.values() if f in ("json", "yaml", "toml"))
+        structured = sum(1 for f in corpus.formats.values() if f in _STRUCTURED)
         by_source: dict[str, int] = defaultdict(int)
         choices = [c for c in choices if c.path not in unlike]
         for c in choices:
@@ -377,6 +380,9 @@ def schema_violations(
             validated=len(checked),
             violating=len({c.path for c, _ in pending}),
             without_schema=structured - len({c.path for c in choices}),
+            declared_unresolved=len(
+                {p for p in declared if p not in {c.path for c in choices} and corpus.formats.get(p) in _STRUCTURED}
+            ),
             by_source=dict(by_source),
         )
     if notes is not None:

@@ -28,7 +28,15 @@ __all__ = ["Settings", "DEFAULT_MODEL"]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
-_LIST_FIELDS = ("known_env", "schema_map", "ref_roots", "schema_catalogs", "ignore", "cors_origins")
+_LIST_FIELDS = (
+    "known_env",
+    "schema_map",
+    "ref_roots",
+    "schema_catalogs",
+    "ignore",
+    "cors_origins",
+    "drift_ignore",
+)
 
 
 class Settings(BaseModel):
@@ -121,6 +129,11 @@ class Settings(BaseModel):
     schema_catalogs: list[str] = Field(
         default_factory=list,
         description='SchemaStore-style catalog files (``{"schemas": [{"fileMatch", "url"}]}``) outside the tree.',
+    )
+    drift_ignore: list[str] = Field(
+        default_factory=list,
+        description="Intended differences between environments: ``KEY_GLOB`` or ``FILE_GLOB:KEY_GLOB`` entries "
+        "(``replicaCount``, ``values-*.yaml:resources.*``) that ``kb drift`` leaves out and the health score does not count.",
     )
     ignore: list[str] = Field(
         default_factory=list, description="Extra gitignore-style patterns to skip, on top of .gitignore and .kbignore."
