@@ -110,6 +110,10 @@ class Settings(BaseModel):
         default=5.0,
         description="Seconds between publications of embedding progress (readers see new vectors this often).",
     )
+    progress_every: float = Field(
+        default=5.0,
+        description="Seconds between progress lines when stderr is not a terminal (CI logs, pipes); a terminal gets a bar.",
+    )
     write_timeout: float = Field(
         default=600.0,
         description="Seconds a write (ingest, validate) waits for another writer of the same KB before giving up.",
@@ -179,6 +183,36 @@ class Settings(BaseModel):
             raise ConfigError(f"{pp}: cannot read [tool.kb]: {exc}. Fix the TOML syntax.") from exc
         values = {**layered, **given}
         return cls.from_mapping(values)
+
+    @classmethod
+    def sources(
+        cls,
+        overrides: dict[str, Any] | None = None,
+        *,
+        pyproject: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> dict[str, str]:
+        """Where each setting's value comes from, with :meth:`load`'s layers: ``flag``,
+        ``env KB_NAME``, ``pyproject.toml [tool.kb]`` or ``default``."""
+        pp = pyproject if pyproject is not None else Path("pyproject.toml")
+        env = os.environ if environ is None else environ
+        given = {k for k, v in (overrides or {}).items() if v is not None}
+        try:
+            from_pp = {k.replace("-", "_") for k in _Pyproject(_Layers, pp)()}
+        except ValueError:
+            from_pp = set()
+        from_env = set(_Environ(_Layers, env)())
+        out = {}
+        for name in cls.model_fields:
+            if name in given:
+                out[name] = "flag"
+            elif name in from_env:
+                out[name] = f"env KB_{name.upper()}"
+            elif name in from_pp:
+                out[name] = f"{pp} [tool.kb]"
+            else:
+                out[name] = "default"
+        return out
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
