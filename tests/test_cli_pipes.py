@@ -241,3 +241,21 @@ def test_config_says_where_each_value_comes_from_and_hides_url_tokens(tmp_path):
     human = kb("config", env={"KB_MODEL": "hash"}, cwd=tmp_path).stdout
     line = next(ln for ln in human.splitlines() if ln.startswith("max_depth ="))
     assert "default" in line and "env" not in line.split("(KB_")[0]
+
+
+def test_kb_mcp_exits_cleanly_when_the_client_leaves_at_once(piped):
+    """A client that connects and closes stdin at once (while the model may still be loading):
+    exit 0, never "terminate called without an active exception" (an abort, exit 134)."""
+    _, db, _ = piped
+    for _ in range(3):
+        res = subprocess.run(
+            [sys.executable, "-c", "from kb.cli import main; main()", "mcp", "--db", str(db)],
+            input="",
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"},
+            cwd=REPO,
+            timeout=120,
+        )
+        assert res.returncode == 0, res.stderr
+        assert "terminate called" not in res.stderr and "Traceback" not in res.stderr
