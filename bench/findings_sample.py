@@ -35,13 +35,15 @@ def main() -> None:
     ap.add_argument("--tree")
     ap.add_argument("--state")
     a = ap.parse_args()
-    data = json.load(open(a.findings, encoding="utf-8"))
+    with open(a.findings, encoding="utf-8") as fh:
+        data = json.load(fh)
     drawn = sample(data["findings"] if isinstance(data, dict) else data, a.n, a.seed)
     if not a.verdicts:
         for f in drawn:
             print(json.dumps({"key": key(f), "severity": f["severity"], "message": f["message"][:300]}))
         return
-    verdicts = json.load(open(a.verdicts, encoding="utf-8"))[a.tree][a.state]
+    with open(a.verdicts, encoding="utf-8") as fh:
+        verdicts = json.load(fh)[a.tree][a.state]
     missing = [key(f) for f in drawn if key(f) not in verdicts]
     if missing:
         sys.exit(f"no verdict for {missing}")
