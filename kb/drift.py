@@ -326,8 +326,23 @@ def _units(eff: Effective) -> Effective:
 # ---------------------------------------------------------------------------------------------
 
 
-def find_drift(catalogue: Catalogue, settings: Settings) -> list[DriftGroup]:
-    """Drift groups: sibling files whose environments miss keys or disagree on values."""
+def intended(settings: Settings, files: list[str], key: str) -> bool:
+    """Whether the ``drift_ignore`` setting declares ``key`` of these sibling files an intended
+    difference: an entry is ``KEY_GLOB`` (any files) or ``FILE_GLOB:KEY_GLOB``, fnmatch globs."""
+    for entry in settings.drift_ignore or []:
+        file_glob, sep, key_glob = entry.rpartition(":")
+        if not fnmatch.fnmatchcase(key, key_glob):
+            continue
+        if not sep or any(fnmatch.fnmatchcase(f, file_glob) for f in files):
+            return True
+    return False
+
+
+def find_drift(catalogue: Catalogue, settings: Settings, *, declared: list[int] | None = None) -> list[DriftGroup]:
+    """Drift groups: sibling files whose environments miss keys or disagree on values.
+
+    Keys the ``drift_ignore`` setting declares intended are left out; ``declared``, when given,
+    gets one more item per key left out that way (the report counts them)."""
     groups = sibling_groups(_config_paths(catalogue))
     records = _load(catalogue, sorted({p for g in groups for p in g.files}))
     out: list[DriftGroup] = []
@@ -344,6 +359,12 @@ def find_drift(catalogue: Catalogue, settings: Settings) -> list[DriftGroup]:
             all_keys.update(dict.fromkeys(t))
         missing, differing = [], []
         for key in sorted(all_keys, key=_sort_key):
+            if settings.drift_ignore and intended(settings, g.files, key):
+                if declared is not None and (
+                    any(key not in effective[e] for e in envs) or len({effective[e][key][0] for e in envs}) > 1
+                ):
+                    declared.append(1)
+                continue
             lacking = [e for e in envs if key not in effective[e]]
             lacking += [t for t, keys in templates.items() if key not in keys]
             if lacking:

@@ -58,6 +58,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from kb.settings import Settings
 
 __all__ = [
+    "DEFAULT_KINDS",
     "KINDS",
     "find_duplicates",
     "duplication_summary",
@@ -68,6 +69,9 @@ __all__ = [
 ]
 
 KINDS: tuple[str, ...] = ("exact", "canonical", "block", "near", "semantic")
+# what "every kind" means when none is named: semantic groups (similar prose) are opt-in, they
+# are suggestions to read, not repeats to fold, and they drown the others on a prose-heavy tree
+DEFAULT_KINDS: tuple[str, ...] = ("exact", "canonical", "block", "near")
 """Every duplicate kind, in report order."""
 
 
@@ -98,7 +102,8 @@ def find_duplicates(
     suggest: bool = False,
     snapshot: Any = None,
 ) -> list[DuplicateGroup]:
-    """Duplicate groups of the requested ``kinds`` (default: all), in :data:`KINDS` order.
+    """Duplicate groups of the requested ``kinds`` (default: :data:`DEFAULT_KINDS`, every kind but
+    ``semantic``, which is opt-in), in :data:`KINDS` order.
 
     ``snapshot`` (the :class:`~kb.generations.Snapshot` the catalogue belongs to) gives the
     ``semantic`` kind its vectors; without it that kind finds nothing.
@@ -226,7 +231,7 @@ def typed_value(value: str | None, value_type: str) -> Any:
 
 def _check_kinds(kinds: Sequence[str] | None) -> list[str]:
     if not kinds:
-        return list(KINDS)
+        return list(DEFAULT_KINDS)
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise BadRequestError(f"Unknown duplicate kind '{unknown[0]}' (known: {', '.join(KINDS)}).")

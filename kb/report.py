@@ -18,9 +18,15 @@ component                    weight  value
 ``unique_data``              0.20    1 - the duplication ratio (leaf values in removable exact,
                                      canonical and block copies / all leaf values)
 ``consistent_environments``  0.20    1 - drifting keys / keys of sibling environment files
-                                     (1 when the tree has no sibling environment files)
-``schema_coverage``          0.15    JSON/YAML/TOML files with a JSON Schema / all of them
+                                     (1 when the tree has no sibling environment files); keys
+                                     the ``drift_ignore`` setting declares intended do not count
+``schema_coverage``          0.15    files checked against their JSON Schema / files that have
+                                     or declare one (the schema map, ``$schema``, Helm, a
+                                     catalog, kb's built-in catalogue of common files); a file
+                                     nobody publishes a schema for costs nothing
 ===========================  ======  ==========================================================
+
+Each component says the points it loses and how to earn them back (``lost``, ``how``).
 
 A component that cannot be computed (schema coverage before any ``kb validate``) is left out and
 the other weights are scaled up to sum to 1; the page says so. Grades: A >= 90, B >= 80,
@@ -179,14 +185,66 @@ def build_report(
         "clean_files": (1 - (f["files_with_errors"] + 0.5 * f["files_with_warnings_only"]) / files) if files else None,
         "unique_data": 1 - d["duplication_ratio"] if d["leaf_values"] else None,
         "consistent_environments": (1 - dr["drifting_keys"] / dr["keys"]) if dr["keys"] else 1.0,
-        "schema_coverage": (sc["with_schema"] / sc["structured_files"]) if sc and sc["structured_files"] else None,
+        "schema_coverage": _schema_share(sc),
     }
     report["score"] = health_score(values)
+    _earn_back(report["score"], f, d, dr, sc, files)
     snapshot = _snapshot(report)
     report["trends"] = timed("trends", lambda: _trends(catalogue, snapshot, record))
     report["timings"] = timings
     report["seconds"] = round(time.perf_counter() - t0, 3)
     return report
+
+
+def _schema_share(sc: dict[str, Any] | None) -> float | None:
+    """Files checked against their schema / files that have or declare one (None: no such file)."""
+    if not sc:
+        return None
+    due = int(sc.get("with_schema", 0)) + int(sc.get("declared_unresolved", 0))
+    return int(sc.get("validated", 0)) / due if due else None
+
+
+def _earn_back(
+    score: dict[str, Any],
+    f: dict[str, Any],
+    d: dict[str, Any],
+    dr: dict[str, Any],
+    sc: dict[str, Any] | None,
+    files: int,
+) -> None:
+    """Each component's lost points and how to earn them back, in the user's terms."""
+    for c in score["components"]:
+        v, eff = c["value"], c["effective_weight"]
+        c["lost"] = None if v is None else round(100 * eff * (1 - v), 2)
+        k = c["name"]
+        if k == "clean_files":
+            per = 100 * eff / files if files else 0.0
+            c["how"] = (
+                f"Fix the errors in {f['files_with_errors']} file(s) (+{per:.2f} each) and the warnings in "
+                f"{f['files_with_warnings_only']} more (+{per / 2:.2f} each): `kb findings --severity error`."
+            )
+        elif k == "unique_data":
+            c["how"] = (
+                f"Fold the {d.get('lines_saved', 0)} duplicated lines into shared files or anchors: "
+                "`kb duplicates --kind block --kind canonical`."
+            )
+        elif k == "consistent_environments":
+            c["how"] = (
+                f"Add the {dr['missing']} key(s) missing from some environments and align the {dr['differing']} "
+                "that differ, or declare the intended ones in the `drift_ignore` setting "
+                f"({dr.get('intended', 0)} declared): `kb drift`."
+            )
+        else:
+            due = 0 if not sc else int(sc.get("with_schema", 0)) + int(sc.get("declared_unresolved", 0))
+            left = 0 if not sc else due - int(sc.get("validated", 0))
+            c["how"] = (
+                "Nothing to earn: no file has or declares a JSON Schema (files nobody publishes a schema for "
+                "cost nothing)."
+                if not due
+                else f"Make the {left} file(s) whose schema could not be used checkable (a missing schema-map "
+                "target, a $schema or $ref that needs the network: vendor it, or map it with `schema_map`); see "
+                "the notes of `kb validate`."
+            )
 
 
 def _float(v: str | None) -> float | None:
@@ -271,7 +329,8 @@ def _duplicates(catalogue: Catalogue, settings: Settings) -> dict[str, Any]:
 def _drift(catalogue: Catalogue, settings: Settings) -> dict[str, Any]:
     from kb.drift import find_drift
 
-    groups = find_drift(catalogue, settings)
+    declared: list[int] = []
+    groups = find_drift(catalogue, settings, declared=declared)
     keys: dict[int, int] = {}
     if groups:
         gid, paths = [], []
@@ -308,6 +367,7 @@ def _drift(catalogue: Catalogue, settings: Settings) -> dict[str, Any]:
         "drifting_keys": sum(r["missing"] + r["differing"] for r in rows),
         "missing": sum(r["missing"] for r in rows),
         "differing": sum(r["differing"] for r in rows),
+        "intended": len(declared),
         "by_group": rows[:20],
     }
 
@@ -587,6 +647,8 @@ def _section_score(r: dict[str, Any]) -> str:
                 (_pct(c["value"]), c["value"]),
                 (f"{c['weight']:.2f}", c["weight"]),
                 ("—" if c["points"] is None else f"{c['points']:.1f}", c["points"]),
+                ("—" if c.get("lost") is None else f"{c['lost']:.1f}", c.get("lost")),
+                (_e(c.get("how", "")), c.get("how", "")),
             ]
         )
     bars = charts.hbar(
@@ -623,7 +685,17 @@ def _section_score(r: dict[str, Any]) -> str:
         + '<div class="explain">'
         + "<p>The score is a weighted mean of four shares (each 0–100%). A component that cannot be computed "
         "yet is left out and the other weights scaled to sum to 1.</p>"
-        + _table([("component", ""), ("value", "num"), ("weight", "num"), ("points", "num")], rows)
+        + _table(
+            [
+                ("component", ""),
+                ("value", "num"),
+                ("weight", "num"),
+                ("points", "num"),
+                ("lost", "num"),
+                ("how to earn them back", ""),
+            ],
+            rows,
+        )
         + f'<p class="muted">{_e(s["formula"])}. Grades: A ≥ 90, B ≥ 80, C ≥ 70, D ≥ 60, else F.</p>'
         + note_html
         + "</div></div>"

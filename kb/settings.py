@@ -28,7 +28,15 @@ __all__ = ["Settings", "DEFAULT_MODEL"]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
-_LIST_FIELDS = ("known_env", "schema_map", "ref_roots", "schema_catalogs", "ignore", "cors_origins")
+_LIST_FIELDS = (
+    "known_env",
+    "schema_map",
+    "ref_roots",
+    "schema_catalogs",
+    "ignore",
+    "cors_origins",
+    "drift_ignore",
+)
 
 
 class Settings(BaseModel):
@@ -102,6 +110,10 @@ class Settings(BaseModel):
         default=5.0,
         description="Seconds between publications of embedding progress (readers see new vectors this often).",
     )
+    progress_every: float = Field(
+        default=5.0,
+        description="Seconds between progress lines when stderr is not a terminal (CI logs, pipes); a terminal gets a bar.",
+    )
     write_timeout: float = Field(
         default=600.0,
         description="Seconds a write (ingest, validate) waits for another writer of the same KB before giving up.",
@@ -121,6 +133,11 @@ class Settings(BaseModel):
     schema_catalogs: list[str] = Field(
         default_factory=list,
         description='SchemaStore-style catalog files (``{"schemas": [{"fileMatch", "url"}]}``) outside the tree.',
+    )
+    drift_ignore: list[str] = Field(
+        default_factory=list,
+        description="Intended differences between environments: ``KEY_GLOB`` or ``FILE_GLOB:KEY_GLOB`` entries "
+        "(``replicaCount``, ``values-*.yaml:resources.*``) that ``kb drift`` leaves out and the health score does not count.",
     )
     ignore: list[str] = Field(
         default_factory=list, description="Extra gitignore-style patterns to skip, on top of .gitignore and .kbignore."
@@ -166,6 +183,36 @@ class Settings(BaseModel):
             raise ConfigError(f"{pp}: cannot read [tool.kb]: {exc}. Fix the TOML syntax.") from exc
         values = {**layered, **given}
         return cls.from_mapping(values)
+
+    @classmethod
+    def sources(
+        cls,
+        overrides: dict[str, Any] | None = None,
+        *,
+        pyproject: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> dict[str, str]:
+        """Where each setting's value comes from, with :meth:`load`'s layers: ``flag``,
+        ``env KB_NAME``, ``pyproject.toml [tool.kb]`` or ``default``."""
+        pp = pyproject if pyproject is not None else Path("pyproject.toml")
+        env = os.environ if environ is None else environ
+        given = {k for k, v in (overrides or {}).items() if v is not None}
+        try:
+            from_pp = {k.replace("-", "_") for k in _Pyproject(_Layers, pp)()}
+        except ValueError:
+            from_pp = set()
+        from_env = set(_Environ(_Layers, env)())
+        out = {}
+        for name in cls.model_fields:
+            if name in given:
+                out[name] = "flag"
+            elif name in from_env:
+                out[name] = f"env KB_{name.upper()}"
+            elif name in from_pp:
+                out[name] = f"{pp} [tool.kb]"
+            else:
+                out[name] = "default"
+        return out
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Settings:

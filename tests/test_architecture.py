@@ -42,6 +42,7 @@ CORE = {
     "kb.markdown",
     "kb.git",
     "kb.charts",
+    "kb.schemastore",
 }
 SERVICES = {"kb.search", "kb.duplicates", "kb.drift", "kb.changelog"}
 FACADE = {"kb.knowledge", "kb.report"}  # and the package ``kb`` itself, which re-exports it

@@ -37,7 +37,9 @@ def run(*args, code=0):
 def test_ingest_json_summary(make_tree, tmp_path, monkeypatch):
     monkeypatch.setenv("KB_EMBED", "0")
     root = make_tree({"a.yaml": "a: 1\n", "b.toml": "x = 1\n"})
-    out = json.loads(run("ingest", str(root), "--db", str(tmp_path / "k"), "--json"))
+    res = CliRunner().invoke(cli, ["ingest", str(root), "--db", str(tmp_path / "k"), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)  # progress lines go to stderr
     assert out["added"] == 2 and out["by_format"] == {"toml": 1, "yaml": 1} and out["status"] == "complete"
 
 
@@ -106,4 +108,4 @@ def test_sql_cannot_touch_other_files_and_config_takes_db(kbdir, tmp_path):
     run("sql", f"COPY files TO '{tmp_path / 'x.csv'}'", "--db", str(kbdir), code=2)
     assert not (tmp_path / "x.csv").exists()
     run("sql", "SELECT * FROM read_csv('/etc/passwd')", "--db", str(kbdir), code=2)
-    assert json.loads(run("config", "--db", str(kbdir), "--json"))["db"] == str(kbdir)
+    assert json.loads(run("config", "--db", str(kbdir), "--json"))["settings"]["db"] == str(kbdir)

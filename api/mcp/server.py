@@ -801,7 +801,7 @@ def create_server(tools: KBTools) -> MCPServer:
             Field(
                 description=(
                     "exact (same bytes), canonical (same data in any format), block (a repeated subtree), near (similar "
-                    "files or blocks), semantic (similar prose); default all."
+                    "files or blocks), semantic (similar prose, opt-in: only when named); default all but semantic."
                 )
             ),
         ] = None,

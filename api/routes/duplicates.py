@@ -19,7 +19,9 @@ Kind = Literal["exact", "canonical", "block", "near", "semantic"]
 @get("/duplicates", guards=[require_read], sync_to_thread=True, responses=problems(401, 403), tags=["duplicates"])
 def duplicates(
     service: Service,
-    kind: Annotated[list[Kind] | None, Parameter(description="Kinds to report (repeatable); default all.")] = None,
+    kind: Annotated[
+        list[Kind] | None, Parameter(description="Kinds to report (repeatable); default all but semantic (opt-in).")
+    ] = None,
     min_leaves: Annotated[int, Parameter(ge=1, le=10_000, description="Smallest block, in leaf keys.")] = 5,
     threshold: Annotated[float, Parameter(gt=0, le=1, description="Jaccard similarity for near duplicates.")] = 0.8,
     semantic_threshold: Annotated[float, Parameter(gt=0, le=1, description="Cosine for semantic duplicates.")] = 0.9,

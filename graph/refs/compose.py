@@ -280,17 +280,34 @@ class _ComposeExtractor:
             vols = svc.get("volumes")
             if isinstance(vols, list):
                 for i, v in enumerate(vols):
-                    kp = f"{key_join(skp, 'volumes')}[{i}]"
-                    src = None
-                    if isinstance(v, str):
-                        parts = v.split(":")
-                        if len(parts) >= 2 and parts[0].startswith((".", "/", "~")):
-                            src = parts[0]  # a host path (anything else names a volume)
-                    elif isinstance(v, dict) and v.get("type") == "bind" and isinstance(v.get("source"), str):
-                        src = v["source"]
-                        kp = key_join(kp, "source")
-                    if src is not None:
-                        self._path_ref(p, li, kp, "compose-volume", src, severity="warning", what="bind-mount source")
+                    self._bind_mount(p, li, f"{key_join(skp, 'volumes')}[{i}]", v)
+
+    def _bind_mount(self, p: str, li: LineIndex, kp: str, v: Any) -> None:
+        """A bind mount's host path. A missing one is broken only when nothing creates it: Docker
+        creates a missing *folder* source of the short syntax (``./data:/var/lib/db``) and of a
+        long one with ``bind.create_host_path``, so a folder the container fills at run time is
+        not a finding; nor is a path the tree's ``.gitignore`` ignores (kept out of git on
+        purpose). A missing *file* (``./nginx.conf:/etc/nginx/nginx.conf``) stays a warning:
+        Docker would mount an empty folder in its place."""
+        src, creates = None, False
+        if isinstance(v, str):
+            parts = v.split(":")
+            if len(parts) >= 2 and parts[0].startswith((".", "/", "~")):
+                src, creates = parts[0], True  # a host path (anything else names a volume)
+        elif isinstance(v, dict) and v.get("type") == "bind" and isinstance(v.get("source"), str):
+            src, kp = v["source"], key_join(kp, "source")
+            bind = v.get("bind")
+            creates = isinstance(bind, dict) and bind.get("create_host_path") is True
+        if src is None:
+            return
+        r = self._path_ref(p, li, kp, "compose-volume", src, severity="warning", what="bind-mount source")
+        if r is None or r.status != "broken" or r.resolved is not None:
+            return
+        folder_like = src.endswith("/") or "." not in posixpath.basename(src.rstrip("/")).lstrip(".")
+        if self.corpus.ignored(r.target, is_dir=folder_like):
+            r.status, r.detail = "optional", f"'{src}' is ignored by the tree's .gitignore: made at run time"
+        elif creates and folder_like:
+            r.status, r.detail = "optional", f"folder '{src}' is created by Docker when the container starts"
 
     def _extends(self, p: str, li: LineIndex, skp: str, ext: Any, scope: dict[str, str]) -> None:
         if ext is None:

@@ -44,6 +44,8 @@ class Corpus:
         extra = settings.ref_roots
         self.extra_roots: list[str] = [posixpath.normpath(str(r)).strip("/") for r in extra]
         self._disk: dict[str, bool | None] = {}
+        self._ignore_specs: dict[str, Any] = {}
+        self._ignore_extra: Any = None
         self.basenames: set[str] = {posixpath.basename(p) for p in self.formats}
         self._docs: dict[tuple[str, int], Any] = {}
         self._doc_index: dict[str, set[int]] = defaultdict(set)
@@ -59,6 +61,52 @@ class Corpus:
             self._disk[rel] = True if p.is_file() else (False if p.is_dir() else None)
         v = self._disk[rel]
         return None if v is None else ("file" if v else "dir")
+
+    def ignored(self, rel: str, *, is_dir: bool = False) -> bool:
+        """Whether ``rel`` is ignored by a ``.gitignore`` or ``.kbignore`` on its way from the
+        corpus root (or by the ``ignore`` setting): something the tree's owners create at run
+        time or keep out of version control, so its absence is not a broken reference."""
+        import pathspec
+
+        parts = [p for p in rel.split("/") if p]
+        if not parts or parts[0] == "..":
+            return False
+        if self._ignore_extra is None:
+            lines = list(self.settings.ignore or [])
+            self._ignore_extra = pathspec.GitIgnoreSpec.from_lines(lines) if lines else False
+        if self._ignore_extra and self._ignore_extra.match_file(rel + ("/" if is_dir else "")):
+            return True
+        for i in range(len(parts)):
+            base = "/".join(parts[:i])
+            spec = self._ignore_spec(base)
+            if spec is None:
+                continue
+            # the path, or any folder on its way, ignored from this folder
+            for j in range(i + 1, len(parts) + 1):
+                sub = "/".join(parts[i:j])
+                folder = j < len(parts) or is_dir
+                if spec.match_file(sub + "/" if folder else sub):
+                    return True
+        return False
+
+    def _ignore_spec(self, folder: str) -> Any:
+        """The patterns of ``folder``'s .gitignore and .kbignore (read from disk once), or None."""
+        if folder in self._ignore_specs:
+            return self._ignore_specs[folder]
+        spec = None
+        if self.root is not None:
+            import pathspec
+
+            lines: list[str] = []
+            for name in (".gitignore", ".kbignore"):
+                try:
+                    text = (self.root / folder / name).read_text(encoding="utf-8", errors="replace")
+                except OSError:
+                    continue
+                lines += [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+            spec = pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
+        self._ignore_specs[folder] = spec
+        return spec
 
     def kind_of(self, rel: str) -> str | None:
         if rel in self.formats:

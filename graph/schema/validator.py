@@ -27,6 +27,7 @@ from referencing.exceptions import NoSuchResource, Unresolvable
 from graph.refs import Corpus, SchemaIndex
 from graph.schema import ecma_regex
 from graph.schema.formats import NUMBER_FORMATS, STRING_FORMATS
+from kb import schemastore
 from kb.keypaths import join_key_path
 
 __all__ = ["SchemaValidator", "Violation", "FILE_BASE", "MAX_ERRORS_PER_DOCUMENT"]
@@ -184,6 +185,7 @@ class SchemaValidator:
         self.index = index
         self._contents: dict[str, Any] = {}
         self._validators: dict[str, Any] = {}
+        self._names: dict[str, set[str] | None] = {}
         self.errors: dict[str, str] = {}  # schema path -> why it cannot be used
         self.guard = ecma_regex.Guard()  # risky patterns whose matches ran out of time, in this run
         self.registry = referencing.Registry(retrieve=self._retrieve)  # type: ignore[call-arg]
@@ -205,7 +207,9 @@ class SchemaValidator:
             if data is None:
                 self.corpus.load_documents([path])
                 data = self.corpus.document(path)
-        if data is None:
+        if data is None and "://" in path:
+            data = schemastore.load(path)  # kb's built-in catalogue (offline)
+        if data is None and "://" not in path:
             disk = Path(path) if path.startswith("/") else (self.corpus.root / path if self.corpus.root else None)
             if disk is not None and disk.is_file():
                 try:
@@ -240,6 +244,8 @@ class SchemaValidator:
                 path = None
         elif "://" in uri or uri.startswith("urn:"):
             path = self.index.lookup(uri)
+            if path is None and schemastore.load(uri) is not None:
+                path = uri.split("#", 1)[0]  # served by kb's built-in catalogue
         else:
             # a relative $ref with no base (draft 7 ignores $id next to $ref; ajv does not):
             # a schema in the tree with that name, if there is exactly one
@@ -263,6 +269,56 @@ class SchemaValidator:
                 self.errors[schema_path] = f"invalid schema: {exc}"
         self._validators[schema_path] = v
         return v
+
+    def looks_like(self, schema_path: str, documents: list[tuple[int, Any]]) -> bool:
+        """Whether the documents look like what the schema describes: at least half the top-level
+        keys of each mapping are properties the schema names somewhere. A file that a catalog's
+        ``fileMatch`` picked by its name alone (``template.json``, ``openapi.json``) but that holds
+        something else is left unvalidated instead of drowned in false violations."""
+        names = self._property_names(schema_path)
+        if names is None:
+            return True
+        for _, data in documents:
+            if isinstance(data, dict) and data:
+                known = sum(1 for k in data if k in names)
+                if known * 2 < len(data):
+                    return False
+        return True
+
+    def _property_names(self, schema_path: str) -> set[str] | None:
+        """The property names the schema allows at the top level of a document (through
+        ``$ref``, ``allOf``, ``anyOf``, ``oneOf``, ``then`` and ``else``), or None when it names
+        none there (a schema of free-form objects)."""
+        if schema_path in self._names:
+            return self._names[schema_path]
+        root = self.load(schema_path)
+        names: set[str] = set()
+        seen: set[int] = set()
+        todo: list[tuple[Any, Any]] = [(root, root)]  # (node, the document it lives in)
+        while todo and len(seen) < 200:
+            node, doc = todo.pop()
+            if not isinstance(node, dict) or id(node) in seen:
+                continue
+            seen.add(id(node))
+            props = node.get("properties")
+            if isinstance(props, dict):
+                names.update(k for k in props if isinstance(k, str))
+            for key in ("allOf", "anyOf", "oneOf"):
+                if isinstance(node.get(key), list):
+                    todo.extend((sub, doc) for sub in node[key])
+            for key in ("then", "else"):
+                todo.append((node.get(key), doc))
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                url, _, pointer = ref.partition("#")
+                target = doc if not url else (self.load(url) if "://" in url else None)
+                for part in [p for p in pointer.split("/") if p]:
+                    target = (
+                        target.get(part.replace("~1", "/").replace("~0", "~")) if isinstance(target, dict) else None
+                    )
+                todo.append((target, doc if not url else self.load(url)))
+        self._names[schema_path] = names or None
+        return self._names[schema_path]
 
     # -- validation -----------------------------------------------------------------------------
 

@@ -5,14 +5,21 @@ command or group) and is discovered at start-up, so adding a command adds a file
 they build :class:`~kb.settings.Settings`, call the library and print. Heavy imports (torch,
 chromadb, networkx) happen inside command bodies so ``kb --help`` stays fast.
 
-Exit codes: 0 success; 1 the command found problems (``kb validate`` errors); 2 bad usage or a kb
-error (the message says how to fix it).
+Exit codes: 0 success; 1 the command found problems (``kb validate`` errors, ``kb findings
+--fail-on``, ``kb duplicates --fail-on``) or nothing (``kb search`` with no hit, like grep); 2 bad
+usage or a kb error (the message says how to fix it); 130 interrupted (Ctrl-C), after a line
+saying what was kept.
+
+Output that pipes: when stdout is not a terminal, rich prints no colour and wraps nothing (a line
+of ``kb findings`` stays one line for ``grep``; tables keep their cells whole).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
+import os
 import pkgutil
 import sys
 from collections.abc import Callable
@@ -35,7 +42,16 @@ __all__ = [
     "console",
     "handle_errors",
     "terminal_safe",
+    "kept_on_interrupt",
+    "EXIT_OK",
+    "EXIT_FOUND",
+    "EXIT_USAGE",
+    "EXIT_INTERRUPTED",
 ]
+
+EXIT_OK, EXIT_FOUND, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
+# a width no line reaches: piped output is never wrapped or cut
+_PIPE_WIDTH = 1 << 20
 
 
 def db_option(f: Callable) -> Callable:
@@ -81,9 +97,30 @@ def emit_json(obj: Any) -> None:
 
 
 def console(stderr: bool = False):
+    """A rich console: styled and fitted to the width in a terminal; in a pipe or a file, plain
+    and never wrapped (so ``kb findings | grep`` sees whole lines and tables keep whole cells)."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    stream = sys.stderr if stderr else sys.stdout
+    if _is_terminal(stream):
+        return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=_PIPE_WIDTH, color_system=None)
+
+
+def _is_terminal(stream: Any) -> bool:
+    if os.environ.get("FORCE_COLOR") or os.environ.get("TTY_COMPATIBLE") == "1":
+        return True
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def kept_on_interrupt(what: str) -> None:
+    """Say what an interrupted run of the current command keeps (printed after "interrupted")."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.find_root().meta["kb.kept"] = what
 
 
 def handle_errors(f: Callable) -> Callable:
@@ -142,6 +179,16 @@ class _TerminalSafeStream:
 
 
 class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; Ctrl-C ends it with exit 130 and a line saying what was kept (not
+        click's "Aborted!" and 1, which CI would read as "problems found")."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            kept = ctx.meta.get("kb.kept", "nothing was changed")
+            click.echo(f"\ninterrupted: {kept}", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         _discover(self)
         return sorted(self.commands)
@@ -191,4 +238,9 @@ def cli(verbose: bool) -> None:
 
 
 def main() -> None:
-    cli()
+    try:
+        cli()
+    except BrokenPipeError:  # `kb search ... | head`: the reader left; stop quietly, as grep does
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
+        sys.exit(EXIT_BROKEN_PIPE)

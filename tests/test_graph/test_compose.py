@@ -19,7 +19,7 @@ def test_override_files_share_services_and_optional_things_are_not_errors(tree, 
         {
             "app/compose.yaml": "services:\n  api:\n    image: a\n    env_file:\n      - path: ./local.env\n        required: false\n",
             "app/compose.override.yaml": "services:\n  api:\n    depends_on:\n      db:\n        condition: service_started\n"
-            "      cache:\n        required: false\n  db:\n    image: postgres\n",
+            "      cache:\n        condition: service_started\n        required: false\n  db:\n    image: postgres\n",
         },
     )
     assert [f for f in found if f.severity != "info"] == []
@@ -52,13 +52,47 @@ def test_bind_mounts_are_warnings_and_named_volumes_are_not_paths(tree, build_kb
         {
             "compose.yaml": "services:\n  web:\n    image: nginx:1.25\n    volumes:\n      - ./site:/usr/share/nginx/html\n"
             "      - data:/data\n      - /etc/localtime:/etc/localtime:ro\n"
-            "      - type: bind\n        source: ./conf\n        target: /conf\nvolumes:\n  data: {}\n",
+            "      - type: bind\n        source: ./conf\n        target: /conf\n"
+            "      - ./nginx.conf:/etc/nginx/nginx.conf:ro\n"
+            "      - type: bind\n        source: ./certs\n        target: /certs\nvolumes:\n  data: {}\n",
             "conf/nginx.conf": "x = 1\n",
         },
     )
-    assert [(f.severity, f.line, f.target) for f in found if f.rule == "broken-reference"] == [("warning", 5, "site")]
+    # a missing file is mounted as an empty folder: a warning; so is a long-syntax folder that
+    # nothing creates. A missing short-syntax folder is created by Docker: not a finding.
+    broken = [(f.severity, f.line, f.target) for f in found if f.rule == "broken-reference"]
+    assert broken == [("warning", 11, "nginx.conf"), ("warning", 13, "certs")]
     kinds = [(r[3], r[4]) for r in refs if r[2] == "compose-volume"]
-    assert ("./conf", "ok") in kinds and ("/etc/localtime", "external") in kinds and len(kinds) == 3
+    assert ("./conf", "ok") in kinds and ("/etc/localtime", "external") in kinds and ("site", "optional") in kinds
+
+
+def test_run_time_bind_mounts_and_workflow_permissions_are_no_findings(tmp_path):
+    """A compose stack whose data folders are made at run time (ignored by the tree's .gitignore,
+    or created empty by Docker) and a GitHub workflow with ``permissions:``: nothing to report."""
+    from kb import KnowledgeBase
+    from tests.conftest import write_tree
+
+    root = write_tree(
+        tmp_path / "stack",
+        {
+            ".gitignore": "data/\n*.log\nsecrets/\n",
+            "compose.yaml": "services:\n"
+            "  db:\n    image: postgres:16\n    volumes:\n"
+            "      - ./data/postgres:/var/lib/postgresql/data\n"
+            "      - ./secrets/db-password.txt:/run/secrets/db-password:ro\n"
+            "  app:\n    image: ghcr.io/acme/app:1.2\n    depends_on: [db]\n    volumes:\n"
+            "      - ./uploads:/app/uploads\n      - ./logs/:/var/log/app\n      - ./app.log:/var/log/app.log\n"
+            "      - type: bind\n        source: ./cache\n        target: /cache\n        bind:\n"
+            "          create_host_path: true\n",
+            ".github/workflows/ci.yml": "name: ci\non: [push]\npermissions:\n  id-token: write\n  contents: read\n"
+            "  packages: write\njobs:\n  test:\n    runs-on: ubuntu-latest\n    permissions:\n"
+            "      id-token: write\n    steps:\n      - uses: actions/checkout@v4\n      - run: make test\n",
+        },
+    )
+    kb = KnowledgeBase.build(root, db=tmp_path / "kb", embed=False, workers=1)
+    kb.validate(as_frame=False)
+    assert kb.findings().to_dict("records") == []
+    kb.close()
 
 
 def test_variables_come_from_dotenv_in_scope_env_files_and_known_env(tree, build_kb):

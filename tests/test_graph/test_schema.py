@@ -325,3 +325,42 @@ def test_unchecked_values_are_reported_as_findings(tree, build_kb, monkeypatch):
     assert all(
         "was not checked against the pattern" in m and "backtrack catastrophically" in m for m in by_path["evil.json"]
     )
+
+
+def test_common_files_are_validated_out_of_the_box_by_the_builtin_catalogue(tree, build_kb):
+    """No schema in the tree: Chart.yaml, workflows, compose files and Kubernetes manifests are
+    still checked (kb.schemastore), and a file merely named like a known one is left alone."""
+    import json as _json
+
+    files = {
+        "charts/web/Chart.yaml": "apiVersion: v2\nname: web\nversion: [1, 2]\n",
+        "charts/web/values.yaml": "replicaCount: 1\n",
+        ".github/workflows/ci.yml": "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n      - run: make\n",
+        "stack/compose.yaml": "services:\n  web:\n    image: nginx\n    ports: ['80:80']\n",
+        "k8s/svc.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  ports:\n    - port: 80\n",
+        "k8s/both.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: b\n---\n"
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  replicas: many\n",
+        "k8s/cert.yaml": "apiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata:\n  name: c\nspec: 3\n",
+        "site/template.json": '{"data": 1, "kind": "x", "load": true}',
+    }
+    found, cat = _validate(tree, build_kb, files)
+    by_path = {}
+    for f in found:
+        by_path.setdefault(f.path, []).append(f)
+    assert set(by_path) == {"charts/web/Chart.yaml", "k8s/both.yaml"}, found
+    assert "built-in catalogue (Helm Chart.yaml)" in by_path["charts/web/Chart.yaml"][0].message
+    both = by_path["k8s/both.yaml"]
+    assert {f.line for f in both} == {13}  # the second document; Deployment's own rules, not ConfigMap's
+    assert sorted(f.message.split(":")[0] for f in both) == ["spec", "spec", "spec.replicas"]
+    coverage = _json.loads(cat.get_meta("schema_coverage"))
+    assert coverage["by_source"]["built-in catalogue"] == 5  # Chart.yaml, workflow, compose, 2 manifests
+
+
+def test_builtin_catalogue_serves_a_declared_schema_url_offline(tree, build_kb):
+    files = {
+        "ci.yml": "# yaml-language-server: $schema=https://json.schemastore.org/github-workflow.json\n"
+        "on: push\njobs: 3\n",
+    }
+    found, _ = _validate(tree, build_kb, files)
+    assert [(f.path, f.line) for f in found] == [("ci.yml", 3)]
+    assert "$schema (built-in catalogue" in found[0].message

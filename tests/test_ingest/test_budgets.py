@@ -208,7 +208,7 @@ def test_a_bad_db_path_is_a_one_line_error(tmp_path: Path, make_tree, bad: str):
 def test_kb_config_hides_a_password_in_the_chroma_url():
     res = CliRunner().invoke(cli, ["config", "--json"], env={"KB_CHROMA_URL": "http://admin:hunter2pw@chroma:8000"})
     assert res.exit_code == 0 and "hunter2pw" not in res.output
-    assert json.loads(res.output)["chroma_url"] == "http://admin:***@chroma:8000"
+    assert json.loads(res.output)["settings"]["chroma_url"] == "http://admin:***@chroma:8000"
 
 
 def test_a_catalogued_file_with_a_backslash_in_its_name_is_served(small_kb):

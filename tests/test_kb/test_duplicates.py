@@ -257,7 +257,20 @@ def test_cli_duplicates_text_shows_file_lines_and_semantic_reason(fixture_kb):
     res = _cli("duplicates", "--db", str(fixture_kb.settings.db))
     assert res.exit_code == 0
     assert "services/orders/config.yaml:3-9  logging" in res.stdout
-    assert "semantic: skipped" in res.stderr
+    assert "semantic" not in res.stderr  # semantic groups are opt-in
+    res = _cli("duplicates", "--db", str(fixture_kb.settings.db), "--kind", "semantic")
+    assert res.exit_code == 0 and "semantic: skipped" in res.stderr
+
+
+def test_cli_duplicates_fail_on_kinds_for_ci(fixture_kb):
+    db = str(fixture_kb.settings.db)
+    found = {g["kind"] for g in json.loads(_cli("duplicates", "--db", db, "--json").stdout)["groups"]}
+    assert "block" in found and "semantic" not in found
+    assert _cli("duplicates", "--db", db, "--fail-on", "block").exit_code == 1
+    assert _cli("duplicates", "--db", db, "--fail-on", "any", "--json").exit_code == 1
+    assert _cli("duplicates", "--db", db, "--fail-on", "semantic").exit_code == 0
+    res = _cli("duplicates", "--db", db, "--kind", "near", "--fail-on", "block")
+    assert res.exit_code == 0  # only the kinds reported can fail
 
 
 def test_cli_duplicates_without_kb_says_how_to_fix(tmp_path):

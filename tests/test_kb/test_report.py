@@ -104,10 +104,43 @@ def test_score_is_the_weighted_mean_of_its_components(reported):
     )
     assert comp["unique_data"]["value"] == pytest.approx(1 - r["duplicates"]["duplication_ratio"], abs=1e-4)
     assert comp["consistent_environments"]["value"] == pytest.approx(1 - 3 / 4)
-    assert comp["schema_coverage"]["value"] == pytest.approx(2 / 6, abs=1e-4)
+    # files checked against their schema / files that have or declare one (not all structured files)
+    sc = r["schemas"]
+    due = sc["with_schema"] + sc["declared_unresolved"]
+    assert comp["schema_coverage"]["value"] == pytest.approx(sc["validated"] / due, abs=1e-4)
+    for c in comp.values():  # each component says what it loses and how to earn it back
+        assert c["lost"] == pytest.approx(100 * c["effective_weight"] * (1 - c["value"]), abs=0.01) and c["how"]
     want = sum(100 * WEIGHTS[k] * comp[k]["value"] for k in WEIGHTS)
     assert r["score"]["value"] == pytest.approx(want, abs=0.05)
     assert sum(c["points"] for c in comp.values()) == pytest.approx(r["score"]["value"], abs=0.1)
+
+
+def test_intended_differences_and_unpublished_schemas_cost_no_points(tmp_path):
+    """drift_ignore declares a dev/prod difference intended; a file nobody publishes a schema for
+    does not lower schema coverage."""
+    from kb import KnowledgeBase
+    from tests.conftest import write_tree
+
+    root = write_tree(
+        tmp_path / "t",
+        {
+            "chart/values-dev.yaml": "replicaCount: 1\nimage: web\n",
+            "chart/values-prod.yaml": "replicaCount: 5\nimage: web\n",
+            "app/settings.json": '{"a": 1}',
+        },
+    )
+    plain = KnowledgeBase.build(root, db=tmp_path / "kb1", embed=False, workers=1)
+    r1 = plain.report(validate=True)
+    plain.close()
+    declared = KnowledgeBase.build(root, db=tmp_path / "kb2", embed=False, workers=1, drift_ignore=["replicaCount"])
+    r2 = declared.report(validate=True)
+    declared.close()
+    c1 = {c["name"]: c for c in r1["score"]["components"]}
+    c2 = {c["name"]: c for c in r2["score"]["components"]}
+    assert c1["consistent_environments"]["value"] < 1 and c2["consistent_environments"]["value"] == 1
+    assert r2["drift"]["intended"] == 1 and "drift_ignore" in c1["consistent_environments"]["how"]
+    assert "schema_coverage" in r2["score"]["left_out"]  # no file has or declares a schema
+    assert r2["score"]["value"] > r1["score"]["value"]
 
 
 def test_health_score_leaves_unknown_components_out():

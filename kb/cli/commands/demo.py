@@ -8,9 +8,10 @@ from pathlib import Path
 import click
 
 from kb.cli import console, emit_json, handle_errors, json_option, load_settings
-from kb.cli.commands.ingest import print_summary, progress_bar
+from kb.cli.commands.ingest import print_summary
+from kb.cli.progress import progress_reporter
 
-SEMANTIC_QUERY = "Where is the fraud-review threshold for payments in production?"
+QUESTION_QUERY = "Where is the fraud-review threshold for payments in production?"
 LITERAL_QUERY = "DATABASE_URL"
 
 
@@ -48,7 +49,7 @@ def command(db: Path, as_json: bool, quiet: bool) -> None:
     kb = KnowledgeBase(settings)
     con = console()
     out: dict = {}
-    with progress_bar(not quiet and not as_json) as bar:
+    with progress_reporter("demo", enabled=not quiet, every=settings.progress_every) as bar:
         summary = kb.ingest(sample_root(), progress=bar)
     out["ingest"] = summary
     if not as_json:
@@ -57,7 +58,7 @@ def command(db: Path, as_json: bool, quiet: bool) -> None:
 
     if settings.embed:
         out["search"] = {}
-        for label, q in (("semantic", SEMANTIC_QUERY), ("literal", LITERAL_QUERY)):
+        for label, q in (("hybrid, a question", QUESTION_QUERY), ("hybrid, an identifier", LITERAL_QUERY)):
             hits = kb.search(q, k=3, as_frame=False)
             out["search"][q] = hits
             if not as_json:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
-from kb.cli import db_option, emit_json, handle_errors, json_option, open_kb
+from kb.cli import EXIT_FOUND, db_option, emit_json, handle_errors, json_option, open_kb
 
 KIND_CHOICES = ("exact", "canonical", "block", "near", "semantic")
 
@@ -17,7 +18,7 @@ KIND_CHOICES = ("exact", "canonical", "block", "near", "semantic")
     "kinds",
     multiple=True,
     type=click.Choice(KIND_CHOICES),
-    help="Only this kind (repeatable). Default: every kind.",
+    help="Only this kind (repeatable). Default: exact, canonical, block and near; semantic only when named.",
 )
 @click.option(
     "--min-leaves",
@@ -38,7 +39,14 @@ KIND_CHOICES = ("exact", "canonical", "block", "near", "semantic")
     type=click.FloatRange(0.0, 1.0, min_open=True),
     default=0.9,
     show_default=True,
-    help="Cosine similarity for semantic duplicates.",
+    help="Cosine similarity for semantic duplicates (with --kind semantic).",
+)
+@click.option(
+    "--fail-on",
+    "fail_on",
+    multiple=True,
+    type=click.Choice((*KIND_CHOICES, "any")),
+    help="Exit 1 when a group of this kind is found (repeatable; `any`: any reported kind). For CI.",
 )
 @click.option("--suggest", is_flag=True, help="For near-duplicate files, propose a base plus per-file overlays.")
 @db_option
@@ -50,6 +58,7 @@ def command(
     threshold: float,
     semantic_threshold: float,
     suggest: bool,
+    fail_on: tuple[str, ...],
     db: Path | None,
     as_json: bool,
 ) -> None:
@@ -59,7 +68,9 @@ def command(
     Kinds: exact (same bytes), canonical (same parsed data, any format or key order), block
     (an identical subtree of at least --min-leaves values in two or more files), near (key-value
     sets with Jaccard >= --threshold), semantic (Markdown sections whose embeddings reach
-    --semantic-threshold). Each group shows file:line ranges and the lines folding it would save.
+    --semantic-threshold; opt-in: only with --kind semantic). Each group shows file:line ranges
+    and the lines folding it would save. --fail-on KIND exits 1 when a group of that kind is
+    found (CI: `kb duplicates --fail-on exact --fail-on canonical`).
 
     Example: kb duplicates --kind block --kind near --suggest
     """
@@ -80,11 +91,14 @@ def command(
             snapshot=snap,
         )
         summary = duplication_summary(cat, groups)
-        why_not = semantic_unavailable(cat, settings, snap) if (not kinds or "semantic" in kinds) else None
+        why_not = semantic_unavailable(cat, settings, snap) if "semantic" in kinds else None
     if why_not:
         summary["semantic_skipped"] = why_not
+    failing = {g.kind for g in groups} & (set(KIND_CHOICES) if "any" in fail_on else set(fail_on))
     if as_json:
         emit_json({"groups": groups, "summary": summary})
+        if failing:
+            sys.exit(EXIT_FOUND)
         return
     for i, g in enumerate(groups, 1):
         head = f"[{i}] {g.kind}  {len(g.members)} copies  similarity {g.similarity:.2f}  saves {g.lines_saved} lines"
@@ -105,3 +119,6 @@ def command(
     )
     if why_not:
         click.echo(f"semantic: skipped, {why_not}", err=True)
+    if failing:
+        click.echo(f"failing: {', '.join(sorted(failing))} duplicates found (--fail-on)", err=True)
+        sys.exit(EXIT_FOUND)

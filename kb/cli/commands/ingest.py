@@ -6,52 +6,8 @@ from pathlib import Path
 
 import click
 
-from kb.cli import console, db_option, emit_json, handle_errors, json_option, load_settings
-
-
-def progress_bar(enabled: bool):
-    """A rich progress bar on stderr, as a ``progress(phase, done, total)`` callback + context."""
-    import contextlib
-
-    if not enabled:
-        return contextlib.nullcontext(None)
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TaskID,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    class _Bar:
-        def __init__(self) -> None:
-            self.p = Progress(
-                TextColumn("{task.description:<8}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TextColumn("eta"),
-                TimeRemainingColumn(),
-                console=console(stderr=True),
-                transient=True,
-            )
-            self.tasks: dict[str, TaskID] = {}
-
-        def __enter__(self):
-            self.p.__enter__()
-            return self
-
-        def __exit__(self, *exc):
-            self.p.__exit__(*exc)
-
-        def __call__(self, phase: str, done: int, total: int) -> None:
-            if phase not in self.tasks:
-                self.tasks[phase] = self.p.add_task(phase, total=total or 1)
-            self.p.update(self.tasks[phase], completed=done, total=total or 1)
-
-    return _Bar()
+from kb.cli import console, db_option, emit_json, handle_errors, json_option, kept_on_interrupt, load_settings
+from kb.cli.progress import progress_reporter
 
 
 def print_summary(summary, con) -> None:
@@ -102,7 +58,9 @@ def print_summary(summary, con) -> None:
 @click.option("--device", default=None, help="Embedding device: auto, cpu, cuda, mps.")
 @click.option("--workers", type=int, default=None, help="Parser processes (default: one per core).")
 @click.option("--max-file-size", type=int, default=None, help="Skip files larger than this many bytes.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option(
+    "--quiet", "-q", is_flag=True, help="No progress (bar in a terminal, a line every few seconds elsewhere)."
+)
 @click.option(
     "--git-history",
     type=click.IntRange(0, 100_000),
@@ -128,8 +86,10 @@ def command(
 
     Unchanged files cost a stat; changed files are re-parsed; deleted files are dropped. The
     catalogue and keyword index are published first (searchable at once), then the texts without
-    vectors are embedded, with a progress bar and ETA; an interrupted run resumes there. Prints
-    files by format, findings by rule and the time taken.
+    vectors are embedded, with a progress bar and ETA (in a pipe or CI log: a line every
+    `progress_every` seconds with phase, done/total, rate and ETA); an interrupted run (Ctrl-C:
+    exit 130) keeps what was published and resumes there. Prints files by format, findings by
+    rule and the time taken.
 
     Example: kb ingest ./platform --db .kb
     """
@@ -146,7 +106,11 @@ def command(
     }
     settings = load_settings(**overrides)
     kb = KnowledgeBase(settings)
-    with progress_bar(not quiet and not as_json) as bar:
+    kept_on_interrupt(
+        "the last published generation is intact and searchable (files catalogued and texts embedded so far "
+        f"are kept); run `kb ingest {path}` again to resume"
+    )
+    with progress_reporter("ingest", enabled=not quiet, every=settings.progress_every) as bar:
         summary = kb.ingest(path, progress=bar, git_history=git_history)
     if as_json:
         emit_json(summary)

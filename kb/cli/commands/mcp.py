@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -73,11 +75,26 @@ def command(
     server = create_server(tools)
     import threading
 
-    threading.Thread(target=tools.warm, name="kb-mcp-warm", daemon=True).start()
+    warm = threading.Thread(target=tools.warm, name="kb-mcp-warm", daemon=True)
+    warm.start()
     if not http:
         server.run("stdio")
+        _leave(warm)
         return
     _serve_http(server, settings, host, port, as_json)
+
+
+def _leave(warm: Any) -> None:
+    """The client closed stdin. If the model is still loading in the warm-up thread, end the
+    process now: letting the interpreter tear down under a thread that is inside torch or ONNX
+    Runtime aborts with "terminate called without an active exception" (exit 134)."""
+    if warm.is_alive():
+        import os
+
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(0)
 
 
 def _serve_http(server, settings, host: str, port: int, as_json: bool) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from kb.cli import console, db_option, emit_json, handle_errors, json_option, open_kb
+from kb.cli import EXIT_FOUND, console, db_option, emit_json, handle_errors, json_option, open_kb, terminal_safe
 from kb.limits import DEFAULT_K, DEFAULT_MODE, MAX_K, MODES
 
 
@@ -37,6 +39,21 @@ from kb.limits import DEFAULT_K, DEFAULT_MODE, MAX_K, MODES
     "-k", "k", type=click.IntRange(1, MAX_K), default=DEFAULT_K, show_default=True, help=f"Number of hits (1-{MAX_K})."
 )
 @click.option("--model", default=None, help="Embedding model (default: the one configured; must match the KB's).")
+@click.option(
+    "-l", "--files-with-matches", "files_only", is_flag=True, help="Print only the paths of the files hit, best first."
+)
+@click.option(
+    "-C",
+    "--context",
+    "context",
+    type=click.IntRange(0, 50),
+    default=0,
+    metavar="N",
+    help="Also print N lines before and after each hit's lines.",
+)
+@click.option(
+    "--plain", is_flag=True, help="grep-like lines, `path:line:text`, no colour, headers or rules (for scripts)."
+)
 @db_option
 @json_option
 @handle_errors
@@ -47,15 +64,24 @@ def command(
     path_glob: str | None,
     k: int,
     model: str | None,
+    files_only: bool,
+    context: int,
+    plain: bool,
     db: Path | None,
     as_json: bool,
 ) -> None:
     """Search the knowledge base in natural language or by identifier.
 
-    Prints, per hit, `path:line_start-line_end  key_path  score` and the matching lines with the
-    query's terms highlighted; --json prints an object: query, mode, generation, embedded_share
-    (below 1 while the KB is still being embedded), notice, and hits (path, score, line_start,
-    line_end, key_path, snippet, format).
+    Prints, per hit, `path:line_start-line_end  key_path  score`, then the lines that answer the
+    query as `path:line  key.path = value`, then the hit's lines with the query's terms
+    highlighted. -l prints only the files hit; --plain prints `path:line:text` lines (answers as
+    `path:line:key.path = value`) for grep and cut; --context N adds N lines around each hit.
+    --json prints an object: query, mode, generation, embedded_share (below 1 while the KB is
+    still being embedded), notice, and hits (path, score, line_start, line_end, key_path,
+    snippet, format, answer).
+
+    Exit status, like grep: 0 when something was found, 1 when nothing was (with any output
+    format), 2 on an error.
 
     Example: kb search "Where is the fraud-review threshold for payments in production?"
     """
@@ -63,13 +89,85 @@ def command(
     result = kb.search_result(query, k=k, mode=mode, format=fmt, path=path_glob)
     if as_json:
         emit_json(result)
-        return
-    _print_hits(query, result.hits)
-    if result.notice:
+    elif files_only:
+        for path in dict.fromkeys(h.path for h in result.hits):
+            click.echo(terminal_safe(path))
+    else:
+        around = _context_lines(kb, result.hits, context) if context else {}
+        if plain:
+            _print_plain(result.hits, around)
+        else:
+            _print_hits(query, result.hits, around)
+    if result.notice and not as_json:
         click.echo(f"Note: {result.notice}", err=True)
+    if not result.hits:
+        if not as_json and not files_only and not plain:
+            click.echo("No hits. Try other words, --mode keyword for an exact identifier, or fewer filters.", err=True)
+        sys.exit(EXIT_FOUND)
 
 
-def _print_hits(query: str, hits: list) -> None:
+def answer_lines(hit: Any) -> list[str]:
+    """``path:line  key.path = value`` for each line of the hit that answers the query."""
+    out = []
+    for a in hit.answer:
+        what = " = ".join(x for x in (a.key_path, a.value) if x is not None)
+        out.append(f"{hit.path}:{a.line}  {what}".rstrip())
+    return out
+
+
+def _context_lines(kb: Any, hits: list, n: int) -> dict[str, dict[int, str]]:
+    """The stored (redacted) lines around each hit, by path and line number: read from the
+    catalogue's sections, never from the disk (a secret redacted at ingest stays redacted)."""
+    want: dict[str, list[tuple[int, int]]] = {}
+    for h in hits:
+        want.setdefault(h.path, []).append((max(1, h.line_start - n), h.line_end + n))
+    out: dict[str, dict[int, str]] = {}
+    with kb.snapshot() as snap:
+        for path, ranges in want.items():
+            lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+            rows = snap.catalogue.query(
+                "SELECT line_start, line_end, text FROM sections WHERE path = ? AND line_end >= ? AND line_start <= ? "
+                "ORDER BY line_start",
+                [path, lo, hi],
+            )
+            lines: dict[int, str] = {}
+            for start, end, text in rows:
+                parts = (text or "").split("\n")
+                if start is None or end is None or len(parts) != end - start + 1:
+                    continue
+                for i, line in enumerate(parts, start=start):
+                    lines.setdefault(i, line)
+            out[path] = lines
+    return out
+
+
+def _hit_lines(hit: Any, around: dict[str, dict[int, str]]) -> list[tuple[int, str, bool]]:
+    """(line number, text, inside the hit) for the hit's lines plus its context."""
+    own = list(enumerate(hit.snippet.split("\n"), start=hit.line_start))
+    lines = around.get(hit.path)
+    if not lines:
+        return [(n, t, True) for n, t in own]
+    first, last = own[0][0], own[-1][0]
+    span = [n for n in lines if n < first or n > last]
+    before = [(n, lines[n], False) for n in sorted(span) if n < first and first - n <= _CONTEXT_MAX]
+    after = [(n, lines[n], False) for n in sorted(span) if n > last]
+    return before + [(n, t, True) for n, t in own] + after
+
+
+_CONTEXT_MAX = 50
+
+
+def _print_plain(hits: list, around: dict[str, dict[int, str]]) -> None:
+    """``path:line:text`` (``-`` instead of the second ``:`` for context lines, as grep does)."""
+    for hit in hits:
+        for a in hit.answer:
+            what = " = ".join(x for x in (a.key_path, a.value) if x is not None)
+            click.echo(terminal_safe(f"{hit.path}:{a.line}:{what}"))
+        for n, text, inside in _hit_lines(hit, around):
+            click.echo(terminal_safe(f"{hit.path}:{n}{':' if inside else '-'}{text}"))
+
+
+def _print_hits(query: str, hits: list, around: dict[str, dict[int, str]] | None = None) -> None:
     from rich.text import Text
 
     from kb.keyword import STOPWORDS, identifier_parts
@@ -77,7 +175,6 @@ def _print_hits(query: str, hits: list) -> None:
 
     out = console()
     if not hits:
-        out.print("No hits. Try other words, --mode keyword for an exact identifier, or fewer filters.")
         return
     words = {w for w in identifier_parts(query) if len(w) > 2 and w not in STOPWORDS}
     words |= set(query_identifiers(query))
@@ -91,10 +188,35 @@ def _print_hits(query: str, hits: list) -> None:
             head.append(hit.key_path, style="magenta")
         head.append(f"  {hit.score:.4f}", style="dim")
         out.print(head)
-        width = len(str(hit.line_end))
-        for n, line in enumerate(hit.snippet.split("\n"), start=hit.line_start):
-            text = Text(f"  {n:>{width}} │ ", style="dim")
-            body = Text(line)
-            body.highlight_words(sorted(words, key=len, reverse=True), style="bold yellow", case_sensitive=False)
+        for a in answer_lines(hit):
+            out.print(Text(a, style="bold"))
+        lines = _hit_lines(hit, around or {})
+        width = len(str(max(n for n, _, _ in lines)))
+        for n, line, inside in lines:
+            text = Text(f"  {n:>{width}} {'│' if inside else '┆'} ", style="dim")
+            body = Text(line, style="" if inside else "dim")
+            if inside:
+                for start, end in word_spans(line, words):
+                    body.stylize("bold yellow", start, end)
             text.append_text(body)
             out.print(text)
+
+
+_TOKEN = __import__("re").compile(r"[A-Za-z0-9]+")
+_PART = __import__("re").compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
+
+
+def word_spans(line: str, words: set[str]) -> list[tuple[int, int]]:
+    """Where the query's words occur in ``line`` as whole words or identifier parts (``Review``
+    in ``fraudReview``, ``max`` in ``max_retries``), never inside another word: "the" does not
+    light up "other" or "theme"."""
+    words = {w.lower() for w in words}
+    spans = []
+    for tok in _TOKEN.finditer(line):
+        if tok.group().lower() in words:
+            spans.append(tok.span())
+            continue
+        for part in _PART.finditer(tok.group()):
+            if part.group().lower() in words:
+                spans.append((tok.start() + part.start(), tok.start() + part.end()))
+    return spans
