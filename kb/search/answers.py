@@ -24,13 +24,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from kb.keyword import STOPWORDS, analyze
 from kb.linepaths import FLAT_FORMATS, TABLE_FORMATS, TREE_FORMATS, line_key_paths
 from kb.search.query import ParsedQuery
 from kb.types import AnswerLine
 
-__all__ = ["Unit", "pick_answers", "read_units", "MAX_ANSWERS", "VALUE_CHARS", "NEAR_BEST"]
+__all__ = ["Unit", "Answers", "pick_answers", "read_units", "MAX_ANSWERS", "VALUE_CHARS", "NEAR_BEST"]
 
 MAX_ANSWERS = 6
 """Answer lines per hit at most."""
@@ -472,17 +473,30 @@ def _answer_value(u: Unit, lines: Sequence[str]) -> str | None:
     return None
 
 
+class Answers(NamedTuple):
+    """What :func:`pick_answers` found in a chunk body."""
+
+    lines: list[tuple[int, str | None, str | None]]
+    """(index in the body, key path, value), best first."""
+    lo: int
+    """First index the answers span (with the keys and comments shown as their context)..."""
+    hi: int
+    """...and the last."""
+    key_path: str | None
+    """The key path of the best unit (a matched mapping's own path, not its first leaf's)."""
+
+
 def pick_answers(
     fmt: str,
     lines: Sequence[str],
     key_path: str | None,
     q: ParsedQuery,
     weights: dict[str, float] | None = None,
-) -> tuple[list[tuple[int, str | None, str | None]], int, int]:
-    """The answer lines of a chunk body: ``[(index, key path, value)]`` best first, and the index
-    range ``(lo, hi)`` they span. ``weights``: query term -> weight (idf); 1 each when omitted."""
+) -> Answers:
+    """The answer lines of a chunk body and the index range they span (see :class:`Answers`).
+    ``weights``: query term root -> weight (idf); 1 each when omitted."""
     if not lines:
-        return [], 0, 0
+        return Answers([], 0, 0, key_path or None)
     units = read_units(fmt, lines, key_path)
     if weights is None:
         weights = dict.fromkeys(query_roots(q), 1.0)
@@ -529,7 +543,7 @@ def pick_answers(
                 lo = lead
     if lo_extra:
         lo = min(lo, *lo_extra)
-    return out, lo, hi
+    return Answers(out, lo, hi, best.path or next((p for _, p, _ in out if p), None) or key_path or None)
 
 
 def _lead_in(units: list[Unit], i: int) -> int | None:

@@ -67,7 +67,8 @@ def make_hit(doc: ChunkDoc, score: float, q: ParsedQuery, weights: dict[str, flo
     body = doc.text.split("\n")[1:] if "\n" in doc.text else [doc.text]
     if not body:
         body = [""]
-    picked, lo, hi = pick_answers(doc.format, body, doc.key_path, q, weights)
+    found = pick_answers(doc.format, body, doc.key_path, q, weights)
+    picked, lo, hi = found.lines, found.lo, found.hi
     if hi - lo > MAX_SPAN - 1:  # far-apart answers: keep those near the best one
         first = picked[0][0]
         picked = [p for p in picked if abs(p[0] - first) <= MAX_SPAN // 2]
@@ -83,7 +84,7 @@ def make_hit(doc: ChunkDoc, score: float, q: ParsedQuery, weights: dict[str, flo
     single = doc.line_start == doc.line_end
     line_start = doc.line_start if single else doc.line_start + lo
     line_end = doc.line_start if single else doc.line_start + hi
-    key = next((path for _, path, _ in picked if path), None) or doc.key_path or None
+    key = found.key_path or doc.key_path or None
     snippet = "\n".join(_clip(ln, q) for ln in body[lo : hi + 1])
     return Hit(
         path=doc.path,

@@ -19,8 +19,8 @@ def answer(
     fmt: str, text: str, query: str, key_path: str = ""
 ) -> tuple[list[tuple[int, str | None, str | None]], int, int]:
     """(answers as (1-based line, key path, value), first line, last line) of ``text`` for ``query``."""
-    picked, lo, hi = pick_answers(fmt, text.split("\n"), key_path, ParsedQuery.parse(query))
-    return [(i + 1, p, v) for i, p, v in picked], lo + 1, hi + 1
+    found = pick_answers(fmt, text.split("\n"), key_path, ParsedQuery.parse(query))
+    return [(i + 1, p, v) for i, p, v in found.lines], found.lo + 1, found.hi + 1
 
 
 RETRY_YAML = """\
@@ -43,6 +43,11 @@ def test_yaml_a_matched_mapping_answers_with_its_leaf_values():
         (6, "payments.retry.max_backoff", "10s"),
     ]
     assert (lo, hi) == (1, 6)  # the keys above it that the question names ("payment"), then the values
+
+
+def test_the_hit_is_named_by_the_matched_mapping_not_its_first_leaf():
+    found = pick_answers("yaml", RETRY_YAML.split("\n"), "payments", ParsedQuery.parse("payment retry"))
+    assert found.key_path == "payments.retry"
 
 
 def test_yaml_a_leaf_answers_with_its_value_and_not_its_neighbours():
