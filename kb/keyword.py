@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import shutil
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -365,14 +365,26 @@ class KeywordIndex:
         return int(self.index.searcher().num_docs)
 
     def search(
-        self, terms: Sequence[str], limit: int, *, format: str | None = None, paths: Sequence[str] | None = None
+        self,
+        terms: Sequence[str],
+        limit: int,
+        *,
+        format: str | None = None,
+        paths: Sequence[str] | None = None,
+        boosts: Mapping[str, float] | None = None,
     ) -> list[tuple[float, ChunkDoc]]:
-        """BM25 top ``limit`` for any of ``terms`` (already analysed), with optional filters."""
+        """BM25 top ``limit`` for any of ``terms`` (already analysed), with optional filters;
+        ``boosts``: a weight for some terms (1 for the others)."""
         if not terms or limit <= 0:
             return []
         t = self._t
         q = t.Query
-        should = [(t.Occur.Should, q.term_query(self.schema, "body", term)) for term in terms]
+        should = []
+        for term in terms:
+            tq = q.term_query(self.schema, "body", term)
+            if boosts and boosts.get(term, 1.0) != 1.0:
+                tq = q.boost_query(tq, float(boosts[term]))
+            should.append((t.Occur.Should, tq))
         query = q.boolean_query(should)
         musts = []
         if format:

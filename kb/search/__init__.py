@@ -112,7 +112,7 @@ def search(
     kw_hits: list[tuple[float, ChunkDoc]] = []
     vec_hits: list[tuple[str, float]] = []
     if mode in ("hybrid", "keyword"):
-        kw_hits = candidates.keyword_candidates(st, q.terms, n, format, paths)
+        kw_hits = candidates.keyword_candidates(st, q.terms, n, format, paths, candidates.word_form_boosts(st, q))
     if mode in ("hybrid", "semantic"):
         stores.check_embedder(st)
         vec_hits = candidates.vector_candidates(st, query, n, format, paths)
@@ -130,6 +130,8 @@ def search(
             ranked = fusion.fuse(q, kw_hits, vec_hits, docs, stores.file_chunk_counts(st))
 
     weights = term_weights(q, stores.term_idf(st))
+    if mode == "hybrid" and fusion.LINE_WEIGHT > 0:
+        ranked = fusion.rerank_by_lines(q, ranked, weights)
     result.grouped = all_files or q.asks_for_many
     limit = MAX_K if all_files else k
     floor = ALL_SHARE * ranked[0][0] if all_files and ranked and ranked[0][0] > 0 else None

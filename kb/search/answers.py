@@ -26,9 +26,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from kb.keyword import STOPWORDS, analyze
+from kb.keyword import STOPWORDS, ChunkDoc, analyze
 from kb.linepaths import FLAT_FORMATS, TABLE_FORMATS, TREE_FORMATS, line_key_paths
-from kb.search.query import ParsedQuery
+from kb.search.query import ParsedQuery, word_root
 from kb.types import AnswerLine
 
 __all__ = ["Unit", "Answers", "pick_answers", "read_units", "MAX_ANSWERS", "VALUE_CHARS", "NEAR_BEST"]
@@ -319,23 +319,6 @@ def _attach_structure(units: list[Unit], fmt: str, key_path: str | None) -> None
                 u.context = u.path.replace(" > ", " ")
 
 
-_SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ied", "ers", "er", "ed", "es", "ly", "s", "y", "e")
-
-
-def _root(word: str) -> str:
-    """A word's root for matching inflections: ``healthy``, ``health`` -> ``health``;
-    ``retries``, ``retry`` -> ``retr``. Identifier forms (with ``_`` ``.`` ``-``) stay whole."""
-    if not word.isalpha() or len(word) < 5:
-        return word
-    for suf in _SUFFIXES:
-        if word.endswith(suf) and len(word) - len(suf) >= 3:
-            word = word[: -len(suf)]
-            if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiouls":
-                word = word[:-1]  # running -> runn -> run
-            return word
-    return word
-
-
 ABBREVIATIONS: dict[str, tuple[str, ...]] = {
     "addr": ("address",),
     "admin": ("administrator",),
@@ -393,11 +376,11 @@ def _roots(text: str) -> set[str]:
     for t in analyze(text):
         if t in STOPWORDS:
             continue
-        out.add(_root(t))
+        out.add(word_root(t))
         if t in ABBREVIATIONS:
             exp = _ABBREV_ROOTS.get(t)
             if exp is None:
-                exp = _ABBREV_ROOTS[t] = tuple(_root(w) for w in ABBREVIATIONS[t])
+                exp = _ABBREV_ROOTS[t] = tuple(word_root(w) for w in ABBREVIATIONS[t])
             out.update(exp)
     return out
 
@@ -561,12 +544,19 @@ def _kind_rank(u: Unit) -> int:
     return {"leaf": 0, "item": 0, "block": 0, "table": 0, "prose": 1, "parent": 1, "heading": 2}.get(u.kind, 3)
 
 
+def best_line_score(doc: ChunkDoc, q: ParsedQuery, weights: dict[str, float]) -> float:
+    """The score of the best unit of a chunk (0 when no line matches)."""
+    body = doc.text.split("\n")[1:] if "\n" in doc.text else [doc.text]
+    units = read_units(doc.format, body, doc.key_path)
+    return max((_score(u, q, weights, body[u.i]) for u in units), default=0.0)
+
+
 def query_roots(q: ParsedQuery) -> list[str]:
     """The query's terms as word roots (what :func:`pick_answers` matches)."""
     out: dict[str, None] = {}
     for t in q.terms:
         if t not in STOPWORDS:
-            out.setdefault(_root(t), None)
+            out.setdefault(word_root(t), None)
     return list(out)
 
 
@@ -579,7 +569,7 @@ def term_weights(q: ParsedQuery, idf: Callable[[str], float] | None) -> dict[str
     for t in q.terms:
         if t in STOPWORDS:
             continue
-        r = _root(t)
+        r = word_root(t)
         by_root[r] = max(by_root.get(r, 0.0), idf(t))
     return {r: max(0.3, by_root.get(r, 1.0)) for r in roots}
 

@@ -10,16 +10,47 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kb.search import stores
+from kb.search.query import ParsedQuery, word_root
 
 if TYPE_CHECKING:  # pragma: no cover
     from kb.keyword import ChunkDoc
     from kb.search.stores import Stores
 
-__all__ = ["resolve_paths", "keyword_candidates", "vector_candidates", "candidate_count", "CANDIDATES"]
+__all__ = [
+    "resolve_paths",
+    "keyword_candidates",
+    "vector_candidates",
+    "candidate_count",
+    "word_form_boosts",
+    "CANDIDATES",
+    "FORM_WEIGHT",
+]
 
 CANDIDATES = 150
 """Chunks read from each list (``k`` when it is larger). The depth does not depend on ``k`` below
 it, so the first ten hits of ``-k 30`` are the hits of ``-k 10``."""
+
+
+FORM_WEIGHT = 0.0
+"""BM25 weight of the other forms of a question's words found in the index (``compiled`` for
+"compile", ``healthy`` for "health"); 0 turns the expansion off."""
+MIN_FORM_CHARS = 5
+
+
+def word_form_boosts(st: Stores, q: ParsedQuery) -> dict[str, float]:
+    """Index terms that are other forms of the question's plain words (same root), with their weight."""
+    if FORM_WEIGHT <= 0 or q.literal:
+        return {}
+    out: dict[str, float] = {}
+    have = set(q.terms)
+    for t in q.terms:
+        if len(t) < MIN_FORM_CHARS or not t.isalpha() or t in q.ident_terms:
+            continue
+        root = word_root(t)
+        for u in stores.word_forms(st, root[:MIN_FORM_CHARS] if len(root) > MIN_FORM_CHARS else root):
+            if u not in have and u.isalpha() and word_root(u) == root:
+                out[u] = FORM_WEIGHT
+    return out
 
 
 def candidate_count(k: int) -> int:
@@ -45,9 +76,17 @@ def resolve_paths(st: Stores, path: str | None, format: str | None = None) -> li
 
 
 def keyword_candidates(
-    st: Stores, terms: list[str], n: int, format: str | None, paths: list[str] | None
+    st: Stores,
+    terms: list[str],
+    n: int,
+    format: str | None,
+    paths: list[str] | None,
+    boosts: dict[str, float] | None = None,
 ) -> list[tuple[float, ChunkDoc]]:
-    return stores.keyword_search(st, terms, n, format=format, paths=paths)
+    """BM25's top ``n``; ``boosts``: extra terms (word forms) and their weights."""
+    if boosts:
+        terms = [*terms, *(t for t in boosts if t not in terms)]
+    return stores.keyword_search(st, terms, n, format=format, paths=paths, boosts=boosts)
 
 
 def vector_candidates(

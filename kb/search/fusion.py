@@ -56,6 +56,10 @@ HUB_PENALTY_KEYWORD = 0.0
 """BM25 score minus this share of the list's best score per unit of log(chunks in the file)."""
 HUB_PENALTY_VECTOR = 0.01
 """Cosine similarity minus this per unit of log(chunks in the file)."""
+LINE_WEIGHT = 0.0
+"""Line evidence: the top :data:`LINE_TOP` chunks gain this times their best line's score (see
+:mod:`kb.search.answers`) over the best such score among them; 0 turns it off."""
+LINE_TOP = 30
 
 
 def exact_bonus(q: ParsedQuery, doc: ChunkDoc) -> float:
@@ -180,3 +184,21 @@ def _add_file_evidence(
         if HUB_FILE_EVIDENCE and file_chunks:
             extra /= 1.0 + HUB_FILE_EVIDENCE * math.log(max(1, file_chunks.get(path, 1)))
         scores[ss[0][1]] += extra
+
+
+def rerank_by_lines(
+    q: ParsedQuery, ranked: list[tuple[float, ChunkDoc]], weights: dict[str, float]
+) -> list[tuple[float, ChunkDoc]]:
+    """The first :data:`LINE_TOP` chunks re-scored with their best line's match (a question's words
+    on one key and its documentation are stronger evidence than the same words spread over a chunk)."""
+    from kb.search.answers import best_line_score
+
+    head = ranked[:LINE_TOP]
+    if not head:
+        return ranked
+    lines = [best_line_score(d, q, weights) for _, d in head]
+    top = max(lines) or 1.0
+    scale = max(s for s, _ in head) or 1.0
+    rescored = [(s + LINE_WEIGHT * scale * ls / top, d) for (s, d), ls in zip(head, lines)]
+    rescored.sort(key=lambda x: (-x[0], x[1].chunk_id))
+    return rescored + ranked[LINE_TOP:]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from kb.keyword import STOPWORDS, analyze, query_terms
 
-__all__ = ["ParsedQuery", "query_identifiers", "is_literal_query"]
+__all__ = ["ParsedQuery", "query_identifiers", "is_literal_query", "word_root"]
 
 _QTOKEN = re.compile(r"[\w$@]+(?:[.\-/:][\w$@]+)*")
 PROSE_IDIOMS = True
@@ -24,6 +24,23 @@ _MANY = re.compile(r"\b(?:which|list|all the)\b", re.IGNORECASE)
 MANY_WITHIN = 60
 """A question asks for many things when "which", "list" or "all the" comes within its first 60
 characters ("In the chart, which values ...")."""
+
+
+_SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ied", "ers", "er", "ed", "es", "ly", "s", "y", "e")
+
+
+def word_root(word: str) -> str:
+    """A word's root for matching inflections: ``healthy``, ``health`` -> ``health``;
+    ``retries``, ``retry`` -> ``retr``. Identifier forms (with ``_`` ``.`` ``-``) stay whole."""
+    if not word.isalpha() or len(word) < 5:
+        return word
+    for suf in _SUFFIXES:
+        if word.endswith(suf) and len(word) - len(suf) >= 3:
+            word = word[: -len(suf)]
+            if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiouls":
+                word = word[:-1]  # running -> runn -> run
+            return word
+    return word
 
 
 def _prose(token: str, alone: bool) -> bool:

@@ -36,6 +36,7 @@ __all__ = [
     "files_matching",
     "file_chunk_counts",
     "term_idf",
+    "word_forms",
 ]
 
 
@@ -48,6 +49,7 @@ class _Handles:
     n_files: int = 0
     chunk_counts: dict[str, int] | None = None
     idf: dict[str, float] = field(default_factory=dict)
+    forms: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -85,11 +87,33 @@ def open_stores(
 
 
 def keyword_search(
-    st: Stores, terms: list[str], n: int, *, format: str | None, paths: list[str] | None
+    st: Stores,
+    terms: list[str],
+    n: int,
+    *,
+    format: str | None,
+    paths: list[str] | None,
+    boosts: dict[str, float] | None = None,
 ) -> list[tuple[float, ChunkDoc]]:
-    """BM25 top ``n`` chunks for ``terms`` (analysed), filtered by format and paths."""
+    """BM25 top ``n`` chunks for ``terms`` (analysed), filtered by format and paths; ``boosts``
+    weighs some terms (the query's word-form variants)."""
     assert st.handles.keyword is not None
-    return st.handles.keyword.search(terms, n, format=format, paths=paths)
+    return st.handles.keyword.search(terms, n, format=format, paths=paths, boosts=boosts)
+
+
+def word_forms(st: Stores, root: str, limit: int = 12) -> list[str]:
+    """Index terms that start with ``root`` (the candidates for other forms of a word), most
+    frequent first. Cached per snapshot."""
+    h = st.handles
+    hit = h.forms.get(root)
+    if hit is not None:
+        return hit
+    kw = h.keyword
+    if kw is None:
+        return []
+    terms = [t for t, _ in kw.index.searcher().terms_with_prefix("body", root, limit=limit)]
+    h.forms[root] = terms
+    return terms
 
 
 def fetch_chunks(st: Stores, chunk_ids: list[str]) -> dict[str, ChunkDoc]:
