@@ -52,7 +52,7 @@ def dump(args: argparse.Namespace) -> int:
             for q in load_queries(qset):
                 pq = ParsedQuery.parse(q["query"])
                 kw = candidates.keyword_candidates(st, pq.terms, args.depth, None, None)
-                vec = candidates.vector_candidates(st, q["query"], args.depth, None, None)
+                vec = candidates.vector_candidates(st, stores.encode_query(st, q["query"]), args.depth, None, None)
                 missing = [cid for cid, _ in vec if cid not in docs]
                 for _, d in kw:
                     docs.setdefault(d.chunk_id, d)

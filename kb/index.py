@@ -396,7 +396,7 @@ class ChunkVectors:
         idx = np.nonzero(keep)[0]
         if not len(idx):
             return []
-        scores = view.scores(query)[self.rows[idx]]
+        scores = self._row_scores(query)[self.rows[idx]]
         m = min(n, len(idx))
         if m < len(idx):
             kth = np.partition(scores, len(scores) - m)[len(scores) - m]  # the m-th best score
@@ -405,6 +405,39 @@ class ChunkVectors:
             top = np.arange(len(idx))
         order = top[np.lexsort((idx[top], -scores[top]))][:m]
         return [(str(self.chunk_ids[int(idx[i])]), float(scores[i])) for i in order]
+
+    def _row_scores(self, query: np.ndarray) -> np.ndarray:
+        """Cosine of ``query`` to every vector row (the last query's are kept)."""
+        key = np.asarray(query, dtype=np.float32).tobytes()
+        last = getattr(self, "_last", None)
+        if last is not None and last[0] == key:
+            return last[1]
+        view = self.snapshot.vectors
+        assert view is not None
+        scores = view.scores(query)
+        self._last = (key, scores)
+        return scores
+
+    def file_scores(self, query: np.ndarray, top: int = 3) -> dict[str, float]:
+        """Per file, the mean cosine of its ``top`` best chunks to ``query`` (every embedded file):
+        how close the file as a whole is to the query, not only its best chunk."""
+        view = self.snapshot.vectors
+        if view is None or not len(self.rows):
+            return {}
+        idx = np.nonzero(self.rows >= 0)[0]
+        if not len(idx):
+            return {}
+        scores = self._row_scores(query)[self.rows[idx]]
+        codes = self.path_codes[idx]
+        order = np.lexsort((-scores, codes))  # by file, best first within a file
+        codes_o, scores_o = codes[order], scores[order]
+        starts = np.r_[0, np.nonzero(np.diff(codes_o))[0] + 1]
+        rank = np.arange(len(codes_o)) - np.repeat(starts, np.diff(np.r_[starts, len(codes_o)]))
+        keep = rank < top
+        sums = np.bincount(codes_o[keep], weights=scores_o[keep], minlength=len(self.path_names))
+        counts = np.bincount(codes_o[keep], minlength=len(self.path_names))
+        present = np.nonzero(counts)[0]
+        return {self.path_names[int(c)]: float(sums[c] / counts[c]) for c in present}
 
 
 def chunk_vectors(snapshot: Snapshot) -> ChunkVectors:

@@ -113,9 +113,13 @@ def search(
     vec_hits: list[tuple[str, float]] = []
     if mode in ("hybrid", "keyword"):
         kw_hits = candidates.keyword_candidates(st, q.terms, n, format, paths, candidates.word_form_boosts(st, q))
+    file_sims: dict[str, float] | None = None
     if mode in ("hybrid", "semantic"):
         stores.check_embedder(st)
-        vec_hits = candidates.vector_candidates(st, query, n, format, paths)
+        qvec = stores.encode_query(st, query) if stores.has_vectors(st) else None
+        vec_hits = candidates.vector_candidates(st, qvec, n, format, paths)
+        if qvec is not None and mode == "hybrid" and fusion.FILE_VECTOR_WEIGHT > 0:
+            file_sims = stores.file_vector_scores(st, qvec)
 
     ranked: list[tuple[float, ChunkDoc]]
     if mode == "keyword":
@@ -127,7 +131,7 @@ def search(
         if mode == "semantic":
             ranked = [(sim, docs[cid]) for cid, sim in vec_hits if cid in docs]
         else:
-            ranked = fusion.fuse(q, kw_hits, vec_hits, docs, stores.file_chunk_counts(st))
+            ranked = fusion.fuse(q, kw_hits, vec_hits, docs, stores.file_chunk_counts(st), file_sims)
 
     weights = term_weights(q, stores.term_idf(st))
     if mode == "hybrid" and fusion.LINE_WEIGHT > 0:

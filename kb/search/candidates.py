@@ -13,6 +13,8 @@ from kb.search import stores
 from kb.search.query import ParsedQuery, word_root
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
     from kb.keyword import ChunkDoc
     from kb.search.stores import Stores
 
@@ -90,10 +92,10 @@ def keyword_candidates(
 
 
 def vector_candidates(
-    st: Stores, query: str, n: int, format: str | None, paths: list[str] | None
+    st: Stores, vector: np.ndarray | None, n: int, format: str | None, paths: list[str] | None
 ) -> list[tuple[str, float]]:
-    """The ``n`` chunks nearest to ``query`` among those of ``format`` in ``paths`` (None: any), as
-    (chunk id, cosine); none while the generation has no vectors yet."""
-    if not stores.has_vectors(st):
+    """The ``n`` chunks nearest to the query's ``vector`` among those of ``format`` in ``paths``
+    (None: any), as (chunk id, cosine); none while the generation has no vectors yet."""
+    if vector is None:
         return []
-    return stores.vector_search(st, stores.encode_query(st, query), n, format=format, paths=paths)
+    return stores.vector_search(st, vector, n, format=format, paths=paths)

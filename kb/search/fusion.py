@@ -56,6 +56,11 @@ HUB_PENALTY_KEYWORD = 0.0
 """BM25 score minus this share of the list's best score per unit of log(chunks in the file)."""
 HUB_PENALTY_VECTOR = 0.01
 """Cosine similarity minus this per unit of log(chunks in the file)."""
+FILE_VECTOR_WEIGHT = 0.0
+"""File closeness: each chunk gains this times its file's closeness to the query (the mean cosine
+of the file's :data:`FILE_VECTOR_TOP` best chunks, min-max scaled over the candidates' files);
+0 turns it off."""
+FILE_VECTOR_TOP = 3
 LINE_WEIGHT = 0.0
 """Line evidence: the top :data:`LINE_TOP` chunks gain this times their best line's score (see
 :mod:`kb.search.answers`) over the best such score among them; 0 turns it off."""
@@ -144,6 +149,7 @@ def fuse(
     vec_hits: list[tuple[str, float]],
     docs: dict[str, ChunkDoc],
     file_chunks: dict[str, int] | None = None,
+    file_sims: dict[str, float] | None = None,
 ) -> list[tuple[float, ChunkDoc]]:
     """Chunks of either list, best first, with their fused scores."""
     wk, wv = W_LITERAL if q.literal else W_QUESTION
@@ -163,6 +169,12 @@ def fuse(
         scores[cid] += exact_bonus(q, docs[cid]) * unit
     if FILE_DECAY > 0:
         _add_file_evidence(scores, docs, file_chunks)
+    if file_sims and FILE_VECTOR_WEIGHT > 0:
+        sims = {docs[cid].path: file_sims.get(docs[cid].path, 0.0) for cid in scores}
+        hi, lo = max(sims.values()), min(sims.values())
+        if hi > lo:
+            for cid in scores:
+                scores[cid] += FILE_VECTOR_WEIGHT * (sims[docs[cid].path] - lo) / (hi - lo)
     order = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
     return [(s, docs[cid]) for cid, s in order]
 

@@ -37,6 +37,7 @@ __all__ = [
     "file_chunk_counts",
     "term_idf",
     "word_forms",
+    "file_vector_scores",
 ]
 
 
@@ -214,3 +215,11 @@ def term_idf(st: Stores) -> Callable[[str], float]:
         return value
 
     return idf
+
+
+def file_vector_scores(st: Stores, vector: np.ndarray) -> dict[str, float]:
+    """Per file, how close its best few chunks are to ``vector`` on average."""
+    from kb.index import chunk_vectors
+    from kb.search.fusion import FILE_VECTOR_TOP
+
+    return chunk_vectors(st.snapshot).file_scores(vector, FILE_VECTOR_TOP)
