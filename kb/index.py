@@ -418,6 +418,18 @@ class ChunkVectors:
         self._last = (key, scores)
         return scores
 
+    def vectors_of(self, chunk_ids: Sequence[str]) -> np.ndarray:
+        """The vectors of the given chunks (those embedded), one row each."""
+        view = self.snapshot.vectors
+        if view is None or not chunk_ids:
+            return np.zeros((0, 0), dtype=np.float32)
+        index = getattr(self, "_index", None)
+        if index is None:
+            index = self._index = {str(self.chunk_ids[i]): i for i in range(len(self.rows))}
+        rows = np.array([self.rows[index[c]] for c in chunk_ids if c in index], dtype=np.int64)
+        rows = rows[rows >= 0]
+        return view.vectors(rows) if len(rows) else np.zeros((0, view.dim), dtype=np.float32)
+
     def file_scores(self, query: np.ndarray, top: int = 3) -> dict[str, float]:
         """Per file, the mean cosine of its ``top`` best chunks to ``query`` (every embedded file):
         how close the file as a whole is to the query, not only its best chunk."""

@@ -132,6 +132,15 @@ def search(
             ranked = [(sim, docs[cid]) for cid, sim in vec_hits if cid in docs]
         else:
             ranked = fusion.fuse(q, kw_hits, vec_hits, docs, stores.file_chunk_counts(st), file_sims)
+            if fusion.FEEDBACK_WEIGHT > 0 and qvec is not None and ranked:
+                # pseudo-relevance feedback: the query moved towards the first chunks, searched again
+                top = [d.chunk_id for _, d in ranked[: fusion.FEEDBACK_TOP]]
+                qvec2 = stores.feedback_vector(st, qvec, top, fusion.FEEDBACK_WEIGHT)
+                vec_hits = candidates.vector_candidates(st, qvec2, n, format, paths)
+                docs.update(stores.fetch_chunks(st, [cid for cid, _ in vec_hits if cid not in docs]))
+                if file_sims is not None:
+                    file_sims = stores.file_vector_scores(st, qvec2)
+                ranked = fusion.fuse(q, kw_hits, vec_hits, docs, stores.file_chunk_counts(st), file_sims)
 
     weights = term_weights(q, stores.term_idf(st))
     if mode == "hybrid" and fusion.LINE_WEIGHT > 0:

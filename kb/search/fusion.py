@@ -61,6 +61,10 @@ FILE_VECTOR_WEIGHT = 0.0
 of the file's :data:`FILE_VECTOR_TOP` best chunks, min-max scaled over the candidates' files);
 0 turns it off."""
 FILE_VECTOR_TOP = 3
+FEEDBACK_WEIGHT = 0.0
+"""Pseudo-relevance feedback: the query vector plus this times the mean vector of the first
+:data:`FEEDBACK_TOP` fused chunks, searched again; 0 turns it off."""
+FEEDBACK_TOP = 3
 LINE_WEIGHT = 0.0
 """Line evidence: the top :data:`LINE_TOP` chunks gain this times their best line's score (see
 :mod:`kb.search.answers`) over the best such score among them; 0 turns it off."""

@@ -38,6 +38,7 @@ __all__ = [
     "term_idf",
     "word_forms",
     "file_vector_scores",
+    "feedback_vector",
 ]
 
 
@@ -223,3 +224,16 @@ def file_vector_scores(st: Stores, vector: np.ndarray) -> dict[str, float]:
     from kb.search.fusion import FILE_VECTOR_TOP
 
     return chunk_vectors(st.snapshot).file_scores(vector, FILE_VECTOR_TOP)
+
+
+def feedback_vector(st: Stores, vector: np.ndarray, chunk_ids: list[str], weight: float) -> np.ndarray:
+    """``vector`` moved towards the mean of the given chunks' vectors (pseudo-relevance feedback)."""
+    import numpy as np
+
+    from kb.index import chunk_vectors
+
+    vs = chunk_vectors(st.snapshot).vectors_of(chunk_ids)
+    if not len(vs):
+        return vector
+    out = np.asarray(vector, dtype=np.float32) + weight * vs.mean(axis=0)
+    return (out / (np.linalg.norm(out) or 1.0)).astype(np.float32)
