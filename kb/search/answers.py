@@ -369,6 +369,16 @@ ABBREVIATIONS: dict[str, tuple[str, ...]] = {
 """Abbreviations that configuration keys use for words a question spells out (``TZ`` for
 "timezone", ``DB_HOST`` for "database host"): a key part counts as each of its expansions."""
 _ABBREV_ROOTS: dict[str, tuple[str, ...]] = {}
+_EXPANDED: dict[str, list[str]] = {}
+
+
+def abbreviations_of(word: str) -> list[str]:
+    """The abbreviations that stand for ``word`` (``database`` -> ``db``), by its root."""
+    if not _EXPANDED:
+        for abbr, words in ABBREVIATIONS.items():
+            for w in words:
+                _EXPANDED.setdefault(word_root(w), []).append(abbr)
+    return _EXPANDED.get(word_root(word), [])
 
 
 def _roots(text: str) -> set[str]:

@@ -37,14 +37,26 @@ FORM_WEIGHT = 0.0
 """BM25 weight of the other forms of a question's words found in the index (``compiled`` for
 "compile", ``healthy`` for "health"); 0 turns the expansion off."""
 MIN_FORM_CHARS = 5
+ABBREVIATION_WEIGHT = 0.0
+"""BM25 weight of the abbreviations configuration keys use for a question's words (``db`` for
+"database", ``tz`` for "timezone"; :data:`kb.search.answers.ABBREVIATIONS`); 0 turns it off."""
 
 
 def word_form_boosts(st: Stores, q: ParsedQuery) -> dict[str, float]:
     """Index terms that are other forms of the question's plain words (same root), with their weight."""
-    if FORM_WEIGHT <= 0 or q.literal:
+    if (FORM_WEIGHT <= 0 and ABBREVIATION_WEIGHT <= 0) or q.literal:
         return {}
     out: dict[str, float] = {}
     have = set(q.terms)
+    if ABBREVIATION_WEIGHT > 0:
+        from kb.search.answers import abbreviations_of
+
+        for t in q.terms:
+            for a in abbreviations_of(t):
+                if a not in have:
+                    out[a] = ABBREVIATION_WEIGHT
+    if FORM_WEIGHT <= 0:
+        return out
     for t in q.terms:
         if len(t) < MIN_FORM_CHARS or not t.isalpha() or t in q.ident_terms:
             continue
