@@ -105,6 +105,10 @@ def test_search_exit_status_files_plain_and_context(piped):
     ctx = kb("search", "max_attempts", *base, "--plain", "-k", "1", "--context", "2")
     assert ctx.returncode == 0 and "svc/retry.yaml:2:  max_attempts: 5" in ctx.stdout.splitlines()
     assert "Exit status" in kb("search", "--help").stdout
+    every = kb("search", "retry", *base, "--all", "--json")
+    data = json.loads(every.stdout)
+    assert every.returncode == 0 and data["grouped"] is True
+    assert sorted(h["path"] for h in data["hits"]) == ["docs/guide.md", "svc/retry.yaml"]
 
 
 def test_context_lines_surround_the_hit_and_read_as_grep_context():

@@ -96,6 +96,9 @@ class SearchResult(Bounded, SearchResponse):
                 f"{location(h.path, h.line_start, h.line_end)}  {h.key_path or ''}  "
                 f"(score {h.score:.4f}, {h.format or '?'})"
             )
+            for a in h.answer:
+                what = " = ".join(x for x in (a.key_path, a.value) if x is not None)
+                lines.append(f"  answer {h.path}:{a.line}  {what}")
             for i, text in enumerate(h.snippet.splitlines()):
                 lines.append(f"  {h.line_start + i} | {text}")
         return self._tail(lines)

@@ -199,11 +199,20 @@ class KBTools:
     # -- search and lookups ---------------------------------------------------------------------
 
     def search(
-        self, query: str, mode: SearchMode = "hybrid", format: str | None = None, path: str | None = None, k: int = 10
+        self,
+        query: str,
+        mode: SearchMode = "hybrid",
+        format: str | None = None,
+        path: str | None = None,
+        k: int = 10,
+        all_files: bool = False,
     ) -> SearchResult:
         text = query.replace("\x00", " ")
         with self.session() as kb:
-            hits: list[Hit] = kb.search(text, k=k, mode=mode, format=format or None, path=path or None, as_frame=False)
+            found = kb.search_result(
+                text, k=k, mode=mode, format=format or None, path=path or None, all_files=all_files
+            )
+        hits: list[Hit] = list(found.hits)
         hits = [
             h.model_copy(update={"snippet": clip(h.snippet, MAX_SNIPPET), "key_path": clip(h.key_path)}) for h in hits
         ]
@@ -211,7 +220,9 @@ class KBTools:
         note = None
         if n < len(hits):
             note = f"cut to {n} of {len(hits)} hits to fit {self.max_chars:,} characters; ask with a smaller k"
-        return SearchResult(query=query, mode=mode, hits=hits[:n], truncated=n < len(hits), note=note)
+        return SearchResult(
+            query=query, mode=mode, hits=hits[:n], truncated=n < len(hits), note=note, grouped=found.grouped
+        )
 
     def show_file(self, path: str, offset: int = 0, limit: int = 200) -> FileResult:
         rel = _rel(path)
@@ -708,10 +719,14 @@ def create_server(tools: KBTools) -> MCPServer:
         ] = None,
         path: PathFilter = None,
         k: Annotated[int, Field(ge=1, le=MAX_K, description=f"Hits to return, 1 to {MAX_K}.")] = 10,
+        all: Annotated[
+            bool, Field(description="Every matching file once (up to 100) instead of the k best hits.")
+        ] = False,
     ) -> Annotated[CallToolResult, SearchResult]:
         """Search the configuration tree. Each hit is path:line_start-line_end with the key path at the best
-        line and a snippet of at most five lines (secrets redacted)."""
-        return _answer(tools.search, query=query, mode=mode, format=format, path=path, k=k)
+        line, the lines that answer (path:line key.path = value) and a snippet (secrets redacted).
+        "Which ..." questions get each matching file once."""
+        return _answer(tools.search, query=query, mode=mode, format=format, path=path, k=k, all_files=all)
 
     @server.tool(annotations=_READ)
     def show_file(path: PathArg, offset: Offset = 0, limit: RecordLimit = 200) -> Annotated[CallToolResult, FileResult]:

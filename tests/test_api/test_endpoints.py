@@ -31,6 +31,10 @@ def test_search_returns_the_cli_hit_fields(client):
         assert set(hit) == set(Hit.model_fields)
         Hit(**hit)
     assert any(h["path"].startswith("services/payments/config/") or h["path"] == "docs/fraud.md" for h in body["hits"])
+    for hit in body["hits"]:  # answer lines, covered by the hit's line range
+        assert hit["answer"] and all(hit["line_start"] <= a["line"] <= hit["line_end"] for a in hit["answer"])
+    every = client.get("/search", params={"q": "review_threshold", "all": "true"}).json()
+    assert every["grouped"] is True and len({h["path"] for h in every["hits"]}) == len(every["hits"]) >= 2
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "semantic", "keyword"])

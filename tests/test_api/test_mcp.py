@@ -104,7 +104,7 @@ def test_lists_every_read_only_tool_with_input_and_output_schemas(mcp):
     assert search["properties"]["k"]["maximum"] == 100 and search["properties"]["query"]["maxLength"] == 1000
     # the output schema is the HTTP API's envelope: a hit has the fields of kb.types.Hit
     hit = tools["search"].output_schema["$defs"]["Hit"]["properties"]
-    assert {"path", "line_start", "line_end", "key_path", "snippet", "score", "format"} == set(hit)
+    assert {"path", "line_start", "line_end", "key_path", "snippet", "score", "format", "answer"} == set(hit)
 
 
 def test_search_answers_with_path_and_lines(mcp):
@@ -114,6 +114,10 @@ def test_search_answers_with_path_and_lines(mcp):
     assert prod["line_start"] <= 25 <= prod["line_end"] and prod["key_path"] == "fraud.review_threshold"
     assert f"{PROD}:{prod['line_start']}-{prod['line_end']}  fraud.review_threshold" in text
     assert "  25 |   review_threshold: 0.85" in text
+    assert {"line": 25, "key_path": "fraud.review_threshold", "value": "0.85"} in prod["answer"]
+    assert f"answer {PROD}:25  fraud.review_threshold = 0.85" in text
+    _, every = mcp.ok("search", {"query": "review_threshold", "all": True})
+    assert every["grouped"] is True and len({h["path"] for h in every["hits"]}) == len(every["hits"])
     _, only = mcp.ok(
         "search",
         {

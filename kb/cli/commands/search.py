@@ -54,6 +54,12 @@ from kb.limits import DEFAULT_K, DEFAULT_MODE, MAX_K, MODES
 @click.option(
     "--plain", is_flag=True, help="grep-like lines, `path:line:text`, no colour, headers or rules (for scripts)."
 )
+@click.option(
+    "--all",
+    "all_files",
+    is_flag=True,
+    help="Every matching file once (up to 100), instead of the k best hits. 'Which ...' questions get one hit per file anyway.",
+)
 @db_option
 @json_option
 @handle_errors
@@ -67,6 +73,7 @@ def command(
     files_only: bool,
     context: int,
     plain: bool,
+    all_files: bool,
     db: Path | None,
     as_json: bool,
 ) -> None:
@@ -77,8 +84,8 @@ def command(
     highlighted. -l prints only the files hit; --plain prints `path:line:text` lines (answers as
     `path:line:key.path = value`) for grep and cut; --context N adds N lines around each hit.
     --json prints an object: query, mode, generation, embedded_share (below 1 while the KB is
-    still being embedded), notice, and hits (path, score, line_start, line_end, key_path,
-    snippet, format, answer).
+    still being embedded), notice, grouped (one hit per file: a "which ..." question or --all),
+    and hits (path, score, line_start, line_end, key_path, snippet, format, answer).
 
     Exit status, like grep: 0 when something was found, 1 when nothing was (with any output
     format), 2 on an error.
@@ -86,7 +93,7 @@ def command(
     Example: kb search "Where is the fraud-review threshold for payments in production?"
     """
     kb = open_kb(db, model=model)
-    result = kb.search_result(query, k=k, mode=mode, format=fmt, path=path_glob)
+    result = kb.search_result(query, k=k, mode=mode, format=fmt, path=path_glob, all_files=all_files)
     if as_json:
         emit_json(result)
     elif files_only:
