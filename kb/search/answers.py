@@ -455,12 +455,19 @@ def _clip_value(v: str) -> str:
     return v if len(v) <= VALUE_CHARS else v[: VALUE_CHARS - 1] + "…"
 
 
-def _answer_value(u: Unit, lines: Sequence[str]) -> str | None:
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z`*(\[])")
+
+
+def _answer_value(u: Unit, lines: Sequence[str], weights: dict[str, float]) -> str | None:
     if u.kind == "block":  # a block scalar: its first lines
         text = " ".join(lines[c].strip() for c in u.children[:4])
         return _clip_value(text) if text else None
     if u.kind == "parent":
         return None
+    if u.kind == "prose" and len(u.value) > VALUE_CHARS:  # a long paragraph: its best sentence
+        sentences = _SENTENCE_END.split(u.value)
+        best = max(sentences, key=lambda t: sum(weights.get(r, 0.0) for r in _roots(t)))
+        return _clip_value(best)
     if u.value:
         return _clip_value(u.value)
     return None
@@ -520,7 +527,7 @@ def pick_answers(
     out = []
     for i in picked:
         u = by_i[i]
-        out.append((i, u.path, _answer_value(u, lines) if u.kind != "heading" else u.value))
+        out.append((i, u.path, _answer_value(u, lines, weights) if u.kind != "heading" else u.value))
     lo, hi = min(picked), max(picked)
     if best.kind in ("parent", "item") and best.i < lo:
         lo = best.i

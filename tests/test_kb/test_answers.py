@@ -185,6 +185,19 @@ Each example must include its own README covering:
     assert got[0][0] == 11 and got[0][2] == "`replicaCount` | Number of replicas | `1`"  # the whole row
 
 
+def test_markdown_a_long_paragraph_answers_with_its_best_sentence():
+    para = (
+        "This chart bootstraps a deployment on a cluster using the package manager. "
+        + "It has many options that are documented in the table below and in the values file. " * 2
+        + "To report a vulnerability, open a private security advisory on the repository. "
+        + "Contributions are welcome."
+    )
+    got, _, _ = answer("markdown", f"# About\n\n{para}\n", "how do I report a security vulnerability", "About")
+    assert (
+        got[0][0] == 3 and got[0][2] == "To report a vulnerability, open a private security advisory on the repository."
+    )
+
+
 def test_a_chunk_with_no_matching_word_still_answers_with_its_first_value():
     got, lo, hi = answer("yaml", "# settings\nserver:\n  port: 8080\n", "zzz qqq")
     assert got and lo <= got[0][0] <= hi
