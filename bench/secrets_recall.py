@@ -71,7 +71,8 @@ def kb_scan(path: Path, secret: str | None) -> tuple[bool, bool]:
     if secret:
         blob = repr((parsed.records, [s.text for s in parsed.sections], parsed.documents))
         flat = "".join(blob.split())
-        kept = secret in blob or any(r in flat for r in _runs(secret))
+        elsewhere = "".join(text.replace(secret, "").split())  # runs the file also holds apart from the secret
+        kept = secret in blob or any(r in flat and r not in elsewhere for r in _runs(secret))
     return found, kept
 
 
