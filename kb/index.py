@@ -241,10 +241,20 @@ def embed_pending(
     mirror_s = 0.0
     tick("embed", 0, len(todo))
     last_publish = time.monotonic()
-    call = max(1, min(BATCH, 32 * int(settings.embed_batch_size)))
-    for start in range(0, len(todo), call):
+    # Each encode call is sized to take about a quarter of the publish interval at the rate
+    # measured so far (the first one: one model batch), so vectors are published every few
+    # seconds even while the longest texts go first; a kill loses at most one interval's work.
+    step = max(1, int(settings.embed_batch_size))
+    call = step
+    start = 0
+    while start < len(todo):
         batch = todo[start : start + call]
+        start += len(batch)
+        c0 = time.perf_counter()
         vecs = emb.encode([t for _, t in batch])
+        took = max(time.perf_counter() - c0, 1e-6)
+        fit = int(len(batch) / took * publish_every / 4)
+        call = max(step, min(BATCH, fit, 2 * len(batch)))  # grows at most twofold a call
         shas = np.array([s for s, _ in batch], dtype="S32")
         writer.append(shas, vecs)
         if mirror is not None:
