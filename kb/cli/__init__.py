@@ -5,12 +5,14 @@ command or group) and is discovered at start-up, so adding a command adds a file
 they build :class:`~kb.settings.Settings`, call the library and print. Heavy imports (torch,
 chromadb, networkx) happen inside command bodies so ``kb --help`` stays fast.
 
-Exit codes: 0 success; 1 the command found problems (``kb validate`` errors); 2 bad usage or a kb
-error (the message says how to fix it).
+Exit codes: 0 success; 1 the command found problems (``kb validate`` errors, ``kb doctor``); 2 bad
+usage or a kb error (the message says how to fix it); 3 the KB is damaged (run ``kb doctor``); 4 the
+disk is full (nothing was published; free space and run again).
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import json
 import pkgutil
@@ -96,8 +98,11 @@ def handle_errors(f: Callable) -> Callable:
             return f(*args, **kwargs)
         except KBError as exc:
             click.echo(f"Error: {terminal_safe(exc.message)}", err=True)
-            sys.exit(2)
+            sys.exit(exc.exit_code)
         except OSError as exc:  # --db naming a file, /proc/x, a folder you cannot write...
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                click.echo(f"Error: no space left to write ({exc.strerror}). Free space and run it again.", err=True)
+                sys.exit(4)
             where = f" '{terminal_safe(str(exc.filename))}'" if exc.filename else ""
             click.echo(
                 f"Error: {exc.strerror or type(exc).__name__}:{where}. Give --db (or KB_DB) a folder "
