@@ -285,7 +285,15 @@ def scan_text(text: str) -> list[tuple[str, str, int, int]]:
     """``(kind, secret, start, end)`` for every credential format matched in ``text``."""
     found: list[tuple[str, str, int, int]] = []
     lower: str | None = None
+    # a big file: skip the rules none of whose keywords can occur (a character the text lacks);
+    # 10 MB of "a[a[a[..." then costs one pass, not one per keyword
+    chars = set(text) if len(text) > 65536 else None
+    lower_chars = {c.lower() for c in chars} if chars is not None else None
     for rule in RULES:
+        if chars is not None and lower_chars is not None:
+            have = lower_chars if rule.ignore_case else chars
+            if not any(set(k) <= have for k in rule.keywords):
+                continue
         if rule.ignore_case:
             if lower is None:
                 lower = text.lower()
@@ -699,6 +707,7 @@ _SECRET_NAME_WORDS = {
 }
 _REFERENCE_WORDS = {"existing", "from", "use", "ref", "name", "k8s", "vault"}
 _KEY_HINTS = re.compile(r"pass|pw|secret|token|key|credential|authoriz", re.I)
+_HINT_WORDS = ("pass", "pw", "secret", "token", "key", "credential", "authoriz")  # the same, for `in`
 
 
 @lru_cache(maxsize=65536)  # the same key paths come back in file after file
@@ -1147,7 +1156,8 @@ def redact(parsed: ParsedFile, text: str, *, structured: bool) -> ParsedFile:
 
     # 3. key = value in the text itself (a line a record already judged is left to the record)
     prose = _markdown_prose_lines(text) if parsed.format == "markdown" else set()
-    hints = _KEY_HINTS.search(text) is not None
+    low = text.lower()
+    hints = any(h in low for h in _HINT_WORDS)
     if hints:
         _text_assignments(text, red, keyed_lines if structured else set(), prose)
     # 4. credentials given by their context: URL query parameters, command-line flags, netrc,
