@@ -1329,7 +1329,11 @@ def _record_secrets(
             elif _AUTH_KEY.search(kp) and (len(v) < 16 or " " in v.strip()):
                 continue  # authorization: disabled / BASIC: a setting, not a credential
             elif not is_placeholder(v) and not _names_its_key(v, kp):
-                take(rec, v, "a credential", kp)
+                d = _DEFAULTED.match(v.strip())
+                if d:  # ${POSTGRES_PASSWORD:db-x}: the default is the secret (one finding with the text scan's)
+                    take(rec, d.group(1).strip(), "a credential", kp, d.group(1).strip())
+                else:
+                    take(rec, v, "a credential", kp)
         elif kp.endswith(".value") and secret_key(str(names.get(kp[:-6], ""))):
             # Kubernetes env: {name: DB_PASSWORD, value: ...}
             keyed_lines.add(rec.line)
