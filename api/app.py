@@ -16,10 +16,10 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -28,13 +28,13 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
-from api.auth import HostGuard
 from api.errors import exception_handlers
 from api.metrics import Metrics
 from api.routes import ROUTES
 from api.routes.meta import service_gauges
 from api.service import KBService
 from api.timeout import TimeoutMiddleware
+from kb.errors import BadRequestError
 from kb.settings import Settings
 
 __all__ = ["create_app"]
@@ -68,6 +68,23 @@ def allowed_hosts_for(bind: str, extra: Sequence[str] = ()) -> list[str] | None:
     if bind not in LOOPBACK_HOSTS:
         hosts.append(f"[{bind}]" if ":" in bind else bind)
     return hosts + [h for h in extra if h not in hosts]
+
+
+def _host_guard(hosts: Sequence[str]) -> Callable[[Request], None]:
+    """A ``before_request`` hook: a ``Host`` header (port aside) not in ``hosts`` is a 400 that
+    says how to allow it, rendered by the one error handler like any kb error."""
+    allowed = {h.lower().strip("[]") for h in hosts}
+
+    def check(request: Request) -> None:
+        raw = request.headers.get("host", "").strip().lower()
+        name = raw[1 : raw.find("]")] if raw.startswith("[") else raw.rsplit(":", 1)[0] if raw.count(":") == 1 else raw
+        if name not in allowed:
+            raise BadRequestError(
+                f"This server does not answer for host {raw!r}. Reach it as localhost, or start it with "
+                "`kb serve --allow-host NAME` (or --host 0.0.0.0 to answer any name)."
+            )
+
+    return check
 
 
 def create_app(
@@ -122,10 +139,10 @@ def create_app(
         exception_handlers=exception_handlers(),
         # the plugin outside the timeout, so an abandoned request is counted as the 503 it answers
         middleware=[
-            *([DefineMiddleware(HostGuard, hosts=list(allowed_hosts))] if allowed_hosts else []),
             metrics.middleware,
             DefineMiddleware(TimeoutMiddleware, seconds=settings.request_timeout),
         ],
+        before_request=_host_guard(allowed_hosts) if allowed_hosts else None,
         cors_config=cors,
         openapi_config=openapi,
         debug=debug,

@@ -7,15 +7,11 @@
 
 ``/``, ``/health`` and ``/schema`` stay open so a load balancer and a browser can reach them.
 Tokens are compared in constant time.
-
-:class:`HostGuard` answers only the ``Host`` names ``kb serve`` was told to (loopback names by
-default): a page that rebinds its DNS name to 127.0.0.1 cannot read an open KB.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
 from typing import TYPE_CHECKING, Any
 
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -26,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from kb.settings import Settings
 
-__all__ = ["require_read", "require_write", "bearer_token", "HostGuard"]
+__all__ = ["require_read", "require_write", "bearer_token"]
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="kb"'}
 
@@ -83,40 +79,3 @@ def require_write(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHa
         )
     if not _matches(token, s.api_key):
         raise PermissionDeniedException("The bearer token is not valid for writing; send the value of KB_API_KEY.")
-
-
-class HostGuard:
-    """ASGI middleware: a request whose ``Host`` header (port aside) is not in ``hosts`` gets a 400
-    that says how to allow it."""
-
-    def __init__(self, app: Any, hosts: list[str]) -> None:
-        self.app = app
-        self.hosts = {h.lower().strip("[]") for h in hosts}
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        raw = next((v for k, v in scope.get("headers", []) if k == b"host"), b"").decode("latin-1").strip().lower()
-        name = raw[1 : raw.find("]")] if raw.startswith("[") else raw.rsplit(":", 1)[0] if raw.count(":") == 1 else raw
-        if name in self.hosts:
-            await self.app(scope, receive, send)
-            return
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
-            return
-        body = json.dumps(
-            {
-                "status_code": 400,
-                "detail": f"This server does not answer for host {raw!r}. Reach it as localhost, or start it with "
-                "`kb serve --allow-host NAME` (or --host 0.0.0.0 to answer any name).",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 400,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
