@@ -10,7 +10,9 @@ from kb.keyword import ChunkDoc, KeywordIndex, query_terms
 
 def docs() -> list[ChunkDoc]:
     # twelve files holding the same chunk (copied configs): their scores tie exactly
-    same = [ChunkDoc(f"svc{i}/db.yaml#0", f"svc{i}/db.yaml", "yaml", "db", 1, 2, "db:\n  pool_size: 10") for i in range(12)]
+    same = [
+        ChunkDoc(f"svc{i}/db.yaml#0", f"svc{i}/db.yaml", "yaml", "db", 1, 2, "db:\n  pool_size: 10") for i in range(12)
+    ]
     other = [ChunkDoc(f"x{i}.yaml#0", f"x{i}.yaml", "yaml", "x", 1, 1, f"x: {i} pool") for i in range(20)]
     return same + other
 
