@@ -16,9 +16,10 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -33,6 +34,7 @@ from api.routes import ROUTES
 from api.routes.meta import service_gauges
 from api.service import KBService
 from api.timeout import TimeoutMiddleware
+from kb.errors import BadRequestError
 from kb.settings import Settings
 
 __all__ = ["create_app"]
@@ -49,15 +51,57 @@ def _provide_service(state: State) -> KBService:
     return state.service
 
 
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
+
+
+def allowed_hosts_for(bind: str, extra: Sequence[str] = ()) -> list[str] | None:
+    """The ``Host`` header values ``kb serve --host BIND`` answers (None: any).
+
+    Bound to a loopback interface, only loopback names: a web page that rebinds its own DNS name to
+    127.0.0.1 (DNS rebinding) gets a 400, not the catalogue. Bound to one other address, that address
+    and the loopback names; bound to every interface (``0.0.0.0``, ``::``), any name, since the
+    names it is reached by are unknown. ``extra`` (``--allow-host``) adds names in every case.
+    """
+    if bind in ("0.0.0.0", "::", ""):
+        return None
+    hosts = list(LOOPBACK_HOSTS)
+    if bind not in LOOPBACK_HOSTS:
+        hosts.append(f"[{bind}]" if ":" in bind else bind)
+    return hosts + [h for h in extra if h not in hosts]
+
+
+def _host_guard(hosts: Sequence[str]) -> Callable[[Request], None]:
+    """A ``before_request`` hook: a ``Host`` header (port aside) not in ``hosts`` is a 400 that
+    says how to allow it, rendered by the one error handler like any kb error."""
+    allowed = {h.lower().strip("[]") for h in hosts}
+
+    def check(request: Request) -> None:
+        raw = request.headers.get("host", "").strip().lower()
+        name = raw[1 : raw.find("]")] if raw.startswith("[") else raw.rsplit(":", 1)[0] if raw.count(":") == 1 else raw
+        if name not in allowed:
+            raise BadRequestError(
+                f"This server does not answer for host {raw!r}. Reach it as localhost, or start it with "
+                "`kb serve --allow-host NAME` (or --host 0.0.0.0 to answer any name)."
+            )
+
+    return check
+
+
 def create_app(
-    settings: Settings, *, watch: bool = False, service: KBService | None = None, debug: bool = False
+    settings: Settings,
+    *,
+    watch: bool = False,
+    service: KBService | None = None,
+    debug: bool = False,
+    allowed_hosts: Sequence[str] | None = None,
 ) -> Litestar:
     """The API for the KB at ``settings.db``.
 
     ``watch=True`` re-ingests ``settings.root`` when files under it change. Re-ingests (watch or
     ``POST /ingest``) need a writable catalogue: it is opened read-write when ``settings.api_key``
     is set or ``watch`` is on, read-only otherwise (so ``kb sql`` and other readers can share it).
-    ``service`` injects a ready-made :class:`KBService` (tests).
+    ``service`` injects a ready-made :class:`KBService` (tests). ``allowed_hosts`` (see
+    :func:`allowed_hosts_for`) limits the ``Host`` header answered; None answers any.
     """
     svc = service or KBService(settings, watch=watch)
     metrics = Metrics(lambda: service_gauges(svc))
@@ -94,7 +138,11 @@ def create_app(
         on_shutdown=[lambda: svc.close()],
         exception_handlers=exception_handlers(),
         # the plugin outside the timeout, so an abandoned request is counted as the 503 it answers
-        middleware=[metrics.middleware, DefineMiddleware(TimeoutMiddleware, seconds=settings.request_timeout)],
+        middleware=[
+            metrics.middleware,
+            DefineMiddleware(TimeoutMiddleware, seconds=settings.request_timeout),
+        ],
+        before_request=_host_guard(allowed_hosts) if allowed_hosts else None,
         cors_config=cors,
         openapi_config=openapi,
         debug=debug,

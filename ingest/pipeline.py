@@ -185,13 +185,19 @@ def _process_file(entry: WalkEntry, old_sha: str | None, run_id: int) -> FileRes
         text = data.decode("utf-16", errors="replace")
         problems.append(Problem("non-utf8", "warning", "file is UTF-16; decoded, but re-save it as UTF-8", line=1))
     elif b"\x00" in head:
-        problems.append(
-            Problem(
-                "binary-file",
-                "warning",
-                f"binary content (NUL bytes) in a file named like {fmt}; not parsed. Remove it or add it to .kbignore",
+        if fmt == "text":  # no format claims the name: a binary file, not a broken config
+            problems.append(
+                Problem("binary-file", "info", "binary content (NUL bytes); not catalogued. Add it to .kbignore")
             )
-        )
+        else:
+            problems.append(
+                Problem(
+                    "binary-file",
+                    "warning",
+                    f"binary content (NUL bytes) in a file named like {fmt}; not parsed. "
+                    "Remove it or add it to .kbignore",
+                )
+            )
         return result("skipped", sha)
     else:
         try:
@@ -366,10 +372,20 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
     retry: set[str] = set()
     if states and catalogue.get_meta("limits") != limits_sig:
         retry = {r[0] for r in catalogue.query("SELECT path FROM files WHERE status IN ('skipped', 'error')")}
+    if states:
+        # a file that could not be read is read again: fixing its permissions changes no size or mtime
+        retry |= {
+            r[0]
+            for r in catalogue.query(
+                "SELECT path FROM findings WHERE rule = 'unreadable' AND source = 'ingest' AND path IS NOT NULL"
+            )
+        }
     catalogue.set_meta("limits", limits_sig)
+    left_root = 0
     if previous_root and previous_root != str(root.resolve()) and states:
         # A different tree into the same KB: start over rather than mix two roots.
         catalogue.remove_files(run_id, list(states))
+        left_root = len(states)
         states = {}
     seen: set[str] = set()
     tasks: list[tuple] = []
@@ -450,7 +466,7 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
         files_seen=len(walked.entries),
         added=added,
         changed=changed,
-        removed=len(gone),
+        removed=len(gone) + left_root,
         unchanged=unchanged,
         seconds=seconds,
     )
@@ -464,7 +480,7 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
         files_seen=len(walked.entries),
         added=added,
         changed=changed,
-        removed=len(gone),
+        removed=len(gone) + left_root,
         unchanged=unchanged,
         by_format=st["files_by_format"],
         findings_by_rule=st["findings_by_rule"],

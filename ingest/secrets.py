@@ -6,13 +6,20 @@ What counts as a secret (the README's "Secrets" section says the same):
   tokens (:data:`RULES`: AWS, GitHub, GitLab, Slack tokens and webhooks, Stripe, Google, OpenAI,
   Anthropic, Azure storage keys, npm, PyPI, SendGrid, Twilio, ...), JWTs, passwords in URLs,
   ``Authorization: Bearer|Basic|Token <credential>``;
+* a credential given by its place (issue 22): a ``?api_key=``/``&password=`` parameter inside a URL
+  or a connection string, a command-line flag (``--requirepass X``, ``mysql -pX``, ``curl -u
+  user:X``, ``docker login -p X``, also in compose arrays), a netrc ``password``, a ``.pgpass``
+  line, an XML ``<password>``, a Markdown table's password cell, ``Basic <base64 of user:pw>``
+  under any header;
 * a non-placeholder value under a key that names a credential (``password``, ``PGPASSWORD``,
   ``apiKey``, ``client_secret``, ``SECRET_KEY_BASE``, ``api_keys:`` lists, ...), in a ``KEY=value``
   item, in a Kubernetes ``{name, value}`` pair, under a Kubernetes ``Secret``'s ``data`` or
   ``stringData``, in a Docker config's ``auths.*.auth``, or as the default of ``${DB_PASSWORD:-x}``.
 
 Placeholders (``changeme``, ``${DB_PASSWORD}``, ``<your-token>``, ``xxx``, a path such as
-``/run/secrets/db``, prose) are not secrets.
+``/run/secrets/db``, prose, ``12345``), setting words under a credential-named key (GitHub's
+``id-token: write``, ``token: auto``), and the name of a Kubernetes Secret under ``*Secret`` are not
+secrets.
 
 Each secret becomes one ``plaintext-secret`` problem carrying a fingerprint (a hash prefix of the
 value with whitespace and escapes taken out, so one secret has one fingerprint in any rendering),
@@ -27,12 +34,13 @@ never the value. Redaction works on two levels:
 * **the parsed data**: record values and key paths, and the documents.
 
 An ordinary word used as a password (``MYSQL_PASSWORD=wordpress``) is redacted where it is
-assigned, not wherever the word appears; a strong value is redacted wherever it appears.
+assigned, in the records of its line, and wherever it is a whole record value (a YAML anchor); not
+wherever the word appears, so a heading ``# Gitea`` survives a password ``Gitea``. A strong value
+(8 characters or more, unlike a word) is redacted wherever it appears, however many a file holds.
 
 Every regular expression here runs in linear time: each unbounded run is anchored by a negative
 lookbehind of its own class (a match attempt starts only where a run starts), other repeats are
-bounded, and private-key blocks are found with ``str.find``. ``tests/test_ingest/test_secrets_linear.py``
-holds hostile inputs for each.
+bounded, and private-key blocks are found with ``str.find``.
 """
 
 from __future__ import annotations
@@ -231,10 +239,44 @@ _PEM_BODY = re.compile(r"(?:[A-Za-z0-9+/=:,\- \t\r\n]|\\[nr]){0,65536}")
 _PEM_WINDOW = 65536
 _BASE64_CHAR = re.compile(r"[A-Za-z0-9+/]")
 
-# scheme://user:password@host — the password part only
-_URL_PASSWORD = re.compile(
-    r"(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]{0,30}://[^\s:/@'\"?#]{1,256}:([^\s@/'\"]{1,1024})@"
-)
+# scheme://user:password@host — the password part only: the user may be empty (redis://:pw@host),
+# the password may hold "/" or "@" (the host follows the last "@" that a host name follows)
+_URL_USER = re.compile(r"(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]{0,30}://[^\s:/@'\"?#`<>]{0,256}:")
+_URL_END = re.compile(r"[\s'\"`<>]")
+_URL_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-_%]{0,252}(?::\d{1,5})?(?:[/?#;,)]|$)|\[[0-9A-Fa-f:.]{2,45}\]")
+_URL_PORT_PATH = re.compile(r"\d{1,5}(?:[/?#]|$)")
+# "Basic <base64 of user:password>" anywhere, whatever the header is called
+_BASIC = re.compile(r"(?<![A-Za-z0-9_\-])[Bb]asic[ \t]{1,16}([A-Za-z0-9+/]{8,1024}={0,2})(?![A-Za-z0-9+/=])")
+
+
+def url_passwords(text: str) -> list[tuple[str, int, int]]:
+    """``(password, start, end)`` for each ``scheme://user:password@host`` in ``text``."""
+    out = []
+    for m in _URL_USER.finditer(text):
+        start = m.end()
+        e = _URL_END.search(text, start, start + 1024)
+        token = text[start : e.start() if e else min(len(text), start + 1024)]
+        at = token.rfind("@")
+        while at > 0 and not _URL_HOST.match(token, at + 1):
+            at = token.rfind("@", 0, at)
+        if at <= 0:
+            continue  # no host after an "@"
+        pw = token[:at]
+        if "/" in pw and _URL_PORT_PATH.match(pw):
+            continue  # https://host:8443/path@x: a port and a path, not a password
+        out.append((pw, start, start + at))
+    return out
+
+
+def _basic_credential(value: str) -> bool:
+    try:
+        raw = base64.b64decode(value + "=" * (-len(value) % 4), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return False
+    user, sep, pw = raw.partition(":")
+    return bool(sep and pw and raw.isprintable())
+
+
 # ${DB_PASSWORD:-default}, Spring's ${db.password:default}
 _DEFAULT = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.\-]{0,127})(?::-|:=|:|-)([^}\n]{1,512})\}")
 
@@ -243,7 +285,15 @@ def scan_text(text: str) -> list[tuple[str, str, int, int]]:
     """``(kind, secret, start, end)`` for every credential format matched in ``text``."""
     found: list[tuple[str, str, int, int]] = []
     lower: str | None = None
+    # a big file: skip the rules none of whose keywords can occur (a character the text lacks);
+    # 10 MB of "a[a[a[..." then costs one pass, not one per keyword
+    chars = set(text) if len(text) > 65536 else None
+    lower_chars = {c.lower() for c in chars} if chars is not None else None
     for rule in RULES:
+        if chars is not None and lower_chars is not None:
+            have = lower_chars if rule.ignore_case else chars
+            if not any(set(k) <= have for k in rule.keywords):
+                continue
         if rule.ignore_case:
             if lower is None:
                 lower = text.lower()
@@ -259,10 +309,13 @@ def scan_text(text: str) -> list[tuple[str, str, int, int]]:
     if "PRIVATE KEY" in text:
         found.extend(_private_keys(text))
     if "://" in text and "@" in text:
-        for m in _URL_PASSWORD.finditer(text):
-            pw = m.group(1)
+        for pw, start, end in url_passwords(text):
             if not is_placeholder(pw):
-                found.append(("a password in a URL", pw, m.start(1), m.end(1)))
+                found.append(("a password in a URL", pw, start, end))
+    if "asic" in text:
+        for m in _BASIC.finditer(text):
+            if _basic_credential(m.group(1)):
+                found.append(("a Basic credential", m.group(1), m.start(1), m.end(1)))
     return found
 
 
@@ -350,6 +403,7 @@ _SECRET_LAST_PAIRS = {
     ("access", "tokens"),
     ("auth", "tokens"),
     ("client", "secrets"),
+    ("key", "data"),  # kubeconfig client-key-data: a base64 private key
 }
 _SECRET_TRIPLES = {("secret", "key", "base"), ("secret", "key", "value"), ("private", "key", "pem")}
 # one word that ends like a credential: PGPASSWORD, mysqlRootPassword is split, apikey is not
@@ -368,6 +422,10 @@ _SECRET_SUFFIXES = (
     "refreshtoken",
     "bearertoken",
     "clientsecret",
+    "identitytoken",  # ~/.docker/config.json
+    "registrytoken",
+    "sessiontoken",
+    "securitytoken",
 )
 
 _PLACEHOLDER_WORDS = {
@@ -413,17 +471,69 @@ _PLACEHOLDER_WORDS = {
     "not_secret",
     "nosecret",
 }
+# a setting's word under a credential-named key (GitHub's permissions: id-token: write, token: auto)
+_ENUM_WORDS = {
+    "read",
+    "write",
+    "read-write",
+    "readwrite",
+    "read-only",
+    "readonly",
+    "all",
+    "enabled",
+    "disabled",
+    "enable",
+    "disable",
+    "auto",
+    "automatic",
+    "yes",
+    "no",
+    "on",
+    "off",
+    "always",
+    "never",
+    "prompt",
+    "env",
+    "environment",
+    "file",
+    "inherit",
+    "inherited",
+    "default",
+    "strict",
+    "lax",
+    "bearer",
+    "basic",
+    "oauth",
+    "oauth2",
+    "jwt",
+    "plain",
+    "plaintext",
+    "random",
+    "generate",
+    "generated",
+    "manual",
+    "internal",
+    "external",
+    "allow",
+    "deny",
+    "public",
+    "private",
+    "unset",
+    "blank",
+    "write-all",
+    "read-all",
+}
 _PLACEHOLDER_RE = re.compile(
     r"""^(?:
         \$\{[^}]*\}.*                  # ${VAR}, ${VAR:-x}
-      | (?-i:\$[A-Z_][A-Z0-9_]*)       # $VAR
+      | (?-i:\$\$?[A-Z_][A-Z0-9_]*)     # $VAR ($$VAR: compose's escaped $)
       | (?-i:\$[a-z_][a-z0-9_]*)       # $var (a mixed-case $uperS3cret is a password)
       | <[^<>]*>                       # <your-token>
       | \{\{.*\}\}                     # {{ .Values.x }}
       | %\([^)]*\)s                    # %(name)s
       | [x*.\#-]{3,}                   # xxx, ***, ...
       | (?:your|insert|put|replace|enter|some|default)[-_ ].*
-      | (?-i:(?:my|the)(?:[-_ ][a-z]+)+)  # my-certs, my-secret-password (a my-S3cret is a password)
+      | (?-i:(?:my|the)(?:[-_][a-z]+)+)  # my-certs, my-secret-password (a my-S3cret is a password)
       | .*(?:\$\{|\$\(|\{\{|\{%).*      # a template or a shell substitution inside
       | \{[A-Za-z0-9_.\-]+\}              # {rabbitmq-password.value} (a reference)
       | (?-i:[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)  # KEYSTORE_PASSWORD (the name of a variable)
@@ -436,15 +546,63 @@ _PLACEHOLDER_RE = re.compile(
       | .*[-_](?:here|placeholder|example)
       | (?:secret|vault|ref|env|file|ssm|arn|k8s|sm)://.*   # references to a secret store
       | arn:aws:.*
-      | (?:/[\w.@+-]+){2,}/?           # a path of two or more parts (/run/secrets/db_password)
+      | /[A-Za-z_.@][\w.@-]*(?:/[\w.@-]+)+/?  # a path of two or more parts (/run/secrets/db_password); not /9Kx+Ql/7mZw
       | \./[^\s]*|~/[^\s]*             # relative and home paths
-      | [~^<>=v]*\d+(?:\.[\dx*]+)+[-+.\w]*  # versions and ranges (^4.0.0)
+      | [~^<>=v]*\d+(?:\.[\dx*]+)+(?:[-+.][0-9A-Za-z]{1,24}){0,4}  # versions and ranges (^4.0.0, 1.2.3-rc.1); not 19.84.Orwell_Was_Right
+      | (?:1234567890)+(?:1(?:2(?:3(?:4(?:5(?:6(?:7(?:8(?:9)?)?)?)?)?)?)?)?)?  # 1234567890...: digits typed in order
+      | 12345(?:6(?:7(?:8(?:9)?)?)?)?
       | (?:\w+=[^,=]*,)+\w+=[^,=]*       # key=value lists (id=x,src=./secret)
     )$""",
     re.X | re.I,
 )
 
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
+# words of an instruction or a description, not of a passphrase
+_INSTRUCTION_WORDS = {
+    "your",
+    "see",
+    "use",
+    "used",
+    "set",
+    "must",
+    "should",
+    "will",
+    "enter",
+    "replace",
+    "here",
+    "generated",
+    "generate",
+    "stored",
+    "provided",
+    "configured",
+    "leave",
+    "empty",
+    "required",
+    "change",
+    "shown",
+    "given",
+    "obtain",
+    "get",
+    "password",
+    "passwords",
+    "secret",
+    "secrets",
+    "token",
+    "tokens",
+    "key",
+    "keys",
+    "credential",
+    "credentials",
+    "value",
+    "vault",
+    "automatically",
+    "defaults",
+    "default",
+    "optional",
+    "unused",
+    "e.g.",
+    "i.e.",
+}
 _STOPWORDS = {
     "the",
     "a",
@@ -549,6 +707,7 @@ _SECRET_NAME_WORDS = {
 }
 _REFERENCE_WORDS = {"existing", "from", "use", "ref", "name", "k8s", "vault"}
 _KEY_HINTS = re.compile(r"pass|pw|secret|token|key|credential|authoriz", re.I)
+_HINT_WORDS = ("pass", "pw", "secret", "token", "key", "credential", "authoriz")  # the same, for `in`
 
 
 @lru_cache(maxsize=65536)  # the same key paths come back in file after file
@@ -584,7 +743,8 @@ def is_placeholder(value: str) -> bool:
         return is_placeholder(m.group(1))
     if len(v) < 4:
         return True
-    if v.lower() in _PLACEHOLDER_WORDS or v.rstrip(".,;:)`").lower() in _PLACEHOLDER_WORDS:
+    low = v.rstrip(".,;:)`").lower()
+    if v.lower() in _PLACEHOLDER_WORDS or low in _PLACEHOLDER_WORDS or low in _ENUM_WORDS:
         return True
     if " " in v and _prose(v):
         return True
@@ -592,21 +752,51 @@ def is_placeholder(value: str) -> bool:
 
 
 def _prose(v: str) -> bool:
-    """Words that read as a sentence, not a passphrase (``correct horse battery staple`` is one)."""
+    """Words that read as a sentence or an instruction, not a passphrase: ``correct horse battery
+    staple`` and ``the purple cactus dances`` are passphrases; ``see the vault``, ``set at first
+    login`` and ``generated on first start`` are not."""
     words = v.split()
+    if len(words) <= 1:
+        return False
+    bare = [w.lower().strip(",;()`*_\"'") for w in words]
+    if any(w in _INSTRUCTION_WORDS for w in bare):
+        return True
     if len(words) <= 3:
         return False
     if len(words) > 8 or v.rstrip().endswith((".", ":", "?", "!")):
         return True
     if sum(1 for w in words if any(c.isalpha() for c in w)) < len(words) - 1:
         return True  # 0 9 * * 1-5: a schedule, a list of numbers
-    return any(w.lower().strip(",;()") in _STOPWORDS for w in words) or any(c in v for c in ",;()")
+    if any(c in v for c in ",;()"):
+        return True
+    return len(words) > 5 and any(w in _STOPWORDS for w in bare)
+
+
+_RESOURCE_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)+|[A-Za-z]+(?:-[A-Za-z]+)+")
+
+
+def _names_its_key(value: str, key: str | None) -> bool:
+    """Not a credential although its key names one: ``privacyPassword: privacy_password`` (the
+    value spells its key), ``initScriptsSecret: special-scripts-sensitive`` and ``secret: custom-CA``
+    (the name of a Kubernetes Secret, not its contents)."""
+    if not key:
+        return False
+    last = _last_key(key.split(" (")[0])
+    norm = re.sub(r"[^a-z0-9]", "", value.lower())
+    if len(norm) >= 4 and norm == re.sub(r"[^a-z0-9]", "", last.lower()):
+        return True
+    words = [w.lower() for w in _WORD_SPLIT.split(last) if w]
+    return bool(words) and words[-1] == "secret" and words[:-1] != ["client"] and bool(_RESOURCE_NAME.fullmatch(value))
 
 
 def _strong(value: str) -> bool:
-    """A value unlike an ordinary word: scrubbed wherever it appears, not only where assigned."""
+    """A value unlike an ordinary word: scrubbed wherever it appears, not only where assigned.
+    Shorter than 8 characters it is never strong: ``Gitea`` as a password must not take the
+    heading ``# Gitea`` with it."""
     if len(value) >= 12:
         return True
+    if len(value) < 8:
+        return False
     classes = sum(
         (
             any(c.islower() for c in value),
@@ -741,7 +931,7 @@ class _Secret:
 class _Redaction:
     """The secrets of one file and the text spans that hold them."""
 
-    MAX_EVERYWHERE = 64  # strong secrets searched for across the whole file (the rest: where found)
+    FIND_EACH = 64  # up to this many forms, str.find each; past it, one pass of a trie regex
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -843,24 +1033,34 @@ class _Redaction:
         self.span(start, end, secret)
 
     def everywhere(self) -> None:
-        """Every literal occurrence of a strong secret (as parsed, JSON-escaped, or quote-doubled)."""
-        strong = [s for s in self.secrets.values() if s.strong][: self.MAX_EVERYWHERE]
-        text = self.text
-        for s in strong:
-            forms = set()
+        """Every literal occurrence of a strong secret (as parsed, JSON-escaped, or quote-doubled),
+        however many secrets the file holds."""
+        owner: dict[str, str] = {}
+        for s in self.secrets.values():
+            if not s.strong:
+                continue
             for f in list(s.forms):
-                forms.add(f)
-                if "\n" in f or '"' in f or "\\" in f:
-                    forms.add(json.dumps(f, ensure_ascii=False)[1:-1])
-                if "'" in f:
-                    forms.add(f.replace("'", "''"))
-            for f in forms:
-                if len(f) < 4:
-                    continue
+                for g in (f, json.dumps(f, ensure_ascii=False)[1:-1], f.replace("'", "''")):
+                    if len(g) >= 4:
+                        owner.setdefault(g, s.fp)
+        text = self.text
+        if len(owner) <= self.FIND_EACH:
+            for f, fp in owner.items():
                 p = text.find(f)
                 while p >= 0:
-                    self.spans.append((p, p + len(f), s.fp))
+                    self.spans.append((p, p + len(f), fp))
                     p = text.find(f, p + len(f))
+            return
+        for m in re.compile(_trie_regex(owner)).finditer(text):
+            self.spans.append((m.start(), m.end(), owner[m.group(0)]))
+
+    def span_lines(self) -> dict[str, set[int]]:
+        """fingerprint -> the lines its spans cover."""
+        out: dict[str, set[int]] = {}
+        for start, end, fp in self.spans:
+            a, b = self.line_of(start), self.line_of(max(start, end - 1))
+            out.setdefault(fp, set()).update(range(a, b + 1))
+        return out
 
     def redacted_text(self) -> str:
         if not self.spans:
@@ -891,6 +1091,7 @@ _AUTH_VALUE = re.compile(r"^(?:bearer|basic|token|bot|digest|apikey)[ \t]+(\S{4,
 _WORDY = re.compile(r"[A-Za-z]{2}")
 _PASSPHRASE_TAIL = re.compile(r"(?:[ \t]{1,8}[A-Za-z0-9]{1,32}){1,7}[ \t]{0,64}(?:#.*)?$")
 _AUTH_KEY = re.compile(r"authorization$", re.I)
+_NEXT_ASSIGN = re.compile(r"[ \t]{1,64}[A-Za-z_][A-Za-z0-9_.\-]{0,127}=")
 # after an Authorization key's separator: an optional quote, a scheme, the credential
 _AUTH_TEXT = re.compile(
     r"[\"']?(?:(?:bearer|basic|token|bot|digest|apikey|api-token)[ \t]{1,16})"
@@ -954,20 +1155,37 @@ def redact(parsed: ParsedFile, text: str, *, structured: bool) -> ParsedFile:
             _decoded_formats(parsed, red, record_secrets)
 
     # 3. key = value in the text itself (a line a record already judged is left to the record)
-    if _KEY_HINTS.search(text):
-        _text_assignments(text, red, keyed_lines if structured else set())
+    prose = _markdown_prose_lines(text) if parsed.format == "markdown" else set()
+    low = text.lower()
+    hints = any(h in low for h in _HINT_WORDS)
+    if hints:
+        _text_assignments(text, red, keyed_lines if structured else set(), prose)
+    # 4. credentials given by their context: URL query parameters, command-line flags, netrc,
+    # .pgpass, XML tags, Markdown tables
+    _context_secrets(text, red, keyed_lines if structured else set(), prose, hints)
 
     if not red.secrets:
         return parsed
+    # a weak value also written as a whole record value elsewhere (a YAML anchor, a user named
+    # like its password): redacted there too
+    weak_values = {s.value: s for s in red.secrets.values() if not s.strong}
+    equal: dict[int, _Secret] = {}
+    if weak_values and structured:
+        for rec in parsed.records:
+            if id(rec) not in record_secrets and isinstance(rec.value, str):
+                same = weak_values.get(rec.value.strip())
+                if same is not None:
+                    equal[id(rec)] = same
+                    red.locate(same, rec.value.strip(), rec.line)
     red.everywhere()
+    lines_of = red.span_lines()
     new_text = red.redacted_text()
 
     # sections: cut again from the redacted text (same lines); a section that is not a plain slice
     # of the source (a plugin's) is scrubbed value by value
     old_lines = text.split("\n")
     new_lines = new_text.split("\n")
-    marks = {f: marker(s.fp) for s in red.secrets.values() if s.strong for f in s.forms if len(f) >= 4}
-    strong_forms = [(f, marks[f]) for f in sorted(marks, key=len, reverse=True)[: 4 * _Redaction.MAX_EVERYWHERE]]
+    strong_forms = _Forms({f: marker(s.fp) for s in red.secrets.values() if s.strong for f in s.forms if len(f) >= 4})
     for sec in parsed.sections:
         a, b = sec.line_start - 1, sec.line_end
         if sec.text == "\n".join(old_lines[a:b]):
@@ -975,7 +1193,7 @@ def redact(parsed: ParsedFile, text: str, *, structured: bool) -> ParsedFile:
         else:
             sec.text = _scrub_forms(sec.text, strong_forms)
         if strong_forms and sec.key_path:
-            sec.key_path = _scrub_forms(sec.key_path, strong_forms)
+            sec.key_path = strong_forms.sub(sec.key_path)
 
     # records and documents
     replaced: dict[str, str] = {}
@@ -984,10 +1202,17 @@ def redact(parsed: ParsedFile, text: str, *, structured: bool) -> ParsedFile:
         if not s.strong:
             weak[s.value] = marker(s.fp)
     unplaced = [s for s in red.secrets.values() if s.key is None]
+    at_path: list[tuple[int, str, Any, Any]] = []  # (doc, key path, old value, new value)
+    weak_on_line: dict[int, list[_Secret]] = {}
+    for s in red.secrets.values():
+        if not s.strong:
+            for ln in lines_of.get(s.fp, ()):
+                weak_on_line.setdefault(ln, []).append(s)
     for rec in parsed.records:
         hit = record_secrets.get(id(rec))
-        if strong_forms and any(f in rec.key_path for f, _ in strong_forms):
-            rec.key_path = _scrub_forms(rec.key_path, strong_forms)
+        kp = rec.key_path  # as the documents spell it, before any scrub
+        if strong_forms:
+            rec.key_path = strong_forms.sub(rec.key_path)
         v = rec.value
         if hit is not None:
             s, part = hit
@@ -996,12 +1221,23 @@ def redact(parsed: ParsedFile, text: str, *, structured: bool) -> ParsedFile:
                 new = _scrub_forms(new, strong_forms)
                 if s.strong:
                     replaced[v] = new
+                at_path.append((rec.doc, kp, v, new))
                 rec.value = new
             else:
+                at_path.append((rec.doc, kp, v, marker(s.fp)))
                 rec.value = marker(s.fp)
             continue
-        if isinstance(v, str) and strong_forms:
-            new = _scrub_forms(v, strong_forms)
+        if isinstance(v, str):
+            eq = equal.get(id(rec))
+            new = marker(eq.fp) if eq is not None else _scrub_forms(v, strong_forms)
+            if weak_on_line and rec.line in weak_on_line:
+                for s in weak_on_line[rec.line]:
+                    rec.key_path = _scrub_token(rec.key_path, s.value, marker(s.fp))
+            if weak_on_line and eq is None:  # a weak value the text scan found on this record's lines
+                for ln in range(rec.line, rec.line + v.count("\n") + 2):
+                    for s in weak_on_line.get(ln, ()):
+                        for f in sorted(s.forms, key=len, reverse=True):
+                            new = _scrub_token(new, f.strip("\"'"), marker(s.fp)) if f.strip("\"'") else new
             if new != v:
                 replaced[v] = new
                 rec.value = new
@@ -1010,6 +1246,9 @@ def redact(parsed: ParsedFile, text: str, *, structured: bool) -> ParsedFile:
                         s.line, s.key = rec.line, rec.key_path
     numeric = {int(s.value): marker(s.fp) for s in red.secrets.values() if s.value.isdigit() and len(s.value) < 40}
     parsed.documents = [_scrub_data(d, strong_forms, replaced, weak, numeric) for d in parsed.documents]
+    for doc, kp, old, new in at_path:  # a weak value under a key the documents cannot tell apart
+        if 0 <= doc < len(parsed.documents):
+            parsed.documents[doc] = _replace_at(parsed.documents[doc], kp, old, new)
 
     for s in red.secrets.values():
         if not s.report:
@@ -1068,9 +1307,9 @@ def _record_secrets(
                 continue
             if is_placeholder(shown):
                 continue
-            cred = _URL_PASSWORD.search(shown)
-            if cred is not None:  # a DSN: its password is the secret, when it is not a placeholder
-                if not is_placeholder(cred.group(1)):
+            creds = url_passwords(shown) if "://" in shown else []
+            if creds:  # a DSN: its password is the secret, when it is not a placeholder
+                if not is_placeholder(creds[0][0]):
                     take(rec, v, "a Kubernetes Secret value", kp)
                 continue
             if secret_key(kp) or (_strong(shown) and "://" not in shown and len(shown) >= 16):
@@ -1080,7 +1319,8 @@ def _record_secrets(
             keyed_lines.add(rec.line)  # ~/.docker/config.json: base64 of user:password
             take(rec, v, "a registry credential", kp)
             continue
-        if secret_key(kp):
+        if secret_key(kp) or (kp.endswith((".default", ".value")) and secret_key(kp.rsplit(".", 1)[0])):
+            # variable.db_password.default (Terraform JSON), password: {value: x}
             keyed_lines.add(rec.line)
             m = _AUTH_VALUE.match(v.strip())
             if m:
@@ -1088,8 +1328,12 @@ def _record_secrets(
                     take(rec, m.group(1), "a credential", kp, m.group(1))
             elif _AUTH_KEY.search(kp) and (len(v) < 16 or " " in v.strip()):
                 continue  # authorization: disabled / BASIC: a setting, not a credential
-            elif not is_placeholder(v):
-                take(rec, v, "a credential", kp)
+            elif not is_placeholder(v) and not _names_its_key(v, kp):
+                d = _DEFAULTED.match(v.strip())
+                if d:  # ${POSTGRES_PASSWORD:db-x}: the default is the secret (one finding with the text scan's)
+                    take(rec, d.group(1).strip(), "a credential", kp, d.group(1).strip())
+                else:
+                    take(rec, v, "a credential", kp)
         elif kp.endswith(".value") and secret_key(str(names.get(kp[:-6], ""))):
             # Kubernetes env: {name: DB_PASSWORD, value: ...}
             keyed_lines.add(rec.line)
@@ -1129,7 +1373,7 @@ def _assignments(text: str):
             yield from _ASSIGN.finditer(text, m.start("value") + 1, m.end("value") - 1)
 
 
-def _text_assignments(text: str, red: _Redaction, skip_lines: set[int]) -> None:
+def _text_assignments(text: str, red: _Redaction, skip_lines: set[int], prose: set[int]) -> None:
     for m in _assignments(text):
         key = m.group("key")
         if not secret_key(key):
@@ -1139,6 +1383,10 @@ def _text_assignments(text: str, red: _Redaction, skip_lines: set[int]) -> None:
         line = red.line_of(m.start("value"))
         if line in skip_lines:
             continue
+        if line in prose and m.group("sep") == ":" and m.group("value")[0] not in "\"'":
+            eol = text.find("\n", m.end("value"))
+            if _WORDY.search(text[m.end("value") : eol if eol >= 0 else len(text)]):
+                continue  # Markdown prose: "API_TOKEN: generated on first start"
         raw = m.group("value")
         start, end = m.start("value"), m.end("value")
         value = _unquote(raw)
@@ -1151,7 +1399,7 @@ def _text_assignments(text: str, red: _Redaction, skip_lines: set[int]) -> None:
         elif raw[0] not in "\"'":
             eol = text.find("\n", end)
             tail = text[end : eol if eol >= 0 else len(text)]
-            if _WORDY.search(tail):
+            if _WORDY.search(tail) and not _NEXT_ASSIGN.match(tail):  # not "password=x dbname=app"
                 words = _PASSPHRASE_TAIL.match(tail)
                 whole = (raw + tail).strip()
                 if words is not None and m.group("sep") == ":" and raw.isalnum():
@@ -1160,7 +1408,7 @@ def _text_assignments(text: str, red: _Redaction, skip_lines: set[int]) -> None:
                     value, end = whole, end + len(tail.rstrip())
                 elif _prose(whole) or (raw.isalpha() and raw.islower() and len(raw) < 12):
                     continue  # a sentence: "the new passwords: this is configured using ..."
-        if is_placeholder(value):
+        if is_placeholder(value) or _names_its_key(value, key):
             continue
         s = red.add(value, "a credential", line, key, _strong(value), report=line not in red.lines_with_secrets)
         if s is None:
@@ -1171,11 +1419,197 @@ def _text_assignments(text: str, red: _Redaction, skip_lines: set[int]) -> None:
             red.span(start, end, s)
 
 
-def _scrub_forms(s: str, forms: list[tuple[str, str]]) -> str:
-    for f, mark in forms:
-        if f in s:
-            s = s.replace(f, mark)
-    return s
+# -- credentials given by their context ----------------------------------------------------------
+
+# ?api_key=..., &password=..., ;password=... inside a URL or a connection string
+_PARAM = re.compile(r"(?<=[?&;])(?P<key>[A-Za-z_][A-Za-z0-9_.\-]{0,127})=(?P<value>[^&;#\s\"'<>`]{1,1024})")
+_FLAG_VALUE = r"(?P<value>[^\s\"'`,\]\[;|&<>(){}]{1,256})"
+# --requirepass X, --password=X, -storepass X, ["--requirepass", "X"], "- --requirepass\n- X"
+_FLAG = re.compile(
+    r"(?<![\w-])--?(?:[A-Za-z]{1,20}-){0,4}"
+    r"(?:requirepass|masterauth|password|passwd|pass|storepass|keypass|srcstorepass|deststorepass|passout|passin"
+    r"|token|api-key|apikey|secret|client-secret)"
+    r"(?:=|[ \t]{1,8}|[\"'][ \t]{0,8},[ \t]{0,8}[\"']|[ \t]{0,8}\n[ \t]{0,64}-[ \t]{1,8}[\"']?)" + _FLAG_VALUE
+)
+# tool-specific short flags, each valid only after its tool on the same line
+_SHORT_FLAGS = (
+    (re.compile(r"(?<![\w-])-p" + _FLAG_VALUE), ("mysql", "mariadb")),  # mysql -pX
+    (re.compile(r"(?<![\w-])-a(?:[ \t]{1,8}|[\"'][ \t]{0,8},[ \t]{0,8}[\"'])" + _FLAG_VALUE), ("redis-cli",)),
+    (re.compile(r"(?<![\w-])-p(?:[ \t]{1,8}|[\"'][ \t]{0,8},[ \t]{0,8}[\"'])" + _FLAG_VALUE), ("login", "sshpass")),
+    (re.compile(r"(?<![\w-])(?:-u|--user)(?:[ \t]{1,8}|=)[\"']?[^\s:\"'`]{1,128}:" + _FLAG_VALUE), ("curl", "wget")),
+)
+# netrc: machine HOST login USER password PW
+_FLAG_WORDS = {"flag", "option", "argument", "parameter", "when", "with", "instead", "only", "which", "that", "this"}
+_NETRC = re.compile(r"(?<![\w-])password[ \t]{1,8}" + _FLAG_VALUE)
+# .pgpass: host:port:database:user:password
+_PGPASS = re.compile(r"^[^:\s#]{1,253}:(?:\d{1,5}|\*):[^:\s]{1,128}:[^:\s]{1,128}:([^\s]{1,1024})$", re.M)
+# <password>X</password>, <apiKey>X</apiKey>
+_XML_TAG = re.compile(r"<(?P<tag>[A-Za-z][\w.\-:]{0,63})>(?P<value>[^<\n]{1,1024})</(?P=tag)>")
+_TABLE_RULE = re.compile(r"^\s*:?-{3,}:?\s*$")
+_FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})")
+
+
+def _markdown_prose_lines(text: str) -> set[int]:
+    """Line numbers of a Markdown file outside fenced code blocks."""
+    out = set()
+    fence = ""
+    for i, row in enumerate(text.split("\n"), 1):
+        m = _FENCE.match(row)
+        if m and (not fence or m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence)):
+            fence = "" if fence else m.group(1)
+            continue
+        if not fence:
+            out.add(i)
+    return out
+
+
+def _context_secrets(text: str, red: _Redaction, skip_lines: set[int], prose: set[int], hints: bool) -> None:
+    """Credentials that no key names but their place does: a URL's ``?token=``, a command-line
+    ``--requirepass``/``-pX``/``-u user:pw``, a netrc ``password``, a ``.pgpass`` line, an XML
+    ``<password>`` and a Markdown table's password cell."""
+
+    def take(value: str, start: int, key: str) -> None:
+        value = value.strip()
+        if value.startswith("pass:"):  # openssl -passout pass:X
+            value, start = value[5:], start + 5
+        line = red.line_of(start)
+        if line in skip_lines or not value or is_placeholder(value) or _names_its_key(value, key):
+            return
+        s = red.add(value, "a credential", line, key, _strong(value), report=line not in red.lines_with_secrets)
+        if s is not None:
+            red.span(start, start + len(value), s)
+
+    def before(pos: int, words: tuple[str, ...]) -> bool:
+        a = max(text.rfind("\n", 0, pos) + 1, pos - 512)
+        head = text[a:pos].lower()
+        return any(w in head for w in words)
+
+    if hints and "=" in text:
+        for m in _PARAM.finditer(text):
+            if secret_key(m.group("key")):
+                take(m.group("value"), m.start("value"), m.group("key"))
+    if hints and "-" in text:
+        for m in _FLAG.finditer(text):
+            value = m.group("value")
+            if red.line_of(m.start()) in prose or (value.rstrip(".:!?").isalpha() and value[-1] in ".:!?"):
+                continue  # prose: "the same as the --secret flag."
+            if value.lower() in _FLAG_WORDS:
+                continue
+            take(value, m.start("value"), m.group(0).split()[0].strip("-=\"'"))
+    for pattern, tools in _SHORT_FLAGS:
+        if any(t in text for t in tools):
+            for m in pattern.finditer(text):
+                if before(m.start(), tools) and red.line_of(m.start()) not in prose:
+                    take(m.group("value"), m.start("value"), tools[0] + " password")
+    if "machine" in text:
+        for m in _NETRC.finditer(text):
+            if before(m.start(), ("machine",)) or "machine" in text[max(0, m.start() - 200) : m.start()]:
+                take(m.group("value"), m.start("value"), "netrc password")
+    if text.count(":") >= 4:
+        for m in _PGPASS.finditer(text):
+            take(m.group(1), m.start(1), "pgpass password")
+    if hints and "</" in text:
+        for m in _XML_TAG.finditer(text):
+            if secret_key(m.group("tag")):
+                take(m.group("value"), m.start("value"), m.group("tag"))
+    if hints and "|" in text:
+        _table_secrets(text, take)
+
+
+def _table_secrets(text: str, take) -> None:
+    """Markdown tables: a row whose first cell names a credential (``| admin password | X |``), and
+    the cells under a header that names one (``| user | password |``). A cell with spaces in it is
+    a description, not a value."""
+    offset = 0
+    header: list[str] | None = None
+    prev: list[tuple[str, int]] | None = None
+    for row in text.split("\n"):
+        start = offset
+        offset += len(row) + 1
+        stripped = row.strip()
+        if not (stripped.startswith("|") and stripped.count("|") >= 2):
+            header = prev = None
+            continue
+        cells: list[tuple[str, int]] = []
+        pos = row.index("|") + 1
+        for part in row[pos:].split("|"):
+            cells.append((part, start + pos))
+            pos += len(part) + 1
+        if cells and not cells[-1][0].strip():
+            cells.pop()
+        if all(_TABLE_RULE.match(c) for c, _ in cells):
+            header = [c.strip().strip("*`_ ") for c, _ in prev] if prev else None
+            continue
+        prev = cells
+        wanted = [0 + 1] if cells and secret_key(cells[0][0].strip().strip("*`_ ") or "x") else []
+        if header:
+            wanted += [i for i, h in enumerate(header) if h and secret_key(h)]
+        for i in wanted:
+            if i < len(cells):
+                raw, at = cells[i]
+                value = raw.strip().strip("`")
+                if value and " " not in value:
+                    key = header[i] if header and i < len(header) and i != 1 else cells[0][0].strip()
+                    take(value, at + raw.index(value), key or "password")
+
+
+class _Forms:
+    """Literal strings and their markers, replaced in one call: a few with ``str.replace`` (longest
+    first), many with one pass of a regex over their trie."""
+
+    def __init__(self, marks: dict[str, str]) -> None:
+        self.marks = marks
+        self.ordered = sorted(marks, key=len, reverse=True)
+        self.pattern = re.compile(_trie_regex(marks)) if len(marks) > _Redaction.FIND_EACH else None
+
+    def __bool__(self) -> bool:
+        return bool(self.marks)
+
+    def sub(self, s: str) -> str:
+        if self.pattern is not None:
+            return self.pattern.sub(lambda m: self.marks[m.group(0)], s)
+        for f in self.ordered:
+            if f in s:
+                s = s.replace(f, self.marks[f])
+        return s
+
+
+def _trie_regex(words) -> str:
+    """A regex for any of ``words``, longest first at a place, built over their trie: an attempt
+    costs the length of the common prefix it follows, not the number of words. Built without
+    recursion (a private-key block is thousands of characters)."""
+    root: dict[str, dict] = {}
+    for w in words:
+        node = root
+        for c in w:
+            node = node.setdefault(c, {})
+        node[""] = {}
+    out: dict[int, str] = {}
+    stack: list[tuple[dict, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if not done:
+            stack.append((node, True))
+            stack.extend((child, False) for k, child in node.items() if k)
+            continue
+        alts = [re.escape(k) + out.pop(id(node[k])) for k in sorted(k for k in node if k)]
+        if not alts:
+            out[id(node)] = ""
+            continue
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        out[id(node)] = f"(?:{body})?" if "" in node else body
+    return out[id(root)]
+
+
+def _scrub_forms(s: str, forms: _Forms) -> str:
+    return forms.sub(s) if forms else s
+
+
+def _scrub_token(s: str, value: str, mark: str) -> str:
+    """``value`` replaced where it stands as a whole token (not inside a longer word)."""
+    if value not in s:
+        return s
+    return re.sub(r"(?<![A-Za-z0-9])" + re.escape(value) + r"(?![A-Za-z0-9])", lambda _: mark, s)
 
 
 def _env_name(key: str | None) -> str:
@@ -1185,7 +1619,7 @@ def _env_name(key: str | None) -> str:
 
 
 def _scrub_data(
-    data: Any, forms: list[tuple[str, str]], replaced: dict[str, str], weak: dict[str, str], numeric: dict[int, str]
+    data: Any, forms: _Forms, replaced: dict[str, str], weak: dict[str, str], numeric: dict[int, str]
 ) -> Any:
     """Scrub strings in a parsed tree (keys too): what the records' values became, strong secrets
     anywhere, a weak secret only under a credential-named key, in a ``KEY=value`` item or in a
@@ -1231,6 +1665,29 @@ def _scrub_data(
                     node[i] = scrub(v, _item_keyed(v))
                 elif isinstance(v, (dict, list)):
                     stack.append(v)
+    return data
+
+
+def _replace_at(data: Any, key_path: str, old: Any, new: Any) -> Any:
+    """``data`` with the value at ``key_path`` replaced by ``new`` when it is still ``old``."""
+    try:
+        segs = key_segments(key_path)
+    except ValueError:
+        return data
+    if not segs:
+        return new if data == old else data
+    node = data
+    for seg in segs[:-1]:
+        try:
+            node = node[seg]
+        except (KeyError, IndexError, TypeError):
+            return data
+    last = segs[-1]
+    try:
+        if node[last] == old:
+            node[last] = new
+    except (KeyError, IndexError, TypeError):
+        pass
     return data
 
 

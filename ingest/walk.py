@@ -5,6 +5,8 @@
 * skips ``.git``, ``node_modules``, virtualenvs (a folder with ``pyvenv.cfg``), caches and the KB
   directory itself;
 * follows a symlink only when it stays inside the root and does not loop; others become findings;
+* leaves out files whose name says they are binary (``.png``, ``.jar``, ``.pdf``... :data:`BINARY_SUFFIXES`):
+  not configuration, and no finding about them;
 * stats every file once (an unchanged file costs a stat, nothing more); a file that vanishes
   mid-walk is a finding, not a crash.
 """
@@ -21,7 +23,7 @@ import pathspec
 
 from kb.types import Problem
 
-__all__ = ["WalkEntry", "WalkResult", "walk_tree", "SKIP_DIRS"]
+__all__ = ["WalkEntry", "WalkResult", "walk_tree", "SKIP_DIRS", "BINARY_SUFFIXES"]
 
 SKIP_DIRS = frozenset(
     {
@@ -41,6 +43,80 @@ SKIP_DIRS = frozenset(
         ".kb",
         ".ipynb_checkpoints",
     }
+)
+
+# names that say "binary": images, fonts, archives, documents, compiled code, databases
+BINARY_SUFFIXES = frozenset(
+    [
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".gif",
+        ".bmp",
+        ".ico",
+        ".icns",
+        ".webp",
+        ".tif",
+        ".tiff",
+        ".psd",
+        ".avif",
+        ".heic",
+        ".woff",
+        ".woff2",
+        ".ttf",
+        ".otf",
+        ".eot",
+        ".zip",
+        ".gz",
+        ".tgz",
+        ".bz2",
+        ".xz",
+        ".zst",
+        ".7z",
+        ".rar",
+        ".tar",
+        ".jar",
+        ".war",
+        ".ear",
+        ".whl",
+        ".egg",
+        ".pdf",
+        ".doc",
+        ".docx",
+        ".xls",
+        ".xlsx",
+        ".ppt",
+        ".pptx",
+        ".odt",
+        ".ods",
+        ".class",
+        ".pyc",
+        ".pyo",
+        ".o",
+        ".a",
+        ".so",
+        ".dylib",
+        ".dll",
+        ".exe",
+        ".bin",
+        ".wasm",
+        ".db",
+        ".sqlite",
+        ".sqlite3",
+        ".duckdb",
+        ".mp3",
+        ".mp4",
+        ".wav",
+        ".ogg",
+        ".webm",
+        ".mov",
+        ".avi",
+        ".p12",
+        ".pfx",
+        ".jks",
+        ".keystore",
+        ".der",
+    ]
 )
 
 
@@ -205,6 +281,8 @@ def walk_tree(root: Path, *, extra_ignore: list[str] | None = None, skip: Path |
                 stack.append((real, rel, local, in_tpl or (is_chart and e.name == "templates")))
             elif stat.S_ISREG(st.st_mode):
                 if e.name in (".gitignore", ".kbignore") or ignored(rel, False, local):
+                    continue
+                if os.path.splitext(e.name)[1].lower() in BINARY_SUFFIXES:
                     continue
                 result.entries.append(WalkEntry(rel, abs_path, st.st_size, st.st_mtime, in_tpl))
             else:

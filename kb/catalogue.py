@@ -185,6 +185,27 @@ def _arrow_reader(rel: Any, batch_rows: int) -> Any:
     raise AttributeError("this DuckDB has no Arrow reader")
 
 
+_ALLOWED_STATEMENTS = ("SELECT", "EXPLAIN")
+
+
+def _one_select(sql: str) -> None:
+    """Refuse user SQL that is not exactly one SELECT (or EXPLAIN) statement."""
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise BadRequestError(f"SQL error: {str(exc).splitlines()[0]}") from exc
+    if len(statements) != 1:
+        raise BadRequestError(
+            f"Give exactly one SQL statement (got {len(statements)}), e.g. SELECT format, count(*) FROM files GROUP BY 1."
+        )
+    kind = str(statements[0].type).rsplit(".", 1)[-1]
+    if kind not in _ALLOWED_STATEMENTS:
+        raise ReadOnlyError(
+            f"Only a SELECT runs here ({kind} statements are refused: the catalogue is read-only and its "
+            "settings are fixed); e.g. SELECT path FROM files LIMIT 10."
+        )
+
+
 class Catalogue:
     """A DuckDB catalogue: ``path`` is its file, or a folder holding ``catalogue.duckdb`` (a
     stand-alone catalogue, as tests and benchmarks use; a KB's generations are opened through
@@ -316,7 +337,8 @@ class Catalogue:
             return [dict(zip(names, row)) for row in cur.fetchall()]
 
     def sql(self, sql: str) -> tuple[list[str], list[tuple]]:
-        """Run user SQL (``kb sql``): columns and rows. Writes are refused on a read-only KB."""
+        """Run user SQL (``kb sql``): columns and rows. One SELECT only: writes and settings are refused."""
+        _one_select(sql)
         with self.lock:
             try:
                 cur = self.con.execute(sql)
@@ -342,10 +364,21 @@ class Catalogue:
         more were left), DuckDB's ``memory_limit``, an interrupt after ``timeout`` seconds, and
         at most ``max_bytes`` of result data (read as Arrow batches, so a huge value is refused
         before it is copied into Python). Returns ``(columns, rows, truncated)``; a limit hit is a
-        :class:`BadRequestError` that says which and how to stay inside it."""
+        :class:`BadRequestError` that says which and how to stay inside it.
+
+        One statement, a SELECT (or EXPLAIN): ``SET memory_limit='20GB'; SELECT ...`` is refused
+        before anything runs, and DuckDB's configuration is locked after the limit is set, so no
+        statement can raise it (``lock_configuration``; a later call on the same connection keeps
+        the limit the first one set)."""
+        _one_select(sql)
         with self.lock:
             if memory_limit:
-                self.con.execute(f"SET memory_limit = '{memory_limit}'")
+                try:
+                    self.con.execute(f"SET memory_limit = '{memory_limit}'")
+                except duckdb.Error:  # locked by an earlier call on this connection: its limit holds
+                    pass
+            if self.read_only and not self.con.execute("SELECT current_setting('lock_configuration')").fetchall()[0][0]:
+                self.con.execute("SET lock_configuration = true")
             timer = threading.Timer(timeout, self.con.interrupt) if timeout else None
             if timer is not None:
                 timer.daemon = True

@@ -1,12 +1,15 @@
 """kb's exceptions.
 
 Every exception carries an HTTP ``status_code`` and subclasses a standard-library type, so the CLI
-turns them into a one-line message and the HTTP API into a JSON problem body with one handler::
+turns them into a one-line message (and exit code ``exit_code``: 2 unless the tree says otherwise)
+and the HTTP API into a JSON problem body with one handler::
 
     KBError (Exception)                       status 500
     ├── ConfigError (KBError, ValueError)     status 400   bad setting, bad flag, bad schema map
     ├── BadRequestError (KBError, ValueError) status 400   bad query / parameter
     ├── NotIndexedError (KBError, LookupError) status 404  no KB at that path, file not catalogued
+    │   └── DamagedKBError (NotIndexedError) status 500, exit 3  HEAD.json or a file it names is damaged
+    ├── DiskFullError (KBError, OSError) status 507, exit 4  no space left (or a file-size limit) while writing
     ├── EmbedderMismatchError (KBError, ValueError) status 409  KB built with another embedder
     ├── ReadOnlyError (KBError, PermissionError) status 400  write attempted through `kb sql`
     ├── WriterBusyError (KBError, TimeoutError) status 409  another process holds the writer role
@@ -24,11 +27,14 @@ __all__ = [
     "ReadOnlyError",
     "WriterBusyError",
     "DependencyError",
+    "DamagedKBError",
+    "DiskFullError",
 ]
 
 
 class KBError(Exception):
     status_code: int = 500
+    exit_code: int = 2
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -61,3 +67,18 @@ class WriterBusyError(KBError, TimeoutError):
 
 class DependencyError(KBError, ImportError):
     status_code = 500
+
+
+class DamagedKBError(NotIndexedError):
+    """The KB's files are damaged (HEAD.json unreadable, a file it names missing or cut short)."""
+
+    status_code = 500
+    exit_code = 3
+
+
+class DiskFullError(KBError, OSError):
+    """No space was left on the KB's disk (or a file-size limit was hit) while writing; nothing of
+    the run was published."""
+
+    status_code = 507
+    exit_code = 4

@@ -49,7 +49,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kb.errors import ConfigError, NotIndexedError, WriterBusyError
+from kb.errors import ConfigError, DamagedKBError, DiskFullError, KBError, NotIndexedError, WriterBusyError
 
 if TYPE_CHECKING:  # pragma: no cover
     from kb.catalogue import Catalogue
@@ -64,6 +64,10 @@ __all__ = [
     "write_session",
     "read_head",
     "HEAD_FILE",
+    "FileCheck",
+    "check_files",
+    "disk_full",
+    "full_disk_error",
     "LOCK_FILE",
     "LAYOUT_VERSION",
 ]
@@ -111,7 +115,9 @@ def read_head(db: Path | str) -> Generation | None:
     """The current generation of the KB at ``db``, or None when nothing was published yet."""
     path = Path(db) / HEAD_FILE
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DamagedKBError(_damaged(path, "it is not UTF-8 text")) from exc
     except FileNotFoundError:
         if (Path(db) / _LEGACY_CATALOGUE).exists():
             # A single-catalogue KB (an older kb, or a stand-alone Catalogue): generation 0. Its
@@ -123,21 +129,93 @@ def read_head(db: Path | str) -> Generation | None:
         raise NotIndexedError(f"Cannot read '{path}': {exc.strerror}.") from exc
     try:
         data = json.loads(raw)
-        known = Generation.__dataclass_fields__
-        return Generation(**{k: v for k, v in data.items() if k in known})
-    except (ValueError, TypeError) as exc:
-        raise NotIndexedError(
-            f"'{path}' is damaged ({exc}); rebuild the KB with `kb ingest PATH --db NEW_DIR`."
-        ) from exc
+    except ValueError as exc:
+        raise DamagedKBError(_damaged(path, f"it is not JSON: {exc}")) from exc
+    why = _head_problem(data)
+    if why:
+        raise DamagedKBError(_damaged(path, why))
+    known = Generation.__dataclass_fields__
+    return Generation(**{k: v for k, v in data.items() if k in known})
+
+
+def _damaged(path: Path, why: str) -> str:
+    return (
+        f"'{path}' is damaged ({why}). Run `kb doctor --db {path.parent}` to see what else is, then rebuild: "
+        f"`kb ingest PATH --db NEW_DIR`."
+    )
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _head_problem(data: Any) -> str | None:
+    """Why a parsed HEAD.json cannot be a generation (None: it can)."""
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    if not _is_int(data.get("number")) or data["number"] < 0:
+        return "'number' is not a whole number"
+    cat = data.get("catalogue")
+    if not isinstance(cat, str) or not cat or "/" in cat or cat.startswith("."):
+        return "'catalogue' is not a file name"
+    kw = data.get("keyword")
+    if kw is not None and (not isinstance(kw, str) or "/" in kw):
+        return "'keyword' is not a folder name"
+    vec = data.get("vectors", {})
+    if not isinstance(vec, dict) or not all(
+        isinstance(k, str) and "/" not in k and _is_int(v) and v >= 0 for k, v in vec.items()
+    ):
+        return "'vectors' is not a map of segment names to row counts"
+    dim = data.get("dim")
+    if dim is not None and (not _is_int(dim) or dim < 1):
+        return "'dim' is not a positive whole number"
+    for key in ("embeddable", "embedded", "layout"):
+        if key in data and not _is_int(data[key]):
+            return f"'{key}' is not a whole number"
+    if "embedder" in data and data["embedder"] is not None and not isinstance(data["embedder"], dict):
+        return "'embedder' is not an object"
+    return None
+
+
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_FULL_TEXTS = ("no space left on device", "disk quota exceeded", "file too large", "disk is full")
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) says the disk is full or a file-size limit was hit —
+    from the OS, DuckDB, tantivy or Chroma, which each word it their own way."""
+    seen = 0
+    e: BaseException | None = exc
+    while e is not None and seen < 8:
+        if isinstance(e, OSError) and e.errno in _FULL_ERRNOS:
+            return True
+        if any(t in str(e).lower() for t in _FULL_TEXTS):
+            return True
+        e = e.__cause__ or e.__context__
+        seen += 1
+    return False
+
+
+def full_disk_error(db: Path, exc: BaseException) -> DiskFullError:
+    return DiskFullError(
+        f"The disk holding '{db}' is full (or a file-size limit was hit) while writing the KB; nothing of this "
+        "run was published, the KB answers as before. Free space (an update needs about the catalogue's size "
+        "again) and run the command again: it resumes."
+    )
 
 
 def _write_head(db: Path, gen: Generation) -> None:
     tmp = db / f".{HEAD_FILE}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(gen.to_json(), fh, indent=1, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, db / HEAD_FILE)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(gen.to_json(), fh, indent=1, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, db / HEAD_FILE)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     with contextlib.suppress(OSError):
         fd = os.open(db, os.O_RDONLY)
         try:
@@ -489,6 +567,10 @@ def write_session(
             session.interrupted_before = _remove_leftovers(db, head)
             try:
                 yield session
+            except Exception as exc:
+                if disk_full(exc) and not isinstance(exc, DiskFullError):
+                    raise full_disk_error(db, exc) from exc
+                raise
             finally:
                 session.abandon()
         finally:
@@ -689,3 +771,106 @@ def _link_or_copy(source: Path, target: Path) -> bool:
     except OSError:
         return False
     return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking a KB's files (`kb doctor`)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """One check of :func:`check_files`: what was looked at, whether it is sound, and what to do."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def check_files(db: Path | str) -> list[FileCheck]:
+    """Check the files of the KB at ``db`` against its ``HEAD.json``, reading only (never raises).
+
+    HEAD readable and well-formed; the catalogue it names present and opening; the keyword index
+    folder present; each vector segment holding the rows HEAD counts; the Chroma copy present when
+    there are vectors; files left by an interrupted writer (removed by the next writer).
+    """
+    db = Path(db)
+    rebuild = f"rebuild it: `kb ingest PATH --db {db}.new`, then replace {db}"
+    out: list[FileCheck] = []
+    if not db.is_dir():
+        return [FileCheck("KB directory", False, f"'{db}' is not a folder", f"run `kb ingest PATH --db {db}`")]
+    try:
+        head = read_head(db)
+    except KBError as exc:
+        return [FileCheck("HEAD.json", False, exc.message.split(" Run `kb doctor")[0], rebuild)]
+    except OSError as exc:
+        return [FileCheck("HEAD.json", False, f"cannot read it: {exc.strerror}", "check the folder's permissions")]
+    if head is None:
+        return [FileCheck("HEAD.json", False, "nothing published yet", f"run `kb ingest PATH --db {db}`")]
+    out.append(FileCheck("HEAD.json", True, f"generation {head.number}, published"))
+    cat_path = db / head.catalogue
+    if not cat_path.is_file():
+        out.append(FileCheck("catalogue", False, f"'{head.catalogue}' named by HEAD.json is missing", rebuild))
+    else:
+        try:
+            from kb.catalogue import Catalogue
+
+            with Catalogue(cat_path, read_only=True, external_access=False) as cat:
+                files = cat.query("SELECT count(*) FROM files")[0][0]
+            out.append(FileCheck("catalogue", True, f"{head.catalogue}: {files:,} files"))
+        except Exception as exc:  # a damaged DuckDB file raises its own kinds
+            why = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            out.append(FileCheck("catalogue", False, f"'{head.catalogue}' does not open: {why}", rebuild))
+    if head.keyword is not None:
+        kw = db / KEYWORD_DIR / (head.keyword if head.keyword != "." else "")
+        ok = (kw / "meta.json").is_file()
+        out.append(
+            FileCheck(
+                "keyword index",
+                ok,
+                f"{KEYWORD_DIR}/{head.keyword}" + ("" if ok else " named by HEAD.json is missing"),
+                "" if ok else f"run `kb ingest PATH --db {db}` (the keyword index is rebuilt when missing)",
+            )
+        )
+    if head.vectors:
+        from kb.vectors import CHROMA_DIR, VECTORS_DIR, segment_rows
+
+        for name, rows in sorted(head.vectors.items()):
+            have = segment_rows(db / VECTORS_DIR, name, head.dim or 1) if head.dim else 0
+            ok = have >= rows
+            out.append(
+                FileCheck(
+                    f"vectors {name}",
+                    ok,
+                    f"{have:,} of the {rows:,} rows HEAD.json counts" + ("" if ok else " (cut short or missing)"),
+                    "" if ok else rebuild,
+                )
+            )
+        chroma = db / CHROMA_DIR
+        ok = chroma.is_dir() and any(chroma.iterdir())
+        out.append(
+            FileCheck(
+                "chroma",
+                ok,
+                "the Chroma copy is present" if ok else "the Chroma copy is missing (searches use the segments)",
+                "" if ok else f"run `kb ingest PATH --db {db}`: it copies the vectors back from the segments",
+            )
+        )
+    named = {head.catalogue, head.catalogue.replace(".duckdb", ".chunks.npz")}
+    left = sorted(
+        p.name
+        for p in db.iterdir()
+        if p.name.endswith(".tmp") or (p.name.startswith("catalogue-") and p.name not in named)
+    )
+    out.append(
+        FileCheck(
+            "leftovers",
+            True,
+            f"{len(left)} file(s) of an interrupted or older run ({', '.join(left[:3])}{'...' if len(left) > 3 else ''});"
+            " the next `kb ingest` removes them"
+            if left
+            else "none",
+        )
+    )
+    return out

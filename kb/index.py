@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "sync_keyword",
+    "heal_mirror",
     "embed_pending",
     "embedding_counts",
     "check_embedder",
@@ -184,7 +185,7 @@ def embed_pending(
     Returns ``{"embedded": texts encoded now, "embeddable": n, "skipped": n, "seconds": s}``.
     """
     from kb.catalogue import Catalogue
-    from kb.vectors import SHA_BYTES, VECTORS_DIR, SegmentWriter, sha_bytes
+    from kb.vectors import CHROMA_DIR, SHA_BYTES, VECTORS_DIR, SegmentWriter, sha_bytes
 
     t0 = time.perf_counter()
     tick = progress or (lambda phase, done, total: None)
@@ -212,6 +213,8 @@ def embed_pending(
         rows_now = writer.sync() if writer is not None else {}
         if head.vectors != rows_now or head.embedded != have or head.embeddable != embeddable:
             session.publish_vectors(vectors=rows_now, embedded=have, embeddable=embeddable)
+        if mirror is not None and head.dim and rows_now and not (session.db / CHROMA_DIR).is_dir():
+            heal_mirror(mirror() if callable(mirror) else mirror, session.db, int(head.dim), rows_now)
         return {
             "embedded": 0,
             "embeddable": embeddable,
@@ -241,10 +244,20 @@ def embed_pending(
     mirror_s = 0.0
     tick("embed", 0, len(todo))
     last_publish = time.monotonic()
-    call = max(1, min(BATCH, 32 * int(settings.embed_batch_size)))
-    for start in range(0, len(todo), call):
+    # Each encode call is sized to take about a quarter of the publish interval at the rate
+    # measured so far (the first one: one model batch), so vectors are published every few
+    # seconds even while the longest texts go first; a kill loses at most one interval's work.
+    step = max(1, int(settings.embed_batch_size))
+    call = step
+    start = 0
+    while start < len(todo):
         batch = todo[start : start + call]
+        start += len(batch)
+        c0 = time.perf_counter()
         vecs = emb.encode([t for _, t in batch])
+        took = max(time.perf_counter() - c0, 1e-6)
+        fit = int(len(batch) / took * publish_every / 4)
+        call = max(step, min(BATCH, fit, 2 * len(batch)))  # grows at most twofold a call
         shas = np.array([s for s, _ in batch], dtype="S32")
         writer.append(shas, vecs)
         if mirror is not None:
@@ -256,6 +269,10 @@ def embed_pending(
         if time.monotonic() - last_publish >= publish_every or done == len(todo):
             session.publish_vectors(vectors=writer.sync(), embedded=have + done, **fields)
             last_publish = time.monotonic()
+    if mirror is not None:
+        m0 = time.perf_counter()
+        heal_mirror(mirror, session.db, emb.dim, writer.sync())
+        mirror_s += time.perf_counter() - m0
     return {
         "embedded": done,
         "embeddable": embeddable,
@@ -263,6 +280,27 @@ def embed_pending(
         "seconds": round(time.perf_counter() - t0, 3),
         "mirror_seconds": round(mirror_s, 3),
     }
+
+
+def heal_mirror(mirror: Any, db: Any, dim: int, rows: dict[str, int], batch: int = 4096) -> int:
+    """Copy into Chroma the segment vectors it lacks (a deleted or older ``chroma/``); returns how
+    many. One ``count`` when nothing is missing; the segments are the source of truth."""
+    from kb.vectors import VECTORS_DIR, VectorView
+
+    total = sum(rows.values())
+    if mirror.count() >= total:
+        return 0
+    view = VectorView(db / VECTORS_DIR, dim, rows, keep_mapped=False)
+    try:
+        have = mirror.ids()
+        shas = view.shas()
+        missing = np.array([i for i, s in enumerate(shas) if s.hex() not in have], dtype=np.int64)
+        for start in range(0, len(missing), batch):
+            part = missing[start : start + batch]
+            mirror.upsert([shas[i].hex() for i in part], view.vectors(part))
+    finally:
+        view.close()
+    return len(missing)
 
 
 def new_kb_id() -> str:

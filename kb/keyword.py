@@ -396,8 +396,16 @@ class KeywordIndex:
         if musts:
             query = q.boolean_query([(t.Occur.Must, query), *musts])
         searcher = self.index.searcher()
-        result = searcher.search(query, limit, count=False)
-        return [(float(score), self._doc(searcher.doc(addr))) for score, addr in result.hits]
+        # tantivy breaks ties by document address, which depends on the order chunks were added
+        # and on segment merges: two builds of one tree would order tied hits differently. Fetch
+        # past the cut and break ties by chunk id, so the same tree gives the same answers.
+        ranked = searcher.search(query, limit * 2 + 32, count=False).hits
+        if len(ranked) > limit:
+            cut = ranked[limit - 1][0]
+            ranked = [h for h in ranked if h[0] >= cut]  # the hits above the cut and those tied with it
+        hits = [(float(score), self._doc(searcher.doc(addr))) for score, addr in ranked]
+        hits.sort(key=lambda h: (-h[0], h[1].chunk_id))
+        return hits[:limit]
 
     def fetch(self, chunk_ids: Sequence[str]) -> dict[str, ChunkDoc]:
         """Stored rows of the given chunks (missing ids are absent from the answer)."""

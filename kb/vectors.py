@@ -296,6 +296,12 @@ def _chroma_client(db: Path, chroma_url: str | None) -> Any:
             ) from exc
     path = db / CHROMA_DIR
     path.mkdir(parents=True, exist_ok=True)
+    if not (path / "chroma.sqlite3").exists():
+        # chroma/ deleted while this process had it open: chromadb caches one system per path, which
+        # would go on writing to the deleted files ("readonly database"); start a fresh one
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient._identifier_to_system.pop(str(path), None)
     return chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
 
 

@@ -347,7 +347,16 @@ class KBTools:
         offset: int = 0,
         limit: int = 100,
     ) -> ValidateResult:
+        from graph.schema.mapping import schema_outside_tree
+
         with self.session() as kb:
+            outside = [e for e in schema_map or [] if schema_outside_tree(e, kb.settings.root)]
+            if outside:  # refused before anything is opened: no existence oracle, no content quoted
+                raise BadRequestError(
+                    f"schema_map {outside[0]!r}: SCHEMA must be a path relative to the corpus root that stays "
+                    "inside it (no absolute path, '..' past the root, or link out of the tree); e.g. "
+                    "'config/*.json=schemas/config.json'."
+                )
             found, notes = kb.check(schema_map=list(schema_map or []))
             others = kb.catalogue.query_dicts(f"SELECT {_FINDING_COLS} FROM findings WHERE source <> 'validate'")
         every = [_finding(r) for r in others] + [f.model_copy(update={"message": clip(f.message)}) for f in found]

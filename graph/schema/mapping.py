@@ -4,6 +4,7 @@ dialect they and catalog ``fileMatch`` entries use: ``**``, ``*``, ``?``, and ``
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 from collections.abc import Iterable
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 from kb.errors import ConfigError
 
-__all__ = ["SchemaMapEntry", "SchemaMap", "parse_schema_map", "glob_regex"]
+__all__ = ["SchemaMapEntry", "SchemaMap", "parse_schema_map", "glob_regex", "schema_outside_tree"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,23 @@ def parse_schema_map(items: Iterable[str]) -> list[SchemaMapEntry]:
                 raise ConfigError(f"Schema map entry '{item}': SCHEMA uses {{{used}}} but GLOB does not capture it.")
         entries.append(SchemaMapEntry(glob.strip(), schema.strip(), regex))
     return entries
+
+
+def schema_outside_tree(item: str, root: str | os.PathLike[str] | None) -> bool:
+    """Whether the SCHEMA of a ``GLOB=SCHEMA`` item points outside the corpus root: an absolute or
+    home path, a drive, a URL, ``..`` past the root, or a link in the tree that leads out of it.
+    Decided without reading the schema (so the answer tells nothing about files outside)."""
+    schema = re.sub(r"\{[^}]*\}", "x", item.partition("=")[2].strip())
+    if not schema or schema.startswith(("/", "~", "\\")) or re.match(r"[A-Za-z]:", schema) or "://" in schema:
+        return True
+    norm = posixpath.normpath(schema.replace("\\", "/"))
+    if norm == ".." or norm.startswith("../"):
+        return True
+    if root is not None:
+        base = os.path.realpath(root)
+        real = os.path.realpath(os.path.join(base, norm))
+        return real != base and not real.startswith(base + os.sep)
+    return False
 
 
 class SchemaMap:

@@ -6,9 +6,10 @@ they build :class:`~kb.settings.Settings`, call the library and print. Heavy imp
 chromadb, networkx) happen inside command bodies so ``kb --help`` stays fast.
 
 Exit codes: 0 success; 1 the command found problems (``kb validate`` errors, ``kb findings
---fail-on``, ``kb duplicates --fail-on``) or nothing (``kb search`` with no hit, like grep); 2 bad
-usage or a kb error (the message says how to fix it); 130 interrupted (Ctrl-C), after a line
-saying what was kept.
+--fail-on``, ``kb duplicates --fail-on``, ``kb doctor``) or nothing (``kb search`` with no hit,
+like grep); 2 bad usage or a kb error (the message says how to fix it); 3 the KB is damaged (run
+``kb doctor``); 4 the disk is full (nothing was published; free space and run again); 130
+interrupted (Ctrl-C), after a line saying what was kept.
 
 Output that pipes: when stdout is not a terminal, rich prints no colour and wraps nothing (a line
 of ``kb findings`` stays one line for ``grep``; tables keep their cells whole).
@@ -17,6 +18,7 @@ of ``kb findings`` stays one line for ``grep``; tables keep their cells whole).
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import json
 import os
@@ -133,8 +135,11 @@ def handle_errors(f: Callable) -> Callable:
             return f(*args, **kwargs)
         except KBError as exc:
             click.echo(f"Error: {terminal_safe(exc.message)}", err=True)
-            sys.exit(2)
+            sys.exit(exc.exit_code)
         except OSError as exc:  # --db naming a file, /proc/x, a folder you cannot write...
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                click.echo(f"Error: no space left to write ({exc.strerror}). Free space and run it again.", err=True)
+                sys.exit(4)
             where = f" '{terminal_safe(str(exc.filename))}'" if exc.filename else ""
             click.echo(
                 f"Error: {exc.strerror or type(exc).__name__}:{where}. Give --db (or KB_DB) a folder "

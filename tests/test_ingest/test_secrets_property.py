@@ -1,9 +1,14 @@
-"""Property (issue 11, item 1): random documents of every format, a secret planted in a random
-shape; no copy of the secret, nor any 8-character run of it, anywhere under the KB directory, in
+"""Property (issue 11, item 1; issue 22, item 2): random documents of every format, a secret planted
+in a random shape — credential-named keys, and issue 22's classes: weak values inside connection
+strings and JAAS lines, YAML anchors, key=value inside a URL, URL passwords with an empty user or
+``/``/``@`` inside, command-line flags (also in compose arrays), netrc/.pgpass/XML/Markdown tables,
+Basic credentials under any header, key material by key name (kubeconfig, Terraform JSON), values
+once excused as prose, versions or paths; no copy of the secret, nor any 8-character run of it, anywhere under the KB directory, in
 any table, or in any CLI or HTTP output. Each example is a tree of several files built into one KB."""
 
 from __future__ import annotations
 
+import base64
 import json
 import string
 
@@ -59,6 +64,22 @@ def yaml_shapes(key, s, filler):
         (f"env:\n  - name: {_env_key(key)}\n    value: {s}\n", s),
         (f"passwords:\n  - {s}\n", s),
         (f"apiVersion: v1\nkind: Secret\nstringData:\n  {key}: {s}\n", s),
+        # issue 22's classes
+        (f'cs:\n  Default: "Server=db;User Id=sa;Password={s};"\n', s),
+        (f"shared: &pw {s}\ndb:\n  {key}: *pw\n", s),
+        (f"url: jdbc:mysql://db:3306/app?user=app&password={s}\n", s),
+        (f"endpoint: https://api.example.com/v1?x=1&api_key={s}\n", s),
+        (f"cache: redis://:{s}@redis:6379/0\n", s),
+        (f"broker: amqp://guest:{a}/{b}@rabbit:5672/\n", f"{a}/{b}"),
+        (f"db: postgres://app:{a}@{b}@db:5432/app\n", f"{a}@{b}"),
+        (f"services:\n  r:\n    command: redis-server --requirepass {s}\n", s),
+        (f'services:\n  r:\n    command: ["redis-server", "--requirepass", "{s}"]\n', s),
+        (f'services:\n  d:\n    healthcheck:\n      test: ["CMD", "mysqladmin", "ping", "-uroot", "-p{s}"]\n', s),
+        (f"hdr:\n  X-Api-Auth: Basic {_b64('svc:' + s)}\n", _b64("svc:" + s)),
+        (f"users:\n- name: a\n  user:\n    client-key-data: {_b64(s)}\n", _b64(s)),
+        (f"gpg:\n  passphrase: the {a} cactus {b}\n", f"the {a} cactus {b}"),
+        (f"db:\n  {key}: 19.84.{s}\n", f"19.84.{s}"),
+        (f"api:\n  {key}: /9Kx+{s}\n", f"/9Kx+{s}"),
     ]
 
 
@@ -70,6 +91,9 @@ def json_shapes(key, s, filler):
         (json.dumps({key: f"{a}\n{b}"}), f"{a}\n{b}"),
         (f'{{"{key}": "{esc}", "x": 1}}', s),
         (json.dumps([{"name": _env_key(key), "value": s}]), s),
+        (json.dumps({"variable": {"db_password": {"type": "string", "default": s}}}, indent=2), s),
+        (json.dumps({"auths": {"r.example.com": {"identitytoken": s}}}, indent=2), s),
+        (json.dumps({"feed": f"https://feeds.example.org/rss?format=xml&apikey={s}"}), s),
     ]
 
 
@@ -82,12 +106,20 @@ def env_shapes(key, s, filler):
         (f"{k}='{s}'\n", s),
         (f'export {k}="{a}\\n{b}"\n', f"{a}\n{b}"),
         (f'{k}="{a}\n{b}"\n', f"{a}\n{b}"),
+        (f"REDIS_URL=redis://:{s}@redis:6379/0\n", s),
+        (f"WEBHOOK=https://hooks.example.com/notify?channel=ops&token={s}\n", s),
     ]
 
 
 def properties_shapes(key, s, filler):
     a, b = _split(s)
-    return [(f"app.{key}={s}\n", s), (f"app.{key} = {a}\\\n    {b}\n", a + b), (f"app.{key}: {s}\n", s)]
+    return [
+        (f"app.{key}={s}\n", s),
+        (f"app.{key} = {a}\\\n    {b}\n", a + b),
+        (f"app.{key}: {s}\n", s),
+        (f'sasl.jaas.config=x.PlainLoginModule required username="admin" password="{s}";\n', s),
+        (f"spring.datasource.url=jdbc:postgresql://db/app?user=app&password={s}\n", s),
+    ]
 
 
 def toml_shapes(key, s, filler):
@@ -110,6 +142,14 @@ def md_shapes(key, s, filler):
     return [
         (f"# Setup\n\n{filler}\n\n```sh\nexport {_env_key(key)}={s}\n```\n", s),
         (f'# Config\n\n```yaml\ndb:\n  {key}: "{s}"\n```\n', s),
+        (f"# Restore\n\n```sh\nmysql -u root -p{s} app < dump.sql\n```\n", s),
+        (f"```sh\ncurl -u admin:{s} https://ci.example.com/api/json\n```\n", s),
+        (f"```sh\ndocker login -u deploy -p {s} registry.example.com\n```\n", s),
+        (f"```xml\n<server>\n  <id>central</id>\n  <password>{s}</password>\n</server>\n```\n", s),
+        (f"# Accounts\n\n| what | value |\n|---|---|\n| admin password | {s} |\n", s),
+        (f"# Logins\n\n| Service | Username | Password |\n|---|---|---|\n| grafana | admin | {s} |\n", s),
+        (f'```nginx\nproxy_set_header Authorization "Basic {_b64("ops:" + s)}";\n```\n', _b64("ops:" + s)),
+        (f"```sh\nopenssl pkcs12 -export -in c.pem -passout pass:{s}\n```\n", s),
     ]
 
 
@@ -117,6 +157,16 @@ def docker_shapes(key, s, filler):
     return [
         (f"FROM alpine:3\nENV {_env_key(key)}={s}\nRUN echo hi\n", s),
         (f'FROM alpine:3\nENV A=1 \\\n    {_env_key(key)}="{s}"\n', s),
+        (f'FROM mysql:8\nRUN mysql -uroot -p{s} -e "CREATE DATABASE app"\n', s),
+        (f'FROM alpine:3\nRUN echo "machine repo.example.com login ci password {s}" > /root/.netrc\n', s),
+    ]
+
+
+def text_shapes(key, s, filler):
+    return [
+        (f"machine github.com\n  login deploy\n  password {s}\n", s),
+        (f"db.example.com:5432:app:app:{s}\n", s),
+        (f"<settings><servers><server>\n<password>{s}</password>\n</server></servers></settings>\n", s),
     ]
 
 
@@ -129,7 +179,12 @@ FORMATS = {
     ".ini": ini_shapes,
     ".md": md_shapes,
     "Dockerfile": docker_shapes,
+    ".txt": text_shapes,
 }
+
+
+def _b64(v: str) -> str:
+    return base64.b64encode(v.encode()).decode()
 
 
 @st.composite
@@ -146,12 +201,12 @@ def planted_file(draw, i: int):
 
 @st.composite
 def planted_tree(draw):
-    n = draw(st.integers(min_value=5, max_value=9))
+    n = draw(st.integers(min_value=5, max_value=12))
     return [draw(planted_file(i)) for i in range(n)]
 
 
 @settings(
-    max_examples=6,
+    max_examples=10,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -182,4 +237,21 @@ def test_no_run_of_a_planted_secret_reaches_the_kb_or_any_output(tree, tmp_path_
 
 def test_the_planted_shapes_cover_every_format():
     assert {s.lstrip(".") for s in FORMATS} >= {"yaml", "json", "env", "properties", "toml", "ini", "md", "Dockerfile"}
-    assert sum(len(f("password", "Q1abcdefghijz", "x")) for f in FORMATS.values()) >= 30
+    assert sum(len(f("password", "Q1abcdefghijz", "x")) for f in FORMATS.values()) >= 65
+
+
+def test_every_shape_once_reaches_no_table_and_no_output(tmp_path):
+    """Each shape of every format once (a fixed secret per file), so every class is exercised
+    whatever examples hypothesis draws."""
+    from tests.test_ingest.test_secrets_leaks import build
+
+    files, secrets = {}, {}
+    for n, (suffix, shapes) in enumerate(FORMATS.items()):
+        for i, (text, parsed) in enumerate(shapes("DB_PASSWORD", f"Q{n}Xv7!kW_p%mBz", "x")):
+            name = f"{suffix.strip('.')}{i}/Dockerfile" if suffix == "Dockerfile" else f"s{i}{suffix}"
+            files[name], secrets[name] = text, parsed
+    root, db, found = build(tmp_path, files)
+    blobs = {"kb bytes": kb_bytes(db), "tables": kb_tables(db), "cli": cli_outputs(db, list(files), ["password"])}
+    bad = {(n, w): leaks(b, secrets[n])[:2] for n in files for w, b in blobs.items() if leaks(b, secrets[n])}
+    assert not bad, bad
+    assert not sorted(set(files) - set(found)), sorted(set(files) - set(found))

@@ -18,7 +18,19 @@ from kb.cli import db_option, handle_errors, json_option, load_settings
     default=None,
     help="Corpus root to re-ingest (default: $KB_ROOT or the root recorded in the KB).",
 )
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface to listen on. On a loopback address only requests for localhost/127.0.0.1/::1 are "
+    "answered (a DNS-rebinding page gets a 400); on 0.0.0.0 any Host header is.",
+)
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    help="Another Host header name to answer (repeatable), e.g. kb.internal.example.",
+)
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
@@ -41,6 +53,7 @@ def command(
     db: Path | None,
     root: Path | None,
     host: str,
+    allow_hosts: tuple[str, ...],
     port: int,
     watch: bool,
     model: str | None,
@@ -58,10 +71,10 @@ def command(
     """
     import uvicorn
 
-    from api.app import create_app
+    from api.app import allowed_hosts_for, create_app
 
     settings = load_settings(db=db, root=root, model=model)
-    app = create_app(settings, watch=watch)
+    app = create_app(settings, watch=watch, allowed_hosts=allowed_hosts_for(host, allow_hosts))
     service = app.state.service
     service.preflight()  # a missing KB is a one-line error here, not a startup traceback
 

@@ -1,0 +1,53 @@
+"""Issue 22, item 7: vectors are published every few seconds while embedding, also while the
+longest texts go first: encode calls are sized to fit the publish interval."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+
+from kb.embed import HashEmbedder
+from tests.conftest import write_tree
+
+
+class SlowEmbedder:
+    """The hash embedder at a model's pace (3 ms a text), noting what HEAD said at each call."""
+
+    def __init__(self, db: Path) -> None:
+        self.inner = HashEmbedder(dim=64)
+        self.dim, self.name = self.inner.dim, self.inner.name
+        self.db = db
+        self.seen: list[tuple[int, int]] = []  # (texts in the call, HEAD's embedded count then)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        from kb.generations import read_head
+
+        head = read_head(self.db)
+        self.seen.append((len(texts), head.embedded if head else 0))
+        time.sleep(0.003 * len(texts))
+        return self.inner.encode(texts)
+
+
+def test_vectors_are_published_between_encode_calls(tmp_path: Path):
+    from kb.cli import cli
+    from kb.generations import read_head, write_session
+    from kb.index import embed_pending
+    from kb.settings import Settings
+
+    root = write_tree(tmp_path / "tree", {f"s{i}.yaml": f"service_{i}:\n  port: {1000 + i}\n" for i in range(600)})
+    db = tmp_path / "kb"
+    res = CliRunner().invoke(cli, ["ingest", str(root), "--db", str(db), "--no-embed"], env={"KB_MODEL": "hash-64"})
+    assert res.exit_code == 0, res.output
+    emb = SlowEmbedder(db)
+    with write_session(db) as ws:
+        info = embed_pending(ws, emb, Settings(db=db, root=root, model="hash-64"), publish_every=0.4)
+    assert info["embedded"] == 600
+    # the first call is one model batch, not 1,024 texts; later calls see earlier vectors published
+    assert emb.seen[0][0] <= 32
+    assert max(n for n, _ in emb.seen) * 0.003 <= 0.4
+    published = [e for _, e in emb.seen if e > 0]
+    assert len(set(published)) >= 3, emb.seen
+    assert read_head(db).embedded == 600
