@@ -8,21 +8,30 @@ Backends, all producing L2-normalised float32 vectors:
   bundled weights with torch, cached under :func:`cache_dir`, and loaded from there afterwards,
   offline, without importing torch: queries use it, which is what makes a search from the shell
   start in about a second. Its vectors equal torch's (mean cosine 1.0, minimum 0.9999994 on
-  dev-corpus texts).
+  dev-corpus texts). For documents it runs the *fused* graph: ONNX Runtime's optimizer replaces
+  each layer's attention, GELU and layer norms with its transformer kernels (the same vectors,
+  1.2-1.5x the texts/s of torch fp32 on a CPU without AMX).
   Large inputs are sorted by length into batches, and the next batch is tokenized on a second
   thread while the model runs on the current one.
+* :class:`OpenVinoEmbedder` runs the same exported graph with OpenVINO: the build's default on CPUs
+  without AMX — bf16 where the CPU has AVX-512 bf16 (AMD Zen 4/5: 3.2x torch fp32 on a 2-core
+  Zen 4, cosine 0.99997 at least to fp32), fp32 elsewhere (1.8x).
 * :class:`SentenceTransformerEmbedder` runs the same model in torch through sentence-transformers:
-  the build's default (fp32, or bf16 weights on CPUs with AMX: 3.2x fp32 on the development
-  machine, cosine 0.9999 to fp32 with the output normalised in fp32), and GPUs (``--device cuda``,
-  fp16 weights).
+  bf16 weights on CPUs with AMX (3.2x fp32 on the development machine, cosine 0.9999 to fp32 with
+  the output normalised in fp32), and GPUs (``--device cuda``, fp16 weights).
 * :class:`HashEmbedder` is a deterministic bag-of-words fake for tests (``KB_MODEL=hash``).
+
+:func:`choose_backend` holds the rules ``auto`` follows per CPU (flags in, choice out: tested for
+every kind of CPU on any CPU); each embedder's ``choice`` says what was picked and why.
 
 Identity. Every embedder has a :attr:`~Embedder.name` that the KB records with the vectors it
 built. Backends and precisions whose vectors agree to a cosine of at least 0.9999 with fp32 torch
-(ONNX fp32, torch fp32/bf16/fp16) share the model's name, so switching between them keeps the KB;
-precisions that change vectors more (ONNX int8: mean cosine 0.9935) carry a suffix
+(ONNX fp32 plain or fused, OpenVINO fp32/bf16, torch fp32/bf16/fp16) share the model's name, so
+switching between them keeps the KB, and a KB built on one machine is searched with the defaults on
+any other; precisions that change vectors more (ONNX int8: mean cosine 0.9935) carry a suffix
 (``sentence-transformers/all-MiniLM-L6-v2+int8``) and cannot be mixed with the others: a KB built
-with one refuses queries from the other with a message that says what to do.
+with one refuses queries from the other with a message that says what to do. ``auto`` never picks
+one of those.
 
 :func:`create_embedder` is the factory. It takes ``purpose="query"`` (one or a few short texts,
 latency first: ONNX on one thread) or ``purpose="documents"`` (throughput first). Instances are
@@ -318,7 +327,8 @@ def export_onnx(model_dir: Path, *, quantized: bool = False, fused: bool = False
     """The cached ONNX file of ``model_dir``: exported with torch on first use; ``quantized``: int8,
     dynamically quantized from the fp32 export; ``fused``: the fp32 export with each layer's
     attention, GELU and layer norms fused into ONNX Runtime's transformer kernels (the same vectors,
-    1.6x the texts/s on a CPU without AMX; models other than BERT's kind are left as exported).
+    1.2-1.5x the plain graph's texts/s on a CPU without AMX; models other than BERT's kind are left
+    as exported).
     The weights are kept in a file of their own beside the graph (``model.onnx.data``), which ONNX
     Runtime maps instead of copying: loading the model then peaks at about 55 MB more memory instead
     of 140. Safe when several processes export at once: each writes a folder of its own and renames
@@ -893,15 +903,18 @@ def choose_backend(
     — no import, no model: the rules alone, so they are tested for any CPU on any CPU.
 
     Queries (``backend=auto``): ONNX Runtime fp32, one thread's latency, no torch import.
-    Documents, measured with ``bench/embed_backends.py`` on the same texts (``docs/performance.md``):
+    Documents, measured with ``bench/embed_backends.py`` on the same texts (the README's Performance table):
 
     * a GPU: torch (fp16 weights on CUDA);
     * a CPU with AMX (``amx_bf16``): torch with bf16 weights (3.2x fp32 torch);
     * a CPU with AVX-512 bf16 but no AMX (``avx512_bf16``: AMD Zen 4/5, Intel Cooper Lake): OpenVINO
-      bf16 (3x fp32 torch on a 2-core Zen 4; torch bf16 1.6x, the fallback without OpenVINO);
-    * any other CPU (AVX-512 VNNI, AVX-VNNI, AVX2, ...): ONNX Runtime's fused fp32 graph (1.6x,
-      the same vectors). int8 (2.1x with VNNI) is never chosen by ``auto``: its vectors are another
-      identity, so a KB built on one machine could not be searched with the defaults on another.
+      bf16 (3.2x torch fp32 on a 2-core Zen 4, cosine 0.99997 at least; without OpenVINO torch
+      bf16, 1.8x);
+    * any other CPU (AVX-512 VNNI, AVX-VNNI, AVX2, ...): OpenVINO fp32 (1.8x, the same vectors;
+      without OpenVINO ONNX Runtime's fused graph, 1.2-1.5x). ONNX int8 (2.5x with VNNI) is never
+      chosen by ``auto``: its vectors are another identity (cosine 0.994), so a KB built on one
+      machine could not be searched with the defaults on another, and OpenVINO bf16 beats it where
+      the CPU has bf16.
 
     Every choice keeps the fp32 identity unless ``precision`` is ``int8``.
     """
@@ -912,7 +925,7 @@ def choose_backend(
         if backend in ("torch", "openvino"):
             raise ConfigError("int8 is an ONNX precision: use --backend onnx (or auto) with --precision int8.")
         return BackendChoice("onnx", "int8", reason="asked for int8")
-    if backend == "auto" and purpose == "query" and onnx_ok and precision in ("auto", "fp32"):
+    if backend == "auto" and purpose == "query" and onnx_ok:  # any precision but int8: one identity
         return BackendChoice("onnx", "fp32", reason="queries: quickest start")
     if backend == "openvino":
         if precision == "fp16":
@@ -928,7 +941,9 @@ def choose_backend(
             if torch:
                 return BackendChoice("torch", "bf16", reason="auto: AVX-512 bf16 CPU without AMX, no OpenVINO")
         if precision in ("auto", "fp32") and onnx_ok:
-            return BackendChoice("onnx", "fp32", fused=True, reason="auto: CPU without bf16 units")
+            if openvino:
+                return BackendChoice("openvino", "fp32", reason="auto: CPU without bf16 units")
+            return BackendChoice("onnx", "fp32", fused=True, reason="auto: CPU without bf16 units, no OpenVINO")
     if backend == "auto" and not torch and onnx_ok:
         return BackendChoice("onnx", "fp32", fused=purpose == "documents", reason="auto: torch not installed")
     if precision == "auto":

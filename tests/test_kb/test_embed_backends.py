@@ -29,9 +29,11 @@ def pick(flags, backend="auto", precision="auto", purpose="documents", device="c
         (ZEN4, {}, ("openvino", "bf16", False)),
         (ZEN4, {"openvino": False}, ("torch", "bf16", False)),
         (ZEN4, {"openvino": False, "torch": False}, ("onnx", "fp32", True)),
-        (ICE_LAKE, {}, ("onnx", "fp32", True)),
-        (ALDER_LAKE, {}, ("onnx", "fp32", True)),
-        (OLD, {}, ("onnx", "fp32", True)),
+        (ICE_LAKE, {}, ("openvino", "fp32", False)),
+        (ICE_LAKE, {"openvino": False}, ("onnx", "fp32", True)),
+        (ALDER_LAKE, {}, ("openvino", "fp32", False)),
+        (OLD, {}, ("openvino", "fp32", False)),
+        (OLD, {"openvino": False}, ("onnx", "fp32", True)),
         (OLD, {"onnx_ok": False}, ("torch", "fp32", False)),
         (AMX, {"torch": False}, ("onnx", "fp32", True)),
     ],
@@ -41,8 +43,10 @@ def pick(flags, backend="auto", precision="auto", purpose="documents", device="c
         "zen4-no-openvino",
         "zen4-no-openvino-no-torch",
         "ice-lake",
+        "ice-lake-no-openvino",
         "alder-lake",
         "old",
+        "old-no-openvino",
         "old-no-onnx",
         "amx-no-torch",
     ],
@@ -56,11 +60,14 @@ def test_auto_picks_the_measured_fastest_same_identity_path_for_each_cpu(flags, 
 def test_auto_on_a_gpu_and_for_queries():
     assert pick(ZEN4, device="cuda")[:2] == ("torch", "fp16")
     for flags in (AMX, ZEN4, ICE_LAKE, OLD):  # a query: ONNX on one thread, the plain graph
-        assert pick(flags, purpose="query") == BackendChoice("onnx", "fp32", False, "queries: quickest start")
+        for precision in ("auto", "fp32", "bf16", "fp16"):
+            expected = BackendChoice("onnx", "fp32", False, "queries: quickest start")
+            assert pick(flags, precision=precision, purpose="query") == expected
+        assert pick(flags, precision="int8", purpose="query")[:2] == ("onnx", "int8")
 
 
 def test_asked_for_precisions_and_backends_are_kept():
-    assert pick(ZEN4, precision="fp32")[:3] == ("onnx", "fp32", True)  # exact fp32, the fastest way
+    assert pick(ZEN4, precision="fp32")[:2] == ("openvino", "fp32")  # exact fp32, the fastest way
     assert pick(AMX, precision="fp32")[:2] == ("torch", "fp32")  # unchanged on AMX
     assert pick(ICE_LAKE, precision="bf16")[:2] == ("torch", "bf16")
     assert pick(ICE_LAKE, precision="int8")[:2] == ("onnx", "int8")
@@ -101,15 +108,22 @@ TEXTS = [
 
 
 @pytest.mark.model
-@pytest.mark.parametrize("flags, kind", [(ZEN4, "OpenVinoEmbedder"), (ICE_LAKE, "OnnxEmbedder")])
-def test_auto_on_a_cpu_without_amx_runs_the_model_with_fp32_vectors(flags, kind, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "flags, openvino, choice",
+    [
+        (ZEN4, True, "openvino bf16 (auto: AVX-512 bf16 CPU without AMX)"),
+        (ICE_LAKE, True, "openvino fp32 (auto: CPU without bf16 units)"),
+        (ICE_LAKE, False, "onnx fp32 fused (auto: CPU without bf16 units, no OpenVINO)"),
+    ],
+)
+def test_auto_on_a_cpu_without_amx_runs_the_model_with_fp32_vectors(flags, openvino, choice, tmp_path, monkeypatch):
     import kb.embed as embed
 
     monkeypatch.setenv("KB_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(embed, "cpu_flags", lambda: frozenset(flags))
+    monkeypatch.setattr(embed, "_openvino_available", lambda: openvino)
     emb = embed.create_embedder(Settings(), purpose="documents")
-    assert type(emb).__name__ == kind and emb.name == DEFAULT_NAME and emb.dim == 384
-    assert emb.choice.endswith("CPU without AMX)" if kind == "OpenVinoEmbedder" else "CPU without bf16 units)")
+    assert emb.choice == choice and emb.name == DEFAULT_NAME and emb.dim == 384
     ref = embed.SentenceTransformerEmbedder(device="cpu", precision="fp32").encode(TEXTS)
     many = TEXTS * 30  # several batches, sorted by length, queued
     vecs = emb.encode(many)
