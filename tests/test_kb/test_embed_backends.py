@@ -10,6 +10,7 @@ from kb import KnowledgeBase
 from kb.embed import DEFAULT_NAME, BackendChoice, choose_backend, cpu_flags, embedder_name
 from kb.errors import ConfigError, EmbedderMismatchError
 from kb.settings import Settings
+from tests.test_kb.test_embed import TEXTS
 
 AMX = {"avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "amx_tile"}
 ZEN4 = {"avx2", "avx512f", "avx512_vnni", "avx512_bf16"}  # AVX-512 bf16, no AMX (this CI's kind)
@@ -95,16 +96,6 @@ def test_cpu_flags_are_read_from_proc_cpuinfo():
     flags = cpu_flags()
     assert isinstance(flags, frozenset)
     assert all(isinstance(f, str) and f == f.strip() and f for f in flags)
-
-
-TEXTS = [
-    "Where is the fraud-review threshold for payments?",
-    "fraud:\n  review_threshold: 0.85",
-    "kafka topic partitions: 12",
-    "services/api/.env | dotenv | DATABASE_URL\nDATABASE_URL=postgres://db:5432/app\nLOG_LEVEL=info",
-    "# Runbook\n\nHeld payments land in the review queue and are decided within four hours. " * 8,
-    "x",
-]
 
 
 @pytest.mark.model
