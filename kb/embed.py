@@ -107,6 +107,11 @@ class Embedder(Protocol):
         ...
 
 
+# Not in the protocol (injected fakes need not have them), but every kb embedder has: ``backend``,
+# ``precision`` and ``choice`` (``"openvino bf16 (auto: AVX-512 bf16 CPU without AMX)"``: what runs
+# and, when the factory chose, why; ``kb ingest`` reports it).
+
+
 # ---------------------------------------------------------------------------------------------
 # Hash embedder (tests, demos)
 # ---------------------------------------------------------------------------------------------
@@ -123,6 +128,7 @@ class HashEmbedder:
 
     backend = "hash"
     precision = "fp32"
+    choice = "hash (a test fake)"
 
     def __init__(self, dim: int = HASH_DEFAULT_DIM) -> None:
         if dim < 2:

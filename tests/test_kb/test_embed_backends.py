@@ -145,3 +145,10 @@ def test_a_kb_takes_queries_from_any_backend_of_its_identity_and_refuses_another
             kb.search("fraud review threshold", mode="semantic")
         with pytest.raises(EmbedderMismatchError):
             kb.ingest()
+
+
+def test_every_embedder_says_what_runs():
+    from kb.embed import create_embedder
+
+    emb = create_embedder(Settings(model="hash"))
+    assert (emb.backend, emb.precision, emb.choice) == ("hash", "fp32", "hash (a test fake)")
