@@ -4,18 +4,29 @@ Takes ``--texts`` distinct chunk texts (seeded sample) from a built KB and encod
 backend in turn, ``--repeats`` times, reporting the best texts/s of each and the vectors' cosine
 to torch fp32 (the reference the KB's identity names):
 
-* ``torch-fp32``: sentence-transformers as the build ran before ONNX (batch 64, its own sort);
-* ``onnx-fp32``: :class:`kb.embed.OnnxEmbedder` (the default on CPUs): same vectors;
-* ``torch-bf16``: bf16 weights, output normalised in fp32 (fast where the CPU has AMX; same identity);
+* ``torch-fp32``: sentence-transformers in fp32 (the reference; the build's path before AMX);
+* ``torch-bf16``: bf16 weights, output normalised in fp32 (auto's choice on AMX CPUs; same identity);
 * ``torch-autocast``: fp32 weights under bf16 autocast (how bf16 ran before the weights were bf16);
-* ``onnx-int8``: dynamically quantized MatMuls (another identity: vectors differ more).
+* ``torch-int8``: torch's dynamic quantization of the Linear layers (fbgemm, VNNI; per tensor);
+* ``onnx-fp32``: :class:`kb.embed.OnnxEmbedder`, the graph queries use: same vectors;
+* ``onnx-fused``: the same with ONNX Runtime's transformer fusions (auto's choice on CPUs without
+  bf16 units): same vectors;
+* ``onnx-int8``: dynamically quantized MatMuls, per channel, u8s8 (another identity);
+* ``openvino-fp32`` / ``openvino-bf16``: :class:`kb.embed.OpenVinoEmbedder` (bf16: auto's choice
+  on CPUs with AVX-512 bf16 and no AMX; same identity);
+* ``auto``: what ``kb ingest`` picks on this machine.
+
+Each run line carries the 1-minute load average: the machine is shared, so compare the backends of
+one run with each other, not with another day's figures.
 
     .venv/bin/python bench/embed_backends.py --kb bench/out/full-build/dev --texts 2000
+    .venv/bin/python bench/embed_backends.py --kb KB --backends torch-fp32,onnx-fused,openvino-bf16
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import time
@@ -25,7 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from kb.embed import Embedder
+    from kb.embed import Embedder, SentenceTransformerEmbedder
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -41,6 +52,23 @@ def sample_texts(kb_dir: Path, n: int, seed: int) -> list[str]:
     texts = list(rows)
     random.Random(seed).shuffle(texts)
     return texts[:n]
+
+
+class TorchInt8:
+    """An fp32 torch embedder whose Linear layers torch quantizes dynamically to int8."""
+
+    def __init__(self, inner: SentenceTransformerEmbedder) -> None:
+        import warnings
+
+        import torch
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.ao.quantization is deprecated in favour of torchao
+            inner.model = torch.ao.quantization.quantize_dynamic(inner.model, {torch.nn.Linear}, dtype=torch.qint8)
+        self.inner = inner
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.inner.encode(texts)
 
 
 class Autocast:
@@ -62,19 +90,37 @@ def main() -> int:
     ap.add_argument("--texts", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--backends", default="torch-fp32,onnx-fp32,torch-bf16,onnx-int8")
+    ap.add_argument("--backends", default="torch-fp32,torch-bf16,onnx-fp32,onnx-fused,onnx-int8,openvino-bf16,auto")
+    ap.add_argument("--batch-size", type=int, default=32, help="texts per model batch (the build's default: 32)")
     args = ap.parse_args()
 
-    from kb.embed import OnnxEmbedder, SentenceTransformerEmbedder, cpu_has_bf16
+    from kb.embed import (
+        OnnxEmbedder,
+        OpenVinoEmbedder,
+        SentenceTransformerEmbedder,
+        cpu_flags,
+        create_embedder,
+    )
+    from kb.settings import Settings
 
     texts = sample_texts(args.kb, args.texts, args.seed)
     tokens = None
+    bs = args.batch_size
+
+    def torch_emb(precision: str) -> SentenceTransformerEmbedder:
+        return SentenceTransformerEmbedder(device="cpu", precision=precision, batch_size=bs)
+
     makers = {
-        "torch-fp32": lambda: SentenceTransformerEmbedder(device="cpu", precision="fp32"),
-        "onnx-fp32": lambda: OnnxEmbedder(precision="fp32"),
-        "torch-bf16": lambda: SentenceTransformerEmbedder(device="cpu", precision="bf16"),
-        "onnx-int8": lambda: OnnxEmbedder(precision="int8"),
-        "torch-autocast": lambda: Autocast(SentenceTransformerEmbedder(device="cpu", precision="fp32")),
+        "torch-fp32": lambda: torch_emb("fp32"),
+        "torch-bf16": lambda: torch_emb("bf16"),
+        "torch-autocast": lambda: Autocast(torch_emb("fp32")),
+        "torch-int8": lambda: TorchInt8(torch_emb("fp32")),
+        "onnx-fp32": lambda: OnnxEmbedder(precision="fp32", batch_size=bs),
+        "onnx-fused": lambda: OnnxEmbedder(precision="fp32", batch_size=bs, fused=True),
+        "onnx-int8": lambda: OnnxEmbedder(precision="int8", batch_size=bs),
+        "openvino-fp32": lambda: OpenVinoEmbedder(precision="fp32", batch_size=bs),
+        "openvino-bf16": lambda: OpenVinoEmbedder(precision="bf16", batch_size=bs),
+        "auto": lambda: create_embedder(Settings(embed_batch_size=bs), purpose="documents"),
     }
     names = [b for b in args.backends.split(",") if b]
     embedders = {name: makers[name]() for name in names}
@@ -89,17 +135,21 @@ def main() -> int:
             dt = time.perf_counter() - t0
             best[name] = max(best.get(name, 0.0), len(texts) / dt)
             vecs[name] = v
-            print(f"run {rep + 1} {name:14} {len(texts) / dt:8.1f} texts/s", flush=True)
-    if tokens is None:
-        tok = getattr(embedders.get("onnx-fp32"), "_tokenizer", None)
-        if tok is not None:
-            tokens = sum(len(e.ids) for e in tok.encode_batch(texts))
+            load = os.getloadavg()[0]
+            print(f"run {rep + 1} {name:14} {len(texts) / dt:8.1f} texts/s   load {load:.2f}", flush=True)
+    tok = next((e._tokenizer for e in embedders.values() if hasattr(e, "_tokenizer")), None)
+    if tok is not None:
+        tokens = sum(len(e.ids) for e in tok.encode_batch(texts))
     ref = vecs.get("torch-fp32")
     print(
         f"\n{len(texts)} distinct texts from {args.kb}"
         + (f", {tokens / len(texts):.0f} word pieces each on average" if tokens else "")
     )
-    print(f"CPU with AMX bf16: {cpu_has_bf16()}")
+    flags = cpu_flags()
+    shown = [f for f in ("amx_bf16", "avx512_bf16", "avx512_vnni", "avx_vnni", "avx512f", "avx2") if f in flags]
+    print(f"CPU: {os.cpu_count()} cores, flags {' '.join(shown) or 'none of note'}")
+    if "auto" in embedders:
+        print(f"auto picks: {getattr(embedders['auto'], 'choice', '?')}")
     print(f"{'backend':15} {'texts/s':>9} {'vs torch-fp32':>14} {'mean cos':>9} {'min cos':>9}")
     for name in names:
         cos = (vecs[name] * ref).sum(axis=1) if ref is not None else None

@@ -2,6 +2,9 @@
 
 For the dev corpus (``../shared/corpora/dev`` by default) it prints:
 
+* the embedding backend ``auto`` chose on this machine and why (``Embedder.choice``), and the word
+  pieces the model was fed (``bench/token_budget.py``: distinct embeddable texts, truncated at the
+  model's window);
 * wall time per phase of a fresh ``kb ingest`` (the phases its progress callback names: parse,
   embed, keyword, ...), texts embedded and skipped, texts/s in the embed phase, peak RSS of the
   whole process tree (sampled every 50 ms);
@@ -54,6 +57,12 @@ def child_build(corpus: str, db: str, model: str, device: str) -> None:
     kb = KnowledgeBase(Settings.load({"db": Path(db), "model": model, "device": device}))
     summary = kb.ingest(corpus, progress=progress)
     end = time.perf_counter() - t0
+    emb = kb.embedder("documents")  # the instance the build used
+    gen = kb.generation()
+    embedder = {
+        **((gen.embedder or {}) if gen else {}),
+        "choice": getattr(emb, "choice", f"{getattr(emb, 'backend', '?')} {getattr(emb, 'precision', '?')}"),
+    }
     distinct = int(kb.sql("SELECT count(DISTINCT text_sha) AS n FROM chunks")["n"][0])
     chunks = int(kb.sql("SELECT count(*) AS n FROM chunks")["n"][0])
     kb.close()
@@ -74,6 +83,7 @@ def child_build(corpus: str, db: str, model: str, device: str) -> None:
                 "seconds": round(end, 2),
                 "chunks": chunks,
                 "distinct_texts": distinct,
+                "embedder": embedder,
                 "summary": summary.model_dump(mode="json"),
             }
         )
@@ -171,7 +181,8 @@ def main() -> int:
     dev_db = args.work / "dev"
     shutil.rmtree(dev_db, ignore_errors=True)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    print(f"# full build of {args.corpus} into {dev_db} ...", flush=True)
+    load_before = os.getloadavg()[0]
+    print(f"# full build of {args.corpus} into {dev_db} (load {load_before:.2f}) ...", flush=True)
     wall, peak, out = measure(
         [
             sys.executable,
@@ -189,8 +200,15 @@ def main() -> int:
     build = json.loads(out.strip().splitlines()[-1])
     s = build["summary"]
     embed_s = (build["phases"].get("embed") or 0.0) + (build["phases"].get("chroma") or 0.0)
+    from token_budget import pieces_seen
+
+    budget = pieces_seen(dev_db, args.model)
     fig: dict = {
         "corpus": str(args.corpus),
+        "embedder": build["embedder"].get("choice"),
+        "embedder_identity": build["embedder"].get("name"),
+        "word_pieces_embedded": budget["pieces"],
+        "word_pieces_per_text": round(budget["pieces"] / max(1, budget["texts"]), 1),
         "files": s["files_seen"],
         "chunks": build["chunks"],
         "distinct_texts": build["distinct_texts"],
@@ -201,6 +219,8 @@ def main() -> int:
         "embed_texts_per_s": round(s.get("chunks_embedded", 0) / embed_s, 1) if embed_s else None,
         "peak_rss_mb": round(peak),
         "cpus": os.cpu_count(),
+        "load_before": round(load_before, 2),
+        "load_after": round(os.getloadavg()[0], 2),
         "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     print(json.dumps(dict(fig.items()), indent=1), flush=True)
@@ -228,7 +248,7 @@ def report(new: dict, old: dict | None) -> None:
             cur = cur[part]
         return cur
 
-    keys = ["files", "chunks", "distinct_texts", "build_wall_s"]
+    keys = ["embedder", "files", "chunks", "distinct_texts", "word_pieces_embedded", "build_wall_s"]
     phases = list(dict.fromkeys([*(old or {}).get("phases", {}), *new.get("phases", {})]))
     keys += [f"phases.{p}" for p in phases]
     keys += [
@@ -236,6 +256,8 @@ def report(new: dict, old: dict | None) -> None:
         "texts_skipped",
         "embed_texts_per_s",
         "peak_rss_mb",
+        "load_before",
+        "load_after",
         "cold_search_wall_s",
         "cold_search_peak_rss_mb",
         "cold_search_same_as_in_process",
