@@ -19,6 +19,7 @@ import contextlib
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,10 +113,18 @@ class KnowledgeBase:
 
     @property
     def catalogue(self) -> Catalogue:
-        """The current generation's catalogue (read-only). For several reads that must agree, hold
-        :meth:`snapshot` instead: a newer generation may be published between two calls."""
-        with self.snapshot() as snap:
-            return snap.catalogue
+        """The current generation's catalogue (read-only), bound to that generation: it reads the
+        same data for as long as it is kept, whatever other writers publish meanwhile (ask again
+        for the newest)."""
+        snap = self._reader.hold()
+        try:
+            con = snap.catalogue.cursor()
+        except BaseException:
+            self._reader.release(snap)
+            raise
+        view = snap.catalogue.view(con)
+        weakref.finalize(view, self._reader.release_later, snap, con)
+        return view
 
     @property
     def settings(self) -> Settings:

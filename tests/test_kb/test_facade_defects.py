@@ -1,0 +1,28 @@
+"""Three defects of the façade and the CLI, each held by a test that failed before its fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kb import KnowledgeBase
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_a_catalogue_handed_out_stays_usable_after_another_writer_publishes(make_tree, tmp_path):
+    """``kb.catalogue`` is bound to the generation it was taken from: a publish by another writer
+    (here another KnowledgeBase on the same folder) does not close it under the caller."""
+    root = make_tree({"a.yaml": "a: 1\n", "b.yaml": "b: 2\n"})
+    db = tmp_path / "kb"
+    reader = KnowledgeBase.build(root, db=db, embed=False, workers=1)
+    cat = reader.catalogue
+    assert cat.query("SELECT count(*) FROM files")[0][0] == 2
+    (root / "c.yaml").write_text("c: 3\n", encoding="utf-8")
+    with KnowledgeBase.open(db, embed=False, workers=1) as writer:
+        writer.ingest(root)
+    assert reader.generation().number == 2  # the reader sees the new generation...
+    # ...and the handle it was given still reads its own one (before: "Connection already closed!")
+    assert cat.query("SELECT count(*) FROM files")[0][0] == 2
+    assert reader.catalogue.query("SELECT count(*) FROM files")[0][0] == 3
+    del cat
+    reader.close()
