@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from click.testing import CliRunner
+
 from kb import KnowledgeBase
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,3 +28,16 @@ def test_a_catalogue_handed_out_stays_usable_after_another_writer_publishes(make
     assert reader.catalogue.query("SELECT count(*) FROM files")[0][0] == 3
     del cat
     reader.close()
+
+
+def test_a_bad_setting_in_the_environment_is_one_line_for_every_command(monkeypatch):
+    """``KB_WORKERS=abc kb config`` printed a traceback: errors are mapped once, on the group."""
+    from kb.cli import cli
+
+    monkeypatch.setenv("KB_WORKERS", "abc")
+    for args in (["config"], ["config", "--json"], ["stats"]):
+        res = CliRunner().invoke(cli, args)
+        assert res.exit_code == 2, (args, res.output)
+        assert res.exception is None or isinstance(res.exception, SystemExit), (args, res.exception)
+        assert "Setting 'workers' expects int, got 'abc'" in res.output
+        assert "Traceback" not in res.output

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import console, db_option, emit_json, handle_errors, json_option, open_kb
+from kb.cli import console, db_option, emit_json, json_option, open_kb
 
 
 def _cell(v: object, n: int = 40) -> str:
@@ -26,7 +26,6 @@ def _cell(v: object, n: int = 40) -> str:
 @click.option(
     "--limit", "-n", type=click.IntRange(1, 1_000_000), default=100, show_default=True, help="How many changes."
 )
-@handle_errors
 def command(
     db: Path | None,
     as_json: bool,

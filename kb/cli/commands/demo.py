@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import console, emit_json, handle_errors, json_option, load_settings
+from kb.cli import console, emit_json, json_option, load_settings
 from kb.cli.commands.ingest import print_summary
 from kb.cli.progress import progress_reporter
 
@@ -33,7 +33,6 @@ def sample_root() -> Path:
 )
 @json_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@handle_errors
 def command(db: Path, as_json: bool, quiet: bool) -> None:
     """Ingest the bundled sample platform tree, then search and validate it, printing each step.
 

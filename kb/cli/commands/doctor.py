@@ -8,13 +8,12 @@ from pathlib import Path
 
 import click
 
-from kb.cli import db_option, emit_json, handle_errors, json_option, load_settings, terminal_safe
+from kb.cli import db_option, emit_json, json_option, load_settings, terminal_safe
 
 
 @click.command("doctor")
 @db_option
 @json_option
-@handle_errors
 def command(db: Path | None, as_json: bool) -> None:
     """Check a KB's files against its HEAD.json and say what to do about each problem.
 

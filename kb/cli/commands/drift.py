@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import db_option, emit_json, handle_errors, json_option, open_kb
+from kb.cli import db_option, emit_json, json_option, open_kb
 
 
 @click.command("drift")
@@ -21,7 +21,6 @@ from kb.cli import db_option, emit_json, handle_errors, json_option, open_kb
 @click.option("--path", "path_glob", help="With --effective: only sibling groups with a file matching this glob.")
 @db_option
 @json_option
-@handle_errors
 def command(env: str | None, path_glob: str | None, db: Path | None, as_json: bool) -> None:
     """Compare sibling files that configure different environments (config/{base,staging,
     production}.*, values-*.yaml, .env.*, application-{env}.properties, *.prod.*): keys missing

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import EXIT_FOUND, db_option, emit_json, handle_errors, json_option, open_kb
+from kb.cli import EXIT_FOUND, db_option, emit_json, json_option, open_kb
 
 KIND_CHOICES = ("exact", "canonical", "block", "near", "semantic")
 
@@ -51,7 +51,6 @@ KIND_CHOICES = ("exact", "canonical", "block", "near", "semantic")
 @click.option("--suggest", is_flag=True, help="For near-duplicate files, propose a base plus per-file overlays.")
 @db_option
 @json_option
-@handle_errors
 def command(
     kinds: tuple[str, ...],
     min_leaves: int,

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from kb.cli import console, db_option, emit_json, handle_errors, json_option, open_kb
+from kb.cli import console, db_option, emit_json, json_option, open_kb
 
 
 @click.command("findings")
@@ -24,7 +24,6 @@ from kb.cli import console, db_option, emit_json, handle_errors, json_option, op
     show_default=True,
     help="Exit 1 when a finding of this severity (or worse) is listed.",
 )
-@handle_errors
 def command(
     db: Path | None, as_json: bool, rule: str | None, severity: str | None, path_glob: str | None, fail_on: str
 ) -> None:

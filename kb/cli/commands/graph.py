@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import db_option, emit_json, handle_errors, json_option, open_kb
+from kb.cli import db_option, emit_json, json_option, open_kb
 
 
 def _graph(db: Path | None):
@@ -27,7 +27,6 @@ def command() -> None:
 @command.command("stats")
 @db_option
 @json_option
-@handle_errors
 def stats_cmd(db: Path | None, as_json: bool) -> None:
     """Count files, edges, references (broken ones too), edges by kind; list the most depended-on files.
 
@@ -57,7 +56,6 @@ def stats_cmd(db: Path | None, as_json: bool) -> None:
 @db_option
 @json_option
 @click.option("--transitive", "-t", is_flag=True, help="Also what the dependencies depend on, recursively.")
-@handle_errors
 def deps_cmd(file: str, db: Path | None, as_json: bool, transitive: bool) -> None:
     """List the files FILE references (path relative to the corpus root), with kind and line.
 
@@ -79,7 +77,6 @@ def deps_cmd(file: str, db: Path | None, as_json: bool, transitive: bool) -> Non
 @click.argument("file")
 @db_option
 @json_option
-@handle_errors
 def impact_cmd(file: str, db: Path | None, as_json: bool) -> None:
     """List every file that depends on FILE, directly (depth 1) or through others.
 
@@ -114,7 +111,6 @@ def impact_cmd(file: str, db: Path | None, as_json: bool) -> None:
     default=None,
     help="Write to this file instead of standard output.",
 )
-@handle_errors
 def export_cmd(db: Path | None, fmt: str, output: Path | None) -> None:
     """Write the whole dependency graph for other tools.
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import console, db_option, emit_json, handle_errors, json_option, open_kb
+from kb.cli import console, db_option, emit_json, json_option, open_kb
 
 
 @click.command("history")
@@ -14,7 +14,6 @@ from kb.cli import console, db_option, emit_json, handle_errors, json_option, op
 @json_option
 @click.option("--limit", "-n", type=int, default=20, show_default=True, help="How many runs.")
 @click.option("--run", "run_id", type=int, default=None, help="List the files one run added, changed, removed.")
-@handle_errors
 def command(db: Path | None, as_json: bool, limit: int, run_id: int | None) -> None:
     """Ingest runs, newest first: files added, changed, removed and unchanged.
 

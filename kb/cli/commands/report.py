@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import console, db_option, emit_json, handle_errors, json_option, load_settings
+from kb.cli import console, db_option, emit_json, json_option, load_settings
 
 
 @click.command("report")
@@ -25,7 +25,6 @@ from kb.cli import console, db_option, emit_json, handle_errors, json_option, lo
     is_flag=True,
     help="Use the stored validation even when stale (default: validate first when needed).",
 )
-@handle_errors
 def command(db: Path | None, as_json: bool, output: Path, no_validate: bool) -> None:
     """Write the health report: one self-contained HTML page (no network needed to view it) with a
     health score and how it is computed, findings by rule and folder, duplication, drift, schema

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from kb.cli import EXIT_FOUND, console, db_option, emit_json, handle_errors, json_option, open_kb, terminal_safe
+from kb.cli import EXIT_FOUND, console, db_option, emit_json, json_option, open_kb, terminal_safe
 from kb.limits import DEFAULT_K, DEFAULT_MODE, MAX_K, MODES
 
 
@@ -62,7 +62,6 @@ from kb.limits import DEFAULT_K, DEFAULT_MODE, MAX_K, MODES
 )
 @db_option
 @json_option
-@handle_errors
 def command(
     query: str,
     mode: str,

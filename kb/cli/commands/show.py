@@ -6,14 +6,13 @@ from pathlib import Path
 
 import click
 
-from kb.cli import console, db_option, emit_json, handle_errors, json_option, open_kb
+from kb.cli import console, db_option, emit_json, json_option, open_kb
 
 
 @click.command("show")
 @click.argument("file")
 @db_option
 @json_option
-@handle_errors
 def command(file: str, db: Path | None, as_json: bool) -> None:
     """Show a catalogued FILE: its format, status, records (key path, value, line) and findings.
 

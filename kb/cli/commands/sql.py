@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import console, db_option, emit_json, handle_errors, json_option, open_kb
+from kb.cli import console, db_option, emit_json, json_option, open_kb
 
 
 @click.command("sql")
@@ -32,7 +32,6 @@ from kb.cli import console, db_option, emit_json, handle_errors, json_option, op
     help="Seconds before the query is stopped.",
 )
 @click.option("--memory", default="1GB", show_default=True, help="DuckDB memory_limit for the query.")
-@handle_errors
 def command(query: str, db: Path | None, as_json: bool, as_csv: bool, limit: int, timeout: float, memory: str) -> None:
     """Run a read-only SQL QUERY over the catalogue.
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import db_option, emit_json, handle_errors, json_option, open_kb
+from kb.cli import db_option, emit_json, json_option, open_kb
 
 _ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -82,7 +82,6 @@ def _in(path: str, selected: set[str]) -> bool:
     help="First ingest this tree incrementally (catalogue only, no embedding), so the check sees it as "
     "it is now; the KB is created if need be (the pre-commit hook runs `kb validate --ingest .`).",
 )
-@handle_errors
 def command(
     files: tuple[str, ...],
     db: Path | None,
