@@ -339,10 +339,12 @@ def _results(
             yield process_file(*t)
         return
 
-    from ingest.workers import worker_context
+    from ingest.workers import main_left_alone, worker_context
 
     ctx = worker_context()
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(limits, max_size)) as pool:
+    with main_left_alone():
+        pool = ctx.Pool(workers, initializer=_init_worker, initargs=(limits, max_size))
+    with pool:
         yield from pool.imap_unordered(_process_star, tasks, chunksize=32)
 
 

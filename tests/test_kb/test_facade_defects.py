@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -41,3 +45,30 @@ def test_a_bad_setting_in_the_environment_is_one_line_for_every_command(monkeypa
         assert res.exception is None or isinstance(res.exception, SystemExit), (args, res.exception)
         assert "Setting 'workers' expects int, got 'abc'" in res.output
         assert "Traceback" not in res.output
+
+
+def test_build_from_a_script_without_a_main_guard_returns(tmp_path):
+    """Worker processes must not run the calling script again: a notebook-style script that calls
+    ``KnowledgeBase.build`` at top level (no ``if __name__ == "__main__":``) finishes."""
+    tree = tmp_path / "tree"
+    for i in range(240):  # past the 200 files from which ingest uses worker processes
+        (tree / f"d{i % 7}").mkdir(parents=True, exist_ok=True)
+        (tree / f"d{i % 7}" / f"f{i}.yaml").write_text(f"key{i}: {i}\n", encoding="utf-8")
+    script = tmp_path / "build_it.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            from kb import KnowledgeBase
+            kb = KnowledgeBase.build({str(tree)!r}, db={str(tmp_path / "kb")!r}, embed=False, workers=2)
+            print("files", kb.stats()["files"], flush=True)
+            kb.close()
+            """
+        ),
+        encoding="utf-8",
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+    res = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.split() == ["files", "240"]  # printed once: the workers did not run the script
