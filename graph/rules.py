@@ -30,7 +30,6 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
 
 import pyarrow as pa
@@ -120,7 +119,7 @@ def _fingerprint(catalogue: Catalogue, settings: Settings) -> str:
             files[0],
             files[1],
             sorted(settings.known_env or []),
-            str(settings.root or catalogue.get_meta("root") or ""),
+            str(settings.with_root_of(catalogue).root or ""),
         ]
     )
 
@@ -463,8 +462,7 @@ def check(
     The read-only half of :func:`validate`, for callers that hold the catalogue read-only (the MCP
     server). ``findings`` are sorted worst first; ``notes`` are about schemas that could not be used.
     """
-    if settings.root is None and (root := catalogue.get_meta("root")):
-        settings = settings.replace(root=Path(root))
+    settings = settings.with_root_of(catalogue)
     ex = ReferenceExtractor(catalogue, settings, progress)
     refs = ex.run()
     findings: list[Finding] = []
@@ -490,8 +488,7 @@ def validate(
     Notes about schemas that could not be used are stored in meta ``validate_notes`` (JSON list).
     """
     t0 = time.perf_counter()
-    if settings.root is None and (root := catalogue.get_meta("root")):
-        settings = settings.replace(root=Path(root))
+    settings = settings.with_root_of(catalogue)
     coverage: dict[str, Any] = {}
     findings, refs, notes = check(catalogue, settings, schema_map=schema_map, progress=progress, coverage=coverage)
     store_references(catalogue, settings, refs)

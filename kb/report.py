@@ -135,11 +135,9 @@ def build_report(
     findings and references); ``record`` stores this build's snapshot in ``health``; ``graph``
     is a ready dependency graph (the API caches one per catalogue generation).
     """
-    from pathlib import Path
 
     t0 = time.perf_counter()
-    if settings.root is None and (root := catalogue.get_meta("root")):
-        settings = settings.replace(root=Path(root))
+    settings = settings.with_root_of(catalogue)
     state = _validation_state(catalogue)
     ran_validation = False
     if validate and state != "fresh" and not catalogue.read_only:

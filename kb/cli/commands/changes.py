@@ -41,10 +41,8 @@ def command(
 
     Example: kb changes --key '*timeout*' --path 'services/*/config/production.yaml' --since 30d
     """
-    from kb.changelog import query_changes
-
-    with open_kb(db).snapshot() as snap:
-        total, rows = query_changes(snap.catalogue, key=key, path=path_glob, since=since, change=change, limit=limit)
+    page = open_kb(db).change_page(key=key, path=path_glob, since=since, change=change, limit=limit)
+    total, rows = page.total, page.changes
     if as_json:
         emit_json({"total": total, "changes": rows})
         return

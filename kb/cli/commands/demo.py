@@ -73,15 +73,15 @@ def command(db: Path, as_json: bool, quiet: bool) -> None:
                         )
 
     findings = kb.validate(as_frame=False)
-    stored = kb.findings()
-    out["findings"] = stored.to_dict("records")
+    stored = kb.findings_page(limit=None).findings
+    out["findings"] = stored
     if not as_json:
         con.rule("[bold]3. Validate: references, variables, cycles, schemas, secrets")
-        for r in out["findings"]:
-            if r["severity"] == "info":
+        for f in stored:
+            if f.severity == "info":
                 continue
-            line = "" if r["line"] != r["line"] or r["line"] is None else f":{int(r['line'])}"
-            con.print(f"{escape(r['path'])}{line}  [red]{r['severity']}[/]  {r['rule']}  {escape(r['message'])}")
+            line = f":{f.line}" if f.line else ""
+            con.print(f"{escape(f.path)}{line}  [red]{f.severity}[/]  {f.rule}  {escape(f.message)}")
         con.print(
             f"\n{len(findings)} validation findings; {len(stored)} findings in all. "
             f'Explore: kb search "..." --db {db}, kb sql "SELECT * FROM files" --db {db}'

@@ -23,9 +23,9 @@ def command(db: Path | None, as_json: bool) -> None:
 
     Example: kb doctor --db .kb
     """
-    from kb.generations import check_files
+    from kb.knowledge import KnowledgeBase
 
-    checks = check_files(load_settings(db=db).db)
+    checks = KnowledgeBase.doctor(load_settings(db=db).db)
     if as_json:
         emit_json([asdict(c) for c in checks])
     else:

@@ -9,10 +9,6 @@ import click
 from kb.cli import db_option, emit_json, json_option, open_kb
 
 
-def _graph(db: Path | None):
-    return open_kb(db).graph()
-
-
 @click.group("graph")
 def command() -> None:
     """Explore the dependency graph: files are nodes, references are typed edges with their line.
@@ -32,9 +28,7 @@ def stats_cmd(db: Path | None, as_json: bool) -> None:
 
     Example: kb graph stats --json
     """
-    from graph.queries import stats
-
-    s = stats(_graph(db))
+    s = open_kb(db).graph_stats()
     if as_json:
         emit_json(s)
         return
@@ -61,15 +55,13 @@ def deps_cmd(file: str, db: Path | None, as_json: bool, transitive: bool) -> Non
 
     Example: kb graph deps deploy/compose/docker-compose.yml --transitive
     """
-    from graph.queries import dependencies
-
-    rows = dependencies(_graph(db), file, transitive=transitive)
+    rows = open_kb(db).links(file, "deps", transitive=transitive)
     if as_json:
         emit_json({"path": file, "dependencies": rows})
         return
     for r in rows:
-        via = f"  (via {r['via']})" if r.get("via") and r["depth"] > 1 else ""
-        click.echo(f"{r['path']}  {r['kinds']}  line {r['line']}{via}")
+        via = f"  (via {r.via})" if r.via and r.depth > 1 else ""
+        click.echo(f"{r.path}  {r.kinds}  line {r.line}{via}")
     click.echo(f"{len(rows)} dependencies", err=True)
 
 
@@ -82,15 +74,13 @@ def impact_cmd(file: str, db: Path | None, as_json: bool) -> None:
 
     Example: kb graph impact schemas/common.schema.json
     """
-    from graph.queries import impact
-
-    rows = impact(_graph(db), file)
+    rows = open_kb(db).links(file, "impact")
     if as_json:
         emit_json({"path": file, "dependents": rows})
         return
     for r in rows:
-        how = f"{r['kind']} at line {r['line']}" if r.get("kind") else f"via {r.get('via')}"
-        click.echo(f"{r['depth']}  {r['path']}  ({how})")
+        how = f"{r.kind} at line {r.line}" if r.kind else f"via {r.via}"
+        click.echo(f"{r.depth}  {r.path}  ({how})")
     click.echo(f"{len(rows)} dependents", err=True)
 
 
@@ -116,9 +106,7 @@ def export_cmd(db: Path | None, fmt: str, output: Path | None) -> None:
 
     Example: kb graph export --format dot -o kb.dot && dot -Tsvg kb.dot > kb.svg
     """
-    from graph.build import export_graph
-
-    text = export_graph(_graph(db), fmt)
+    text = open_kb(db).export_graph(fmt)
     if output is None:
         click.echo(text, nl=False)
     else:

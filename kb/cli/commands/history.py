@@ -19,8 +19,8 @@ def command(db: Path | None, as_json: bool, limit: int, run_id: int | None) -> N
 
     Example: kb history --run 3
     """
-    with open_kb(db).snapshot() as snap:
-        data = snap.catalogue.run_changes(run_id) if run_id is not None else snap.catalogue.history(limit)
+    kb = open_kb(db)
+    data = kb.run_files(run_id) if run_id is not None else kb.runs(limit)
     if as_json:
         emit_json(data)
         return

@@ -46,10 +46,7 @@ def command(query: str, db: Path | None, as_json: bool, as_csv: bool, limit: int
 
     if not re.fullmatch(r"\s*\d+(?:\.\d+)?\s*(?:[KMGT]i?B)?\s*", memory, re.I):
         raise BadRequestError(f"--memory {memory!r}: give a size such as 512MB or 2GB.")
-    with open_kb(db).snapshot() as snap:
-        columns, rows, truncated = snap.catalogue.sql_limited(
-            query, max_rows=limit or None, timeout=timeout, memory_limit=memory.strip()
-        )
+    columns, rows, truncated = open_kb(db).sql_rows(query, limit=limit or None, timeout=timeout, memory=memory.strip())
     if truncated:
         click.echo(f"(showing the first {limit} rows; more with --limit N, or all with --limit 0)", err=True)
     if as_json:
