@@ -38,6 +38,7 @@ from graph.refs import REFERENCE_COLUMNS, Progress, Reference, ReferenceExtracto
 from kb import schemastore
 from kb.catalogue import Catalogue
 from kb.findings import SEVERITY_ORDER, finding_sort_key, store_findings
+from kb.formats import traits
 from kb.settings import Settings
 from kb.types import Finding, Severity
 
@@ -433,7 +434,7 @@ def orphans(ex: ReferenceExtractor, refs: list[Reference], used_schemas: set[str
         )
     for p, fmt in sorted(corpus.formats.items()):
         name = posixpath.basename(p)
-        if fmt == "dotenv" and not name.startswith(".env") and p not in referenced:
+        if traits(fmt).env_file and not name.startswith(".env") and p not in referenced:
             out.append(
                 _orphan(
                     p,

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 from kb.duplicates import _unflatten, key_segments, typed_value
 from kb.errors import BadRequestError
+from kb.formats import formats_with
 from kb.globs import PathFilter
 from kb.keypaths import SEGMENT
 from kb.types import DriftDiffering, DriftGroup, DriftMissing
@@ -59,7 +60,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["find_drift", "effective_config", "sibling_groups", "environments", "key_lines", "Siblings", "ENV_WORDS"]
 
-CONFIG_FORMATS = ("json", "yaml", "toml", "ini", "dotenv", "properties")
+CONFIG_FORMATS = formats_with(lambda t: t.layered)
+"""Formats of configuration that sibling files override per environment (``layered``, :mod:`kb.formats`)."""
 
 ENV_WORDS: dict[str, str] = {
     "dev": "development",

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kb.errors import BadRequestError
+from kb.formats import formats_with
 from kb.keypaths import SEGMENT_RE, key_segments, split_key_path
 from kb.types import DuplicateGroup, DuplicateKind, DuplicateMember
 
@@ -83,7 +84,7 @@ _VNORM = (
 _STRIP_DOT = "CASE WHEN starts_with({0}, '.') THEN substr({0}, 2) ELSE {0} END"
 
 _NUM_PERM = 128
-_PROSE_FORMATS = ("markdown", "text")
+_PROSE_FORMATS = formats_with(lambda t: t.prose)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ CORE = {
     "kb.errors",
     "kb.keypaths",
     "kb.linepaths",
+    "kb.formats",
     "kb.limits",
     "kb.catalogue",
     "kb.vectors",
