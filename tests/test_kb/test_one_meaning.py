@@ -20,11 +20,26 @@ TREE = {
 }
 
 
-@pytest.fixture
-def kb(make_tree, tmp_path):
-    root = make_tree(TREE)
-    k = KnowledgeBase.build(root, db=tmp_path / "kb", embed=False, workers=1)
+def _build(base):
+    from tests.conftest import write_tree
+
+    k = KnowledgeBase.build(write_tree(base / "tree", TREE), db=base / "kb", embed=False, workers=1)
     k.validate()
+    return k
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """One validated KB of TREE for the tests that only read it."""
+    k = _build(tmp_path_factory.mktemp("one_meaning"))
+    yield k
+    k.close()
+
+
+@pytest.fixture
+def kb(tmp_path):
+    """A KB of TREE of the test's own (it may write to it)."""
+    k = _build(tmp_path)
     yield k
     k.close()
 
@@ -42,7 +57,8 @@ CASES = [
 
 
 @pytest.mark.parametrize(("pattern", "expected"), CASES)
-def test_the_path_filter_says_the_same_in_sql_and_in_python(kb, pattern, expected):
+def test_the_path_filter_says_the_same_in_sql_and_in_python(shared, pattern, expected):
+    kb = shared
     flt = PathFilter.of(pattern)
     clause, params = flt.sql()
     in_sql = [r[0] for r in kb.catalogue.query(f"SELECT path FROM files WHERE {clause} ORDER BY path", params)]
@@ -51,11 +67,12 @@ def test_the_path_filter_says_the_same_in_sql_and_in_python(kb, pattern, expecte
 
 
 @pytest.mark.parametrize(("pattern", "expected"), CASES)
-def test_every_door_filters_findings_by_path_alike(kb, pattern, expected):
+def test_every_door_filters_findings_by_path_alike(shared, pattern, expected):
     """Stored findings (façade, CLI, HTTP) and a fresh check (façade, CLI validate FILES) keep the same
     paths. Before: MCP findings(path="services") found 0 where validate(paths=["services"]) found 1."""
     from kb.cli import cli
 
+    kb = shared
     stored = {f.path for f in kb.findings_page(path=pattern, limit=None).findings}
     checked = {f.path for f in kb.problems([pattern]).findings}
     assert stored == checked == set(expected)
@@ -67,12 +84,13 @@ def test_every_door_filters_findings_by_path_alike(kb, pattern, expected):
     assert {f.path for f in kb.files_page(path=pattern, limit=None).files} == set(expected)
 
 
-def test_the_http_and_mcp_doors_filter_by_folder_as_the_cli_does(kb):
+def test_the_http_and_mcp_doors_filter_by_folder_as_the_cli_does(shared):
     from litestar.testing import TestClient
 
     from api.app import create_app
     from api.mcp.server import KBTools
 
+    kb = shared
     with TestClient(create_app(kb.settings.replace(root=None))) as client:
         r = client.get("/findings", params={"path": "services"})
         assert r.status_code == 200
@@ -112,9 +130,10 @@ def test_an_unknown_severity_reads_as_a_warning_everywhere(kb):
 # -- the corpus root, and what is kept on the façade ---------------------------------------------
 
 
-def test_the_corpus_root_comes_from_one_place(kb):
+def test_the_corpus_root_comes_from_one_place(shared):
     from kb.settings import Settings
 
+    kb = shared
     recorded = kb.settings.root
     assert recorded is not None and recorded.name == "tree"
     bare = Settings(db=kb.settings.db)
@@ -124,7 +143,7 @@ def test_the_corpus_root_comes_from_one_place(kb):
     assert given.with_root_of(kb.catalogue).root == recorded.parent  # a root given wins
 
 
-def test_the_report_is_built_once_per_generation_and_kept_on_the_kb(kb, make_tree):
+def test_the_report_is_built_once_per_generation_and_kept_on_the_kb(kb):
     first = kb.report(validate=False, record=False)
     assert kb.report(validate=False, record=False) is first
     (kb.settings.root / "deploy" / "e.yaml").write_text("e: 1\n", encoding="utf-8")
