@@ -1,7 +1,9 @@
 """Response envelopes of the HTTP API.
 
-The items inside them are kb's public models (:mod:`kb.types`), never redefined here, so the API,
-the CLI's ``--json`` and the Python API share one set of field names.
+The items inside them, and the pages the façade returns (``FindingsPage``, ``FilesPage``,
+``ChangesPage``, ``FileDetail``), are kb's public models (:mod:`kb.types`), re-exported here, never
+redefined, so the API, the CLI's ``--json``, the MCP tools and the Python API share one set of field
+names.
 """
 
 from __future__ import annotations
@@ -10,7 +12,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kb.types import DriftGroup, DuplicateGroup, FileInfo, Finding, Hit, KeyChange
+from kb.types import (
+    ChangesPage,
+    DriftGroup,
+    DuplicateGroup,
+    FileDetail,
+    FilesPage,
+    FindingsPage,
+    GraphDirection,
+    GraphLink,
+    Hit,
+    RecordRow,
+)
 
 __all__ = [
     "Problem",
@@ -31,7 +44,6 @@ __all__ = [
 
 
 SearchMode = Literal["hybrid", "semantic", "keyword"]
-GraphDirection = Literal["deps", "impact"]
 
 
 class _Envelope(BaseModel):
@@ -60,59 +72,12 @@ class SearchResponse(_Envelope):
     )
 
 
-class _Page(_Envelope):
-    total: int = Field(description="Rows matching the filters, across all pages.")
-    offset: int
-    limit: int
-
-
-class FindingsPage(_Page):
-    findings: list[Finding]
-
-
-class FilesPage(_Page):
-    files: list[FileInfo]
-
-
-class ChangesPage(_Page):
-    changes: list[KeyChange] = Field(description="Key-level changes, newest first.")
-
-
-class RecordRow(_Envelope):
-    """One flattened leaf of a catalogued file (the ``records`` table)."""
-
-    doc: int = Field(description="Document index in a multi-document file (YAML ---), from 0.")
-    key_path: str
-    value: str | None = Field(description="The value as text; secrets are already redacted.")
-    value_type: str = Field(description="str | int | float | bool | null | object | array")
-    line: int | None = None
-
-
-class FileDetail(_Page):
-    file: FileInfo
-    records: list[RecordRow] = Field(description="A page of the file's records, in line order.")
-    findings: list[Finding] = Field(description="Every stored finding on this file.")
-
-
 class DuplicatesResponse(_Envelope):
     groups: list[DuplicateGroup]
 
 
 class DriftResponse(_Envelope):
     groups: list[DriftGroup]
-
-
-class GraphLink(_Envelope):
-    """A file reached from (deps) or reaching (impact) the asked-for file, as ``kb graph --json`` prints it."""
-
-    path: str
-    depth: int = Field(description="1 for a direct reference; n for a file n references away.")
-    kind: str | None = Field(default=None, description="Reference kind of the edge (path, json-schema-ref, ...).")
-    kinds: str | None = Field(default=None, description="Every reference kind on the edge, comma-separated.")
-    line: int | None = Field(default=None, description="Line of the reference in the referring file.")
-    key_path: str | None = None
-    count: int | None = Field(default=None, description="References along the edge.")
-    via: str | None = Field(default=None, description="For an indirect file: the neighbour it is reached through.")
 
 
 class GraphResponse(_Envelope):

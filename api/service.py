@@ -2,9 +2,10 @@
 
 Consistency
 -----------
-Every request reads one published generation of the KB (:mod:`kb.generations`): a request gets
-the newest snapshot when it starts and keeps it to its end, with its own DuckDB cursor, so reads
-run in parallel threads and never wait for a writer. A re-ingest (``POST /ingest``, ``--watch``)
+Every request is one call on :class:`~kb.knowledge.KnowledgeBase` (:meth:`KBService.ready`),
+which reads one published generation of the KB (:mod:`kb.generations`): the newest snapshot when
+the call starts, kept to its end, with its own DuckDB cursor, so reads run in parallel threads and
+never wait for a writer. A re-ingest (``POST /ingest``, ``--watch``)
 runs in one worker thread through :meth:`KnowledgeBase.ingest`, which works on a private copy and
 publishes it; so does a ``kb ingest`` started from the shell or a scheduled job while the server
 runs (the two take turns for the writer role). Requests that start after a publish see it.
@@ -12,17 +13,15 @@ runs (the two take turns for the writer role). Requests that start after a publi
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 from api.errors import ServiceUnavailableError
-from kb.catalogue import Catalogue
 from kb.errors import ConfigError, NotIndexedError
 from kb.knowledge import KnowledgeBase
 from kb.settings import Settings
@@ -177,34 +176,21 @@ class KBService:
 
     # -- reads ----------------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def reading(self) -> Iterator[Catalogue]:
-        """A read view of the newest generation for one request (its own cursor)."""
+    def ready(self) -> KnowledgeBase:
+        """The KB, for one request: a 503 while the server starts or stops, or before its first
+        generation is published (a KB the server is building). Every read is then one call on it
+        (each opens the newest generation with its own cursor, so requests run side by side)."""
         if not self.opened:
             raise ServiceUnavailableError("The server is starting or stopping; retry in a moment.")
         try:
-            snap_cm = self.kb.snapshot()
-            snap = snap_cm.__enter__()
+            with self.kb.snapshot():
+                pass
         except NotIndexedError as exc:
             raise ServiceUnavailableError(f"The KB is not ready yet: {exc.message}") from exc
-        try:
-            cat = snap.catalogue
-            con = cat.cursor()
-            try:
-                yield cat.view(con, threading.RLock())
-            finally:
-                con.close()
-        finally:
-            snap_cm.__exit__(None, None, None)
+        return self.kb
 
     def search(self, query: str, **options: Any) -> SearchResult:
-        if not self.opened:
-            raise ServiceUnavailableError("The server is starting or stopping; retry in a moment.")
-        return self.kb.search_result(query, **options)
-
-    def graph(self, view: Catalogue | None = None) -> Any:
-        """The dependency graph, built once per generation."""
-        return self.kb.graph()
+        return self.ready().search_result(query, **options)
 
     @property
     def ingesting(self) -> bool:

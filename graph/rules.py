@@ -30,7 +30,6 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
 
 import pyarrow as pa
@@ -39,6 +38,7 @@ from graph.refs import REFERENCE_COLUMNS, Progress, Reference, ReferenceExtracto
 from kb import schemastore
 from kb.catalogue import Catalogue
 from kb.findings import SEVERITY_ORDER, finding_sort_key, store_findings
+from kb.formats import traits
 from kb.settings import Settings
 from kb.types import Finding, Severity
 
@@ -120,7 +120,7 @@ def _fingerprint(catalogue: Catalogue, settings: Settings) -> str:
             files[0],
             files[1],
             sorted(settings.known_env or []),
-            str(settings.root or catalogue.get_meta("root") or ""),
+            str(settings.with_root_of(catalogue).root or ""),
         ]
     )
 
@@ -434,7 +434,7 @@ def orphans(ex: ReferenceExtractor, refs: list[Reference], used_schemas: set[str
         )
     for p, fmt in sorted(corpus.formats.items()):
         name = posixpath.basename(p)
-        if fmt == "dotenv" and not name.startswith(".env") and p not in referenced:
+        if traits(fmt).env_file and not name.startswith(".env") and p not in referenced:
             out.append(
                 _orphan(
                     p,
@@ -463,8 +463,7 @@ def check(
     The read-only half of :func:`validate`, for callers that hold the catalogue read-only (the MCP
     server). ``findings`` are sorted worst first; ``notes`` are about schemas that could not be used.
     """
-    if settings.root is None and (root := catalogue.get_meta("root")):
-        settings = settings.replace(root=Path(root))
+    settings = settings.with_root_of(catalogue)
     ex = ReferenceExtractor(catalogue, settings, progress)
     refs = ex.run()
     findings: list[Finding] = []
@@ -490,8 +489,7 @@ def validate(
     Notes about schemas that could not be used are stored in meta ``validate_notes`` (JSON list).
     """
     t0 = time.perf_counter()
-    if settings.root is None and (root := catalogue.get_meta("root")):
-        settings = settings.replace(root=Path(root))
+    settings = settings.with_root_of(catalogue)
     coverage: dict[str, Any] = {}
     findings, refs, notes = check(catalogue, settings, schema_map=schema_map, progress=progress, coverage=coverage)
     store_references(catalogue, settings, refs)

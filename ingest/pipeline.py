@@ -30,6 +30,7 @@ from ingest.walk import WalkEntry, walk_tree
 from kb.catalogue import Catalogue
 from kb.errors import ConfigError
 from kb.findings import problem_row
+from kb.formats import formats_with
 from kb.settings import Settings
 from kb.types import Problem, RunSummary
 
@@ -37,7 +38,8 @@ __all__ = ["run_ingest", "process_file", "STRUCTURED_FORMATS", "value_text"]
 
 Progress = Callable[[str, int, int], None]
 
-STRUCTURED_FORMATS = frozenset({"json", "yaml", "toml", "ini", "dotenv", "properties", "dockerfile"})
+STRUCTURED_FORMATS = formats_with(lambda t: t.structured)
+"""Formats whose secrets are judged by key as well as by shape (``structured``, :mod:`kb.formats`)."""
 _SNIFF = 8192
 
 
@@ -339,10 +341,12 @@ def _results(
             yield process_file(*t)
         return
 
-    from ingest.workers import worker_context
+    from ingest.workers import main_left_alone, worker_context
 
     ctx = worker_context()
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(limits, max_size)) as pool:
+    with main_left_alone():
+        pool = ctx.Pool(workers, initializer=_init_worker, initargs=(limits, max_size))
+    with pool:
         yield from pool.imap_unordered(_process_star, tasks, chunksize=32)
 
 

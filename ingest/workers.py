@@ -23,14 +23,17 @@ The normal path costs one ``setitimer`` pair and two stores to shared memory per
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-__all__ = ["supervised_map", "worker_context", "FileTooSlowError", "GRACE_SECONDS", "MEMORY_LIMIT"]
+__all__ = ["supervised_map", "worker_context", "main_left_alone", "FileTooSlowError", "GRACE_SECONDS", "MEMORY_LIMIT"]
 
 GRACE_SECONDS = 5.0
 """How long past its budget a worker may take to answer before the parent kills it."""
@@ -112,6 +115,34 @@ def worker_context() -> Any:
         return mp.get_context("spawn")
     ctx.set_forkserver_preload(["ingest.pipeline", "ingest.workers"])
     return ctx
+
+
+_MAIN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def main_left_alone() -> Iterator[None]:
+    """Start worker processes without running the caller's script again.
+
+    A ``spawn`` or ``forkserver`` child imports the parent's ``__main__`` module (by path or name,
+    as ``__mp_main__``) before its target runs. Workers need nothing from it, and a script that
+    calls ``KnowledgeBase.build()`` at top level, without ``if __name__ == "__main__":``, would
+    build again in every worker, each waiting for the writer role its parent holds: the call
+    would never return. While processes start, ``__main__`` hides its file and spec, so children
+    leave it alone."""
+    main = sys.modules.get("__main__")
+    if main is None or START_METHOD == "fork":
+        yield
+        return
+    with _MAIN_LOCK:
+        saved: dict[str, Any] = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+        main.__dict__.pop("__file__", None)
+        main.__dict__["__spec__"] = None
+        try:
+            yield
+        finally:
+            main.__dict__.pop("__spec__", None)
+            main.__dict__.update(saved)
 
 
 def _die_with_parent() -> None:
@@ -250,7 +281,8 @@ def supervised_map(
             args=(i, child, slots, fn, timeout, memory, on_timeout, on_memory, initializer, initargs),
             daemon=True,
         )
-        p.start()
+        with main_left_alone():
+            p.start()
         child.close()
         procs[i], conns[i] = p, parent
         busy[i] = deque()

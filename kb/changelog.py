@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kb.errors import BadRequestError, NotIndexedError
+from kb.globs import PathFilter, is_glob
 from kb.types import CHANGE_KINDS, KeyChange, KeyHistory
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -133,12 +134,16 @@ def file_aliases(catalogue: Catalogue, path: str, *, depth: int = 50) -> list[tu
 
 
 def _path_clause(catalogue: Catalogue, path: str) -> tuple[str, list[Any]]:
-    p = _clean_path(path)
-    if any(c in p for c in "*?["):
-        return "path GLOB ?", [p]
-    p = p.rstrip("/")
-    parts = ["path = ?", "starts_with(path, ?)"]
-    params: list[Any] = [p, p + "/"]
+    """The :class:`~kb.globs.PathFilter` test, widened for one file to the paths it had before it
+    moved (each up to the time the file left it)."""
+    flt = PathFilter.of(path)
+    if flt is None:
+        return "TRUE", []
+    clause, params = flt.sql()
+    (p,) = flt.patterns
+    if is_glob(p):
+        return clause, params
+    parts = [clause]
     for old, at in file_aliases(catalogue, p)[1:]:
         parts.append("(path = ? AND changed_at <= ?)")
         params += [old, at]
@@ -275,7 +280,7 @@ def _live_blame(
     """git blame of one line of the working file, when it is still as catalogued."""
     if not line or file_row is None or not settings.git_attribution:
         return None
-    root = settings.root or catalogue.get_meta("root")
+    root = settings.with_root_of(catalogue).root
     if not root:
         return None
     full = Path(root) / path

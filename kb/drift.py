@@ -49,6 +49,8 @@ from typing import TYPE_CHECKING, Any
 
 from kb.duplicates import _unflatten, key_segments, typed_value
 from kb.errors import BadRequestError
+from kb.formats import formats_with
+from kb.globs import PathFilter
 from kb.keypaths import SEGMENT
 from kb.types import DriftDiffering, DriftGroup, DriftMissing
 
@@ -58,7 +60,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["find_drift", "effective_config", "sibling_groups", "environments", "key_lines", "Siblings", "ENV_WORDS"]
 
-CONFIG_FORMATS = ("json", "yaml", "toml", "ini", "dotenv", "properties")
+CONFIG_FORMATS = formats_with(lambda t: t.layered)
+"""Formats of configuration that sibling files override per environment (``layered``, :mod:`kb.formats`)."""
 
 ENV_WORDS: dict[str, str] = {
     "dev": "development",
@@ -429,7 +432,7 @@ def _env_core(env: str) -> str:
 
 
 def effective_config(
-    catalogue: Catalogue, settings: Settings, env: str, path_glob: str | None = None
+    catalogue: Catalogue, settings: Settings, env: str, path_glob: PathFilter | str | None = None
 ) -> list[dict[str, Any]]:
     """Each key's final value in environment ``env``, with the file:line it came from.
 
@@ -442,13 +445,14 @@ def effective_config(
     folder and its parents (nearest first), then the default. Rows: ``group``, ``env``,
     ``key_path``, ``value``, ``path``, ``line``, ``source`` (``path:line``), ``layer`` (base |
     env), ``variables`` (each ``{name, source}`` used) and ``unresolved`` (names left as written).
-    ``path_glob`` keeps groups with a file matching it.
+    ``path_glob`` (a :class:`~kb.globs.PathFilter` or its text) keeps groups with a file it matches.
     """
     wanted = normal_env(env)
     paths = _config_paths(catalogue)
     groups = sibling_groups(paths, single=True)  # a base and one environment have an effective config too
-    if path_glob:
-        groups = [g for g in groups if any(fnmatch.fnmatch(p, path_glob) for p in g.files)]
+    flt = path_glob if isinstance(path_glob, PathFilter) else PathFilter.of(path_glob)
+    if flt is not None:
+        groups = [g for g in groups if any(flt.matches(p) for p in g.files)]
     chosen = []
     for g in groups:
         primary = sorted(p for p, e in g.envs.items() if normal_env(e) == wanted)

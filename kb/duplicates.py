@@ -17,8 +17,9 @@ Five kinds, each a different question about the same catalogue:
                ``threshold``, found with MinHash LSH and then checked exactly. Signatures use
                datasketch's ``affine32`` scheme; the banding runs in numpy over all sets at once
                and returns exactly the candidates of datasketch's ``MinHashLSH`` (a test holds
-               them equal) -- datasketch's one-key-at-a-time index alone would take ~20 s of the
-               30 s budget on a 50,000-file tree. Bands are sized for recall (a pair at exactly
+               them equal) -- datasketch's one-key-at-a-time index alone would eat most of the
+               time budget on a 50,000-file tree (``bench/duplicates.py``; figures in
+               ``docs/performance.md``). Bands are sized for recall (a pair at exactly
                0.8 is missed with probability 1.5%, at 0.85 0.06%). Sets smaller than
                ``min_leaves`` are left out (tiny sets reach any ratio by accident). Groups are
                stars: a centre and every member at least ``threshold`` similar to it;
@@ -48,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kb.errors import BadRequestError
+from kb.formats import formats_with
 from kb.keypaths import SEGMENT_RE, key_segments, split_key_path
 from kb.types import DuplicateGroup, DuplicateKind, DuplicateMember
 
@@ -83,7 +85,7 @@ _VNORM = (
 _STRIP_DOT = "CASE WHEN starts_with({0}, '.') THEN substr({0}, 2) ELSE {0} END"
 
 _NUM_PERM = 128
-_PROSE_FORMATS = ("markdown", "text")
+_PROSE_FORMATS = formats_with(lambda t: t.prose)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -625,7 +627,7 @@ def _signatures(cid: np.ndarray, elems: np.ndarray, n_sets: int) -> np.ndarray:
     The scheme is datasketch's ``affine32`` (a MurmurHash3 pre-mix, then ``a * h + b mod 2**32``
     per permutation), so a row can be loaded as ``LeanMinHash(seed=1, hashvalues=row,
     scheme="affine32")``. ``cid``/``elems`` are sorted by set id; one pass per permutation over
-    the whole element array (a 1-D ``minimum.reduceat`` is ~5x faster than a 2-D one).
+    the whole element array (a 1-D ``minimum.reduceat``, faster than a 2-D one: ``docs/performance.md``).
     """
     sig = np.full((n_sets, _NUM_PERM), np.iinfo(np.uint32).max, dtype=np.uint32)
     if n_sets == 0 or len(cid) == 0:
@@ -667,8 +669,8 @@ def _lsh_candidates(sig: np.ndarray, bands: int, rows: int, min_bands: int = 1) 
     With ``min_bands=1`` this is exactly the banding of datasketch's ``MinHashLSH(params=(bands,
     rows))`` (a test holds them equal), done for all sets at once: each band's rows are mixed into
     one 64-bit key, keys are sorted, and every bucket of equal keys yields its pairs. datasketch
-    inserts and queries one key at a time, ~200 us a set: 20 s for the 100,000 sets of a
-    50,000-file tree, over the whole time budget.
+    inserts and queries one key at a time, too slow for the time budget on a 50,000-file tree
+    (``bench/duplicates.py``; figures in ``docs/performance.md``).
     """
     n = len(sig)
     found: list[np.ndarray] = []
@@ -689,7 +691,7 @@ def _lsh_candidates(sig: np.ndarray, bands: int, rows: int, min_bands: int = 1) 
     if not found:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
-    pairs = np.sort(np.concatenate(found))  # sort + run lengths: np.unique's hash path is ~10x slower here
+    pairs = np.sort(np.concatenate(found))  # sort + run lengths: np.unique's hash path is slower here
     starts = np.flatnonzero(np.r_[True, pairs[1:] != pairs[:-1]])
     counts = np.diff(np.r_[starts, len(pairs)])
     pairs = pairs[starts[counts >= min_bands]]

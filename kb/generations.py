@@ -36,6 +36,7 @@ POSIX keeps unlinked open files; one that was about to open them re-reads HEAD).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import fcntl
@@ -695,6 +696,7 @@ class Reader:
         self._current: Snapshot | None = None
         self._signature: tuple[int, int, int] | None = None
         self._checked = 0.0
+        self._released: collections.deque[tuple[Snapshot, tuple[Any, ...]]] = collections.deque()
 
     def generation(self) -> Generation | None:
         snap = self._refresh()
@@ -724,6 +726,15 @@ class Reader:
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[Snapshot]:
         """The newest published generation, held open for the block."""
+        snap = self.hold()
+        try:
+            yield snap
+        finally:
+            self.release(snap)
+
+    def hold(self) -> Snapshot:
+        """The newest published generation, held open until :meth:`release` (or :meth:`release_later`)."""
+        self._drain()
         for attempt in range(5):
             snap = self._refresh()
             if snap is None:
@@ -745,20 +756,39 @@ class Reader:
                 self._signature = None
                 time.sleep(0.05 * (attempt + 1))
                 continue
-            try:
-                yield snap
-            finally:
-                with self._lock:
-                    snap.users -= 1
-                    if snap.retired and snap.users == 0:
-                        snap.close()
-            return
+            return snap
         raise NotIndexedError(f"The KB at '{self.db}' kept changing while it was being opened; try again.")
 
+    def release(self, snap: Snapshot) -> None:
+        """Give back a snapshot from :meth:`hold`; a retired one closes with its last user."""
+        with self._lock:
+            snap.users -= 1
+            if snap.retired and snap.users == 0:
+                snap.close()
+
+    def release_later(self, snap: Snapshot, *handles: Any) -> None:
+        """:meth:`release` from a finalizer: queued (with ``handles`` to close, e.g. cursors) and
+        done by the next call on this reader, never under a lock the collecting thread may hold."""
+        self._released.append((snap, handles))
+
+    def _drain(self) -> None:
+        while self._released:
+            try:
+                snap, handles = self._released.popleft()
+            except IndexError:
+                return
+            for h in handles:
+                with contextlib.suppress(Exception):
+                    h.close()
+            self.release(snap)
+
     def close(self) -> None:
+        self._drain()
         with self._lock:
             if self._current is not None:
-                self._current.close()
+                self._current.retired = True
+                if self._current.users == 0:
+                    self._current.close()
                 self._current = None
             self._signature = None
 

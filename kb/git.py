@@ -288,6 +288,8 @@ class BlobReader:
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+        if p.stdout is not None:
+            p.stdout.close()
 
 
 # -- parsing ------------------------------------------------------------------------------------

@@ -357,7 +357,8 @@ def chunk_map_path(db: Any, catalogue_name: str) -> Any:
 def write_chunk_map(catalogue: Catalogue, path: Any) -> None:
     """The embeddable chunks of ``catalogue`` (ids, file and format codes, text hashes) as one
     compact file, so a reader maps chunks to vectors without a catalogue query: a search from the
-    shell then reads 10 MB instead of building 60 MB of query results (dev corpus)."""
+    shell then reads one small file instead of building the query results (the cold ``kb search``
+    row of ``docs/performance.md``)."""
     import os
 
     cols = catalogue.numpy(_MAP_SQL)

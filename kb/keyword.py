@@ -4,8 +4,8 @@ Why tantivy rather than bm25s: tantivy is an on-disk inverted index with real de
 segment merges, so an incremental ingest touches only the chunks that changed (bm25s keeps one
 sparse matrix and must be rebuilt whole on every change); it memory-maps its segments instead of
 loading the whole index into each process; it also stores the chunk rows, so a search needs no
-catalogue round trip for snippets; and its query path is Rust (well under a millisecond for a
-few terms over 100,000 chunks). Readers in other processes pick up a commit on ``reload()``.
+catalogue round trip for snippets; and its query path is Rust (``bench/search_latency.py``
+measures it; ``docs/performance.md``). Readers in other processes pick up a commit on ``reload()``.
 
 Terms (see :func:`analyze`): every identifier is indexed whole *and* split into its parts, so
 ``DATABASE_URL`` yields ``database_url``, ``database``, ``url``; ``fraud.review_threshold`` yields

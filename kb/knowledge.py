@@ -16,25 +16,41 @@ Every tabular answer is a pandas DataFrame; the graph is a networkx ``DiGraph``.
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kb.catalogue import Catalogue
-from kb.errors import ConfigError, NotIndexedError, ReadOnlyError
+from kb.errors import BadRequestError, ConfigError, NotIndexedError, ReadOnlyError
 from kb.generations import Generation, Reader, Snapshot, write_session
 from kb.settings import Settings
-from kb.types import RunSummary
+from kb.types import (
+    ChangesPage,
+    EffectiveValue,
+    FileDetail,
+    FileInfo,
+    FilesPage,
+    FindingsPage,
+    GraphDirection,
+    GraphLink,
+    KeyLocation,
+    LocatedDriftGroup,
+    Problems,
+    RunSummary,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
     import pandas as pd
 
     from kb.embed import Embedder
-    from kb.types import SearchResult
+    from kb.globs import PathFilter
+    from kb.types import DuplicateGroup, Finding, KeyHistory, KeyRecord, SearchResult
 
 __all__ = ["KnowledgeBase"]
 
@@ -57,6 +73,8 @@ class KnowledgeBase:
         self._embedder_lock = threading.Lock()
         self._graph: tuple[int, Any] | None = None
         self._graph_lock = threading.Lock()
+        self._report: tuple[int, dict[str, Any]] | None = None
+        self._report_lock = threading.Lock()
         self.notify: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr)
         """Where messages for a person go (a write waiting for another writer)."""
 
@@ -112,10 +130,18 @@ class KnowledgeBase:
 
     @property
     def catalogue(self) -> Catalogue:
-        """The current generation's catalogue (read-only). For several reads that must agree, hold
-        :meth:`snapshot` instead: a newer generation may be published between two calls."""
-        with self.snapshot() as snap:
-            return snap.catalogue
+        """The current generation's catalogue (read-only), bound to that generation: it reads the
+        same data for as long as it is kept, whatever other writers publish meanwhile (ask again
+        for the newest)."""
+        snap = self._reader.hold()
+        try:
+            con = snap.catalogue.cursor()
+        except BaseException:
+            self._reader.release(snap)
+            raise
+        view = snap.catalogue.view(con)
+        weakref.finalize(view, self._reader.release_later, snap, con)
+        return view
 
     @property
     def settings(self) -> Settings:
@@ -129,13 +155,13 @@ class KnowledgeBase:
             return self._settings
 
     def _resolved(self, snap: Snapshot) -> Settings:
+        """The settings with the corpus root of ``snap`` (:meth:`Settings.with_root_of`), once per generation."""
         if self._settings.root is not None:
             return self._settings
-        root = snap.cache.get("root")
-        if root is None:
-            root = snap.catalogue.get_meta("root") or ""
-            snap.cache["root"] = root
-        return self._settings.replace(root=Path(root)) if root else self._settings
+        resolved = snap.cache.get("settings")
+        if resolved is None:
+            resolved = snap.cache["settings"] = self._settings.with_root_of(snap.catalogue)
+        return resolved
 
     def _require_writable(self, what: str) -> None:
         if self.read_only:
@@ -154,6 +180,17 @@ class KnowledgeBase:
                 emb = create_embedder(self._settings, purpose=purpose)
                 self._embedders[purpose] = emb
             return emb
+
+    def warm_up(self) -> bool:
+        """Load the query model now, when this KB's vectors were made by it (a server's first search
+        then does not wait for it); True when it was loaded."""
+        from kb.embed import embedder_name
+
+        gen = self.generation()
+        if gen is None or (gen.embedder or {}).get("name") != embedder_name(self._settings):
+            return False
+        self.embedder("query").encode(["warm up"])
+        return True
 
     def use_embedder(self, embedder: Embedder, purpose: str | None = None) -> None:
         """Inject an embedder (an fp16 model on a GPU, a fake in tests) for one or both purposes.
@@ -222,13 +259,7 @@ class KnowledgeBase:
             phases["catalogue"] = time.perf_counter() - t
             t = time.perf_counter()
             full = ws.base is None or not ws.base.keyword or not (ws.db / "keyword" / ws.base.keyword).is_dir()
-            paths = (
-                None
-                if full
-                else [
-                    r[0] for r in ws.catalogue.query("SELECT path FROM run_changes WHERE run_id = ?", [summary.run_id])
-                ]
-            )
+            paths = None if full else [r["path"] for r in ws.catalogue.run_changes(summary.run_id)]
             sync_keyword(ws.catalogue, ws.keyword_index(), paths=paths, progress=progress)
             phases["keyword"] = time.perf_counter() - t
             t = time.perf_counter()
@@ -285,6 +316,53 @@ class KnowledgeBase:
         collection = f"kb_{gen.kb_id}" if self._settings.chroma_url and gen and gen.kb_id else "kb_vectors"
         return ChromaMirror(self._settings.db, chroma_url=self._settings.chroma_url, collection=collection)
 
+    # -- reading ------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _view(self) -> Iterator[tuple[Snapshot, Catalogue, Settings]]:
+        """The newest generation held for the block, a catalogue view with its own cursor (so reads
+        from several threads run side by side) and the settings with that generation's root."""
+        with self.snapshot() as snap:
+            con = snap.catalogue.cursor()
+            try:
+                yield snap, snap.catalogue.view(con), self._resolved(snap)
+            finally:
+                con.close()
+
+    def _on_disk(self, settings: Settings, path: str) -> str | None:
+        """``path`` relative to the corpus root when it names something on disk inside the root."""
+        if settings.root is None:
+            return None
+        try:
+            p, root = Path(path).resolve(), Path(settings.root).resolve()
+        except (OSError, ValueError):
+            return None
+        return p.relative_to(root).as_posix() if p.exists() and p.is_relative_to(root) and p != root else None
+
+    def _catalogued(self, cat: Catalogue, settings: Settings, path: str) -> FileInfo:
+        """The catalogued file ``path`` names: as catalogued, as a person types it (``./a``,
+        ``a\\b``), or a path on disk inside the corpus root; else NotIndexedError with the
+        catalogued paths it may mean."""
+        from kb import reads
+
+        forms = [path, path.strip().replace("\\", "/")]
+        while forms[-1].startswith("./"):
+            forms.append(forms[-1][2:])
+        if (disk := self._on_disk(settings, path)) is not None:
+            forms.append(disk)
+        for form in dict.fromkeys(forms):
+            if (info := reads.file_info(cat, form)) is not None:
+                return info
+        raise reads.not_catalogued(cat, path, forms[-1])
+
+    def _path_filter(self, settings: Settings, paths: str | list[str] | None) -> PathFilter | None:
+        """A :class:`~kb.globs.PathFilter` of what a person gave: paths relative to the corpus root,
+        folders or globs; a path on disk inside the root counts as its relative path."""
+        from kb.globs import PathFilter
+
+        given = [paths] if isinstance(paths, str) else list(paths or [])
+        return PathFilter.of([self._on_disk(settings, p) or p for p in given if p])
+
     # -- catalogue ------------------------------------------------------------------------------
 
     def sql(self, query: str, params: list[Any] | None = None) -> pd.DataFrame:
@@ -292,33 +370,79 @@ class KnowledgeBase:
         with self.snapshot() as snap:
             return snap.catalogue.query_df(query, params)
 
+    def sql_rows(
+        self, query: str, *, limit: int | None = 1000, timeout: float | None = 30.0, memory: str | None = None
+    ) -> tuple[list[str], list[tuple], bool]:
+        """One read-only statement (``kb sql``, the MCP ``sql`` tool): ``(columns, rows, truncated)``,
+        at most ``limit`` rows (None: all), stopped after ``timeout`` seconds, in ``memory``."""
+        with self.snapshot() as snap:
+            return snap.catalogue.sql_limited(query, max_rows=limit, timeout=timeout, memory_limit=memory)
+
+    def file(self, path: str, *, offset: int = 0, limit: int | None = None) -> FileDetail:
+        """One catalogued file: its metadata, a page of its records (document, line, key order; all
+        of them when ``limit`` is None) and every finding on it. ``path`` is relative to the corpus
+        root as catalogued, or a path on disk inside the root; a path that is not catalogued is a
+        NotIndexedError naming the paths it may mean."""
+        from kb import reads
+
+        with self._view() as (_, cat, settings):
+            info = self._catalogued(cat, settings, path)
+            return reads.file_detail(cat, info, offset=offset, limit=limit)
+
+    def files_page(
+        self,
+        *,
+        format: str | None = None,
+        status: str | None = None,
+        path: str | None = None,
+        offset: int = 0,
+        limit: int | None = 100,
+    ) -> FilesPage:
+        """Catalogued files in path order; ``path`` a file, folder or glob; ``limit=None`` for all."""
+        from kb import reads
+
+        with self._view() as (_, cat, settings):
+            flt = self._path_filter(settings, path)
+            return reads.files_page(cat, format=format, status=status, path=flt, offset=offset, limit=limit)
+
     def files(self, format: str | None = None) -> pd.DataFrame:
-        where, params = ("WHERE format = ?", [format]) if format else ("", [])
-        return self.sql(
-            f"SELECT path, format, size, status, records, sha256, mtime FROM files {where} ORDER BY path", params
-        )
+        """Catalogued files (a DataFrame of :meth:`files_page`)."""
+        return self.files_page(format=format, limit=None).to_frame()
 
     def records(self, path: str | None = None, key: str | None = None, limit: int | None = None) -> pd.DataFrame:
-        """Flattened records; ``path`` is a catalogued path or a glob; ``key`` a key-path LIKE pattern."""
-        clauses, params = [], []
-        if path:
-            clauses.append("path GLOB ?" if any(c in path for c in "*?[") else "path = ?")
-            params.append(path)
-        if key:
-            clauses.append("key_path LIKE ?")
-            params.append(key)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        lim = f"LIMIT {int(limit)}" if limit else ""
-        return self.sql(
-            f"SELECT path, doc, key_path, value, value_type, line FROM records {where} ORDER BY path, doc, line {lim}",
-            params,
-        )
+        """Flattened records; ``path`` a file, folder or glob; ``key`` a key-path LIKE pattern."""
+        from kb import reads
+
+        with self._view() as (_, cat, settings):
+            return cat.query_df(*reads.records_query(key_like=key, path=self._path_filter(settings, path), limit=limit))
+
+    def findings_page(
+        self,
+        *,
+        rule: str | None = None,
+        severity: str | None = None,
+        path: str | None = None,
+        offset: int = 0,
+        limit: int | None = 100,
+    ) -> FindingsPage:
+        """Stored findings (ingest's and the last validation's), worst first, with the total across
+        pages; ``path`` a file, folder or glob; ``limit=None`` for all."""
+        from kb.findings import FindingFilter, count_findings, read_findings
+
+        with self._view() as (_, cat, settings):
+            flt = FindingFilter(rule=rule, severity=severity, path=self._path_filter(settings, path))
+            total = count_findings(cat, flt)
+            rows = read_findings(cat, flt, limit=limit, offset=offset)
+        return FindingsPage(total=total, offset=offset, limit=total if limit is None else limit, findings=rows)
 
     def findings(self, rule: str | None = None, severity: str | None = None, path: str | None = None) -> pd.DataFrame:
-        """Stored findings, worst first; ``path`` is a catalogued path or a glob."""
-        from kb.findings import FindingFilter, findings_frame
+        """Stored findings, worst first (a DataFrame of :meth:`findings_page`)."""
+        return self.findings_page(rule=rule, severity=severity, path=path, limit=None).to_frame()
 
-        return findings_frame(self.catalogue, FindingFilter(rule=rule, severity=severity, path=path))
+    def validation_stale(self) -> bool:
+        """Whether files changed since the last validation (its stored findings are out of date)."""
+        with self.snapshot() as snap:
+            return snap.catalogue.get_meta("validation_stale") == "true"
 
     def stats(self) -> dict[str, Any]:
         """Counts of the current generation, with what share of its texts is embedded."""
@@ -336,13 +460,71 @@ class KnowledgeBase:
         )
         return out
 
+    def counts(self) -> dict[str, int]:
+        """Index size, cheaply: files, chunks, records, findings."""
+        from kb import reads
+
+        with self._view() as (_, cat, _s):
+            return reads.counts(cat)
+
+    def overview(self) -> dict[str, Any]:
+        """What a newcomer to the KB needs (the MCP ``kb://about`` resource): :meth:`stats`, the
+        embedder's identity, whether the stored validation is stale, and the catalogue's tables."""
+        with self.snapshot() as snap:
+            tables = [t for t in snap.catalogue.tables() if not t.startswith("_")]
+            return {
+                "stats": self.stats(),
+                "embedder": snap.gen.embedder or {},
+                "validation_stale": snap.catalogue.get_meta("validation_stale") != "false",
+                "tables": tables,
+            }
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Ingest runs, newest first: files seen, added, changed, removed, unchanged, seconds."""
+        with self.snapshot() as snap:
+            return snap.catalogue.history(limit)
+
+    def run_files(self, run_id: int) -> list[dict[str, Any]]:
+        """The files one run added, changed and removed."""
+        with self.snapshot() as snap:
+            return snap.catalogue.run_changes(run_id)
+
     def history(self, limit: int = 20) -> pd.DataFrame:
+        """:meth:`runs` as a DataFrame."""
         import pandas as pd
 
-        with self.snapshot() as snap:
-            return pd.DataFrame(snap.catalogue.history(limit))
+        return pd.DataFrame(self.runs(limit))
+
+    def stored_lines(self, ranges: dict[str, list[tuple[int, int]]]) -> dict[str, dict[int, str]]:
+        """The stored (redacted) text of lines, by path and line number, for ``ranges`` (path ->
+        ``(first, last)`` spans): read from the catalogue, never from the disk."""
+        from kb import reads
+
+        with self._view() as (_, cat, _s):
+            return reads.stored_lines(cat, ranges)
 
     # -- change log -----------------------------------------------------------------------------
+
+    def change_page(
+        self,
+        *,
+        key: str | None = None,
+        path: str | None = None,
+        since: Any = None,
+        change: str | None = None,
+        offset: int = 0,
+        limit: int | None = 100,
+    ) -> ChangesPage:
+        """Key-level changes, newest first, with the total across pages.
+
+        ``key`` a key path or a ``*`` pattern; ``path`` a file, folder or glob (a moved file keeps
+        its history); ``since`` a run id, a date/time or an age such as ``"7d"``.
+        """
+        from kb.changelog import query_changes
+
+        with self._view() as (_, cat, _s):
+            total, rows = query_changes(cat, key=key, path=path, since=since, change=change, limit=limit, offset=offset)
+        return ChangesPage(total=total, offset=offset, limit=total if limit is None else limit, changes=rows)
 
     def changes(
         self,
@@ -353,27 +535,17 @@ class KnowledgeBase:
         limit: int | None = 1000,
         as_frame: bool = True,
     ):
-        """Key-level changes, newest first: a DataFrame (one row per change), or ``KeyChange`` models.
+        """Key-level changes, newest first: a DataFrame (one row per change), or ``KeyChange`` models
+        (see :meth:`change_page`)."""
+        page = self.change_page(key=key, path=path, since=since, change=change, limit=limit)
+        return page.to_frame() if as_frame else page.changes
 
-        ``key`` a key path or a ``*`` pattern; ``path`` a file, folder or glob (a moved file keeps
-        its history); ``since`` a run id, a date/time or an age such as ``"7d"``.
-        """
-        from kb.changelog import CHANGE_COLUMNS, query_changes
-
-        with self.snapshot() as snap:
-            _, rows = query_changes(snap.catalogue, key=key, path=path, since=since, change=change, limit=limit)
-        if not as_frame:
-            return rows
-        import pandas as pd
-
-        return pd.DataFrame([r.model_dump() for r in rows], columns=list(CHANGE_COLUMNS))
-
-    def blame(self, path: str, key: str, *, doc: int | None = None):
+    def blame(self, path: str, key: str, *, doc: int | None = None) -> KeyHistory:
         """The history of one key: a ``KeyHistory`` (value now, who last touched it, changes newest first)."""
         from kb.changelog import key_history
 
-        with self.snapshot() as snap:
-            return key_history(snap.catalogue, self._resolved(snap), path, key, doc=doc)
+        with self._view() as (_, cat, settings):
+            return key_history(cat, settings, path, key, doc=doc)
 
     # -- health report --------------------------------------------------------------------------
 
@@ -381,7 +553,8 @@ class KnowledgeBase:
         """The numbers behind the health report (score, findings, duplication, drift, schemas,
         graph, recent changes, trends). ``validate`` runs validation first when it is missing or
         stale, and ``record`` stores a health snapshot for trends; both default to on for a KB
-        that may write, and both then publish a new generation."""
+        that may write, and both then publish a new generation. A report that writes nothing is
+        built once per generation and kept on this object."""
         from kb.report import build_report
 
         validate = not self.read_only if validate is None else validate
@@ -392,14 +565,20 @@ class KnowledgeBase:
                 data = build_report(ws.catalogue, settings, validate=validate, record=record)
                 ws.publish()
             return data
-        with self.snapshot() as snap:
-            return build_report(snap.catalogue, self._resolved(snap), validate=False, record=False, graph=self.graph())
+        with self.snapshot() as snap, self._report_lock:
+            if self._report is None or self._report[0] != snap.gen.number:
+                data = build_report(
+                    snap.catalogue, self._resolved(snap), validate=False, record=False, graph=self.graph()
+                )
+                self._report = (snap.gen.number, data)
+            return self._report[1]
 
-    def report_html(self, path: str | Path | None = None, **options: Any) -> str:
-        """The health report as one self-contained HTML page; written to ``path`` when given."""
+    def report_html(self, path: str | Path | None = None, *, data: dict[str, Any] | None = None, **options: Any) -> str:
+        """The health report as one self-contained HTML page (of ``data`` when given, else of
+        :meth:`report` with ``options``); written to ``path`` when given."""
         from kb.report import render_html
 
-        html = render_html(self.report(**options))
+        html = render_html(data if data is not None else self.report(**options))
         if path is not None:
             Path(path).write_text(html, encoding="utf-8")
         return html
@@ -459,6 +638,15 @@ class KnowledgeBase:
         df.attrs["generation"] = result.generation
         return df
 
+    @staticmethod
+    def query_words(query: str) -> set[str]:
+        """The words of ``query`` a hit's lines are highlighted by: its terms (no stopwords) and identifiers."""
+        from kb.keyword import STOPWORDS, identifier_parts
+        from kb.search import query_identifiers
+
+        words = {w for w in identifier_parts(query) if len(w) > 2 and w not in STOPWORDS}
+        return words | set(query_identifiers(query))
+
     # -- graph and validation -------------------------------------------------------------------
 
     def graph(self) -> nx.DiGraph:
@@ -470,6 +658,24 @@ class KnowledgeBase:
             if self._graph is None or self._graph[0] != snap.gen.number:
                 self._graph = (snap.gen.number, build_graph(snap.catalogue, self._resolved(snap)))
             return self._graph[1]
+
+    def links(self, path: str, direction: GraphDirection = "deps", *, transitive: bool = False) -> list[GraphLink]:
+        """The files ``path`` references (``deps``; ``transitive`` for what those reference too) or
+        every file that depends on it (``impact``), each with depth, kind and line."""
+        from graph import queries
+
+        with self._view() as (_, cat, settings):
+            rel = self._catalogued(cat, settings, path).path
+        g = self.graph()
+        rows = queries.dependencies(g, rel, transitive=transitive) if direction == "deps" else queries.impact(g, rel)
+        fields = GraphLink.model_fields
+        links = []
+        for row in rows:
+            values = {k: v for k, v in row.items() if k in fields}
+            if values.get("kinds") is not None and not isinstance(values["kinds"], str):
+                values["kinds"] = ",".join(map(str, values["kinds"]))
+            links.append(GraphLink(**values))
+        return links
 
     def dependencies(self, path: str, *, transitive: bool = False) -> pd.DataFrame:
         """What ``path`` references (kind, line, depth)."""
@@ -492,6 +698,12 @@ class KnowledgeBase:
 
         return stats(self.graph())
 
+    def export_graph(self, fmt: str = "graphml") -> str:
+        """The whole dependency graph as ``graphml``, node-link ``json`` or Graphviz ``dot`` text."""
+        from graph.build import export_graph
+
+        return export_graph(self.graph(), fmt)
+
     def validate(self, *, as_frame: bool = True, **options: Any):
         """Run every rule; findings are stored (source ``validate``) in a new generation and returned."""
         from graph.rules import validate
@@ -513,6 +725,68 @@ class KnowledgeBase:
         import pandas as pd
 
         return pd.DataFrame([f.model_dump() for f in found])
+
+    def check(self, *, schema_map: list[str] | None = None) -> tuple[list[Finding], list[str]]:
+        """Run every validation rule and store nothing: ``(findings, notes)``.
+
+        The read-only twin of :meth:`validate` (it works on ``KnowledgeBase.open(db, read_only=True)``):
+        ``findings`` are the rules' :class:`~kb.types.Finding` models, worst first (ingest's stay in
+        :meth:`findings`); ``notes`` say which schemas could not be used.
+        """
+        from graph.rules import check
+
+        with self.snapshot() as snap:
+            found, _refs, notes = check(snap.catalogue, self._resolved(snap), schema_map=schema_map)
+        return found, notes
+
+    def problems(
+        self,
+        paths: str | list[str] | None = None,
+        *,
+        severity: str | None = None,
+        schema_map: list[str] | None = None,
+        store: bool = False,
+        confined: bool = False,
+    ) -> Problems:
+        """Check the whole tree now: the rules' findings with ingest's (parse errors, secrets),
+        worst first, keeping those in ``paths`` (files, folders or globs relative to the corpus
+        root, or paths on disk inside it) and of ``severity``; ``counts`` are by severity among
+        those kept. ``store=True`` stores the rules' findings in a new generation (as
+        :meth:`validate`); otherwise nothing is written (:meth:`check`). ``confined`` refuses a
+        ``schema_map`` whose SCHEMA is outside the corpus root (a caller that must not read other
+        files, such as a remote assistant)."""
+        from kb.findings import SEVERITY_ORDER, FindingFilter, finding_sort_key, read_findings
+
+        schema_map = list(schema_map or [])
+        if confined and schema_map:
+            from graph.schema.mapping import schema_outside_tree
+
+            outside = [e for e in schema_map if schema_outside_tree(e, self.settings.root)]
+            if outside:  # refused before anything is opened: no existence oracle, no content quoted
+                raise BadRequestError(
+                    f"schema_map {outside[0]!r}: SCHEMA must be a path relative to the corpus root that stays "
+                    "inside it (no absolute path, '..' past the root, or link out of the tree); e.g. "
+                    "'config/*.json=schemas/config.json'."
+                )
+        if store:
+            found = self.validate(as_frame=False, schema_map=schema_map)
+        else:
+            found, notes = self.check(schema_map=schema_map)
+        with self._view() as (_, cat, settings):
+            if store:
+                notes = json.loads(cat.get_meta("validate_notes") or "[]")
+            others = read_findings(cat, FindingFilter(not_source="validate"))
+            flt = FindingFilter(severity=severity, path=self._path_filter(settings, paths))
+        every = sorted((f for f in [*others, *found] if flt.matches(f)), key=finding_sort_key)
+        counts = {s: sum(1 for f in every if f.severity == s) for s in SEVERITY_ORDER}
+        return Problems(findings=every, counts=counts, notes=notes)
+
+    @staticmethod
+    def sarif(findings: list[Finding], root: str | Path | None = None) -> dict[str, Any]:
+        """``findings`` as a SARIF 2.1.0 log (code-scanning UIs); ``root`` anchors their paths."""
+        from graph.sarif import to_sarif
+
+        return to_sarif(findings, root_uri=Path(root).resolve().as_uri() if root else None)
 
     # -- duplicates and drift -------------------------------------------------------------------
 
@@ -578,20 +852,58 @@ class KnowledgeBase:
                 )
         return pd.DataFrame(rows, columns=["group", "issue", "key_path", "detail", "files"])
 
-    # -- checks, keys, environments --------------------------------------------------------------
-
-    def check(self, *, schema_map: list[str] | None = None) -> tuple[list[Any], list[str]]:
-        """Run every validation rule and store nothing: ``(findings, notes)``.
-
-        The read-only twin of :meth:`validate` (it works on ``KnowledgeBase.open(db, read_only=True)``):
-        ``findings`` are the rules' :class:`~kb.types.Finding` models, worst first (ingest's stay in
-        :meth:`findings`); ``notes`` say which schemas could not be used.
-        """
-        from graph.rules import check
+    def duplicate_report(
+        self, kinds: list[str] | None = None, **options: Any
+    ) -> tuple[list[DuplicateGroup], dict[str, Any]]:
+        """Duplicate groups and the tree's duplication summary (ratio, counts per kind; with
+        ``semantic_skipped`` saying why, when the semantic kind was asked for but cannot run)."""
+        from kb.duplicates import duplication_summary, find_duplicates, semantic_unavailable
 
         with self.snapshot() as snap:
-            found, _refs, notes = check(snap.catalogue, self._resolved(snap), schema_map=schema_map)
-        return found, notes
+            settings = self._resolved(snap)
+            groups = find_duplicates(snap.catalogue, settings, kinds=kinds, snapshot=snap, **options)
+            summary = duplication_summary(snap.catalogue, groups)
+            why_not = semantic_unavailable(snap.catalogue, settings, snap) if kinds and "semantic" in kinds else None
+        if why_not:
+            summary["semantic_skipped"] = why_not
+        return groups, summary
+
+    def located_drift(self, path: str | None = None) -> list[LocatedDriftGroup]:
+        """:meth:`drift` groups, each with the line of each key in each file that sets it; ``path``
+        (a file, folder or glob) keeps the groups with a file it matches."""
+        from kb.drift import find_drift, key_lines
+
+        with self._view() as (_, cat, settings):
+            groups = find_drift(cat, settings)
+            flt = self._path_filter(settings, path)
+            if flt is not None:
+                groups = [g for g in groups if any(flt.matches(f) for f in g.files)]
+            lines = key_lines(cat, groups)
+        located = []
+        for g in groups:
+            keys = {m.key_path for m in g.missing} | {d.key_path for d in g.differing}
+            at = [
+                KeyLocation(path=p, key_path=k, line=line)
+                for (p, k), line in sorted(lines.items())
+                if p in g.files and k in keys and line
+            ]
+            located.append(LocatedDriftGroup(**g.model_dump(), locations=at))
+        return located
+
+    # -- keys and environments ------------------------------------------------------------------
+
+    def key_matches(
+        self, pattern: str, *, path: str | None = None, offset: int = 0, limit: int | None = None
+    ) -> list[KeyRecord]:
+        """Records whose key path matches the glob ``pattern`` (see :meth:`find_key`), as models."""
+        from kb import reads
+
+        if not pattern.strip():
+            raise BadRequestError("Empty pattern: give a key path or a glob, e.g. *.timeout or database.*.")
+        with self._view() as (_, cat, settings):
+            return reads.key_records(
+                cat, pattern.strip(), path=self._path_filter(settings, path), offset=offset, limit=limit
+            )
 
     def find_key(
         self, pattern: str, *, path: str | None = None, limit: int | None = None, offset: int = 0
@@ -601,40 +913,61 @@ class KnowledgeBase:
         ``*`` matches any run of characters (dots included), ``?`` one character; everything else,
         brackets too, is literal (``services.*.ports[0]``). A pattern without ``*`` or ``?`` also
         matches as the last segments of a key path: ``review_threshold`` finds
-        ``fraud.review_threshold``. ``path`` is a catalogued path or a glob over paths.
+        ``fraud.review_threshold``. ``path`` is a file, folder or glob over paths.
         """
-        like = "".join({"*": "%", "?": "_", "%": "\\%", "_": "\\_", "\\": "\\\\"}.get(c, c) for c in pattern)
-        clauses = [
-            "(key_path ILIKE ? ESCAPE '\\'"
-            + ("" if any(c in pattern for c in "*?") else " OR key_path ILIKE ? ESCAPE '\\'")
-            + ")"
-        ]
-        params: list[Any] = [like] if any(c in pattern for c in "*?") else [like, "%." + like]
-        if path:
-            clauses.append("path GLOB ?" if any(c in path for c in "*?[") else "path = ?")
-            params.append(path)
-        page = f"LIMIT {int(limit)} OFFSET {int(offset)}" if limit else (f"OFFSET {int(offset)}" if offset else "")
-        return self.sql(
-            f"SELECT path, doc, key_path, value, value_type, line FROM records "
-            f"WHERE {' AND '.join(clauses)} ORDER BY path, doc, line, key_path {page}",
-            params,
-        )
+        from kb import reads
 
-    def effective(self, env: str, *, path: str | None = None, as_frame: bool = True):
+        with self._view() as (_, cat, settings):
+            query = reads.key_records_query(pattern, path=self._path_filter(settings, path), offset=offset, limit=limit)
+            return cat.query_df(*query)
+
+    def effective_values(self, env: str, *, path: str | None = None) -> list[EffectiveValue]:
         """Each key's final value in environment ``env`` (base + override, ``${VAR}`` resolved),
-        with the ``path:line`` it came from; ``path`` keeps sibling groups with a file matching it."""
+        with the ``path:line`` it came from; ``path`` (a file, folder or glob) keeps the sibling
+        groups with a file it matches."""
         from kb.drift import effective_config
 
-        with self.snapshot() as snap:
-            rows = effective_config(snap.catalogue, self._resolved(snap), env, path)
+        with self._view() as (_, cat, settings):
+            rows = effective_config(cat, settings, env, self._path_filter(settings, path))
+        return [EffectiveValue(**r) for r in rows]
+
+    def effective(self, env: str, *, path: str | None = None, as_frame: bool = True):
+        """:meth:`effective_values` as a DataFrame, or as the rows' dicts."""
+        rows = [v.model_dump() for v in self.effective_values(env, path=path)]
         if not as_frame:
             return rows
         import pandas as pd
 
-        return pd.DataFrame(
-            rows,
-            columns=["group", "env", "key_path", "value", "path", "line", "source", "layer", "variables", "unresolved"],
-        )
+        return pd.DataFrame(rows, columns=list(EffectiveValue.model_fields))
+
+    # -- the KB's files and the built-in schemas, without opening the KB -----------------------------
+
+    @staticmethod
+    def doctor(db: str | Path) -> list[Any]:
+        """Check the files of the KB at ``db`` against its HEAD.json, reading only: one
+        ``FileCheck`` (name, ok, detail, fix) per file or concern."""
+        from kb.generations import check_files
+
+        return check_files(db)
+
+    @staticmethod
+    def schema_sources() -> tuple[list[dict[str, Any]], str]:
+        """The packages the built-in schema catalogue reads (package, version, date, gives,
+        schemas) and the catalogue's snapshot date."""
+        from kb import schemastore
+
+        rows = [
+            {k: getattr(s, k) for k in ("package", "version", "date", "gives", "schemas")}
+            for s in schemastore.sources()
+        ]
+        return rows, schemastore.date()
+
+    @staticmethod
+    def schema_packages() -> tuple[str, ...]:
+        """The packages that ship the built-in schemas (``kb schemas update`` upgrades them)."""
+        from kb.schemastore import PACKAGES
+
+        return PACKAGES
 
 
 def _export_query_model(settings: Settings) -> None:

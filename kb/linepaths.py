@@ -15,15 +15,16 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from kb.formats import formats_with, traits
 from kb.keypaths import join_key_path, key_join, split_key_path
 
 __all__ = ["line_key_paths", "TREE_FORMATS", "TABLE_FORMATS", "FLAT_FORMATS"]
 
-TREE_FORMATS = frozenset({"yaml", "yml", "json", "jsonc", "json5", "helm-template"})
-"""Formats whose key paths follow indentation."""
-TABLE_FORMATS = frozenset({"toml", "ini", "conf", "cfg"})
+TREE_FORMATS = formats_with(lambda t: t.line_paths == "tree")
+"""Formats whose key paths follow indentation (``line_paths="tree"``, :mod:`kb.formats`)."""
+TABLE_FORMATS = formats_with(lambda t: t.line_paths == "table")
 """Formats whose key paths follow ``[table]`` headers."""
-FLAT_FORMATS = frozenset({"dotenv", "env", "properties"})
+FLAT_FORMATS = formats_with(lambda t: t.line_paths in ("env", "properties"))
 """Formats whose lines are independent variables."""
 
 _YAML_KEY = re.compile(
@@ -49,18 +50,19 @@ def line_key_paths(fmt: str, lines: Sequence[str], key_path: str | None) -> list
     to go on (blank lines, comments, other formats) get ``None`` or the section's key path.
     """
     base_path = key_path or ""
-    if fmt in ("dotenv", "env"):
+    how = traits(fmt).line_paths
+    if how == "env":
         return [(m.group(1) if (m := _ENV_KEY.match(ln)) else None) for ln in lines]
-    if fmt == "properties":
+    if how == "properties":
         return [
             (m.group(1) if (m := _PROP_KEY.match(ln)) and not ln.lstrip().startswith(("#", "!")) else None)
             for ln in lines
         ]
-    if fmt in TABLE_FORMATS:
+    if how == "table":
         return _table_paths(fmt, lines, base_path)
-    if fmt == "markdown":
+    if how == "headings":
         return _markdown_paths(lines, base_path)
-    if fmt not in TREE_FORMATS:
+    if how != "tree":
         return [base_path or None] * len(lines)
     return _tree_paths(fmt, lines, base_path)
 

@@ -44,6 +44,8 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from kb import charts
+from kb.findings import rank_sql, severity_sql
+from kb.types import SEVERITIES
 
 if TYPE_CHECKING:  # pragma: no cover
     from kb.catalogue import Catalogue
@@ -64,7 +66,6 @@ LABELS = {
     "schema_coverage": "Structured files with a schema",
 }
 _GRADES = ((90, "A"), (80, "B"), (70, "C"), (60, "D"), (0, "F"))
-_SEVERITIES = ("error", "warning", "info")
 
 
 def _utcnow() -> datetime:
@@ -135,11 +136,9 @@ def build_report(
     findings and references); ``record`` stores this build's snapshot in ``health``; ``graph``
     is a ready dependency graph (the API caches one per catalogue generation).
     """
-    from pathlib import Path
 
     t0 = time.perf_counter()
-    if settings.root is None and (root := catalogue.get_meta("root")):
-        settings = settings.replace(root=Path(root))
+    settings = settings.with_root_of(catalogue)
     state = _validation_state(catalogue)
     ran_validation = False
     if validate and state != "fresh" and not catalogue.read_only:
@@ -255,20 +254,19 @@ def _float(v: str | None) -> float | None:
 
 
 def _findings(catalogue: Catalogue) -> dict[str, Any]:
+    sev_sql, rank = severity_sql(), rank_sql()
     by_rule = catalogue.query_dicts(
-        "SELECT rule, severity, count(*) AS count, count(DISTINCT path) AS files FROM findings GROUP BY 1, 2 "
-        "ORDER BY CASE severity WHEN 'error' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, count DESC, rule"
+        f"SELECT rule, severity, count(*) AS count, count(DISTINCT path) AS files "
+        f"FROM (SELECT rule, {sev_sql} AS severity, path FROM findings) GROUP BY 1, 2 "
+        f"ORDER BY {rank}, count DESC, rule"
     )
-    sev = dict.fromkeys(_SEVERITIES, 0)
+    sev = dict.fromkeys(SEVERITIES, 0)
     for r in by_rule:
         sev[r["severity"]] = sev.get(r["severity"], 0) + int(r["count"])
-    worst = catalogue.query(
-        "SELECT path, min(CASE severity WHEN 'error' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END) FROM findings "
-        "WHERE path IS NOT NULL AND path <> '' GROUP BY 1"
-    )
+    worst = catalogue.query(f"SELECT path, min({rank}) FROM findings WHERE path IS NOT NULL AND path <> '' GROUP BY 1")
     per_folder: dict[str, Counter[str]] = defaultdict(Counter)
     for path, severity, n in catalogue.query(
-        "SELECT path, severity, count(*) FROM findings WHERE path IS NOT NULL GROUP BY 1, 2"
+        f"SELECT path, {sev_sql}, count(*) FROM findings WHERE path IS NOT NULL GROUP BY 1, 2"
     ):
         per_folder[_folder(path or "")][severity] += int(n)
     folders = sorted(
@@ -279,7 +277,7 @@ def _findings(catalogue: Catalogue) -> dict[str, Any]:
         "by_severity": sev,
         "by_rule": [{**r, "count": int(r["count"]), "files": int(r["files"])} for r in by_rule],
         "by_folder": [
-            {"folder": k, **{s: int(c[s]) for s in _SEVERITIES}, "total": int(sum(c.values()))} for k, c in folders[:15]
+            {"folder": k, **{s: int(c[s]) for s in SEVERITIES}, "total": int(sum(c.values()))} for k, c in folders[:15]
         ],
         "folders_with_findings": len(per_folder),
         "files_with_errors": sum(1 for _, w in worst if w == 0),
@@ -707,7 +705,7 @@ def _section_score(r: dict[str, Any]) -> str:
 def _section_findings(r: dict[str, Any]) -> str:
     f = r["findings"]
     sev = f["by_severity"]
-    kpis = "".join(_kpi(f"{sev.get(s, 0):,}", s + "s") for s in _SEVERITIES)
+    kpis = "".join(_kpi(f"{sev.get(s, 0):,}", s + "s") for s in SEVERITIES)
     kpis += _kpi(f"{f['files_with_errors']:,}", "files with errors")
     by_rule = charts.hbar(
         "findings-by-rule",
@@ -720,7 +718,7 @@ def _section_findings(r: dict[str, Any]) -> str:
     by_folder = charts.stacked_hbar(
         "findings-by-folder",
         "findings by folder and severity",
-        [(x["folder"], [(s, x[s]) for s in _SEVERITIES]) for x in f["by_folder"]],
+        [(x["folder"], [(s, x[s]) for s in SEVERITIES]) for x in f["by_folder"]],
     )
     if not f["by_rule"]:
         by_rule = charts.empty("No findings: nothing to fix.")
@@ -728,7 +726,7 @@ def _section_findings(r: dict[str, Any]) -> str:
     return (
         '<section id="findings"><h2>Findings</h2>'
         f'<div class="kpis">{kpis}</div>'
-        f"<h3>By rule</h3>{by_rule}<h3>By folder (worst first)</h3>{charts.legend(_SEVERITIES)}{by_folder}"
+        f"<h3>By rule</h3>{by_rule}<h3>By folder (worst first)</h3>{charts.legend(SEVERITIES)}{by_folder}"
         "</section>"
     )
 

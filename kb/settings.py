@@ -233,6 +233,15 @@ class Settings(BaseModel):
         """A copy with ``changes``, validated like any other value."""
         return type(self).from_mapping({**self.model_dump(), **changes})
 
+    def with_root_of(self, catalogue: Any) -> Settings:
+        """These settings with the corpus root filled in, from one place: the root given (flag,
+        ``KB_ROOT``, pyproject) wins; else the one ``catalogue`` recorded at its last ingest
+        (meta ``root``); else none. Every reader that needs the root asks here."""
+        if self.root is not None:
+            return self
+        recorded = catalogue.get_meta("root")
+        return self.replace(root=Path(recorded)) if recorded else self
+
     @classmethod
     def documentation(cls) -> dict[str, str]:
         """Field name -> its description."""

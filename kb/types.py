@@ -6,15 +6,18 @@ Two families:
   parsers in bulk. They are plain ``slots`` dataclasses: pydantic validation of millions of records
   would dominate ingest time.
 * Public pydantic models (``FileInfo``, ``Finding``, ``Hit``, ``DuplicateMember``, ``DuplicateGroup``,
-  ``DriftGroup``, ``RunSummary``, ``KeyChange``, ``KeyHistory``): one definition that serves the CLI's ``--json``, the HTTP API's
-  schema and the Python API. Their field names are a contract other tools parse; do not rename them.
+  ``DriftGroup``, ``RunSummary``, ``KeyChange``, ``KeyHistory``, the records, links and pages the
+  façade returns): one definition that serves the CLI's ``--json``, the HTTP API's schema, the MCP
+  tools and the Python API. Their field names are a contract other tools parse; do not rename them.
+  A page (``FindingsPage``, ``FilesPage``, ``ChangesPage``, ``FileDetail``) is a slice of a longer
+  list with the list's ``total``; ``to_frame()`` gives its rows as a pandas DataFrame (notebooks).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,6 +40,18 @@ __all__ = [
     "RunSummary",
     "KeyChange",
     "KeyHistory",
+    "RecordRow",
+    "KeyRecord",
+    "GraphDirection",
+    "GraphLink",
+    "KeyLocation",
+    "LocatedDriftGroup",
+    "EffectiveValue",
+    "FindingsPage",
+    "FilesPage",
+    "ChangesPage",
+    "FileDetail",
+    "Problems",
     "SEVERITIES",
     "CHANGE_KINDS",
 ]
@@ -44,6 +59,7 @@ __all__ = [
 Severity = Literal["error", "warning", "info"]
 ChangeKind = Literal["added", "removed", "changed", "moved", "broken"]
 DuplicateKind = Literal["exact", "canonical", "block", "near", "semantic"]
+GraphDirection = Literal["deps", "impact"]
 CHANGE_KINDS: tuple[str, ...] = ("added", "removed", "changed", "moved", "broken")
 SEVERITIES: tuple[str, ...] = ("error", "warning", "info")
 
@@ -314,3 +330,120 @@ class KeyHistory(_Model):
     committed_at: datetime | None = None
     paths: list[str] = Field(default_factory=list, description="The file's earlier paths, when it moved.")
     history: list[KeyChange] = Field(default_factory=list, description="Recorded changes, newest first.")
+
+
+# ---------------------------------------------------------------------------------------------
+# What the façade's reads return: records, links, located drift, effective values, pages
+# ---------------------------------------------------------------------------------------------
+
+
+class RecordRow(_Model):
+    """One flattened leaf of a catalogued file (the ``records`` table)."""
+
+    doc: int = Field(description="Document index in a multi-document file (YAML ---), from 0.")
+    key_path: str
+    value: str | None = Field(description="The value as text; secrets are already redacted.")
+    value_type: str = Field(description="str | int | float | bool | null | object | array")
+    line: int | None = None
+
+
+class KeyRecord(RecordRow):
+    """One record of ``find_key``: a ``RecordRow`` with the file it is in."""
+
+    path: str
+
+
+class GraphLink(_Model):
+    """A file reached from (deps) or reaching (impact) the asked-for file, as ``kb graph --json`` prints it."""
+
+    path: str
+    depth: int = Field(description="1 for a direct reference; n for a file n references away.")
+    kind: str | None = Field(default=None, description="Reference kind of the edge (path, json-schema-ref, ...).")
+    kinds: str | None = Field(default=None, description="Every reference kind on the edge, comma-separated.")
+    line: int | None = Field(default=None, description="Line of the reference in the referring file.")
+    key_path: str | None = None
+    count: int | None = Field(default=None, description="References along the edge.")
+    via: str | None = Field(default=None, description="For an indirect file: the neighbour it is reached through.")
+
+
+class KeyLocation(_Model):
+    path: str
+    key_path: str
+    line: int
+
+
+class LocatedDriftGroup(DriftGroup):
+    """A ``DriftGroup`` with the line of each key in each file that sets it."""
+
+    locations: list[KeyLocation] = Field(default_factory=list)
+
+
+class EffectiveValue(_Model):
+    """One key of an environment's effective configuration (``kb drift --effective ENV --json``)."""
+
+    group: str = Field(description="The sibling group, e.g. services/payments/config/*.yaml.")
+    env: str
+    key_path: str
+    value: Any = Field(description="The final value, ${VAR} resolved; secrets are redacted.")
+    path: str = Field(description="The file the value comes from.")
+    line: int | None = None
+    source: str = Field(description="path:line of the value.")
+    layer: str = Field(description="base | env")
+    variables: list[dict[str, str]] = Field(default_factory=list, description="Each ${VAR} used: name, source.")
+    unresolved: list[str] = Field(default_factory=list, description="Variables left as written.")
+
+
+class _Page(_Model):
+    total: int = Field(description="Rows matching the filters, across all pages.")
+    offset: int
+    limit: int
+
+    _rows: ClassVar[str] = ""
+
+    def to_frame(self) -> Any:
+        """This page's rows as a pandas DataFrame, one column per field."""
+        import pandas as pd
+
+        rows = getattr(self, self._rows)
+        model = type(self).model_fields[self._rows].annotation.__args__[0]  # type: ignore[union-attr]
+        return pd.DataFrame([r.model_dump() for r in rows], columns=list(model.model_fields))
+
+
+class FindingsPage(_Page):
+    findings: list[Finding]
+
+    _rows: ClassVar[str] = "findings"
+
+
+class FilesPage(_Page):
+    files: list[FileInfo]
+
+    _rows: ClassVar[str] = "files"
+
+
+class ChangesPage(_Page):
+    changes: list[KeyChange] = Field(description="Key-level changes, newest first.")
+
+    _rows: ClassVar[str] = "changes"
+
+
+class FileDetail(_Page):
+    file: FileInfo
+    records: list[RecordRow] = Field(description="A page of the file's records, in line order.")
+    findings: list[Finding] = Field(description="Every stored finding on this file.")
+
+    _rows: ClassVar[str] = "records"
+
+
+class Problems(_Model):
+    """What a check of the tree found (``kb validate``, the MCP ``validate`` tool): the rules' findings
+    with ingest's, worst first, filtered by path and severity."""
+
+    findings: list[Finding] = Field(default_factory=list)
+    counts: dict[str, int] = Field(default_factory=dict, description="Findings by severity among those kept.")
+    notes: list[str] = Field(default_factory=list, description="Schemas that could not be used, and why.")
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame([f.model_dump() for f in self.findings], columns=list(Finding.model_fields))

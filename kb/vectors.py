@@ -10,7 +10,7 @@ file or chunk it appears in. Two stores hold those vectors:
   the recorded count (a writer killed before it published) are kept by the next writer: they are
   whole rows of known texts, so an interrupted embedding loses nothing. Readers scan the rows
   exactly (:class:`VectorView`): a matrix-vector product, block by block, over every row of the
-  generation (about 10 ms per 100,000 vectors on one core) — exact nearest neighbours, no ANN
+  generation (its cost per query: ``bench/search_latency.py``) — exact nearest neighbours, no ANN
   graph to build or load, and nothing to import but numpy.
 * **Chroma** (:class:`ChromaMirror`, the only chromadb import): the writer mirrors every vector
   into a Chroma collection keyed by text hash — an embedded ``PersistentClient`` under

@@ -64,7 +64,7 @@ def test_stats_show_history_findings(kbdir):
 
 def test_show_unknown_file_suggests(kbdir):
     out = run("show", "config.yaml", "--db", str(kbdir), code=2)
-    assert "not in the catalogue" in out and "svc/config.yaml" in out
+    assert "not a catalogued file" in out and "Did you mean: svc/config.yaml" in out
 
 
 def test_sql_table_csv_json_and_read_only(kbdir):

@@ -199,6 +199,7 @@ def test_ctrl_c_exits_130_and_says_what_was_kept(tmp_path, monkeypatch):
     assert "interrupted: the last published generation is intact" in res.stderr and "Aborted" not in res.output
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_a_real_process(tmp_path):
     """SIGINT to a running `kb ingest` (a pipe, no terminal): exit 130 and the "interrupted" line."""
     import signal
@@ -247,6 +248,7 @@ def test_config_says_where_each_value_comes_from_and_hides_url_tokens(tmp_path):
     assert "default" in line and "env" not in line.split("(KB_")[0]
 
 
+@pytest.mark.slow
 def test_kb_mcp_exits_cleanly_when_the_client_leaves_at_once(piped):
     """A client that connects and closes stdin at once (while the model may still be loading):
     exit 0, never "terminate called without an active exception" (an abort, exit 134)."""

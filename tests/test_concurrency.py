@@ -20,6 +20,9 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+
+pytestmark = pytest.mark.slow  # seconds each: `make check` leaves it out, `make test` (CI) runs it
 
 REPO = Path(__file__).resolve().parents[1]
 KB_CMD = [sys.executable, "-c", "from kb.cli import main; main()"]

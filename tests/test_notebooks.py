@@ -19,6 +19,8 @@ import nbclient  # the dev extra brings nbclient, nbformat, ipykernel and matplo
 import nbformat
 import pytest
 
+pytestmark = pytest.mark.slow  # seconds each: `make check` leaves it out, `make test` (CI) runs it
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))

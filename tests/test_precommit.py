@@ -9,9 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import REPO, write_tree
+
+pytestmark = pytest.mark.slow  # seconds each: `make check` leaves it out, `make test` (CI) runs it
 
 BIN = Path(sys.executable).parent
 

@@ -3,7 +3,7 @@
 Each result is the HTTP API's envelope (:mod:`api.schemas`) or kb's public model (:mod:`kb.types`),
 never a redefinition, plus the two fields every bounded answer carries: ``truncated`` and ``note``.
 The few answers the HTTP API has no envelope for (``find_key``, ``drift`` with ``effective``,
-``sql``) are built from the same item models where one exists (``RecordRow``).
+``sql``) are built from the same item models where one exists (``KeyRecord``, ``EffectiveValue``).
 
 Each envelope also renders itself as compact text (:meth:`text`), one answer per line led by
 ``path:line``: that text is what an assistant reads; the model itself is the tool's structured
@@ -17,17 +17,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas import (
-    DriftResponse,
-    DuplicatesResponse,
+from api.schemas import DriftResponse, DuplicatesResponse, GraphResponse, SearchResponse
+from kb.types import (
+    EffectiveValue,
     FileDetail,
+    Finding,
     FindingsPage,
     GraphLink,
-    GraphResponse,
-    RecordRow,
-    SearchResponse,
+    KeyLocation,
+    KeyRecord,
+    LocatedDriftGroup,
 )
-from kb.types import DriftGroup, Finding
 
 __all__ = [
     "Bounded",
@@ -124,12 +124,6 @@ class FileResult(Bounded, FileDetail):
         return self._tail(lines)
 
 
-class KeyRecord(RecordRow):
-    """One record of ``find_key``: a ``RecordRow`` with the file it is in."""
-
-    path: str
-
-
 class KeyMatches(Bounded):
     """``find_key``: records whose key path matches a glob, in path and line order."""
 
@@ -208,37 +202,6 @@ class DuplicatesResult(Bounded, DuplicatesResponse):
                 lines.append("  suggestion:")
                 lines += [f"    {s}" for s in g.suggestion.splitlines()]
         return self._tail(lines)
-
-
-class KeyLocation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    path: str
-    key_path: str
-    line: int
-
-
-class LocatedDriftGroup(DriftGroup):
-    """A ``DriftGroup`` with the line of each key in each file that sets it."""
-
-    locations: list[KeyLocation] = Field(default_factory=list)
-
-
-class EffectiveValue(BaseModel):
-    """One key of an environment's effective configuration (``kb drift --effective ENV --json``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    group: str = Field(description="The sibling group, e.g. services/payments/config/*.yaml.")
-    env: str
-    key_path: str
-    value: Any = Field(description="The final value, ${VAR} resolved; secrets are redacted.")
-    path: str = Field(description="The file the value comes from.")
-    line: int | None = None
-    source: str = Field(description="path:line of the value.")
-    layer: str = Field(description="base | env")
-    variables: list[dict[str, str]] = Field(default_factory=list, description="Each ${VAR} used: name, source.")
-    unresolved: list[str] = Field(default_factory=list, description="Variables left as written.")
 
 
 class DriftResult(Bounded, DriftResponse):

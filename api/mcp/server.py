@@ -6,9 +6,10 @@ Built on the official ``mcp`` SDK (``MCPServer``; the only module that imports i
   :class:`~kb.knowledge.KnowledgeBase` façade for the length of one call (so ``kb ingest`` can run
   between calls: DuckDB lets only one process write), calls the library, and returns the HTTP API's
   envelope (:mod:`api.mcp.schemas`) cut to the answer budget.
-* :func:`create_server` registers one MCP tool per method, with its input schema from annotated
-  parameters (the HTTP API's limits, :mod:`api.routes._params`) and its output schema from the
-  envelope; each call returns the envelope's compact text (``path:line`` first on every answer) and
+* :func:`create_server` registers each of those methods as an MCP tool, as it is declared: the
+  method's annotated parameters (the HTTP API's limits, :mod:`api.routes._params`) are the tool's
+  input schema, its docstring the description an assistant reads, its return model the output
+  schema; each call returns the envelope's compact text (``path:line`` first on every answer) and
   the envelope itself as structured content.
 
 Bounds: every list is paged (``offset``/``limit``) and then cut to ``max_chars`` characters of JSON;
@@ -21,7 +22,8 @@ which adds the ``ingest`` tool.
 """
 
 import contextlib
-import fnmatch
+import functools
+import inspect
 import json
 import logging
 import threading
@@ -34,29 +36,24 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from api import queries
 from api.mcp.schemas import (
     DriftResult,
     DuplicatesResult,
-    EffectiveValue,
     FileResult,
     FindingsResult,
     GraphResult,
-    KeyLocation,
     KeyMatches,
-    KeyRecord,
-    LocatedDriftGroup,
     SearchResult,
     SqlResult,
     ValidateResult,
 )
 from api.routes._params import MAX_K, MAX_PAGE, MAX_QUERY
 from api.routes.files import catalogue_path
-from api.schemas import GraphDirection, GraphLink, RecordRow, SearchMode, Stats
+from api.schemas import SearchMode, Stats
 from kb.errors import BadRequestError, KBError, NotIndexedError
 from kb.knowledge import KnowledgeBase
 from kb.settings import Settings
-from kb.types import DriftGroup, DuplicateGroup, DuplicateKind, Finding, Hit, RunSummary, Severity
+from kb.types import SEVERITIES, DuplicateKind, GraphDirection, Hit, RunSummary, Severity
 
 __all__ = ["KBTools", "create_server", "require_bearer", "MAX_CHARS", "MAX_VALUE", "MAX_MEMBERS", "TOOLS", "clip"]
 
@@ -84,9 +81,6 @@ TOOLS = (
     "sql",
 )
 """The read-only tools; ``ingest`` joins them with ``--allow-ingest``."""
-
-_ORDER = {"error": 0, "warning": 1, "info": 2}
-_FINDING_COLS = "rule, severity, path, line, message, target, fingerprint"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,465 +131,6 @@ def _page(items: list[Any], offset: int, limit: int, budget: int, what: str) -> 
     return shown, True, f"{why}; {rest} more: call again with offset={offset + n}, or narrow the filters"
 
 
-def _finding(row: dict[str, Any]) -> Finding:
-    if row["severity"] not in _ORDER:
-        row = {**row, "severity": "warning"}
-    return Finding(**{**row, "message": clip(row["message"])})
-
-
-def _matches(path: str, patterns: list[str]) -> bool:
-    return any(path == p or fnmatch.fnmatchcase(path, p) or path.startswith(p.rstrip("/") + "/") for p in patterns)
-
-
-# ---------------------------------------------------------------------------------------------
-# The tools, as plain Python
-# ---------------------------------------------------------------------------------------------
-
-
-class KBTools:
-    """The answers of the MCP tools over the KB ``settings.db`` (see the module docstring).
-
-    Calls are serialised: each opens the KB, answers and closes it, so the DuckDB file is held only
-    while a call runs. ``allow_ingest`` opens it writable and allows :meth:`ingest`.
-    """
-
-    def __init__(self, settings: Settings, *, allow_ingest: bool = False, max_chars: int = MAX_CHARS) -> None:
-        self.settings = settings
-        self.allow_ingest = allow_ingest
-        self.max_chars = max_chars
-        # One KnowledgeBase for the server's life: every call reads the newest published
-        # generation, so `kb ingest` from another terminal is seen as soon as it publishes.
-        self.kb = KnowledgeBase(settings, read_only=not allow_ingest)
-        self.kb.notify = lambda msg: log.warning("%s", msg)
-        self._lock = threading.Lock()
-
-    def preflight(self) -> None:
-        """Fail early, saying what to do, when there is no KB to serve."""
-        s = self.settings
-        if self.kb.generation() is None and not (self.allow_ingest and s.root is not None):
-            raise NotIndexedError(
-                f"No knowledge base at '{s.db}'. Build one with `kb ingest PATH --db {s.db}`, or start "
-                f"`kb mcp --db {s.db} --root PATH --allow-ingest` and call the ingest tool."
-            )
-
-    def warm(self) -> None:
-        """Load the query model, when the KB's vectors were made by it, so the first search does not wait."""
-        try:
-            from kb.embed import embedder_name
-
-            gen = self.kb.generation()
-            if gen is not None and (gen.embedder or {}).get("name") == embedder_name(self.settings):
-                self.kb.embedder("query").encode(["warm up"])
-        except Exception:
-            log.debug("warm-up failed", exc_info=True)
-
-    @contextlib.contextmanager
-    def session(self) -> Iterator[KnowledgeBase]:
-        """The KB, for one call."""
-        with self._lock:
-            self.preflight()
-            yield self.kb
-
-    # -- search and lookups ---------------------------------------------------------------------
-
-    def search(
-        self,
-        query: str,
-        mode: SearchMode = "hybrid",
-        format: str | None = None,
-        path: str | None = None,
-        k: int = 10,
-        all_files: bool = False,
-    ) -> SearchResult:
-        text = query.replace("\x00", " ")
-        with self.session() as kb:
-            found = kb.search_result(
-                text, k=k, mode=mode, format=format or None, path=path or None, all_files=all_files
-            )
-        hits: list[Hit] = list(found.hits)
-        hits = [
-            h.model_copy(update={"snippet": clip(h.snippet, MAX_SNIPPET), "key_path": clip(h.key_path)}) for h in hits
-        ]
-        n = _fit(hits, self.max_chars)
-        note = None
-        if n < len(hits):
-            note = f"cut to {n} of {len(hits)} hits to fit {self.max_chars:,} characters; ask with a smaller k"
-        return SearchResult(
-            query=query, mode=mode, hits=hits[:n], truncated=n < len(hits), note=note, grouped=found.grouped
-        )
-
-    def show_file(self, path: str, offset: int = 0, limit: int = 200) -> FileResult:
-        rel = _rel(path)
-        with self.session() as kb:
-            cat = kb.catalogue
-            info = queries.file_info(cat, rel)
-            if info is None:
-                like = [
-                    r[0]
-                    for r in cat.query(
-                        "SELECT path FROM files WHERE path LIKE ? ORDER BY path LIMIT 5",
-                        [f"%{rel.rsplit('/', 1)[-1]}%"],
-                    )
-                ]
-                hint = f" Did you mean: {', '.join(like)}?" if like else " Find paths with the search or sql tools."
-                raise NotIndexedError(
-                    f"'{path}' is not a catalogued file; give its path relative to the corpus root.{hint}"
-                )
-            total, records, found = queries.file_records(cat, rel, offset=offset, limit=limit)
-        rows = [RecordRow(**{**r, "value": clip(r["value"])}) for r in records]
-        found = [f.model_copy(update={"message": clip(f.message)}) for f in found]
-        notes = []
-        kept = _fit(found[:MAX_MEMBERS], self.max_chars // 3)  # findings take at most a third of the answer
-        if kept < len(found):
-            notes.append(f"first {kept} of {len(found)} findings: use the findings tool with path={rel!r}")
-            found = found[:kept]
-        budget = self.max_chars - len(info.model_dump_json()) - sum(len(f.model_dump_json()) + 2 for f in found)
-        n = _fit(rows, budget)
-        rest = total - offset - n
-        if rest > 0:
-            why = (
-                f"cut to {n} records to fit {self.max_chars:,} characters"
-                if n < len(rows)
-                else f"limit {limit} reached"
-            )
-            notes.insert(0, f"{why}; {rest} more records: call again with offset={offset + n}")
-        note = "; ".join(notes) or None
-        return FileResult(
-            file=info,
-            total=total,
-            offset=offset,
-            limit=limit,
-            records=rows[:n],
-            findings=found,
-            truncated=note is not None,
-            note=note,
-        )
-
-    def find_key(self, pattern: str, path: str | None = None, offset: int = 0, limit: int = 100) -> KeyMatches:
-        if not pattern.strip():
-            raise BadRequestError("Empty pattern: give a key path or a glob, e.g. *.timeout or database.*.")
-        with self.session() as kb:
-            frame = kb.find_key(pattern.strip(), path=path or None, limit=limit + 1, offset=offset)
-        rows = [
-            KeyRecord(
-                path=r["path"],
-                doc=int(r["doc"]),
-                key_path=r["key_path"],
-                value=clip(r["value"]),
-                value_type=r["value_type"],
-                line=None if r["line"] is None else int(r["line"]),
-            )
-            for r in frame.astype(object).where(frame.notna(), None).to_dict("records")
-        ]
-        more = len(rows) > limit
-        rows = rows[:limit]
-        n = _fit(rows, self.max_chars)
-        note = None
-        if n < len(rows):
-            note = f"cut to {n} records to fit {self.max_chars:,} characters; call again with offset={offset + n}"
-        elif more:
-            note = f"limit {limit} reached; more records: call again with offset={offset + n}, or narrow the pattern"
-        return KeyMatches(
-            pattern=pattern,
-            path=path,
-            offset=offset,
-            limit=limit,
-            records=rows[:n],
-            truncated=note is not None,
-            note=note,
-        )
-
-    # -- problems -------------------------------------------------------------------------------
-
-    def findings(
-        self,
-        rule: str | None = None,
-        severity: str | None = None,
-        path: str | None = None,
-        offset: int = 0,
-        limit: int = 100,
-    ) -> FindingsResult:
-        with self.session() as kb:
-            total, found = queries.findings_page(
-                kb.catalogue,
-                rule=rule or None,
-                severity=severity or None,
-                path=path or None,
-                offset=offset,
-                limit=limit,
-            )
-        found = [f.model_copy(update={"message": clip(f.message)}) for f in found]
-        n = _fit(found, self.max_chars)
-        rest = total - offset - n
-        note = None
-        if rest > 0:
-            why = (
-                f"cut to {n} findings to fit {self.max_chars:,} characters"
-                if n < len(found)
-                else f"limit {limit} reached"
-            )
-            note = f"{why}; {rest} more: call again with offset={offset + n}, or filter by rule, severity or path"
-        return FindingsResult(
-            total=total, offset=offset, limit=limit, findings=found[:n], truncated=note is not None, note=note
-        )
-
-    def validate(
-        self,
-        paths: list[str] | None = None,
-        severity: str | None = None,
-        schema_map: list[str] | None = None,
-        offset: int = 0,
-        limit: int = 100,
-    ) -> ValidateResult:
-        from graph.schema.mapping import schema_outside_tree
-
-        with self.session() as kb:
-            outside = [e for e in schema_map or [] if schema_outside_tree(e, kb.settings.root)]
-            if outside:  # refused before anything is opened: no existence oracle, no content quoted
-                raise BadRequestError(
-                    f"schema_map {outside[0]!r}: SCHEMA must be a path relative to the corpus root that stays "
-                    "inside it (no absolute path, '..' past the root, or link out of the tree); e.g. "
-                    "'config/*.json=schemas/config.json'."
-                )
-            found, notes = kb.check(schema_map=list(schema_map or []))
-            others = kb.catalogue.query_dicts(f"SELECT {_FINDING_COLS} FROM findings WHERE source <> 'validate'")
-        every = [_finding(r) for r in others] + [f.model_copy(update={"message": clip(f.message)}) for f in found]
-        if paths:
-            every = [f for f in every if _matches(f.path, [p.strip().removeprefix("./") for p in paths])]
-        if severity:
-            every = [f for f in every if f.severity == severity]
-        every.sort(key=lambda f: (_ORDER.get(f.severity, 3), f.path, f.line or 0, f.rule, f.message))
-        counts = {s: sum(1 for f in every if f.severity == s) for s in _ORDER}
-        shown, truncated, note = _page(every, offset, limit, self.max_chars, "findings")
-        return ValidateResult(
-            total=len(every),
-            offset=offset,
-            limit=limit,
-            findings=shown,
-            counts=counts,
-            notes=[clip(n) for n in notes],
-            truncated=truncated,
-            note=note,
-        )
-
-    # -- duplicates and drift -------------------------------------------------------------------
-
-    def duplicates(
-        self,
-        kinds: list[str] | None = None,
-        min_leaves: int = 5,
-        threshold: float = 0.8,
-        semantic_threshold: float = 0.9,
-        suggest: bool = False,
-        offset: int = 0,
-        limit: int = 20,
-    ) -> DuplicatesResult:
-        with self.session() as kb:
-            groups: list[DuplicateGroup] = kb.duplicates(
-                list(kinds) if kinds else None,
-                as_frame=False,
-                min_leaves=min_leaves,
-                threshold=threshold,
-                semantic_threshold=semantic_threshold,
-                suggest=suggest,
-            )
-        cut = False
-        small = []
-        for g in groups:
-            update: dict[str, Any] = {"suggestion": clip(g.suggestion, MAX_SNIPPET)}
-            if len(g.members) > MAX_MEMBERS:
-                update["members"] = g.members[:MAX_MEMBERS]
-                cut = True
-            small.append(g.model_copy(update=update))
-        shown, truncated, note = _page(small, offset, limit, self.max_chars, "groups")
-        if cut and any(len(g.members) == MAX_MEMBERS for g in shown):
-            note = (note + "; " if note else "") + f"groups list at most {MAX_MEMBERS} members each"
-            truncated = True
-        return DuplicatesResult(groups=shown, total=len(groups), offset=offset, truncated=truncated, note=note)
-
-    def drift(
-        self, effective: str | None = None, path: str | None = None, offset: int = 0, limit: int | None = None
-    ) -> DriftResult:
-        if effective:
-            with self.session() as kb:
-                rows = kb.effective(effective, path=path or None, as_frame=False)
-            keys = [EffectiveValue(**{**r, "value": clip(r["value"])}) for r in rows]
-            shown, truncated, note = _page(keys, offset, limit or 200, self.max_chars, "keys")
-            return DriftResult(
-                env=effective, keys=shown, total=len(keys), offset=offset, truncated=truncated, note=note
-            )
-        from kb.drift import key_lines
-
-        with self.session() as kb:
-            groups: list[DriftGroup] = kb.drift(as_frame=False)
-            if path:
-                groups = [g for g in groups if _matches_any(g.files, path)]
-            lines = key_lines(kb.catalogue, groups)
-        located = []
-        cut = False
-        for g in groups:
-            missing, differing = g.missing[:MAX_MEMBERS], g.differing[:MAX_MEMBERS]
-            cut = cut or len(missing) < len(g.missing) or len(differing) < len(g.differing)
-            differing = [d.model_copy(update={"values": {p: clip(v) for p, v in d.values.items()}}) for d in differing]
-            key_paths = {m.key_path for m in missing} | {d.key_path for d in differing}
-            locations = [
-                KeyLocation(path=p, key_path=k, line=line)
-                for (p, k), line in sorted(lines.items())
-                if p in g.files and k in key_paths and line
-            ]
-            located.append(LocatedDriftGroup(files=g.files, missing=missing, differing=differing, locations=locations))
-        shown, truncated, note = _page(located, offset, limit or 20, self.max_chars, "groups")
-        if cut:
-            note = (note + "; " if note else "") + f"each group lists at most {MAX_MEMBERS} missing and differing keys"
-            truncated = True
-        return DriftResult(groups=shown, total=len(located), offset=offset, truncated=truncated, note=note)
-
-    # -- the dependency graph -------------------------------------------------------------------
-
-    def graph(
-        self, path: str, direction: GraphDirection, transitive: bool = False, offset: int = 0, limit: int = 100
-    ) -> GraphResult:
-        from graph import queries as graph_queries
-
-        rel = _rel(path)
-        with self.session() as kb:
-            g = kb.graph()
-            rows = (
-                graph_queries.dependencies(g, rel, transitive=transitive)
-                if direction == "deps"
-                else graph_queries.impact(g, rel)
-            )
-        fields = set(GraphLink.model_fields)
-        links = []
-        for row in rows:
-            values = {k: v for k, v in row.items() if k in fields}
-            if values.get("kinds") is not None and not isinstance(values["kinds"], str):
-                values["kinds"] = ",".join(map(str, values["kinds"]))
-            links.append(GraphLink(**values))
-        shown, truncated, note = _page(links, offset, limit, self.max_chars, "files")
-        return GraphResult(
-            path=rel,
-            direction=direction,
-            transitive=transitive or direction == "impact",
-            files=shown,
-            total=len(links),
-            truncated=truncated,
-            note=note,
-        )
-
-    # -- SQL and ingest -------------------------------------------------------------------------
-
-    def sql(self, query: str, limit: int = 100) -> SqlResult:
-        if not query.strip().rstrip(";").strip():
-            raise BadRequestError(
-                "Empty query: give one SELECT statement, e.g. SELECT format, count(*) FROM files GROUP BY 1."
-            )
-        with self.session() as kb, kb.snapshot() as snap:
-            columns, rows, more = snap.catalogue.sql_limited(
-                query, max_rows=limit, timeout=self.settings.request_timeout or None
-            )
-        cells = [[_cell(v) for v in r] for r in rows]
-        used, n = len(json.dumps(columns)), 0
-        for r in cells:
-            used += len(json.dumps(r, ensure_ascii=False, default=str)) + 2
-            if used > self.max_chars:
-                break
-            n += 1
-        note = None
-        if n < len(cells):
-            note = (
-                f"cut to {n} rows to fit {self.max_chars:,} characters; select fewer columns or add WHERE/LIMIT/OFFSET"
-            )
-        elif more:
-            note = f"limit {limit} rows reached; there are more: add WHERE, aggregate, or page with LIMIT/OFFSET"
-        return SqlResult(columns=columns, rows=cells[:n], limit=limit, truncated=note is not None, note=note)
-
-    def ingest(self) -> RunSummary:
-        if not self.allow_ingest:
-            raise BadRequestError("This server is read-only: start it with `kb mcp --allow-ingest` to re-ingest.")
-        with self.session() as kb:
-            return kb.ingest()
-
-    # -- description ----------------------------------------------------------------------------
-
-    def stats(self) -> Stats:
-        with self.session() as kb:
-            st = kb.stats()
-        st["db"] = str(st.get("db"))
-        return Stats(**{name: st[name] for name in Stats.model_fields if name in st})
-
-    def about(self) -> str:
-        """A README-level description of the KB: what the tree holds, counts, the last run, how to ask."""
-        with self.session() as kb, kb.snapshot() as snap:
-            st = kb.stats()
-            embedder = snap.gen.embedder
-            stale = snap.catalogue.get_meta("validation_stale")
-            tables = snap.catalogue.tables()
-        last = st.get("last_run") or {}
-        lines = [
-            f"# Knowledge base of {st.get('root') or '(no root recorded)'}",
-            "",
-            f"A kb catalogue at `{st['db']}`: **{st['files']:,} files** ({st['bytes']:,} bytes), "
-            f"{st['records']:,} key/value records, {st['chunks']:,} search chunks, {st['findings']:,} stored findings.",
-            "",
-            "Every answer of the tools cites `path:line`. Secrets were redacted at ingest: a credential appears "
-            "only as `[REDACTED:plaintext-secret:<fingerprint>]`.",
-            "",
-            "## Last ingest",
-            "",
-        ]
-        if last:
-            lines.append(
-                f"Run {last.get('id')}, {last.get('status')}, started {last.get('started_at')}, finished "
-                f"{last.get('finished_at')} ({last.get('seconds')} s): {last.get('files_seen')} files seen, "
-                f"{last.get('added')} added, {last.get('changed')} changed, {last.get('removed')} removed, "
-                f"{last.get('unchanged')} unchanged."
-            )
-        else:
-            lines.append("No ingest has run yet.")
-        lines += ["", "## Formats", "", "| format | files |", "| --- | ---: |"]
-        lines += [f"| {fmt} | {n:,} |" for fmt, n in st["files_by_format"].items()]
-        lines += ["", "## Stored findings", ""]
-        if st["findings_by_rule"]:
-            sev = ", ".join(
-                f"{n} {s}" for s, n in sorted(st["findings_by_severity"].items(), key=lambda x: _ORDER.get(x[0], 3))
-            )
-            lines += [f"By severity: {sev}.", "", "| rule | findings |", "| --- | ---: |"]
-            lines += [f"| {rule} | {n:,} |" for rule, n in st["findings_by_rule"].items()]
-        else:
-            lines.append("None.")
-        if stale != "false":
-            lines += [
-                "",
-                "Validation findings are not stored or out of date: call the `validate` tool for a fresh check.",
-            ]
-        lines += [
-            "",
-            "## Search index",
-            "",
-            (
-                f"Embedder `{embedder.get('name')}`"
-                + (f" ({embedder.get('dim')} dimensions)" if embedder.get("dim") else "")
-                + "; hybrid, semantic and keyword search available."
-            )
-            if embedder
-            else "No vectors: use `search` with mode `keyword`, or re-run `kb ingest` with embedding on.",
-            "",
-            "## Tools",
-            "",
-            "- `search`: a question in words or an identifier (hybrid keyword + vector); filters `format`, `path`.",
-            "- `find_key`: records whose key path matches a glob (`*.timeout*`, `services.*.image`).",
-            "- `show_file`: one file's records (key path, value, line) and findings.",
-            "- `validate`: broken references, undefined variables, cycles, schema violations, secrets, parse errors; "
-            "`findings`: the stored ones.",
-            "- `impact` / `dependencies`: what depends on a file / what it references.",
-            "- `drift`: keys missing or differing between environments; `effective` gives one environment's values.",
-            "- `duplicates`: copied files and blocks.",
-            f"- `sql`: read-only SQL over the catalogue; tables: {', '.join(t for t in tables if not t.startswith('_'))}.",
-        ]
-        return "\n".join(lines) + "\n"
-
-
 def _rel(path: str) -> str:
     """A catalogue key from a tool's ``path`` argument; never a path outside the tree."""
     try:
@@ -607,15 +142,9 @@ def _rel(path: str) -> str:
         ) from None
 
 
-def _matches_any(files: list[str], pattern: str) -> bool:
-    return any(_matches(f, [pattern.strip().removeprefix("./")]) for f in files)
-
-
 # ---------------------------------------------------------------------------------------------
-# The MCP server
+# The tools' parameters, declared once: the methods below use them, and create_server reads them
 # ---------------------------------------------------------------------------------------------
-
-_READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 
 PathArg = Annotated[
     str,
@@ -648,55 +177,59 @@ FindingLimit = Annotated[int, _limit("findings")]
 GroupLimit = Annotated[int, _limit("groups", 100)]
 FileLimit = Annotated[int, _limit("files")]
 RowLimit = Annotated[int, _limit("rows")]
+SeverityArg = Annotated[Severity | None, Field(description="Only this severity.")]
 
 
-def _answer(fn: Callable[..., Any], **kwargs: Any) -> CallToolResult:
-    """Run a tool body; kb errors become tool errors that say how to fix the call."""
-    try:
-        result = fn(**kwargs)
-    except KBError as exc:
-        raise ToolError(exc.message) from exc
-    if isinstance(result, RunSummary):
-        text = (
-            f"run {result.run_id} {result.status}: {result.files_seen} files seen, {result.added} added, "
-            f"{result.changed} changed, {result.removed} removed, {result.unchanged} unchanged, "
-            f"{result.chunks_embedded} chunks embedded in {result.seconds:.1f} s"
-        )
-    else:
-        text = result.text()
-    return CallToolResult(
-        content=[TextContent(type="text", text=text)], structured_content=result.model_dump(mode="json")
-    )
+# ---------------------------------------------------------------------------------------------
+# The tools, as plain Python
+# ---------------------------------------------------------------------------------------------
 
 
-def _instructions(tools: KBTools) -> str:
-    root = None
-    with contextlib.suppress(KBError, OSError), tools.session() as kb:
-        root = kb.catalogue.get_meta("root")
-    where = f" of the configuration tree at {root}" if root else ""
-    return (
-        f"kb: a semantic knowledge base{where} (JSON, YAML, TOML, INI, .env, .properties, Markdown, Dockerfiles). "
-        "Answers cite path:line; secrets appear only as [REDACTED:...]. Use `search` for a question in words or "
-        "an identifier, `find_key` when you know (part of) a key path, `show_file` for one file's values, "
-        "`validate` (fresh check) or `findings` (stored) for problems, `impact`/`dependencies` before changing a "
-        "file, `drift` to compare environments (effective=ENV for one environment's final values), `duplicates` "
-        "for copies, and `sql` for anything else. Long answers are cut and say how to get the rest. "
-        "The resource kb://about describes the tree."
-    )
+class KBTools:
+    """The answers of the MCP tools over the KB ``settings.db`` (see the module docstring).
 
+    Each public method of :data:`TOOLS` (and :meth:`ingest`) is a tool as declared: parameters,
+    docstring and return model. Calls are serialised, each on the newest published generation.
+    ``allow_ingest`` opens the KB writable and allows :meth:`ingest`.
+    """
 
-def create_server(tools: KBTools) -> MCPServer:
-    """An ``MCPServer`` exposing ``tools`` (:data:`TOOLS`, plus ``ingest`` when allowed) and two resources."""
-    try:
-        kb_version = version("kb")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        kb_version = "0"
-    server: MCPServer = MCPServer(
-        "kb", title="kb knowledge base", version=kb_version, instructions=_instructions(tools), log_level="WARNING"
-    )
+    def __init__(self, settings: Settings, *, allow_ingest: bool = False, max_chars: int = MAX_CHARS) -> None:
+        self.settings = settings
+        self.allow_ingest = allow_ingest
+        self.max_chars = max_chars
+        # One KnowledgeBase for the server's life: every call reads the newest published
+        # generation, so `kb ingest` from another terminal is seen as soon as it publishes.
+        self.kb = KnowledgeBase(settings, read_only=not allow_ingest)
+        self.kb.notify = lambda msg: log.warning("%s", msg)
+        self._lock = threading.Lock()
 
-    @server.tool(annotations=_READ)
+    def preflight(self) -> None:
+        """Fail early, saying what to do, when there is no KB to serve."""
+        s = self.settings
+        if self.kb.generation() is None and not (self.allow_ingest and s.root is not None):
+            raise NotIndexedError(
+                f"No knowledge base at '{s.db}'. Build one with `kb ingest PATH --db {s.db}`, or start "
+                f"`kb mcp --db {s.db} --root PATH --allow-ingest` and call the ingest tool."
+            )
+
+    def warm(self) -> None:
+        """Load the query model, when the KB's vectors were made by it, so the first search does not wait."""
+        try:
+            self.kb.warm_up()
+        except Exception:
+            log.debug("warm-up failed", exc_info=True)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[KnowledgeBase]:
+        """The KB, for one call."""
+        with self._lock:
+            self.preflight()
+            yield self.kb
+
+    # -- search and lookups ---------------------------------------------------------------------
+
     def search(
+        self,
         query: Annotated[
             str,
             Field(
@@ -731,20 +264,63 @@ def create_server(tools: KBTools) -> MCPServer:
         all: Annotated[
             bool, Field(description="Every matching file once (up to 100) instead of the k best hits.")
         ] = False,
-    ) -> Annotated[CallToolResult, SearchResult]:
+    ) -> SearchResult:
         """Search the configuration tree. Each hit is path:line_start-line_end with the key path at the best
         line, the lines that answer (path:line key.path = value) and a snippet (secrets redacted).
         "Which ..." questions get each matching file once."""
-        return _answer(tools.search, query=query, mode=mode, format=format, path=path, k=k, all_files=all)
+        text = query.replace("\x00", " ")
+        with self.session() as kb:
+            found = kb.search_result(text, k=k, mode=mode, format=format or None, path=path or None, all_files=all)
+        hits: list[Hit] = list(found.hits)
+        hits = [
+            h.model_copy(update={"snippet": clip(h.snippet, MAX_SNIPPET), "key_path": clip(h.key_path)}) for h in hits
+        ]
+        n = _fit(hits, self.max_chars)
+        note = None
+        if n < len(hits):
+            note = f"cut to {n} of {len(hits)} hits to fit {self.max_chars:,} characters; ask with a smaller k"
+        return SearchResult(
+            query=query, mode=mode, hits=hits[:n], truncated=n < len(hits), note=note, grouped=found.grouped
+        )
 
-    @server.tool(annotations=_READ)
-    def show_file(path: PathArg, offset: Offset = 0, limit: RecordLimit = 200) -> Annotated[CallToolResult, FileResult]:
+    def show_file(self, path: PathArg, offset: Offset = 0, limit: RecordLimit = 200) -> FileResult:
         """One catalogued file: format, size, status, its records in line order (path:line key.path = value)
         and its findings. Read from the catalogue, never from disk; secrets are redacted."""
-        return _answer(tools.show_file, path=path, offset=offset, limit=limit)
+        rel = _rel(path)
+        with self.session() as kb:
+            detail = kb.file(rel, offset=offset, limit=limit)
+        info, total = detail.file, detail.total
+        rows = [r.model_copy(update={"value": clip(r.value)}) for r in detail.records]
+        found = [f.model_copy(update={"message": clip(f.message)}) for f in detail.findings]
+        notes = []
+        kept = _fit(found[:MAX_MEMBERS], self.max_chars // 3)  # findings take at most a third of the answer
+        if kept < len(found):
+            notes.append(f"first {kept} of {len(found)} findings: use the findings tool with path={info.path!r}")
+            found = found[:kept]
+        budget = self.max_chars - len(info.model_dump_json()) - sum(len(f.model_dump_json()) + 2 for f in found)
+        n = _fit(rows, budget)
+        rest = total - offset - n
+        if rest > 0:
+            why = (
+                f"cut to {n} records to fit {self.max_chars:,} characters"
+                if n < len(rows)
+                else f"limit {limit} reached"
+            )
+            notes.insert(0, f"{why}; {rest} more records: call again with offset={offset + n}")
+        note = "; ".join(notes) or None
+        return FileResult(
+            file=info,
+            total=total,
+            offset=offset,
+            limit=limit,
+            records=rows[:n],
+            findings=found,
+            truncated=note is not None,
+            note=note,
+        )
 
-    @server.tool(annotations=_READ)
     def find_key(
+        self,
         pattern: Annotated[
             str,
             Field(
@@ -760,12 +336,33 @@ def create_server(tools: KBTools) -> MCPServer:
         path: PathFilter = None,
         offset: Offset = 0,
         limit: RecordLimit = 100,
-    ) -> Annotated[CallToolResult, KeyMatches]:
+    ) -> KeyMatches:
         """Records whose key path matches a glob, with their values and path:line, in path order."""
-        return _answer(tools.find_key, pattern=pattern, path=path, offset=offset, limit=limit)
+        with self.session() as kb:
+            found = kb.key_matches(pattern, path=path or None, limit=limit + 1, offset=offset)
+        rows = [r.model_copy(update={"value": clip(r.value)}) for r in found]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        n = _fit(rows, self.max_chars)
+        note = None
+        if n < len(rows):
+            note = f"cut to {n} records to fit {self.max_chars:,} characters; call again with offset={offset + n}"
+        elif more:
+            note = f"limit {limit} reached; more records: call again with offset={offset + n}, or narrow the pattern"
+        return KeyMatches(
+            pattern=pattern,
+            path=path,
+            offset=offset,
+            limit=limit,
+            records=rows[:n],
+            truncated=note is not None,
+            note=note,
+        )
 
-    @server.tool(annotations=_READ)
+    # -- problems -------------------------------------------------------------------------------
+
     def validate(
+        self,
         paths: Annotated[
             list[str] | None,
             Field(
@@ -776,7 +373,7 @@ def create_server(tools: KBTools) -> MCPServer:
                 ),
             ),
         ] = None,
-        severity: Annotated[Severity | None, Field(description="Only this severity.")] = None,
+        severity: SeverityArg = None,
         schema_map: Annotated[
             list[str] | None,
             Field(
@@ -789,16 +386,27 @@ def create_server(tools: KBTools) -> MCPServer:
         ] = None,
         offset: Offset = 0,
         limit: FindingLimit = 100,
-    ) -> Annotated[CallToolResult, ValidateResult]:
+    ) -> ValidateResult:
         """Check the tree now: broken references, undefined ${VARS}, reference cycles, JSON Schema violations and
         orphans, with ingest's parse errors and plaintext secrets; worst first, each at path:line. Nothing is
         stored."""
-        return _answer(
-            tools.validate, paths=paths, severity=severity, schema_map=schema_map, offset=offset, limit=limit
+        with self.session() as kb:
+            found = kb.problems(paths or None, severity=severity or None, schema_map=schema_map, confined=True)
+        every = [f.model_copy(update={"message": clip(f.message)}) for f in found.findings]
+        shown, truncated, note = _page(every, offset, limit, self.max_chars, "findings")
+        return ValidateResult(
+            total=len(every),
+            offset=offset,
+            limit=limit,
+            findings=shown,
+            counts=found.counts,
+            notes=[clip(n) for n in found.notes],
+            truncated=truncated,
+            note=note,
         )
 
-    @server.tool(annotations=_READ)
     def findings(
+        self,
         rule: Annotated[
             str | None,
             Field(
@@ -809,17 +417,37 @@ def create_server(tools: KBTools) -> MCPServer:
                 ),
             ),
         ] = None,
-        severity: Annotated[Severity | None, Field(description="Only this severity.")] = None,
+        severity: SeverityArg = None,
         path: PathFilter = None,
         offset: Offset = 0,
         limit: FindingLimit = 100,
-    ) -> Annotated[CallToolResult, FindingsResult]:
+    ) -> FindingsResult:
         """Stored findings, worst first: ingest's, and validation's from the last `kb validate` (use the validate
         tool for a fresh check)."""
-        return _answer(tools.findings, rule=rule, severity=severity, path=path, offset=offset, limit=limit)
+        with self.session() as kb:
+            page = kb.findings_page(
+                rule=rule or None, severity=severity or None, path=path or None, offset=offset, limit=limit
+            )
+        total = page.total
+        found = [f.model_copy(update={"message": clip(f.message)}) for f in page.findings]
+        n = _fit(found, self.max_chars)
+        rest = total - offset - n
+        note = None
+        if rest > 0:
+            why = (
+                f"cut to {n} findings to fit {self.max_chars:,} characters"
+                if n < len(found)
+                else f"limit {limit} reached"
+            )
+            note = f"{why}; {rest} more: call again with offset={offset + n}, or filter by rule, severity or path"
+        return FindingsResult(
+            total=total, offset=offset, limit=limit, findings=found[:n], truncated=note is not None, note=note
+        )
 
-    @server.tool(annotations=_READ)
+    # -- duplicates and drift -------------------------------------------------------------------
+
     def duplicates(
+        self,
         kinds: Annotated[
             list[DuplicateKind] | None,
             Field(
@@ -835,22 +463,34 @@ def create_server(tools: KBTools) -> MCPServer:
         suggest: Annotated[bool, Field(description="Add a proposed base + overlays to near-duplicate files.")] = False,
         offset: Offset = 0,
         limit: GroupLimit = 20,
-    ) -> Annotated[CallToolResult, DuplicatesResult]:
+    ) -> DuplicatesResult:
         """Duplicate groups, largest saving first: each member at path:line_start-line_end with its key path,
         and the lines folding the group would save."""
-        return _answer(
-            tools.duplicates,
-            kinds=kinds,
-            min_leaves=min_leaves,
-            threshold=threshold,
-            semantic_threshold=semantic_threshold,
-            suggest=suggest,
-            offset=offset,
-            limit=limit,
-        )
+        with self.session() as kb:
+            groups = kb.duplicates(
+                list(kinds) if kinds else None,
+                as_frame=False,
+                min_leaves=min_leaves,
+                threshold=threshold,
+                semantic_threshold=semantic_threshold,
+                suggest=suggest,
+            )
+        cut = False
+        small = []
+        for g in groups:
+            update: dict[str, Any] = {"suggestion": clip(g.suggestion, MAX_SNIPPET)}
+            if len(g.members) > MAX_MEMBERS:
+                update["members"] = g.members[:MAX_MEMBERS]
+                cut = True
+            small.append(g.model_copy(update=update))
+        shown, truncated, note = _page(small, offset, limit, self.max_chars, "groups")
+        if cut and any(len(g.members) == MAX_MEMBERS for g in shown):
+            note = (note + "; " if note else "") + f"groups list at most {MAX_MEMBERS} members each"
+            truncated = True
+        return DuplicatesResult(groups=shown, total=len(groups), offset=offset, truncated=truncated, note=note)
 
-    @server.tool(annotations=_READ)
     def drift(
+        self,
         effective: Annotated[
             str | None,
             Field(
@@ -871,29 +511,70 @@ def create_server(tools: KBTools) -> MCPServer:
                 description=(f"Most groups (default 20), or with effective most keys (default 200), 1 to {MAX_PAGE}."),
             ),
         ] = None,
-    ) -> Annotated[CallToolResult, DriftResult]:
+    ) -> DriftResult:
         """Keys missing from, or differing between, sibling environment files (config/{base,staging,production}.*,
         values-*.yaml, .env.*, application-{env}.properties), with each value's path:line."""
-        return _answer(tools.drift, effective=effective, path=path, offset=offset, limit=limit)
+        if effective:
+            with self.session() as kb:
+                values = kb.effective_values(effective, path=path or None)
+            keys = [v.model_copy(update={"value": clip(v.value)}) for v in values]
+            shown, truncated, note = _page(keys, offset, limit or 200, self.max_chars, "keys")
+            return DriftResult(
+                env=effective, keys=shown, total=len(keys), offset=offset, truncated=truncated, note=note
+            )
+        with self.session() as kb:
+            groups = kb.located_drift(path or None)
+        located = []
+        cut = False
+        for g in groups:
+            missing, differing = g.missing[:MAX_MEMBERS], g.differing[:MAX_MEMBERS]
+            cut = cut or len(missing) < len(g.missing) or len(differing) < len(g.differing)
+            differing = [d.model_copy(update={"values": {p: clip(v) for p, v in d.values.items()}}) for d in differing]
+            keys_shown = {m.key_path for m in missing} | {d.key_path for d in differing}
+            locations = [x for x in g.locations if x.key_path in keys_shown]
+            located.append(g.model_copy(update={"missing": missing, "differing": differing, "locations": locations}))
+        shown, truncated, note = _page(located, offset, limit or 20, self.max_chars, "groups")
+        if cut:
+            note = (note + "; " if note else "") + f"each group lists at most {MAX_MEMBERS} missing and differing keys"
+            truncated = True
+        return DriftResult(groups=shown, total=len(located), offset=offset, truncated=truncated, note=note)
 
-    @server.tool(annotations=_READ)
-    def impact(path: PathArg, offset: Offset = 0, limit: FileLimit = 100) -> Annotated[CallToolResult, GraphResult]:
+    # -- the dependency graph -------------------------------------------------------------------
+
+    def impact(self, path: PathArg, offset: Offset = 0, limit: FileLimit = 100) -> GraphResult:
         """Every file that depends on this one, directly (depth 1, with the referencing path:line) or through
         others: what a change to it could break."""
-        return _answer(tools.graph, path=path, direction="impact", offset=offset, limit=limit)
+        return self._links(path, "impact", True, offset, limit)
 
-    @server.tool(annotations=_READ)
     def dependencies(
+        self,
         path: PathArg,
         transitive: Annotated[bool, Field(description="Also what the dependencies depend on, recursively.")] = False,
         offset: Offset = 0,
         limit: FileLimit = 100,
-    ) -> Annotated[CallToolResult, GraphResult]:
+    ) -> GraphResult:
         """What this file references (files it needs), with the kind and the line of each reference."""
-        return _answer(tools.graph, path=path, direction="deps", transitive=transitive, offset=offset, limit=limit)
+        return self._links(path, "deps", transitive, offset, limit)
 
-    @server.tool(annotations=_READ)
+    def _links(self, path: str, direction: GraphDirection, transitive: bool, offset: int, limit: int) -> GraphResult:
+        rel = _rel(path)
+        with self.session() as kb:
+            links = kb.links(rel, direction, transitive=transitive)
+        shown, truncated, note = _page(links, offset, limit, self.max_chars, "files")
+        return GraphResult(
+            path=rel,
+            direction=direction,
+            transitive=transitive or direction == "impact",
+            files=shown,
+            total=len(links),
+            truncated=truncated,
+            note=note,
+        )
+
+    # -- SQL and ingest -------------------------------------------------------------------------
+
     def sql(
+        self,
         query: Annotated[
             str,
             Field(
@@ -907,21 +588,193 @@ def create_server(tools: KBTools) -> MCPServer:
             ),
         ],
         limit: RowLimit = 100,
-    ) -> Annotated[CallToolResult, SqlResult]:
+    ) -> SqlResult:
         """Read-only SQL over the catalogue (no writes, no other files), e.g. SELECT format, count(*) FROM files
         GROUP BY 1. Long answers are cut; values are redacted as everywhere."""
-        return _answer(tools.sql, query=query, limit=limit)
-
-    if tools.allow_ingest:
-
-        @server.tool(
-            annotations=ToolAnnotations(
-                read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+        if not query.strip().rstrip(";").strip():
+            raise BadRequestError(
+                "Empty query: give one SELECT statement, e.g. SELECT format, count(*) FROM files GROUP BY 1."
             )
+        with self.session() as kb:
+            columns, rows, more = kb.sql_rows(query, limit=limit, timeout=self.settings.request_timeout or None)
+        cells = [[_cell(v) for v in r] for r in rows]
+        used, n = len(json.dumps(columns)), 0
+        for r in cells:
+            used += len(json.dumps(r, ensure_ascii=False, default=str)) + 2
+            if used > self.max_chars:
+                break
+            n += 1
+        note = None
+        if n < len(cells):
+            note = (
+                f"cut to {n} rows to fit {self.max_chars:,} characters; select fewer columns or add WHERE/LIMIT/OFFSET"
+            )
+        elif more:
+            note = f"limit {limit} rows reached; there are more: add WHERE, aggregate, or page with LIMIT/OFFSET"
+        return SqlResult(columns=columns, rows=cells[:n], limit=limit, truncated=note is not None, note=note)
+
+    def ingest(self) -> RunSummary:
+        """Re-ingest the corpus root incrementally (changed files only) and update the search index."""
+        if not self.allow_ingest:
+            raise BadRequestError("This server is read-only: start it with `kb mcp --allow-ingest` to re-ingest.")
+        with self.session() as kb:
+            return kb.ingest()
+
+    # -- description ----------------------------------------------------------------------------
+
+    def stats(self) -> Stats:
+        with self.session() as kb:
+            st = kb.stats()
+        st["db"] = str(st.get("db"))
+        return Stats(**{name: st[name] for name in Stats.model_fields if name in st})
+
+    def about(self) -> str:
+        """A README-level description of the KB: what the tree holds, counts, the last run, how to ask."""
+        with self.session() as kb:
+            view = kb.overview()
+        st, embedder, stale, tables = view["stats"], view["embedder"], view["validation_stale"], view["tables"]
+        last = st.get("last_run") or {}
+        lines = [
+            f"# Knowledge base of {st.get('root') or '(no root recorded)'}",
+            "",
+            f"A kb catalogue at `{st['db']}`: **{st['files']:,} files** ({st['bytes']:,} bytes), "
+            f"{st['records']:,} key/value records, {st['chunks']:,} search chunks, {st['findings']:,} stored findings.",
+            "",
+            "Every answer of the tools cites `path:line`. Secrets were redacted at ingest: a credential appears "
+            "only as `[REDACTED:plaintext-secret:<fingerprint>]`.",
+            "",
+            "## Last ingest",
+            "",
+        ]
+        if last:
+            lines.append(
+                f"Run {last.get('id')}, {last.get('status')}, started {last.get('started_at')}, finished "
+                f"{last.get('finished_at')} ({last.get('seconds')} s): {last.get('files_seen')} files seen, "
+                f"{last.get('added')} added, {last.get('changed')} changed, {last.get('removed')} removed, "
+                f"{last.get('unchanged')} unchanged."
+            )
+        else:
+            lines.append("No ingest has run yet.")
+        lines += ["", "## Formats", "", "| format | files |", "| --- | ---: |"]
+        lines += [f"| {fmt} | {n:,} |" for fmt, n in st["files_by_format"].items()]
+        lines += ["", "## Stored findings", ""]
+        if st["findings_by_rule"]:
+            sev = ", ".join(
+                f"{n} {s}"
+                for s, n in sorted(
+                    st["findings_by_severity"].items(),
+                    key=lambda x: SEVERITIES.index(x[0]) if x[0] in SEVERITIES else 1,
+                )
+            )
+            lines += [f"By severity: {sev}.", "", "| rule | findings |", "| --- | ---: |"]
+            lines += [f"| {rule} | {n:,} |" for rule, n in st["findings_by_rule"].items()]
+        else:
+            lines.append("None.")
+        if stale:
+            lines += [
+                "",
+                "Validation findings are not stored or out of date: call the `validate` tool for a fresh check.",
+            ]
+        lines += [
+            "",
+            "## Search index",
+            "",
+            (
+                f"Embedder `{embedder.get('name')}`"
+                + (f" ({embedder.get('dim')} dimensions)" if embedder.get("dim") else "")
+                + "; hybrid, semantic and keyword search available."
+            )
+            if embedder
+            else "No vectors: use `search` with mode `keyword`, or re-run `kb ingest` with embedding on.",
+            "",
+            "## Tools",
+            "",
+            "- `search`: a question in words or an identifier (hybrid keyword + vector); filters `format`, `path`.",
+            "- `find_key`: records whose key path matches a glob (`*.timeout*`, `services.*.image`).",
+            "- `show_file`: one file's records (key path, value, line) and findings.",
+            "- `validate`: broken references, undefined variables, cycles, schema violations, secrets, parse errors; "
+            "`findings`: the stored ones.",
+            "- `impact` / `dependencies`: what depends on a file / what it references.",
+            "- `drift`: keys missing or differing between environments; `effective` gives one environment's values.",
+            "- `duplicates`: copied files and blocks.",
+            f"- `sql`: read-only SQL over the catalogue; tables: {', '.join(tables)}.",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# The MCP server
+# ---------------------------------------------------------------------------------------------
+
+_READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+_WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+
+
+def _register(server: MCPServer, method: Callable[..., BaseModel], annotations: ToolAnnotations) -> None:
+    """Register ``method`` as the MCP tool of its name, as declared: its annotated parameters are the
+    input schema, its docstring the description, its return model the output schema; a call
+    answers the model's compact text with the model as structured content."""
+    sig = inspect.signature(method)
+    returns = Annotated[CallToolResult, sig.return_annotation]
+
+    @functools.wraps(method)
+    def tool(**kwargs: Any) -> CallToolResult:
+        return _answer(method, **kwargs)
+
+    tool.__signature__ = sig.replace(return_annotation=returns)  # type: ignore[attr-defined]
+    tool.__annotations__ = {**{p.name: p.annotation for p in sig.parameters.values()}, "return": returns}
+    server.tool(name=method.__name__, annotations=annotations)(tool)
+
+
+def _answer(fn: Callable[..., Any], **kwargs: Any) -> CallToolResult:
+    """Run a tool body; kb errors become tool errors that say how to fix the call."""
+    try:
+        result = fn(**kwargs)
+    except KBError as exc:
+        raise ToolError(exc.message) from exc
+    if isinstance(result, RunSummary):
+        text = (
+            f"run {result.run_id} {result.status}: {result.files_seen} files seen, {result.added} added, "
+            f"{result.changed} changed, {result.removed} removed, {result.unchanged} unchanged, "
+            f"{result.chunks_embedded} chunks embedded in {result.seconds:.1f} s"
         )
-        def ingest() -> Annotated[CallToolResult, RunSummary]:
-            """Re-ingest the corpus root incrementally (changed files only) and update the search index."""
-            return _answer(tools.ingest)
+    else:
+        text = result.text()
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)], structured_content=result.model_dump(mode="json")
+    )
+
+
+def _instructions(tools: KBTools) -> str:
+    root = None
+    with contextlib.suppress(KBError, OSError), tools.session() as kb:
+        root = kb.settings.root
+    where = f" of the configuration tree at {root}" if root else ""
+    return (
+        f"kb: a semantic knowledge base{where} (JSON, YAML, TOML, INI, .env, .properties, Markdown, Dockerfiles). "
+        "Answers cite path:line; secrets appear only as [REDACTED:...]. Use `search` for a question in words or "
+        "an identifier, `find_key` when you know (part of) a key path, `show_file` for one file's values, "
+        "`validate` (fresh check) or `findings` (stored) for problems, `impact`/`dependencies` before changing a "
+        "file, `drift` to compare environments (effective=ENV for one environment's final values), `duplicates` "
+        "for copies, and `sql` for anything else. Long answers are cut and say how to get the rest. "
+        "The resource kb://about describes the tree."
+    )
+
+
+def create_server(tools: KBTools) -> MCPServer:
+    """An ``MCPServer`` exposing ``tools`` (:data:`TOOLS`, plus ``ingest`` when allowed) and two resources."""
+    try:
+        kb_version = version("kb")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        kb_version = "0"
+    server: MCPServer = MCPServer(
+        "kb", title="kb knowledge base", version=kb_version, instructions=_instructions(tools), log_level="WARNING"
+    )
+
+    for name in TOOLS:
+        _register(server, getattr(tools, name), _READ)
+    if tools.allow_ingest:
+        _register(server, tools.ingest, _WRITE)
 
     @server.resource(
         "kb://about",

@@ -1,7 +1,16 @@
-"""Route handlers, one module per area; :data:`ROUTES` lists every handler the app mounts."""
+"""Route handlers, one module per area; :data:`ROUTES` is what the app mounts.
+
+The guards sit on routers, once: every read route is behind :func:`api.auth.require_read`, the one
+write route (``POST /ingest``) behind :func:`api.auth.require_write`; ``/`` and ``/health`` stay open
+(a browser and a load balancer reach them without a token).
+"""
 
 from __future__ import annotations
 
+from litestar import Router
+from litestar.types import ControllerRouterHandler
+
+from api.auth import require_read, require_write
 from api.routes.changes import blame, changes
 from api.routes.duplicates import drift, duplicates
 from api.routes.files import file_detail, files
@@ -12,10 +21,9 @@ from api.routes.meta import health, index_page, metrics, stats
 from api.routes.report import report_json, report_page
 from api.routes.search import search
 
-__all__ = ["ROUTES"]
+__all__ = ["ROUTES", "READS", "WRITES", "OPEN"]
 
-ROUTES = [
-    index_page,
+READS: list[ControllerRouterHandler] = [
     search,
     findings,
     files,
@@ -29,7 +37,16 @@ ROUTES = [
     report_page,
     report_json,
     stats,
-    health,
     metrics,
-    ingest,
+]
+"""The data routes: open unless ``KB_API_READ_KEY`` is set."""
+WRITES: list[ControllerRouterHandler] = [ingest]
+"""The routes that change the KB: only with ``KB_API_KEY``."""
+OPEN: list[ControllerRouterHandler] = [index_page, health]
+"""Reachable without a token."""
+
+ROUTES: list[ControllerRouterHandler] = [
+    *OPEN,
+    Router("/", guards=[require_read], route_handlers=READS),
+    Router("/", guards=[require_write], route_handlers=WRITES),
 ]

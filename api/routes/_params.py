@@ -1,9 +1,15 @@
-"""Shared parameter declarations: the API's limits live here, once."""
+"""Shared declarations: the API's limits, parameters and handler defaults live here, once.
+
+A read route is declared with :func:`read` (a GET run in a worker thread, documenting the
+Problem answers of the read guard and its own); the guards themselves sit on the routers in
+:mod:`api.routes`, not on each handler.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
+from litestar import get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
@@ -23,6 +29,7 @@ __all__ = [
     "PageNo",
     "PathFilter",
     "resolve_offset",
+    "read",
 ]
 
 Service = NamedDependency[KBService]
@@ -43,7 +50,10 @@ PathFilter = Annotated[
     str | None,
     Parameter(
         max_length=1000,
-        description=("A path relative to the corpus root, or a glob over such paths (e.g. services/*/config/*.yaml)."),
+        description=(
+            "A path relative to the corpus root (a file, or a folder and the files under it), or a glob over such "
+            "paths (e.g. services/*/config/*.yaml)."
+        ),
     ),
 ]
 
@@ -67,3 +77,9 @@ def problems(*codes: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the error answers of a route (all share the Problem body)."""
     wanted = sorted({400, 500, 503, *codes})
     return {c: ResponseSpec(Problem, description=_PROBLEM_TEXT[c]) for c in wanted}
+
+
+def read(path: str, *codes: int, **options: Any) -> get:
+    """The decorator of a read route: ``GET path``, run in a worker thread, documenting the Problem
+    answers of the read guard (401, 403) and ``codes``."""
+    return get(path, sync_to_thread=True, responses=problems(401, 403, *codes), **options)

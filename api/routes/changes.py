@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from litestar import get
 from litestar.params import Parameter
 
-from api.auth import require_read
-from api.routes._params import Limit, Offset, PageNo, PathFilter, Service, problems, resolve_offset
+from api.routes._params import Limit, Offset, PageNo, PathFilter, Service, read, resolve_offset
 from api.schemas import ChangesPage
 from kb.types import KeyHistory
 
@@ -29,7 +27,7 @@ Since = Annotated[
 ]
 
 
-@get("/changes", guards=[require_read], sync_to_thread=True, responses=problems(401, 403), tags=["changes"])
+@read("/changes", tags=["changes"])
 def changes(
     service: Service,
     key: KeyFilter = None,
@@ -46,15 +44,11 @@ def changes(
     """Key-level changes recorded at ingest, newest first: old and new values (secrets redacted),
     file and line, run and time, and the git commit and author when known. A moved file keeps its
     history: path= a file includes its earlier paths."""
-    from kb.changelog import query_changes
-
     start = resolve_offset(offset, limit, page)
-    with service.reading() as view:
-        total, rows = query_changes(view, key=key, path=path, since=since, change=change, limit=limit, offset=start)
-    return ChangesPage(total=total, offset=start, limit=limit, changes=rows)
+    return service.ready().change_page(key=key, path=path, since=since, change=change, offset=start, limit=limit)
 
 
-@get("/blame", guards=[require_read], sync_to_thread=True, responses=problems(401, 403, 404), tags=["changes"])
+@read("/blame", 404, tags=["changes"])
 def blame(
     service: Service,
     path: Annotated[str, Parameter(min_length=1, max_length=1000, description="A path relative to the corpus root.")],
@@ -64,7 +58,4 @@ def blame(
     doc: Annotated[int | None, Parameter(ge=0, le=100_000, description="Document index (multi-document YAML).")] = None,
 ) -> KeyHistory:
     """The history of one key: its value now, who last touched its line (git), every recorded change."""
-    from kb.changelog import key_history
-
-    with service.reading() as view:
-        return key_history(view, service.settings, path, key, doc=doc)
+    return service.ready().blame(path, key, doc=doc)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from litestar import get
 from litestar.params import Parameter
 
-from api.auth import require_read
-from api.routes._params import Service, problems
+from api.routes._params import Service, read
 from api.schemas import DriftResponse, DuplicatesResponse
 
 __all__ = ["duplicates", "drift"]
@@ -16,7 +14,7 @@ __all__ = ["duplicates", "drift"]
 Kind = Literal["exact", "canonical", "block", "near", "semantic"]
 
 
-@get("/duplicates", guards=[require_read], sync_to_thread=True, responses=problems(401, 403), tags=["duplicates"])
+@read("/duplicates", tags=["duplicates"])
 def duplicates(
     service: Service,
     kind: Annotated[
@@ -30,26 +28,18 @@ def duplicates(
     ] = False,
 ) -> DuplicatesResponse:
     """Duplicate groups: exact files, the same data in any format, repeated blocks, near and semantic duplicates."""
-    from kb import duplicates as duplicates_module
-
-    with service.reading() as view:
-        groups = duplicates_module.find_duplicates(
-            view,
-            service.settings,
-            kinds=list(kind) if kind else None,
-            min_leaves=min_leaves,
-            threshold=threshold,
-            semantic_threshold=semantic_threshold,
-            suggest=suggest,
-        )
+    groups = service.ready().duplicates(
+        list(kind) if kind else None,
+        as_frame=False,
+        min_leaves=min_leaves,
+        threshold=threshold,
+        semantic_threshold=semantic_threshold,
+        suggest=suggest,
+    )
     return DuplicatesResponse(groups=list(groups))
 
 
-@get("/drift", guards=[require_read], sync_to_thread=True, responses=problems(401, 403), tags=["duplicates"])
+@read("/drift", tags=["duplicates"])
 def drift(service: Service) -> DriftResponse:
     """Sibling files (base/staging/production, values-*.yaml, .env.*) with missing or differing keys."""
-    from kb import drift as drift_module
-
-    with service.reading() as view:
-        groups = drift_module.find_drift(view, service.settings)
-    return DriftResponse(groups=list(groups))
+    return DriftResponse(groups=list(service.ready().drift(as_frame=False)))

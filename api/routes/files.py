@@ -12,13 +12,10 @@ import re
 from typing import Annotated
 from urllib.parse import unquote
 
-from litestar import get
 from litestar.params import FromPath, Parameter
 
-from api import queries
-from api.auth import require_read
-from api.routes._params import Limit, Offset, PageNo, PathFilter, Service, problems, resolve_offset
-from api.schemas import FileDetail, FilesPage, RecordRow
+from api.routes._params import Limit, Offset, PageNo, PathFilter, Service, read, resolve_offset
+from api.schemas import FileDetail, FilesPage
 from kb.errors import NotIndexedError
 
 __all__ = ["files", "file_detail", "catalogue_path"]
@@ -58,7 +55,7 @@ def catalogue_path(raw: str) -> str:
     return unquote(rel) if "%5c" in rel.lower() and "\\" in unquote(rel) else rel
 
 
-@get("/files", guards=[require_read], sync_to_thread=True, responses=problems(401, 403), tags=["files"])
+@read("/files", tags=["files"])
 def files(
     service: Service,
     format: Annotated[str | None, Parameter(max_length=100, description="Only this format (yaml, json, ...).")] = None,
@@ -70,18 +67,10 @@ def files(
 ) -> FilesPage:
     """Catalogued files in path order, with the total across pages."""
     start = resolve_offset(offset, limit, page)
-    with service.reading() as view:
-        total, rows = queries.files_page(view, format=format, path=path, status=status, offset=start, limit=limit)
-    return FilesPage(total=total, offset=start, limit=limit, files=rows)
+    return service.ready().files_page(format=format, status=status, path=path, offset=start, limit=limit)
 
 
-@get(
-    "/files/{file_path:path}",
-    guards=[require_read],
-    sync_to_thread=True,
-    responses=problems(401, 403, 404),
-    tags=["files"],
-)
+@read("/files/{file_path:path}", 404, tags=["files"])
 def file_detail(
     service: Service,
     file_path: FromPath[str],
@@ -92,11 +81,4 @@ def file_detail(
     """A catalogued file: its metadata, a page of its records (key path, value, line) and its findings."""
     rel = catalogue_path(file_path)
     start = resolve_offset(offset, limit, page)
-    with service.reading() as view:
-        info = queries.file_info(view, rel)
-        if info is None:
-            raise _not_found(rel)
-        total, records, found = queries.file_records(view, rel, offset=start, limit=limit)
-    return FileDetail(
-        file=info, total=total, offset=start, limit=limit, records=[RecordRow(**r) for r in records], findings=found
-    )
+    return service.ready().file(rel, offset=start, limit=limit)

@@ -7,10 +7,8 @@ from pathlib import Path
 
 from litestar import MediaType, Request, Response, get
 
-from api import queries
-from api.auth import require_read
 from api.metrics import CONTENT_TYPE, Metrics
-from api.routes._params import Service, problems
+from api.routes._params import Service, problems, read
 from api.schemas import Health, Stats
 from api.service import KBService
 
@@ -41,11 +39,10 @@ def index_page() -> Response[bytes]:
     return Response(_page(), media_type=MediaType.HTML, headers=_PAGE_HEADERS)
 
 
-@get("/stats", guards=[require_read], sync_to_thread=True, responses=problems(401, 403), tags=["meta"])
+@read("/stats", tags=["meta"])
 def stats(service: Service) -> Stats:
     """Counts: files by format and status, records, chunks, findings by rule and severity, the last run."""
-    with service.reading() as view:
-        st = view.stats()
+    st = service.ready().stats()
     st["db"] = str(st.get("db"))
     return Stats(**{name: st[name] for name in Stats.model_fields if name in st})
 
@@ -56,8 +53,7 @@ def health(service: Service) -> Health:
     if service.kb.generation() is None:  # a KB the server is building: nothing published yet
         c = {"files": 0, "chunks": 0}
     else:
-        with service.reading() as view:
-            c = queries.counts(view)
+        c = service.ready().counts()
     return Health(
         status="ok",
         files=c["files"],
@@ -71,14 +67,7 @@ def health(service: Service) -> Health:
     )
 
 
-@get(
-    "/metrics",
-    guards=[require_read],
-    sync_to_thread=True,
-    responses=problems(401, 403),
-    tags=["meta"],
-    media_type=CONTENT_TYPE,
-)
+@read("/metrics", tags=["meta"], media_type=CONTENT_TYPE)
 def metrics(request: Request) -> Response[bytes]:
     """Prometheus text exposition: requests by route and status, latency histogram, index size."""
     registry: Metrics = request.app.state.metrics
@@ -89,8 +78,7 @@ def service_gauges(service: KBService) -> dict[str, tuple[str, float]]:
     """The gauges ``/metrics`` reads at each scrape: index size and ingest state."""
     gauges: dict[str, tuple[str, float]] = {}
     try:
-        with service.reading() as view:
-            c = queries.counts(view)
+        c = service.ready().counts()
     except Exception:
         c = None
     if c is not None:

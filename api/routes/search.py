@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from litestar import get
 from litestar.params import Parameter
 
-from api.auth import require_read
-from api.routes._params import MAX_K, MAX_QUERY, PathFilter, Service, problems
+from api.routes._params import MAX_K, MAX_QUERY, PathFilter, Service, read
 from api.schemas import SearchResponse
 from kb.errors import BadRequestError
 from kb.limits import DEFAULT_K
@@ -16,7 +14,7 @@ from kb.limits import DEFAULT_K
 __all__ = ["search"]
 
 
-@get("/search", guards=[require_read], sync_to_thread=True, responses=problems(401, 403, 404, 409), tags=["search"])
+@read("/search", 404, 409, tags=["search"])
 def search(
     service: Service,
     q: Annotated[

@@ -37,8 +37,7 @@ class Corpus:
             while d not in self.dirs:
                 self.dirs.add(d)
                 d = posixpath.dirname(d)
-        root = settings.root or catalogue.get_meta("root")
-        self.root: Path | None = Path(root) if root else None
+        self.root: Path | None = settings.with_root_of(catalogue).root
         if self.root is not None and not self.root.is_dir():
             self.root = None
         extra = settings.ref_roots

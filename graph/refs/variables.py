@@ -15,6 +15,7 @@ from graph.refs.corpus import Corpus
 from graph.refs.model import Reference, ReferenceSink
 from graph.refs.paths import in_data_subtree
 from kb.catalogue import Catalogue
+from kb.formats import formats_with, traits
 from kb.globs import glob_match
 from kb.keypaths import split_key_path
 
@@ -22,6 +23,9 @@ __all__ = ["VarUse", "scan_variables", "check_variables", "ALWAYS_ENV"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DOTTED_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+
+_WITH_VARIABLES = formats_with(lambda t: t.variables is not None)
+"""Formats whose values carry ``${VAR}`` references (``variables``, :mod:`kb.formats`)."""
 
 
 @dataclass(slots=True)
@@ -153,20 +157,23 @@ def check_variables(
     for path in defs_by_file:
         env_by_dir[posixpath.dirname(path)].append(path)
     for path, f in corpus.formats.items():  # empty env files define nothing but exist
-        if f == "dotenv" and path not in defs_by_file:
+        if traits(f).env_file and path not in defs_by_file:
             env_by_dir[posixpath.dirname(path)].append(path)
     prop_keys: dict[str, set[str]] = defaultdict(set)
     rows = catalogue.query(
         """SELECT r.path, r.doc, r.key_path, r.value, r.line, f.format FROM records r
            JOIN files f ON f.path = r.path
            WHERE r.value_type = 'str' AND contains(r.value, '$')
-             AND f.format IN ('yaml', 'json', 'toml', 'ini', 'dotenv', 'properties')
-           ORDER BY r.path, r.line"""
+             AND f.format IN (SELECT unnest(?))
+           ORDER BY r.path, r.line""",
+        [list(_WITH_VARIABLES)],
     )
-    if any(fmt == "properties" for *_, fmt in rows):
+    spring = [fmt for fmt in _WITH_VARIABLES if traits(fmt).variables == "spring"]
+    if any(fmt in spring for *_, fmt in rows):
         for p, k in catalogue.query(
             """SELECT r.path, r.key_path FROM records r JOIN files f ON f.path = r.path
-                   WHERE f.format IN ('properties')"""
+                   WHERE f.format IN (SELECT unnest(?))""",
+            [spring],
         ):
             prop_keys[posixpath.dirname(p)].add(k)
     # what compose passes to containers (service environment / env_file), by compose folder:
@@ -219,9 +226,10 @@ def check_variables(
         return None, "undefined"
 
     for path, doc, kp, value, line, fmt in rows:
-        if fmt == "yaml" and path in compose_files:
+        kind = traits(fmt).variables
+        if kind == "loader" and path in compose_files:
             uses = scan_variables(value, bare=True)
-        elif fmt in ("yaml", "json", "toml", "ini"):
+        elif kind == "loader":
             # a config value that a loader interpolates: only where an env file is in scope, or
             # when the whole value is one ${VAR}; never in multi-line strings or scripts
             v = value.strip()
@@ -234,19 +242,19 @@ def check_variables(
             # environment variables are upper-case by convention; ${message}, ${workspaceFolder}
             # are a logger's or an editor's own placeholders
             uses = [u for u in scan_variables(value) if _ENV_NAME.match(u.name)]
-        elif fmt == "dotenv":
+        elif kind == "shell":
             uses = scan_variables(value)
-        else:  # properties: Spring placeholders, ${name:default}
+        else:  # spring: Spring placeholders, ${name:default}
             uses = scan_variables(value, dotted=True, colon_default=True)
         for u in uses:
             if not u.required:
                 out.add(path, doc, line, kp, "variable", u.name, None, "ok", "error", "has a default")
                 continue
-            if fmt == "properties" and u.name in prop_keys.get(posixpath.dirname(path), set()):
+            if kind == "spring" and u.name in prop_keys.get(posixpath.dirname(path), set()):
                 out.add(path, doc, line, kp, "variable", u.name, path, "ok")
                 continue
             resolved, why = lookup(path, u.name, line or 0)
-            if resolved is None and why == "undefined" and path not in compose_files and fmt != "dotenv":
+            if resolved is None and why == "undefined" and path not in compose_files and kind != "shell":
                 d = container_defines(path, u.name)
                 if d is not None:
                     why = f"set in the container environment by the compose file in {d or '.'}"

@@ -14,6 +14,7 @@ from typing import Any
 from graph.refs import Corpus, SchemaIndex
 from graph.schema.mapping import SchemaMap
 from kb import schemastore
+from kb.formats import formats_with
 
 __all__ = ["Choice", "choose_schemas", "kubernetes_manifests"]
 
@@ -27,7 +28,7 @@ class Choice:
     builtin: bool = False  # served by kb's built-in catalogue (kb.schemastore), not by the tree
 
 
-_VALIDATED_FORMATS = ("json", "yaml", "toml")
+_VALIDATED_FORMATS = formats_with(lambda t: t.schema)
 
 
 def choose_schemas(

@@ -1,22 +1,18 @@
-"""The built-in parsers, one module per format.
+"""The built-in parsers, one module per format: every ``*_parser.py`` module of this package.
 
-Importing this package registers each of them through :func:`ingest.parsers.base.register`,
-exactly as an outside plugin registers its own. Format names: ``json``, ``yaml``, ``toml``,
-``ini``, ``dotenv``, ``properties``, ``markdown``, ``dockerfile``, ``helm-template``, ``text``.
+Importing this package imports each of them, and each registers itself through
+:func:`ingest.parsers.base.register`, exactly as an outside plugin registers its own: a new format
+is one new module here (its traits declared on its parser, see :mod:`kb.formats`) plus its golden
+cases under ``tests/golden/<format>/``. Format names: ``json``, ``yaml``, ``toml``, ``ini``,
+``dotenv``, ``properties``, ``markdown``, ``dockerfile``, ``helm-template``, ``text``, ``hcl``.
 """
 
-from ingest.parsers import (  # noqa: F401  (each module ends with register(...))
-    dockerfile_parser,
-    dotenv_parser,
-    helm_parser,
-    ini_parser,
-    json_parser,
-    markdown_parser,
-    properties_parser,
-    text_parser,
-    toml_parser,
-    yaml_parser,
-)
+import importlib
+import pkgutil
+
 from ingest.parsers.base import Limits, format_for, parse_text, parser_by_name, register, registry
 
 __all__ = ["Limits", "format_for", "parse_text", "parser_by_name", "register", "registry"]
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.endswith("_parser")):
+    importlib.import_module(f"{__name__}.{_module}")

@@ -7,7 +7,7 @@ result, never an exception: :func:`parse_text` also turns any unexpected excepti
 Built-in parsers register themselves exactly as an outside plugin would::
 
     from ingest.parsers.base import register
-    register(MyHclParser())
+    register(MyXmlParser())      # with ``traits = Traits(...)`` when the format is new to kb
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Protocol, runtime_checkable
 
+from kb.formats import declare
 from kb.types import ParsedFile, Problem, Record, Section
 
 __all__ = [
@@ -91,6 +92,9 @@ class Parser(Protocol):
         """Exact lower-case file names handled (``dockerfile``, ``.env``); may be empty."""
         ...
 
+    # Optional: ``traits`` (a kb.formats.Traits), the format's traits. The formats kb ships are
+    # declared in kb.formats.BUILTIN; a new format declares its own here.
+
     def parse(self, text: str, path: PurePosixPath, limits: Limits) -> ParsedFile: ...
 
 
@@ -98,8 +102,12 @@ _REGISTRY: dict[str, Parser] = {}
 
 
 def register(parser: Parser) -> Parser:
-    """Add (or replace) a parser under ``parser.name``."""
+    """Add (or replace) a parser under ``parser.name``; a parser that declares its format's
+    ``traits`` (:class:`kb.formats.Traits`) declares them for the rest of kb (:func:`kb.formats.declare`)."""
     _REGISTRY[parser.name] = parser
+    own = getattr(parser, "traits", None)
+    if own is not None:
+        declare(parser.name, own)
     return parser
 
 

@@ -2,7 +2,8 @@
 
 Commands live one per module in :mod:`kb.cli.commands`; each module exposes ``command`` (a click
 command or group) and is discovered at start-up, so adding a command adds a file. Commands are thin:
-they build :class:`~kb.settings.Settings`, call the library and print. Heavy imports (torch,
+they build :class:`~kb.settings.Settings`, call the library and print; errors are mapped once, by
+the group (a kb error is a one-line message and its exit code, never a traceback). Heavy imports (torch,
 chromadb, networkx) happen inside command bodies so ``kb --help`` stays fast.
 
 Exit codes: 0 success; 1 the command found problems (``kb validate`` errors, ``kb findings
@@ -24,7 +25,7 @@ import json
 import os
 import pkgutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,6 @@ __all__ = [
     "open_kb",
     "emit_json",
     "console",
-    "handle_errors",
     "terminal_safe",
     "kept_on_interrupt",
     "EXIT_OK",
@@ -125,30 +125,29 @@ def kept_on_interrupt(what: str) -> None:
         ctx.find_root().meta["kb.kept"] = what
 
 
-def handle_errors(f: Callable) -> Callable:
-    """Turn kb errors into a one-line message and exit code 2 (no traceback)."""
-    import functools
-
-    @functools.wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return f(*args, **kwargs)
-        except KBError as exc:
-            click.echo(f"Error: {terminal_safe(exc.message)}", err=True)
-            sys.exit(exc.exit_code)
-        except OSError as exc:  # --db naming a file, /proc/x, a folder you cannot write...
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-                click.echo(f"Error: no space left to write ({exc.strerror}). Free space and run it again.", err=True)
-                sys.exit(4)
-            where = f" '{terminal_safe(str(exc.filename))}'" if exc.filename else ""
-            click.echo(
-                f"Error: {exc.strerror or type(exc).__name__}:{where}. Give --db (or KB_DB) a folder "
-                f"you can write, or an existing KB.",
-                err=True,
-            )
-            sys.exit(2)
-
-    return wrapper
+@contextlib.contextmanager
+def _mapped_errors() -> Iterator[None]:
+    """The CLI's one error mapping (every command runs inside it, see :class:`_Group`): a kb error
+    is one line and its exit code, an OS error one line that says what to give instead; never a
+    traceback."""
+    try:
+        yield
+    except KBError as exc:
+        click.echo(f"Error: {terminal_safe(exc.message)}", err=True)
+        sys.exit(exc.exit_code)
+    except OSError as exc:  # --db naming a file, /proc/x, a folder you cannot write...
+        if isinstance(exc, BrokenPipeError):
+            raise
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            click.echo(f"Error: no space left to write ({exc.strerror}). Free space and run it again.", err=True)
+            sys.exit(4)
+        where = f" '{terminal_safe(str(exc.filename))}'" if exc.filename else ""
+        click.echo(
+            f"Error: {exc.strerror or type(exc).__name__}:{where}. Give --db (or KB_DB) a folder "
+            f"you can write, or an existing KB.",
+            err=True,
+        )
+        sys.exit(2)
 
 
 # C0 controls but tab and newline, DEL and C1 controls: shown as \xNN, never sent to a terminal
@@ -188,7 +187,8 @@ class _Group(click.Group):
         """Run the command; Ctrl-C ends it with exit 130 and a line saying what was kept (not
         click's "Aborted!" and 1, which CI would read as "problems found")."""
         try:
-            return super().invoke(ctx)
+            with _mapped_errors():
+                return super().invoke(ctx)
         except KeyboardInterrupt:
             kept = ctx.meta.get("kb.kept", "nothing was changed")
             click.echo(f"\ninterrupted: {kept}", err=True)

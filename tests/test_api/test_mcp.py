@@ -263,6 +263,7 @@ def test_resources_describe_the_kb(mcp, sample_db):
     assert stats["files"] == st["files"] == 176 and stats["files_by_format"] == st["files_by_format"]
 
 
+@pytest.mark.slow
 def test_answers_stay_within_the_budget_and_say_how_to_get_the_rest(sample_db):
     budget = 3000
     with mcp_session("--db", str(sample_db), "--max-chars", str(budget)) as s:
@@ -304,6 +305,7 @@ def test_sql_stops_a_runaway_query(sample_db):
     assert res.columns == ["path"] and len(res.rows) == 3 and res.truncated
 
 
+@pytest.mark.slow
 def test_allow_ingest_adds_the_ingest_tool(tmp_path):
     from tests.test_api.conftest import build_kb
 
@@ -335,6 +337,7 @@ def test_cli_module_does_not_import_the_sdk():
     assert out.split() == ["False", "False"]
 
 
+@pytest.mark.slow
 def test_streamable_http_on_loopback(sample_db):
     import anyio
     from mcp import Client

@@ -13,6 +13,8 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis.errors import Unsatisfiable  # noqa: E402
 from schemathesis import GenerationMode  # noqa: E402
 
+pytestmark = pytest.mark.slow  # seconds each: `make check` leaves it out, `make test` (CI) runs it
+
 POSITIVE_EXAMPLES = 20
 NEGATIVE_EXAMPLES = 10
 CONFORMANCE = [

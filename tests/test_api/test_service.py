@@ -54,8 +54,7 @@ def test_readers_see_the_published_generation_until_the_writer_publishes(fresh, 
     svc = KBService(make_settings(db=db, root=root, api_key="k"))
     svc.open()
     try:
-        with svc.reading() as view:
-            before = view.query("SELECT count(*) FROM findings")[0][0]
+        before = svc.ready().counts()["findings"]
         gen = svc.generation
         committed, release = threading.Event(), threading.Event()
 
@@ -71,14 +70,13 @@ def test_readers_see_the_published_generation_until_the_writer_publishes(fresh, 
         fut = svc.request_ingest()
         assert committed.wait(5)
         t0 = time.perf_counter()
-        with svc.reading() as view:  # the writer has written its copy; readers still see the old state
-            assert view.query("SELECT count(*) FROM findings")[0][0] == before
+        # the writer has written its copy; readers still see the old state
+        assert svc.ready().counts()["findings"] == before
         assert time.perf_counter() - t0 < 1.0  # and did not wait for the writer
         assert svc.generation == gen
         release.set()
         assert fut.result(10).run_id == 99
-        with svc.reading() as view:
-            assert view.query("SELECT count(*) FROM findings")[0][0] == before + 1
+        assert svc.ready().counts()["findings"] == before + 1
         assert svc.generation > gen
     finally:
         svc.close()

@@ -179,6 +179,7 @@ def test_redacted_secrets_do_not_fail_patterns(tree, build_kb):
 EVIL = "a" * 40 + "!"
 
 
+@pytest.mark.slow
 def test_kb_validate_finishes_on_a_catastrophic_pattern(tmp_path):
     """The reviewer's repro, end to end: regress alone needs days for this value."""
     import subprocess

@@ -33,7 +33,8 @@ from kb.types import ParsedFile
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 CASES = sorted(p for p in GOLDEN.glob("*/*") if p.is_file() and not p.name.endswith(".expected.json"))
 LIMITS = Limits()
-FORMATS = {"json", "yaml", "toml", "ini", "dotenv", "properties", "markdown", "dockerfile", "helm-template", "text"}
+FORMATS = set(registry())
+"""Every registered format: a new parser module joins the golden, registry and garbage tests."""
 
 
 def parse(fmt: str, text: str, name: str = "file") -> ParsedFile:

@@ -12,9 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.parsers.base import DepthError, Limits, TooManyRecordsError, parser_by_name, strip_bom
+from ingest.parsers.base import DepthError, Limits, TooManyRecordsError, parser_by_name, registry, strip_bom
 
-FORMATS = ["json", "yaml", "toml", "ini", "dotenv", "properties", "markdown", "dockerfile", "helm-template", "text"]
 NAMES = {
     "json": "x.json",
     "yaml": "x.yaml",
@@ -26,7 +25,9 @@ NAMES = {
     "dockerfile": "Dockerfile",
     "helm-template": "x.tpl",
     "text": "x.txt",
+    "hcl": "x.tfvars",
 }
+FORMATS = sorted(registry())
 # characters that mean something to at least one of the formats, plus plain ones
 ALPHABET = list("{}[]():,\"'=#;!\\ \n\n\t-ab1.*&<>`$+~|%@") + ["\ufeff", "é", "\r\n", "---\n"]
 LIMITS = Limits(max_records=2_000, max_depth=50)

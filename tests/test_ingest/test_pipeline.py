@@ -242,6 +242,7 @@ def test_planted_secrets_never_reach_the_kb_or_any_output(make_tree, ingest, tmp
     assert "REDACTED" in blob
 
 
+@pytest.mark.slow
 def test_kill_9_halfway_leaves_the_published_generation_and_the_next_run_completes(tmp_path):
     import signal
     import subprocess

@@ -12,10 +12,13 @@ import base64
 import json
 import string
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.test_ingest.test_secrets_leaks import cli_outputs, http_outputs, kb_bytes, kb_tables, leaks
+
+pytestmark = pytest.mark.slow  # seconds each: `make check` leaves it out, `make test` (CI) runs it
 
 KEYS = [
     "password",

@@ -1,6 +1,7 @@
 """Searchable at once, embedded progressively: publication as embedding goes, searches from other
-processes meanwhile, kill -9 in the middle and resumption, and the shell's search equal to the
-in-process one. Real model (ONNX Runtime), bundled sample corpus."""
+processes meanwhile, kill -9 in the middle and resumption (with the hash embedder, slowed so the
+kill lands mid-embedding), and the shell's search equal to the in-process one (the real model,
+ONNX Runtime: the short real-model check). Bundled sample corpus."""
 
 from __future__ import annotations
 
@@ -20,6 +21,20 @@ from kb.generations import read_head
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "kb" / "sample"
 KB_CMD = [sys.executable, "-c", "from kb.cli import main; main()"]
+# ``kb`` with the hash embedder slowed to 10 ms a text, so an ingest of the sample embeds for seconds
+SLOW_KB_CMD = [
+    sys.executable,
+    "-c",
+    "import time\n"
+    "import kb.embed as e\n"
+    "_encode = e.HashEmbedder.encode\n"
+    "def encode(self, texts):\n"
+    "    time.sleep(0.01 * len(texts))\n"
+    "    return _encode(self, texts)\n"
+    "e.HashEmbedder.encode = encode\n"
+    "from kb.cli import main\n"
+    "main()",
+]
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -30,12 +45,12 @@ def _kb(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     return subprocess.run([*KB_CMD, *args], env=env or _env(), capture_output=True, text=True, cwd=REPO, timeout=300)
 
 
-@pytest.mark.model
+@pytest.mark.slow
 def test_embedding_is_searchable_as_it_goes_survives_kill_9_and_resumes(tmp_path):
     db = tmp_path / "kb"
-    env = _env(KB_PUBLISH_EVERY="0.2", KB_EMBED_BATCH_SIZE="2")
+    env = _env(KB_PUBLISH_EVERY="0.2", KB_EMBED_BATCH_SIZE="2", KB_MODEL="hash")
     proc = subprocess.Popen(
-        [*KB_CMD, "ingest", str(SAMPLE), "--db", str(db), "-q"],
+        [*SLOW_KB_CMD, "ingest", str(SAMPLE), "--db", str(db), "-q"],
         env=env,
         cwd=REPO,
         stdout=subprocess.DEVNULL,
@@ -66,7 +81,7 @@ def test_embedding_is_searchable_as_it_goes_survives_kill_9_and_resumes(tmp_path
 
     head = read_head(db)
     assert 0 < head.embedded < head.embeddable
-    with KnowledgeBase.open(db, read_only=True) as kb:  # an interrupted KB answers, and says how much
+    with KnowledgeBase.open(db, read_only=True, model="hash") as kb:  # an interrupted KB answers, and says how much
         result = kb.search_result("fraud review threshold")
         assert result.hits and result.embedded_share == head.embedded_share < 1.0
         assert f"{head.embedded} of {head.embeddable}" in result.notice

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import console, db_option, emit_json, handle_errors, json_option, open_kb
+from kb.cli import console, db_option, emit_json, json_option, open_kb
 
 
 @click.command("blame")
@@ -15,7 +15,6 @@ from kb.cli import console, db_option, emit_json, handle_errors, json_option, op
 @db_option
 @json_option
 @click.option("--doc", type=int, default=None, help="Document index in a multi-document YAML file (from 0).")
-@handle_errors
 def command(file: str, key: str, db: Path | None, as_json: bool, doc: int | None) -> None:
     """The history of one KEY of FILE: its value now, who last touched its line (git), and every
     recorded change, newest first, with the file's earlier paths when it moved.

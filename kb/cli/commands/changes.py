@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import console, db_option, emit_json, handle_errors, json_option, open_kb
+from kb.cli import console, db_option, emit_json, json_option, open_kb
 
 
 def _cell(v: object, n: int = 40) -> str:
@@ -26,7 +26,6 @@ def _cell(v: object, n: int = 40) -> str:
 @click.option(
     "--limit", "-n", type=click.IntRange(1, 1_000_000), default=100, show_default=True, help="How many changes."
 )
-@handle_errors
 def command(
     db: Path | None,
     as_json: bool,
@@ -42,10 +41,8 @@ def command(
 
     Example: kb changes --key '*timeout*' --path 'services/*/config/production.yaml' --since 30d
     """
-    from kb.changelog import query_changes
-
-    with open_kb(db).snapshot() as snap:
-        total, rows = query_changes(snap.catalogue, key=key, path=path_glob, since=since, change=change, limit=limit)
+    page = open_kb(db).change_page(key=key, path=path_glob, since=since, change=change, limit=limit)
+    total, rows = page.total, page.changes
     if as_json:
         emit_json({"total": total, "changes": rows})
         return

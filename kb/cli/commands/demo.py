@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import console, emit_json, handle_errors, json_option, load_settings
+from kb.cli import console, emit_json, json_option, load_settings
 from kb.cli.commands.ingest import print_summary
 from kb.cli.progress import progress_reporter
 
@@ -33,7 +33,6 @@ def sample_root() -> Path:
 )
 @json_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@handle_errors
 def command(db: Path, as_json: bool, quiet: bool) -> None:
     """Ingest the bundled sample platform tree, then search and validate it, printing each step.
 
@@ -74,15 +73,15 @@ def command(db: Path, as_json: bool, quiet: bool) -> None:
                         )
 
     findings = kb.validate(as_frame=False)
-    stored = kb.findings()
-    out["findings"] = stored.to_dict("records")
+    stored = kb.findings_page(limit=None).findings
+    out["findings"] = stored
     if not as_json:
         con.rule("[bold]3. Validate: references, variables, cycles, schemas, secrets")
-        for r in out["findings"]:
-            if r["severity"] == "info":
+        for f in stored:
+            if f.severity == "info":
                 continue
-            line = "" if r["line"] != r["line"] or r["line"] is None else f":{int(r['line'])}"
-            con.print(f"{escape(r['path'])}{line}  [red]{r['severity']}[/]  {r['rule']}  {escape(r['message'])}")
+            line = f":{f.line}" if f.line else ""
+            con.print(f"{escape(f.path)}{line}  [red]{f.severity}[/]  {f.rule}  {escape(f.message)}")
         con.print(
             f"\n{len(findings)} validation findings; {len(stored)} findings in all. "
             f'Explore: kb search "..." --db {db}, kb sql "SELECT * FROM files" --db {db}'

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import click
 
-from kb.cli import db_option, emit_json, handle_errors, json_option, load_settings, terminal_safe
+from kb.cli import db_option, emit_json, json_option, load_settings, terminal_safe
 
 
 @click.command("doctor")
 @db_option
 @json_option
-@handle_errors
 def command(db: Path | None, as_json: bool) -> None:
     """Check a KB's files against its HEAD.json and say what to do about each problem.
 
@@ -24,9 +23,9 @@ def command(db: Path | None, as_json: bool) -> None:
 
     Example: kb doctor --db .kb
     """
-    from kb.generations import check_files
+    from kb.knowledge import KnowledgeBase
 
-    checks = check_files(load_settings(db=db).db)
+    checks = KnowledgeBase.doctor(load_settings(db=db).db)
     if as_json:
         emit_json([asdict(c) for c in checks])
     else:

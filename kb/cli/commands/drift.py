@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import db_option, emit_json, handle_errors, json_option, open_kb
+from kb.cli import db_option, emit_json, json_option, open_kb
 
 
 @click.command("drift")
@@ -18,10 +18,11 @@ from kb.cli import db_option, emit_json, handle_errors, json_option, open_kb
     help="Instead of drift, print each key's final value in ENV (base + ENV override, ${VAR} "
     "resolved) with the file:line it came from.",
 )
-@click.option("--path", "path_glob", help="With --effective: only sibling groups with a file matching this glob.")
+@click.option(
+    "--path", "path_glob", help="With --effective: only sibling groups with a file in this file, folder or glob."
+)
 @db_option
 @json_option
-@handle_errors
 def command(env: str | None, path_glob: str | None, db: Path | None, as_json: bool) -> None:
     """Compare sibling files that configure different environments (config/{base,staging,
     production}.*, values-*.yaml, .env.*, application-{env}.properties, *.prod.*): keys missing
@@ -30,35 +31,28 @@ def command(env: str | None, path_glob: str | None, db: Path | None, as_json: bo
 
     Example: kb drift --json; kb drift --effective production --path 'config/*'
     """
-    from kb.drift import effective_config, find_drift, key_lines
-
     kb = open_kb(db)
-    settings = kb.settings
-    with kb.snapshot() as snap:
-        cat = snap.catalogue
-        if env:
-            rows = effective_config(cat, settings, env, path_glob)
-        else:
-            groups = find_drift(cat, settings)
-            lines = key_lines(cat, groups) if not as_json else {}
     if env:
+        rows = kb.effective_values(env, path=path_glob)
         if as_json:
             emit_json({"env": env, "keys": rows})
             return
         group = None
         for r in rows:
-            if r["group"] != group:
-                group = r["group"]
+            if r.group != group:
+                group = r.group
                 click.echo(click.style(f"{group}  ({env})", bold=True))
-            extra = "".join(f"  ${{{v['name']}}} from {v['source']}" for v in r["variables"])
-            extra += f"  unresolved: {', '.join(r['unresolved'])}" if r["unresolved"] else ""
-            click.echo(f"    {r['key_path']} = {_show(r['value'])}    {r['source']}{extra}")
+            extra = "".join(f"  ${{{v['name']}}} from {v['source']}" for v in r.variables)
+            extra += f"  unresolved: {', '.join(r.unresolved)}" if r.unresolved else ""
+            click.echo(f"    {r.key_path} = {_show(r.value)}    {r.source}{extra}")
         click.echo(f"{len(rows)} keys", err=True)
         return
     if as_json:
-        emit_json({"groups": groups})
+        emit_json({"groups": kb.drift(as_frame=False)})
         return
+    groups = kb.located_drift()
     for g in groups:
+        lines = {(x.path, x.key_path): x.line for x in g.locations}
         click.echo(click.style("  ".join(g.files), bold=True))
         for m in g.missing:
             have = [f"{p}:{lines[(p, m.key_path)]}" for p in g.files if (p, m.key_path) in lines]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import EXIT_FOUND, db_option, emit_json, handle_errors, json_option, open_kb
+from kb.cli import EXIT_FOUND, db_option, emit_json, json_option, open_kb
 
 KIND_CHOICES = ("exact", "canonical", "block", "near", "semantic")
 
@@ -51,7 +51,6 @@ KIND_CHOICES = ("exact", "canonical", "block", "near", "semantic")
 @click.option("--suggest", is_flag=True, help="For near-duplicate files, propose a base plus per-file overlays.")
 @db_option
 @json_option
-@handle_errors
 def command(
     kinds: tuple[str, ...],
     min_leaves: int,
@@ -74,26 +73,14 @@ def command(
 
     Example: kb duplicates --kind block --kind near --suggest
     """
-    from kb.duplicates import duplication_summary, find_duplicates, semantic_unavailable
-
-    kb = open_kb(db)
-    settings = kb.settings
-    with kb.snapshot() as snap:
-        cat = snap.catalogue
-        groups = find_duplicates(
-            cat,
-            settings,
-            kinds=list(kinds) or None,
-            min_leaves=min_leaves,
-            threshold=threshold,
-            semantic_threshold=semantic_threshold,
-            suggest=suggest,
-            snapshot=snap,
-        )
-        summary = duplication_summary(cat, groups)
-        why_not = semantic_unavailable(cat, settings, snap) if "semantic" in kinds else None
-    if why_not:
-        summary["semantic_skipped"] = why_not
+    groups, summary = open_kb(db).duplicate_report(
+        list(kinds) or None,
+        min_leaves=min_leaves,
+        threshold=threshold,
+        semantic_threshold=semantic_threshold,
+        suggest=suggest,
+    )
+    why_not = summary.get("semantic_skipped")
     failing = {g.kind for g in groups} & (set(KIND_CHOICES) if "any" in fail_on else set(fail_on))
     if as_json:
         emit_json({"groups": groups, "summary": summary})

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from kb.cli import console, db_option, emit_json, handle_errors, json_option, open_kb
+from kb.cli import console, db_option, emit_json, json_option, open_kb
 
 
 @click.command("findings")
@@ -16,7 +16,7 @@ from kb.cli import console, db_option, emit_json, handle_errors, json_option, op
 @json_option
 @click.option("--rule", help="Only this rule (e.g. parse-error, plaintext-secret).")
 @click.option("--severity", type=click.Choice(["error", "warning", "info"]), help="Only this severity.")
-@click.option("--path", "path_glob", help="Only paths matching this glob.")
+@click.option("--path", "path_glob", help="Only this file, folder or glob (services/*/config/*.yaml).")
 @click.option(
     "--fail-on",
     type=click.Choice(["error", "warning", "never"]),
@@ -24,7 +24,6 @@ from kb.cli import console, db_option, emit_json, handle_errors, json_option, op
     show_default=True,
     help="Exit 1 when a finding of this severity (or worse) is listed.",
 )
-@handle_errors
 def command(
     db: Path | None, as_json: bool, rule: str | None, severity: str | None, path_glob: str | None, fail_on: str
 ) -> None:
@@ -33,14 +32,8 @@ def command(
     Example: kb findings --rule parse-error --json
     """
     kb = open_kb(db)
-    df = kb.findings(rule=rule, severity=severity, path=path_glob)
-    rows: list[dict[str, Any]] = [
-        {k: (None if v != v else v) for k, v in r.items()}  # NaN -> None
-        for r in df.to_dict("records")
-    ]
-    for r in rows:
-        if r.get("line") is not None:
-            r["line"] = int(r["line"])
+    page = kb.findings_page(rule=rule, severity=severity, path=path_glob, limit=None)
+    rows: list[dict[str, Any]] = [f.model_dump() for f in page.findings]
     if as_json:
         emit_json({"findings": rows})
     else:
@@ -51,7 +44,7 @@ def command(
             loc = f"{r['path']}:{r['line']}" if r.get("line") else r["path"]
             con.print(f"{escape(loc)}  {r['severity']}  {r['rule']}  {escape(r['message'])}")
         click.echo(f"{len(rows)} findings", err=True)
-        if kb.catalogue.get_meta("validation_stale") == "true":
+        if kb.validation_stale():
             click.echo(
                 "Note: files changed since the last `kb validate`; run it again for reference, "
                 "variable, cycle and schema findings.",

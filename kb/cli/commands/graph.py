@@ -6,11 +6,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import db_option, emit_json, handle_errors, json_option, open_kb
-
-
-def _graph(db: Path | None):
-    return open_kb(db).graph()
+from kb.cli import db_option, emit_json, json_option, open_kb
 
 
 @click.group("graph")
@@ -27,15 +23,12 @@ def command() -> None:
 @command.command("stats")
 @db_option
 @json_option
-@handle_errors
 def stats_cmd(db: Path | None, as_json: bool) -> None:
     """Count files, edges, references (broken ones too), edges by kind; list the most depended-on files.
 
     Example: kb graph stats --json
     """
-    from graph.queries import stats
-
-    s = stats(_graph(db))
+    s = open_kb(db).graph_stats()
     if as_json:
         emit_json(s)
         return
@@ -57,21 +50,18 @@ def stats_cmd(db: Path | None, as_json: bool) -> None:
 @db_option
 @json_option
 @click.option("--transitive", "-t", is_flag=True, help="Also what the dependencies depend on, recursively.")
-@handle_errors
 def deps_cmd(file: str, db: Path | None, as_json: bool, transitive: bool) -> None:
     """List the files FILE references (path relative to the corpus root), with kind and line.
 
     Example: kb graph deps deploy/compose/docker-compose.yml --transitive
     """
-    from graph.queries import dependencies
-
-    rows = dependencies(_graph(db), file, transitive=transitive)
+    rows = open_kb(db).links(file, "deps", transitive=transitive)
     if as_json:
         emit_json({"path": file, "dependencies": rows})
         return
     for r in rows:
-        via = f"  (via {r['via']})" if r.get("via") and r["depth"] > 1 else ""
-        click.echo(f"{r['path']}  {r['kinds']}  line {r['line']}{via}")
+        via = f"  (via {r.via})" if r.via and r.depth > 1 else ""
+        click.echo(f"{r.path}  {r.kinds}  line {r.line}{via}")
     click.echo(f"{len(rows)} dependencies", err=True)
 
 
@@ -79,21 +69,18 @@ def deps_cmd(file: str, db: Path | None, as_json: bool, transitive: bool) -> Non
 @click.argument("file")
 @db_option
 @json_option
-@handle_errors
 def impact_cmd(file: str, db: Path | None, as_json: bool) -> None:
     """List every file that depends on FILE, directly (depth 1) or through others.
 
     Example: kb graph impact schemas/common.schema.json
     """
-    from graph.queries import impact
-
-    rows = impact(_graph(db), file)
+    rows = open_kb(db).links(file, "impact")
     if as_json:
         emit_json({"path": file, "dependents": rows})
         return
     for r in rows:
-        how = f"{r['kind']} at line {r['line']}" if r.get("kind") else f"via {r.get('via')}"
-        click.echo(f"{r['depth']}  {r['path']}  ({how})")
+        how = f"{r.kind} at line {r.line}" if r.kind else f"via {r.via}"
+        click.echo(f"{r.depth}  {r.path}  ({how})")
     click.echo(f"{len(rows)} dependents", err=True)
 
 
@@ -114,15 +101,12 @@ def impact_cmd(file: str, db: Path | None, as_json: bool) -> None:
     default=None,
     help="Write to this file instead of standard output.",
 )
-@handle_errors
 def export_cmd(db: Path | None, fmt: str, output: Path | None) -> None:
     """Write the whole dependency graph for other tools.
 
     Example: kb graph export --format dot -o kb.dot && dot -Tsvg kb.dot > kb.svg
     """
-    from graph.build import export_graph
-
-    text = export_graph(_graph(db), fmt)
+    text = open_kb(db).export_graph(fmt)
     if output is None:
         click.echo(text, nl=False)
     else:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import console, db_option, emit_json, handle_errors, json_option, open_kb
+from kb.cli import console, db_option, emit_json, json_option, open_kb
 
 
 @click.command("history")
@@ -14,14 +14,13 @@ from kb.cli import console, db_option, emit_json, handle_errors, json_option, op
 @json_option
 @click.option("--limit", "-n", type=int, default=20, show_default=True, help="How many runs.")
 @click.option("--run", "run_id", type=int, default=None, help="List the files one run added, changed, removed.")
-@handle_errors
 def command(db: Path | None, as_json: bool, limit: int, run_id: int | None) -> None:
     """Ingest runs, newest first: files added, changed, removed and unchanged.
 
     Example: kb history --run 3
     """
-    with open_kb(db).snapshot() as snap:
-        data = snap.catalogue.run_changes(run_id) if run_id is not None else snap.catalogue.history(limit)
+    kb = open_kb(db)
+    data = kb.run_files(run_id) if run_id is not None else kb.runs(limit)
     if as_json:
         emit_json(data)
         return

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import console, db_option, emit_json, handle_errors, json_option, kept_on_interrupt, load_settings
+from kb.cli import console, db_option, emit_json, json_option, kept_on_interrupt, load_settings
 from kb.cli.progress import progress_reporter
 
 
@@ -68,7 +68,6 @@ def print_summary(summary, con) -> None:
     metavar="N",
     help="Replay the last N git commits into the change log (a new KB starts with history).",
 )
-@handle_errors
 def command(
     path: Path,
     db: Path | None,

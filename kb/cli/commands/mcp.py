@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from kb.cli import db_option, handle_errors, json_option, load_settings
+from kb.cli import db_option, json_option, load_settings
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -45,7 +45,6 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
     help="Budget of one tool answer, in characters (default 20,000); longer answers are cut and say so.",
 )
 @json_option
-@handle_errors
 def command(
     db: Path | None,
     model: str | None,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import console, db_option, emit_json, handle_errors, json_option, load_settings
+from kb.cli import console, db_option, emit_json, json_option, load_settings
 
 
 @click.command("report")
@@ -25,7 +25,6 @@ from kb.cli import console, db_option, emit_json, handle_errors, json_option, lo
     is_flag=True,
     help="Use the stored validation even when stale (default: validate first when needed).",
 )
-@handle_errors
 def command(db: Path | None, as_json: bool, output: Path, no_validate: bool) -> None:
     """Write the health report: one self-contained HTML page (no network needed to view it) with a
     health score and how it is computed, findings by rule and folder, duplication, drift, schema
@@ -35,14 +34,13 @@ def command(db: Path | None, as_json: bool, output: Path, no_validate: bool) -> 
     Example: kb report -o report.html
     """
     from kb.knowledge import KnowledgeBase
-    from kb.report import render_html
 
     settings = load_settings(db=db)
     with KnowledgeBase.open(settings.db) as kb:  # no KB: a message saying how to build one
         data = kb.report(validate=not no_validate)
-    if as_json:
-        emit_json(data)
-        return
-    output.write_text(render_html(data), encoding="utf-8")
+        if as_json:
+            emit_json(data)
+            return
+        kb.report_html(output, data=data)
     s = data["score"]
     console().print(f"Health {s['value']:.1f}/100 (grade {s['grade']}): wrote {output} in {data['seconds']:.2f}s")

@@ -26,13 +26,11 @@ def list_sources(as_json: bool) -> None:
 
     Example: kb schemas list --json
     """
-    from kb import schemastore
+    from kb.knowledge import KnowledgeBase
 
-    rows = [
-        {k: getattr(s, k) for k in ("package", "version", "date", "gives", "schemas")} for s in schemastore.sources()
-    ]
+    rows, catalog_date = KnowledgeBase.schema_sources()
     if as_json:
-        emit_json({"sources": rows, "catalog_date": schemastore.date()})
+        emit_json({"sources": rows, "catalog_date": catalog_date})
         return
     for r in rows:
         click.echo(f"{r['package']} {r['version']} ({r['date']}): {r['schemas']} schemas; {r['gives']}")
@@ -45,9 +43,9 @@ def update(as_json: bool) -> None:
 
     Example: kb schemas update
     """
-    from kb.schemastore import PACKAGES
+    from kb.knowledge import KnowledgeBase
 
-    cmd = [sys.executable, "-m", "pip", "install", "--upgrade", *PACKAGES]
+    cmd = [sys.executable, "-m", "pip", "install", "--upgrade", *KnowledgeBase.schema_packages()]
     click.echo(" ".join(cmd), err=True)
     rc = subprocess.call(cmd)
     if as_json:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from kb.cli import EXIT_FOUND, console, db_option, emit_json, handle_errors, json_option, open_kb, terminal_safe
+from kb.cli import EXIT_FOUND, console, db_option, emit_json, json_option, open_kb, terminal_safe
 from kb.limits import DEFAULT_K, DEFAULT_MODE, MAX_K, MODES
 
 
@@ -62,7 +62,6 @@ from kb.limits import DEFAULT_K, DEFAULT_MODE, MAX_K, MODES
 )
 @db_option
 @json_option
-@handle_errors
 def command(
     query: str,
     mode: str,
@@ -128,24 +127,7 @@ def _context_lines(kb: Any, hits: list, n: int) -> dict[str, dict[int, str]]:
     want: dict[str, list[tuple[int, int]]] = {}
     for h in hits:
         want.setdefault(h.path, []).append((max(1, h.line_start - n), h.line_end + n))
-    out: dict[str, dict[int, str]] = {}
-    with kb.snapshot() as snap:
-        for path, ranges in want.items():
-            lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
-            rows = snap.catalogue.query(
-                "SELECT line_start, line_end, text FROM sections WHERE path = ? AND line_end >= ? AND line_start <= ? "
-                "ORDER BY line_start",
-                [path, lo, hi],
-            )
-            lines: dict[int, str] = {}
-            for start, end, text in rows:
-                parts = (text or "").split("\n")
-                if start is None or end is None or len(parts) != end - start + 1:
-                    continue
-                for i, line in enumerate(parts, start=start):
-                    lines.setdefault(i, line)
-            out[path] = lines
-    return out
+    return kb.stored_lines(want)
 
 
 def _hit_lines(hit: Any, around: dict[str, dict[int, str]]) -> list[tuple[int, str, bool]]:
@@ -177,14 +159,12 @@ def _print_plain(hits: list, around: dict[str, dict[int, str]]) -> None:
 def _print_hits(query: str, hits: list, around: dict[str, dict[int, str]] | None = None) -> None:
     from rich.text import Text
 
-    from kb.keyword import STOPWORDS, identifier_parts
-    from kb.search import query_identifiers
+    from kb.knowledge import KnowledgeBase
 
     out = console()
     if not hits:
         return
-    words = {w for w in identifier_parts(query) if len(w) > 2 and w not in STOPWORDS}
-    words |= set(query_identifiers(query))
+    words = KnowledgeBase.query_words(query)
     for i, hit in enumerate(hits):
         if i:
             out.print()

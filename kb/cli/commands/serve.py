@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import db_option, handle_errors, json_option, load_settings
+from kb.cli import db_option, json_option, load_settings
 
 
 @click.command("serve")
@@ -48,7 +48,6 @@ from kb.cli import db_option, handle_errors, json_option, load_settings
     help="uvicorn's log level.",
 )
 @json_option
-@handle_errors
 def command(
     db: Path | None,
     root: Path | None,

@@ -6,14 +6,13 @@ from pathlib import Path
 
 import click
 
-from kb.cli import console, db_option, emit_json, handle_errors, json_option, open_kb
+from kb.cli import console, db_option, emit_json, json_option, open_kb
 
 
 @click.command("show")
 @click.argument("file")
 @db_option
 @json_option
-@handle_errors
 def command(file: str, db: Path | None, as_json: bool) -> None:
     """Show a catalogued FILE: its format, status, records (key path, value, line) and findings.
 
@@ -21,51 +20,24 @@ def command(file: str, db: Path | None, as_json: bool) -> None:
 
     Example: kb show services/payments/config/production.yaml
     """
-    from kb.errors import NotIndexedError
-
-    with open_kb(db).snapshot() as snap:
-        cat = snap.catalogue
-        rel = file.replace("\\", "/").removeprefix("./")
-        row = cat.file_row(rel)
-        if row is None:
-            root = cat.get_meta("root")
-            if root and Path(file).resolve().is_relative_to(Path(root)):
-                rel = Path(file).resolve().relative_to(Path(root)).as_posix()
-                row = cat.file_row(rel)
-        if row is None:
-            like = [
-                r[0]
-                for r in cat.query(
-                    "SELECT path FROM files WHERE path LIKE ? ORDER BY path LIMIT 5", [f"%{Path(rel).name}%"]
-                )
-            ]
-            hint = (
-                f" Did you mean: {', '.join(like)}?" if like else ' List files with `kb sql "SELECT path FROM files"`.'
-            )
-            raise NotIndexedError(f"'{file}' is not in the catalogue.{hint}")
-        records = cat.query_dicts(
-            "SELECT doc, key_path, value, value_type, line FROM records WHERE path = ? ORDER BY doc, line, key_path",
-            [rel],
-        )
-        findings = cat.query_dicts(
-            "SELECT rule, severity, line, message, target FROM findings WHERE path = ? ORDER BY line", [rel]
-        )
+    detail = open_kb(db).file(file)
     if as_json:
-        emit_json({"file": row, "records": records, "findings": findings})
+        emit_json({"file": detail.file, "records": detail.records, "findings": detail.findings})
         return
     from rich.markup import escape
     from rich.table import Table
 
+    info = detail.file
     con = console()
-    con.print(f"[bold]{escape(rel)}[/]  {row['format']}  {row['size']} bytes  status={row['status']}")
+    con.print(f"[bold]{escape(info.path)}[/]  {info.format}  {info.size} bytes  status={info.status}")
     t = Table("line", "key path", "value", "type")
-    for r in records:
+    for r in detail.records:
         t.add_row(
-            str(r["line"]),
-            escape(r["key_path"]),
-            escape("" if r["value"] is None else str(r["value"])[:120]),
-            r["value_type"],
+            str(r.line),
+            escape(r.key_path),
+            escape("" if r.value is None else str(r.value)[:120]),
+            r.value_type,
         )
     con.print(t)
-    for f in findings:
-        con.print(f"{escape(rel)}:{f['line'] or ''}  {f['severity']}  {f['rule']}  {escape(f['message'])}")
+    for f in detail.findings:
+        con.print(f"{escape(info.path)}:{f.line or ''}  {f.severity}  {f.rule}  {escape(f.message)}")

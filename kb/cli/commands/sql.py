@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import console, db_option, emit_json, handle_errors, json_option, open_kb
+from kb.cli import console, db_option, emit_json, json_option, open_kb
 
 
 @click.command("sql")
@@ -32,7 +32,6 @@ from kb.cli import console, db_option, emit_json, handle_errors, json_option, op
     help="Seconds before the query is stopped.",
 )
 @click.option("--memory", default="1GB", show_default=True, help="DuckDB memory_limit for the query.")
-@handle_errors
 def command(query: str, db: Path | None, as_json: bool, as_csv: bool, limit: int, timeout: float, memory: str) -> None:
     """Run a read-only SQL QUERY over the catalogue.
 
@@ -47,10 +46,7 @@ def command(query: str, db: Path | None, as_json: bool, as_csv: bool, limit: int
 
     if not re.fullmatch(r"\s*\d+(?:\.\d+)?\s*(?:[KMGT]i?B)?\s*", memory, re.I):
         raise BadRequestError(f"--memory {memory!r}: give a size such as 512MB or 2GB.")
-    with open_kb(db).snapshot() as snap:
-        columns, rows, truncated = snap.catalogue.sql_limited(
-            query, max_rows=limit or None, timeout=timeout, memory_limit=memory.strip()
-        )
+    columns, rows, truncated = open_kb(db).sql_rows(query, limit=limit or None, timeout=timeout, memory=memory.strip())
     if truncated:
         click.echo(f"(showing the first {limit} rows; more with --limit N, or all with --limit 0)", err=True)
     if as_json:

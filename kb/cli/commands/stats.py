@@ -6,13 +6,12 @@ from pathlib import Path
 
 import click
 
-from kb.cli import console, db_option, emit_json, handle_errors, json_option, open_kb
+from kb.cli import console, db_option, emit_json, json_option, open_kb
 
 
 @click.command("stats")
 @db_option
 @json_option
-@handle_errors
 def command(db: Path | None, as_json: bool) -> None:
     """Counts: files by format and status, records, chunks, findings by rule, the last run.
 

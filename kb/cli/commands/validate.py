@@ -9,20 +9,8 @@ from pathlib import Path
 
 import click
 
-from kb.cli import db_option, emit_json, handle_errors, json_option, open_kb
-
-_ORDER = {"error": 0, "warning": 1, "info": 2}
-
-
-def _finding(row: tuple):
-    from kb.types import Finding
-
-    rule, severity, path, line, message, target, fingerprint = row
-    if severity not in _ORDER:
-        severity = "warning"
-    return Finding(
-        rule=rule, severity=severity, path=path, line=line, message=message, target=target, fingerprint=fingerprint
-    )
+from kb.cli import db_option, emit_json, json_option, open_kb
+from kb.types import SEVERITIES
 
 
 def _baseline_keys(path: Path) -> set[tuple]:
@@ -36,23 +24,6 @@ def _baseline_keys(path: Path) -> set[tuple]:
         raise ConfigError(
             f"Cannot read the baseline '{path}': {exc}. Give a file written by `kb validate --json > {path.name}`."
         ) from exc
-
-
-def _selected(files: tuple[str, ...], root: str | None) -> set[str]:
-    """Catalogue paths for FILES: files on disk inside the corpus root, else paths relative to the root."""
-    base = Path(root).resolve() if root else None
-    out = set()
-    for f in files:
-        rel = f.replace("\\", "/").removeprefix("./")
-        p = Path(f)
-        if base is not None and p.exists() and p.resolve().is_relative_to(base):
-            rel = p.resolve().relative_to(base).as_posix()
-        out.add(rel.rstrip("/"))
-    return out
-
-
-def _in(path: str, selected: set[str]) -> bool:
-    return path in selected or any(path.startswith(s + "/") for s in selected)
 
 
 @click.command("validate")
@@ -82,7 +53,6 @@ def _in(path: str, selected: set[str]) -> bool:
     help="First ingest this tree incrementally (catalogue only, no embedding), so the check sees it as "
     "it is now; the KB is created if need be (the pre-commit hook runs `kb validate --ingest .`).",
 )
-@handle_errors
 def command(
     files: tuple[str, ...],
     db: Path | None,
@@ -124,19 +94,9 @@ def command(
             f"{run.removed} removed) in {run.seconds:.1f}s",
             err=True,
         )
-    root = str(kb.settings.root) if kb.settings.root else None
-    found = kb.validate(as_frame=False, schema_map=list(schema_map))
-    with kb.snapshot() as snap:
-        others = snap.catalogue.query(
-            "SELECT rule, severity, path, line, message, target, fingerprint FROM findings WHERE source <> 'validate'"
-        )
-        notes = json.loads(snap.catalogue.get_meta("validate_notes") or "[]")
+    problems = kb.problems(list(files) or None, schema_map=list(schema_map), store=True)
     seconds = time.perf_counter() - t0
-    findings = [_finding(r) for r in others] + found
-    findings.sort(key=lambda f: (_ORDER.get(f.severity, 3), f.path, f.line or 0, f.rule, f.message))
-    if files:
-        selected = _selected(files, root)
-        findings = [f for f in findings if _in(f.path, selected)]
+    findings, notes = problems.findings, problems.notes
     suppressed = 0
     if keys is not None:
         kept = [f for f in findings if (f.rule, f.path, f.target, f.message) not in keys]
@@ -145,15 +105,13 @@ def command(
     if as_json:
         emit_json({"findings": findings})
     elif sarif:
-        from graph.sarif import to_sarif
-
-        emit_json(to_sarif(findings, root_uri=Path(root).resolve().as_uri() if root else None))
+        emit_json(kb.sarif(findings, kb.settings.root))
     else:
         for f in findings:
             loc = f"{f.path}:{f.line}" if f.line else f.path
             click.echo(f"{loc}  {f.severity}  {f.rule}  {f.message}")
     if not as_json and not sarif:
-        by = {s: sum(1 for f in findings if f.severity == s) for s in _ORDER}
+        by = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES}
         tail = f"; {suppressed} in the baseline not shown" if keys is not None else ""
         tail += f"; only in the {len(files)} given files" if files else ""
         click.echo(

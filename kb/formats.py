@@ -1,0 +1,130 @@
+"""File formats and their traits, declared once.
+
+A format is the name a parser stores in ``files.format`` (:data:`Format` names the ones kb ships).
+What the rest of kb needs to know about a format is a :class:`Traits`, never a string set of its
+own: how the key path at a line is read (:mod:`kb.linepaths`), whether secrets are judged by key
+(ingest), which formats configure environments (drift) and carry ``${VAR}`` references (graph),
+which JSON Schema can validate, which are prose (semantic duplicates).
+
+The formats kb ships are declared here, in :data:`BUILTIN`: searching, drift and the report run in
+processes that never load a parser, and must still know them. A parser of a new format (a plugin,
+or a new module under ``ingest/parsers/``) declares its traits on itself (``traits = Traits(...)``);
+:func:`ingest.parsers.base.register` passes them to :func:`declare`, so the format counts wherever its
+parser is registered (ingest, validation). Each view below (:func:`formats_with`) follows what is
+declared, plugins included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["Format", "LinePaths", "Variables", "Traits", "BUILTIN", "declare", "traits", "declared", "formats_with"]
+
+Format = Literal[
+    "json", "yaml", "toml", "ini", "dotenv", "properties", "markdown", "dockerfile", "helm-template", "text"
+]
+"""The formats kb ships a parser for."""
+
+LinePaths = Literal["tree", "table", "env", "properties", "headings"]
+"""How :func:`kb.linepaths.line_key_paths` reads the key path at a line: by indentation (``tree``),
+``[table]`` headers (``table``), ``KEY=value`` variables (``env``), ``key=value`` properties
+(``properties``), Markdown heading trails (``headings``)."""
+
+Variables = Literal["loader", "shell", "spring"]
+"""Which ``${VAR}`` references a format's values carry: those a config loader interpolates
+(``loader``), a shell's (``shell``), Spring's ``${name:default}`` (``spring``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Traits:
+    """What kb needs to know about a format; the defaults suit plain text."""
+
+    structured: bool = False
+    """Keys with values: a secret is recognised by its key's name as well as its shape."""
+    line_paths: LinePaths | None = None
+    """How the key path at a line is read from a fragment of the file (None: the section's)."""
+    env_file: bool = False
+    """Defines environment variables for the files of its folder (a ``.env`` file)."""
+    layered: bool = False
+    """Configuration that sibling files override per environment (drift, effective values)."""
+    variables: Variables | None = None
+    """The ``${VAR}`` references its values carry, checked by the undefined-variable rule."""
+    schema: bool = False
+    """Data a JSON Schema can validate."""
+    prose: bool = False
+    """Text compared by meaning (semantic duplicates)."""
+
+
+BUILTIN: dict[str, Traits] = {
+    "json": Traits(structured=True, line_paths="tree", layered=True, variables="loader", schema=True),
+    "yaml": Traits(structured=True, line_paths="tree", layered=True, variables="loader", schema=True),
+    "toml": Traits(structured=True, line_paths="table", layered=True, variables="loader", schema=True),
+    "ini": Traits(structured=True, line_paths="table", layered=True, variables="loader"),
+    "dotenv": Traits(structured=True, line_paths="env", env_file=True, layered=True, variables="shell"),
+    "properties": Traits(structured=True, line_paths="properties", layered=True, variables="spring"),
+    "dockerfile": Traits(structured=True),
+    "helm-template": Traits(line_paths="tree"),
+    "markdown": Traits(line_paths="headings", prose=True),
+    "text": Traits(prose=True),
+}
+"""The traits of the formats kb ships (:data:`Format`)."""
+
+_DECLARED: dict[str, Traits] = dict(BUILTIN)
+_version = 0
+
+
+def declare(name: str, declared: Traits) -> None:
+    """Declare (or replace) the traits of format ``name``."""
+    global _version
+    _DECLARED[name] = declared
+    _version += 1
+
+
+def traits(name: str | None) -> Traits:
+    """The traits of format ``name``; an undeclared one has the defaults (plain text)."""
+    return _DECLARED.get(name or "", _PLAIN)
+
+
+def declared() -> dict[str, Traits]:
+    """Every declared format and its traits."""
+    return dict(_DECLARED)
+
+
+_PLAIN = Traits()
+
+
+class FormatSet:
+    """The formats whose traits pass a test, following what is declared (a plugin declared later
+    is in): supports ``in``, iteration and ``len``, like the frozenset it replaces."""
+
+    __slots__ = ("_test", "_seen", "_names")
+
+    def __init__(self, test: Callable[[Traits], bool]) -> None:
+        self._test = test
+        self._seen = -1
+        self._names: frozenset[str] = frozenset()
+
+    def _current(self) -> frozenset[str]:
+        if self._seen != _version:
+            self._names = frozenset(n for n, t in _DECLARED.items() if self._test(t))
+            self._seen = _version
+        return self._names
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._current()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._current()))
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+    def __repr__(self) -> str:
+        return f"FormatSet({sorted(self._current())})"
+
+
+def formats_with(test: Callable[[Traits], bool]) -> FormatSet:
+    """The formats whose :class:`Traits` pass ``test`` (a live view)."""
+    return FormatSet(test)
