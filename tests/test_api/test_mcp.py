@@ -218,10 +218,9 @@ def test_sql_is_read_only_and_cannot_reach_other_files(mcp, tmp_path):
     assert text.splitlines()[:3] == ["10 rows", "format | n", "yaml | 62"]
     _, data = mcp.ok("sql", {"query": "DESCRIBE files"})
     assert "path" in [r[0] for r in data["rows"]]
-    _, data = mcp.ok("sql", {"query": "PRAGMA table_info('files')"})
-    assert data["rows"]
     out = tmp_path / "leak.csv"
     for bad in (
+        "PRAGMA table_info('files')",  # configuration statements are refused (DESCRIBE answers the same)
         "DELETE FROM files",
         "DROP TABLE records",
         f"COPY files TO '{out}'",
