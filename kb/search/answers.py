@@ -96,6 +96,8 @@ class Unit:
     """The column of a list item's dash."""
     doc_start: int = -1
     """Index of the first line of the comment block documenting the unit (-1: none)."""
+    offsets: list[tuple[int, int]] = field(default_factory=list)
+    """A Markdown paragraph's lines: (index, where the line's text starts in ``value``)."""
 
 
 def _strip_value(v: str) -> str:
@@ -171,11 +173,16 @@ def _flat_units(lines: Sequence[str], fmt: str) -> list[Unit]:
 
 
 def _markdown_units(lines: Sequence[str]) -> list[Unit]:
+    """Headings, table rows (with their header as context), paragraphs and bullets (one unit with
+    its wrapped lines), ``key: value`` lines in fenced code."""
     units: list[Unit] = []
     fence = False
     header = ""
+    para: Unit | None = None
     for i, line in enumerate(lines):
         s = line.strip()
+        if not s or fence or s.startswith(("```", "~~~", "#", "|")):
+            para = None
         if s.startswith(("```", "~~~")):
             fence = not fence
             units.append(Unit(i, "blank"))
@@ -208,7 +215,15 @@ def _markdown_units(lines: Sequence[str]) -> list[Unit]:
                 units.append(Unit(i, "table", key=cells[0].strip("` "), value=" | ".join(cells), context=header))
             continue
         bullet = _MD_ITEM.match(s) is not None
-        units.append(Unit(i, "prose", value=_MD_ITEM.sub("", s).lstrip("> ").strip(), item=bullet))
+        text = _MD_ITEM.sub("", s).lstrip("> ").strip()
+        if para is not None and not bullet:  # a wrapped line: part of the paragraph (or bullet) above
+            para.offsets.append((i, len(para.value) + 1))
+            para.value = f"{para.value} {text}"
+            para.children.append(i)
+            units.append(Unit(i, "cont", parents=[para.i]))
+            continue
+        para = Unit(i, "prose", value=text, item=bullet, offsets=[(i, 0)])
+        units.append(para)
     return units
 
 
@@ -396,7 +411,7 @@ def _roots(text: str) -> set[str]:
 
 
 def _score(u: Unit, q: ParsedQuery, weights: dict[str, float], line: str) -> float:
-    if u.kind == "blank":
+    if u.kind in ("blank", "cont"):
         return 0.0
     key = _roots(u.key) if u.key else set()
     value = _roots(u.value) if u.value else set()
@@ -458,6 +473,22 @@ def _clip_value(v: str) -> str:
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z`*(\[])")
 
 
+def _best_sentence(u: Unit, weights: dict[str, float]) -> tuple[int, str]:
+    """A paragraph's sentence with the most query weight, and the line it starts on."""
+    best, best_at, best_score, at = "", 0, -1.0, 0
+    for sentence in _SENTENCE_END.split(u.value):
+        start = u.value.find(sentence, at)
+        at = start + len(sentence)
+        score = sum(weights.get(r, 0.0) for r in _roots(sentence))
+        if score > best_score:
+            best, best_at, best_score = sentence, start, score
+    line = u.i
+    for i, offset in u.offsets:
+        if offset <= best_at:
+            line = i
+    return line, best
+
+
 def _answer_value(u: Unit, lines: Sequence[str], weights: dict[str, float]) -> str | None:
     if u.kind == "block":  # a block scalar: its first lines
         text = " ".join(lines[c].strip() for c in u.children[:4])
@@ -465,9 +496,7 @@ def _answer_value(u: Unit, lines: Sequence[str], weights: dict[str, float]) -> s
     if u.kind == "parent":
         return None
     if u.kind == "prose" and len(u.value) > VALUE_CHARS:  # a long paragraph: its best sentence
-        sentences = _SENTENCE_END.split(u.value)
-        best = max(sentences, key=lambda t: sum(weights.get(r, 0.0) for r in _roots(t)))
-        return _clip_value(best)
+        return _clip_value(_best_sentence(u, weights)[1])
     if u.value:
         return _clip_value(u.value)
     return None
@@ -501,7 +530,7 @@ def pick_answers(
     if weights is None:
         weights = dict.fromkeys(query_roots(q), 1.0)
     for u in units:
-        u.score = _score(u, q, weights, lines[u.i])
+        u.score = _score(u, q, weights, u.value if u.kind == "prose" and u.children else lines[u.i])
     ranked = sorted((u for u in units if u.score > 0), key=lambda u: (-u.score, _kind_rank(u), u.i))
     if not ranked:
         first = next((u for u in units if u.kind in ("leaf", "item", "block", "prose", "table", "heading")), None)
@@ -527,13 +556,14 @@ def pick_answers(
     out = []
     for i in picked:
         u = by_i[i]
-        out.append((i, u.path, _answer_value(u, lines, weights) if u.kind != "heading" else u.value))
+        at = _best_sentence(u, weights)[0] if u.kind == "prose" and len(u.offsets) > 1 else i
+        out.append((at, u.path, _answer_value(u, lines, weights) if u.kind != "heading" else u.value))
     lo, hi = min(picked), max(picked)
     if best.kind in ("parent", "item") and best.i < lo:
         lo = best.i
     for i in picked:
         u = by_i[i]
-        if u.kind in ("block", "leaf") and u.children:  # a block scalar's text, an instruction's continuation
+        if u.kind in ("block", "leaf", "prose") and u.children:  # a block scalar, a continued instruction, a paragraph
             hi = max(hi, min(u.children[-1], i + SHOWN_CONTINUATION))
         if 0 <= u.doc_start < lo and i - u.doc_start <= SHOWN_DOC:  # the comment that documents it
             lo = u.doc_start
