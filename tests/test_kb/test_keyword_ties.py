@@ -34,3 +34,22 @@ def test_two_builds_in_different_orders_rank_tied_hits_alike(tmp_path: Path):
         ids_b = [d.chunk_id for _, d in b.search(query_terms("pool_size"), k)]
         assert ids_a == ids_b and len(ids_a) == k
     assert [d.chunk_id for _, d in a.search(query_terms("pool_size"), 3)] == [f"svc{i}/db.yaml#0" for i in (0, 1, 10)]
+
+
+def test_an_updated_kb_scores_bm25_like_a_fresh_build_of_the_same_tree(tmp_path: Path):
+    """Deleted documents stay in tantivy's statistics until its segments merge: an ingest that
+    changed files rebuilds the keyword index, so the same tree gives the same scores."""
+    from kb import KnowledgeBase
+
+    tree = tmp_path / "tree"
+    for i in range(30):
+        (tree / f"svc{i}").mkdir(parents=True)
+        (tree / f"svc{i}" / "db.yaml").write_text(f"db:\n  pool_size: {i}\n  host: db{i}\n  timeout: 30\n")
+    with KnowledgeBase.build(tree, db=tmp_path / "kb", model="hash", workers=1) as kb:
+        for i in range(0, 30, 2):  # half the files change: their old chunks are deleted documents
+            (tree / f"svc{i}" / "db.yaml").write_text(f"cache:\n  pool_size: {i}\n  ttl: 60\n")
+        kb.ingest(tree)
+        updated = kb.search_result("pool_size timeout cache", k=30, mode="keyword").hits
+    with KnowledgeBase.build(tree, db=tmp_path / "fresh", model="hash", workers=1) as fresh:
+        again = fresh.search_result("pool_size timeout cache", k=30, mode="keyword").hits
+    assert [(h.path, h.score) for h in updated] == [(h.path, h.score) for h in again]
