@@ -223,10 +223,10 @@ def test_an_edited_readme_sentence_reaches_the_kb_through_the_facade(tmp_path):
 def test_real_model_finds_a_values_file_by_what_its_chart_says(tmp_path):
     from kb import KnowledgeBase
 
-    charts = {
-        "ledger": "Double-entry bookkeeping service for merchant payouts",
-        "thumbnailer": "Resizes uploaded product photos into thumbnails",
-        "mailer": "Sends transactional emails such as password resets",
+    charts = {  # chart names say nothing: only the descriptions tell the charts apart
+        "alpha": "Sends transactional emails such as password resets",
+        "bravo": "Double-entry bookkeeping service for merchant payouts",
+        "charlie": "Resizes uploaded product photos into thumbnails",
     }
     tree = tmp_path / "tree"
     for name, description in charts.items():
@@ -236,6 +236,6 @@ def test_real_model_finds_a_values_file_by_what_its_chart_says(tmp_path):
         (d / "values.yaml").write_text("replicaCount: 2\nresources:\n  limits:\n    memory: 256Mi\n")
         (d / "templates" / "deployment.yaml").write_text("kind: Deployment\n")
     with KnowledgeBase.build(tree, db=tmp_path / "kb", workers=1) as kb:
-        hits = kb.search_result("how much memory may the image resizing service use", k=5, mode="semantic").hits
+        hits = kb.search_result("how much memory may the image resizing service use", k=9, mode="semantic").hits
         top = [h.path for h in hits if h.path.endswith("values.yaml")]
-        assert top[0] == "charts/thumbnailer/values.yaml", [h.path for h in hits]
+        assert top[0] == "charts/charlie/values.yaml", [h.path for h in hits]
