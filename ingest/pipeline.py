@@ -4,7 +4,8 @@ The search index (keyword index and vectors) is brought up to date afterwards, b
 :meth:`kb.knowledge.KnowledgeBase.ingest` (see :mod:`kb.index`).
 
 Incremental: a file whose size and mtime match the catalogue costs one ``stat``; a file whose
-bytes hash the same costs a read and an mtime update; only changed files are parsed. Work is
+bytes hash the same costs a read and an mtime update; only changed files are parsed, and the files
+whose folder about (:mod:`ingest.about`, in their chunks' context line) changed. Work is
 committed a batch of files per transaction, each file's rows replaced together, so a run killed
 with ``kill -9`` leaves the previous state queryable and the next run finishes the job.
 """
@@ -21,8 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import ingest.chunk
+from ingest.about import about_for, folder_abouts, takes_folder_about
 from ingest.changes import ChangeRecorder
-from ingest.chunk import chunk_sections
+from ingest.chunk import chunk_sections, own_about
 from ingest.meaning import embeddable
 from ingest.parsers.base import Limits, format_for, parse_text, strip_bom
 from ingest.secrets import redact
@@ -113,23 +116,27 @@ def _init_worker(limits: Limits, max_size: int) -> None:
     _LIMITS, _MAX_SIZE = limits, max_size
 
 
-def process_file(entry: WalkEntry, old_sha: str | None, run_id: int) -> FileResult:
-    """Read, hash, decode, parse, redact and chunk one file. Never raises."""
+def process_file(entry: WalkEntry, old_sha: str | None, run_id: int, folder_about: str = "") -> FileResult:
+    """Read, hash, decode, parse, redact and chunk one file. Never raises.
+
+    ``folder_about``: what the file's folder says it is (:func:`ingest.about.about_for`), for its
+    chunks when the file says nothing itself; the file row keeps it when its chunks carry it."""
     try:
-        return _process_file(entry, old_sha, run_id)
+        return _process_file(entry, old_sha, run_id, folder_about)
     except MemoryError:
         return _too_big((entry, old_sha, run_id))
     except Exception as exc:
         msg = f"internal error while ingesting this file ({type(exc).__name__}); please report it"
-        row = (entry.rel, "unknown", entry.size, None, entry.mtime, "error", 0, None, run_id)
+        row = (entry.rel, "unknown", entry.size, None, entry.mtime, "error", 0, None, run_id, None)
         finding = problem_row(Problem("internal-error", "error", msg), entry.rel, "ingest")
         return FileResult(entry.rel, "parsed", entry.mtime, row, {"findings": [finding]})
 
 
-def _process_file(entry: WalkEntry, old_sha: str | None, run_id: int) -> FileResult:
+def _process_file(entry: WalkEntry, old_sha: str | None, run_id: int, folder_about: str) -> FileResult:
     rel = entry.rel
     problems: list[Problem] = []
     fmt = format_for(PurePosixPath(rel), in_helm_templates=entry.in_helm_templates)
+    about_used: str | None = None  # the folder about the chunks carry (None: they depend on none)
 
     def result(
         status: str,
@@ -141,7 +148,7 @@ def _process_file(entry: WalkEntry, old_sha: str | None, run_id: int) -> FileRes
         rows = rows or {}
         rows.setdefault("findings", [])
         rows["findings"].extend(problem_row(p, rel, "ingest") for p in problems)
-        file_row = (rel, fmt, entry.size, sha, entry.mtime, status, n_records, canonical, run_id)
+        file_row = (rel, fmt, entry.size, sha, entry.mtime, status, n_records, canonical, run_id, about_used)
         return FileResult(rel, "parsed", entry.mtime, file_row, rows)
 
     if entry.size > _MAX_SIZE:
@@ -239,7 +246,9 @@ def _process_file(entry: WalkEntry, old_sha: str | None, run_id: int) -> FileRes
             pass
     chunks = []
     if parsed.sections:
-        for c in chunk_sections(rel, fmt, parsed.sections):
+        if takes_folder_about(rel) and not own_about(fmt, parsed.sections):
+            about_used = folder_about
+        for c in chunk_sections(rel, fmt, parsed.sections, about_used or ""):
             chunks.append(
                 (
                     f"{rel}#{c.ordinal}",
@@ -253,6 +262,8 @@ def _process_file(entry: WalkEntry, old_sha: str | None, run_id: int) -> FileRes
                     embeddable(rel, c.text),
                 )
             )
+    if not chunks:
+        about_used = None
     rows: dict[str, list[tuple]] = {"records": records, "sections": sections, "documents": documents, "chunks": chunks}
     return result(status, sha, len(records), _canonical_sha(parsed.documents), rows)
 
@@ -264,9 +275,9 @@ def _process_star(args: tuple) -> FileResult:
 def _skipped(task: tuple, rule: str, severity: str, message: str) -> FileResult:
     """A file given up on: catalogued as skipped (no records, no chunks) with one finding. No
     sha is kept, so the next run reads it again."""
-    entry, _old_sha, run_id = task
+    entry, run_id = task[0], task[2]  # (entry, old_sha, run_id[, folder_about])
     fmt = format_for(PurePosixPath(entry.rel), in_helm_templates=entry.in_helm_templates)
-    row = (entry.rel, fmt, entry.size, None, entry.mtime, "skipped", 0, None, run_id)
+    row = (entry.rel, fmt, entry.size, None, entry.mtime, "skipped", 0, None, run_id, None)
     finding = problem_row(Problem(rule, severity, message), entry.rel, "ingest")
     return FileResult(entry.rel, "parsed", entry.mtime, row, {"findings": [finding]})
 
@@ -391,19 +402,29 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
         catalogue.remove_files(run_id, list(states))
         left_root = len(states)
         states = {}
+    # What each folder says it is, for the files that say nothing themselves (ingest/about.py). A
+    # file whose chunks carry a folder about that is no longer its folder's is chunked again, its
+    # bytes unchanged or not; a KB from before folder abouts counts as carrying none.
+    abouts = folder_abouts(walked.entries, min(settings.max_file_size, _READ_CAP)) if ingest.chunk.FOLDER_ABOUT else {}
+    carried = catalogue.folder_abouts() if states else {}
     seen: set[str] = set()
     tasks: list[tuple] = []
-    unchanged = 0
+    unchanged = rechunked = 0
     for e in walked.entries:
         seen.add(e.rel)
         old = states.get(e.rel)
+        about = about_for(e.rel, abouts)
         if e.rel in retry:
-            tasks.append((e, None, run_id))
+            tasks.append((e, None, run_id, about))
+            continue
+        if old is not None and e.rel in carried and carried[e.rel] != about:
+            rechunked += 1
+            tasks.append((e, None, run_id, about))
             continue
         if old is not None and old[0] == e.size and old[1] == e.mtime:
             unchanged += 1
             continue
-        tasks.append((e, old[2] if old else None, run_id))
+        tasks.append((e, old[2] if old else None, run_id, about))
     removed = sorted(p for p in states if p not in seen)
     recorder = ChangeRecorder(catalogue, settings, run_id, states=states, removed=removed, baseline=not states)
 
@@ -490,4 +511,7 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
         findings_by_rule=st["findings_by_rule"],
         seconds=round(seconds, 3),
         key_changes=recorder.count,
+        notes=[f"{rechunked} files chunked again (counted as changed): what their folder says it is changed"]
+        if rechunked
+        else [],
     )

@@ -6,7 +6,10 @@ Tables (the names users type in ``kb sql``):
                failed), files_seen, added, changed, removed, unchanged, seconds
 ``run_changes`` run_id, path, change (added|changed|removed)
 ``files``      path (relative to the root, '/'), format, size, sha256, mtime, status (ok|error|
-               skipped), records, canonical_sha (hash of the parsed data, format-independent), run_id
+               skipped), records, canonical_sha (hash of the parsed data, format-independent), run_id,
+               folder_about (what its folder says it is, as its chunks carry it: :mod:`ingest.about`;
+               NULL when its chunks do not depend on it: it has an about of its own, no chunks, or
+               is a README)
 ``records``    path, doc, key_path, value (text), value_type (str|int|float|bool|null|object|array), line
 ``sections``   path, key_path, kind, line_start, line_end, text (redacted)
 ``chunks``     chunk_id, path, ordinal, key_path, line_start, line_end, text (redacted), text_sha,
@@ -42,7 +45,7 @@ from kb.errors import BadRequestError, NotIndexedError, ReadOnlyError
 __all__ = ["Catalogue", "CATALOGUE_FILE", "SCHEMA_VERSION", "TABLE_COLUMNS"]
 
 CATALOGUE_FILE = "catalogue.duckdb"
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 TABLE_COLUMNS: dict[str, list[tuple[str, str]]] = {
     "files": [
@@ -55,6 +58,7 @@ TABLE_COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("records", "INTEGER"),
         ("canonical_sha", "VARCHAR"),
         ("run_id", "INTEGER"),
+        ("folder_about", "VARCHAR"),
     ],
     "records": [
         ("path", "VARCHAR"),
@@ -258,6 +262,15 @@ class Catalogue:
         }
         if "embed" not in cols:
             self.con.execute("ALTER TABLE chunks ADD COLUMN embed BOOLEAN DEFAULT true")
+        file_cols = {
+            r[0]
+            for r in self.con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'files'"
+            ).fetchall()
+        }
+        if "folder_about" not in file_cols:
+            # chunked before folder abouts: they carry none, as if every folder said nothing
+            self.con.execute("ALTER TABLE files ADD COLUMN folder_about VARCHAR DEFAULT ''")
         self.set_meta("schema_version", SCHEMA_VERSION)
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -459,6 +472,12 @@ class Catalogue:
         with self.lock:
             rows = self.con.execute("SELECT path, size, mtime, sha256 FROM files").fetchall()
         return {p: (s, m, h) for p, s, m, h in rows}
+
+    def folder_abouts(self) -> dict[str, str]:
+        """path -> the folder about its chunks carry, for the files whose chunks depend on one."""
+        with self.lock:
+            rows = self.con.execute("SELECT path, folder_about FROM files WHERE folder_about IS NOT NULL").fetchall()
+        return dict(rows)
 
     def start_run(self, root: str) -> int:
         with self.lock:
