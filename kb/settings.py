@@ -94,7 +94,8 @@ class Settings(BaseModel):
     device: str = Field(default="auto", description="Embedding device: auto (CUDA when present), cpu, cuda, mps.")
     embed_batch_size: int = Field(default=32, description="Texts per model batch.")
     backend: str = Field(
-        default="auto", description="Embedding backend: auto (ONNX Runtime on CPUs, torch on GPUs), onnx, torch."
+        default="auto",
+        description="Embedding backend: auto (the fastest this machine has: OpenVINO or ONNX Runtime on CPUs, torch on GPUs), openvino, onnx, torch.",
     )
     precision: str = Field(
         default="auto",
@@ -105,6 +106,14 @@ class Settings(BaseModel):
     )
     chroma_mirror: bool = Field(
         default=True, description="Mirror every vector into Chroma (the durable copy); with ``chroma_url`` always on."
+    )
+    ray_address: str | None = Field(
+        default=None,
+        description=(
+            "Build on a Ray cluster (``KB_RAY_ADDRESS``, flag ``--ray``): ``auto`` joins this machine's cluster or "
+            "starts one, ``local`` starts one here, else ``host:6379`` or ``ray://host:10001``; needs ``kb[ray]``. "
+            "Unset: parse and embed on this machine."
+        ),
     )
     publish_every: float = Field(
         default=5.0,
