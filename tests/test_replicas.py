@@ -110,7 +110,7 @@ def replicas_and_writer(tmp_path: Path, min_seconds: float, extra_env: dict[str,
 
         def client(n: int) -> None:
             replica, mode = n % REPLICAS, MODES[(n // REPLICAS) % len(MODES)]
-            params = {"q": "roundtoken", "k": 50, "mode": mode}
+            params: dict[str, str | int] = {"q": "roundtoken", "k": 50, "mode": mode}
             with httpx.Client(base_url=urls[replica], timeout=30) as http:
                 while not done.is_set():
                     t0 = time.perf_counter()
