@@ -104,6 +104,14 @@ class Settings(BaseModel):
     chroma_url: str | None = Field(
         default=None, description="Chroma server URL (``http://host:port``); unset means an embedded PersistentClient."
     )
+    vector_reads: str = Field(
+        default="local",
+        description=(
+            "Where semantic search reads vectors: ``local`` (the KB directory's vector segments: an exact scan) or "
+            "``server`` (nearest neighbours from the Chroma server at ``chroma_url``: for replicas that share the "
+            "catalogue but not the segments; approximate, by Chroma's HNSW index)."
+        ),
+    )
     chroma_mirror: bool = Field(
         default=True, description="Mirror every vector into Chroma (the durable copy); with ``chroma_url`` always on."
     )

@@ -52,9 +52,10 @@ def test_three_replicas_and_one_writer_for_a_minute(tmp_path):
 
 
 def test_the_same_with_a_chroma_server(tmp_path, chroma_server):
-    """With ``KB_CHROMA_URL`` (writer and replicas) the writer mirrors vectors into a Chroma server;
-    the replicas' guarantees are the same (a shorter run: the minute-long one above covers time)."""
-    replicas_and_writer(tmp_path, 20, {"KB_CHROMA_URL": chroma_server})
+    """With ``KB_CHROMA_URL`` (writer and replicas) the writer mirrors vectors into a Chroma server
+    and the replicas read them from it (``KB_VECTOR_READS=server``: the server's index, not the
+    KB's segments); the guarantees are the same (a shorter run: the minute-long one covers time)."""
+    replicas_and_writer(tmp_path, 20, {"KB_CHROMA_URL": chroma_server}, {"KB_VECTOR_READS": "server"})
     from kb.generations import read_head
     from kb.vectors import ChromaMirror
 
@@ -77,8 +78,11 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, round(q * (len(s) - 1)))] if s else float("nan")
 
 
-def replicas_and_writer(tmp_path: Path, min_seconds: float, extra_env: dict[str, str]) -> None:
+def replicas_and_writer(
+    tmp_path: Path, min_seconds: float, extra_env: dict[str, str], replica_env: dict[str, str] | None = None
+) -> None:
     env = kb_env(**extra_env)
+    serve_env = {**env, **(replica_env or {})}
     root, db = tmp_path / "tree", tmp_path / "kb"
 
     def ingest() -> int:
@@ -105,7 +109,7 @@ def replicas_and_writer(tmp_path: Path, min_seconds: float, extra_env: dict[str,
     threads: list[threading.Thread] = []
     try:
         for _ in range(REPLICAS):
-            servers.append(serve(db, env))
+            servers.append(serve(db, serve_env))
         urls = [url for _, url, _ in servers]
 
         def client(n: int) -> None:
