@@ -236,27 +236,47 @@ class EncoderPool:
     """Embedding actors on the cluster, used like one embedder whose :meth:`encode_stream` takes
     many batches and yields their vectors in order.
 
-    One actor per GPU where the cluster has GPUs (each asks for one), else one per ``cpus_per_actor``
-    CPUs (its model runs that many threads). ``name``, ``dim``, ``backend`` and ``precision`` are
-    those of the actors' embedders (the identity recorded with the vectors)."""
+    One actor per GPU where the cluster has GPUs (each asks for one); else one actor per node,
+    pinned to it, asking for all its CPUs and running its model on that many threads (one model
+    with N threads encodes faster than N models with one: measured on 2 cores, 2 one-thread actors
+    took 29% longer than the local build, one two-thread actor 0.3%). ``actors`` overrides the count
+    (then each asks for ``cpus // actors`` CPUs, unpinned). ``name``, ``dim``, ``backend`` and
+    ``precision`` are those of the actors' embedders (the identity recorded with the vectors)."""
 
-    cpus_per_actor = 1
     min_slice = 16
 
     def __init__(self, cluster: Cluster, settings: Settings, *, actors: int | None = None) -> None:
         ray = cluster.connect()
         res = cluster.resources()
         gpus = int(res.get("GPU", 0)) if settings.device in ("auto", "cuda") else 0
-        if gpus:
-            n, opts = actors or gpus, {"num_gpus": 1, "num_cpus": 1}
-            threads = 1
-        else:
-            cpa = self.cpus_per_actor
-            n, opts = actors or max(1, cluster.cpus() // cpa), {"num_cpus": cpa}
-            threads = cpa
-        cls = ray.remote(_Encoder).options(max_restarts=ACTOR_RESTARTS, max_task_retries=ACTOR_RESTARTS, **opts)
+        actor = ray.remote(_Encoder)
+        restarts = {"max_restarts": ACTOR_RESTARTS, "max_task_retries": ACTOR_RESTARTS}
+
+        def cls(**opts: Any) -> Any:
+            return actor.options(**restarts, **opts)
+
         self._ray = ray
-        self.actors = [cls.remote(settings, threads) for _ in range(n)]
+        if gpus:
+            n = actors or gpus
+            self.actors = [cls(num_gpus=1, num_cpus=1).remote(settings, 1) for _ in range(n)]
+        elif actors:
+            n, cpa = actors, max(1, cluster.cpus() // actors)
+            self.actors = [cls(num_cpus=cpa).remote(settings, cpa) for _ in range(n)]
+        else:
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            nodes = [
+                (node["NodeID"], int(node.get("Resources", {}).get("CPU", 0)))
+                for node in ray.nodes()
+                if node.get("Alive") and int(node.get("Resources", {}).get("CPU", 0)) > 0
+            ]
+            self.actors = [
+                cls(num_cpus=cpus, scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False)).remote(
+                    settings, cpus
+                )
+                for node_id, cpus in nodes
+            ] or [cls(num_cpus=1).remote(settings, 1)]
+            n = len(self.actors)
         ident = ray.get(self.actors[0].identity.remote())
         self.name: str = ident["name"]
         self.dim: int = int(ident["dim"])
@@ -265,18 +285,22 @@ class EncoderPool:
         self.choice = f"{ident['choice']} on {n} Ray actor(s)" + (" with a GPU each" if gpus else "")
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        """The vectors of ``texts`` in order: the list is cut into one slice per actor (of at least
-        :attr:`min_slice` texts) and the slices are encoded side by side."""
+        """The vectors of ``texts`` in order: the list is dealt out to the actors like cards (one
+        share each, of at least :attr:`min_slice` texts), so every share has long and short texts
+        alike and no actor waits on another; the shares are encoded side by side."""
         import numpy as np
 
         n = max(1, min(len(self.actors), len(texts) // self.min_slice))
-        size = -(-len(texts) // n) if texts else 0
-        parts = [texts[i : i + size] for i in range(0, len(texts), size)] if texts else [texts]
-        return (
-            np.concatenate(list(self.encode_stream(parts)), axis=0)
-            if len(parts) > 1
-            else next(self.encode_stream(parts))
-        )
+        if n == 1:
+            return next(self.encode_stream([texts]))
+        parts = [texts[i::n] for i in range(n)]
+        out: np.ndarray | None = None
+        for i, vecs in enumerate(self.encode_stream(parts)):
+            if out is None:
+                out = np.empty((len(texts), vecs.shape[1]), dtype=vecs.dtype)
+            out[i::n] = vecs
+        assert out is not None
+        return out
 
     def encode_stream(self, batches: Sequence[list[str]]) -> Iterator[np.ndarray]:
         """The vectors of each batch, in order; two batches out per actor at a time."""

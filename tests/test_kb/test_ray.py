@@ -155,6 +155,29 @@ def _ray_workers(title: str) -> list[int]:
     return [int(line.split(None, 1)[0]) for line in out.splitlines() if title in line and "ps -eo" not in line]
 
 
+def test_the_encoder_pool_is_one_model_per_node_and_keeps_the_order_of_the_texts(tmp_path, cluster):
+    from kb.embed import create_embedder
+
+    settings = Settings.load({"db": tmp_path / "db", "model": "hash"})
+    texts = [f"key_{i}: " + "value " * (i % 37) for i in range(200)]
+    want = create_embedder(settings).encode(texts)
+
+    per_node = cluster.encoder_pool(settings)  # one node of 2 CPUs: one actor, two threads
+    try:
+        assert len(per_node.actors) == 1
+        assert per_node.choice.endswith("on 1 Ray actor(s)")
+        assert np.array_equal(per_node.encode(texts), want)
+    finally:
+        per_node.close()
+    dealt = cluster.encoder_pool(settings, actors=2)  # texts dealt out to two actors, put back in order
+    try:
+        assert len(dealt.actors) == 2
+        assert np.array_equal(dealt.encode(texts), want)
+        assert np.array_equal(dealt.encode(texts[:5]), want[:5])  # under two slices: one actor
+    finally:
+        dealt.close()
+
+
 def test_a_parse_worker_killed_mid_build_loses_nothing(tmp_path, cluster):
     root = generated(tmp_path, 1500)
     build(tmp_path / "local", root)
