@@ -318,14 +318,14 @@ _TIMEOUT = 0.0
 
 def _budgeted_results(
     tasks: list[tuple], workers: int, limits: Limits, max_size: int, timeout: float
-) -> Iterator[FileResult]:
+) -> Iterator[tuple[int, FileResult]]:
     """Each file in a worker process under a time budget and the memory bound (ingest/workers.py)."""
     global _TIMEOUT
     from ingest.workers import supervised_map
 
     _TIMEOUT = timeout
     n = workers if len(tasks) >= 200 else 1
-    for _idx, res in supervised_map(
+    yield from supervised_map(
         process_file,
         tasks,
         workers=n,
@@ -335,8 +335,40 @@ def _budgeted_results(
         on_memory=_too_big,
         initializer=_init_worker,
         initargs=(limits, max_size),
-    ):
-        yield res
+    )
+
+
+def parse_batch(batch: list[tuple], root: str, limits: Limits, max_size: int, timeout: float) -> list[FileResult]:
+    """One Ray task of a build on a cluster (:mod:`kb.cluster`): the files of ``batch`` through the
+    same code as a local build's workers — under the time budget and memory bound of
+    :func:`ingest.workers.supervised_map` when there is a budget, else in this process."""
+    if not os.path.isdir(root):
+        from kb.cluster import RootNotVisibleError
+
+        raise RootNotVisibleError(
+            f"A Ray worker on '{os.uname().nodename}' cannot see the tree at '{root}'. Every node of the "
+            "cluster needs the tree at the same path (shared storage, or a checkout there); or build on "
+            "this machine: drop --ray (and unset KB_RAY_ADDRESS)."
+        )
+    if timeout > 0:
+        return [res for _idx, res in _budgeted_results(batch, 1, limits, max_size, timeout)]
+    _init_worker(limits, max_size)
+    return [process_file(*t) for t in batch]
+
+
+def _ray_results(
+    tasks: list[tuple], cluster: Any, root: Path, limits: Limits, max_size: int, timeout: float
+) -> Iterator[FileResult]:
+    """The files parsed as Ray tasks, batches sized to give each CPU about eight."""
+    cpus = cluster.cpus()
+    size = max(8, min(256, -(-len(tasks) // (8 * cpus))))
+    yield from cluster.map(
+        parse_batch,
+        tasks,
+        args=(str(root.resolve()), limits, min(max_size, _READ_CAP), timeout),
+        batch_size=size,
+        on_crash=_crashed,
+    )
 
 
 def _results(
@@ -344,7 +376,8 @@ def _results(
 ) -> Iterator[FileResult]:
     max_size = min(max_size, _READ_CAP)
     if timeout > 0 and tasks:
-        yield from _budgeted_results(tasks, workers, limits, max_size, timeout)
+        for _idx, res in _budgeted_results(tasks, workers, limits, max_size, timeout):
+            yield res
         return
     if workers <= 1 or len(tasks) < 200:
         _init_worker(limits, max_size)
@@ -361,9 +394,12 @@ def _results(
         yield from pool.imap_unordered(_process_star, tasks, chunksize=32)
 
 
-def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress | None = None) -> RunSummary:
+def run_ingest(
+    catalogue: Catalogue, settings: Settings, *, progress: Progress | None = None, cluster: Any = None
+) -> RunSummary:
     """Ingest ``settings.root`` into ``catalogue`` incrementally (the catalogue only; no search
-    index); return what the run did."""
+    index); return what the run did. ``cluster`` (a :class:`kb.cluster.Cluster`) parses the files
+    as Ray tasks instead of local worker processes; this process writes every row either way."""
     if settings.root is None:
         raise ConfigError("No corpus root given: `kb ingest PATH`.")
     root = Path(settings.root)
@@ -449,7 +485,11 @@ def run_ingest(catalogue: Catalogue, settings: Settings, *, progress: Progress |
         batch_paths, batch_rows, batch_changes, touch, pending_rows = [], {}, [], [], 0
 
     tick("parse", 0, len(tasks))
-    for res in _results(tasks, workers, limits, settings.max_file_size, settings.file_timeout):
+    if cluster is not None and tasks:
+        results = _ray_results(tasks, cluster, root, limits, settings.max_file_size, settings.file_timeout)
+    else:
+        results = _results(tasks, workers, limits, settings.max_file_size, settings.file_timeout)
+    for res in results:
         done += 1
         if res.kind == "touch":
             touch.append((res.rel, res.mtime))

@@ -959,10 +959,12 @@ def choose_backend(
     return BackendChoice("torch", precision)
 
 
-def create_embedder(settings: Settings, *, purpose: str = "documents") -> Embedder:
+def create_embedder(settings: Settings, *, purpose: str = "documents", threads: int | None = None) -> Embedder:
     """A new embedder for ``settings`` (model, backend, precision, device, batch size): the one
     :func:`choose_backend` names for this machine (its ``choice`` says which and why). The
-    result's ``name`` is always :func:`embedder_name` of the settings.
+    result's ``name`` is always :func:`embedder_name` of the settings. ``threads``: the CPU threads
+    an ONNX or OpenVINO model runs (None: one for queries, every core for documents; a Ray actor
+    gives the CPUs it was granted).
     """
     dim = _hash_dim(settings.model)
     if dim is not None:
@@ -990,7 +992,8 @@ def create_embedder(settings: Settings, *, purpose: str = "documents") -> Embedd
         openvino=_openvino_available(),
         onnx_ok=onnx_ok,
     )
-    threads = 1 if purpose == "query" else 0
+    if threads is None:
+        threads = 1 if purpose == "query" else 0
     emb: OnnxEmbedder | OpenVinoEmbedder | SentenceTransformerEmbedder
     if pick.backend == "onnx":
         emb = OnnxEmbedder(

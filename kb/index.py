@@ -404,7 +404,6 @@ class ChunkVectors:
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
-        view = snapshot.vectors
         path = chunk_map_path(snapshot.db, snapshot.gen.catalogue)
         try:
             with np.load(path, allow_pickle=False) as z:
@@ -423,8 +422,62 @@ class ChunkVectors:
             self.path_codes = np.asarray(cols["pcode"], dtype=np.int64)
             self.format_codes = np.asarray(cols["fcode"], dtype=np.int64)
             shas = np.array([bytes(b) for b in cols["sha"]], dtype="S32") if len(cols["sha"]) else np.zeros(0, "S32")
-        self.rows = view.rows_of(shas) if view is not None else np.full(len(shas), -1, dtype=np.int64)
-        self.embedded = int((self.rows >= 0).sum())
+        self.shas = shas
+
+    @property
+    def rows(self) -> np.ndarray:
+        """Each chunk's row in the generation's vector segments (-1: none), read on first use: a
+        replica reading vectors from a Chroma server (:meth:`nearest_on_server`) never opens them."""
+        rows = getattr(self, "_rows", None)
+        if rows is None:
+            view = self.snapshot.vectors
+            shas = self.shas
+            rows = self._rows = view.rows_of(shas) if view is not None else np.full(len(shas), -1, dtype=np.int64)
+        return rows
+
+    @property
+    def embedded(self) -> int:
+        return int((self.rows >= 0).sum())
+
+    def _filter(self, keep: np.ndarray, format: str | None, paths: Sequence[str] | None) -> np.ndarray:
+        if format:
+            if format not in self.format_names:
+                return np.zeros(len(keep), dtype=bool)
+            keep &= self.format_codes == self.format_names.index(format)
+        if paths is not None:
+            lookup = {p: i for i, p in enumerate(self.path_names)}
+            mask = np.zeros(len(self.path_names), dtype=bool)
+            mask[[lookup[p] for p in paths if p in lookup]] = True
+            keep &= mask[self.path_codes]
+        return keep
+
+    SERVER_FETCH = 4
+    """Neighbours asked of the Chroma server per hit wanted (20 times that with a filter): texts
+    shared by many chunks, and hits a filter drops, still leave ``n``."""
+
+    def nearest_on_server(
+        self, mirror: Any, query: np.ndarray, n: int, *, format: str | None = None, paths: Sequence[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """The ``n`` chunks nearest to ``query`` by the Chroma server's index (``vector_reads =
+        server``): its neighbours are text shas; each maps to this generation's chunks with that
+        text (a vector is the vector of its text, whichever generation wrote it), filtered like
+        :meth:`nearest`. Texts the server does not hold yet are simply not found."""
+        if n <= 0 or not len(self.shas):
+            return []
+        keep = self._filter(np.ones(len(self.shas), dtype=bool), format, paths)
+        filtered = format is not None or paths is not None
+        fetch = min(10_000, n * self.SERVER_FETCH * (20 if filtered else 1))
+        by_sha: dict[str, list[int]] | None = getattr(self, "_by_sha", None)
+        if by_sha is None:
+            by_sha = {}
+            for i, sha in enumerate(self.shas):
+                by_sha.setdefault(bytes(sha).hex(), []).append(i)
+            self._by_sha = by_sha
+        found: list[tuple[float, int]] = []
+        for sha, score in mirror.query(query, fetch):
+            found.extend((score, i) for i in by_sha.get(sha, ()) if keep[i])
+        found.sort(key=lambda t: (-t[0], t[1]))
+        return [(str(self.chunk_ids[i]), float(score)) for score, i in found[:n]]
 
     def nearest(
         self, query: np.ndarray, n: int, *, format: str | None = None, paths: Sequence[str] | None = None
@@ -433,16 +486,7 @@ class ChunkVectors:
         view = self.snapshot.vectors
         if view is None or n <= 0 or not len(self.rows):
             return []
-        keep = self.rows >= 0
-        if format:
-            if format not in self.format_names:
-                return []
-            keep &= self.format_codes == self.format_names.index(format)
-        if paths is not None:
-            lookup = {p: i for i, p in enumerate(self.path_names)}
-            mask = np.zeros(len(self.path_names), dtype=bool)
-            mask[[lookup[p] for p in paths if p in lookup]] = True
-            keep &= mask[self.path_codes]
+        keep = self._filter(self.rows >= 0, format, paths)
         idx = np.nonzero(keep)[0]
         if not len(idx):
             return []

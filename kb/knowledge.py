@@ -215,6 +215,7 @@ class KnowledgeBase:
         progress: Callable[..., None] | None = None,
         embed: bool | None = None,
         git_history: int = 0,
+        ray: str | None = None,
     ) -> RunSummary:
         """Ingest (incrementally) ``root`` or the root recorded in the KB.
 
@@ -222,11 +223,11 @@ class KnowledgeBase:
         without vectors are embedded and published as they go; ``embed=False`` (or the ``embed``
         setting off) leaves them for a later run. ``git_history=N`` also replays the last N commits
         of the git repository holding the root into the change log (bounded by
-        ``git_history_timeout``), so a new KB starts with history.
+        ``git_history_timeout``), so a new KB starts with history. ``ray="auto"`` (or an address;
+        default: the ``ray_address`` setting) parses and embeds on a Ray cluster
+        (:mod:`kb.cluster`, the ``kb[ray]`` extra) while this process stays the one writer: the
+        same KB as a local build.
         """
-        from ingest.pipeline import run_ingest
-        from kb.index import check_embedder, embed_pending, embedding_counts, new_kb_id, sync_keyword
-
         t0 = time.perf_counter()
         target = Path(root) if root is not None else self.settings.root
         if target is None:
@@ -238,13 +239,54 @@ class KnowledgeBase:
         settings = self._settings.replace(root=Path(target))
         do_embed = settings.embed if embed is None else embed
         phases: dict[str, float] = {}
+        address = ray if ray is not None else settings.ray_address
+        cluster = None
+        if address:
+            from kb.cluster import Cluster
+
+            cluster = Cluster(address)
+            cluster.connect()  # a wrong address or a missing extra fails before the writer lock is taken
+        with contextlib.ExitStack() as stack:
+            if cluster is not None:
+                stack.callback(cluster.close)
+            summary, phases, embedded, skipped, gen = self._ingest_locked(
+                target, settings, do_embed, progress, git_history, cluster
+            )
+            notes = list(summary.notes)
+            if cluster is not None:
+                notes.append(f"built on {cluster.describe_used}")
+        return summary.model_copy(
+            update={
+                "notes": notes,
+                "chunks_embedded": embedded,
+                "chunks_skipped": skipped,
+                "embedded_share": gen.embedded_share if gen else 1.0,
+                "generation": gen.number if gen else None,
+                "seconds": round(time.perf_counter() - t0, 3),
+                "phases": {k: round(v, 3) for k, v in phases.items()},
+            }
+        )
+
+    def _ingest_locked(
+        self,
+        target: Path,
+        settings: Settings,
+        do_embed: bool,
+        progress: Callable[..., None] | None,
+        git_history: int,
+        cluster: Any,
+    ) -> tuple[RunSummary, dict[str, float], int, int, Any]:
+        from ingest.pipeline import run_ingest
+        from kb.index import check_embedder, embed_pending, embedding_counts, new_kb_id, sync_keyword
+
+        phases: dict[str, float] = {}
         with self._writing("kb ingest") as ws:
             if do_embed:
                 check_embedder(ws.base, settings)
             if ws.interrupted_before:
                 ws.catalogue.record_interrupted_run(str(Path(target).resolve()))
             t = time.perf_counter()
-            summary = run_ingest(ws.catalogue, settings, progress=progress)
+            summary = run_ingest(ws.catalogue, settings, progress=progress, cluster=cluster)
             if git_history:
                 from ingest.changes import replay_git_history
 
@@ -276,7 +318,7 @@ class KnowledgeBase:
 
                 def documents_embedder() -> Any:
                     t1 = time.perf_counter()
-                    emb = self.embedder("documents")
+                    emb = cluster.encoder_pool(settings) if cluster is not None else self.embedder("documents")
                     loaded["model"] = time.perf_counter() - t1
                     return emb
 
@@ -296,16 +338,7 @@ class KnowledgeBase:
                 phases["embed"] = info["seconds"] - info.get("mirror_seconds", 0.0) - loaded.get("model", 0.0)
                 phases["chroma"] = info.get("mirror_seconds", 0.0)
             gen = ws.head
-        return summary.model_copy(
-            update={
-                "chunks_embedded": embedded,
-                "chunks_skipped": skipped,
-                "embedded_share": gen.embedded_share if gen else 1.0,
-                "generation": gen.number if gen else None,
-                "seconds": round(time.perf_counter() - t0, 3),
-                "phases": {k: round(v, 3) for k, v in phases.items()},
-            }
-        )
+        return summary, phases, embedded, skipped, gen
 
     def _mirror(self, gen: Generation | None) -> Any:
         """The Chroma collection vectors are mirrored into (None when mirroring is off)."""

@@ -94,7 +94,8 @@ class Settings(BaseModel):
     device: str = Field(default="auto", description="Embedding device: auto (CUDA when present), cpu, cuda, mps.")
     embed_batch_size: int = Field(default=32, description="Texts per model batch.")
     backend: str = Field(
-        default="auto", description="Embedding backend: auto (ONNX Runtime on CPUs, torch on GPUs), onnx, torch."
+        default="auto",
+        description="Embedding backend: auto (the fastest this machine has: OpenVINO or ONNX Runtime on CPUs, torch on GPUs), openvino, onnx, torch.",
     )
     precision: str = Field(
         default="auto",
@@ -103,8 +104,24 @@ class Settings(BaseModel):
     chroma_url: str | None = Field(
         default=None, description="Chroma server URL (``http://host:port``); unset means an embedded PersistentClient."
     )
+    vector_reads: str = Field(
+        default="local",
+        description=(
+            "Where semantic search reads vectors: ``local`` (the KB directory's vector segments: an exact scan) or "
+            "``server`` (nearest neighbours from the Chroma server at ``chroma_url``: for replicas that share the "
+            "catalogue but not the segments; approximate, by Chroma's HNSW index)."
+        ),
+    )
     chroma_mirror: bool = Field(
         default=True, description="Mirror every vector into Chroma (the durable copy); with ``chroma_url`` always on."
+    )
+    ray_address: str | None = Field(
+        default=None,
+        description=(
+            "Build on a Ray cluster (``KB_RAY_ADDRESS``, flag ``--ray``): ``auto`` joins this machine's cluster or "
+            "starts one, ``local`` starts one here, else ``host:6379`` or ``ray://host:10001``; needs ``kb[ray]``. "
+            "Unset: parse and embed on this machine."
+        ),
     )
     publish_every: float = Field(
         default=5.0,

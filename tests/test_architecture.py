@@ -49,6 +49,7 @@ CORE = {
     "kb.git",
     "kb.charts",
     "kb.schemastore",
+    "kb.cluster",
 }
 SERVICES = {"kb.search", "kb.duplicates", "kb.drift", "kb.changelog", "kb.reads"}
 FACADE = {"kb.knowledge", "kb.report"}  # and the package ``kb`` itself, which re-exports it
@@ -64,6 +65,7 @@ KNOWN_EXCEPTIONS: set[tuple[str, str]] = set()
 OWNERS = {
     "duckdb": {"kb/catalogue.py"},
     "chromadb": {"kb/vectors.py"},
+    "ray": {"kb/cluster.py"},
     "tantivy": {"kb/keyword.py"},
     "onnxruntime": {"kb/embed.py"},
     "tokenizers": {"kb/embed.py"},
@@ -248,7 +250,12 @@ def _declared_distributions() -> set[str]:
 
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     name = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-    return {m.group(0).lower().replace("_", "-") for spec in project["dependencies"] if (m := name.match(spec))}
+    # the run-time dependencies and the extras a user asks for (kb[ray]); not the dev tools
+    extras = [
+        spec for extra, specs in project.get("optional-dependencies", {}).items() if extra != "dev" for spec in specs
+    ]
+    specs = [*project["dependencies"], *extras]
+    return {m.group(0).lower().replace("_", "-") for spec in specs if (m := name.match(spec))}
 
 
 def test_every_third_party_import_is_a_declared_dependency():

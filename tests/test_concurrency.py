@@ -10,8 +10,6 @@ come from no committed generation. After the last ingest every reader returns th
 from __future__ import annotations
 
 import json
-import os
-import re
 import signal
 import subprocess
 import sys
@@ -22,13 +20,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.rounds import FILES, KB_CMD, REPO, kb_env, rounds_in, serve, stop, write_round
+
 pytestmark = pytest.mark.slow  # seconds each: `make check` leaves it out, `make test` (CI) runs it
 
-REPO = Path(__file__).resolve().parents[1]
-KB_CMD = [sys.executable, "-c", "from kb.cli import main; main()"]
-FILES = 400
 MIN_SECONDS = 60
-ROUND = re.compile(r"round(\d+)")
 
 HOLDER = r"""
 import json, sys, time
@@ -44,17 +40,6 @@ while time.time() < end:
         print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), flush=True)
     time.sleep(0.05)
 """
-
-
-def write_round(root: Path, r: int) -> None:
-    for i in range(FILES):
-        p = root / f"svc{i:03d}" / "config.yaml"
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(f"service:\n  name: svc{i}\n  note: roundtoken round{r}\n  port: {8000 + i}\n")
-
-
-def rounds_in(snippets: list[str]) -> set[int]:
-    return {int(m) for s in snippets for m in ROUND.findall(s)}
 
 
 def test_readers_and_one_writer_for_a_minute_without_a_lock_error(tmp_path):
@@ -79,8 +64,7 @@ def test_the_same_with_a_chroma_server(tmp_path, chroma_server):
 
 
 def mixed_readers_and_writer(tmp_path: Path, min_seconds: float, extra_env: dict[str, str]) -> None:
-    env = {**os.environ, "KB_MODEL": "hash", "KB_WORKERS": "1", "KB_BATCH_FILES": "40", "HF_HUB_OFFLINE": "1"}
-    env.update(extra_env)
+    env = kb_env(**extra_env)
     root, db = tmp_path / "tree", tmp_path / "kb"
 
     def kb(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -94,7 +78,7 @@ def mixed_readers_and_writer(tmp_path: Path, min_seconds: float, extra_env: dict
     lock = threading.Lock()
     answers: list[tuple[str, int | None, set[int]]] = []
     errors: list[str] = []
-    stop = threading.Event()
+    done = threading.Event()
 
     def record(who: str, gen: int | None, snippets: list[str], share: float = 1.0) -> None:
         rs = rounds_in(snippets)
@@ -105,15 +89,7 @@ def mixed_readers_and_writer(tmp_path: Path, min_seconds: float, extra_env: dict
             if len(rs) != 1:
                 errors.append(f"{who}: an answer mixing rounds {sorted(rs)} (generation {gen})")
 
-    server = subprocess.Popen(
-        [*KB_CMD, "serve", "--db", str(db), "--port", "0", "--json", "--log-level", "warning"],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    server_err: list[str] = []
+    server, url, server_err = serve(db, env)
     holder_err: list[str] = []
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(db), str(min_seconds + 60)],
@@ -125,14 +101,12 @@ def mixed_readers_and_writer(tmp_path: Path, min_seconds: float, extra_env: dict
     )
     threads: list[threading.Thread] = []
     try:
-        url = json.loads(server.stdout.readline())["url"]
-        for stream, sink in ((server.stdout, []), (server.stderr, server_err), (holder.stderr, holder_err)):
-            # drain every pipe: a full pipe would block the process writing to it
-            threading.Thread(target=lambda st=stream, sk=sink: sk.extend(st), daemon=True).start()
+        # drain the holder's stderr: a full pipe would block it
+        threading.Thread(target=lambda: holder_err.extend(holder.stderr), daemon=True).start()
 
         def client(n: int) -> None:
             with httpx.Client(base_url=url, timeout=30) as http:
-                while not stop.is_set():
+                while not done.is_set():
                     try:
                         r = http.get(
                             "/search",
@@ -149,7 +123,7 @@ def mixed_readers_and_writer(tmp_path: Path, min_seconds: float, extra_env: dict
                         errors.append(f"http{n}: {type(exc).__name__}: {exc}")
 
         def shell() -> None:
-            while not stop.is_set():
+            while not done.is_set():
                 res = kb("search", "roundtoken", "--db", str(db), "--json", "-k", "50", check=False)
                 if res.returncode != 0:
                     errors.append(f"kb search exited {res.returncode}: {res.stderr[-300:]}")
@@ -210,18 +184,13 @@ def mixed_readers_and_writer(tmp_path: Path, min_seconds: float, extra_env: dict
                     if rs == {last} and who not in seen:
                         seen[who] = time.monotonic() - t0
             time.sleep(0.05)
-        stop.set()
+        done.set()
         for t in threads[:-1]:
             t.join(60)
     finally:
-        stop.set()
-        server.send_signal(signal.SIGTERM)
+        done.set()
         holder.kill()
-        for p in (server, holder):
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(server, holder)
     time.sleep(0.5)
     server_log, holder_log = "".join(server_err), "".join(holder_err)
     assert not errors, errors[:10]

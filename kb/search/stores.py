@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kb.errors import EmbedderMismatchError, NotIndexedError
+from kb.errors import ConfigError, EmbedderMismatchError, NotIndexedError
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable
@@ -164,10 +164,30 @@ def vector_search(
     st: Stores, vector: np.ndarray, n: int, *, format: str | None = None, paths: list[str] | None = None
 ) -> list[tuple[str, float]]:
     """The ``n`` chunks nearest to ``vector`` (chunk id, cosine), best first: an exact scan of the
-    generation's vectors, filtered by format and paths."""
+    generation's vectors, filtered by format and paths; with ``vector_reads = server``, the
+    neighbours the Chroma server at ``chroma_url`` finds (:meth:`ChunkVectors.nearest_on_server`)."""
     from kb.index import chunk_vectors
 
-    return chunk_vectors(st.snapshot).nearest(vector, n, format=format, paths=paths)
+    cv = chunk_vectors(st.snapshot)
+    reads = st.settings.vector_reads
+    if reads == "local":
+        return cv.nearest(vector, n, format=format, paths=paths)
+    if reads != "server":
+        raise ConfigError(f"vector_reads is '{reads}': use local (the KB's vector segments) or server (Chroma).")
+    if not st.settings.chroma_url or not st.snapshot.gen.kb_id:
+        raise ConfigError(
+            "vector_reads = server needs a Chroma server the KB was built with: set KB_CHROMA_URL "
+            "(as for `kb ingest`), or KB_VECTOR_READS=local to scan the KB's own vectors."
+        )
+    mirror = st.snapshot.cache.get("chroma_server")
+    if mirror is None:
+        from kb.vectors import ChromaMirror
+
+        mirror = ChromaMirror(
+            st.snapshot.db, chroma_url=st.settings.chroma_url, collection=f"kb_{st.snapshot.gen.kb_id}"
+        )
+        st.snapshot.cache["chroma_server"] = mirror
+    return cv.nearest_on_server(mirror, vector, n, format=format, paths=paths)
 
 
 def files_matching(st: Stores, path: str, *, glob: bool, format: str | None) -> list[str]:

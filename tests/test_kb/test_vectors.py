@@ -122,3 +122,36 @@ def test_an_unreachable_server_is_a_clear_error(tmp_path):
 
     with pytest.raises(NotIndexedError, match="Chroma server"):
         ChromaMirror(tmp_path / "kb", chroma_url=f"http://127.0.0.1:{_free_port()}")
+
+
+def test_a_replica_reads_vectors_from_the_chroma_server(chroma_server, tiny_tree, tmp_path):
+    """``vector_reads = server``: semantic hits come from the server's index, the same hits as the
+    exact scan of the KB's segments on a small tree, and still there with the segments gone."""
+    import shutil
+
+    from kb import KnowledgeBase
+    from kb.errors import ConfigError
+
+    db = tmp_path / "kb"
+    KnowledgeBase.build(tiny_tree, db=db, model="hash", workers=1, chroma_url=chroma_server).close()
+    queries = ["DATABASE_URL", "fraud review threshold", "how many retries", "log level"]
+
+    def hits(**settings):
+        with KnowledgeBase.open(db, model="hash", chroma_url=chroma_server, **settings) as kb:
+            out = {}
+            for q in queries:
+                r = kb.search_result(q, k=5, mode="semantic")
+                out[q] = [(h.path, h.key_path, round(h.score, 4)) for h in r.hits]
+            out["filtered"] = [h.path for h in kb.search_result("port", k=3, mode="semantic", format="yaml").hits]
+            return out
+
+    local = hits()
+    assert all(local.values())
+    assert hits(vector_reads="server") == local
+    shutil.rmtree(db / "vectors")  # a replica with the catalogue but not the segments
+    assert hits(vector_reads="server") == local
+    with (
+        KnowledgeBase.open(db, model="hash", vector_reads="server") as kb,
+        pytest.raises(ConfigError, match="KB_CHROMA_URL"),
+    ):
+        kb.search_result("port", mode="semantic")

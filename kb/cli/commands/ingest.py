@@ -45,7 +45,7 @@ def print_summary(summary, con) -> None:
 )
 @click.option(
     "--backend",
-    type=click.Choice(["auto", "onnx", "torch"]),
+    type=click.Choice(["auto", "openvino", "onnx", "torch"]),
     default=None,
     help="Embedding backend (default: the `backend` setting, auto).",
 )
@@ -57,6 +57,14 @@ def print_summary(summary, con) -> None:
 )
 @click.option("--device", default=None, help="Embedding device: auto, cpu, cuda, mps.")
 @click.option("--workers", type=int, default=None, help="Parser processes (default: one per core).")
+@click.option(
+    "--ray",
+    "ray_address",
+    default=None,
+    metavar="ADDRESS",
+    help="Parse and embed on a Ray cluster: auto, local, host:6379 or ray://host:10001 (env KB_RAY_ADDRESS; "
+    "needs pip install 'kb[ray]'). This process stays the one writer.",
+)
 @click.option("--max-file-size", type=int, default=None, help="Skip files larger than this many bytes.")
 @click.option(
     "--quiet", "-q", is_flag=True, help="No progress (bar in a terminal, a line every few seconds elsewhere)."
@@ -77,6 +85,7 @@ def command(
     precision: str | None,
     device: str | None,
     workers: int | None,
+    ray_address: str | None,
     max_file_size: int | None,
     quiet: bool,
     git_history: int,
@@ -90,6 +99,10 @@ def command(
     exit 130) keeps what was published and resumes there. Prints files by format, findings by
     rule and the time taken.
 
+    With --ray ADDRESS the files are parsed as Ray tasks and the texts embedded by Ray actors (a
+    GPU each where the cluster has GPUs); every node needs kb and the tree at the same path. The
+    result is the same KB as a local build.
+
     Example: kb ingest ./platform --db .kb
     """
     from kb.knowledge import KnowledgeBase
@@ -102,6 +115,7 @@ def command(
         "backend": backend,
         "precision": precision,
         "device": device,
+        "ray_address": ray_address,
     }
     settings = load_settings(**overrides)
     kb = KnowledgeBase(settings)
