@@ -1,14 +1,14 @@
 """``create_app(settings) -> Litestar``: the HTTP API around one knowledge base.
 
-The stores and the embedder are opened once, at startup (:class:`api.service.KBService`), and
-closed at shutdown. Every error answers with ``{"status_code", "detail"}`` (:mod:`api.errors`);
-every request to a route is counted and timed by Litestar's Prometheus plugin (:mod:`api.metrics`)
-and abandoned with a 503 after ``settings.request_timeout`` seconds (:mod:`api.timeout`). The OpenAPI document is at
+The stores and the embedder are opened once, at startup (:class:`kb.api.service.KBService`), and
+closed at shutdown. Every error answers with ``{"status_code", "detail"}`` (:mod:`kb.api.errors`);
+every request to a route is counted and timed by Litestar's Prometheus plugin (:mod:`kb.api.metrics`)
+and abandoned with a 503 after ``settings.request_timeout`` seconds (:mod:`kb.api.timeout`). The OpenAPI document is at
 ``/schema/openapi.json`` with Swagger UI at ``/schema/swagger`` (and ReDoc at ``/schema/redoc``).
 
 Example::
 
-    from api.app import create_app
+    from kb.api.app import create_app
     from kb.settings import Settings
 
     app = create_app(Settings.load({"db": ".kb"}))   # then: uvicorn, or litestar.testing.TestClient
@@ -28,12 +28,12 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
-from api.errors import exception_handlers
-from api.metrics import Metrics
-from api.routes import ROUTES
-from api.routes.meta import service_gauges
-from api.service import KBService
-from api.timeout import TimeoutMiddleware
+from kb.api.errors import exception_handlers
+from kb.api.metrics import Metrics
+from kb.api.routes import ROUTES
+from kb.api.routes.meta import service_gauges
+from kb.api.service import KBService
+from kb.api.timeout import TimeoutMiddleware
 from kb.errors import BadRequestError
 from kb.settings import Settings
 

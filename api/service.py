@@ -21,7 +21,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from api.errors import ServiceUnavailableError
+from kb.api.errors import ServiceUnavailableError
 from kb.errors import ConfigError, NotIndexedError
 from kb.knowledge import KnowledgeBase
 from kb.settings import Settings
@@ -150,7 +150,7 @@ class KBService:
         if self.watch:
             if s.root is None:
                 raise ConfigError("--watch needs a corpus root: `kb serve --root PATH --watch`.")
-            from api.watch import Watcher
+            from kb.api.watch import Watcher
 
             self.watcher = Watcher(Path(s.root), on_change=self.request_ingest, ignore=[Path(s.db)])
             self.watcher.start()

@@ -82,11 +82,11 @@ SHAPES = [
 CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
-from ingest.parsers.base import Limits
-from ingest.pipeline import _budgeted_results
-from ingest.walk import WalkEntry
-import ingest.workers
-ingest.workers.START_METHOD = "fork"  # the worker is this process's child: its peak RSS is measurable
+from kb.ingest.parsers.base import Limits
+from kb.ingest.pipeline import _budgeted_results
+from kb.ingest.walk import WalkEntry
+import kb.ingest.workers
+kb.ingest.workers.START_METHOD = "fork"  # the worker is this process's child: its peak RSS is measurable
 p = Path(sys.argv[1])
 st = p.stat()
 base = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

@@ -47,8 +47,8 @@ def main() -> int:
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = ap.parse_args()
 
-    from graph.rules import validate
-    from ingest.pipeline import run_ingest
+    from kb.graph.rules import validate
+    from kb.ingest.pipeline import run_ingest
     from kb.catalogue import Catalogue
     from kb.settings import Settings
 

@@ -58,9 +58,9 @@ def _runs(secret: str) -> list[str]:
 
 def kb_scan(path: Path, secret: str | None) -> tuple[bool, bool]:
     """(reported, kept in clear) for one file, parsed and redacted as an ingest does."""
-    from ingest.parsers.base import Limits, format_for, parse_text
-    from ingest.pipeline import STRUCTURED_FORMATS
-    from ingest.secrets import redact
+    from kb.ingest.parsers.base import Limits, format_for, parse_text
+    from kb.ingest.pipeline import STRUCTURED_FORMATS
+    from kb.ingest.secrets import redact
 
     name = path.name
     fmt = "dockerfile" if name.endswith(".Dockerfile") else format_for(PurePosixPath(name))

@@ -94,7 +94,7 @@ def main() -> int:
     settings = Settings(db=db, embed=False, root=corpus.resolve())
     with Catalogue(db) as cat:
         if cat.query("SELECT count(*) FROM files")[0][0] == 0:
-            from ingest.pipeline import run_ingest
+            from kb.ingest.pipeline import run_ingest
 
             t0 = time.perf_counter()
             run_ingest(cat, settings)

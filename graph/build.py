@@ -8,7 +8,7 @@ from the first to the second; the edge carries the first reference's ``kind``, `
 
 Cycles that are errors are looked for in a finer graph (:func:`cycle_graph`): compose services
 are nodes of their own (``compose.yaml#services.web``), so ``depends_on`` loops inside one file are
-found; only include-like references take part (see :data:`graph.refs.CYCLE_KINDS`).
+found; only include-like references take part (see :data:`kb.graph.refs.CYCLE_KINDS`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import networkx as nx
 
-from graph.refs import CYCLE_KINDS, Reference, service_node
+from kb.graph.refs import CYCLE_KINDS, Reference, service_node
 from kb.catalogue import Catalogue
 from kb.settings import Settings
 
@@ -40,11 +40,11 @@ __all__ = [
 
 def load_references(catalogue: Catalogue, settings: Settings) -> list[Reference]:
     """The stored ``references`` table when it is fresh, else a new extraction (not stored)."""
-    from graph.rules import references_fresh, stored_references
+    from kb.graph.rules import references_fresh, stored_references
 
     if references_fresh(catalogue, settings):
         return stored_references(catalogue)
-    from graph.refs import extract_references
+    from kb.graph.refs import extract_references
 
     return extract_references(catalogue, settings)
 

@@ -1,6 +1,6 @@
 """Questions asked of the dependency graph: what a file needs, what needs it, cycles, totals.
 
-These take the ``networkx.DiGraph`` from :func:`graph.build.build_graph` (any graph with the same
+These take the ``networkx.DiGraph`` from :func:`kb.graph.build.build_graph` (any graph with the same
 node and edge attributes) and return plain lists and dicts, ready for ``--json``.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from graph import build
+from kb.graph import build
 from kb.errors import NotIndexedError
 
 __all__ = ["dependencies", "impact", "cycles", "stats"]

@@ -1,7 +1,7 @@
 """Rules: references, variables, cycles, schemas and orphans -> findings.
 
 :func:`validate` is the entry point (``kb validate``, ``KnowledgeBase.validate``): it extracts the
-references (:mod:`graph.refs`), stores them in the ``"references"`` table (with a ``refs`` view,
+references (:mod:`kb.graph.refs`), stores them in the ``"references"`` table (with a ``refs`` view,
 since ``REFERENCES`` is a reserved word), runs every rule, replaces the findings whose
 ``source`` is ``validate`` and returns them. :func:`check` runs the same rules and writes nothing
 (for a catalogue opened read-only, as the MCP server holds it).
@@ -34,7 +34,7 @@ from typing import Any, cast
 
 import pyarrow as pa
 
-from graph.refs import REFERENCE_COLUMNS, Progress, Reference, ReferenceExtractor, line_indexes
+from kb.graph.refs import REFERENCE_COLUMNS, Progress, Reference, ReferenceExtractor, line_indexes
 from kb import schemastore
 from kb.catalogue import Catalogue
 from kb.findings import SEVERITY_ORDER, finding_sort_key, store_findings
@@ -259,7 +259,7 @@ def undefined_variables(refs: list[Reference]) -> list[Finding]:
 
 
 def reference_cycles(refs: list[Reference]) -> list[Finding]:
-    from graph.build import find_cycles
+    from kb.graph.build import find_cycles
 
     out = []
     for cyc in find_cycles(refs):
@@ -300,7 +300,7 @@ def schema_violations(
     ``coverage``, when given, is filled with the schema coverage the health report shows:
     structured (JSON/YAML/TOML) files, those with a schema, those validated, those violating it.
     """
-    from graph.schema import SchemaMap, SchemaValidator, choose_schemas, parse_schema_map
+    from kb.graph.schema import SchemaMap, SchemaValidator, choose_schemas, parse_schema_map
 
     corpus, index = ex.corpus, ex.schema_index
     smap = SchemaMap(parse_schema_map(schema_map))

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any
 
-from graph.rules import RULES
+from kb.graph.rules import RULES
 from kb.types import Finding
 
 __all__ = ["to_sarif", "SARIF_SCHEMA"]

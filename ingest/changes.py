@@ -2,7 +2,7 @@
 
 Two writers fill the ``changes`` table (columns in :data:`kb.catalogue.TABLE_COLUMNS`):
 
-* :class:`ChangeRecorder`, inside :func:`ingest.pipeline.run_ingest`. For each batch of parsed
+* :class:`ChangeRecorder`, inside :func:`kb.ingest.pipeline.run_ingest`. For each batch of parsed
   files it diffs every changed file's new records against the records the catalogue still holds
   for it (read just before the batch's transaction, which then replaces them), and writes the
   differences as ordinary rows of that same transaction: a batch's files and its change log land
@@ -35,9 +35,9 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ingest.parsers.base import Limits, format_for, parse_text, strip_bom
-from ingest.secrets import redact
-from ingest.walk import SKIP_DIRS
+from kb.ingest.parsers.base import Limits, format_for, parse_text, strip_bom
+from kb.ingest.secrets import redact
+from kb.ingest.walk import SKIP_DIRS
 from kb.catalogue import Catalogue
 from kb.git import Commit, GitRepo
 from kb.settings import Settings
@@ -355,10 +355,10 @@ def _blame_key(d: KeyDiff) -> int | None:
 
 
 def parse_records(rel: str, fmt: str, data: bytes, limits: Limits) -> tuple[list[KeyRecord], bool]:
-    """A file's records (redacted) from its bytes, as :func:`ingest.pipeline.process_file` would
+    """A file's records (redacted) from its bytes, as :func:`kb.ingest.pipeline.process_file` would
     catalogue them, and whether it parsed (a file that does not keeps the records its parser got
     before the error, as the catalogue does; a binary file has none)."""
-    from ingest.pipeline import STRUCTURED_FORMATS, value_text
+    from kb.ingest.pipeline import STRUCTURED_FORMATS, value_text
 
     head = data[:8192]
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):

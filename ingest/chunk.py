@@ -24,7 +24,7 @@ Pure and cheap (it runs in the ingest workers for every file): no tokenizer, no 
   spelling, the key path's words (camelCase split), so "payments production fraud threshold" is
   in what is embedded; and what the file says it is (:func:`file_about`: a schema's or manifest's
   top-level title and description; when it says nothing, what its folder says it is,
-  :mod:`ingest.about`), so a question that never names the file's tool still meets its words in
+  :mod:`kb.ingest.about`), so a question that never names the file's tool still meets its words in
   every chunk. Text line ``i`` (1-based, after the context line) is file line
   ``line_start + i - 1``; :mod:`kb.search.snippets` relies on this to cut snippets.
 """
@@ -65,10 +65,10 @@ FILE_ABOUT = True
 dev build: 40 questions 0.592 -> 0.619 MRR@10 (tune half 0.625 -> 0.675, check 0.558 -> 0.564),
 53-set unchanged (0.906)."""
 FOLDER_ABOUT = True
-"""A file with no about of its own takes what its folder says it is (:mod:`ingest.about`: the
+"""A file with no about of its own takes what its folder says it is (:mod:`kb.ingest.about`: the
 folder's or its parent's Chart.yaml name and description, else its README's first headings and
 sentence). On the full dev build, 40 questions, files without an own about: file MRR@10 +0.04 on
-the untuned half. Read by the ingest writer (:func:`ingest.pipeline.run_ingest`): off, no folder
+the untuned half. Read by the ingest writer (:func:`kb.ingest.pipeline.run_ingest`): off, no folder
 abouts are computed and every file that carried one is re-chunked without it."""
 ABOUT_WORDS = 16
 MAX_PIECES_PER_LINE = 64
@@ -281,7 +281,7 @@ def own_about(fmt: str, sections: list[Section]) -> str:
 
 def chunk_sections(path: str, fmt: str, sections: list[Section], folder_about: str = "") -> list[Chunk]:
     """Chunks for one file's sections (see the module docstring for the rules). ``folder_about``
-    (:func:`ingest.about.about_for`) stands in for the file's own about when it has none."""
+    (:func:`kb.ingest.about.about_for`) stands in for the file's own about when it has none."""
     ordered = _ordered(sections)
     about = file_about(fmt, ordered) or " ".join(folder_about.split()).replace("|", "/")
     about_cost = estimate_tokens(about) + 1 if about else 0

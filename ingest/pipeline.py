@@ -5,7 +5,7 @@ The search index (keyword index and vectors) is brought up to date afterwards, b
 
 Incremental: a file whose size and mtime match the catalogue costs one ``stat``; a file whose
 bytes hash the same costs a read and an mtime update; only changed files are parsed, and the files
-whose folder about (:mod:`ingest.about`, in their chunks' context line) changed. Work is
+whose folder about (:mod:`kb.ingest.about`, in their chunks' context line) changed. Work is
 committed a batch of files per transaction, each file's rows replaced together, so a run killed
 with ``kill -9`` leaves the previous state queryable and the next run finishes the job.
 """
@@ -22,14 +22,14 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import ingest.chunk
-from ingest.about import about_for, folder_abouts, takes_folder_about
-from ingest.changes import ChangeRecorder
-from ingest.chunk import chunk_sections, own_about
-from ingest.meaning import embeddable
-from ingest.parsers.base import Limits, format_for, parse_text, strip_bom
-from ingest.secrets import redact
-from ingest.walk import WalkEntry, walk_tree
+import kb.ingest.chunk
+from kb.ingest.about import about_for, folder_abouts, takes_folder_about
+from kb.ingest.changes import ChangeRecorder
+from kb.ingest.chunk import chunk_sections, own_about
+from kb.ingest.meaning import embeddable
+from kb.ingest.parsers.base import Limits, format_for, parse_text, strip_bom
+from kb.ingest.secrets import redact
+from kb.ingest.walk import WalkEntry, walk_tree
 from kb.catalogue import Catalogue
 from kb.errors import ConfigError
 from kb.findings import problem_row
@@ -119,7 +119,7 @@ def _init_worker(limits: Limits, max_size: int) -> None:
 def process_file(entry: WalkEntry, old_sha: str | None, run_id: int, folder_about: str = "") -> FileResult:
     """Read, hash, decode, parse, redact and chunk one file. Never raises.
 
-    ``folder_about``: what the file's folder says it is (:func:`ingest.about.about_for`), for its
+    ``folder_about``: what the file's folder says it is (:func:`kb.ingest.about.about_for`), for its
     chunks when the file says nothing itself; the file row keeps it when its chunks carry it."""
     try:
         return _process_file(entry, old_sha, run_id, folder_about)
@@ -293,7 +293,7 @@ def _too_slow(task: tuple) -> FileResult:
 
 
 def _too_big(task: tuple) -> FileResult:
-    from ingest.workers import MEMORY_LIMIT
+    from kb.ingest.workers import MEMORY_LIMIT
 
     return _skipped(
         task,
@@ -321,7 +321,7 @@ def _budgeted_results(
 ) -> Iterator[tuple[int, FileResult]]:
     """Each file in a worker process under a time budget and the memory bound (ingest/workers.py)."""
     global _TIMEOUT
-    from ingest.workers import supervised_map
+    from kb.ingest.workers import supervised_map
 
     _TIMEOUT = timeout
     n = workers if len(tasks) >= 200 else 1
@@ -341,7 +341,7 @@ def _budgeted_results(
 def parse_batch(batch: list[tuple], root: str, limits: Limits, max_size: int, timeout: float) -> list[FileResult]:
     """One Ray task of a build on a cluster (:mod:`kb.cluster`): the files of ``batch`` through the
     same code as a local build's workers — under the time budget and memory bound of
-    :func:`ingest.workers.supervised_map` when there is a budget, else in this process."""
+    :func:`kb.ingest.workers.supervised_map` when there is a budget, else in this process."""
     if not os.path.isdir(root):
         from kb.cluster import RootNotVisibleError
 
@@ -385,7 +385,7 @@ def _results(
             yield process_file(*t)
         return
 
-    from ingest.workers import main_left_alone, worker_context
+    from kb.ingest.workers import main_left_alone, worker_context
 
     ctx = worker_context()
     with main_left_alone():
@@ -441,7 +441,7 @@ def run_ingest(
     # What each folder says it is, for the files that say nothing themselves (ingest/about.py). A
     # file whose chunks carry a folder about that is no longer its folder's is chunked again, its
     # bytes unchanged or not; a KB from before folder abouts counts as carrying none.
-    abouts = folder_abouts(walked.entries, min(settings.max_file_size, _READ_CAP)) if ingest.chunk.FOLDER_ABOUT else {}
+    abouts = folder_abouts(walked.entries, min(settings.max_file_size, _READ_CAP)) if kb.ingest.chunk.FOLDER_ABOUT else {}
     carried = catalogue.folder_abouts() if states else {}
     seen: set[str] = set()
     tasks: list[tuple] = []

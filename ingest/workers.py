@@ -113,7 +113,7 @@ def worker_context() -> Any:
         ctx = mp.get_context("forkserver")
     except ValueError:  # no forkserver on this platform
         return mp.get_context("spawn")
-    ctx.set_forkserver_preload(["ingest.pipeline", "ingest.workers"])
+    ctx.set_forkserver_preload(["kb.ingest.pipeline", "kb.ingest.workers"])
     return ctx
 
 

@@ -7,7 +7,7 @@ Tables (the names users type in ``kb sql``):
 ``run_changes`` run_id, path, change (added|changed|removed)
 ``files``      path (relative to the root, '/'), format, size, sha256, mtime, status (ok|error|
                skipped), records, canonical_sha (hash of the parsed data, format-independent), run_id,
-               folder_about (what its folder says it is, as its chunks carry it: :mod:`ingest.about`;
+               folder_about (what its folder says it is, as its chunks carry it: :mod:`kb.ingest.about`;
                NULL when its chunks do not depend on it: it has an about of its own, no chunks, or
                is a README)
 ``records``    path, doc, key_path, value (text), value_type (str|int|float|bool|null|object|array), line

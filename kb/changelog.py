@@ -1,6 +1,6 @@
 """Reading the key-level change log: ``kb changes``, ``kb blame``, ``GET /changes``, ``/blame``.
 
-The ``changes`` table is written at ingest by :mod:`ingest.changes` (see there for what is
+The ``changes`` table is written at ingest by :mod:`kb.ingest.changes` (see there for what is
 recorded and when). Here it is only read: filtered by key, path and time, newest first, and for one
 key, with the file's moves followed back so a file that moved keeps its history.
 

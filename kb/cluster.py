@@ -5,9 +5,9 @@ Ray, and nothing else changes: the process that runs ``kb ingest`` stays the one
 ``writer.lock``, writes every catalogue row, vector segment and Chroma record, and publishes
 generations exactly as a local build does (:mod:`kb.generations`).
 
-* **Parsing** (read, hash, parse, redact, chunk: :func:`ingest.pipeline.process_file`) runs as Ray
+* **Parsing** (read, hash, parse, redact, chunk: :func:`kb.ingest.pipeline.process_file`) runs as Ray
   tasks, a batch of files each, through :meth:`Cluster.map`. Inside a task the files go through
-  the same supervised worker as a local build (:func:`ingest.workers.supervised_map`: the time
+  the same supervised worker as a local build (:func:`kb.ingest.workers.supervised_map`: the time
   budget, the memory bound, a crashing parser costs one file), so the findings are the same. A
   task whose worker dies (``kill -9``, a node lost) is retried by Ray; one that keeps dying is split
   into single files, and a file that still kills its worker becomes its ``internal-error`` finding,

@@ -9,7 +9,7 @@ which JSON Schema can validate, which are prose (semantic duplicates).
 The formats kb ships are declared here, in :data:`BUILTIN`: searching, drift and the report run in
 processes that never load a parser, and must still know them. A parser of a new format (a plugin,
 or a new module under ``ingest/parsers/``) declares its traits on itself (``traits = Traits(...)``);
-:func:`ingest.parsers.base.register` passes them to :func:`declare`, so the format counts wherever its
+:func:`kb.ingest.parsers.base.register` passes them to :func:`declare`, so the format counts wherever its
 parser is registered (ingest, validation). Each view below (:func:`formats_with`) follows what is
 declared, plugins included.
 """

@@ -276,7 +276,7 @@ class KnowledgeBase:
         git_history: int,
         cluster: Any,
     ) -> tuple[RunSummary, dict[str, float], int, int, Any]:
-        from ingest.pipeline import run_ingest
+        from kb.ingest.pipeline import run_ingest
         from kb.index import check_embedder, embed_pending, embedding_counts, new_kb_id, sync_keyword
 
         phases: dict[str, float] = {}
@@ -288,7 +288,7 @@ class KnowledgeBase:
             t = time.perf_counter()
             summary = run_ingest(ws.catalogue, settings, progress=progress, cluster=cluster)
             if git_history:
-                from ingest.changes import replay_git_history
+                from kb.ingest.changes import replay_git_history
 
                 done = replay_git_history(ws.catalogue, settings, summary.run_id, git_history, progress=progress)
                 summary = summary.model_copy(
@@ -685,7 +685,7 @@ class KnowledgeBase:
     def graph(self) -> nx.DiGraph:
         """The dependency graph: nodes are files, edges typed references with their line
         (built once per generation)."""
-        from graph.build import build_graph
+        from kb.graph.build import build_graph
 
         with self.snapshot() as snap, self._graph_lock:
             if self._graph is None or self._graph[0] != snap.gen.number:
@@ -695,7 +695,7 @@ class KnowledgeBase:
     def links(self, path: str, direction: GraphDirection = "deps", *, transitive: bool = False) -> list[GraphLink]:
         """The files ``path`` references (``deps``; ``transitive`` for what those reference too) or
         every file that depends on it (``impact``), each with depth, kind and line."""
-        from graph import queries
+        from kb.graph import queries
 
         with self._view() as (_, cat, settings):
             rel = self._catalogued(cat, settings, path).path
@@ -714,7 +714,7 @@ class KnowledgeBase:
         """What ``path`` references (kind, line, depth)."""
         import pandas as pd
 
-        from graph.queries import dependencies
+        from kb.graph.queries import dependencies
 
         return pd.DataFrame(dependencies(self.graph(), path, transitive=transitive))
 
@@ -722,24 +722,24 @@ class KnowledgeBase:
         """Every file that depends on ``path``, directly or through others, with its depth."""
         import pandas as pd
 
-        from graph.queries import impact
+        from kb.graph.queries import impact
 
         return pd.DataFrame(impact(self.graph(), path))
 
     def graph_stats(self) -> dict[str, Any]:
-        from graph.queries import stats
+        from kb.graph.queries import stats
 
         return stats(self.graph())
 
     def export_graph(self, fmt: str = "graphml") -> str:
         """The whole dependency graph as ``graphml``, node-link ``json`` or Graphviz ``dot`` text."""
-        from graph.build import export_graph
+        from kb.graph.build import export_graph
 
         return export_graph(self.graph(), fmt)
 
     def validate(self, *, as_frame: bool = True, **options: Any):
         """Run every rule; findings are stored (source ``validate``) in a new generation and returned."""
-        from graph.rules import validate
+        from kb.graph.rules import validate
 
         if self.read_only:
             raise ReadOnlyError(
@@ -766,7 +766,7 @@ class KnowledgeBase:
         ``findings`` are the rules' :class:`~kb.types.Finding` models, worst first (ingest's stay in
         :meth:`findings`); ``notes`` say which schemas could not be used.
         """
-        from graph.rules import check
+        from kb.graph.rules import check
 
         with self.snapshot() as snap:
             found, _refs, notes = check(snap.catalogue, self._resolved(snap), schema_map=schema_map)
@@ -792,7 +792,7 @@ class KnowledgeBase:
 
         schema_map = list(schema_map or [])
         if confined and schema_map:
-            from graph.schema.mapping import schema_outside_tree
+            from kb.graph.schema.mapping import schema_outside_tree
 
             outside = [e for e in schema_map if schema_outside_tree(e, self.settings.root)]
             if outside:  # refused before anything is opened: no existence oracle, no content quoted
@@ -817,7 +817,7 @@ class KnowledgeBase:
     @staticmethod
     def sarif(findings: list[Finding], root: str | Path | None = None) -> dict[str, Any]:
         """``findings`` as a SARIF 2.1.0 log (code-scanning UIs); ``root`` anchors their paths."""
-        from graph.sarif import to_sarif
+        from kb.graph.sarif import to_sarif
 
         return to_sarif(findings, root_uri=Path(root).resolve().as_uri() if root else None)
 

@@ -1,6 +1,6 @@
 """The key path at each line of a section's text, without parsing it.
 
-Chunking (:mod:`ingest.chunk`) names the parts of a big section by the key paths their lines share,
+Chunking (:mod:`kb.ingest.chunk`) names the parts of a big section by the key paths their lines share,
 and search (:mod:`kb.search.snippets`) names a hit by the key path at its best line. Both need that
 mapping for a *fragment* of a file (a section, a chunk body), which a real parser cannot read on its
 own, so this module reads it from the layout: YAML and JSON by indentation, TOML and INI by

@@ -142,7 +142,7 @@ def build_report(
     state = _validation_state(catalogue)
     ran_validation = False
     if validate and state != "fresh" and not catalogue.read_only:
-        from graph.rules import validate as run_validate
+        from kb.graph.rules import validate as run_validate
 
         run_validate(catalogue, settings)
         state, ran_validation = "fresh", True
@@ -396,10 +396,10 @@ def _schemas(catalogue: Catalogue, state: str) -> dict[str, Any] | None:
 
 
 def _graph(catalogue: Catalogue, settings: Settings, g: Any) -> dict[str, Any]:
-    from graph.queries import stats
+    from kb.graph.queries import stats
 
     if g is None:
-        from graph.build import build_graph
+        from kb.graph.build import build_graph
 
         g = build_graph(catalogue, settings)
     s = stats(g)

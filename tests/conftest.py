@@ -52,7 +52,7 @@ def settings(tmp_path: Path):
 @pytest.fixture
 def ingest(settings):
     """ingest(root, **overrides) -> (Catalogue, RunSummary); the catalogue is closed at teardown."""
-    from ingest.pipeline import run_ingest
+    from kb.ingest.pipeline import run_ingest
     from kb.catalogue import Catalogue
 
     opened: list[Catalogue] = []

@@ -27,7 +27,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("kb", "ingest", "graph", "api")
+PACKAGES = ("kb",)
+"""What is installed at the top of site-packages: only ``kb`` (issue 23)."""
+FOLDERS = ("kb", "ingest", "graph", "api")
+"""The source folders: ``ingest/``, ``graph/`` and ``api/`` are installed as ``kb.ingest``, ``kb.graph``
+and ``kb.api`` (``kb/ingest`` etc. are links to them)."""
+LINKED = ("ingest", "graph", "api")
 
 CORE = {
     "kb.types",
@@ -88,6 +93,8 @@ def _module(path: Path) -> str:
     parts = list(path.relative_to(REPO).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
+    if parts[0] in LINKED:
+        parts.insert(0, "kb")
     return ".".join(parts)
 
 
@@ -101,8 +108,12 @@ def _is_type_checking(node: ast.AST) -> bool:
 
 
 def _sources() -> Iterator[tuple[str, Path]]:
-    for pkg in PACKAGES:
-        for f in sorted((REPO / pkg).rglob("*.py")):
+    """Every source file once, by its real path (not through the links under ``kb/``)."""
+    for folder in FOLDERS:
+        for f in sorted((REPO / folder).rglob("*.py")):
+            rel = f.relative_to(REPO).parts
+            if rel[0] == "kb" and len(rel) > 2 and rel[1] in LINKED:
+                continue
             yield _module(f), f
 
 
@@ -129,9 +140,9 @@ def _in(module: str, group: set[str]) -> bool:
 
 
 def layer(module: str) -> str:
-    top = module.split(".")[0]
-    if top in ("ingest", "graph", "api"):
-        return top
+    parts = module.split(".")
+    if parts[0] == "kb" and len(parts) > 1 and parts[1] in LINKED:
+        return parts[1]
     if _in(module, CORE):
         return "core"
     if _in(module, SERVICES):
@@ -176,6 +187,25 @@ def _violations() -> list[tuple[str, str, str]]:
     return out
 
 
+def test_one_namespace_the_top_level_folders_are_imported_as_kb_subpackages():
+    """``ingest``, ``graph`` and ``api`` are generic names other projects install too: kb installs
+    them as ``kb.ingest``, ``kb.graph`` and ``kb.api`` and imports them by that name everywhere
+    (source, tests, benchmarks), so one file is never two modules."""
+    for name in LINKED:
+        link = REPO / "kb" / name
+        assert link.is_symlink() and link.resolve() == (REPO / name).resolve(), link
+    bad = []
+    for folder in (*FOLDERS, "tests", "bench"):
+        for f in sorted((REPO / folder).rglob("*.py")):
+            rel = f.relative_to(REPO).parts
+            if rel[0] == "kb" and len(rel) > 2 and rel[1] in LINKED:
+                continue
+            for target, line in imports(f):
+                if target.split(".")[0] in LINKED:
+                    bad.append(f"{f.relative_to(REPO)}:{line} imports {target}: import kb.{target}")
+    assert not bad, "\n".join(bad)
+
+
 def test_every_module_has_a_layer():
     unassigned = [mod for mod, _ in _sources() if layer(mod) == "kb (unassigned)"]
     assert not unassigned, f"add these to CORE, SERVICES or FACADE in tests/test_architecture.py: {unassigned}"
@@ -215,21 +245,21 @@ def test_facade_and_cli_import_the_heavy_layers_lazily():
 def test_the_layering_rules_catch_a_violation(tmp_path):
     """The checker itself: an import inside a function body counts."""
     f = tmp_path / "probe.py"
-    f.write_text("def f():\n    from graph.rules import validate\n    import api.app\n", encoding="utf-8")
+    f.write_text("def f():\n    from kb.graph.rules import validate\n    import kb.api.app\n", encoding="utf-8")
     targets = {t for t, _ in imports(f)}
-    assert targets == {"graph.rules", "api.app"}
-    assert "graph" not in ALLOWED[layer("kb.catalogue")] and "api" not in ALLOWED[layer("graph.refs.corpus")]
+    assert targets == {"kb.graph.rules", "kb.api.app"}
+    assert "graph" not in ALLOWED[layer("kb.catalogue")] and "api" not in ALLOWED[layer("kb.graph.refs.corpus")]
 
 
 def test_a_door_may_import_only_the_facade_types_errors_limits_and_other_doors(tmp_path):
     """The rule for the CLI, the HTTP API and the MCP server, on a probe of each door."""
-    for door in ("kb.cli.commands.probe", "api.routes.probe", "api.mcp.probe"):
+    for door in ("kb.cli.commands.probe", "kb.api.routes.probe", "kb.api.mcp.probe"):
         src = layer(door)
-        for ok in ("kb", "kb.knowledge", "kb.types", "kb.errors", "kb.limits", "kb.settings", "api.app", "kb.cli"):
+        for ok in ("kb", "kb.knowledge", "kb.types", "kb.errors", "kb.limits", "kb.settings", "kb.api.app", "kb.cli"):
             assert allowed(src, ok), (door, ok)
         for bad in ("kb.catalogue", "kb.findings", "kb.globs", "kb.search", "kb.drift", "kb.reads", "kb.report"):
             assert not allowed(src, bad), (door, bad)
-        for bad in ("graph.queries", "graph.sarif", "ingest.pipeline", "kb.generations", "kb.embed"):
+        for bad in ("kb.graph.queries", "kb.graph.sarif", "kb.ingest.pipeline", "kb.generations", "kb.embed"):
             assert not allowed(src, bad), (door, bad)
 
 

@@ -1,6 +1,6 @@
 """Results of the MCP tools.
 
-Each result is the HTTP API's envelope (:mod:`api.schemas`) or kb's public model (:mod:`kb.types`),
+Each result is the HTTP API's envelope (:mod:`kb.api.schemas`) or kb's public model (:mod:`kb.types`),
 never a redefinition, plus the two fields every bounded answer carries: ``truncated`` and ``note``.
 The few answers the HTTP API has no envelope for (``find_key``, ``drift`` with ``effective``,
 ``sql``) are built from the same item models where one exists (``KeyRecord``, ``EffectiveValue``).
@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas import DriftResponse, DuplicatesResponse, GraphResponse, SearchResponse
+from kb.api.schemas import DriftResponse, DuplicatesResponse, GraphResponse, SearchResponse
 from kb.types import (
     EffectiveValue,
     FileDetail,

@@ -5,9 +5,9 @@ Built on the official ``mcp`` SDK (``MCPServer``; the only module that imports i
 * :class:`KBTools` answers each tool with plain Python: it opens the KB through the
   :class:`~kb.knowledge.KnowledgeBase` façade for the length of one call (so ``kb ingest`` can run
   between calls: DuckDB lets only one process write), calls the library, and returns the HTTP API's
-  envelope (:mod:`api.mcp.schemas`) cut to the answer budget.
+  envelope (:mod:`kb.api.mcp.schemas`) cut to the answer budget.
 * :func:`create_server` registers each of those methods as an MCP tool, as it is declared: the
-  method's annotated parameters (the HTTP API's limits, :mod:`api.routes._params`) are the tool's
+  method's annotated parameters (the HTTP API's limits, :mod:`kb.api.routes._params`) are the tool's
   input schema, its docstring the description an assistant reads, its return model the output
   schema; each call returns the envelope's compact text (``path:line`` first on every answer) and
   the envelope itself as structured content.
@@ -36,7 +36,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from api.mcp.schemas import (
+from kb.api.mcp.schemas import (
     DriftResult,
     DuplicatesResult,
     FileResult,
@@ -47,9 +47,9 @@ from api.mcp.schemas import (
     SqlResult,
     ValidateResult,
 )
-from api.routes._params import MAX_K, MAX_PAGE, MAX_QUERY
-from api.routes.files import catalogue_path
-from api.schemas import SearchMode, Stats
+from kb.api.routes._params import MAX_K, MAX_PAGE, MAX_QUERY
+from kb.api.routes.files import catalogue_path
+from kb.api.schemas import SearchMode, Stats
 from kb.errors import BadRequestError, KBError, NotIndexedError
 from kb.knowledge import KnowledgeBase
 from kb.settings import Settings

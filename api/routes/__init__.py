@@ -1,7 +1,7 @@
 """Route handlers, one module per area; :data:`ROUTES` is what the app mounts.
 
-The guards sit on routers, once: every read route is behind :func:`api.auth.require_read`, the one
-write route (``POST /ingest``) behind :func:`api.auth.require_write`; ``/`` and ``/health`` stay open
+The guards sit on routers, once: every read route is behind :func:`kb.api.auth.require_read`, the one
+write route (``POST /ingest``) behind :func:`kb.api.auth.require_write`; ``/`` and ``/health`` stay open
 (a browser and a load balancer reach them without a token).
 """
 
@@ -10,16 +10,16 @@ from __future__ import annotations
 from litestar import Router
 from litestar.types import ControllerRouterHandler
 
-from api.auth import require_read, require_write
-from api.routes.changes import blame, changes
-from api.routes.duplicates import drift, duplicates
-from api.routes.files import file_detail, files
-from api.routes.findings import findings
-from api.routes.graph import graph_deps, graph_impact
-from api.routes.ingest import ingest
-from api.routes.meta import health, index_page, metrics, stats
-from api.routes.report import report_json, report_page
-from api.routes.search import search
+from kb.api.auth import require_read, require_write
+from kb.api.routes.changes import blame, changes
+from kb.api.routes.duplicates import drift, duplicates
+from kb.api.routes.files import file_detail, files
+from kb.api.routes.findings import findings
+from kb.api.routes.graph import graph_deps, graph_impact
+from kb.api.routes.ingest import ingest
+from kb.api.routes.meta import health, index_page, metrics, stats
+from kb.api.routes.report import report_json, report_page
+from kb.api.routes.search import search
 
 __all__ = ["ROUTES", "READS", "WRITES", "OPEN"]
 

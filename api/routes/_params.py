@@ -2,7 +2,7 @@
 
 A read route is declared with :func:`read` (a GET run in a worker thread, documenting the
 Problem answers of the read guard and its own); the guards themselves sit on the routers in
-:mod:`api.routes`, not on each handler.
+:mod:`kb.api.routes`, not on each handler.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
-from api.schemas import Problem
-from api.service import KBService
+from kb.api.schemas import Problem
+from kb.api.service import KBService
 from kb.limits import MAX_K, MAX_QUERY_CHARS
 
 __all__ = [
@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 Service = NamedDependency[KBService]
-"""The server's :class:`~api.service.KBService`, injected by name (``service``)."""
+"""The server's :class:`~kb.api.service.KBService`, injected by name (``service``)."""
 
 MAX_QUERY = MAX_QUERY_CHARS
 """Longest search query, in characters (:data:`kb.limits.MAX_QUERY_CHARS`)."""

@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 from litestar.params import Parameter
 
-from api.routes._params import Limit, Offset, PageNo, PathFilter, Service, read, resolve_offset
-from api.schemas import ChangesPage
+from kb.api.routes._params import Limit, Offset, PageNo, PathFilter, Service, read, resolve_offset
+from kb.api.schemas import ChangesPage
 from kb.types import KeyHistory
 
 __all__ = ["changes", "blame"]

@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 from litestar.params import Parameter
 
-from api.routes._params import Service, read
-from api.schemas import DriftResponse, DuplicatesResponse
+from kb.api.routes._params import Service, read
+from kb.api.schemas import DriftResponse, DuplicatesResponse
 
 __all__ = ["duplicates", "drift"]
 

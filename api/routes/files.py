@@ -14,8 +14,8 @@ from urllib.parse import unquote
 
 from litestar.params import FromPath, Parameter
 
-from api.routes._params import Limit, Offset, PageNo, PathFilter, Service, read, resolve_offset
-from api.schemas import FileDetail, FilesPage
+from kb.api.routes._params import Limit, Offset, PageNo, PathFilter, Service, read, resolve_offset
+from kb.api.schemas import FileDetail, FilesPage
 from kb.errors import NotIndexedError
 
 __all__ = ["files", "file_detail", "catalogue_path"]

@@ -10,9 +10,9 @@ from typing import Annotated
 
 from litestar.params import Parameter
 
-from api.routes._params import Service, read
-from api.routes.files import catalogue_path
-from api.schemas import GraphResponse
+from kb.api.routes._params import Service, read
+from kb.api.routes.files import catalogue_path
+from kb.api.schemas import GraphResponse
 
 __all__ = ["graph_deps", "graph_impact"]
 

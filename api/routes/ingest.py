@@ -9,8 +9,8 @@ from litestar import Response, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
-from api.routes._params import Service, problems
-from api.schemas import IngestStarted
+from kb.api.routes._params import Service, problems
+from kb.api.schemas import IngestStarted
 from kb.types import RunSummary
 
 __all__ = ["ingest"]

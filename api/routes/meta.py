@@ -7,10 +7,10 @@ from pathlib import Path
 
 from litestar import MediaType, Request, Response, get
 
-from api.metrics import CONTENT_TYPE, Metrics
-from api.routes._params import Service, problems, read
-from api.schemas import Health, Stats
-from api.service import KBService
+from kb.api.metrics import CONTENT_TYPE, Metrics
+from kb.api.routes._params import Service, problems, read
+from kb.api.schemas import Health, Stats
+from kb.api.service import KBService
 
 __all__ = ["index_page", "stats", "health", "metrics", "service_gauges", "INDEX_HTML"]
 

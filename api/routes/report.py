@@ -12,8 +12,8 @@ from typing import Any
 
 from litestar import MediaType, Response
 
-from api.routes._params import Service, read
-from api.routes.meta import _PAGE_HEADERS
+from kb.api.routes._params import Service, read
+from kb.api.routes.meta import _PAGE_HEADERS
 
 __all__ = ["report_page", "report_json"]
 

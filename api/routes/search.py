@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 from litestar.params import Parameter
 
-from api.routes._params import MAX_K, MAX_QUERY, PathFilter, Service, read
-from api.schemas import SearchResponse
+from kb.api.routes._params import MAX_K, MAX_QUERY, PathFilter, Service, read
+from kb.api.schemas import SearchResponse
 from kb.errors import BadRequestError
 from kb.limits import DEFAULT_K
 

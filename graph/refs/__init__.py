@@ -30,24 +30,24 @@ Each reference has a ``status``: ``ok`` (resolved), ``broken`` (points nowhere),
 offline) or ``optional`` (missing, but declared optional).
 
 One module per source, each a function of explicit inputs that returns its references:
-:mod:`~graph.refs.compose`, :mod:`~graph.refs.values` (paths, ``$ref``, ``$schema``, modelines),
-:mod:`~graph.refs.markdown`, :mod:`~graph.refs.kubernetes`, :mod:`~graph.refs.helm` and
-:mod:`~graph.refs.variables`; :mod:`~graph.refs.extractor` runs them in order. Beside them:
-:mod:`~graph.refs.model` (the row), :mod:`~graph.refs.corpus` (files, folders, documents, lines),
-:mod:`~graph.refs.paths` (path-likeness), :mod:`~graph.refs.pointers` (JSON pointers, anchors) and
-:mod:`~graph.refs.schema_index` (schema URLs to files).
+:mod:`~kb.graph.refs.compose`, :mod:`~kb.graph.refs.values` (paths, ``$ref``, ``$schema``, modelines),
+:mod:`~kb.graph.refs.markdown`, :mod:`~kb.graph.refs.kubernetes`, :mod:`~kb.graph.refs.helm` and
+:mod:`~kb.graph.refs.variables`; :mod:`~kb.graph.refs.extractor` runs them in order. Beside them:
+:mod:`~kb.graph.refs.model` (the row), :mod:`~kb.graph.refs.corpus` (files, folders, documents, lines),
+:mod:`~kb.graph.refs.paths` (path-likeness), :mod:`~kb.graph.refs.pointers` (JSON pointers, anchors) and
+:mod:`~kb.graph.refs.schema_index` (schema URLs to files).
 """
 
 from __future__ import annotations
 
-from graph.refs.corpus import Corpus, LineIndex, line_indexes
-from graph.refs.extractor import Progress, ReferenceExtractor, extract_references
-from graph.refs.markdown import loose
-from graph.refs.model import CYCLE_KINDS, KINDS, REFERENCE_COLUMNS, Reference, ReferenceSink, service_node
-from graph.refs.paths import looks_like_path
-from graph.refs.pointers import pointer_exists
-from graph.refs.schema_index import SchemaIndex, is_meta_schema_url
-from graph.refs.variables import VarUse, scan_variables
+from kb.graph.refs.corpus import Corpus, LineIndex, line_indexes
+from kb.graph.refs.extractor import Progress, ReferenceExtractor, extract_references
+from kb.graph.refs.markdown import loose
+from kb.graph.refs.model import CYCLE_KINDS, KINDS, REFERENCE_COLUMNS, Reference, ReferenceSink, service_node
+from kb.graph.refs.paths import looks_like_path
+from kb.graph.refs.pointers import pointer_exists
+from kb.graph.refs.schema_index import SchemaIndex, is_meta_schema_url
+from kb.graph.refs.variables import VarUse, scan_variables
 
 __all__ = [
     "Reference",

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from graph.refs.corpus import Corpus, LineIndex, line_indexes
-from graph.refs.model import Reference, ReferenceSink, Status
-from graph.refs.paths import is_remote
+from kb.graph.refs.corpus import Corpus, LineIndex, line_indexes
+from kb.graph.refs.model import Reference, ReferenceSink, Status
+from kb.graph.refs.paths import is_remote
 from kb.catalogue import Catalogue
 from kb.keypaths import key_join
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from graph.refs.compose import extract_compose
-from graph.refs.corpus import Corpus
-from graph.refs.helm import extract_helm_values
-from graph.refs.kubernetes import extract_kubernetes
-from graph.refs.markdown import extract_markdown_links
-from graph.refs.model import Reference
-from graph.refs.schema_index import SchemaIndex
-from graph.refs.values import extract_schema_modelines, extract_values
-from graph.refs.variables import check_variables
+from kb.graph.refs.compose import extract_compose
+from kb.graph.refs.corpus import Corpus
+from kb.graph.refs.helm import extract_helm_values
+from kb.graph.refs.kubernetes import extract_kubernetes
+from kb.graph.refs.markdown import extract_markdown_links
+from kb.graph.refs.model import Reference
+from kb.graph.refs.schema_index import SchemaIndex
+from kb.graph.refs.values import extract_schema_modelines, extract_values
+from kb.graph.refs.variables import check_variables
 from kb.catalogue import Catalogue
 from kb.settings import Settings
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from graph.refs.model import Reference, ReferenceSink
+from kb.graph.refs.model import Reference, ReferenceSink
 from kb.catalogue import Catalogue
 
 __all__ = ["extract_kubernetes"]

@@ -8,9 +8,9 @@ import re
 from collections import defaultdict
 from urllib.parse import unquote
 
-from graph.refs.corpus import Corpus
-from graph.refs.model import Reference, ReferenceSink
-from graph.refs.paths import SCHEME
+from kb.graph.refs.corpus import Corpus
+from kb.graph.refs.model import Reference, ReferenceSink
+from kb.graph.refs.paths import SCHEME
 from kb.catalogue import Catalogue
 from kb.markdown import heading_anchors, html_anchors
 

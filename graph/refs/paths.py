@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from graph.refs.model import last_key
+from kb.graph.refs.model import last_key
 from kb.keypaths import split_key_path
 
 __all__ = [

@@ -8,7 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from graph.refs.corpus import Corpus
+from kb.graph.refs.corpus import Corpus
 from kb.errors import ConfigError
 
 __all__ = ["SchemaIndex", "META_SCHEMA_HOSTS", "is_meta_schema_url"]

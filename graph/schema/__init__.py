@@ -1,4 +1,4 @@
-"""JSON Schema validation of catalogued documents. With :mod:`graph.refs.pointers` (``referencing``
+"""JSON Schema validation of catalogued documents. With :mod:`kb.graph.refs.pointers` (``referencing``
 for JSON pointers), the only package that imports ``jsonschema``, ``referencing`` and ``regress``.
 
 Which schema a file gets, first match wins:
@@ -23,10 +23,10 @@ A ``pattern`` that can backtrack catastrophically (``^(a+)+$``) cannot hang vali
 pattern runs on RE2 in linear time when it is a true regular expression, else in a helper process
 under a time limit; a value not checked in time is reported as such, never passed silently.
 
-Modules: :mod:`~graph.schema.mapping` (the schema map and its globs), :mod:`~graph.schema.choice`
-(which schema a file gets), :mod:`~graph.schema.validator` (the ajv-like validator, loading schemas
-offline), :mod:`~graph.schema.formats`, :mod:`~graph.schema.ecma_regex` (ECMA-262 patterns, guarded)
-and :mod:`~graph.schema.regex_helper` (the child process for risky patterns). Importing this package
+Modules: :mod:`~kb.graph.schema.mapping` (the schema map and its globs), :mod:`~kb.graph.schema.choice`
+(which schema a file gets), :mod:`~kb.graph.schema.validator` (the ajv-like validator, loading schemas
+offline), :mod:`~kb.graph.schema.formats`, :mod:`~kb.graph.schema.ecma_regex` (ECMA-262 patterns, guarded)
+and :mod:`~kb.graph.schema.regex_helper` (the child process for risky patterns). Importing this package
 is cheap: the names below load their module on first use, so the helper process starts fast.
 """
 
@@ -58,5 +58,5 @@ _WHERE = {
 
 def __getattr__(name: str) -> Any:
     if name in _WHERE:
-        return getattr(import_module(f"graph.schema.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'graph.schema' has no attribute {name!r}")
+        return getattr(import_module(f"kb.graph.schema.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'kb.graph.schema' has no attribute {name!r}")

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from graph.refs import Corpus, SchemaIndex
-from graph.schema.mapping import SchemaMap
+from kb.graph.refs import Corpus, SchemaIndex
+from kb.graph.schema.mapping import SchemaMap
 from kb import schemastore
 from kb.formats import formats_with
 

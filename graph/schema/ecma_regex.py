@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from graph.schema.regex_helper import compile_pattern
+from kb.graph.schema.regex_helper import compile_pattern
 
 __all__ = [
     "REGEX_TIME_LIMIT",
@@ -376,7 +376,7 @@ def _helper_env() -> dict[str, str]:
 
 
 class _RegexHelper:
-    """regress in a child process (:mod:`graph.schema.regex_helper`), so that a runaway match can be killed."""
+    """regress in a child process (:mod:`kb.graph.schema.regex_helper`), so that a runaway match can be killed."""
 
     START_TIMEOUT = 30.0
 
@@ -394,7 +394,7 @@ class _RegexHelper:
         self._stop()
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "graph.schema.regex_helper"],
+                [sys.executable, "-m", "kb.graph.schema.regex_helper"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,

@@ -1,5 +1,5 @@
 """The string and number formats ajv-formats checks (``date-time``, ``uri``, ``email``, ...): name ->
-test of one value. :mod:`graph.schema.validator` checks these and ignores unknown formats, as ajv
+test of one value. :mod:`kb.graph.schema.validator` checks these and ignores unknown formats, as ajv
 does."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
-from graph.schema.ecma_regex import compile_ecma
+from kb.graph.schema.ecma_regex import compile_ecma
 
 __all__ = ["STRING_FORMATS", "NUMBER_FORMATS"]
 

@@ -1,8 +1,8 @@
 """ECMA-262 pattern compilation, and the child process that runs risky patterns.
 
-``python -m graph.schema.regex_helper`` reads ``[pattern, string]`` JSON lines on stdin and
+``python -m kb.graph.schema.regex_helper`` reads ``[pattern, string]`` JSON lines on stdin and
 answers ``1`` (a match somewhere), ``0`` (none) or ``E`` (an error) per line, after a first line
-``ready``. :mod:`graph.schema.ecma_regex` starts it and kills it when a match runs out of time:
+``ready``. :mod:`kb.graph.schema.ecma_regex` starts it and kills it when a match runs out of time:
 regress holds the GIL, so a runaway match cannot be stopped in-process. It imports nothing but
 regress and the standard library, so it starts fast.
 """

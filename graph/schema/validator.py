@@ -2,9 +2,9 @@
 
 Drafts 4, 6, 7, 2019-09 and 2020-12 (draft 7 when ``$schema`` is absent); ``pattern``,
 ``patternProperties`` and ``additionalProperties`` through ECMA-262 regular expressions
-(:mod:`graph.schema.ecma_regex`); ``const``, ``contains``, ``propertyNames`` and
+(:mod:`kb.graph.schema.ecma_regex`); ``const``, ``contains``, ``propertyNames`` and
 ``if``/``then``/``else`` honoured in draft-4/6 schemas as ajv does; the ajv-formats formats
-(:mod:`graph.schema.formats`); ``$ref``s resolved offline through ``referencing`` against the
+(:mod:`kb.graph.schema.formats`); ``$ref``s resolved offline through ``referencing`` against the
 schemas in the tree (a ``$ref`` that needs the network makes the schema unusable, never guessed).
 """
 
@@ -24,9 +24,9 @@ from jsonschema import validators
 from jsonschema.exceptions import ValidationError, best_match
 from referencing.exceptions import NoSuchResource, Unresolvable
 
-from graph.refs import Corpus, SchemaIndex
-from graph.schema import ecma_regex
-from graph.schema.formats import NUMBER_FORMATS, STRING_FORMATS
+from kb.graph.refs import Corpus, SchemaIndex
+from kb.graph.schema import ecma_regex
+from kb.graph.schema.formats import NUMBER_FORMATS, STRING_FORMATS
 from kb import schemastore
 from kb.keypaths import join_key_path
 

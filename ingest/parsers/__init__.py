@@ -1,7 +1,7 @@
 """The built-in parsers, one module per format: every ``*_parser.py`` module of this package.
 
 Importing this package imports each of them, and each registers itself through
-:func:`ingest.parsers.base.register`, exactly as an outside plugin registers its own: a new format
+:func:`kb.ingest.parsers.base.register`, exactly as an outside plugin registers its own: a new format
 is one new module here (its traits declared on its parser, see :mod:`kb.formats`) plus its golden
 cases under ``tests/golden/<format>/``. Format names: ``json``, ``yaml``, ``toml``, ``ini``,
 ``dotenv``, ``properties``, ``markdown``, ``dockerfile``, ``helm-template``, ``text``, ``hcl``.
@@ -10,7 +10,7 @@ cases under ``tests/golden/<format>/``. Format names: ``json``, ``yaml``, ``toml
 import importlib
 import pkgutil
 
-from ingest.parsers.base import Limits, format_for, parse_text, parser_by_name, register, registry
+from kb.ingest.parsers.base import Limits, format_for, parse_text, parser_by_name, register, registry
 
 __all__ = ["Limits", "format_for", "parse_text", "parser_by_name", "register", "registry"]
 

@@ -6,7 +6,7 @@ result, never an exception: :func:`parse_text` also turns any unexpected excepti
 
 Built-in parsers register themselves exactly as an outside plugin would::
 
-    from ingest.parsers.base import register
+    from kb.ingest.parsers.base import register
     register(MyXmlParser())      # with ``traits = Traits(...)`` when the format is new to kb
 """
 
@@ -132,7 +132,7 @@ def _load_builtins() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
-        import ingest.parsers  # noqa: F401  (registers the built-ins)
+        import kb.ingest.parsers  # noqa: F401  (registers the built-ins)
 
 
 def format_for(path: PurePosixPath, *, in_helm_templates: bool = False) -> str:

@@ -14,7 +14,7 @@ import shlex
 from pathlib import PurePosixPath
 from typing import Any
 
-from ingest.parsers.base import (
+from kb.ingest.parsers.base import (
     Limits,
     TooManyRecordsError,
     key_join,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
-from ingest.parsers.base import (
+from kb.ingest.parsers.base import (
     Limits,
     TooManyRecordsError,
     paragraph_ranges,

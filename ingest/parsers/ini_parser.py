@@ -17,7 +17,7 @@ import re
 from pathlib import PurePosixPath
 from typing import Any
 
-from ingest.parsers.base import (
+from kb.ingest.parsers.base import (
     Limits,
     TooManyRecordsError,
     duplicate_key,

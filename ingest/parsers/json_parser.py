@@ -24,7 +24,7 @@ import re
 from pathlib import PurePosixPath
 from typing import Any
 
-from ingest.parsers.base import (
+from kb.ingest.parsers.base import (
     MAX_KEY_PATH_CHARS,
     Limits,
     duplicate_key,

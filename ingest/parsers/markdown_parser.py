@@ -14,15 +14,15 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from typing import Any
 
-from ingest.parsers.base import (
+from kb.ingest.parsers.base import (
     Limits,
     TooManyRecordsError,
     register,
     sections_from_ranges,
     split_lines,
 )
-from ingest.parsers.toml_parser import load_toml
-from ingest.parsers.yaml_parser import load_yaml
+from kb.ingest.parsers.toml_parser import load_toml
+from kb.ingest.parsers.yaml_parser import load_yaml
 from kb.markdown import outline
 from kb.types import ParsedFile, Problem, Record, Section
 

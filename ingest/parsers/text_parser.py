@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from ingest.parsers.base import Limits, paragraph_sections, register, split_lines
+from kb.ingest.parsers.base import Limits, paragraph_sections, register, split_lines
 from kb.types import ParsedFile
 
 __all__ = ["TextParser"]

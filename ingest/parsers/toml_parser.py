@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from ingest.parsers.base import (
+from kb.ingest.parsers.base import (
     DepthError,
     Limits,
     flatten,

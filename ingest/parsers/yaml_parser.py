@@ -22,7 +22,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from ingest.parsers.base import (
+from kb.ingest.parsers.base import (
     MAX_KEY_PATH_CHARS,
     DepthError,
     KeyPathsTooLongError,

@@ -3,7 +3,7 @@ with the key path at the best of them. Snippets are cut from the chunk text, whi
 ingest, so they never show a secret.
 
 Chunk text line ``i`` (after the context line) is file line ``line_start + i - 1`` (see
-:mod:`ingest.chunk`).
+:mod:`kb.ingest.chunk`).
 """
 
 from __future__ import annotations

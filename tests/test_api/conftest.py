@@ -117,7 +117,7 @@ def make_client(make_settings):
     """make_client(**settings) -> a started TestClient (lifespan run); closed at teardown."""
     from litestar.testing import TestClient
 
-    from api.app import create_app
+    from kb.api.app import create_app
 
     opened: list[Any] = []
 

@@ -198,7 +198,7 @@ def test_no_cors_headers_by_default(client):
 
 
 def test_missing_kb_fails_at_startup_with_a_fix(tmp_path):
-    from api.app import create_app
+    from kb.api.app import create_app
     from kb.errors import NotIndexedError
     from kb.settings import Settings
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.app import allowed_hosts_for, create_app
+from kb.api.app import allowed_hosts_for, create_app
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from api.app import create_app
+from kb.api.app import create_app
 from tests.test_api.conftest import build_kb
 
 

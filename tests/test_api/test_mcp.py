@@ -91,7 +91,7 @@ def mcp(sample_db) -> Iterator[Session]:
 
 
 def test_lists_every_read_only_tool_with_input_and_output_schemas(mcp):
-    from api.mcp.server import TOOLS
+    from kb.api.mcp.server import TOOLS
 
     tools = {t.name: t for t in mcp.tools()}
     assert set(tools) == set(TOOLS)  # no ingest without --allow-ingest
@@ -293,7 +293,7 @@ def test_answers_stay_within_the_budget_and_say_how_to_get_the_rest(sample_db):
 
 
 def test_sql_stops_a_runaway_query(sample_db):
-    from api.mcp.server import KBTools
+    from kb.api.mcp.server import KBTools
     from kb.errors import BadRequestError
     from kb.settings import Settings
 
@@ -367,7 +367,7 @@ def test_bearer_key_guards_the_http_app():
     import anyio
     import httpx
 
-    from api.mcp.server import require_bearer
+    from kb.api.mcp.server import require_bearer
 
     async def app(scope, receive, send):
         await send({"type": "http.response.start", "status": 200, "headers": []})

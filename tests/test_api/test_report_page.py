@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from api.app import create_app
+from kb.api.app import create_app
 from tests.test_api.test_page import Browser
 
 

@@ -27,7 +27,7 @@ CONFORMANCE = [
 
 @pytest.fixture(scope="module")
 def schema(tmp_path_factory):
-    from api.app import create_app
+    from kb.api.app import create_app
     from tests.conftest import write_tree
     from tests.test_api.conftest import TREE, build_kb
 

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from api.metrics import Metrics
-from api.service import IngestWorker, KBService
+from kb.api.metrics import Metrics
+from kb.api.service import IngestWorker, KBService
 
 
 def test_ingest_worker_coalesces_requests():
@@ -48,7 +48,7 @@ def test_ingest_worker_hands_errors_to_the_waiter():
 def test_readers_see_the_published_generation_until_the_writer_publishes(fresh, make_settings, monkeypatch):
     """A re-ingest writes a private copy; readers keep the published generation, never wait, and
     see the new one as soon as it is published."""
-    import ingest.pipeline
+    import kb.ingest.pipeline
 
     root, db = fresh
     svc = KBService(make_settings(db=db, root=root, api_key="k"))
@@ -66,7 +66,7 @@ def test_readers_see_the_published_generation_until_the_writer_publishes(fresh, 
 
             return RunSummary(run_id=99, root=str(root), started_at="now", status="complete")
 
-        monkeypatch.setattr(ingest.pipeline, "run_ingest", fake_run_ingest)
+        monkeypatch.setattr(kb.ingest.pipeline, "run_ingest", fake_run_ingest)
         fut = svc.request_ingest()
         assert committed.wait(5)
         t0 = time.perf_counter()
@@ -108,7 +108,7 @@ def test_metrics_render_request_metrics_and_gauges():
 def test_watcher_ignores_the_kb_directory(tmp_path):
     from watchfiles import Change
 
-    from api.watch import Watcher
+    from kb.api.watch import Watcher
 
     w = Watcher(tmp_path, on_change=lambda: None, ignore=[tmp_path / ".kb"])
     f = w._filter()

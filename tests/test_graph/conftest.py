@@ -30,7 +30,7 @@ def expected(name: str) -> dict:
 @pytest.fixture
 def build_kb(tmp_path: Path):
     """build_kb(root, **settings) -> (Catalogue, Settings): ingest ``root`` (embed off) into a temp KB."""
-    from ingest.pipeline import run_ingest
+    from kb.ingest.pipeline import run_ingest
     from kb.catalogue import Catalogue
     from kb.settings import Settings
 
@@ -79,8 +79,8 @@ def copy_fixture(tmp_path: Path):
 @pytest.fixture(scope="module")
 def sample_kb(tmp_path_factory):
     """The bundled sample corpus, ingested and validated once per module: (Catalogue, Settings, findings)."""
-    from graph.rules import validate
-    from ingest.pipeline import run_ingest
+    from kb.graph.rules import validate
+    from kb.ingest.pipeline import run_ingest
     from kb.catalogue import Catalogue
     from kb.settings import Settings
 

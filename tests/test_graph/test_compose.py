@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def _refs(tree, build_kb, files, **overrides):
-    from graph.rules import validate
+    from kb.graph.rules import validate
 
     cat, settings = build_kb(tree(files), **overrides)
     found = validate(cat, settings)
@@ -115,9 +115,9 @@ def test_variables_come_from_dotenv_in_scope_env_files_and_known_env(tree, build
 def test_variable_check_takes_the_compose_env_files_it_is_given(tree, build_kb):
     """Extractors share no state: the variable check sees compose's env files only through its
     arguments, and gives the same answer alone as inside the full run."""
-    from graph.refs import Corpus, ReferenceExtractor
-    from graph.refs.compose import extract_compose
-    from graph.refs.variables import check_variables
+    from kb.graph.refs import Corpus, ReferenceExtractor
+    from kb.graph.refs.compose import extract_compose
+    from kb.graph.refs.variables import check_variables
 
     cat, settings = build_kb(
         tree(

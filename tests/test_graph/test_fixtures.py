@@ -13,7 +13,7 @@ def _key(f) -> tuple:
 
 @pytest.mark.parametrize("case", fixture_cases())
 def test_fixture_tree_reports_exactly_the_planted_findings(case, build_kb):
-    from graph.rules import validate
+    from kb.graph.rules import validate
 
     spec = expected(case)
     cat, settings = build_kb(FIXTURES / case, **spec.get("settings", {}))
@@ -29,7 +29,7 @@ def test_fixture_tree_reports_exactly_the_planted_findings(case, build_kb):
 
 @pytest.mark.parametrize("case", fixture_cases())
 def test_every_finding_says_how_to_fix_it(case, build_kb):
-    from graph.rules import validate
+    from kb.graph.rules import validate
 
     spec = expected(case)
     cat, settings = build_kb(FIXTURES / case, **spec.get("settings", {}))

@@ -23,8 +23,8 @@ FILES = {
 
 @pytest.fixture
 def graph(tree, build_kb):
-    from graph.build import build_graph
-    from graph.rules import validate
+    from kb.graph.build import build_graph
+    from kb.graph.rules import validate
 
     cat, settings = build_kb(tree(FILES))
     validate(cat, settings)
@@ -41,7 +41,7 @@ def test_nodes_are_files_and_edges_are_typed(graph):
 
 
 def test_dependencies_direct_and_transitive(graph):
-    from graph.queries import dependencies
+    from kb.graph.queries import dependencies
 
     assert [r["path"] for r in dependencies(graph, "svc/a.json")] == ["schemas/svc.json", "svc/b.yaml"]
     deep = {r["path"]: r["depth"] for r in dependencies(graph, "./svc/a.json", transitive=True)}
@@ -49,7 +49,7 @@ def test_dependencies_direct_and_transitive(graph):
 
 
 def test_impact_lists_transitive_dependents(graph):
-    from graph.queries import impact
+    from kb.graph.queries import impact
 
     rows = impact(graph, "schemas/common.json")
     assert [(r["path"], r["depth"]) for r in rows] == [
@@ -61,14 +61,14 @@ def test_impact_lists_transitive_dependents(graph):
 
 
 def test_unknown_file_names_the_fix(graph):
-    from graph.queries import impact
+    from kb.graph.queries import impact
 
     with pytest.raises(NotIndexedError, match="relative to the corpus root"):
         impact(graph, "nope/a.json")
 
 
 def test_cycles_and_stats(graph):
-    from graph.queries import cycles, stats
+    from kb.graph.queries import cycles, stats
 
     assert cycles(graph) == [["svc/b.yaml", "svc/c.yaml", "svc/b.yaml"]]
     s = stats(graph)
@@ -79,7 +79,7 @@ def test_cycles_and_stats(graph):
 
 @pytest.mark.parametrize("fmt", ["graphml", "json", "dot"])
 def test_exports_parse(graph, fmt):
-    from graph.build import export_graph
+    from kb.graph.build import export_graph
 
     text = export_graph(graph, fmt)
     if fmt == "graphml":
@@ -93,7 +93,7 @@ def test_exports_parse(graph, fmt):
 
 
 def test_graph_without_validate_extracts_references_in_memory(tree, build_kb):
-    from graph.build import build_graph
+    from kb.graph.build import build_graph
 
     cat, settings = build_kb(tree(FILES))
     g = build_graph(cat, settings)
@@ -102,8 +102,8 @@ def test_graph_without_validate_extracts_references_in_memory(tree, build_kb):
 
 
 def test_stored_references_are_used_when_fresh_and_ignored_after_ingest(tree, build_kb):
-    from graph.rules import references_fresh, validate
-    from ingest.pipeline import run_ingest
+    from kb.graph.rules import references_fresh, validate
+    from kb.ingest.pipeline import run_ingest
 
     root = tree(FILES)
     cat, settings = build_kb(root)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from graph.refs import looks_like_path, pointer_exists, scan_variables, service_node
+from kb.graph.refs import looks_like_path, pointer_exists, scan_variables, service_node
 from kb.keypaths import join_key_path, split_key_path
 from kb.markdown import heading_anchors
 

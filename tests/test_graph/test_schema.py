@@ -10,7 +10,7 @@ from kb.errors import ConfigError
 
 
 def test_schema_map_captures_name():
-    from graph.schema import SchemaMap, parse_schema_map
+    from kb.graph.schema import SchemaMap, parse_schema_map
 
     m = SchemaMap(parse_schema_map(["src/test/{name}/**=src/schemas/json/{name}.json"]))
     assert m.match("src/test/foo-1.0/a/b.json") == ("src/schemas/json/foo-1.0.json", "src/test/{name}/**")
@@ -21,14 +21,14 @@ def test_schema_map_captures_name():
 
 @pytest.mark.parametrize("bad", ["no-equals", "=schema.json", "glob/**=", "a/{name}/x=s/{other}.json", "a/{1x}=s.json"])
 def test_schema_map_errors_say_how_to_write_it(bad):
-    from graph.schema import parse_schema_map
+    from kb.graph.schema import parse_schema_map
 
     with pytest.raises(ConfigError):
         parse_schema_map([bad])
 
 
 def _validate(tree, build_kb, files, **overrides):
-    from graph.rules import validate
+    from kb.graph.rules import validate
 
     cat, settings = build_kb(tree(files), **overrides)
     return [f for f in validate(cat, settings) if f.rule == "schema-violation"], cat
@@ -95,7 +95,7 @@ def test_schema_map_wins_and_lines_point_at_the_instance(tree, build_kb):
 
 
 def test_remote_refs_make_a_schema_unusable_not_a_violation(tree, build_kb):
-    from graph.rules import validate
+    from kb.graph.rules import validate
 
     schema = {"$ref": "https://unreachable.example/schema.json"}
     cat, settings = build_kb(tree({"s.json": json.dumps(schema), "a.json": json.dumps({"$schema": "./s.json"})}))
@@ -237,7 +237,7 @@ def test_kb_validate_finishes_on_a_catastrophic_pattern(tmp_path):
     ],
 )
 def test_nested_quantifiers_are_detected(pattern, risky):
-    from graph.schema.ecma_regex import analyse
+    from kb.graph.schema.ecma_regex import analyse
 
     assert analyse(pattern)[0] is risky
 
@@ -264,7 +264,7 @@ def test_risky_patterns_on_re2_agree_with_regress(pattern, strings):
     ``$``, ``\\p{..}``, escapes): same verdicts as regress on values regress handles quickly."""
     import regress
 
-    from graph.schema.ecma_regex import ecma_search, shape
+    from kb.graph.schema.ecma_regex import ecma_search, shape
 
     assert shape(pattern)[1] is not None, "expected to run on RE2"
     rx = regress.Regex(pattern, flags="u")
@@ -275,7 +275,7 @@ def test_risky_patterns_on_re2_agree_with_regress(pattern, strings):
 def test_risky_pattern_re2_cannot_run_is_reported_unchecked_never_passed(monkeypatch):
     import time
 
-    import graph.schema.ecma_regex as gs
+    import kb.graph.schema.ecma_regex as gs
 
     lookahead = "^(?!b)(a+)+$"  # a lookahead: RE2 cannot run it, the helper process does
     assert gs.shape(lookahead) == (True, None)
@@ -297,7 +297,7 @@ def test_risky_pattern_re2_cannot_run_is_reported_unchecked_never_passed(monkeyp
 
 
 def test_unchecked_values_are_reported_as_findings(tree, build_kb, monkeypatch):
-    import graph.schema.ecma_regex as gs
+    import kb.graph.schema.ecma_regex as gs
 
     monkeypatch.setattr(gs, "REGEX_TIME_LIMIT", 0.05)
     slow = "a" * 26 + "!"  # regress: over a second; finite, so that the test fails, not hangs, without the guard

@@ -18,13 +18,13 @@ from kb.cli import cli
 @pytest.fixture
 def forked(monkeypatch):
     """Workers forked from this process, so they run the parser this test patches."""
-    from ingest import workers
+    from kb.ingest import workers
 
     monkeypatch.setattr(workers, "START_METHOD", "fork")
 
 
 def test_a_slow_file_is_skipped_with_file_too_slow_and_the_run_goes_on(make_tree, ingest, monkeypatch, forked):
-    import ingest.parsers.json_parser as jp
+    import kb.ingest.parsers.json_parser as jp
 
     orig = jp.parse_json
 
@@ -44,8 +44,8 @@ def test_a_slow_file_is_skipped_with_file_too_slow_and_the_run_goes_on(make_tree
 
 
 def test_a_worker_stuck_where_the_alarm_cannot_reach_is_killed_and_replaced(make_tree, ingest, monkeypatch, forked):
-    import ingest.parsers.json_parser as jp
-    import ingest.workers as workers
+    import kb.ingest.parsers.json_parser as jp
+    import kb.ingest.workers as workers
 
     orig = jp.parse_json
 
@@ -71,7 +71,7 @@ def test_a_worker_stuck_where_the_alarm_cannot_reach_is_killed_and_replaced(make
 
 
 def test_a_file_needing_more_than_the_memory_bound_is_a_finding_not_a_crash(make_tree, ingest, monkeypatch, forked):
-    import ingest.parsers.yaml_parser as yp
+    import kb.ingest.parsers.yaml_parser as yp
 
     orig = yp.load_yaml
 
@@ -103,8 +103,8 @@ def test_a_file_needing_more_than_the_memory_bound_is_a_finding_not_a_crash(make
 )
 def test_hostile_files_are_read_in_linear_time(tmp_path: Path, shape: str, text: str):
     """400 KB of each shape takes well under a second or two (the quadratic scans took minutes)."""
-    from ingest.pipeline import process_file
-    from ingest.walk import WalkEntry
+    from kb.ingest.pipeline import process_file
+    from kb.ingest.walk import WalkEntry
 
     p = tmp_path / (
         "f.json" if shape.startswith("one") else "f.yaml" if "yaml" in shape else "f.ini" if "ini" in shape else "f.md"
@@ -214,7 +214,7 @@ def test_kb_config_hides_a_password_in_the_chroma_url():
 def test_a_catalogued_file_with_a_backslash_in_its_name_is_served(small_kb):
     from litestar.testing import TestClient
 
-    from api.app import create_app
+    from kb.api.app import create_app
     from kb.settings import Settings
 
     root, db = small_kb
@@ -229,7 +229,7 @@ def test_a_malformed_request_line_is_a_json_400():
 
     import uvicorn
 
-    from api.http_protocol import protocol_class
+    from kb.api.http_protocol import protocol_class
 
     async def app(scope, receive, send):  # never reached
         raise AssertionError
@@ -261,7 +261,7 @@ def test_workers_start_clean_not_as_copies_of_the_calling_process(make_tree, ing
     """Workers come from a fork server, not from this process (which, in `kb serve` or a notebook,
     holds threads, a model and databases that a forked child could crash on): a change made here is
     not seen by them."""
-    import ingest.parsers.json_parser as jp
+    import kb.ingest.parsers.json_parser as jp
 
     def broken(*args, **kwargs):
         raise AssertionError("the worker ran this process's patched parser")
@@ -290,7 +290,7 @@ def _result_for(kind: str):
 
 
 def _run_map(tasks: list[tuple], memory: int) -> dict:
-    from ingest.workers import supervised_map
+    from kb.ingest.workers import supervised_map
 
     return dict(
         supervised_map(
@@ -329,7 +329,7 @@ def _task_outcome(kind: str):
 def test_chunks_queued_behind_a_replaced_or_dead_worker_are_all_answered_once(forked):
     # two chunks are handed to each worker ahead of its answers; when a worker is replaced (memory)
     # or dies (crash), the chunks queued behind go to a worker again, each task answered once
-    from ingest.workers import supervised_map
+    from kb.ingest.workers import supervised_map
 
     kinds = [f"t{i}" for i in range(40)]
     kinds[5] = "memerr"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.changes import diff_records, replay_git_history
+from kb.ingest.changes import diff_records, replay_git_history
 from kb.catalogue import Catalogue
 from tests.gitrepo import ScriptedRepo
 

@@ -6,7 +6,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from ingest.chunk import BUDGET, MAX_PIECES_PER_LINE, MODEL_WINDOW, chunk_sections, estimate_tokens
+from kb.ingest.chunk import BUDGET, MAX_PIECES_PER_LINE, MODEL_WINDOW, chunk_sections, estimate_tokens
 from kb.types import Section
 
 REPO = Path(__file__).resolve().parents[2]
@@ -135,7 +135,7 @@ def test_chunking_is_deterministic_and_pure():
 def test_estimate_is_an_upper_bound_of_real_word_pieces_on_the_sample():
     """Every chunk of the bundled sample fits the model window by the real tokenizer."""
     tokenizers = pytest.importorskip("tokenizers")
-    from ingest.parsers.base import Limits, format_for, parse_text
+    from kb.ingest.parsers.base import Limits, format_for, parse_text
     from kb.embed import bundled_model_dir
 
     tok = tokenizers.Tokenizer.from_file(str(bundled_model_dir() / "tokenizer.json"))
@@ -175,7 +175,7 @@ def test_estimate_is_an_upper_bound_of_real_word_pieces_on_the_sample():
 def test_a_part_inside_a_quoted_key_is_named_as_the_parser_names_its_records(fmt, text):
     """A key with dots is quoted in key paths (``labels["app.kubernetes.io/name"]``): the chunk's
     key path must be spelled that way, or it matches no record of the file."""
-    from ingest.parsers.base import Limits, parse_text
+    from kb.ingest.parsers.base import Limits, parse_text
     from kb.keypaths import split_key_path
 
     parsed = parse_text(fmt, text, PurePosixPath(f"k8s/web.{fmt}"), Limits())
@@ -195,8 +195,8 @@ def test_a_part_inside_a_quoted_key_is_named_as_the_parser_names_its_records(fmt
 def test_every_chunk_of_a_schema_says_what_the_file_is(monkeypatch):
     """A JSON Schema's title and description (URL words included) end every chunk's context line, so a
     question in other words ("dotfile manager") finds the chunks of ``chezmoi.json``."""
-    import ingest.chunk
-    from ingest.parsers.base import Limits, parse_text
+    import kb.ingest.chunk
+    from kb.ingest.parsers.base import Limits, parse_text
 
     monkeypatch.setattr(ingest.chunk, "FILE_ABOUT", True)
     props = ",\n".join(

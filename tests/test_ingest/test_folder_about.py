@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.about import ABOUT_WORDS, about_for, chart_about, folder_abouts, readme_about
-from ingest.walk import walk_tree
+from kb.ingest.about import ABOUT_WORDS, about_for, chart_about, folder_abouts, readme_about
+from kb.ingest.walk import walk_tree
 
 CHART = (
     "apiVersion: v2\nname: ledger\ndescription: Double-entry bookkeeping service for merchant payouts\nversion: 1.2.0\n"
@@ -112,7 +112,7 @@ def test_chunks_carry_the_folder_about_unless_the_file_has_its_own(make_tree, in
 
 
 def test_folder_about_off_adds_nothing(make_tree, ingest, monkeypatch):
-    from ingest import chunk
+    from kb.ingest import chunk
 
     root = make_tree({"charts/ledger/Chart.yaml": CHART, "charts/ledger/values.yaml": VALUES})
     monkeypatch.setattr(chunk, "FOLDER_ABOUT", False)
@@ -173,7 +173,7 @@ def test_a_kb_from_before_folder_abouts_rechunks_only_the_files_that_gain_one(ma
     """An old catalogue has no folder_about column: the migration says its chunks carry none, so
     the files under a folder that says something are chunked once more (Chart.yaml too: whether a
     file has an about of its own is known only once it is parsed; its chunks come out the same)."""
-    from ingest.pipeline import run_ingest
+    from kb.ingest.pipeline import run_ingest
     from kb.catalogue import Catalogue
 
     root = make_tree({"charts/ledger/Chart.yaml": CHART, "charts/ledger/values.yaml": VALUES, "svc/app.yaml": "a: 1\n"})

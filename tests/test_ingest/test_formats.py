@@ -7,8 +7,8 @@ import typing
 
 import pytest
 
-import ingest.parsers
-from ingest.parsers.base import registry
+import kb.ingest.parsers
+from kb.ingest.parsers.base import registry
 from kb import formats
 from kb.formats import BUILTIN, Traits, declare, traits
 from kb.linepaths import FLAT_FORMATS, TABLE_FORMATS, TREE_FORMATS, line_key_paths
@@ -18,14 +18,14 @@ def test_every_registered_format_has_its_traits_declared_and_the_builtins_are_th
     names = set(registry())
     assert names <= set(formats.declared())
     assert set(typing.get_args(formats.Format)) == set(BUILTIN) == names - {"hcl"}
-    modules = {m.name for m in pkgutil.iter_modules(ingest.parsers.__path__) if m.name.endswith("_parser")}
+    modules = {m.name for m in pkgutil.iter_modules(kb.ingest.parsers.__path__) if m.name.endswith("_parser")}
     assert len(modules) == len(names)  # each parser module registered itself, none listed by hand
 
 
 def test_the_string_sets_kb_used_to_keep_are_derived_from_the_traits():
-    from graph.refs.variables import _WITH_VARIABLES
-    from graph.schema.choice import _VALIDATED_FORMATS
-    from ingest.pipeline import STRUCTURED_FORMATS
+    from kb.graph.refs.variables import _WITH_VARIABLES
+    from kb.graph.schema.choice import _VALIDATED_FORMATS
+    from kb.ingest.pipeline import STRUCTURED_FORMATS
     from kb.drift import CONFIG_FORMATS
     from kb.duplicates import _PROSE_FORMATS
 
@@ -47,7 +47,7 @@ def plugin_format():
 
 
 def test_a_format_declared_later_joins_every_view(plugin_format):
-    from ingest.pipeline import STRUCTURED_FORMATS
+    from kb.ingest.pipeline import STRUCTURED_FORMATS
 
     assert plugin_format in TREE_FORMATS and plugin_format in STRUCTURED_FORMATS
     assert plugin_format not in TABLE_FORMATS

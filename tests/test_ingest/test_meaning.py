@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from ingest.meaning import LOCK_FILES, embeddable
+from kb.ingest.meaning import LOCK_FILES, embeddable
 
 B64 = base64.b64encode(bytes(range(256)) * 3).decode()
 

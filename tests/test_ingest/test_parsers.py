@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from ingest.parsers.base import (
+from kb.ingest.parsers.base import (
     Limits,
     Parser,
     format_for,
@@ -461,7 +461,7 @@ def test_parsers_survive_binary_garbage(fmt: str):
 
 
 def test_json_fast_path_and_tokenizer_agree():
-    from ingest.parsers.json_parser import _parse_plain_json, _parse_tokens
+    from kb.ingest.parsers.json_parser import _parse_plain_json, _parse_tokens
 
     texts = [case.read_text("utf-8") for case in CASES if case.suffix == ".json"]
     texts += [

@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from ingest.parsers.base import Limits, format_for, parse_text
+from kb.ingest.parsers.base import Limits, format_for, parse_text
 
 DEV_CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpora" / "dev"
 KNOWN_INVALID = {"compose-go/dotenv/fixtures/invalid1.env"}  # a fixture that is broken on purpose

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.parsers.base import DepthError, Limits, TooManyRecordsError, parser_by_name, registry, strip_bom
+from kb.ingest.parsers.base import DepthError, Limits, TooManyRecordsError, parser_by_name, registry, strip_bom
 
 NAMES = {
     "json": "x.json",

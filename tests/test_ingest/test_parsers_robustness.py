@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ingest.parsers.base import Limits, parse_text, registry
+from kb.ingest.parsers.base import Limits, parse_text, registry
 from kb.types import ParsedFile
 
 LIMITS = Limits()

@@ -131,8 +131,8 @@ def test_symlink_loop_and_unicode_paths(make_tree, ingest):
 
 
 def test_a_file_deleted_during_the_walk_is_a_finding(make_tree, settings):
-    from ingest.pipeline import process_file
-    from ingest.walk import walk_tree
+    from kb.ingest.pipeline import process_file
+    from kb.ingest.walk import walk_tree
 
     root = make_tree({**GOOD, "gone.yaml": "a: 1\n"})
     entries = {e.rel: e for e in walk_tree(root).entries}
@@ -300,7 +300,7 @@ def test_raising_the_size_cap_picks_up_a_skipped_file_and_the_message_reads_well
 
 
 def test_validation_findings_are_dropped_when_an_ingest_changes_files(make_tree, ingest):
-    from graph.rules import validate
+    from kb.graph.rules import validate
 
     root = make_tree({"a.json": '{"config": "b.json"}', "b.json": "{}"})
     cat, _ = ingest(root)

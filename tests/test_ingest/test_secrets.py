@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.secrets import is_placeholder, redact, secret_key
+from kb.ingest.secrets import is_placeholder, redact, secret_key
 from kb.types import ParsedFile, Record, Section
 
 AWS = "AKIA" + "Q7ZP4M2XW9KD3JHT"

@@ -71,7 +71,7 @@ def cli_outputs(db: Path, paths: list[str], words: list[str]) -> str:
 def http_outputs(db: Path, root: Path, paths: list[str], words: list[str]) -> str:
     from litestar.testing import TestClient
 
-    from api.app import create_app
+    from kb.api.app import create_app
     from kb.settings import Settings
 
     app = create_app(Settings(db=db, root=root, model="hash"), watch=False)
@@ -88,7 +88,7 @@ def http_outputs(db: Path, root: Path, paths: list[str], words: list[str]) -> st
 
 
 def build(tmp_path: Path, files: dict[str, str]) -> tuple[Path, Path, dict]:
-    from ingest.pipeline import run_ingest
+    from kb.ingest.pipeline import run_ingest
     from kb.catalogue import Catalogue
     from kb.settings import Settings
     from tests.conftest import write_tree
@@ -241,9 +241,9 @@ MISSED_CASES = {
 def test_a_secret_the_reference_scanners_find_is_found(name: str):
     from pathlib import PurePosixPath
 
-    from ingest.parsers.base import Limits, format_for, parse_text
-    from ingest.pipeline import STRUCTURED_FORMATS
-    from ingest.secrets import redact
+    from kb.ingest.parsers.base import Limits, format_for, parse_text
+    from kb.ingest.pipeline import STRUCTURED_FORMATS
+    from kb.ingest.secrets import redact
 
     text, secret = MISSED_CASES[name]
     fmt = format_for(PurePosixPath(name))

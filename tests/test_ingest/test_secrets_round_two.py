@@ -20,9 +20,9 @@ ISSUE_22_CLASSES = {"weak-in-text", "kv-in-value", "url-password", "cli-flag", "
 
 
 def scan(name: str, text: str):
-    from ingest.parsers.base import Limits, format_for, parse_text
-    from ingest.pipeline import STRUCTURED_FORMATS
-    from ingest.secrets import redact
+    from kb.ingest.parsers.base import Limits, format_for, parse_text
+    from kb.ingest.pipeline import STRUCTURED_FORMATS
+    from kb.ingest.secrets import redact
 
     fmt = "dockerfile" if name.endswith(".Dockerfile") else format_for(PurePosixPath(name))
     return redact(parse_text(fmt, text, PurePosixPath(name), Limits()), text, structured=fmt in STRUCTURED_FORMATS)
@@ -68,7 +68,7 @@ def test_past_64_strong_secrets_every_occurrence_is_redacted(tmp_path: Path):
 def test_a_rotated_weak_password_appears_in_no_change_record(tmp_path: Path):
     from click.testing import CliRunner
 
-    from ingest.pipeline import run_ingest
+    from kb.ingest.pipeline import run_ingest
     from kb.catalogue import Catalogue
     from kb.cli import cli
     from kb.settings import Settings

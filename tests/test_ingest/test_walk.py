@@ -3,7 +3,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ingest.walk import walk_tree
+from kb.ingest.walk import walk_tree
 from tests.conftest import write_tree
 
 

@@ -16,7 +16,7 @@ TREE = {"a.yaml": "name: a\nport: 1\n", "b.json": '{"name": "b"}\n', "c.env": "H
 
 
 def ingest(root: Path, db: Path):
-    from ingest.pipeline import run_ingest
+    from kb.ingest.pipeline import run_ingest
     from kb.catalogue import Catalogue
     from kb.settings import Settings
 
@@ -73,7 +73,7 @@ def test_kb_sql_locks_the_memory_limit_it_set(kb_dir: Path):
 
 
 def test_mcp_sql_refuses_a_set_before_a_select(kb_dir: Path):
-    from api.mcp.server import KBTools
+    from kb.api.mcp.server import KBTools
     from kb.errors import KBError
     from kb.settings import Settings
 
@@ -90,7 +90,7 @@ def test_mcp_sql_refuses_a_set_before_a_select(kb_dir: Path):
     "schema", ["/etc/passwd", "../outside.json", "sub/../../outside.json", "~/x.json", "link/s.json"]
 )
 def test_mcp_validate_refuses_a_schema_outside_the_tree(tmp_path: Path, schema: str):
-    from api.mcp.server import KBTools
+    from kb.api.mcp.server import KBTools
     from kb.errors import BadRequestError
     from kb.settings import Settings
 

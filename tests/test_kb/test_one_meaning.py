@@ -87,8 +87,8 @@ def test_every_door_filters_findings_by_path_alike(shared, pattern, expected):
 def test_the_http_and_mcp_doors_filter_by_folder_as_the_cli_does(shared):
     from litestar.testing import TestClient
 
-    from api.app import create_app
-    from api.mcp.server import KBTools
+    from kb.api.app import create_app
+    from kb.api.mcp.server import KBTools
 
     kb = shared
     with TestClient(create_app(kb.settings.replace(root=None))) as client:
@@ -156,7 +156,7 @@ def test_the_report_is_built_once_per_generation_and_kept_on_the_kb(kb):
 
 def test_each_mcp_tool_is_its_method_as_declared(tmp_path):
     """The tool's input schema is the method's parameters, its description the method's docstring."""
-    from api.mcp.server import TOOLS, KBTools, create_server
+    from kb.api.mcp.server import TOOLS, KBTools, create_server
 
     KnowledgeBase.build(KnowledgeBase.sample_path(), db=tmp_path / "kb", embed=False, workers=1).close()
     tools = KBTools(KnowledgeBase.open(tmp_path / "kb", read_only=True).settings)

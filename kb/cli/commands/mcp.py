@@ -66,7 +66,7 @@ def command(
 
     Example: kb mcp --db /path/to/platform/.kb
     """
-    from api.mcp.server import MAX_CHARS, KBTools, create_server
+    from kb.api.mcp.server import MAX_CHARS, KBTools, create_server
 
     settings = load_settings(db=db, model=model, root=root)
     tools = KBTools(settings, allow_ingest=allow_ingest, max_chars=max_chars or MAX_CHARS)
@@ -99,7 +99,7 @@ def _leave(warm: Any) -> None:
 def _serve_http(server, settings, host: str, port: int, as_json: bool) -> None:
     import uvicorn
 
-    from api.mcp.server import require_bearer
+    from kb.api.mcp.server import require_bearer
 
     app = require_bearer(server.streamable_http_app(host=host), settings.api_read_key)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning")

@@ -70,14 +70,14 @@ def command(
     """
     import uvicorn
 
-    from api.app import allowed_hosts_for, create_app
+    from kb.api.app import allowed_hosts_for, create_app
 
     settings = load_settings(db=db, root=root, model=model)
     app = create_app(settings, watch=watch, allowed_hosts=allowed_hosts_for(host, allow_hosts))
     service = app.state.service
     service.preflight()  # a missing KB is a one-line error here, not a startup traceback
 
-    from api.http_protocol import protocol_class
+    from kb.api.http_protocol import protocol_class
 
     config = uvicorn.Config(
         app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10, http=protocol_class()
