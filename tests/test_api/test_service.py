@@ -58,7 +58,7 @@ def test_readers_see_the_published_generation_until_the_writer_publishes(fresh, 
         gen = svc.generation
         committed, release = threading.Event(), threading.Event()
 
-        def fake_run_ingest(catalogue, settings, progress=None):
+        def fake_run_ingest(catalogue, settings, progress=None, **_kwargs):
             catalogue.query("INSERT INTO findings VALUES ('x', 'info', 'a', 1, 'm', NULL, NULL, 'ingest')")
             committed.set()
             release.wait(5)

@@ -186,7 +186,7 @@ def test_block_hash_ignores_key_order_and_name_over_hand_inserted_rows(tmp_path)
             ("c.toml", "x.storage", leaves[1:] + leaves[:1]),
         ]
     ):
-        files.append((path, "yaml", 100, f"sha{i}", 0.0, "ok", 6, f"canon{i}", 1))
+        files.append((path, "yaml", 100, f"sha{i}", 0.0, "ok", 6, f"canon{i}", 1, None))  # run_id, folder_about
         records.append((path, 0, "name", path, "str", 1))
         for j, (k, v, t) in enumerate(order):
             records.append((path, 0, f"{prefix}.{k}", v, t, j + 2))

@@ -146,7 +146,7 @@ def test_the_real_model_on_ray_actors_gives_the_local_vectors(tmp_path, cluster)
     build(tmp_path / "ray16", SAMPLE, ray=cluster, model="all-MiniLM-L6-v2")
     assert_same_kb(tmp_path / "local16", tmp_path / "ray16", min_cos=0.9995)
     with KnowledgeBase.open(tmp_path / "ray16", model="all-MiniLM-L6-v2") as kb:
-        hits = kb.search_result("how long does the payment service retry", mode="semantic", k=3).hits
+        hits = kb.search_result("how long does the payment service retry", k=3).hits
     assert hits and "payment" in hits[0].path
 
 
