@@ -47,9 +47,9 @@ def main() -> int:
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = ap.parse_args()
 
+    from kb.catalogue import Catalogue
     from kb.graph.rules import validate
     from kb.ingest.pipeline import run_ingest
-    from kb.catalogue import Catalogue
     from kb.settings import Settings
 
     tmp = None

@@ -20,8 +20,8 @@ from typing import Any
 
 import networkx as nx
 
-from kb.graph.refs import CYCLE_KINDS, Reference, service_node
 from kb.catalogue import Catalogue
+from kb.graph.refs import CYCLE_KINDS, Reference, service_node
 from kb.settings import Settings
 
 __all__ = [

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from kb.graph import build
 from kb.errors import NotIndexedError
+from kb.graph import build
 
 __all__ = ["dependencies", "impact", "cycles", "stats"]
 

@@ -34,11 +34,11 @@ from typing import Any, cast
 
 import pyarrow as pa
 
-from kb.graph.refs import REFERENCE_COLUMNS, Progress, Reference, ReferenceExtractor, line_indexes
 from kb import schemastore
 from kb.catalogue import Catalogue
 from kb.findings import SEVERITY_ORDER, finding_sort_key, store_findings
 from kb.formats import traits
+from kb.graph.refs import REFERENCE_COLUMNS, Progress, Reference, ReferenceExtractor, line_indexes
 from kb.settings import Settings
 from kb.types import Finding, Severity
 

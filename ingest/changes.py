@@ -35,11 +35,11 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from kb.catalogue import Catalogue
+from kb.git import Commit, GitRepo
 from kb.ingest.parsers.base import Limits, format_for, parse_text, strip_bom
 from kb.ingest.secrets import redact
 from kb.ingest.walk import SKIP_DIRS
-from kb.catalogue import Catalogue
-from kb.git import Commit, GitRepo
 from kb.settings import Settings
 
 __all__ = ["ChangeRecorder", "diff_records", "replay_git_history", "HistoryResult", "parse_records"]

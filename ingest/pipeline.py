@@ -23,6 +23,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import kb.ingest.chunk
+from kb.catalogue import Catalogue
+from kb.errors import ConfigError
+from kb.findings import problem_row
+from kb.formats import formats_with
 from kb.ingest.about import about_for, folder_abouts, takes_folder_about
 from kb.ingest.changes import ChangeRecorder
 from kb.ingest.chunk import chunk_sections, own_about
@@ -30,10 +34,6 @@ from kb.ingest.meaning import embeddable
 from kb.ingest.parsers.base import Limits, format_for, parse_text, strip_bom
 from kb.ingest.secrets import redact
 from kb.ingest.walk import WalkEntry, walk_tree
-from kb.catalogue import Catalogue
-from kb.errors import ConfigError
-from kb.findings import problem_row
-from kb.formats import formats_with
 from kb.settings import Settings
 from kb.types import Problem, RunSummary
 
@@ -441,7 +441,9 @@ def run_ingest(
     # What each folder says it is, for the files that say nothing themselves (ingest/about.py). A
     # file whose chunks carry a folder about that is no longer its folder's is chunked again, its
     # bytes unchanged or not; a KB from before folder abouts counts as carrying none.
-    abouts = folder_abouts(walked.entries, min(settings.max_file_size, _READ_CAP)) if kb.ingest.chunk.FOLDER_ABOUT else {}
+    abouts = (
+        folder_abouts(walked.entries, min(settings.max_file_size, _READ_CAP)) if kb.ingest.chunk.FOLDER_ABOUT else {}
+    )
     carried = catalogue.folder_abouts() if states else {}
     seen: set[str] = set()
     tasks: list[tuple] = []

@@ -276,8 +276,8 @@ class KnowledgeBase:
         git_history: int,
         cluster: Any,
     ) -> tuple[RunSummary, dict[str, float], int, int, Any]:
-        from kb.ingest.pipeline import run_ingest
         from kb.index import check_embedder, embed_pending, embedding_counts, new_kb_id, sync_keyword
+        from kb.ingest.pipeline import run_ingest
 
         phases: dict[str, float] = {}
         with self._writing("kb ingest") as ws:

@@ -52,8 +52,8 @@ def settings(tmp_path: Path):
 @pytest.fixture
 def ingest(settings):
     """ingest(root, **overrides) -> (Catalogue, RunSummary); the catalogue is closed at teardown."""
-    from kb.ingest.pipeline import run_ingest
     from kb.catalogue import Catalogue
+    from kb.ingest.pipeline import run_ingest
 
     opened: list[Catalogue] = []
 

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from kb.catalogue import Catalogue
 from kb.graph.refs.corpus import Corpus, LineIndex, line_indexes
 from kb.graph.refs.model import Reference, ReferenceSink, Status
 from kb.graph.refs.paths import is_remote
-from kb.catalogue import Catalogue
 from kb.keypaths import key_join
 
 __all__ = ["ComposeReferences", "extract_compose", "find_compose_files", "is_compose"]

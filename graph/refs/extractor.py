@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from kb.catalogue import Catalogue
 from kb.graph.refs.compose import extract_compose
 from kb.graph.refs.corpus import Corpus
 from kb.graph.refs.helm import extract_helm_values
@@ -13,7 +14,6 @@ from kb.graph.refs.model import Reference
 from kb.graph.refs.schema_index import SchemaIndex
 from kb.graph.refs.values import extract_schema_modelines, extract_values
 from kb.graph.refs.variables import check_variables
-from kb.catalogue import Catalogue
 from kb.settings import Settings
 
 __all__ = ["ReferenceExtractor", "extract_references", "Progress"]

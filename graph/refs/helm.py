@@ -8,9 +8,9 @@ import re
 from collections import defaultdict
 from typing import Any
 
+from kb.catalogue import Catalogue
 from kb.graph.refs.corpus import Corpus
 from kb.graph.refs.model import Reference, ReferenceSink
-from kb.catalogue import Catalogue
 
 __all__ = ["extract_helm_values"]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import re
 
-from kb.graph.refs.model import Reference, ReferenceSink
 from kb.catalogue import Catalogue
+from kb.graph.refs.model import Reference, ReferenceSink
 
 __all__ = ["extract_kubernetes"]
 

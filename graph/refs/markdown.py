@@ -8,10 +8,10 @@ import re
 from collections import defaultdict
 from urllib.parse import unquote
 
+from kb.catalogue import Catalogue
 from kb.graph.refs.corpus import Corpus
 from kb.graph.refs.model import Reference, ReferenceSink
 from kb.graph.refs.paths import SCHEME
-from kb.catalogue import Catalogue
 from kb.markdown import heading_anchors, html_anchors
 
 __all__ = ["extract_markdown_links", "anchors_by_file", "loose"]

@@ -8,8 +8,8 @@ from collections import defaultdict
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from kb.graph.refs.corpus import Corpus
 from kb.errors import ConfigError
+from kb.graph.refs.corpus import Corpus
 
 __all__ = ["SchemaIndex", "META_SCHEMA_HOSTS", "is_meta_schema_url"]
 

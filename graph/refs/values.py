@@ -8,12 +8,12 @@ from collections import defaultdict
 from collections.abc import Collection
 from urllib.parse import unquote, urljoin
 
+from kb.catalogue import Catalogue
 from kb.graph.refs.corpus import Corpus
 from kb.graph.refs.model import Reference, ReferenceSink, last_key
 from kb.graph.refs.paths import INCLUDE_KEYS, REF_SUFFIXES, in_data_subtree, looks_like_path, skipped_key_path
 from kb.graph.refs.pointers import anchor_exists, pointer_exists, scope_for_local_ref
 from kb.graph.refs.schema_index import SchemaIndex, is_meta_schema_url
-from kb.catalogue import Catalogue
 
 __all__ = ["extract_values", "extract_schema_modelines"]
 

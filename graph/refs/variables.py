@@ -11,12 +11,12 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kb.graph.refs.corpus import Corpus
-from kb.graph.refs.model import Reference, ReferenceSink
-from kb.graph.refs.paths import in_data_subtree
 from kb.catalogue import Catalogue
 from kb.formats import formats_with, traits
 from kb.globs import glob_match
+from kb.graph.refs.corpus import Corpus
+from kb.graph.refs.model import Reference, ReferenceSink
+from kb.graph.refs.paths import in_data_subtree
 from kb.keypaths import split_key_path
 
 __all__ = ["VarUse", "scan_variables", "check_variables", "ALWAYS_ENV"]

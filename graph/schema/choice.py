@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kb.graph.refs import Corpus, SchemaIndex
-from kb.graph.schema.mapping import SchemaMap
 from kb import schemastore
 from kb.formats import formats_with
+from kb.graph.refs import Corpus, SchemaIndex
+from kb.graph.schema.mapping import SchemaMap
 
 __all__ = ["Choice", "choose_schemas", "kubernetes_manifests"]
 

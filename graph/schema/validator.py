@@ -24,10 +24,10 @@ from jsonschema import validators
 from jsonschema.exceptions import ValidationError, best_match
 from referencing.exceptions import NoSuchResource, Unresolvable
 
+from kb import schemastore
 from kb.graph.refs import Corpus, SchemaIndex
 from kb.graph.schema import ecma_regex
 from kb.graph.schema.formats import NUMBER_FORMATS, STRING_FORMATS
-from kb import schemastore
 from kb.keypaths import join_key_path
 
 __all__ = ["SchemaValidator", "Violation", "FILE_BASE", "MAX_ERRORS_PER_DOCUMENT"]

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from kb.formats import Traits
 from kb.ingest.parsers.base import (
     DepthError,
     Limits,
@@ -34,7 +35,6 @@ from kb.ingest.parsers.base import (
     register,
     split_lines,
 )
-from kb.formats import Traits
 from kb.types import ParsedFile, Problem
 
 __all__ = ["HclParser", "parse_hcl"]

@@ -331,7 +331,7 @@ def test_missing_kb_is_a_one_line_error(tmp_path):
 
 
 def test_cli_module_does_not_import_the_sdk():
-    code = "import sys, kb.cli.commands.mcp; print('mcp' in sys.modules, 'api.mcp' in sys.modules)"
+    code = "import sys, kb.cli.commands.mcp; print('mcp' in sys.modules, 'kb.api.mcp' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
 

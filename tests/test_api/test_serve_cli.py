@@ -29,7 +29,7 @@ def test_kb_help_does_not_load_the_web_stack():
     code = (
         "import sys; from kb.cli import main; sys.argv = ['kb', '--help']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "bad = [m for m in ('litestar', 'uvicorn', 'torch', 'watchfiles', 'api.app') if m in sys.modules]\n"
+        "bad = [m for m in ('litestar', 'uvicorn', 'torch', 'watchfiles', 'kb.api.app') if m in sys.modules]\n"
         "print('LOADED', bad)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120).stdout

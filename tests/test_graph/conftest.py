@@ -30,8 +30,8 @@ def expected(name: str) -> dict:
 @pytest.fixture
 def build_kb(tmp_path: Path):
     """build_kb(root, **settings) -> (Catalogue, Settings): ingest ``root`` (embed off) into a temp KB."""
-    from kb.ingest.pipeline import run_ingest
     from kb.catalogue import Catalogue
+    from kb.ingest.pipeline import run_ingest
     from kb.settings import Settings
 
     opened: list = []
@@ -79,9 +79,9 @@ def copy_fixture(tmp_path: Path):
 @pytest.fixture(scope="module")
 def sample_kb(tmp_path_factory):
     """The bundled sample corpus, ingested and validated once per module: (Catalogue, Settings, findings)."""
+    from kb.catalogue import Catalogue
     from kb.graph.rules import validate
     from kb.ingest.pipeline import run_ingest
-    from kb.catalogue import Catalogue
     from kb.settings import Settings
 
     settings = Settings(db=tmp_path_factory.mktemp("sample") / "kb", embed=False, workers=1, root=SAMPLE)

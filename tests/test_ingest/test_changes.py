@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from kb.ingest.changes import diff_records, replay_git_history
 from kb.catalogue import Catalogue
+from kb.ingest.changes import diff_records, replay_git_history
 from tests.gitrepo import ScriptedRepo
 
 

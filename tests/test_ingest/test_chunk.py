@@ -135,8 +135,8 @@ def test_chunking_is_deterministic_and_pure():
 def test_estimate_is_an_upper_bound_of_real_word_pieces_on_the_sample():
     """Every chunk of the bundled sample fits the model window by the real tokenizer."""
     tokenizers = pytest.importorskip("tokenizers")
-    from kb.ingest.parsers.base import Limits, format_for, parse_text
     from kb.embed import bundled_model_dir
+    from kb.ingest.parsers.base import Limits, format_for, parse_text
 
     tok = tokenizers.Tokenizer.from_file(str(bundled_model_dir() / "tokenizer.json"))
     tok.no_truncation()
@@ -198,7 +198,7 @@ def test_every_chunk_of_a_schema_says_what_the_file_is(monkeypatch):
     import kb.ingest.chunk
     from kb.ingest.parsers.base import Limits, parse_text
 
-    monkeypatch.setattr(ingest.chunk, "FILE_ABOUT", True)
+    monkeypatch.setattr(kb.ingest.chunk, "FILE_ABOUT", True)
     props = ",\n".join(
         f'    "setting{i}": {{"type": "string", "description": "the {i}th setting of the hook"}}' for i in range(40)
     )

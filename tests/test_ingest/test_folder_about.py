@@ -173,8 +173,8 @@ def test_a_kb_from_before_folder_abouts_rechunks_only_the_files_that_gain_one(ma
     """An old catalogue has no folder_about column: the migration says its chunks carry none, so
     the files under a folder that says something are chunked once more (Chart.yaml too: whether a
     file has an about of its own is known only once it is parsed; its chunks come out the same)."""
-    from kb.ingest.pipeline import run_ingest
     from kb.catalogue import Catalogue
+    from kb.ingest.pipeline import run_ingest
 
     root = make_tree({"charts/ledger/Chart.yaml": CHART, "charts/ledger/values.yaml": VALUES, "svc/app.yaml": "a: 1\n"})
     s = settings.replace(root=root)

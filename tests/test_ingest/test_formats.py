@@ -8,9 +8,9 @@ import typing
 import pytest
 
 import kb.ingest.parsers
-from kb.ingest.parsers.base import registry
 from kb import formats
 from kb.formats import BUILTIN, Traits, declare, traits
+from kb.ingest.parsers.base import registry
 from kb.linepaths import FLAT_FORMATS, TABLE_FORMATS, TREE_FORMATS, line_key_paths
 
 
@@ -23,11 +23,11 @@ def test_every_registered_format_has_its_traits_declared_and_the_builtins_are_th
 
 
 def test_the_string_sets_kb_used_to_keep_are_derived_from_the_traits():
+    from kb.drift import CONFIG_FORMATS
+    from kb.duplicates import _PROSE_FORMATS
     from kb.graph.refs.variables import _WITH_VARIABLES
     from kb.graph.schema.choice import _VALIDATED_FORMATS
     from kb.ingest.pipeline import STRUCTURED_FORMATS
-    from kb.drift import CONFIG_FORMATS
-    from kb.duplicates import _PROSE_FORMATS
 
     assert set(TREE_FORMATS) == {"json", "yaml", "helm-template"}
     assert set(TABLE_FORMATS) == {"toml", "ini"}

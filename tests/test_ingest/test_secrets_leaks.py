@@ -88,8 +88,8 @@ def http_outputs(db: Path, root: Path, paths: list[str], words: list[str]) -> st
 
 
 def build(tmp_path: Path, files: dict[str, str]) -> tuple[Path, Path, dict]:
-    from kb.ingest.pipeline import run_ingest
     from kb.catalogue import Catalogue
+    from kb.ingest.pipeline import run_ingest
     from kb.settings import Settings
     from tests.conftest import write_tree
 

@@ -68,9 +68,9 @@ def test_past_64_strong_secrets_every_occurrence_is_redacted(tmp_path: Path):
 def test_a_rotated_weak_password_appears_in_no_change_record(tmp_path: Path):
     from click.testing import CliRunner
 
-    from kb.ingest.pipeline import run_ingest
     from kb.catalogue import Catalogue
     from kb.cli import cli
+    from kb.ingest.pipeline import run_ingest
     from kb.settings import Settings
 
     text = 'ConnectionStrings:\n  Default: "Server=db;User Id=sa;Password={pw};"\n'

@@ -16,8 +16,8 @@ TREE = {"a.yaml": "name: a\nport: 1\n", "b.json": '{"name": "b"}\n', "c.env": "H
 
 
 def ingest(root: Path, db: Path):
-    from kb.ingest.pipeline import run_ingest
     from kb.catalogue import Catalogue
+    from kb.ingest.pipeline import run_ingest
     from kb.settings import Settings
 
     with Catalogue(db) as cat:

@@ -213,7 +213,7 @@ def test_without_ray_nothing_imports_it(tmp_path):
         "from kb.cli import cli\n"
         f"r = CliRunner().invoke(cli, ['ingest', {str(SAMPLE)!r}, '--db', {str(tmp_path / 'kb')!r}, '-q'])\n"
         "assert r.exit_code == 0, r.output\n"
-        "import api.app, kb.knowledge, ingest.pipeline\n"
+        "import kb.api.app, kb.knowledge, kb.ingest.pipeline\n"
         "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.')))\n"
     )
     env = {**os.environ, "KB_MODEL": "hash", "HF_HUB_OFFLINE": "1"}

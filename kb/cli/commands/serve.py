@@ -1,4 +1,4 @@
-"""``kb serve``: the HTTP API and the search page (uvicorn around ``api.app.create_app``)."""
+"""``kb serve``: the HTTP API and the search page (uvicorn around ``kb.api.app.create_app``)."""
 
 from __future__ import annotations
 
