@@ -434,7 +434,12 @@ class Catalogue:
                     raise BadRequestError(f"SQL error: {text.splitlines()[0]}") from exc
             finally:
                 if timer is not None:
+                    # Wait for the cancelled timer to end: its thread holds ``self.con.interrupt``, and
+                    # were it the last to drop the connection while Python shuts down, DuckDB's
+                    # destructor would run on a thread being torn down and abort the process
+                    # ("FATAL: exception not rethrown" after `kb sql` had printed its answer).
                     timer.cancel()
+                    timer.join()
         truncated = max_rows is not None and len(rows) > max_rows
         return columns, rows[:max_rows] if max_rows is not None else rows, truncated
 

@@ -72,6 +72,21 @@ def test_kb_sql_locks_the_memory_limit_it_set(kb_dir: Path):
         assert rows[0][0] == limit  # the first limit holds: the configuration is locked
 
 
+def test_kb_sql_leaves_no_timer_thread_holding_the_connection(kb_dir: Path):
+    """The query's timeout timer has ended when ``sql_limited`` returns. A cancelled timer still
+    running held ``con.interrupt``; when it was the last to drop the connection while Python shut
+    down, DuckDB's destructor ran on a dying thread and `kb sql` aborted after printing its answer
+    ("FATAL: exception not rethrown", exit -6, about one run in ten)."""
+    import threading
+
+    from kb.generations import Reader
+
+    with Reader(kb_dir).snapshot() as snap:
+        for _ in range(20):
+            snap.catalogue.sql_limited("SELECT count(*) FROM files", timeout=30.0)
+            assert not [t for t in threading.enumerate() if isinstance(t, threading.Timer)]
+
+
 def test_mcp_sql_refuses_a_set_before_a_select(kb_dir: Path):
     from kb.api.mcp.server import KBTools
     from kb.errors import KBError
