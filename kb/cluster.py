@@ -238,8 +238,8 @@ class EncoderPool:
 
     One actor per GPU where the cluster has GPUs (each asks for one); else one actor per node,
     pinned to it, asking for all its CPUs and running its model on that many threads (one model
-    with N threads encodes faster than N models with one: measured on 2 cores, 2 one-thread actors
-    took 29% longer than the local build, one two-thread actor 0.3%). ``actors`` overrides the count
+    on N threads encodes faster than N one-thread models: ``bench/ray_build.py``, figures in
+    docs/performance.md). ``actors`` overrides the count
     (then each asks for ``cpus // actors`` CPUs, unpinned). ``name``, ``dim``, ``backend`` and
     ``precision`` are those of the actors' embedders (the identity recorded with the vectors)."""
 
