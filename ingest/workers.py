@@ -114,6 +114,10 @@ def worker_context() -> Any:
     except ValueError:  # no forkserver on this platform
         return mp.get_context("spawn")
     ctx.set_forkserver_preload(["kb.ingest.pipeline", "kb.ingest.workers"])
+    # The fork server is a new `python -c`, whose import path starts with the working directory:
+    # a folder there named `kb` (a KB made with `--db kb`) would shadow kb itself and every file
+    # would fail in its worker. PYTHONSAFEPATH (3.11+) keeps the working directory off the path.
+    os.environ.setdefault("PYTHONSAFEPATH", "1")
     return ctx
 
 

@@ -360,3 +360,31 @@ def test_chunks_queued_behind_a_replaced_or_dead_worker_are_all_answered_once(fo
     expected = dict(enumerate(kinds))
     expected.update({5: "memory-finding", 12: "crash-finding", 31: "memory-finding"})
     assert dict(results) == expected
+
+
+@pytest.mark.slow
+def test_a_folder_named_kb_in_the_working_directory_does_not_shadow_kb_in_the_workers(tmp_path):
+    """`kb ingest tree --db kb`, run again beside its KB: the fork server's import path started with
+    the working directory, so the KB's folders (`kb/keyword`) shadowed kb's modules and every file
+    of a change big enough for worker processes became a file-too-large finding."""
+    import os
+    import subprocess
+    import sys
+
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONSAFEPATH"} | {"KB_MODEL": "hash", "KB_WORKERS": "2"}
+
+    def kb(*args: str) -> subprocess.CompletedProcess:
+        cmd = [str(Path(sys.executable).parent / "kb"), *args]
+        return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+
+    (tree / "a.yaml").write_text("a: 1\n")
+    assert kb("ingest", "tree", "--db", "kb", "--no-embed", "-q").returncode == 0
+    assert (tmp_path / "kb" / "keyword").is_dir()
+    for i in range(240):
+        (tree / f"f{i}.yaml").write_text(f"svc_{i}:\n  port: {i}\n")
+    run = kb("ingest", "tree", "--db", "kb", "--no-embed", "-q")
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = kb("sql", "SELECT count(*) FROM findings WHERE rule = 'file-too-large'", "--db", "kb", "--csv")
+    assert out.stdout.strip().splitlines()[-1] == "0", (out.stdout, out.stderr[-2000:])
