@@ -433,6 +433,10 @@ _PLACEHOLDER_WORDS = {
     "change-me",
     "change_me",
     "changeit",
+    "replace",
+    "replaceme",
+    "replace-me",
+    "replace_me",
     "example",
     "dummy",
     "placeholder",
@@ -533,6 +537,7 @@ _PLACEHOLDER_RE = re.compile(
       | %\([^)]*\)s                    # %(name)s
       | [x*.\#-]{3,}                   # xxx, ***, ...
       | (?:your|insert|put|replace|enter|some|default)[-_ ].*
+      | (?:please[-_ ]?)?change[-_ ]?(?:me|this)(?:[-_ ].*|(?-i:[A-Z]).*)?  # change-me-to-something-secure, PleaseChangeMeToSecureValue (not changeme123)
       | (?-i:(?:my|the)(?:[-_][a-z]+)+)  # my-certs, my-secret-password (a my-S3cret is a password)
       | .*(?:\$\{|\$\(|\{\{|\{%).*      # a template or a shell substitution inside
       | \{[A-Za-z0-9_.\-]+\}              # {rabbitmq-password.value} (a reference)

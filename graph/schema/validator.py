@@ -378,6 +378,12 @@ def _is_redacted(e: ValidationError) -> bool:
 
     if red(e.instance):
         return True
+    if e.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(e.instance, dict):
+        # a mapping key equal to a secret is redacted too (a volume named like the password):
+        # the keys the message names are all markers, so the error is about them, not the tree
+        named = [k for k in e.instance if isinstance(k, str) and repr(k) in e.message]
+        if named and all(red(k) for k in named):
+            return True
     return bool(e.context and all(red(c.instance) for c in e.context))
 
 

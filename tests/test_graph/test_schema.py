@@ -172,6 +172,44 @@ def test_redacted_secrets_do_not_fail_patterns(tree, build_kb):
     assert found == []
 
 
+def test_a_key_redacted_as_a_secret_does_not_fail_the_key_patterns(tree, build_kb):
+    """A password equal to a service's and a volume's name redacts the names too (a real compose
+    file, Haxxnet/Compose-Examples' chevereto stack); the volume-name pattern's error is about the
+    marker, not the tree. A key that breaks the pattern by itself is still reported."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "volumes": {"type": "object", "patternProperties": {"^[a-z_]+$": {}}, "additionalProperties": False}
+        },
+    }
+    stack = (
+        "# yaml-language-server: $schema=./s.json\n"
+        "services:\n"
+        "  chevereto:\n"
+        "    image: ghcr.io/chevereto/chevereto:4.4\n"
+        "    container_name: chevereto\n"
+        "    volumes: ['chevereto:/var/www/html/images']\n"
+        "    environment:\n"
+        "      CHEVERETO_DB_USER: chevereto\n"
+        "      CHEVERETO_DB_PASS: chevereto\n"
+        "      CHEVERETO_DB_NAME: chevereto\n"
+        "  mariadb:\n"
+        "    image: mariadb\n"
+        "    environment:\n"
+        "      MYSQL_DATABASE: chevereto\n"
+        "      MYSQL_USER: chevereto\n"
+        "      MYSQL_PASSWORD: chevereto\n"
+        "      MARIADB_ROOT_PASSWORD: chevereto\n"
+        "volumes:\n"
+        "  chevereto: {}\n"
+    )
+    found, cat = _validate(
+        tree, build_kb, {"s.json": json.dumps(schema), "a.yaml": stack, "b.yaml": stack + "  Bad Key!: {}\n"}
+    )
+    assert cat.query("SELECT count(*) FROM findings WHERE rule = 'plaintext-secret' AND path = 'a.yaml'")[0][0] >= 1
+    assert [(f.path, "Bad Key!" in f.message) for f in found] == [("b.yaml", True)]
+
+
 # ---------------------------------------------------------------------------------------------
 # Patterns that backtrack catastrophically (``^(a+)+$``) must not hang `kb validate`
 # ---------------------------------------------------------------------------------------------

@@ -61,10 +61,20 @@ def test_secret_key_names(key: str, expected: bool):
         "process.env.DB_PASSWORD",
         "yourpassword",
         "$6$exDY1mhS4KUYCE/2$zmn9ToZwTKLhCw.b4/b.ZRTIZM30JZ4QrOQ2aOXJ8yk96xpcCof0kxKwuX1kqLG/yg",  # a crypt hash
+        # instructions found on a real compose tree (Haxxnet/Compose-Examples), once false errors
+        "change-me-to-something-secure",
+        "PleaseChangeMeToSecureValue",
+        "REPLACE",  # `#globalSettings__hibpApiKey=REPLACE`
+        "change_this_secret",
     ],
 )
 def test_placeholders_are_not_secrets(value: str):
     assert is_placeholder(value)
+
+
+@pytest.mark.parametrize("value", ["changeme123", "Ch4ngeMe!", "changes-are-good-x9", "password1", "gitsyncpw"])
+def test_a_weak_password_is_not_an_instruction(value: str):
+    assert not is_placeholder(value)
 
 
 def test_redact_replaces_values_everywhere_and_reports_fingerprints():
