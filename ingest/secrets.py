@@ -537,6 +537,7 @@ _PLACEHOLDER_RE = re.compile(
       | %\([^)]*\)s                    # %(name)s
       | [x*.\#-]{3,}                   # xxx, ***, ...
       | (?:your|insert|put|replace|enter|some|default)[-_ ].*
+      | fixme(?:[-_ ].*)?                # FIXME-LAPI-KEY
       | (?:please[-_ ]?)?change[-_ ]?(?:me|this)(?:[-_ ].*|(?-i:[A-Z]).*)?  # change-me-to-something-secure, PleaseChangeMeToSecureValue (not changeme123)
       | (?-i:(?:my|the)(?:[-_][a-z]+)+)  # my-certs, my-secret-password (a my-S3cret is a password)
       | .*(?:\$\{|\$\(|\{\{|\{%).*      # a template or a shell substitution inside

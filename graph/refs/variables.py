@@ -225,8 +225,15 @@ def check_variables(
                 return f"{f}#{name}", ""
         return None, "undefined"
 
+    # Grafana dashboard exports: their ${DS_...} are the dashboard's import inputs (``__inputs``),
+    # filled in by Grafana when the dashboard is imported, not environment variables
+    grafana = {
+        p for (p,) in catalogue.query("SELECT DISTINCT path FROM records WHERE starts_with(key_path, '__inputs')")
+    }
     for path, doc, kp, value, line, fmt in rows:
         kind = traits(fmt).variables
+        if path in grafana:
+            continue
         if kind == "loader" and path in compose_files:
             uses = scan_variables(value, bare=True)
         elif kind == "loader":

@@ -112,6 +112,24 @@ def test_variables_come_from_dotenv_in_scope_env_files_and_known_env(tree, build
     assert "used 2 times" in found[0].message
 
 
+def test_a_grafana_dashboards_import_inputs_are_not_environment_variables(tree, build_kb):
+    """A dashboard export's ${DS_INFLUXDB} is filled in by Grafana on import (its ``__inputs``);
+    the same ${VAR} in a config without ``__inputs`` is still checked."""
+    import json
+
+    dash = {"__inputs": [{"name": "DS_INFLUXDB", "type": "datasource"}], "panels": [{"uid": "${DS_INFLUXDB}"}]}
+    found, _ = _refs(
+        tree,
+        build_kb,
+        {
+            ".env": "X=1\n",
+            "dash.json": json.dumps(dash, indent=1),
+            "app.json": json.dumps({"uid": "${DS_INFLUXDB}"}, indent=1),
+        },
+    )
+    assert [(f.path, f.target) for f in found if f.rule == "undefined-variable"] == [("app.json", "DS_INFLUXDB")]
+
+
 def test_variable_check_takes_the_compose_env_files_it_is_given(tree, build_kb):
     """Extractors share no state: the variable check sees compose's env files only through its
     arguments, and gives the same answer alone as inside the full run."""

@@ -66,6 +66,7 @@ def test_secret_key_names(key: str, expected: bool):
         "PleaseChangeMeToSecureValue",
         "REPLACE",  # `#globalSettings__hibpApiKey=REPLACE`
         "change_this_secret",
+        "FIXME-LAPI-KEY",
     ],
 )
 def test_placeholders_are_not_secrets(value: str):
