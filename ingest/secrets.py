@@ -538,6 +538,8 @@ _PLACEHOLDER_RE = re.compile(
       | [x*.\#-]{3,}                   # xxx, ***, ...
       | (?:your|insert|put|replace|enter|some|default)[-_ ].*
       | fixme(?:[-_ ].*)?                # FIXME-LAPI-KEY
+      | (?-i:Some[A-Z][a-z]+(?:[A-Z0-9][a-z0-9]*)+)  # SomeRandomStringOf32CharsExactly (an instruction)
+      | (?-i:[A-Z]{2,6}(?:[A-Z][a-z]+)*(?:Password|Secret|Token|Key))  # SMTPPassword, DBPassword (names)
       | (?:please[-_ ]?)?change[-_ ]?(?:me|this)(?:[-_ ].*|(?-i:[A-Z]).*)?  # change-me-to-something-secure, PleaseChangeMeToSecureValue (not changeme123)
       | (?-i:(?:my|the)(?:[-_][a-z]+)+)  # my-certs, my-secret-password (a my-S3cret is a password)
       | .*(?:\$\{|\$\(|\{\{|\{%).*      # a template or a shell substitution inside
