@@ -75,7 +75,10 @@ def test_placeholders_are_not_secrets(value: str):
     assert is_placeholder(value)
 
 
-@pytest.mark.parametrize("value", ["changeme123", "Ch4ngeMe!", "changes-are-good-x9", "password1", "gitsyncpw", "SuperDuperAdminPW", "AaAa1234"])
+@pytest.mark.parametrize(
+    "value",
+    ["changeme123", "Ch4ngeMe!", "changes-are-good-x9", "password1", "gitsyncpw", "SuperDuperAdminPW", "AaAa1234"],
+)
 def test_a_weak_password_is_not_an_instruction(value: str):
     assert not is_placeholder(value)
 
