@@ -147,7 +147,7 @@ def test_answer_lines_come_first_and_plain_keeps_them():
     runner = CliRunner()
     with runner.isolation() as (out, _err, *_):
         search._print_plain([hit], {})
-        search._print_hits("replicas", [hit])
+        search.print_hits("replicas", [hit])
     text = out.getvalue().decode()
     lines = text.splitlines()
     assert lines[:3] == [
@@ -265,3 +265,17 @@ def test_kb_mcp_exits_cleanly_when_the_client_leaves_at_once(piped):
         )
         assert res.returncode == 0, res.stderr
         assert "terminate called" not in res.stderr and "Traceback" not in res.stderr
+
+
+def test_kb_demo_on_a_pipe_has_short_rules_and_answer_lines(tmp_path):
+    """Piped, ``kb demo`` draws each section line at 80 columns (not the unbounded width that keeps
+    other lines whole: a million dashes on one line) with its whole title, and prints the hits as
+    ``kb search`` does: the answer lines first."""
+    res = kb("demo", "-q", "--db", str(tmp_path / "demo"), env={"KB_EMBED": "1", "KB_MODEL": "hash"}, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert max(len(ln) for ln in lines) < 1000
+    rules = [ln for ln in lines if ln.startswith("─")]
+    assert len(rules) == 4 and all(len(r) >= 80 for r in rules)
+    assert any("Where is the fraud-review threshold for payments in production?" in r for r in rules)
+    assert "services/payments/config/production.yaml:25  fraud.review_threshold = 0.85" in lines

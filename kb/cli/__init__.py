@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import importlib
 import json
 import os
@@ -54,6 +55,8 @@ __all__ = [
 EXIT_OK, EXIT_FOUND, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
 # a width no line reaches: piped output is never wrapped or cut
 _PIPE_WIDTH = 1 << 20
+# what a rule (a section line) spans in a pipe, where the console's width is unbounded
+_PIPE_RULE_WIDTH = 80
 
 
 def db_option(f: Callable) -> Callable:
@@ -106,7 +109,28 @@ def console(stderr: bool = False):
     stream = sys.stderr if stderr else sys.stdout
     if _is_terminal(stream):
         return Console(stderr=stderr, highlight=False, soft_wrap=False)
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=_PIPE_WIDTH, color_system=None)
+    return _pipe_console()(stderr=stderr, highlight=False, soft_wrap=True, width=_PIPE_WIDTH, color_system=None)
+
+
+@functools.cache
+def _pipe_console() -> type:
+    """The console class for pipes and files: as rich's, but a rule is 80 columns, not as wide as
+    the unbounded width that keeps lines whole (a million dashes on one line), or its title's
+    width when that is longer."""
+    from rich.console import Console
+    from rich.rule import Rule
+
+    class PipeConsole(Console):
+        def rule(
+            self, title: Any = "", *, characters: str = "─", style: Any = "rule.line", align: Any = "center"
+        ) -> None:
+            from rich.text import Text
+
+            words = Text.from_markup(title) if isinstance(title, str) else title
+            width = max(_PIPE_RULE_WIDTH, words.cell_len + 6)  # a long title is never cut
+            self.print(Rule(title, characters=characters, style=style, align=align), width=width)
+
+    return PipeConsole
 
 
 def _is_terminal(stream: Any) -> bool:

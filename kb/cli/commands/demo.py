@@ -9,6 +9,7 @@ import click
 
 from kb.cli import console, emit_json, json_option, load_settings
 from kb.cli.commands.ingest import print_summary
+from kb.cli.commands.search import print_hits
 from kb.cli.progress import progress_reporter
 
 QUESTION_QUERY = "Where is the fraud-review threshold for payments in production?"
@@ -62,15 +63,7 @@ def command(db: Path, as_json: bool, quiet: bool) -> None:
             out["search"][q] = hits
             if not as_json:
                 con.rule(f"[bold]2. Search ({label}): {escape(q)}")
-                for h in hits:
-                    con.print(
-                        f"[cyan]{escape(h.path)}:{h.line_start}-{h.line_end}[/]  "
-                        f"{escape(h.key_path or '')}  [dim]score {h.score:.3f}[/]"
-                    )
-                    for i, line in enumerate(h.snippet.splitlines()):
-                        con.print(
-                            f"  [dim]{h.line_start + i:>4} │[/] {escape(line)}", no_wrap=True, overflow="ellipsis"
-                        )
+                print_hits(q, hits)
 
     findings = kb.validate(as_frame=False)
     stored = kb.findings_page(limit=None).findings

@@ -103,7 +103,7 @@ def command(
         if plain:
             _print_plain(result.hits, around)
         else:
-            _print_hits(query, result.hits, around)
+            print_hits(query, result.hits, around)
     if result.notice and not as_json:
         click.echo(f"Note: {result.notice}", err=True)
     if not result.hits:
@@ -156,7 +156,7 @@ def _print_plain(hits: list, around: dict[str, dict[int, str]]) -> None:
             click.echo(terminal_safe(f"{hit.path}:{n}{':' if inside else '-'}{text}"))
 
 
-def _print_hits(query: str, hits: list, around: dict[str, dict[int, str]] | None = None) -> None:
+def print_hits(query: str, hits: list, around: dict[str, dict[int, str]] | None = None) -> None:
     from rich.text import Text
 
     from kb.knowledge import KnowledgeBase
