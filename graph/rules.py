@@ -409,6 +409,15 @@ def schema_violations(
 # ---------------------------------------------------------------------------------------------
 
 
+_TEMPLATE_PARTS = {"example", "sample", "template", "dist", "tmpl", "tpl", "defaults"}
+
+
+def _env_template(name: str) -> bool:
+    """``env.example``, ``example.env``, ``db.env.sample``: a template to copy to ``.env`` by hand,
+    never loaded on its own."""
+    return any(part in _TEMPLATE_PARTS for part in name.lower().split("."))
+
+
 def _orphan(path: str, message: str) -> Finding:
     return Finding(rule="orphan", severity="info", path=path, line=1, target=None, message=message)
 
@@ -434,7 +443,7 @@ def orphans(ex: ReferenceExtractor, refs: list[Reference], used_schemas: set[str
         )
     for p, fmt in sorted(corpus.formats.items()):
         name = posixpath.basename(p)
-        if traits(fmt).env_file and not name.startswith(".env") and p not in referenced:
+        if traits(fmt).env_file and not name.startswith(".env") and p not in referenced and not _env_template(name):
             out.append(
                 _orphan(
                     p,

@@ -278,7 +278,8 @@ def _basic_credential(value: str) -> bool:
 
 
 # ${DB_PASSWORD:-default}, Spring's ${db.password:default}
-_DEFAULT = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.\-]{0,127})(?::-|:=|:|-)([^}\n]{1,512})\}")
+# ${VAR:-default}, ${VAR-default}, ${VAR:=default}, Spring's ${a.b:default}; not ${VAR:?message} or ${VAR:+alt}
+_DEFAULT = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.\-]{0,127})(?::-|:=|:(?![?+])|-)([^}\n]{1,512})\}")
 
 
 def scan_text(text: str) -> list[tuple[str, str, int, int]]:
@@ -540,7 +541,11 @@ _PLACEHOLDER_RE = re.compile(
       | fixme(?:[-_ ].*)?                # FIXME-LAPI-KEY
       | (?-i:Some[A-Z][a-z]+(?:[A-Z0-9][a-z0-9]*)+)  # SomeRandomStringOf32CharsExactly (an instruction)
       | (?-i:[A-Z]{2,6}(?:[A-Z][a-z]+)*(?:Password|Secret|Token|Key))  # SMTPPassword, DBPassword (names)
-      | (?:please[-_ ]?)?change[-_ ]?(?:me|this)(?:[-_ ].*|(?-i:[A-Z]).*)?  # change-me-to-something-secure, PleaseChangeMeToSecureValue (not changeme123)
+      | [^A-Za-z0-9]*(?:(?:please|pls)[-_ ]?)?change[-_ ]?(?:me|this)(?:[-_ ].*|(?-i:[A-Z]).*|[^A-Za-z0-9]*)  # change-me-to-something-secure, PleaseChangeMeToSecureValue, !changeme!, pls-changeme-to-strong-pw (not changeme123)
+      | [A-Za-z0-9]{0,12}[-_]?(?:\.\.\.|…)  # ghp_..., sk-…: an example cut short
+      | .*%[A-Za-z_][\w.]*%.*            # %kernel.project_dir%/config/jwt/private.pem: a parameter inside
+      | (?:[\w.@-]+/)+[\w@-]+\.(?:pem|key|crt|cert|cer|p12|pfx|jks|keystore|json|ya?ml|txt|asc|gpg|der|pub)  # config/jwt/private.pem: a file's path
+      | (?-i:[a-z][a-z0-9]*(?:_[a-z0-9]+)*_(?:password|passwd|pass|pw|secret|token|key))  # access_token_secret, chrome_token, super_strong_password: a description
       | (?-i:(?:my|the)(?:[-_][a-z]+)+)  # my-certs, my-secret-password (a my-S3cret is a password)
       | .*(?:\$\{|\$\(|\{\{|\{%).*      # a template or a shell substitution inside
       | \{[A-Za-z0-9_.\-]+\}              # {rabbitmq-password.value} (a reference)
@@ -741,7 +746,7 @@ def secret_key(key_path: str) -> bool:
     return words[-1].endswith(_SECRET_SUFFIXES)
 
 
-_DEFAULTED = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_.]{0,127}:-?([^}]*)\}$")
+_DEFAULTED = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_.]{0,127}:-?(?![?+])([^}]*)\}$")
 
 
 def is_placeholder(value: str) -> bool:
@@ -756,7 +761,65 @@ def is_placeholder(value: str) -> bool:
         return True
     if " " in v and _prose(v):
         return True
-    return bool(_PLACEHOLDER_RE.match(v))
+    if "://" in v and _plain_url(v):
+        return True
+    return bool(_PLACEHOLDER_RE.match(v)) or _described(v)
+
+
+_URL = re.compile(r"^https?://(?P<host>[A-Za-z0-9.-]+)(?::\d{1,5})?(?P<rest>[/?#]\S*)?$")
+_URL_PART = re.compile(r"[/?#&=._~+-]+")
+
+
+def _plain_url(v: str) -> bool:
+    """A link with no credential in it (``https://dashboard.ngrok.com/get-started/your-authtoken``:
+    where to get a token, not the token): no user or password, and every part of its path and
+    query a word or a short number. A webhook URL that carries its token
+    (``/api/webhooks/123456789012345678/AbC...``) is not plain."""
+    m = _URL.match(v)
+    if m is None:
+        return False
+    for part in _URL_PART.split(m.group("rest") or ""):
+        if part and not (part.isalpha() and (part.islower() or len(part) <= 12) or (part.isdigit() and len(part) <= 6)):
+            return False
+    return True
+
+
+_CAMEL_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
+_CREDENTIAL_NOUNS = {"password", "passwd", "pass", "pw", "secret", "token", "key", "passphrase"}
+# how an instruction written as one identifier starts (My…, ChooseYour…), and words only an instruction has
+_DESCRIBING_FIRST = {
+    "choose",
+    "my",
+    "this",
+    "your",
+    "some",
+    "enter",
+    "insert",
+    "put",
+    "define",
+    "set",
+    "change",
+    "replace",
+    "please",
+    "use",
+    "generate",
+}
+_DESCRIBING_ANY = {"your", "here"}
+
+
+def _described(v: str) -> bool:
+    """An instruction written as one identifier: ``ChooseYourOwnPasswordHere1234``,
+    ``MySecureLoginPasswordForPhotoprism``, ``ThisIsAVerySecretString``, ``My-Secure-Password5`` —
+    three or more words, one of them naming a credential, starting as an instruction does (or with
+    ``your``/``here`` in it). ``SuperDuperAdminPW``, ``Dl2PassLong`` and ``Tr0ub4dor&3`` are passwords."""
+    if " " in v or len(v) > 128:
+        return False
+    words = [w.lower() for w in _CAMEL_WORDS.findall(v) if not w.isdigit()]
+    if len(words) < 3:
+        return False
+    if not any(w in _CREDENTIAL_NOUNS for w in words):
+        return False
+    return words[0] in _DESCRIBING_FIRST or any(w in _DESCRIBING_ANY for w in words)
 
 
 def _prose(v: str) -> bool:
@@ -793,8 +856,13 @@ def _names_its_key(value: str, key: str | None) -> bool:
     norm = re.sub(r"[^a-z0-9]", "", value.lower())
     if len(norm) >= 4 and norm == re.sub(r"[^a-z0-9]", "", last.lower()):
         return True
+    if _ENV_VAR_NAME.fullmatch(last):
+        return False  # CMD_SESSION_SECRET=discolor-subtitle-seducing: a variable holds the secret itself
     words = [w.lower() for w in _WORD_SPLIT.split(last) if w]
     return bool(words) and words[-1] == "secret" and words[:-1] != ["client"] and bool(_RESOURCE_NAME.fullmatch(value))
+
+
+_ENV_VAR_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
 
 
 def _strong(value: str) -> bool:
@@ -1352,8 +1420,11 @@ def _record_secrets(
             if m and secret_key(m.group(1)):
                 keyed_lines.add(rec.line)
                 val = m.group(2).strip().strip("'\"")
-                if not is_placeholder(val):
-                    take(rec, val, "a credential", kp, val)
+                if not is_placeholder(val) and not _names_its_key(val, m.group(1)):
+                    d = _DEFAULTED.match(val)
+                    if d:  # - DB_PASSWORD=${PG_PASS:-x}: the default is the secret (one finding with the text scan's)
+                        val = d.group(1).strip()
+                    take(rec, val, "a credential", f"{kp} ({m.group(1)})", val)
 
 
 def _decoded_formats(parsed: ParsedFile, red: _Redaction, out: dict[int, tuple[_Secret, str]]) -> None:
@@ -1621,9 +1692,12 @@ def _scrub_token(s: str, value: str, mark: str) -> str:
 
 
 def _env_name(key: str | None) -> str:
+    """The variable to suggest: the key's last name, or the name in ``environment[2] (DB_PASSWORD)``."""
     if not key:
         return "SECRET_NAME"
-    return re.sub(r"[^A-Za-z0-9]+", "_", _last_key(key.split(" (")[0])).upper().strip("_") or "SECRET_NAME"
+    base, _, named = key.partition(" (")
+    name = named[:-1] if named.endswith(")") else _last_key(base)
+    return re.sub(r"[^A-Za-z0-9]+", "_", name).upper().strip("_") or "SECRET_NAME"
 
 
 def _scrub_data(

@@ -340,6 +340,7 @@ class SchemaValidator:
                 self.errors[schema_path] = f"the validator failed: {type(exc).__name__}"
                 return None
             kept = 0
+            errors = _without_cascades(errors)
             for e in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
                 if _is_redacted(e):
                     continue
@@ -387,12 +388,47 @@ def _is_redacted(e: ValidationError) -> bool:
     return bool(e.context and all(red(c.instance) for c in e.context))
 
 
+def _without_cascades(errors: list[ValidationError]) -> list[ValidationError]:
+    """Drop an ``unevaluatedProperties`` error over a mapping that has an error of its own below
+    it: a property whose subschema fails counts as unevaluated, so one bad ``environment`` made
+    the compose schema also call ``image`` and ``volumes`` unexpected."""
+    paths = [tuple(map(str, e.absolute_path)) for e in errors]
+    out = []
+    for e, p in zip(errors, paths, strict=True):
+        if e.validator == "unevaluatedProperties" and any(len(q) > len(p) and q[: len(p)] == p for q in paths):
+            continue
+        out.append(e)
+    return out
+
+
+def _repeated(items: list) -> Any:
+    seen: list = []
+    for x in items:
+        if x in seen:
+            return x
+        seen.append(x)
+    return None
+
+
+def _detail(best: ValidationError) -> str:
+    if best.validator == "uniqueItems" and isinstance(best.instance, list):
+        twice = _repeated(best.instance)
+        if twice is not None:
+            return f"the item {_short(twice, 80)} appears more than once (items must be unique)"
+    return best.message if len(best.message) < 200 else best.message[:197] + "..."
+
+
 def _describe(e: ValidationError) -> str:
     msg = e.message
     if e.validator in ("oneOf", "anyOf") and e.context:
-        best = best_match(e.context)
+        # the alternative of the instance's own type is the one meant: a list that fails a list
+        # rule is closer to the list alternative than to "is not of type 'object'"
+        typed = [c for c in e.context if c.validator != "type" and c.absolute_path == e.absolute_path] or [
+            c for c in e.context if c.validator != "type"
+        ]
+        best = best_match(typed or e.context)
         where = join_key_path(best.absolute_path)
-        detail = best.message if len(best.message) < 200 else best.message[:197] + "..."
+        detail = _detail(best)
         subject = (
             "is valid under more than one" if "more than one" in msg or "valid under each" in msg else "matches none"
         )
@@ -401,6 +437,8 @@ def _describe(e: ValidationError) -> str:
             if subject == "matches none"
             else ""
         )
+    elif e.validator == "uniqueItems":
+        msg = _detail(e)
     elif len(msg) > 300:
         msg = msg[:297] + "..."
     return msg

@@ -140,7 +140,8 @@ def format_for(path: PurePosixPath, *, in_helm_templates: bool = False) -> str:
 
     ``in_helm_templates`` is true for files under ``templates/`` of a folder holding a
     ``Chart.yaml`` (Go templates, not YAML). Exact file names win over suffixes; names starting
-    with ``.env`` (``.env.production``) or ending in ``.env`` are dotenv; ``Dockerfile*`` and
+    with ``.env`` (``.env.production``) or ending in ``.env`` are dotenv (and the templates
+    ``env.example``, ``env.sample``... by name); ``Dockerfile*`` and
     ``*.dockerfile`` are Dockerfiles; anything else falls back to ``text``.
     """
     _load_builtins()

@@ -32,7 +32,8 @@ _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 class DotenvParser:
     name = "dotenv"
     suffixes = (".env",)
-    filenames = (".env",)
+    # templates shipped to be copied to .env (a .env.example is dotenv by its name already)
+    filenames = (".env", "env.example", "env.sample", "env.template", "env.dist")
 
     def parse(self, text: str, path: PurePosixPath, limits: Limits) -> ParsedFile:
         return parse_dotenv(text, limits)

@@ -158,3 +158,35 @@ def test_variable_check_takes_the_compose_env_files_it_is_given(tree, build_kb):
     without = check_variables(cat, corpus, compose_files=compose.files, compose_env_files={})
     assert token(without) == [("undefined", None)]
     assert token(ReferenceExtractor(cat, settings).run()) == token(alone)
+
+
+def test_a_stack_that_ships_an_env_template_has_its_variables_defined(tree, build_kb):
+    """A stack whose README says "copy env.example to .env": the variables the template defines
+    are not undefined, the template is not an orphan, and a variable it lacks still is reported."""
+    found, _ = _refs(
+        tree,
+        build_kb,
+        {
+            "keycloak/env.example": "KEYCLOAK_HOSTNAME=keycloak.example.com\nPOSTGRES_DB=keycloak_db\n",
+            "keycloak/docker-compose.yml": "services:\n  kc:\n    image: keycloak\n    environment:\n"
+            "      KC_HOSTNAME: ${KEYCLOAK_HOSTNAME}\n      KC_DB_URL_DATABASE: ${POSTGRES_DB}\n      KC_X: ${NOT_IN_TEMPLATE}\n",
+        },
+    )
+    assert [(f.rule, f.target) for f in found] == [("undefined-variable", "NOT_IN_TEMPLATE")]
+
+
+def test_repeated_environment_items_are_one_finding_that_names_the_item(tree, build_kb):
+    """The compose spec wants unique environment items: the finding names the repeated item (not
+    "is not of type 'object'"), and the service is not also said to have unexpected keys."""
+    found, _ = _refs(
+        tree,
+        build_kb,
+        {
+            "upsnap/docker-compose.yml": "services:\n  upsnap:\n    image: ghcr.io/seriousm4x/upsnap:5\n"
+            "    network_mode: host\n    environment:\n      - TZ=Europe/Berlin\n      - UPSNAP_INTERVAL=@every 10s\n"
+            "      - TZ=Europe/Berlin\n",
+        },
+    )
+    schema = [f for f in found if f.rule == "schema-violation"]
+    assert len(schema) == 1, [f.message for f in schema]
+    assert schema[0].line == 6 and 'the item "TZ=Europe/Berlin" appears more than once' in schema[0].message

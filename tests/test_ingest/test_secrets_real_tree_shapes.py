@@ -1,0 +1,85 @@
+"""Shapes met on a real tree (Haxxnet/Compose-Examples, hand-checked findings, issue 24): what a
+compose example writes where a secret goes is often an instruction, a description, a link or a
+path — not a secret — while a real value in the same places still is. One finding per secret, and
+the variable it suggests is the one the file names."""
+
+from __future__ import annotations
+
+import pytest
+
+from kb.ingest.secrets import is_placeholder
+from tests.test_ingest.test_secrets_round_two import scan
+
+NOT_SECRETS = [
+    "ghp_...",  # an example cut short
+    "sk-…",
+    "%kernel.project_dir%/config/jwt/private.pem",  # a parameter inside a path
+    "config/jwt/private.pem",  # a key file's path, not the key
+    "access_token_secret",  # a description of what goes there
+    "chrome_token",
+    "unsecure_jwt_secret",
+    "super_strong_password",
+    "!changeme!",
+    "change_me!",
+    "pls-changeme-to-strong-pw",
+    "https://dashboard.ngrok.com/get-started/your-authtoken",  # where to get a token
+    "${MONGO_PASS:?Missing MONGO_PASS}",  # the error message of a required variable
+    "ChooseYourOwnPasswordHere1234",  # instructions written as one identifier
+    "MySecureLoginPasswordForPhotoprism",
+    "ThisIsAVerySecretString",
+    "My-Secure-Password5",
+]
+SECRETS = [
+    "changeme123",
+    "Dl2PassLong",
+    "SuperDuperAdminPW",
+    "Tr0ub4dor&3",
+    "password1",
+    "AaAa1234",
+    "https://discord.com/api/webhooks/123456789012345678/AbCdEfGhIjKlMnOpQrSt",  # a webhook with its token
+    "${X:-realPw9x}",  # the default is stored in clear
+    "discolor-subtitle-seducing-result-ceramics",
+]
+
+
+@pytest.mark.parametrize("value", NOT_SECRETS)
+def test_instructions_descriptions_links_and_paths_are_placeholders(value: str):
+    assert is_placeholder(value)
+
+
+@pytest.mark.parametrize("value", SECRETS)
+def test_real_values_in_the_same_places_are_not(value: str):
+    assert not is_placeholder(value)
+
+
+def secrets_of(name: str, text: str) -> list:
+    return [p for p in scan(name, text).problems if p.rule == "plaintext-secret"]
+
+
+def test_a_compose_list_item_is_one_finding_named_by_its_variable():
+    text = (
+        "services:\n"
+        "  app:\n"
+        "    environment:\n"
+        "      - POSTGRES_PASSWORD=${DB_PASSWORD:-koillection}\n"
+        "      - CMD_SESSION_SECRET=discolor-subtitle-seducing-result-ceramics\n"
+        "      - ADMIN_PASSWORD=Xk9vT2mQ8rLw\n"
+        "      - ACCESS_TOKEN_SECRET=access_token_secret\n"
+        "      - JWT_SECRET_KEY=%kernel.project_dir%/config/jwt/private.pem\n"
+    )
+    found = secrets_of("docker-compose.yml", text)
+    assert sorted(p.line for p in found) == [4, 5, 6]  # one each; lines 7 and 8 are not secrets
+    by_line = {p.line: p.message for p in found}
+    assert "e.g. ${CMD_SESSION_SECRET}" in by_line[5] and "(CMD_SESSION_SECRET)" in by_line[5]
+    assert "e.g. ${ADMIN_PASSWORD}" in by_line[6]
+    assert "${ENVIRONMENT}" not in " ".join(by_line.values())
+
+
+def test_a_required_variables_message_in_a_script_is_not_a_secret():
+    text = '#!/bin/sh\n: "${MONGO_PASS:?Missing MONGO_PASS}"\nmongo -u root -p "$MONGO_PASS"\n'
+    assert secrets_of("init-mongo.sh", text) == []
+
+
+def test_a_comment_linking_to_where_a_token_is_made_is_not_a_secret():
+    text = "# 3. Copy YourNgrokAuthToken: https://dashboard.ngrok.com/get-started/your-authtoken\nNGROK_TOKEN=\n"
+    assert secrets_of(".env", text) == []
