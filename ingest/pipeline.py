@@ -32,7 +32,7 @@ from kb.ingest.changes import ChangeRecorder
 from kb.ingest.chunk import chunk_sections, own_about
 from kb.ingest.meaning import embeddable
 from kb.ingest.parsers.base import Limits, format_for, parse_text, strip_bom
-from kb.ingest.secrets import redact
+from kb.ingest.secrets import is_source_code, redact
 from kb.ingest.walk import WalkEntry, walk_tree
 from kb.settings import Settings
 from kb.types import Problem, RunSummary
@@ -114,6 +114,19 @@ _MAX_SIZE = 10 * 1024 * 1024
 def _init_worker(limits: Limits, max_size: int) -> None:
     global _LIMITS, _MAX_SIZE
     _LIMITS, _MAX_SIZE = limits, max_size
+
+
+# files that are empty by convention: a folder kept in git, a Python package marker
+_EMPTY_BY_CONVENTION = frozenset({".gitkeep", ".keep", "__init__.py", "py.typed", ".nojekyll", ".gitkeep.txt"})
+
+
+def _content_expected(rel: str, fmt: str) -> bool:
+    """Whether an empty file is worth a finding: a configuration or document format, not a
+    ``.gitkeep``, a package's ``__init__.py`` or an empty stylesheet or script read as text."""
+    name = PurePosixPath(rel).name.lower()
+    return name not in _EMPTY_BY_CONVENTION and (
+        fmt != "text" or PurePosixPath(name).suffix in ("", ".txt", ".conf", ".cfg")
+    )
 
 
 def process_file(entry: WalkEntry, old_sha: str | None, run_id: int, folder_about: str = "") -> FileResult:
@@ -225,11 +238,12 @@ def _process_file(entry: WalkEntry, old_sha: str | None, run_id: int, folder_abo
             )
     text = strip_bom(text)
     if not text.strip():
-        problems.append(Problem("empty-file", "info", "file is empty; nothing to catalogue"))
+        if _content_expected(rel, fmt):
+            problems.append(Problem("empty-file", "info", "file is empty; nothing to catalogue"))
         return result("ok", sha)
 
     parsed = parse_text(fmt, text, PurePosixPath(rel), _LIMITS)
-    parsed = redact(parsed, text, structured=fmt in STRUCTURED_FORMATS)
+    parsed = redact(parsed, text, structured=fmt in STRUCTURED_FORMATS, code=is_source_code(rel))
     problems.extend(parsed.problems)
     status = "error" if any(p.rule == "parse-error" for p in parsed.problems) else "ok"
 

@@ -52,6 +52,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import PurePosixPath
 from typing import Any
 
 from kb.keypaths import key_segments
@@ -1056,8 +1057,8 @@ class _Redaction:
         else:
             s.strong = s.strong or strong
             s.report = s.report or report
-            if s.key is None and key is not None:
-                s.line, s.key = line, key
+            if s.key is None and key is not None:  # reported where a key names it, as what the key says
+                s.line, s.key, s.kind = line, key, kind
         s.forms.add(value)
         if line is not None:
             self.lines_with_secrets.add(line)
@@ -1199,11 +1200,29 @@ def _k8s_secret_value(value: str) -> str | None:
         return None
 
 
-def redact(parsed: ParsedFile, text: str, *, structured: bool) -> ParsedFile:
+# program source read as text: an assignment there is a credential only when its value is a string
+# literal (``password = "x"``), never an expression (``password = pf.read()``, ``token = tokens[i]``)
+SOURCE_CODE_SUFFIXES = frozenset(
+    (
+        *(".py", ".pyi", ".js", ".mjs", ".cjs", ".jsx", ".ts", ".tsx", ".java", ".kt", ".kts", ".scala", ".groovy"),
+        *(".cs", ".fs", ".vb", ".go", ".rs", ".rb", ".php", ".c", ".h", ".cc", ".cpp", ".hpp", ".cxx", ".m", ".mm"),
+        *(".swift", ".dart", ".lua", ".pl", ".pm", ".r", ".jl", ".ex", ".exs", ".erl", ".clj", ".vue", ".svelte"),
+    )
+)
+
+
+def is_source_code(path: str | PurePosixPath | None) -> bool:
+    """Whether ``path`` names a program's source file (by its suffix)."""
+    return path is not None and PurePosixPath(str(path)).suffix.lower() in SOURCE_CODE_SUFFIXES
+
+
+def redact(parsed: ParsedFile, text: str, *, structured: bool, code: bool = False) -> ParsedFile:
     """Replace secrets in ``parsed`` (records, sections, documents) in place; add problems.
 
     ``text`` is the file's full text; ``structured`` says whether records carry the file's values
-    (then key-name rules run on records; the ``key = value`` scan of the text runs either way).
+    (then key-name rules run on records; the ``key = value`` scan of the text runs either way);
+    ``code`` says the text is a program's source (:func:`is_source_code`): there the ``key =
+    value`` scan takes string literals only.
     """
     red = _Redaction(text)
 
@@ -1235,7 +1254,7 @@ def redact(parsed: ParsedFile, text: str, *, structured: bool) -> ParsedFile:
     low = text.lower()
     hints = any(h in low for h in _HINT_WORDS)
     if hints:
-        _text_assignments(text, red, keyed_lines if structured else set(), prose)
+        _text_assignments(text, red, keyed_lines if structured else set(), prose, literals_only=code)
     # 4. credentials given by their context: URL query parameters, command-line flags, netrc,
     # .pgpass, XML tags, Markdown tables
     _context_secrets(text, red, keyed_lines if structured else set(), prose, hints)
@@ -1452,11 +1471,15 @@ def _assignments(text: str):
             yield from _ASSIGN.finditer(text, m.start("value") + 1, m.end("value") - 1)
 
 
-def _text_assignments(text: str, red: _Redaction, skip_lines: set[int], prose: set[int]) -> None:
+def _text_assignments(
+    text: str, red: _Redaction, skip_lines: set[int], prose: set[int], *, literals_only: bool = False
+) -> None:
     for m in _assignments(text):
         key = m.group("key")
         if not secret_key(key):
             continue
+        if literals_only and m.group("value")[0] not in "\"'":
+            continue  # source code: password = pf.read() is an expression, not a credential
         if text[max(0, m.start() - 2) : m.start()].endswith(("${", "{", "$")):
             continue  # the NAME inside ${NAME:-default}: a reference, not an assignment
         line = red.line_of(m.start("value"))

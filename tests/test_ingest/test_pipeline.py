@@ -65,6 +65,16 @@ def test_empty_file_is_catalogued_with_an_info_finding(make_tree, ingest):
     assert cat.file_row("empty.json")["status"] == "ok"
 
 
+def test_files_empty_by_convention_are_no_finding(make_tree, ingest):
+    """A ``.gitkeep``, a package's ``__init__.py``, an empty stylesheet or script: empty on purpose."""
+    empty = {"logs/.gitkeep": "", "app/__init__.py": "", "src/app.component.css": "", "wwwroot/site.min.js": ""}
+    cat, _ = ingest(make_tree({**GOOD, **empty, "settings.toml": ""}))
+    found = findings(cat)
+    assert not set(empty) & set(found)
+    assert found["settings.toml"]["rule"] == "empty-file"
+    assert all(cat.file_row(p)["status"] == "ok" for p in empty)
+
+
 def test_json_nested_20000_levels_is_a_parse_error_not_a_crash(make_tree, ingest):
     deep = "[" * 20000 + "]" * 20000
     t0 = time.perf_counter()

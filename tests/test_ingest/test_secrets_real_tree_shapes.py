@@ -83,3 +83,34 @@ def test_a_required_variables_message_in_a_script_is_not_a_secret():
 def test_a_comment_linking_to_where_a_token_is_made_is_not_a_secret():
     text = "# 3. Copy YourNgrokAuthToken: https://dashboard.ngrok.com/get-started/your-authtoken\nNGROK_TOKEN=\n"
     assert secrets_of(".env", text) == []
+
+
+def scan_code(name: str, text: str) -> list:
+    from pathlib import PurePosixPath
+
+    from kb.ingest.parsers.base import Limits, format_for, parse_text
+    from kb.ingest.secrets import is_source_code, redact
+
+    fmt = format_for(PurePosixPath(name))
+    parsed = redact(
+        parse_text(fmt, text, PurePosixPath(name), Limits()), text, structured=False, code=is_source_code(name)
+    )
+    return [p for p in parsed.problems if p.rule == "plaintext-secret"]
+
+
+def test_in_source_code_only_a_string_literal_is_a_credential():
+    """docker/awesome-compose's app sources: expressions that read a password are not one."""
+    assert scan_code("backend/hello.py", "conn = connect(\n    password=pf.read(),\n)\n") == []
+    assert scan_code("backend/Program.cs", 'string password = File.ReadAllText("/run/secrets/db-password");\n') == []
+    assert scan_code("lib/jquery.js", "token = tokens[i];\nvar autoToken = /\\s?auto?\\s?/i\n") == []
+    assert scan_code("src/postgres.rs", "cfg.password = Some(password);\n") == []
+    found = scan_code("settings.py", 'DB_PASSWORD = "Xk9vT2mQ8rLw"\n')
+    assert [p.line for p in found] == [1]
+    # the same lines in a configuration file are still read as assignments
+    assert [p.line for p in secrets_of("app.conf", "password = Xk9vT2mQ8rLw\n")] == [1]
+
+
+def test_a_secret_is_reported_where_a_key_names_it_as_what_the_key_says():
+    text = "services:\n  app:\n    environment:\n      DATABASE_URL: mysql://root:whalehello@db:3306/mysql\n  db:\n    environment:\n      MYSQL_ROOT_PASSWORD: whalehello\n"
+    (found,) = secrets_of("compose.yml", text)
+    assert found.line == 7 and found.message.startswith("a credential is stored in plain text under")
