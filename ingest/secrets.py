@@ -305,7 +305,7 @@ def scan_text(text: str) -> list[tuple[str, str, int, int]]:
         if hit:
             for m in rule.pattern.finditer(text):
                 value = m.group(rule.group)
-                if rule.group and is_placeholder(value):
+                if rule.group and is_placeholder(value, typed=False):
                     continue
                 found.append((rule.kind, value, m.start(rule.group), m.end(rule.group)))
     if "PRIVATE KEY" in text:
@@ -750,11 +750,14 @@ def secret_key(key_path: str) -> bool:
 _DEFAULTED = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_.]{0,127}:-?(?![?+])([^}]*)\}$")
 
 
-def is_placeholder(value: str) -> bool:
+def is_placeholder(value: str, *, typed: bool = True) -> bool:
+    """Whether ``value`` stands where a secret goes without being one. ``typed=False`` leaves out
+    the characters-typed-in-order rule: a credential format's own match (a Slack webhook) is
+    evidence enough."""
     v = value.strip().strip("'\"`")
     m = _DEFAULTED.match(v)
     if m:  # ${DB_PASSWORD:-default}, Spring's ${db.password:default}: the default is what is stored
-        return is_placeholder(m.group(1))
+        return is_placeholder(m.group(1), typed=typed)
     if len(v) < 4:
         return True
     low = v.rstrip(".,;:)`").lower()
@@ -764,7 +767,17 @@ def is_placeholder(value: str) -> bool:
         return True
     if "://" in v and _plain_url(v):
         return True
-    return bool(_PLACEHOLDER_RE.match(v)) or _described(v)
+    return bool(_PLACEHOLDER_RE.match(v)) or _described(v) or (typed and _typed_in_order(v))
+
+
+def _typed_in_order(v: str) -> bool:
+    """Characters typed in order: ``1234567890abcdefghifjkl``, ``abcdef123456`` (three in four
+    neighbours one step apart, 9 to 0 counting as a step), an example rather than a secret."""
+    if len(v) < 8:
+        return False
+    low = v.lower()
+    steps = sum(1 for a, b in zip(low, low[1:], strict=False) if ord(b) - ord(a) == 1 or (a, b) == ("9", "0"))
+    return steps * 4 >= (len(low) - 1) * 3
 
 
 _URL = re.compile(r"^https?://(?P<host>[A-Za-z0-9.-]+)(?::\d{1,5})?(?P<rest>[/?#]\S*)?$")

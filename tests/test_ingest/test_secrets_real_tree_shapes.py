@@ -28,6 +28,7 @@ NOT_SECRETS = [
     "MySecureLoginPasswordForPhotoprism",
     "ThisIsAVerySecretString",
     "My-Secure-Password5",
+    "1234567890abcdefghifjkl",  # typed in order (authelia's reference config)
 ]
 SECRETS = [
     "changeme123",
@@ -114,3 +115,9 @@ def test_a_secret_is_reported_where_a_key_names_it_as_what_the_key_says():
     text = "services:\n  app:\n    environment:\n      DATABASE_URL: mysql://root:whalehello@db:3306/mysql\n  db:\n    environment:\n      MYSQL_ROOT_PASSWORD: whalehello\n"
     (found,) = secrets_of("compose.yml", text)
     assert found.line == 7 and found.message.startswith("a credential is stored in plain text under")
+
+
+def test_a_credential_format_with_letters_in_order_is_still_found():
+    """Typed-in-order values are examples under a key name, but a format's own match is evidence."""
+    text = "alerts:\n  url: https://hooks.slack.com/services/T0ABCDEFG/B0HIJKLMN/abcdEFGHijklMNOPqrstUVWX\n"
+    assert len(secrets_of("alerts.yaml", text)) == 1
