@@ -239,6 +239,7 @@ _PEM_END = re.compile(r"-----END (?:[A-Z0-9]{1,20} ){0,4}PRIVATE KEY(?: BLOCK)?-
 _PEM_BODY = re.compile(r"(?:[A-Za-z0-9+/=:,\- \t\r\n]|\\[nr]){0,65536}")
 _PEM_WINDOW = 65536
 _BASE64_CHAR = re.compile(r"[A-Za-z0-9+/]")
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{16}")
 
 # scheme://user:password@host — the password part only: the user may be empty (redis://:pw@host),
 # the password may hold "/" or "@" (the host follows the last "@" that a host name follows)
@@ -356,7 +357,9 @@ def _private_keys(text: str) -> list[tuple[str, str, int, int]]:
         body = text[m.end() : min(stop, m.end() + 256)]
         cut = body.find("-----")
         need = 16 if end_found else 32  # not a "BEGIN ... KEY" in prose, nor "..." in an example
-        if _BASE64_CHAR.subn("", body if cut < 0 else body[:cut])[1] >= need:
+        body = body if cut < 0 else body[:cut]
+        # and some base64 in one piece: <PRIVATE-KEY-DATA-COMES-HERE> is an instruction, not a key
+        if _BASE64_CHAR.subn("", body)[1] >= need and _BASE64_RUN.search(body):
             out.append(("a private key block", text[m.start() : stop], m.start(), stop))
         pos = max(stop, m.end())
 
@@ -548,6 +551,7 @@ _PLACEHOLDER_RE = re.compile(
       | (?:[\w.@-]+/)+[\w@-]+\.(?:pem|key|crt|cert|cer|p12|pfx|jks|keystore|json|ya?ml|txt|asc|gpg|der|pub)  # config/jwt/private.pem: a file's path
       | (?-i:[a-z][a-z0-9]*(?:_[a-z0-9]+)*_(?:password|passwd|pass|pw|secret|token|key))  # access_token_secret, chrome_token, super_strong_password: a description
       | (?-i:(?:my|the)(?:[-_][a-z]+)+)  # my-certs, my-secret-password (a my-S3cret is a password)
+      | (?-i:(?:my|your)[a-z0-9]{0,24}(?:password|passwd|pass|secret|token|key|pw))  # mysmtppassword, yourapikey: a description
       | .*(?:\$\{|\$\(|\{\{|\{%).*      # a template or a shell substitution inside
       | \{[A-Za-z0-9_.\-]+\}              # {rabbitmq-password.value} (a reference)
       | (?-i:[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)  # KEYSTORE_PASSWORD (the name of a variable)
@@ -771,9 +775,10 @@ def is_placeholder(value: str, *, typed: bool = True) -> bool:
 
 
 def _typed_in_order(v: str) -> bool:
-    """Characters typed in order: ``1234567890abcdefghifjkl``, ``abcdef123456`` (three in four
-    neighbours one step apart, 9 to 0 counting as a step), an example rather than a secret."""
-    if len(v) < 8:
+    """Characters typed in order at length: ``1234567890abcdefghifjkl`` (three in four neighbours
+    one step apart, 9 to 0 counting as a step), an example rather than a secret. Under 20
+    characters (``abcd1234``) it may be a real, weak password: still reported."""
+    if len(v) < 20:
         return False
     low = v.lower()
     steps = sum(1 for a, b in zip(low, low[1:], strict=False) if ord(b) - ord(a) == 1 or (a, b) == ("9", "0"))

@@ -29,6 +29,7 @@ NOT_SECRETS = [
     "ThisIsAVerySecretString",
     "My-Secure-Password5",
     "1234567890abcdefghifjkl",  # typed in order (authelia's reference config)
+    "mysmtppassword",  # "my SMTP password"
 ]
 SECRETS = [
     "changeme123",
@@ -121,3 +122,11 @@ def test_a_credential_format_with_letters_in_order_is_still_found():
     """Typed-in-order values are examples under a key name, but a format's own match is evidence."""
     text = "alerts:\n  url: https://hooks.slack.com/services/T0ABCDEFG/B0HIJKLMN/abcdEFGHijklMNOPqrstUVWX\n"
     assert len(secrets_of("alerts.yaml", text)) == 1
+
+
+def test_a_key_block_whose_body_is_an_instruction_is_not_a_key():
+    """authelia's reference configuration: ``<PRIVATE-KEY-DATA-COMES-HERE>`` between the markers."""
+    example = "#        key: |\n#          -----BEGIN PRIVATE KEY-----\n#          <PRIVATE-KEY-DATA-COMES-HERE>\n#          -----END PRIVATE KEY-----\n"
+    assert secrets_of("configuration.yml", example) == []
+    real = "key: |\n  -----BEGIN RSA PRIVATE KEY-----\n  MIIEowIBAAKCAQEA7xQ2\n  -----END RSA PRIVATE KEY-----\n"
+    assert len(secrets_of("configuration.yml", real)) == 1
