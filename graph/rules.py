@@ -441,9 +441,28 @@ def orphans(ex: ReferenceExtractor, refs: list[Reference], used_schemas: set[str
                 "reference it from the files it describes, or delete it.",
             )
         )
+    # the rule is compose's (env_file): an env file with no compose file in its folder or above is
+    # read some other way (kubectl --from-env-file, systemd EnvironmentFile, a script's source)
+    compose_dirs = {posixpath.dirname(c) for c in ex.compose_files}
+
+    def near_compose(path: str) -> bool:
+        d = posixpath.dirname(path)
+        while True:
+            if d in compose_dirs:
+                return True
+            if not d:
+                return False
+            d = posixpath.dirname(d)
+
     for p, fmt in sorted(corpus.formats.items()):
         name = posixpath.basename(p)
-        if traits(fmt).env_file and not name.startswith(".env") and p not in referenced and not _env_template(name):
+        if (
+            traits(fmt).env_file
+            and not name.startswith(".env")
+            and p not in referenced
+            and not _env_template(name)
+            and near_compose(p)
+        ):
             out.append(
                 _orphan(
                     p,

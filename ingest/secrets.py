@@ -567,6 +567,7 @@ _PLACEHOLDER_RE = re.compile(
       | /[A-Za-z_.@][\w.@-]*(?:/[\w.@-]+)+/?  # a path of two or more parts (/run/secrets/db_password); not /9Kx+Ql/7mZw
       | \./[^\s]*|~/[^\s]*             # relative and home paths
       | [~^<>=v]*\d+(?:\.[\dx*]+)+(?:[-+.][0-9A-Za-z]{1,24}){0,4}  # versions and ranges (^4.0.0, 1.2.3-rc.1); not 19.84.Orwell_Was_Right
+      | \d+\s*bytes?                    # 8 bytes: kubectl describe secret's output, not the value
       | (?:1234567890)+(?:1(?:2(?:3(?:4(?:5(?:6(?:7(?:8(?:9)?)?)?)?)?)?)?)?)?  # 1234567890...: digits typed in order
       | 12345(?:6(?:7(?:8(?:9)?)?)?)?
       | (?:\w+=[^,=]*,)+\w+=[^,=]*       # key=value lists (id=x,src=./secret)
@@ -1412,9 +1413,9 @@ def _record_secrets(
             continue
         if not isinstance(v, str) or not v:
             continue
-        if rec.doc in k8s_secret_docs and (kp.startswith(("data.", "stringData."))):
+        if rec.doc in k8s_secret_docs and kp.startswith(("data.", "stringData.", "data[", "stringData[")):
             keyed_lines.add(rec.line)
-            shown = _k8s_secret_value(v) if kp.startswith("data.") else v
+            shown = _k8s_secret_value(v) if kp.startswith(("data.", "data[")) else v
             if shown is None:  # binary data (a keystore): secret material
                 take(rec, v, "a Kubernetes Secret value", kp)
                 continue
@@ -1543,7 +1544,7 @@ def _text_assignments(
 
 # ?api_key=..., &password=..., ;password=... inside a URL or a connection string
 _PARAM = re.compile(r"(?<=[?&;])(?P<key>[A-Za-z_][A-Za-z0-9_.\-]{0,127})=(?P<value>[^&;#\s\"'<>`]{1,1024})")
-_FLAG_VALUE = r"(?P<value>[^\s\"'`,\]\[;|&<>(){}]{1,256})"
+_FLAG_VALUE = r"(?P<value>(?!-)[^\s\"'`,\]\[;|&<>(){}]{1,256})"  # not the next flag (--disabled-password --gecos)
 # --requirepass X, --password=X, -storepass X, ["--requirepass", "X"], "- --requirepass\n- X"
 _FLAG = re.compile(
     r"(?<![\w-])--?(?:[A-Za-z]{1,20}-){0,4}"

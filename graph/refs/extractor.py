@@ -33,6 +33,7 @@ class ReferenceExtractor:
         self.progress = progress
         self.corpus = Corpus(catalogue, settings)
         self.schema_index = SchemaIndex(self.corpus)
+        self.compose_files: list[str] = []  # the compose files :meth:`run` found, for the orphan rule
 
     def run(self) -> list[Reference]:
         """Every reference in the catalogued tree, resolved; in the same order on every run."""
@@ -48,6 +49,7 @@ class ReferenceExtractor:
                 self.progress("refs", done, self.STEPS)
 
         compose = extract_compose(cat, corpus)
+        self.compose_files = sorted(compose.files)
         step(compose.references)
         step(extract_values(cat, corpus, index, skip=compose.files.keys()))
         step(extract_schema_modelines(cat, corpus, index))

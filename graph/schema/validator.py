@@ -371,13 +371,23 @@ def _unresolved(exc: Exception) -> str:
     return str(ref) if ref else type(exc).__name__
 
 
+_TEMPLATE = re.compile(r"\{\{.*\}\}|<[^<>\n]{1,80}>", re.S)
+
+
+def _placeholder(x: Any) -> bool:
+    """A value left for a template or a person to fill in (``{{replicas}}``, ``<ADD LUN ID Here>``):
+    what is checked is the value it becomes, not the placeholder."""
+    return isinstance(x, str) and bool(_TEMPLATE.fullmatch(x.strip()))
+
+
 def _is_redacted(e: ValidationError) -> bool:
-    """Errors about a value kb redacted (a secret) are about the marker, not the value."""
+    """Errors about a value kb redacted (a secret) are about the marker, not the value; errors
+    about a placeholder are about what fills it."""
 
     def red(x: Any) -> bool:
         return isinstance(x, str) and x.startswith(_REDACTED)
 
-    if red(e.instance):
+    if red(e.instance) or _placeholder(e.instance):
         return True
     if e.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(e.instance, dict):
         # a mapping key equal to a secret is redacted too (a volume named like the password):

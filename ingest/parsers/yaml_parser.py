@@ -182,6 +182,11 @@ class _Walker:
                 continue
             if depth >= max_depth:
                 raise _depth_error(f"nesting deeper than {max_depth} levels", line)
+            if cls is MappingNode and node.flow_style and (name := _mustache(node)) is not None:
+                value = "{{" + name + "}}"  # replicas: {{replicas}} in a template: a placeholder, not {{...}: null}
+                parent[key] = value
+                append(Record(path, value, line, doc))
+                continue
             if cls is MappingNode:
                 self.visits = visits
                 pairs = self.pairs(node, depth)
@@ -327,6 +332,22 @@ def _scalar(node: ScalarNode) -> Any:
     if tag == _NULL:
         return None
     return value  # timestamps, binary, custom tags (!Ref ...): the text as written
+
+
+def _mustache(node: MappingNode) -> str | None:
+    """The name in ``{{name}}`` when YAML read a template's placeholder as a mapping whose one key
+    is the mapping ``{name: null}`` (Mustache, Jinja, Go templates left unrendered)."""
+    if len(node.value) != 1:
+        return None
+    kn, vn = node.value[0]
+    if not (vn.__class__ is ScalarNode and vn.tag == _NULL and not vn.value):
+        return None
+    if not (kn.__class__ is MappingNode and kn.flow_style and len(kn.value) == 1):
+        return None
+    ik, iv = kn.value[0]
+    if ik.__class__ is ScalarNode and iv.__class__ is ScalarNode and iv.tag == _NULL and not iv.value:
+        return str(ik.value)
+    return None
 
 
 def _complex_key(node: Node) -> str:

@@ -190,3 +190,25 @@ def test_repeated_environment_items_are_one_finding_that_names_the_item(tree, bu
     schema = [f for f in found if f.rule == "schema-violation"]
     assert len(schema) == 1, [f.message for f in schema]
     assert schema[0].line == 6 and 'the item "TZ=Europe/Berlin" appears more than once' in schema[0].message
+
+
+def test_template_placeholders_are_not_schema_violations_and_env_files_without_compose_are_no_orphans(tree, build_kb):
+    """kubernetes/examples: ``replicas: {{replicas}}`` in an unrendered template and ``lun: <ADD
+    LUN ID Here>`` are left for someone to fill, not violations; an env file in a tree without a
+    compose file is read some other way (kubectl --from-env-file), so it is no orphan."""
+    found, _ = _refs(
+        tree,
+        build_kb,
+        {
+            "vitess/etcd-controller-template.yaml": "apiVersion: v1\nkind: ReplicationController\nmetadata:\n"
+            "  name: etcd-{{cell}}\nspec:\n  replicas: {{replicas}}\n  template:\n    metadata:\n"
+            "      labels:\n        cell: {{cell}}\n",
+            "fc/fc.yaml": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: fc\nspec:\n  containers:\n  - name: c\n"
+            "    image: nginx\n  volumes:\n  - name: v\n    fc:\n      targetWWNs: ['500a0982991b8dc5']\n"
+            "      lun: <ADD LUN ID Here>\n",
+            "newrelic/nrconfig.env": "NRSYSMOND_loglevel=debug\n",
+            "stack/compose.yaml": "services:\n  s:\n    image: x\n",
+            "stack/extra.env": "A=1\n",
+        },
+    )
+    assert [(f.rule, f.path) for f in found] == [("orphan", "stack/extra.env")]

@@ -130,3 +130,19 @@ def test_a_key_block_whose_body_is_an_instruction_is_not_a_key():
     assert secrets_of("configuration.yml", example) == []
     real = "key: |\n  -----BEGIN RSA PRIVATE KEY-----\n  MIIEowIBAAKCAQEA7xQ2\n  -----END RSA PRIVATE KEY-----\n"
     assert len(secrets_of("configuration.yml", real)) == 1
+
+
+def test_kubernetes_examples_shapes():
+    """kubernetes/examples (a tree held out, then checked): a Secret's data under dotted keys is
+    decoded like any other (``cGFzc3dvcmQ=`` is "password", a placeholder; ``ZGVtbw==`` is "demo");
+    a flag followed by the next flag has no value; ``kubectl describe``'s "8 bytes" is not one."""
+    secret = (
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: chap-secret\ndata:\n"
+        "  discovery.sendtargets.auth.password: ZGVtbw==\n  node.session.auth.password: cGFzc3dvcmQ=\n"
+    )
+    found = secrets_of("chap-secret.yaml", secret)
+    assert [(p.line, p.message.split(" is stored")[0]) for p in found] == [(6, "a Kubernetes Secret value")]
+    build = "adduser --disabled-password --no-create-home --gecos '' --disabled-login cassandra\n"
+    assert secrets_of("build.sh", build) == []
+    assert secrets_of("README.md", "```\nData\n====\napiPassword:\t8 bytes\n```\n") == []
+    assert len(secrets_of("run.sh", "redis-server --requirepass Xk9vT2mQ8rLw\n")) == 1
