@@ -531,6 +531,7 @@ _ENUM_WORDS = {
     "blank",
     "write-all",
     "read-all",
+    "value",
 }
 _PLACEHOLDER_RE = re.compile(
     r"""^(?:
@@ -739,6 +740,8 @@ def secret_key(key_path: str) -> bool:
         return False
     if len(words) >= 2 and words[-2] in _REFERENCE_WORDS:
         return False  # existingSecret, from_secret: the name of a secret, not its value
+    if "existing" in words[:-1] and ("secret" in words[:-1] or words[-1] == "secret"):
+        return False  # existingSecret.key, existingUserSecretKey: a key of a Secret that exists elsewhere
     if words[-1] == "pass" and len(words) >= 2 and words[-2] in _NGINX_PASS:
         return False  # nginx proxy_pass / fastcgi_pass: an upstream, not a password
     if words[-1] == "secret" and len(words) >= 2 and words[-2] in _SECRET_NAME_WORDS:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+import posixpath
 import re
 from collections import defaultdict
 from collections.abc import Collection
@@ -18,6 +20,8 @@ from kb.graph.refs.schema_index import SchemaIndex, is_meta_schema_url
 __all__ = ["extract_values", "extract_schema_modelines"]
 
 _MODELINE = re.compile(r"#\s*yaml-language-server:\s*\$schema=(\S+)")
+# where a helm-unittest suite names a template: templates[0], tests[2].template, tests[2].templates[1]
+_SUITE_TEMPLATE = re.compile(r"templates\[\d+\]|tests\[\d+\]\.(?:template|templates\[\d+\])")
 
 
 def extract_values(
@@ -57,6 +61,7 @@ class _ValueExtractor:
     def values(self, skip: Collection[str]) -> list[Reference]:
         rows = self._candidate_values()
         k8s_docs = self._k8s_docs()
+        unittests = self._helm_unittest_suites()
         refs_by_target: dict[str, list[tuple[int, str, str, int]]] = defaultdict(list)
         for path, doc, kp, value, line, fmt in rows:
             last = last_key(kp)
@@ -68,6 +73,16 @@ class _ValueExtractor:
                 self._schema_ref(path, doc, kp, value, line)
                 continue
             if path in skip or (path, doc) in k8s_docs:
+                continue
+            templates = unittests.get((path, doc))
+            if templates is not None:
+                # helm-unittest: a suite names its templates from the chart's templates/ folder (a
+                # glob names all it matches); its other values (asserts' paths) are no files
+                if _SUITE_TEMPLATE.fullmatch(kp):
+                    if any(c in value for c in "*?["):
+                        self._glob_ref(path, doc, kp, value, line, templates)
+                    else:
+                        self._file_ref(path, doc, kp, value, line, near=posixpath.join(templates, "_"))
                 continue
             if skipped_key_path(kp) or not looks_like_path(value, kp):
                 continue
@@ -85,19 +100,46 @@ class _ValueExtractor:
         )
         return {(p, d) for p, d in rows}
 
-    def _file_ref(self, path: str, doc: int, kp: str, value: str, line: int) -> None:
+    def _helm_unittest_suites(self) -> dict[tuple[str, int], str]:
+        """helm-unittest suites (``suite:`` and ``tests:`` at the top), each with the ``templates``
+        folder of the chart it tests (the nearest folder above with a ``Chart.yaml``)."""
+        rows = self.catalogue.query(
+            """SELECT path, doc FROM records WHERE key_path = 'suite'
+               INTERSECT SELECT path, doc FROM records WHERE starts_with(key_path, 'tests[')"""
+        )
+        out: dict[tuple[str, int], str] = {}
+        for path, doc in rows:
+            d = posixpath.dirname(path)
+            while d:
+                if self.corpus.is_file(posixpath.join(d, "Chart.yaml")):
+                    out[(path, doc)] = posixpath.join(d, "templates")
+                    break
+                d = posixpath.dirname(d)
+        return out
+
+    def _glob_ref(self, path: str, doc: int, kp: str, value: str, line: int, folder: str) -> None:
+        pattern = posixpath.normpath(posixpath.join(folder, value.strip()))
+        hits = [p for p in self.corpus.formats if fnmatch.fnmatchcase(p, pattern)]
+        if hits:
+            self.out.add(path, doc, line, kp, "file", value, sorted(hits)[0], "ok")
+        else:
+            self.out.add(path, doc, line, kp, "file", pattern, None, "broken", "error", f"no file matches {pattern}")
+
+    def _file_ref(self, path: str, doc: int, kp: str, value: str, line: int, near: str | None = None) -> None:
+        """A path in a value, resolved against the file's folder (or ``near``'s), then the root."""
+        near = near or path
         target = value.strip()
         if target.startswith("file:"):
             target = target[5:]
         clean = target.split("#", 1)[0].split("?", 1)[0]
         kind = "include" if last_key(kp) in INCLUDE_KEYS else "file"
-        if self.corpus.escapes_root(path, clean) and self.corpus.resolve(path, clean) is None:
+        if self.corpus.escapes_root(near, clean) and self.corpus.resolve(near, clean) is None:
             self.out.add(path, doc, line, kp, kind, value, None, "external", "error", "outside the corpus root")
             return
         if "node_modules/" in clean:
             self.out.add(path, doc, line, kp, kind, value, None, "external", "error", "an installed dependency")
             return
-        resolved = self.corpus.resolve(path, clean)
+        resolved = self.corpus.resolve(near, clean)
         if resolved is not None:
             self.out.add(path, doc, line, kp, kind, value, resolved, "ok")
         elif "/" not in clean and clean in self.corpus.basenames:
@@ -115,7 +157,7 @@ class _ValueExtractor:
                 "a bare file name found elsewhere in the tree; resolved by the tool's own search path",
             )
         else:
-            guess = self.corpus.best_guess(path, clean)
+            guess = self.corpus.best_guess(near, clean)
             self.out.add(
                 path,
                 doc,

@@ -1,0 +1,55 @@
+"""Shapes met on a real tree of Helm charts (prometheus-community/helm-charts, held out, then
+hand-checked, issue 24): helm-unittest suites name templates from the chart's templates/ folder,
+``.Values`` in NOTES.txt prose or a usage comment is text, and a key of an existing Secret is a name."""
+
+from __future__ import annotations
+
+CHART = {
+    "charts/app/Chart.yaml": "apiVersion: v2\nname: app\nversion: 1.0.0\n",
+    "charts/app/values.yaml": "image:\n  tag: '1'\nrabbitmq:\n  existingUserSecretKey: username\n",
+    "charts/app/templates/deployment.yaml": "image: {{ .Values.image.tag }}\n",
+    "charts/app/templates/rules/a.yaml": "a: 1\n",
+    "charts/app/templates/_helpers.tpl": '{{/*\nUsage:\n{{ include "x" (dict "value" .Values.path.to.the.Value) }}\n*/}}\n',
+    "charts/app/templates/NOTES.txt": 'You\'ve set ".Values.ingressClassName" but it is not supported.\n'
+    "{{ .Values.image.tag }} {{ .Values.missing.one }}\n",
+    "charts/app/unittests/deployment_test.yaml": "suite: deployment\ntemplates:\n  - deployment.yaml\n  - rules/*.yaml\n"
+    "tests:\n  - it: has labels\n    template: deployment.yaml\n    set:\n      secret.existingSecret.key: relabel.yaml\n"
+    "    asserts:\n      - equal:\n          path: metadata.labels.env\n          value: prod\n"
+    "  - it: names a template that is gone\n    templates:\n      - gone.yaml\n",
+}
+
+
+def test_helm_chart_shapes(tree, build_kb):
+    from kb.graph.rules import validate
+
+    cat, settings = build_kb(tree(CHART))
+    found = sorted((f.rule, f.path, f.line, f.message.split(":")[0]) for f in validate(cat, settings))
+    assert found == [
+        ("broken-reference", "charts/app/templates/NOTES.txt", 2, "Helm value '.Values.missing.one' is not defined"),
+        (
+            "broken-reference",
+            "charts/app/unittests/deployment_test.yaml",
+            16,
+            "File reference 'charts/app/templates/gone.yaml' is broken",
+        ),
+    ]
+    refs = cat.query(
+        "SELECT key_path, target, status FROM \"references\" WHERE path LIKE '%deployment_test.yaml' ORDER BY line"
+    )
+    assert [tuple(r) for r in refs] == [
+        ("templates[0]", "deployment.yaml", "ok"),
+        ("templates[1]", "rules/*.yaml", "ok"),
+        ("tests[0].template", "deployment.yaml", "ok"),
+        ("tests[1].templates[0]", "charts/app/templates/gone.yaml", "broken"),
+    ]
+
+
+def test_a_secret_holding_value_as_its_value_and_existing_secret_keys_are_no_secrets():
+    from tests.test_ingest.test_secrets_real_tree_shapes import secrets_of
+
+    text = 'extraManifests:\n  - apiVersion: v1\n    kind: Secret\n    stringData:\n      secret: "value"\n'
+    assert secrets_of("ci/extramanifests-values.yaml", text) == []
+    assert [
+        p.line
+        for p in secrets_of("values.yaml", "rabbitmq:\n  password: Xk9vT2mQ8rLw\n  existingUserSecretKey: username\n")
+    ] == [2]
