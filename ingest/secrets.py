@@ -538,6 +538,8 @@ _PLACEHOLDER_RE = re.compile(
         \$\{[^}]*\}.*                  # ${VAR}, ${VAR:-x}
       | (?-i:\$\$?[A-Z_][A-Z0-9_]*)     # $VAR ($$VAR: compose's escaped $)
       | (?-i:\$[a-z_][a-z0-9_]*)       # $var (a mixed-case $uperS3cret is a password)
+      | (?-i:\$[a-z][a-z0-9]*(?:[.:-][A-Za-z0-9_]+)+)  # $dex.github.clientSecret, $slack-token: a key of a Secret (Argo CD)
+      | (?:env|secret|pullsecret|ext|file):[\w./\#:-]+  # env:REGISTRY_SECRET, secret:ns/name#key, ext:/auth.sh (argocd-image-updater)
       | <[^<>]*>                       # <your-token>
       | \{\{.*\}\}                     # {{ .Values.x }}
       | %\([^)]*\)s                    # %(name)s
@@ -1385,18 +1387,34 @@ def redact(parsed: ParsedFile, text: str, *, structured: bool, code: bool = Fals
     return parsed
 
 
+_SECRET_DATA = ("data.", "stringData.", "data[", "stringData[")
+
+
 def _record_secrets(
     parsed: ParsedFile, red: _Redaction, out: dict[int, tuple[_Secret, str]], keyed_lines: set[int]
 ) -> None:
     records = parsed.records
     names: dict[str, Any] = {}
     k8s_secret_docs: set[int] = set()
+    nested_secrets: set[tuple[int, str]] = set()  # (doc, "extraObjects[0].") a Secret inside values
     for rec in records:
         kp = rec.key_path
         if kp.endswith(".name") and isinstance(rec.value, str):
             names[kp[:-5]] = rec.value
         elif kp == "kind" and rec.value == "Secret":
             k8s_secret_docs.add(rec.doc)
+        elif kp.endswith(".kind") and rec.value == "Secret":
+            nested_secrets.add((rec.doc, kp[:-4]))
+
+    def secret_data(doc: int, kp: str) -> str | None:
+        """``kp`` relative to the Secret manifest holding it (``data.x``), or None."""
+        if doc in k8s_secret_docs and kp.startswith(_SECRET_DATA):
+            return kp
+        if nested_secrets:
+            for d, prefix in nested_secrets:
+                if d == doc and kp.startswith(prefix) and kp[len(prefix) :].startswith(_SECRET_DATA):
+                    return kp[len(prefix) :]
+        return None
 
     def take(rec, value: str, kind: str, key: str, part: str | None = None) -> None:
         s = red.add(value, kind, rec.line, key, _strong(value))
@@ -1416,9 +1434,10 @@ def _record_secrets(
             continue
         if not isinstance(v, str) or not v:
             continue
-        if rec.doc in k8s_secret_docs and kp.startswith(("data.", "stringData.", "data[", "stringData[")):
+        rel = secret_data(rec.doc, kp)
+        if rel is not None:
             keyed_lines.add(rec.line)
-            shown = _k8s_secret_value(v) if kp.startswith(("data.", "data[")) else v
+            shown = _k8s_secret_value(v) if rel.startswith(("data.", "data[")) else v
             if shown is None:  # binary data (a keystore): secret material
                 take(rec, v, "a Kubernetes Secret value", kp)
                 continue
@@ -1640,6 +1659,9 @@ def _context_secrets(text: str, red: _Redaction, skip_lines: set[int], prose: se
         _table_secrets(text, take)
 
 
+_VALUE_HEADERS = {"default", "default value", "value", "values", "example"}
+
+
 def _table_secrets(text: str, take) -> None:
     """Markdown tables: a row whose first cell names a credential (``| admin password | X |``), and
     the cells under a header that names one (``| user | password |``). A cell with spaces in it is
@@ -1665,7 +1687,9 @@ def _table_secrets(text: str, take) -> None:
             header = [c.strip().strip("*`_ ") for c, _ in prev] if prev else None
             continue
         prev = cells
-        wanted = [0 + 1] if cells and secret_key(cells[0][0].strip().strip("*`_ ") or "x") else []
+        # helm-docs and the like: | Key | Type | Default | Description |, the value is under Default
+        at_col = next((i for i, h in enumerate(header or []) if h.lower() in _VALUE_HEADERS), 1)
+        wanted = [at_col] if cells and secret_key(cells[0][0].strip().strip("*`_ ") or "x") else []
         if header:
             wanted += [i for i, h in enumerate(header) if h and secret_key(h)]
         for i in wanted:

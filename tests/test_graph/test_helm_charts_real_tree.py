@@ -53,3 +53,34 @@ def test_a_secret_holding_value_as_its_value_and_existing_secret_keys_are_no_sec
         p.line
         for p in secrets_of("values.yaml", "rabbitmq:\n  password: Xk9vT2mQ8rLw\n  existingUserSecretKey: username\n")
     ] == [2]
+
+
+def test_argo_helm_shapes_are_no_secrets():
+    """argoproj/argo-helm (held out, then checked): a helm-docs table's Type column is no value,
+    ``$dex.github.clientSecret`` and ``$slack-token`` name keys of a Secret, ``env:X`` /
+    ``secret:ns/name#key`` / ``ext:/auth.sh`` say where a credential comes from, and a Secret
+    manifest nested in values is decoded like a top-level one."""
+    import base64
+
+    from tests.test_ingest.test_secrets_real_tree_shapes import secrets_of
+
+    table = (
+        "| Key | Type | Default | Description |\n|-----|------|---------|-------------|\n"
+        "| workflow.serviceAccount.createSecret | bool | `false` | Specifies whether a secret is made |\n"
+        "| metrics.serviceMonitor.authorization | object | `{}` | Prometheus ServiceMonitor authorization |\n"
+        "| admin.password | string | `Xk9vT2mQ8rLw` | The admin password |\n"
+    )
+    assert [p.line for p in secrets_of("README.md", table)] == [5]
+    refs = (
+        "dex:\n  clientSecret: $dex.github.clientSecret\nnotifiers:\n  token: $slack-token\n"
+        "registries:\n  - credentials: env:REGISTRY_SECRET\n  - credentials: secret:foo/bar#creds\n"
+        "  - credentials: pullsecret:foo/bar\n  - credentials: ext:/scripts/auth1.sh\n"
+    )
+    assert secrets_of("values.yaml", refs) == []
+    fake, real = base64.b64encode(b"test-api-key").decode(), base64.b64encode(b"Xk9vT2mQ8rLwZ3pQ7sT").decode()
+    nested = (
+        "extraObjects:\n  - apiVersion: v1\n    kind: Secret\n    metadata:\n      name: s\n    data:\n"
+        f"      api-key: {fake}\n      token: {real}\n"
+    )
+    found = secrets_of("ci/values.yaml", nested)
+    assert [(p.line, p.message.split(" is stored")[0]) for p in found] == [(8, "a Kubernetes Secret value")]
