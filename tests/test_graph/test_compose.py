@@ -212,3 +212,19 @@ def test_template_placeholders_are_not_schema_violations_and_env_files_without_c
         },
     )
     assert [(f.rule, f.path) for f in found] == [("orphan", "stack/extra.env")]
+
+
+def test_a_key_the_2022_snapshot_does_not_know_is_no_finding_but_a_wrong_type_is(tree, build_kb):
+    """Haxxnet/Compose-Examples: FUNDING.yml's ``buy_me_a_coffee`` (added since the 2022 SchemaStore
+    snapshot) is more likely new than wrong; a value of the wrong type is still a warning."""
+    found, _ = _refs(
+        tree,
+        build_kb,
+        {
+            ".github/FUNDING.yml": "github: [someone]\nbuy_me_a_coffee: someone\n",
+            "other/.github/FUNDING.yml": "github: [someone]\nko_fi: [1, 2]\n",
+        },
+    )
+    assert [(f.rule, f.severity, f.path) for f in found] == [
+        ("schema-violation", "warning", "other/.github/FUNDING.yml")
+    ]
