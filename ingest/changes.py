@@ -38,7 +38,7 @@ from typing import Any
 from kb.catalogue import Catalogue
 from kb.git import Commit, GitRepo
 from kb.ingest.parsers.base import Limits, format_for, parse_text, strip_bom
-from kb.ingest.secrets import is_source_code, redact
+from kb.ingest.secrets import is_message_catalogue, is_source_code, redact
 from kb.ingest.walk import SKIP_DIRS
 from kb.settings import Settings
 
@@ -371,7 +371,9 @@ def parse_records(rel: str, fmt: str, data: bytes, limits: Limits) -> tuple[list
     if not text.strip():
         return [], True
     parsed = parse_text(fmt, text, PurePosixPath(rel), limits)
-    parsed = redact(parsed, text, structured=fmt in STRUCTURED_FORMATS, code=is_source_code(rel))
+    parsed = redact(
+        parsed, text, structured=fmt in STRUCTURED_FORMATS, code=is_source_code(rel), messages=is_message_catalogue(rel)
+    )
     out: list[KeyRecord] = []
     for r in parsed.records:
         v, t = value_text(r.value)

@@ -284,6 +284,9 @@ def _basic_credential(value: str) -> bool:
 _DEFAULT = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.\-]{0,127})(?::-|:=|:(?![?+])|-)([^}\n]{1,512})\}")
 
 
+_CERTIFICATE = re.compile(r"-----BEGIN [A-Z0-9 ]*CERTIFICATE-----.*?(?:-----END [A-Z0-9 ]*CERTIFICATE-----|\Z)", re.S)
+
+
 def scan_text(text: str) -> list[tuple[str, str, int, int]]:
     """``(kind, secret, start, end)`` for every credential format matched in ``text``."""
     found: list[tuple[str, str, int, int]] = []
@@ -309,6 +312,9 @@ def scan_text(text: str) -> list[tuple[str, str, int, int]]:
                 if rule.group and is_placeholder(value, typed=False):
                     continue
                 found.append((rule.kind, value, m.start(rule.group), m.end(rule.group)))
+    if found and "BEGIN CERTIFICATE" in text:  # a certificate is public: its base64 holds no token
+        certs = [(m.start(), m.end()) for m in _CERTIFICATE.finditer(text)]
+        found = [f for f in found if not any(a <= f[2] < b for a, b in certs)]
     if "PRIVATE KEY" in text:
         found.extend(_private_keys(text))
     if "://" in text and "@" in text:
@@ -482,6 +488,10 @@ _PLACEHOLDER_WORDS = {
 }
 # a setting's word under a credential-named key (GitHub's permissions: id-token: write, token: auto)
 _ENUM_WORDS = {
+    "same-origin",  # fetch's credentials modes and OAuth's grant types
+    "include",
+    "omit",
+    "client_credentials",
     "read",
     "write",
     "read-write",
@@ -532,6 +542,7 @@ _ENUM_WORDS = {
     "write-all",
     "read-all",
     "value",
+    "invalid",
 }
 _PLACEHOLDER_RE = re.compile(
     r"""^(?:
@@ -571,6 +582,10 @@ _PLACEHOLDER_RE = re.compile(
       | \./[^\s]*|~/[^\s]*             # relative and home paths
       | [~^<>=v]*\d+(?:\.[\dx*]+)+(?:[-+.][0-9A-Za-z]{1,24}){0,4}  # versions and ranges (^4.0.0, 1.2.3-rc.1); not 19.84.Orwell_Was_Right
       | \d+\s*bytes?                    # 8 bytes: kubectl describe secret's output, not the value
+      | (?:\\?[A-Za-z_]\w*\\)+[A-Za-z_]\w*  # OAuth2\Storage\RefreshTokenInterface: a class's name
+      | (?-i:[A-Z]+\(\d+(?:,\s*\d+)?\)(?:\s+[A-Z]+)*)  # VARCHAR(255) NOT NULL: a column's type
+      | <\s*(?:[~.]?/|[\w.-]+/)[\w./-]*   # </mail_crypt/ecprivkey.pem: read from a file (dovecot)
+      | (?:md5|sha1|sha224|sha256|sha384|sha512|plain|bcrypt|argon2\w*)(?::\d+)?  # sha1:6: an algorithm
       | (?:1234567890)+(?:1(?:2(?:3(?:4(?:5(?:6(?:7(?:8(?:9)?)?)?)?)?)?)?)?)?  # 1234567890...: digits typed in order
       | 12345(?:6(?:7(?:8(?:9)?)?)?)?
       | (?:\w+=[^,=]*,)+\w+=[^,=]*       # key=value lists (id=x,src=./secret)
@@ -1231,6 +1246,7 @@ SOURCE_CODE_SUFFIXES = frozenset(
         *(".py", ".pyi", ".js", ".mjs", ".cjs", ".jsx", ".ts", ".tsx", ".java", ".kt", ".kts", ".scala", ".groovy"),
         *(".cs", ".fs", ".vb", ".go", ".rs", ".rb", ".php", ".c", ".h", ".cc", ".cpp", ".hpp", ".cxx", ".m", ".mm"),
         *(".swift", ".dart", ".lua", ".pl", ".pm", ".r", ".jl", ".ex", ".exs", ".erl", ".clj", ".vue", ".svelte"),
+        *(".twig", ".html", ".htm", ".erb", ".ejs", ".hbs", ".mustache", ".jsp", ".cshtml", ".razor"),
     )
 )
 
@@ -1240,13 +1256,57 @@ def is_source_code(path: str | PurePosixPath | None) -> bool:
     return path is not None and PurePosixPath(str(path)).suffix.lower() in SOURCE_CODE_SUFFIXES
 
 
-def redact(parsed: ParsedFile, text: str, *, structured: bool, code: bool = False) -> ParsedFile:
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# message catalogues: the values are what a UI says ("app_password": "Add app password"), never a
+# credential; key names say which text it is. Found by their folder or a language-code name.
+_MESSAGE_DIRS = _words(
+    "i18n l10n lang langs language languages locale locales messages strings translation translations"
+)
+_LANGUAGES = _words(
+    "af am ar az be bg bn bs ca cs cy da de el en eo es et eu fa fi fil fr ga gl gu he hi hr "
+    "hu hy id is it ja ka kk km kn ko ky lo lt lv mk ml mn mr ms mt my nb ne nl nn no pa pl "
+    "pt ro ru si sk sl sq sr sv sw ta te th tl tr uk ur uz vi zh zu"
+)
+_LOCALE_NAME = re.compile(
+    r"(?:(?:lang|language|messages|strings|translations?|locale|i18n)[._-])?([a-z]{2,3})(?:[-_][A-Za-z]{2,4})?",
+    re.I,
+)
+_CATALOGUE_SUFFIXES = frozenset({".json", ".yaml", ".yml", ".properties", ".toml", ".ini", ".po", ".xlf"})
+
+
+def is_message_catalogue(path: str | PurePosixPath | None) -> bool:
+    """Whether ``path`` is a UI message catalogue (``lang/lang.ro-ro.json``, ``locales/de.yml``,
+    ``messages_fr.properties``): under a language folder, or named by a language code."""
+    if path is None:
+        return False
+    p = PurePosixPath(str(path))
+    if p.suffix.lower() not in _CATALOGUE_SUFFIXES:
+        return False
+    if any(part.lower() in _MESSAGE_DIRS for part in p.parts[:-1]):
+        return True
+    m = _LOCALE_NAME.fullmatch(p.stem)
+    if m is None or m.group(1).lower() not in _LANGUAGES:
+        return False
+    # a bare code that is also a word or an abbreviation (id.yaml, ca.json, ms.yaml) needs a prefix
+    return m.group(1) != p.stem or p.stem.lower() not in _AMBIGUOUS_CODES
+
+
+_AMBIGUOUS_CODES = _words("am be ca hr id is it kk km ml ms mt my ne no si sr ta te")
+
+
+def redact(
+    parsed: ParsedFile, text: str, *, structured: bool, code: bool = False, messages: bool = False
+) -> ParsedFile:
     """Replace secrets in ``parsed`` (records, sections, documents) in place; add problems.
 
     ``text`` is the file's full text; ``structured`` says whether records carry the file's values
     (then key-name rules run on records; the ``key = value`` scan of the text runs either way);
     ``code`` says the text is a program's source (:func:`is_source_code`): there the ``key =
-    value`` scan takes string literals only.
+    value`` scan takes string literals only. ``messages`` says it is a UI message catalogue
+    (:func:`is_message_catalogue`): there key names say nothing, only credential formats count.
     """
     red = _Redaction(text)
 
@@ -1267,7 +1327,7 @@ def redact(parsed: ParsedFile, text: str, *, structured: bool, code: bool = Fals
     # 2. credential-named keys, KEY=value items, Kubernetes pairs and Secrets, Docker auths
     record_secrets: dict[int, tuple[_Secret, str]] = {}  # id(record) -> (secret, value to replace)
     keyed_lines: set[int] = set()
-    if structured and parsed.records:
+    if structured and parsed.records and not messages:
         _record_secrets(parsed, red, record_secrets, keyed_lines)
         # escapes may hide a format from the text scan (\u0041KIA..., a PEM in JSON): scan the values
         if "\\" in text or "PRIVATE KEY" in text:
@@ -1276,7 +1336,7 @@ def redact(parsed: ParsedFile, text: str, *, structured: bool, code: bool = Fals
     # 3. key = value in the text itself (a line a record already judged is left to the record)
     prose = _markdown_prose_lines(text) if parsed.format == "markdown" else set()
     low = text.lower()
-    hints = any(h in low for h in _HINT_WORDS)
+    hints = not messages and any(h in low for h in _HINT_WORDS)
     if hints:
         _text_assignments(text, red, keyed_lines if structured else set(), prose, literals_only=code)
     # 4. credentials given by their context: URL query parameters, command-line flags, netrc,
@@ -1388,6 +1448,16 @@ def redact(parsed: ParsedFile, text: str, *, structured: bool, code: bool = Fals
 
 
 _SECRET_DATA = ("data.", "stringData.", "data[", "stringData[")
+_EXAMPLE_KEYS = frozenset({"example", "examples", "x-example", "x-examples"})
+
+
+def _under_example(kp: str) -> bool:
+    """Whether a key of ``kp`` is an API description's ``example``/``examples`` (not a quoted
+    key that merely holds the word, ``auths["r.example.com"]``)."""
+    try:
+        return any(isinstance(seg, str) and seg in _EXAMPLE_KEYS for seg in key_segments(kp))
+    except ValueError:
+        return False
 
 
 def _record_secrets(
@@ -1455,6 +1525,9 @@ def _record_secrets(
             keyed_lines.add(rec.line)  # ~/.docker/config.json: base64 of user:password
             take(rec, v, "a registry credential", kp)
             continue
+        if "example" in kp and _under_example(kp):
+            keyed_lines.add(rec.line)  # the line is judged: the text scan leaves it alone
+            continue  # an API description's example (OpenAPI example/examples): documentation
         if secret_key(kp) or (kp.endswith((".default", ".value")) and secret_key(kp.rsplit(".", 1)[0])):
             # variable.db_password.default (Terraform JSON), password: {value: x}
             keyed_lines.add(rec.line)
@@ -1587,6 +1660,7 @@ _NETRC = re.compile(r"(?<![\w-])password[ \t]{1,8}" + _FLAG_VALUE)
 # .pgpass: host:port:database:user:password
 _PGPASS = re.compile(r"^[^:\s#]{1,253}:(?:\d{1,5}|\*):[^:\s]{1,128}:[^:\s]{1,128}:([^\s]{1,1024})$", re.M)
 # <password>X</password>, <apiKey>X</apiKey>
+_IPV6 = re.compile(r"(?:[0-9A-Fa-f]{1,4}:){3,}|::")
 _XML_TAG = re.compile(r"<(?P<tag>[A-Za-z][\w.\-:]{0,63})>(?P<value>[^<\n]{1,1024})</(?P=tag)>")
 _TABLE_RULE = re.compile(r"^\s*:?-{3,}:?\s*$")
 _FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})")
@@ -1623,9 +1697,16 @@ def _context_secrets(text: str, red: _Redaction, skip_lines: set[int], prose: se
             red.span(start, start + len(value), s)
 
     def before(pos: int, words: tuple[str, ...]) -> bool:
+        """A tool named earlier on the line, not as a quoted shell argument (``-name 'mysql'``)."""
         a = max(text.rfind("\n", 0, pos) + 1, pos - 512)
         head = text[a:pos].lower()
-        return any(w in head for w in words)
+        for w in words:
+            at = head.find(w)
+            while at >= 0:
+                if not (at > 0 and head[at - 1] == "'" and head[at + len(w) : at + len(w) + 1] == "'"):
+                    return True
+                at = head.find(w, at + 1)
+        return False
 
     if hints and "=" in text:
         for m in _PARAM.finditer(text):
@@ -1650,7 +1731,8 @@ def _context_secrets(text: str, red: _Redaction, skip_lines: set[int], prose: se
                 take(m.group("value"), m.start("value"), "netrc password")
     if text.count(":") >= 4:
         for m in _PGPASS.finditer(text):
-            take(m.group(1), m.start(1), "pgpass password")
+            if not _IPV6.search(m.group(0)):  # fd4d:6169:6c63:6f77::/64 is an address
+                take(m.group(1), m.start(1), "pgpass password")
     if hints and "</" in text:
         for m in _XML_TAG.finditer(text):
             if secret_key(m.group("tag")):

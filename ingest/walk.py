@@ -2,8 +2,9 @@
 
 * honours ``.gitignore`` files (nested, gitignore semantics) and ``.kbignore`` files, plus
   ``Settings.ignore`` patterns;
-* skips ``.git``, ``node_modules``, virtualenvs (a folder with ``pyvenv.cfg``), caches and the KB
-  directory itself;
+* skips ``.git``, ``node_modules``, virtualenvs (a folder with ``pyvenv.cfg``), a package
+  manager's ``vendor`` folder (Composer's ``autoload.php``, Go's ``modules.txt``, Bundler's
+  ``bundle``: other projects' code), caches and the KB directory itself;
 * follows a symlink only when it stays inside the root and does not loop; others become findings;
 * leaves out files whose name says they are binary (``.png``, ``.jar``, ``.pdf``... :data:`BINARY_SUFFIXES`):
   not configuration, and no finding about them;
@@ -24,6 +25,14 @@ import pathspec
 from kb.types import Problem
 
 __all__ = ["WalkEntry", "WalkResult", "walk_tree", "SKIP_DIRS", "BINARY_SUFFIXES"]
+
+_VENDOR_MARKS = ("autoload.php", "modules.txt", "bundle", "composer")
+
+
+def _dependency_vendor(path: str) -> bool:
+    """A ``vendor`` folder a package manager fills (Composer, Go modules, Bundler)."""
+    return any(os.path.exists(os.path.join(path, m)) for m in _VENDOR_MARKS)
+
 
 SKIP_DIRS = frozenset(
     {
@@ -264,6 +273,8 @@ def walk_tree(root: Path, *, extra_ignore: list[str] | None = None, skip: Path |
                 if key == skip_key:
                     continue
                 if os.path.exists(os.path.join(real, "pyvenv.cfg")):
+                    continue
+                if e.name == "vendor" and _dependency_vendor(real):
                     continue
                 if key in visited_dirs:
                     result.problems.append(

@@ -5,6 +5,8 @@ lines indented deeper than their key (``setup.cfg`` lists), keys before any sect
 level, a bare ``key`` (``skip-name-resolve``) with the value ``None``. Values stay strings,
 verbatim. Key paths are ``section.key``.
 
+``name {`` ... ``}`` blocks between ``key = value`` lines (dovecot) are nested sections.
+
 A ``.conf`` that is not INI (nginx, ``server { listen 80; }``) is read as nested directives: a
 record per ``name args;`` whose key path follows the braces (``server.listen``); a block's
 arguments are quoted after its name (``server.location["/api"].proxy_pass``). Neither reading
@@ -59,10 +61,13 @@ class IniParser:
     filenames = (".editorconfig",)
 
     def parse(self, text: str, path: PurePosixPath, limits: Limits) -> ParsedFile:
-        return parse_ini(text, limits)
+        return parse_ini(text, limits, repeats=path.suffix.lower() == ".conf")
 
 
-def parse_ini(text: str, limits: Limits, fmt: str = "ini") -> ParsedFile:
+def parse_ini(text: str, limits: Limits, fmt: str = "ini", *, repeats: bool = False) -> ParsedFile:
+    """``repeats``: a key on consecutive lines is one directive with several values (a ``.conf``:
+    unbound's ``access-control``, a systemd drop-in's ``ExecStartPre``), not a duplicate as it is
+    for ``configparser`` (``setup.cfg``, ``tox.ini``)."""
     lines = split_lines(text)
     if _looks_brace_style(lines):
         return _parse_brace(text, lines, limits, fmt)
@@ -83,6 +88,9 @@ def parse_ini(text: str, limits: Limits, fmt: str = "ini") -> ParsedFile:
     current_key = ""
     current_section: dict[str, Any] = data
     parts: list[str] = []  # the current value's continuation lines, joined when it is done
+    blocks: list[tuple[str, dict[str, Any]]] = []  # the sections around an open ``name {`` block
+    opened: dict[str, int] = {}  # block path -> how many times opened
+    previous: tuple[str, str] | None = None  # (section, key) of the last key line
     last_line_of_current = 0
 
     def finish_current() -> None:
@@ -120,12 +128,50 @@ def parse_ini(text: str, limits: Limits, fmt: str = "ini") -> ParsedFile:
             current = None
             continue
         kv = _key_value(line)
+        if kv is None and stripped.endswith("{") and len(stripped) > 1:
+            # dovecot-style blocks between key = value lines (``service imap-login {``): a nested
+            # section whose arguments are quoted after its name, as in the brace reading
+            words = stripped[:-1].split()
+            args = " ".join(words[1:]).replace("\\", "\\\\").replace('"', '\\"')
+            name = words[0] + (f'["{args}"]' if args else "")
+            path = key_join(section_path, words[0]) + (f'["{args}"]' if args else "")
+            repeat = opened.get(path, 0)  # passdb { } twice: two blocks (a list), not duplicate keys
+            opened[path] = repeat + 1
+            if repeat:
+                path, name = f"{path}[{repeat}]", f"{name}[{repeat}]"
+            blocks.append((section_path, section))
+            section_path = path
+            child = section[name] = {}
+            section = child
+            if len(blocks) == 1:
+                tops.append((section_path, n, None))
+            current = None
+            continue
+        if kv is None and stripped == "}" and blocks:
+            section_path, section = blocks.pop()
+            current = None
+            continue
         if kv:
             key, value = kv
         else:
             key, value = stripped, None
         kp = key_join(section_path, key)
         first = seen.get((section_path, key))
+        if repeats and first is not None and previous == (section_path, key):
+            # the same key on consecutive lines (unbound's access-control, systemd's ExecStartPre):
+            # one directive with several values, kept as a list, not a duplicate
+            many = section[key] if isinstance(section[key], list) else [section[key]]
+            many.append(value)
+            section[key] = many
+            current = Record(f"{kp}[{len(many) - 1}]", value, n)
+            records.append(current)
+            live += 1
+            seen[(section_path, key)] = n
+            current_indent, current_key, current_section = indent, key, section
+            last_line_of_current = n
+            current = None  # a list item takes no continuation lines
+            continue
+        previous = (section_path, key)
         if first is not None:
             problems.append(duplicate_key(kp, n, first))
         dropped = index.get(kp)
@@ -159,8 +205,12 @@ def parse_ini(text: str, limits: Limits, fmt: str = "ini") -> ParsedFile:
 
 
 def _looks_brace_style(lines: list[str]) -> bool:
+    """nginx-like: directives end with ``;``. Blocks whose lines are ``key = value`` with no ``;``
+    (dovecot) read as INI with nested sections."""
     content = 0
     brace = 0
+    semis = 0
+    assigns = 0
     for line in lines:
         s = line.strip()
         if not s or s.startswith(_COMMENT):
@@ -168,7 +218,10 @@ def _looks_brace_style(lines: list[str]) -> bool:
         content += 1
         if s.endswith(("{", ";", "}")):
             brace += 1
-    return content > 0 and brace * 2 >= content
+            semis += s.endswith(";")
+        elif "=" in s:
+            assigns += 1
+    return content > 0 and brace * 2 >= content and semis >= assigns
 
 
 def _parse_brace(text: str, lines: list[str], limits: Limits, fmt: str) -> ParsedFile:

@@ -1,0 +1,117 @@
+"""Shapes met on mailcow/mailcow-dockerized (held out, then checked, issue 24): UI message
+catalogues, a package manager's vendor folder, OpenAPI examples, class names, column types,
+dovecot's brace blocks between ``key = value`` lines."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from kb.ingest.secrets import is_message_catalogue
+from tests.test_ingest.test_secrets_real_tree_shapes import scan_code, secrets_of
+
+
+def test_message_catalogues_are_known_by_folder_or_language_code():
+    for path in ("data/web/lang/lang.ro-ro.json", "locales/de.yml", "src/messages_fr.properties", "en-US.json"):
+        assert is_message_catalogue(path), path
+    for path in ("config/db.json", "config/id.yaml", "ca.json", "values.yaml", "lang/README.md"):
+        assert not is_message_catalogue(path), path
+
+
+def test_in_a_message_catalogue_key_names_say_nothing_but_formats_still_count():
+    from kb.ingest.parsers.base import Limits, parse_text
+    from kb.ingest.secrets import redact
+
+    text = (
+        '{"add": {"app_password": "Adaug\\u0103 parol\\u0103 aplica\\u021bie"},\n'
+        ' "admin": {"api_key": "API anahtar\\u0131", "aws": "AKIAIOSFODNN7EXAMPLF"}}\n'
+    )
+    name = "data/web/lang/lang.ro-ro.json"
+    parsed = redact(
+        parse_text("json", text, PurePosixPath(name), Limits()),
+        text,
+        structured=True,
+        messages=is_message_catalogue(name),
+    )
+    found = [p for p in parsed.problems if p.rule == "plaintext-secret"]
+    assert [p.message.split(" is stored")[0] for p in found] == ["an AWS access key id"]
+
+
+def test_examples_class_names_column_types_and_algorithms_are_no_secrets():
+    openapi = (
+        "paths:\n  /api/v1/add/mailbox:\n    post:\n      requestBody:\n        content:\n"
+        "          application/json:\n            schema:\n              example:\n"
+        "                password: Xk9vT2mQ8rLw\n"
+    )
+    assert secrets_of("openapi.yaml", openapi) == []
+    php = "<?php\n$map = array(\n  'refresh_token' => 'OAuth2\\Storage\\RefreshTokenInterface',\n  \"client_secret\" => \"VARCHAR(80)\",\n);\n"
+    assert secrets_of("Server.php", php) == []
+    assert secrets_of("dovecot.conf", "auth_verbose_passwords = sha1:6\n") == []
+    assert len(secrets_of("dovecot.conf", "mail_crypt_private_password = Xk9vT2mQ8rLw\n")) == 1
+
+
+def test_dovecot_blocks_are_nested_sections_and_repeated_blocks_no_duplicates():
+    from kb.ingest.parsers.base import Limits, parse_text
+
+    text = (
+        "auth_mechanisms = plain login\nservice imap-login {\n  inet_listener imap {\n    port = 143\n  }\n}\n"
+        "passdb {\n  driver = passwd-file\n}\npassdb {\n  driver = lua\n}\n"
+    )
+    parsed = parse_text("ini", text, PurePosixPath("dovecot.conf"), Limits())
+    assert parsed.problems == []
+    assert [(r.key_path, r.value, r.line) for r in parsed.records] == [
+        ("auth_mechanisms", "plain login", 1),
+        ('service["imap-login"].inet_listener["imap"].port', "143", 4),
+        ("passdb.driver", "passwd-file", 8),
+        ("passdb[1].driver", "lua", 11),
+    ]
+
+
+def test_a_package_managers_vendor_folder_is_not_walked(tmp_path):
+    from kb.ingest.walk import walk_tree
+    from tests.conftest import write_tree
+
+    root = write_tree(
+        tmp_path / "t",
+        {
+            "web/inc/lib/vendor/autoload.php": "<?php\n",
+            "web/inc/lib/vendor/acme/oauth/config.json": '{"client_secret": "TestSecret2"}\n',
+            "web/config.json": '{"a": 1}\n',
+            "vendor/own-config.yaml": "a: 1\n",  # a folder named vendor that no package manager filled
+        },
+    )
+    walked = sorted(e.rel for e in walk_tree(root).entries)
+    assert walked == ["vendor/own-config.yaml", "web/config.json"]
+
+
+def test_addresses_quoted_tool_names_certificates_and_file_includes_are_no_secrets():
+    assert secrets_of("expand6.sh", 'empty_addr="0000:0000:0000:0000:0000:0000:0000:0000"\n') == []
+    assert secrets_of("generate_config.sh", "IPV6_NETWORK=fd4d:6169:6c63:6f77::/64\n") == []
+    find = "SEL=$(find \"$DIR\" -maxdepth 1 \\( -name '*.gz' -o -name 'mysql' \\) -printf '%f\\n')\n"
+    assert secrets_of("backup.sh", find) == []
+    assert len(secrets_of("backup.sh", "mysql -u root -pRootPw7x mailcow < dump.sql\n")) == 1
+    # the base64 of a certificate bundle can look like a token (EAAA...): a certificate is public
+    cert = "-----BEGIN CERTIFICATE-----\nMIIG7DCCBNSgAwIBAgITMwAAAvDzBPe74D5/EAAAAAAC8DANBgkqhkiG9w0BAQsF\n-----END CERTIFICATE-----\n"
+    assert secrets_of("rootCertificates/bundle.pem", cert) == []
+    assert secrets_of("dovecot.conf", "mail_crypt_global_private_key = </mail_crypt/ecprivkey.pem\n") == []
+    assert (
+        secrets_of("docker-compose.yml", "services:\n  a:\n    environment:\n      - API_KEY=${API_KEY:-invalid}\n")
+        == []
+    )
+    assert secrets_of("swagger-ui.js", 'fetch(u,{credentials:"same-origin",grant_type:"client_credentials"})\n') == []
+    twig = "var confirm_password = document.getElementsByName('confirm_password')[1].value;\n"
+    assert scan_code("templates/base.twig", twig) == []  # a web template is program source
+
+
+def test_a_conf_key_repeated_on_consecutive_lines_is_a_list_but_in_setup_cfg_a_duplicate():
+    from kb.ingest.parsers.base import Limits, parse_text
+
+    unbound = "server:\naccess-control: 10.0.0.0/8 allow\naccess-control: fc00::/7 allow\n"
+    parsed = parse_text("ini", unbound, PurePosixPath("unbound.conf"), Limits())
+    assert parsed.problems == []
+    assert [(r.key_path, r.value) for r in parsed.records][-2:] == [
+        ("access-control", "10.0.0.0/8 allow"),
+        ("access-control[1]", "fc00::/7 allow"),
+    ]
+    cfg = "[tool:pytest]\naddopts = -ra\naddopts = -q\n"
+    parsed = parse_text("ini", cfg, PurePosixPath("setup.cfg"), Limits())
+    assert [p.rule for p in parsed.problems] == ["duplicate-key"]
