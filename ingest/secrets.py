@@ -543,6 +543,7 @@ _ENUM_WORDS = {
     "read-all",
     "value",
     "invalid",
+    "text",
 }
 _PLACEHOLDER_RE = re.compile(
     r"""^(?:
@@ -806,6 +807,7 @@ def _typed_in_order(v: str) -> bool:
     return steps * 4 >= (len(low) - 1) * 3
 
 
+_CAMEL_NAME = re.compile(r"[a-z]+(?:[A-Z][a-z0-9]+)+")
 _URL = re.compile(r"^https?://(?P<host>[A-Za-z0-9.-]+)(?::\d{1,5})?(?P<rest>[/?#]\S*)?$")
 _URL_PART = re.compile(r"[/?#&=._~+-]+")
 
@@ -1341,7 +1343,7 @@ def redact(
         _text_assignments(text, red, keyed_lines if structured else set(), prose, literals_only=code)
     # 4. credentials given by their context: URL query parameters, command-line flags, netrc,
     # .pgpass, XML tags, Markdown tables
-    _context_secrets(text, red, keyed_lines if structured else set(), prose, hints)
+    _context_secrets(text, red, keyed_lines if structured else set(), prose, hints, code=code)
 
     if not red.secrets:
         return parsed
@@ -1592,8 +1594,15 @@ def _text_assignments(
         key = m.group("key")
         if not secret_key(key):
             continue
-        if literals_only and m.group("value")[0] not in "\"'":
-            continue  # source code: password = pf.read() is an expression, not a credential
+        if literals_only:
+            raw = m.group("value")
+            if raw[0] not in "\"'" or len(raw) < 2 or raw[-1] != raw[0]:
+                continue  # source code: password = pf.read() is an expression, not a credential
+            q = text[m.start("key") - 1] if m.start("key") else ""
+            if q and q in "\"'" and text[m.end("key") : m.end("key") + 1] != q:
+                continue  # "Password:" is a label's text, not a key: the quote closes after the colon
+            if _CAMEL_NAME.fullmatch(raw[1:-1]):
+                continue  # allPass: "overEvery" maps a name to a name
         if text[max(0, m.start() - 2) : m.start()].endswith(("${", "{", "$")):
             continue  # the NAME inside ${NAME:-default}: a reference, not an assignment
         line = red.line_of(m.start("value"))
@@ -1680,7 +1689,9 @@ def _markdown_prose_lines(text: str) -> set[int]:
     return out
 
 
-def _context_secrets(text: str, red: _Redaction, skip_lines: set[int], prose: set[int], hints: bool) -> None:
+def _context_secrets(
+    text: str, red: _Redaction, skip_lines: set[int], prose: set[int], hints: bool, *, code: bool = False
+) -> None:
     """Credentials that no key names but their place does: a URL's ``?token=``, a command-line
     ``--requirepass``/``-pX``/``-u user:pw``, a netrc ``password``, a ``.pgpass`` line, an XML
     ``<password>`` and a Markdown table's password cell."""
@@ -1710,6 +1721,8 @@ def _context_secrets(text: str, red: _Redaction, skip_lines: set[int], prose: se
 
     if hints and "=" in text:
         for m in _PARAM.finditer(text):
+            if code and text[m.start() - 1] == ";":
+                continue  # a statement (;r.token=o()), not a connection string's parameter
             if secret_key(m.group("key")):
                 take(m.group("value"), m.start("value"), m.group("key"))
     if hints and "-" in text:

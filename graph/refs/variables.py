@@ -4,6 +4,7 @@ what compose passes to containers, and ``known_env``."""
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 from collections import defaultdict
@@ -223,7 +224,32 @@ def check_variables(
             defs = defs_by_file.get(f, {})
             if name in defs and (f != path or defs[name] < line):
                 return f"{f}#{name}", ""
+        linked = dangling_env(path)
+        if linked:  # mailcow: .env -> mailcow.conf, written by generate_config.sh
+            return None, f"{linked} is a link to a file that is not in the tree (generated at setup?): not checked"
         return None, "undefined"
+
+    dangling_cache: dict[str, str | None] = {}
+
+    def dangling_env(path: str) -> str | None:
+        """The ``.env`` in scope that is a symlink to a file not in the tree, if any: its
+        variables cannot be known, so none is reported undefined (the walk reports the link)."""
+        d = posixpath.dirname(path)
+        if corpus.root is None:
+            return None
+        if d not in dangling_cache:
+            found = None
+            probe = d
+            while True:
+                env = posixpath.join(probe, ".env")
+                if env not in corpus.formats and os.path.islink(os.path.join(corpus.root, env)):
+                    found = env
+                    break
+                if not probe:
+                    break
+                probe = posixpath.dirname(probe)
+            dangling_cache[d] = found
+        return dangling_cache[d]
 
     # Grafana dashboard exports: their ${DS_...} are the dashboard's import inputs (``__inputs``),
     # filled in by Grafana when the dashboard is imported, not environment variables

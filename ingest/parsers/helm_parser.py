@@ -44,15 +44,15 @@ def parse_helm_template(text: str, limits: Limits, fmt: str = "helm-template") -
     records: list[Record] = []
     if ".Values" in text:
         # only inside actions: ".Values.x" in NOTES.txt prose or in a {{/* usage comment */}} is text
-        line, seen = 1, 0
+        at_line, seen = 1, 0
         for a in _ACTION.finditer(text):
             if a.group("comment") is not None or ".Values" not in a.group("body"):
                 continue
             for m in _VALUES_REF.finditer(a.group("body")):
                 at = a.start("body") + m.start()
-                line += text.count("\n", seen, at)
+                at_line += text.count("\n", seen, at)
                 seen = at
-                records.append(Record(f"values_refs[{len(records)}]", m.group(1)[1:], line))
+                records.append(Record(f"values_refs[{len(records)}]", m.group(1)[1:], at_line))
             if len(records) > limits.max_records:
                 raise TooManyRecordsError(f"more than {limits.max_records} values")
     defines = {n for n, line in enumerate(lines, 1) if "define" in line and _DEFINE.search(line)}

@@ -115,3 +115,25 @@ def test_a_conf_key_repeated_on_consecutive_lines_is_a_list_but_in_setup_cfg_a_d
     cfg = "[tool:pytest]\naddopts = -ra\naddopts = -q\n"
     parsed = parse_text("ini", cfg, PurePosixPath("setup.cfg"), Limits())
     assert [p.rule for p in parsed.problems] == ["duplicate-key"]
+
+
+def test_variables_of_a_stack_whose_env_links_to_a_generated_file_are_not_undefined(tmp_path):
+    """mailcow: ``.env -> mailcow.conf``, written by ``generate_config.sh`` at setup. The walk reports
+    the dangling link once; the stack's variables are not each reported undefined."""
+    import os
+
+    from kb import KnowledgeBase
+    from tests.conftest import write_tree
+
+    root = write_tree(
+        tmp_path / "stack",
+        {
+            "docker-compose.yml": "services:\n  db:\n    image: mariadb\n    environment:\n      - MYSQL_DATABASE=${DBNAME}\n"
+        },
+    )
+    os.symlink("mailcow.conf", root / ".env")
+    kb = KnowledgeBase.build(root, db=tmp_path / "kb", embed=False, workers=1)
+    kb.validate(as_frame=False)
+    rules = sorted(kb.findings()["rule"])
+    kb.close()
+    assert rules == ["symlink"]
