@@ -444,18 +444,9 @@ def orphans(ex: ReferenceExtractor, refs: list[Reference], used_schemas: set[str
                 "reference it from the files it describes, or delete it.",
             )
         )
-    # the rule is compose's (env_file): an env file with no compose file in its folder or above is
-    # read some other way (kubectl --from-env-file, systemd EnvironmentFile, a script's source)
-    compose_dirs = {posixpath.dirname(c) for c in ex.compose_files}
-
-    def near_compose(path: str) -> bool:
-        d = posixpath.dirname(path)
-        while True:
-            if d in compose_dirs:
-                return True
-            if not d:
-                return False
-            d = posixpath.dirname(d)
+    # the rule is compose's (env_file): in a tree with no compose file at all (Kubernetes manifests)
+    # an env file is read some other way (kubectl --from-env-file, systemd EnvironmentFile)
+    uses_compose = bool(ex.compose_files)
 
     for p, fmt in sorted(corpus.formats.items()):
         name = posixpath.basename(p)
@@ -464,7 +455,7 @@ def orphans(ex: ReferenceExtractor, refs: list[Reference], used_schemas: set[str
             and not name.startswith(".env")
             and p not in referenced
             and not _env_template(name)
-            and near_compose(p)
+            and uses_compose
         ):
             out.append(
                 _orphan(

@@ -194,8 +194,8 @@ def test_repeated_environment_items_are_one_finding_that_names_the_item(tree, bu
 
 def test_template_placeholders_are_not_schema_violations_and_env_files_without_compose_are_no_orphans(tree, build_kb):
     """kubernetes/examples: ``replicas: {{replicas}}`` in an unrendered template and ``lun: <ADD
-    LUN ID Here>`` are left for someone to fill, not violations; an env file in a tree without a
-    compose file is read some other way (kubectl --from-env-file), so it is no orphan."""
+    LUN ID Here>`` are left for someone to fill, not violations; in a tree with no compose file an
+    env file is read some other way (kubectl --from-env-file), so it is no orphan."""
     found, _ = _refs(
         tree,
         build_kb,
@@ -207,24 +207,19 @@ def test_template_placeholders_are_not_schema_violations_and_env_files_without_c
             "    image: nginx\n  volumes:\n  - name: v\n    fc:\n      targetWWNs: ['500a0982991b8dc5']\n"
             "      lun: <ADD LUN ID Here>\n",
             "newrelic/nrconfig.env": "NRSYSMOND_loglevel=debug\n",
-            "stack/compose.yaml": "services:\n  s:\n    image: x\n",
-            "stack/extra.env": "A=1\n",
         },
     )
-    assert [(f.rule, f.path) for f in found] == [("orphan", "stack/extra.env")]
+    assert found == []
 
 
-def test_a_key_the_2022_snapshot_does_not_know_is_no_finding_but_a_wrong_type_is(tree, build_kb):
-    """Haxxnet/Compose-Examples: FUNDING.yml's ``buy_me_a_coffee`` (added since the 2022 SchemaStore
-    snapshot) is more likely new than wrong; a value of the wrong type is still a warning."""
+def test_in_a_tree_with_compose_an_env_file_nothing_loads_is_an_orphan(tree, build_kb):
     found, _ = _refs(
         tree,
         build_kb,
         {
-            ".github/FUNDING.yml": "github: [someone]\nbuy_me_a_coffee: someone\n",
-            "other/.github/FUNDING.yml": "github: [someone]\nko_fi: [1, 2]\n",
+            "stack/compose.yaml": "services:\n  s:\n    image: x\n",
+            "stack/extra.env": "A=1\n",
+            "legacy/billing.env": "B=2\n",
         },
     )
-    assert [(f.rule, f.severity, f.path) for f in found] == [
-        ("schema-violation", "warning", "other/.github/FUNDING.yml")
-    ]
+    assert sorted((f.rule, f.path) for f in found) == [("orphan", "legacy/billing.env"), ("orphan", "stack/extra.env")]
