@@ -241,6 +241,13 @@ _PEM_WINDOW = 65536
 _BASE64_CHAR = re.compile(r"[A-Za-z0-9+/]")
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{16}")
 
+
+def _mixed(body: str) -> bool:
+    """Base64 of key material mixes upper case, lower case and digits; ``privatekeyprivatekey...``
+    in an example is a word repeated."""
+    return any(c.isupper() for c in body) and any(c.islower() for c in body) and any(c.isdigit() for c in body)
+
+
 # scheme://user:password@host — the password part only: the user may be empty (redis://:pw@host),
 # the password may hold "/" or "@" (the host follows the last "@" that a host name follows)
 _URL_USER = re.compile(r"(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]{0,30}://[^\s:/@'\"?#`<>]{0,256}:")
@@ -365,7 +372,7 @@ def _private_keys(text: str) -> list[tuple[str, str, int, int]]:
         need = 16 if end_found else 32  # not a "BEGIN ... KEY" in prose, nor "..." in an example
         body = body if cut < 0 else body[:cut]
         # and some base64 in one piece: <PRIVATE-KEY-DATA-COMES-HERE> is an instruction, not a key
-        if _BASE64_CHAR.subn("", body)[1] >= need and _BASE64_RUN.search(body):
+        if _BASE64_CHAR.subn("", body)[1] >= need and _BASE64_RUN.search(body) and _mixed(body):
             out.append(("a private key block", text[m.start() : stop], m.start(), stop))
         pos = max(stop, m.end())
 
@@ -562,6 +569,7 @@ _PLACEHOLDER_RE = re.compile(
       | (?-i:[A-Z]{2,6}(?:[A-Z][a-z]+)*(?:Password|Secret|Token|Key))  # SMTPPassword, DBPassword (names)
       | [^A-Za-z0-9]*(?:(?:please|pls)[-_ ]?)?change[-_ ]?(?:me|this)(?:[-_ ].*|(?-i:[A-Z]).*|[^A-Za-z0-9]*)  # change-me-to-something-secure, PleaseChangeMeToSecureValue, !changeme!, pls-changeme-to-strong-pw (not changeme123)
       | [A-Za-z0-9]{0,12}[-_]?(?:\.\.\.|…)  # ghp_..., sk-…: an example cut short
+      | (?-i:[A-Za-z0-9_-]{0,12}(?:x{4,}|X{4,})[A-Za-z0-9_-]{0,8})  # AKIXXXXXX, sk-xxxxxxxx: an example masked
       | .*%[A-Za-z_][\w.]*%.*            # %kernel.project_dir%/config/jwt/private.pem: a parameter inside
       | (?:[\w.@-]+/)+[\w@-]+\.(?:pem|key|crt|cert|cer|p12|pfx|jks|keystore|json|ya?ml|txt|asc|gpg|der|pub)  # config/jwt/private.pem: a file's path
       | (?-i:[a-z][a-z0-9]*(?:_[a-z0-9]+)*_(?:password|passwd|pass|pw|secret|token|key))  # access_token_secret, chrome_token, super_strong_password: a description
@@ -1594,13 +1602,15 @@ def _text_assignments(
         key = m.group("key")
         if not secret_key(key):
             continue
+        q = text[m.start("key") - 1] if m.start("key") else ""
+        if q and q in "\"'" and text[m.end("key") : m.end("key") + 1] != q:
+            continue  # "Password:" in a label, echo "Pass: no-op": text in a string, not a key
+        if q == "^":
+            continue  # s/^system.secret-key:.*$/.../: a pattern, not an assignment
         if literals_only:
             raw = m.group("value")
             if raw[0] not in "\"'" or len(raw) < 2 or raw[-1] != raw[0]:
                 continue  # source code: password = pf.read() is an expression, not a credential
-            q = text[m.start("key") - 1] if m.start("key") else ""
-            if q and q in "\"'" and text[m.end("key") : m.end("key") + 1] != q:
-                continue  # "Password:" is a label's text, not a key: the quote closes after the colon
             if _CAMEL_NAME.fullmatch(raw[1:-1]):
                 continue  # allPass: "overEvery" maps a name to a name
         if text[max(0, m.start() - 2) : m.start()].endswith(("${", "{", "$")):

@@ -135,6 +135,12 @@ def _load_builtins() -> None:
         import kb.ingest.parsers  # noqa: F401  (registers the built-ins)
 
 
+# .env.patch, .env.sh, .env.md: a file about an env file, not one (.env.production, .env.example are)
+_NOT_ENV_SUFFIXES = frozenset(
+    (".patch", ".diff", ".orig", ".rej", ".bak", ".swp", ".sh", ".bash", ".ps1", ".py", ".js", ".ts", ".md")
+)
+
+
 def format_for(path: PurePosixPath, *, in_helm_templates: bool = False) -> str:
     """Pick a format name for a path.
 
@@ -152,7 +158,7 @@ def format_for(path: PurePosixPath, *, in_helm_templates: bool = False) -> str:
     for parser in _REGISTRY.values():
         if name in parser.filenames:
             return parser.name
-    if name.startswith(".env") or name.endswith(".env"):
+    if (name.startswith(".env") and suffix not in _NOT_ENV_SUFFIXES) or name.endswith(".env"):
         return "dotenv" if "dotenv" in _REGISTRY else "text"
     if name.startswith("dockerfile") or name.endswith(".dockerfile"):
         return "dockerfile" if "dockerfile" in _REGISTRY else "text"

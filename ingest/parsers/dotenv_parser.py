@@ -44,6 +44,7 @@ def parse_dotenv(text: str, limits: Limits, fmt: str = "dotenv") -> ParsedFile:
     problems = flat.problems
     data = flat.data
     entries: list[tuple[str, int, int]] = []
+    bad_lines: list[int] = []
     size = len(text)
     pos = 0
     line = 1
@@ -59,7 +60,7 @@ def parse_dotenv(text: str, limits: Limits, fmt: str = "dotenv") -> ParsedFile:
         m = _KEY.match(raw)
         rest = raw[m.end() :] if m else ""
         if m is None or (not m.group(2) and rest.strip() and not rest.lstrip().startswith("#")):
-            problems.append(parse_error("dotenv", "expected KEY=value", line))
+            bad_lines.append(line)  # one finding for the file, naming the first and counting the rest
             pos, line = eol + 1, line + 1
             continue
         key = m.group(1)
@@ -93,6 +94,11 @@ def parse_dotenv(text: str, limits: Limits, fmt: str = "dotenv") -> ParsedFile:
         flat.add(key, value, start_line)
         entries.append((key, start_line, line))
         pos, line = eol + 1, line + 1
+    if bad_lines:
+        more = f" (and {len(bad_lines) - 1} more lines)" if len(bad_lines) > 1 else ""
+        bad = parse_error("dotenv", "expected KEY=value", bad_lines[0])
+        bad.message += more
+        problems.append(bad)
     sections = line_group_sections(split_lines(text), entries)
     return ParsedFile(
         format=fmt, records=flat.records, sections=sections, problems=problems, documents=[data] if data else []

@@ -137,3 +137,26 @@ def test_variables_of_a_stack_whose_env_links_to_a_generated_file_are_not_undefi
     rules = sorted(kb.findings()["rule"])
     kb.close()
     assert rules == ["symlink"]
+
+
+def test_getsentry_self_hosted_shapes():
+    """getsentry/self-hosted (held out, then checked): a patch to an env file is no env file, and a
+    file's bad lines are one finding; ``echo "Pass: ..."`` and a sed pattern are no assignments;
+    a key block of ``privatekeyprivatekey...`` is an example."""
+    from kb.ingest.parsers.base import Limits, format_for, parse_text
+
+    assert format_for(PurePosixPath("patches/external-kafka/.env.patch")) == "text"
+    assert format_for(PurePosixPath(".env.production")) == "dotenv"
+    bad = parse_text("dotenv", "A=1\n+# added\n+B=2 x\nnot a line\n", PurePosixPath(".env"), Limits())
+    assert [(p.rule, p.line, p.message) for p in bad.problems] == [
+        ("parse-error", 2, "invalid dotenv: expected KEY=value at line 2 (and 2 more lines)")
+    ]
+    assert secrets_of("test.sh", 'echo "Pass: no-op when SETUP_CUSTOM_CA_CERTIFICATE is unset"\n') == []
+    sed = "sed -i -e 's/^system.secret-key:.*$/system.secret-key: '\"'$SECRET_KEY'\"'/' $CONF\n"
+    assert secrets_of("generate-secret-key.sh", sed) == []
+    example = (
+        "# github-app.private-key: |\n#   -----BEGIN RSA PRIVATE KEY-----\n"
+        + "#   privatekeyprivatekeyprivatekey\n" * 3
+    )
+    assert secrets_of("config.example.yml", example + "#   -----END RSA PRIVATE KEY-----\n") == []
+    assert len(secrets_of("run.sh", "DB_PASSWORD=Xk9vT2mQ8rLw ./run\n")) == 1

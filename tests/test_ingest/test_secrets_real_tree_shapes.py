@@ -30,6 +30,7 @@ NOT_SECRETS = [
     "My-Secure-Password5",
     "1234567890abcdefghifjkl",  # typed in order (authelia's reference config)
     "mysmtppassword",  # "my SMTP password"
+    "AKIXXXXXX",  # masked
 ]
 SECRETS = [
     "changeme123",
