@@ -372,7 +372,11 @@ def parse_records(rel: str, fmt: str, data: bytes, limits: Limits) -> tuple[list
         return [], True
     parsed = parse_text(fmt, text, PurePosixPath(rel), limits)
     parsed = redact(
-        parsed, text, structured=fmt in STRUCTURED_FORMATS, code=is_source_code(rel), messages=is_message_catalogue(rel)
+        parsed,
+        text,
+        structured=fmt in STRUCTURED_FORMATS,
+        code=is_source_code(rel, text[:256]),
+        messages=is_message_catalogue(rel),
     )
     out: list[KeyRecord] = []
     for r in parsed.records:

@@ -244,7 +244,11 @@ def _process_file(entry: WalkEntry, old_sha: str | None, run_id: int, folder_abo
 
     parsed = parse_text(fmt, text, PurePosixPath(rel), _LIMITS)
     parsed = redact(
-        parsed, text, structured=fmt in STRUCTURED_FORMATS, code=is_source_code(rel), messages=is_message_catalogue(rel)
+        parsed,
+        text,
+        structured=fmt in STRUCTURED_FORMATS,
+        code=is_source_code(rel, text[:256]),
+        messages=is_message_catalogue(rel),
     )
     problems.extend(parsed.problems)
     status = "error" if any(p.rule == "parse-error" for p in parsed.problems) else "ok"

@@ -1261,9 +1261,20 @@ SOURCE_CODE_SUFFIXES = frozenset(
 )
 
 
-def is_source_code(path: str | PurePosixPath | None) -> bool:
-    """Whether ``path`` names a program's source file (by its suffix)."""
-    return path is not None and PurePosixPath(str(path)).suffix.lower() in SOURCE_CODE_SUFFIXES
+def is_source_code(path: str | PurePosixPath | None, text: str = "") -> bool:
+    """Whether ``path`` names a program's source file (by its suffix), or ``text`` starts with a
+    ``#!`` line naming a language's interpreter (``imapsync``: ``#!/usr/bin/perl``). Shell scripts
+    are not: their unquoted ``PASS=x`` is a literal."""
+    if path is not None and PurePosixPath(str(path)).suffix.lower() in SOURCE_CODE_SUFFIXES:
+        return True
+    if text.startswith("#!"):
+        first = text[2 : text.find("\n") if "\n" in text else 200].split()
+        words = [PurePosixPath(w).name for w in first[:2]]  # #!/usr/bin/perl, #!/usr/bin/env python3
+        return any(w.rstrip("0123456789.") in _INTERPRETERS for w in words)
+    return False
+
+
+_INTERPRETERS = frozenset({"perl", "python", "node", "ruby", "php", "lua", "deno", "bun", "Rscript", "julia"})
 
 
 def _words(text: str) -> frozenset[str]:

@@ -160,3 +160,14 @@ def test_getsentry_self_hosted_shapes():
     )
     assert secrets_of("config.example.yml", example + "#   -----END RSA PRIVATE KEY-----\n") == []
     assert len(secrets_of("run.sh", "DB_PASSWORD=Xk9vT2mQ8rLw ./run\n")) == 1
+
+
+def test_a_script_named_by_its_shebang_is_program_source():
+    """mailcow's extension-less ``imapsync`` is Perl: its strings are not assignments. A shell
+    script is not program source in this sense: ``PASS=x`` there is a literal."""
+    from kb.ingest.secrets import is_source_code
+
+    perl = "#!/usr/bin/perl\nmy $x = ( 'login_imap: user1 good oauthaccesstoken => Mail::IMAPClient' );\n"
+    assert is_source_code("data/Dockerfiles/dovecot/imapsync", perl)
+    assert scan_code("data/Dockerfiles/dovecot/imapsync", perl) == []
+    assert is_source_code("run", "#!/usr/bin/env python3\n") and not is_source_code("run", "#!/bin/sh\n")

@@ -96,7 +96,7 @@ def scan_code(name: str, text: str) -> list:
 
     fmt = format_for(PurePosixPath(name))
     parsed = redact(
-        parse_text(fmt, text, PurePosixPath(name), Limits()), text, structured=False, code=is_source_code(name)
+        parse_text(fmt, text, PurePosixPath(name), Limits()), text, structured=False, code=is_source_code(name, text)
     )
     return [p for p in parsed.problems if p.rule == "plaintext-secret"]
 
