@@ -38,7 +38,7 @@ from typing import Any
 from kb.catalogue import Catalogue
 from kb.git import Commit, GitRepo
 from kb.ingest.parsers.base import Limits, format_for, parse_text, strip_bom
-from kb.ingest.secrets import is_message_catalogue, is_source_code, redact
+from kb.ingest.secrets import redact_file
 from kb.ingest.walk import SKIP_DIRS
 from kb.settings import Settings
 
@@ -358,7 +358,7 @@ def parse_records(rel: str, fmt: str, data: bytes, limits: Limits) -> tuple[list
     """A file's records (redacted) from its bytes, as :func:`kb.ingest.pipeline.process_file` would
     catalogue them, and whether it parsed (a file that does not keeps the records its parser got
     before the error, as the catalogue does; a binary file has none)."""
-    from kb.ingest.pipeline import STRUCTURED_FORMATS, value_text
+    from kb.ingest.pipeline import value_text
 
     head = data[:8192]
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -371,13 +371,7 @@ def parse_records(rel: str, fmt: str, data: bytes, limits: Limits) -> tuple[list
     if not text.strip():
         return [], True
     parsed = parse_text(fmt, text, PurePosixPath(rel), limits)
-    parsed = redact(
-        parsed,
-        text,
-        structured=fmt in STRUCTURED_FORMATS,
-        code=is_source_code(rel, text[:256]),
-        messages=is_message_catalogue(rel),
-    )
+    parsed = redact_file(parsed, text, rel, fmt)
     out: list[KeyRecord] = []
     for r in parsed.records:
         v, t = value_text(r.value)

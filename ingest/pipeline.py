@@ -32,7 +32,7 @@ from kb.ingest.changes import ChangeRecorder
 from kb.ingest.chunk import chunk_sections, own_about
 from kb.ingest.meaning import embeddable
 from kb.ingest.parsers.base import Limits, format_for, parse_text, strip_bom
-from kb.ingest.secrets import is_message_catalogue, is_source_code, redact
+from kb.ingest.secrets import redact_file
 from kb.ingest.walk import WalkEntry, walk_tree
 from kb.settings import Settings
 from kb.types import Problem, RunSummary
@@ -243,13 +243,7 @@ def _process_file(entry: WalkEntry, old_sha: str | None, run_id: int, folder_abo
         return result("ok", sha)
 
     parsed = parse_text(fmt, text, PurePosixPath(rel), _LIMITS)
-    parsed = redact(
-        parsed,
-        text,
-        structured=fmt in STRUCTURED_FORMATS,
-        code=is_source_code(rel, text[:256]),
-        messages=is_message_catalogue(rel),
-    )
+    parsed = redact_file(parsed, text, rel, fmt)
     problems.extend(parsed.problems)
     status = "error" if any(p.rule == "parse-error" for p in parsed.problems) else "ok"
 

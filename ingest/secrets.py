@@ -55,6 +55,7 @@ from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Any
 
+from kb.formats import formats_with
 from kb.keypaths import key_segments
 from kb.types import ParsedFile, Problem
 
@@ -1316,6 +1317,22 @@ def is_message_catalogue(path: str | PurePosixPath | None) -> bool:
 
 
 _AMBIGUOUS_CODES = _words("am be ca hr id is it kk km ml ms mt my ne no si sr ta te")
+
+
+_STRUCTURED = formats_with(lambda t: t.structured)
+
+
+def redact_file(parsed: ParsedFile, text: str, path: str, fmt: str) -> ParsedFile:
+    """:func:`redact` a parsed file with what its format, path and first line say: structured
+    records, program source (:func:`is_source_code`), a UI message catalogue
+    (:func:`is_message_catalogue`). Ingest and the change log both read files through this."""
+    return redact(
+        parsed,
+        text,
+        structured=fmt in _STRUCTURED,
+        code=is_source_code(path, text[:256]),
+        messages=is_message_catalogue(path),
+    )
 
 
 def redact(

@@ -89,15 +89,15 @@ def test_a_comment_linking_to_where_a_token_is_made_is_not_a_secret():
 
 
 def scan_code(name: str, text: str) -> list:
+    """The findings ingest makes of a file (:func:`kb.ingest.secrets.redact_file`: its format, path
+    and ``#!`` line decide how it is read)."""
     from pathlib import PurePosixPath
 
     from kb.ingest.parsers.base import Limits, format_for, parse_text
-    from kb.ingest.secrets import is_source_code, redact
+    from kb.ingest.secrets import redact_file
 
     fmt = format_for(PurePosixPath(name))
-    parsed = redact(
-        parse_text(fmt, text, PurePosixPath(name), Limits()), text, structured=False, code=is_source_code(name, text)
-    )
+    parsed = redact_file(parse_text(fmt, text, PurePosixPath(name), Limits()), text, name, fmt)
     return [p for p in parsed.problems if p.rule == "plaintext-secret"]
 
 
