@@ -835,26 +835,14 @@ def _plain_url(v: str) -> bool:
     return True
 
 
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 _CAMEL_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
 _CREDENTIAL_NOUNS = {"password", "passwd", "pass", "pw", "secret", "token", "key", "passphrase"}
 # how an instruction written as one identifier starts (My…, ChooseYour…), and words only an instruction has
-_DESCRIBING_FIRST = {
-    "choose",
-    "my",
-    "this",
-    "your",
-    "some",
-    "enter",
-    "insert",
-    "put",
-    "define",
-    "set",
-    "change",
-    "replace",
-    "please",
-    "use",
-    "generate",
-}
+_DESCRIBING_FIRST = _words("choose my this your some enter insert put define set change replace please use generate")
 _DESCRIBING_ANY = {"your", "here"}
 
 
@@ -1276,10 +1264,6 @@ def is_source_code(path: str | PurePosixPath | None, text: str = "") -> bool:
 
 
 _INTERPRETERS = frozenset({"perl", "python", "node", "ruby", "php", "lua", "deno", "bun", "Rscript", "julia"})
-
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
 
 
 # message catalogues: the values are what a UI says ("app_password": "Add app password"), never a

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import posixpath
 import re
 from collections import defaultdict
@@ -11,6 +10,7 @@ from collections.abc import Collection
 from urllib.parse import unquote, urljoin
 
 from kb.catalogue import Catalogue
+from kb.globs import glob_match, is_glob
 from kb.graph.refs.corpus import Corpus
 from kb.graph.refs.model import Reference, ReferenceSink, last_key
 from kb.graph.refs.paths import INCLUDE_KEYS, REF_SUFFIXES, in_data_subtree, looks_like_path, skipped_key_path
@@ -79,7 +79,7 @@ class _ValueExtractor:
                 # helm-unittest: a suite names its templates from the chart's templates/ folder (a
                 # glob names all it matches); its other values (asserts' paths) are no files
                 if _SUITE_TEMPLATE.fullmatch(kp):
-                    if any(c in value for c in "*?["):
+                    if is_glob(value):
                         self._glob_ref(path, doc, kp, value, line, templates)
                     else:
                         self._file_ref(path, doc, kp, value, line, near=posixpath.join(templates, "_"))
@@ -119,7 +119,7 @@ class _ValueExtractor:
 
     def _glob_ref(self, path: str, doc: int, kp: str, value: str, line: int, folder: str) -> None:
         pattern = posixpath.normpath(posixpath.join(folder, value.strip()))
-        hits = [p for p in self.corpus.formats if fnmatch.fnmatchcase(p, pattern)]
+        hits = [p for p in self.corpus.formats if glob_match(p, pattern)]
         if hits:
             self.out.add(path, doc, line, kp, "file", value, sorted(hits)[0], "ok")
         else:

@@ -4,7 +4,6 @@ what compose passes to containers, and ``known_env``."""
 
 from __future__ import annotations
 
-import os
 import posixpath
 import re
 from collections import defaultdict
@@ -229,27 +228,26 @@ def check_variables(
             return None, f"{linked} is a link to a file that is not in the tree (generated at setup?): not checked"
         return None, "undefined"
 
-    dangling_cache: dict[str, str | None] = {}
+    # .env files the walk could not follow (a link to a file not in the tree): found as findings
+    unfollowed = {
+        p
+        for (p,) in catalogue.query("SELECT path FROM findings WHERE rule = 'symlink'")
+        if posixpath.basename(p) == ".env"
+    }
 
     def dangling_env(path: str) -> str | None:
-        """The ``.env`` in scope that is a symlink to a file not in the tree, if any: its
-        variables cannot be known, so none is reported undefined (the walk reports the link)."""
-        d = posixpath.dirname(path)
-        if corpus.root is None:
+        """The ``.env`` in scope that is a link the walk could not follow, if any: its variables
+        cannot be known, so none is reported undefined (the walk's finding names the link)."""
+        if not unfollowed:
             return None
-        if d not in dangling_cache:
-            found = None
-            probe = d
-            while True:
-                env = posixpath.join(probe, ".env")
-                if env not in corpus.formats and os.path.islink(os.path.join(corpus.root, env)):
-                    found = env
-                    break
-                if not probe:
-                    break
-                probe = posixpath.dirname(probe)
-            dangling_cache[d] = found
-        return dangling_cache[d]
+        d = posixpath.dirname(path)
+        while True:
+            env = posixpath.join(d, ".env")
+            if env in unfollowed:
+                return env
+            if not d:
+                return None
+            d = posixpath.dirname(d)
 
     # Grafana dashboard exports: their ${DS_...} are the dashboard's import inputs (``__inputs``),
     # filled in by Grafana when the dashboard is imported, not environment variables

@@ -403,12 +403,10 @@ def _without_cascades(errors: list[ValidationError]) -> list[ValidationError]:
     it: a property whose subschema fails counts as unevaluated, so one bad ``environment`` made
     the compose schema also call ``image`` and ``volumes`` unexpected."""
     paths = [tuple(map(str, e.absolute_path)) for e in errors]
-    out = []
-    for e, p in zip(errors, paths, strict=True):
-        if e.validator == "unevaluatedProperties" and any(len(q) > len(p) and q[: len(p)] == p for q in paths):
-            continue
-        out.append(e)
-    return out
+    above = {q[:k] for q in paths for k in range(len(q))}  # every mapping some error lies below
+    return [
+        e for e, p in zip(errors, paths, strict=True) if not (e.validator == "unevaluatedProperties" and p in above)
+    ]
 
 
 def _repeated(items: list) -> Any:

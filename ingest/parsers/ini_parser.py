@@ -133,8 +133,9 @@ def parse_ini(text: str, limits: Limits, fmt: str = "ini", *, repeats: bool = Fa
             # section whose arguments are quoted after its name, as in the brace reading
             words = stripped[:-1].split()
             args = " ".join(words[1:]).replace("\\", "\\\\").replace('"', '\\"')
-            name = words[0] + (f'["{args}"]' if args else "")
-            path = key_join(section_path, words[0]) + (f'["{args}"]' if args else "")
+            quoted = f'["{args}"]' if args else ""
+            name = words[0] + quoted
+            path = key_join(section_path, words[0]) + quoted
             repeat = opened.get(path, 0)  # passdb { } twice: two blocks (a list), not duplicate keys
             opened[path] = repeat + 1
             if repeat:
@@ -163,12 +164,11 @@ def parse_ini(text: str, limits: Limits, fmt: str = "ini", *, repeats: bool = Fa
             many = section[key] if isinstance(section[key], list) else [section[key]]
             many.append(value)
             section[key] = many
-            current = Record(f"{kp}[{len(many) - 1}]", value, n)
-            records.append(current)
+            records.append(Record(f"{kp}[{len(many) - 1}]", value, n))
             live += 1
+            if live > limits.max_records:
+                raise TooManyRecordsError(f"more than {limits.max_records} values")
             seen[(section_path, key)] = n
-            current_indent, current_key, current_section = indent, key, section
-            last_line_of_current = n
             current = None  # a list item takes no continuation lines
             continue
         previous = (section_path, key)
