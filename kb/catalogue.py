@@ -35,12 +35,14 @@ import json
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
 
 from kb.errors import BadRequestError, NotIndexedError, ReadOnlyError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
 
 __all__ = ["Catalogue", "CATALOGUE_FILE", "SCHEMA_VERSION", "TABLE_COLUMNS"]
 
@@ -134,14 +136,23 @@ TABLE_COLUMNS: dict[str, list[tuple[str, str]]] = {
 # Per-file tables: a file's rows are replaced together with its ``files`` row.
 FILE_TABLES = ("records", "sections", "chunks", "documents")
 
-_ARROW_TYPES = {
-    "VARCHAR": pa.string(),
-    "BIGINT": pa.int64(),
-    "INTEGER": pa.int32(),
-    "DOUBLE": pa.float64(),
-    "BOOLEAN": pa.bool_(),
-    "TIMESTAMP": pa.timestamp("us"),
+_ARROW_TYPE_NAMES = {
+    "VARCHAR": "string",
+    "BIGINT": "int64",
+    "INTEGER": "int32",
+    "DOUBLE": "float64",
+    "BOOLEAN": "bool_",
+    "TIMESTAMP": "timestamp",
 }
+"""pyarrow is imported where rows are written, not by ``import kb``: a search from the shell reads
+through DuckDB alone, and pyarrow is ~70 MB of its memory (cold ``kb search`` 331 -> 2xx MB peak)."""
+
+
+def _arrow_type(typ: str) -> pa.DataType:
+    import pyarrow as pa
+
+    name = _ARROW_TYPE_NAMES[typ]
+    return pa.timestamp("us") if name == "timestamp" else getattr(pa, name)()
 
 
 def _ddl() -> list[str]:
@@ -175,9 +186,11 @@ def arrow_table(table: str, rows: Sequence[Sequence[Any]]) -> pa.Table:
 
 
 def _arrow_table(table: str, rows: Sequence[Sequence[Any]]) -> pa.Table:
+    import pyarrow as pa
+
     cols = TABLE_COLUMNS[table]
     columns: list[Sequence[Any]] = list(zip(*rows)) if rows else [[] for _ in cols]
-    arrays = [pa.array(list(col), type=_ARROW_TYPES[typ]) for col, (_, typ) in zip(columns, cols)]
+    arrays = [pa.array(list(col), type=_arrow_type(typ)) for col, (_, typ) in zip(columns, cols)]
     return pa.Table.from_arrays(arrays, names=[name for name, _ in cols])
 
 
@@ -569,6 +582,8 @@ class Catalogue:
             self.files_written = True
         with self.transaction() as con:
             if existing and paths:
+                import pyarrow as pa
+
                 con.register("_kb_paths", pa.table({"path": pa.array(paths, type=pa.string())}))
                 try:
                     for table in ("files",) + FILE_TABLES:

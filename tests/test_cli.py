@@ -109,3 +109,27 @@ def test_sql_cannot_touch_other_files_and_config_takes_db(kbdir, tmp_path):
     assert not (tmp_path / "x.csv").exists()
     run("sql", "SELECT * FROM read_csv('/etc/passwd')", "--db", str(kbdir), code=2)
     assert json.loads(run("config", "--db", str(kbdir), "--json"))["settings"]["db"] == str(kbdir)
+
+
+def test_a_search_from_the_shell_loads_no_dataframe_or_arrow_library(make_tree, tmp_path):
+    """A cold ``kb search`` reads through DuckDB alone: pyarrow (~70 MB of its memory), pandas and
+    torch are for writes, frames and builds."""
+    import os
+    import subprocess
+    import sys
+
+    from kb import KnowledgeBase
+
+    root = make_tree({"payments/prod.yaml": "fraud:\n  review_threshold: 0.85\n"})
+    db = tmp_path / "kb"
+    KnowledgeBase.build(root, db=db, model="hash", workers=1).close()
+    code = (
+        "import sys; from kb.cli import main\n"
+        f"sys.argv = ['kb', 'search', 'fraud review threshold', '--db', {str(db)!r}, '--json']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('LOADED', sorted({m.split('.')[0] for m in sys.modules} & {'pyarrow', 'pandas', 'torch'}))"
+    )
+    env = {**os.environ, "KB_MODEL": "hash"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120).stdout
+    assert "payments/prod.yaml" in out
+    assert "LOADED []" in out
