@@ -158,6 +158,17 @@ def quality(work: Path, dev_db: Path, model: str, device: str) -> dict:
         for mode in sq.MODES:
             for kind in (None, "paraphrase", "literal"):
                 out[f"{name}/{mode}/{kind or 'all'}"] = round(sq.mrr(rows, mode, sets=sets, kind=kind), 3)
+    # the 40 questions' halves (tuned on / not tuned on) and answers (hybrid): the first hit's
+    # lines, or one of the first five hits' lines, hold the line that answers
+    hybrid = [r for r in rows if r["set"] == "questions" and r["mode"] == "hybrid"]
+    for half in ("tune", "check"):
+        ms = [r for r in hybrid if r.get("half") == half]
+        out[f"40/hybrid/{half}"] = round(statistics.fmean(r["rr10"] for r in ms), 3) if ms else None
+    scored = [r for r in hybrid if r.get("answer1") is not None]
+    for key in ("answer1", "answer5"):
+        out[f"40/hybrid/{key}"] = round(statistics.fmean(float(r[key]) for r in scored), 3) if scored else None
+        ms = [r for r in scored if r.get("half") == "check"]
+        out[f"40/hybrid/check/{key}"] = round(statistics.fmean(float(r[key]) for r in ms), 3) if ms else None
     return out
 
 
@@ -202,13 +213,17 @@ def main() -> int:
     embed_s = (build["phases"].get("embed") or 0.0) + (build["phases"].get("chroma") or 0.0)
     from token_budget import pieces_seen
 
-    budget = pieces_seen(dev_db, args.model)
+    from kb.settings import Settings
+
+    budget = pieces_seen(dev_db, args.model, Settings.load().embed_window)
     fig: dict = {
         "corpus": str(args.corpus),
         "embedder": build["embedder"].get("choice"),
         "embedder_identity": build["embedder"].get("name"),
         "word_pieces_embedded": budget["pieces"],
         "word_pieces_per_text": round(budget["pieces"] / max(1, budget["texts"]), 1),
+        "model_window": budget.get("window"),
+        "windows_embedded": budget.get("windows"),
         "files": s["files_seen"],
         "chunks": build["chunks"],
         "distinct_texts": build["distinct_texts"],

@@ -73,12 +73,30 @@ def lengths(tok: Any, texts: list[str], *, special: bool = True) -> np.ndarray:
     return out
 
 
-def pieces_seen(kb_dir: Path, model: str = "all-MiniLM-L6-v2") -> dict[str, int]:
-    """Texts and word pieces the model sees for ``kb_dir`` (what ``bench/full_build.py`` prints)."""
-    tok, window = tokenizer(model)
+def pieces_seen(kb_dir: Path, model: str = "all-MiniLM-L6-v2", window: int = 0) -> dict[str, int]:
+    """Texts, model calls and word pieces the model sees for ``kb_dir`` (what ``bench/full_build.py``
+    prints): texts longer than the build's window (``window``, :attr:`Settings.embed_window`; 0:
+    the model's trained length) are read in windows (:class:`kb.embed.Windows`), each repeating
+    the context line."""
+    from kb.embed import _model_location, _windows_for, model_window
+
+    tok, _ = tokenizer(model)
+    location, name = _model_location(model)
+    width = model_window(Path(location), name, window)
+    windows = _windows_for(Path(location), width)
     _, texts = embeddable_texts(kb_dir)
     n = lengths(tok, texts)
-    return {"texts": len(texts), "pieces": int(np.minimum(n, window).sum()), "pieces_as_written": int(n.sum())}
+    parts: list[str] = []
+    for s in range(0, len(texts), 4096):
+        parts += windows.split(texts[s : s + 4096])[0] if windows else texts[s : s + 4096]
+    seen = np.minimum(lengths(tok, parts), width)
+    return {
+        "texts": len(texts),
+        "windows": len(parts),
+        "window": width,
+        "pieces": int(seen.sum()),
+        "pieces_as_written": int(n.sum()),
+    }
 
 
 def overlapped_lines(kb_dir: Path, text_of: dict[str, str]) -> dict[str, set[int]]:

@@ -7,6 +7,13 @@ embedded. The rules look at the chunk body (the lines after the context line):
 
 * files whose whole content is machine-written pins (``package-lock.json``, ``yarn.lock``,
   ``go.sum``, ``Cargo.lock``, ...): never embedded;
+* release histories (``CHANGELOG.md``, ``CHANGES``, ``HISTORY.md``, ``NEWS``, ``RELEASES.md``):
+  never embedded. They say what changed in which release, not how anything is configured, and
+  they are long: a fifth of the dev corpus's embeddable texts (20,466 of 93,004) were Helm charts'
+  changelogs ("[bitnami/kafka] Release 12.3.1"). Left out, the dev build embeds 22% fewer texts
+  and every hybrid MRR@10 and answer figure on both question sets is unchanged (one semantic
+  rank moved by a bf16 tie: 0.5970 against 0.5964). A version or key they name is still found by
+  keyword;
 * a body of at least :data:`MIN_CHARS` visible characters in which letters of word-like
   tokens (runs of letters between non-alphanumeric characters, three to forty long, in one case,
   capitalised or camelCase: ``port``, ``REGION``, ``maxConnections``) make up less than
@@ -22,7 +29,7 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
-__all__ = ["embeddable", "LOCK_FILES", "MIN_WORD_SHARE", "MIN_CHARS"]
+__all__ = ["embeddable", "is_release_history", "LOCK_FILES", "RELEASE_HISTORIES", "MIN_WORD_SHARE", "MIN_CHARS"]
 
 LOCK_FILES = frozenset(
     {
@@ -49,6 +56,9 @@ LOCK_FILES = frozenset(
         "conda-lock.yml",
     }
 )
+RELEASE_HISTORIES = frozenset({"changelog", "changes", "history", "news", "releases", "release-notes", "release_notes"})
+"""File stems (any case, any extension among :data:`_HISTORY_SUFFIXES`) of release histories."""
+_HISTORY_SUFFIXES = frozenset({"", ".md", ".markdown", ".txt", ".rst"})
 MIN_WORD_SHARE = 0.25
 MIN_CHARS = 80
 
@@ -74,9 +84,16 @@ def _word_letters(body: str) -> int:
     return n
 
 
+def is_release_history(path: str) -> bool:
+    """``CHANGELOG.md``, ``CHANGES.rst``, ``HISTORY``, ``NEWS.txt``, ``RELEASES.md``, ... (any case)."""
+    name = PurePosixPath(path.lower())
+    return name.stem in RELEASE_HISTORIES and name.suffix in _HISTORY_SUFFIXES
+
+
 def embeddable(path: str, text: str) -> bool:
     """Whether a chunk (``text`` including its context line) should be embedded."""
-    if PurePosixPath(path).name.lower() in LOCK_FILES:
+    name = PurePosixPath(path.lower())
+    if name.name in LOCK_FILES or is_release_history(path):
         return False
     body = text.split("\n", 1)[1] if "\n" in text else text
     visible = len("".join(body.split()))  # characters that are not whitespace (str.isspace)

@@ -93,6 +93,15 @@ class Settings(BaseModel):
     )
     device: str = Field(default="auto", description="Embedding device: auto (CUDA when present), cpu, cuda, mps.")
     embed_batch_size: int = Field(default=32, description="Texts per model batch.")
+    embed_window: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Word pieces per model call (``KB_EMBED_WINDOW``): 0 = the length the model was trained on "
+            "(128 for all-MiniLM-L6-v2), else its ``max_seq_length``. Longer texts are read in windows "
+            "of this size, each starting with the text's first line, their vectors averaged."
+        ),
+    )
     backend: str = Field(
         default="auto",
         description="Embedding backend: auto (the fastest this machine has: OpenVINO or ONNX Runtime on CPUs, torch on GPUs), openvino, onnx, torch.",

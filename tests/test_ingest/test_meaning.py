@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from kb.ingest.meaning import LOCK_FILES, embeddable
+from kb.ingest.meaning import LOCK_FILES, embeddable, is_release_history
 
 B64 = base64.b64encode(bytes(range(256)) * 3).decode()
 
@@ -66,3 +66,37 @@ def test_skipped_chunks_are_catalogued_and_keyword_searchable_but_not_embedded(m
         hits = kb.search("lockfileVersion", mode="keyword", as_frame=False)
         assert hits and hits[0].path == "app/package-lock.json"
         assert all(h.path == "app/config.yaml" for h in kb.search("payments", mode="semantic", as_frame=False))
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["charts/kafka/CHANGELOG.md", "CHANGES.rst", "lib/HISTORY.md", "NEWS", "docs/releases.md", "Release-Notes.md"],
+)
+def test_release_histories_are_never_embedded(path):
+    assert is_release_history(path)
+    assert not embeddable(path, f"{path} | markdown | 12.3.1\n## 12.3.1\n\n* Update the image to the latest version.")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["changelog.yaml", "config/history.json", "news/README.md", "charts/changes/values.yaml", "CHANGELOG.md.bak"],
+)
+def test_configuration_named_like_a_history_is_embedded(path):
+    assert not is_release_history(path)
+    assert embeddable(path, f"{path} | yaml | retention\nretention:\n  days: 30\n  keep drafts for review")
+
+
+def test_a_release_history_stays_keyword_searchable(make_tree, tmp_path):
+    from kb import KnowledgeBase
+
+    root = make_tree(
+        {
+            "charts/kafka/CHANGELOG.md": "# Changelog\n\n## 12.3.1\n\n* Raised heapOpts for the broker.\n",
+            "charts/kafka/values.yaml": "heapOpts: -Xmx1024m -Xms1024m\n",
+        }
+    )
+    with KnowledgeBase.build(root, db=tmp_path / "kb", model="hash", workers=1) as kb:
+        flags = dict(kb.sql("SELECT path, bool_and(embed) AS e FROM chunks GROUP BY path").itertuples(index=False))
+        assert flags == {"charts/kafka/CHANGELOG.md": False, "charts/kafka/values.yaml": True}
+        found = {h.path for h in kb.search("heapOpts", mode="keyword", as_frame=False)}
+        assert found == {"charts/kafka/CHANGELOG.md", "charts/kafka/values.yaml"}

@@ -26,7 +26,8 @@ def pick(flags, backend="auto", precision="auto", purpose="documents", device="c
 @pytest.mark.parametrize(
     "flags, libs, expected",
     [
-        (AMX, {}, ("torch", "bf16", False)),
+        (AMX, {}, ("openvino", "bf16", False)),
+        (AMX, {"openvino": False}, ("torch", "bf16", False)),
         (ZEN4, {}, ("openvino", "bf16", False)),
         (ZEN4, {"openvino": False}, ("torch", "bf16", False)),
         (ZEN4, {"openvino": False, "torch": False}, ("onnx", "fp32", True)),
@@ -36,10 +37,12 @@ def pick(flags, backend="auto", precision="auto", purpose="documents", device="c
         (OLD, {}, ("openvino", "fp32", False)),
         (OLD, {"openvino": False}, ("onnx", "fp32", True)),
         (OLD, {"onnx_ok": False}, ("torch", "fp32", False)),
-        (AMX, {"torch": False}, ("onnx", "fp32", True)),
+        (AMX, {"torch": False}, ("openvino", "bf16", False)),
+        (AMX, {"torch": False, "openvino": False}, ("onnx", "fp32", True)),
     ],
     ids=[
         "amx",
+        "amx-no-openvino",
         "zen4",
         "zen4-no-openvino",
         "zen4-no-openvino-no-torch",
@@ -50,6 +53,7 @@ def pick(flags, backend="auto", precision="auto", purpose="documents", device="c
         "old-no-openvino",
         "old-no-onnx",
         "amx-no-torch",
+        "amx-no-openvino-no-torch",
     ],
 )
 def test_auto_picks_the_measured_fastest_same_identity_path_for_each_cpu(flags, libs, expected):
@@ -152,3 +156,44 @@ def test_every_embedder_says_what_runs():
 
     emb = create_embedder(Settings(model="hash"))
     assert (emb.backend, emb.precision, emb.choice) == ("hash", "fp32", "hash (a test fake)")
+
+
+@pytest.mark.model
+def test_long_texts_are_read_in_windows_alike_on_every_backend(tmp_path, monkeypatch):
+    """The model reads at most ``embed_window`` word pieces per call (128 for all-MiniLM-L6-v2, the
+    length it was trained on); a longer text is read in windows that each start with its first
+    line, so words past the first window still count, and every backend gives the same vector."""
+    import kb.embed as embed
+
+    monkeypatch.setenv("KB_CACHE_DIR", str(tmp_path / "cache"))
+    context = "charts/payments/README.md | Persistence"
+    filler = " ".join(f"the chart mounts volume number {i} under the data folder." for i in range(8))
+    tail = "Payment retries: three attempts with exponential backoff of 250 milliseconds."
+    long = f"{context}\n{filler} {tail}"
+    short = "retry policy for the payment service"
+    assert embed.create_embedder(Settings(backend="onnx")).max_length == 128  # the trained length
+    assert embed.create_embedder(Settings(backend="onnx", embed_window=10_000)).max_length == 256  # the model's most
+
+    vectors = {}
+    for backend in ("torch", "onnx", "openvino"):
+        emb = embed.create_embedder(Settings(backend=backend, precision="fp32", embed_window=64))
+        assert emb.max_length == 64
+        parts, owner, _ = emb._windows.split([long, short])
+        assert owner.tolist().count(0) > 2 and owner.tolist().count(1) == 1  # the long text: several windows
+        assert all(p.startswith(context + "\n") for p in parts[:-1])  # each window keeps the context line
+        assert max(len(emb._windows._tok.encode(p).ids) for p in parts) <= 64
+        assert "exponential backoff of 250" in " ".join(parts)  # nothing past the window is dropped
+        sizes = [len(emb._windows._tok.encode(p).ids) for p in parts[:-1]]
+        assert max(sizes) - min(sizes) <= 2  # windows of equal size, no scrap at the end
+        vectors[backend] = emb.encode([long, short] * 3)  # the batched path
+        assert np.allclose(emb.encode([long, short]), vectors[backend][:2], atol=1e-3)  # one request: the same
+    ref = vectors["torch"]
+    for backend in ("onnx", "openvino"):
+        assert float((vectors[backend] * ref).sum(axis=1).min()) > 0.9999, backend
+
+    ref_short = embed.SentenceTransformerEmbedder(device="cpu", precision="fp32").encode([short])[0]
+    assert float(ref[1] @ ref_short) > 0.9999  # a text within the window embeds as before
+    onnx = embed.create_embedder(Settings(backend="onnx", precision="fp32", embed_window=64))
+    first = onnx.encode([onnx._windows.split([long])[0][0]])[0]  # what truncation at the window reads
+    question = onnx.encode(["how often are payments retried, with what backoff"])[0]
+    assert float(vectors["onnx"][0] @ question) > float(first @ question) + 0.05  # past the first window counts
