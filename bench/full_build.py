@@ -3,13 +3,14 @@
 For the dev corpus (``../shared/corpora/dev`` by default) it prints:
 
 * the embedding backend ``auto`` chose on this machine and why (``Embedder.choice``), and the word
-  pieces the model was fed (``bench/token_budget.py``: distinct embeddable texts, truncated at the
-  model's window);
+  pieces the model was fed (``bench/token_budget.py``: distinct embeddable texts, read in windows
+  of the build's ``embed_window``: ``model_window``, ``windows_embedded``);
 * wall time per phase of a fresh ``kb ingest`` (the phases its progress callback names: parse,
   embed, keyword, ...), texts embedded and skipped, texts/s in the embed phase, peak RSS of the
   whole process tree (sampled every 50 ms);
 * hybrid, semantic and keyword MRR@10 on both question sets: the 53 of ``bench/`` (the sample corpus's
-  29 + the dev corpus's 24) and the 40 of ``../shared/corpora/dev_questions.json``;
+  29 + the dev corpus's 24) and the 40 of ``../shared/corpora/dev_questions.json``, with the 40's
+  halves (``tune``, ``check``: the half no ranking constant was tuned on) and answer@1/@5;
 * a cold ``kb search`` from the shell on the built KB: wall time and peak RSS (``/usr/bin/time``,
   median of 3), and whether its hits equal those of the same search in-process.
 

@@ -184,7 +184,7 @@ def test_long_texts_are_read_in_windows_alike_on_every_backend(tmp_path, monkeyp
         assert max(len(emb._windows._tok.encode(p).ids) for p in parts) <= 64
         assert "exponential backoff of 250" in " ".join(parts)  # nothing past the window is dropped
         sizes = [len(emb._windows._tok.encode(p).ids) for p in parts[:-1]]
-        assert max(sizes) - min(sizes) <= 2  # windows of equal size, no scrap at the end
+        assert min(sizes[:-1]) >= 62  # full windows, then the rest
         vectors[backend] = emb.encode([long, short] * 3)  # the batched path
         assert np.allclose(emb.encode([long, short]), vectors[backend][:2], atol=1e-3)  # one request: the same
     ref = vectors["torch"]
