@@ -316,10 +316,13 @@ class KnowledgeBase:
             if do_embed:
                 loaded: dict[str, float] = {}
 
+                used: list[Any] = []
+
                 def documents_embedder() -> Any:
                     t1 = time.perf_counter()
                     emb = cluster.encoder_pool(settings) if cluster is not None else self.embedder("documents")
                     loaded["model"] = time.perf_counter() - t1
+                    used.append(emb)
                     return emb
 
                 head = ws.head
@@ -335,6 +338,8 @@ class KnowledgeBase:
                 if info["embedded"]:
                     _export_query_model(settings)
                 embedded = info["embedded"]
+                if used and embedded:
+                    summary = summary.model_copy(update={"embedder": _describe_embedder(used[0])})
                 phases["embed"] = info["seconds"] - info.get("mirror_seconds", 0.0) - loaded.get("model", 0.0)
                 phases["chroma"] = info.get("mirror_seconds", 0.0)
             gen = ws.head
@@ -1001,6 +1006,14 @@ class KnowledgeBase:
         from kb.schemastore import PACKAGES
 
         return PACKAGES
+
+
+def _describe_embedder(emb: Any) -> str:
+    """What embedded a run's texts, as ``kb ingest`` says it: ``openvino bf16 (auto: AMX CPU) in
+    128-piece windows``."""
+    what = str(getattr(emb, "choice", "") or getattr(emb, "name", "") or type(emb).__name__)
+    window = getattr(emb, "max_length", None)
+    return f"{what} in {window}-piece windows" if isinstance(window, int) else what
 
 
 def _export_query_model(settings: Settings) -> None:

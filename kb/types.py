@@ -273,7 +273,11 @@ class RunSummary(_Model):
     chunks_embedded: int = 0
     """Distinct chunk texts embedded by this run."""
     chunks_skipped: int = 0
-    """Distinct chunk texts not embedded because they carry no meaning (data, hashes, lock files)."""
+    """Distinct chunk texts not embedded because they carry no meaning (data, hashes, lock files,
+    release histories)."""
+    embedder: str | None = None
+    """What embedded this run's texts and why it was chosen, with the model's window:
+    ``openvino bf16 (auto: AMX CPU) in 128-piece windows`` (None when the run embedded nothing)."""
     embedded_share: float = 1.0
     """Share of the KB's embeddable texts that have a vector once this run ended (below 1.0 after
     an interrupted or ``--no-embed`` run; the next ``kb ingest`` resumes)."""

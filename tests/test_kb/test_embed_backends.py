@@ -197,3 +197,21 @@ def test_long_texts_are_read_in_windows_alike_on_every_backend(tmp_path, monkeyp
     first = onnx.encode([onnx._windows.split([long])[0][0]])[0]  # what truncation at the window reads
     question = onnx.encode(["how often are payments retried, with what backoff"])[0]
     assert float(vectors["onnx"][0] @ question) > float(first @ question) + 0.05  # past the first window counts
+
+
+@pytest.mark.model
+def test_ingest_says_what_embedded_its_texts(make_tree, tmp_path, monkeypatch):
+    monkeypatch.setenv("KB_CACHE_DIR", str(tmp_path / "cache"))
+    root = make_tree({"payments/prod.yaml": "fraud:\n  review_threshold: 0.85\n"})
+    with KnowledgeBase(Settings(db=tmp_path / "kb", backend="onnx", workers=1)) as kb:
+        assert kb.ingest(root, embed=False).embedder is None  # nothing embedded: nothing to say
+        summary = kb.ingest(root)
+    assert summary.chunks_embedded == 1
+    assert summary.embedder == "onnx fp32 fused in 128-piece windows"
+    from click.testing import CliRunner
+
+    from kb.cli import cli
+
+    (root / "payments/dev.yaml").write_text("fraud:\n  review_threshold: 0.5\n")
+    out = CliRunner().invoke(cli, ["ingest", str(root), "--db", str(tmp_path / "kb"), "--backend", "onnx"]).output
+    assert "1 texts embedded by onnx fp32 fused in 128-piece windows" in out

@@ -16,7 +16,8 @@ def print_summary(summary, con) -> None:
     con.print(
         f"[bold]Ingested[/] {summary.root} in {summary.seconds:.2f}s: {summary.files_seen} files "
         f"({summary.added} added, {summary.changed} changed, {summary.removed} removed, "
-        f"{summary.unchanged} unchanged); {summary.chunks_embedded} texts embedded, "
+        f"{summary.unchanged} unchanged); {summary.chunks_embedded} texts embedded"
+        f"{f' by {summary.embedder}' if summary.embedder else ''}, "
         f"{summary.chunks_skipped} not embedded (no meaning for the model); "
         f"{summary.embedded_share:.1%} of the KB embedded; generation {summary.generation}"
     )
