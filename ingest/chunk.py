@@ -16,11 +16,11 @@ Pure and cheap (it runs in the ingest workers for every file): no tokenizer, no 
 * Each chunk's text starts with one context line, then the section's lines verbatim (already
   redacted by the pipeline)::
 
-      services/payments/config/production.yaml | yaml | fraud.rules | fraud rules
+      services/payments/config/production.yaml | fraud.rules | fraud rules
       fraud:
         ...
 
-  The context line carries the path, the format, the key path and, when they differ from its
+  The context line carries the path, the format (where the path's extension does not say it), the key path and, when they differ from its
   spelling, the key path's words (camelCase split), so "payments production fraud threshold" is
   in what is embedded; and what the file says it is (:func:`file_about`: a schema's or manifest's
   top-level title and description; when it says nothing, what its folder says it is,
@@ -97,9 +97,26 @@ def _key_words(key_display: str) -> str:
     return "" if set(words) <= plain else " ".join(words)
 
 
+_SPELLED_BY = {
+    "json": (".json", ".jsonc", ".json5"),
+    "yaml": (".yaml", ".yml"),
+    "markdown": (".md", ".markdown"),
+    "toml": (".toml",),
+    "ini": (".ini", ".cfg"),
+    "properties": (".properties",),
+    "dotenv": (".env",),
+}
+"""Formats that a path's extension already says: the context line names them once, in the path."""
+
+
 def chunk_header(path: str, fmt: str, key_display: str, about: str = "") -> str:
-    """The context line (without the newline)."""
-    parts = [path.replace("\n", " "), fmt or "text"]
+    """The context line (without the newline). The format is left out when the path's extension
+    already says it (``values.yaml``) and kept when it adds something (``helm-template``,
+    ``dockerfile``, ``ini`` for a ``.conf``): 3% fewer word pieces on the dev corpus, quality
+    unchanged (docs/performance.md)."""
+    path = path.replace("\n", " ")
+    fmt = fmt or "text"
+    parts = [path] if path.lower().endswith(_SPELLED_BY.get(fmt, ())) else [path, fmt]
     key_display = key_display.replace("\n", " ").strip()
     if key_display:
         parts.append(key_display)

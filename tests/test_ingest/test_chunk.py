@@ -16,18 +16,18 @@ def body_lines(chunk) -> list[str]:
     return chunk.text.split("\n")[1:]
 
 
-def test_chunk_text_starts_with_path_format_and_key_path_words():
+def test_chunk_text_starts_with_path_and_key_path_words():
     secs = [Section("fraud", 22, 24, "fraud:\n  reviewThreshold: 0.85\n  enabled: true")]
     (c,) = chunk_sections("services/payments/config/production.yaml", "yaml", secs)
     header = c.text.split("\n")[0]
-    assert header.startswith("services/payments/config/production.yaml | yaml | fraud")
+    assert header.startswith("services/payments/config/production.yaml | fraud")
     assert (c.ordinal, c.key_path, c.line_start, c.line_end) == (0, "fraud", 22, 24)
     assert body_lines(c) == ["fraud:", "  reviewThreshold: 0.85", "  enabled: true"]
 
 
 def test_camel_case_key_path_words_are_added_to_the_context_line():
     (c,) = chunk_sections("a.json", "json", [Section("dataSource.maxPoolSize", 3, 3, '"maxPoolSize": 5')])
-    assert c.text.split("\n")[0] == "a.json | json | dataSource.maxPoolSize | data source max pool size"
+    assert c.text.split("\n")[0] == "a.json | dataSource.maxPoolSize | data source max pool size"
 
 
 def test_tiny_adjacent_sections_merge_and_keep_line_mapping():
@@ -38,7 +38,7 @@ def test_tiny_adjacent_sections_merge_and_keep_line_mapping():
     ]
     (c,) = chunk_sections("x.yaml", "yaml", secs)
     assert (c.key_path, c.line_start, c.line_end) == ("version", 1, 4)
-    assert c.text.split("\n")[0] == "x.yaml | yaml | version, name, region"
+    assert c.text.split("\n")[0] == "x.yaml | version, name, region"
     assert body_lines(c) == ['version: "3"', "name: shop", "", "region: eu-west-1"]
 
 
@@ -93,9 +93,9 @@ def test_big_section_is_split_on_lines_within_budget_with_deepest_key_paths():
     }
     assert any(k.startswith("services.") for k in keys)
     for c in chunks:
-        assert c.text.split("\n")[0] == f"deploy/compose.yaml | yaml | {c.key_path}" or c.text.split("\n")[
-            0
-        ].startswith(f"deploy/compose.yaml | yaml | {c.key_path} |")
+        assert c.text.split("\n")[0] == f"deploy/compose.yaml | {c.key_path}" or c.text.split("\n")[0].startswith(
+            f"deploy/compose.yaml | {c.key_path} |"
+        )
 
 
 def test_split_prefers_sibling_boundaries():
@@ -186,10 +186,8 @@ def test_a_part_inside_a_quoted_key_is_named_as_the_parser_names_its_records(fmt
     for c in chunks:
         segs = split_key_path(c.key_path)
         assert any(r[: len(segs)] == segs for r in records), c.key_path
-    assert {c.key_path for c in inner} <= {
-        'metadata.labels["app.kubernetes.io/name"]',
-        'definitions["io.k8s.api.core.v1.Pod"]',
-    }
+    quoted = ('metadata.labels["app.kubernetes.io/name"]', 'definitions["io.k8s.api.core.v1.Pod"]')
+    assert all(c.key_path.startswith(quoted) for c in inner), [c.key_path for c in inner]
 
 
 def test_every_chunk_of_a_schema_says_what_the_file_is(monkeypatch):
@@ -216,4 +214,24 @@ def test_every_chunk_of_a_schema_says_what_the_file_is(monkeypatch):
         assert estimate_tokens(c.text) <= BUDGET or (c.line_start == c.line_end)
     # no title, no description: the context line is unchanged
     (plain,) = chunk_sections("a.yaml", "yaml", [Section("name", 1, 1, "name: shop")])
-    assert plain.text.split("\n")[0] == "a.yaml | yaml | name"
+    assert plain.text.split("\n")[0] == "a.yaml | name"
+
+
+@pytest.mark.parametrize(
+    "path, fmt, header",
+    [
+        ("charts/app/values.yaml", "yaml", "charts/app/values.yaml | image"),
+        (
+            "charts/app/templates/deploy.yaml",
+            "helm-template",
+            "charts/app/templates/deploy.yaml | helm-template | image",
+        ),
+        ("docker/Dockerfile", "dockerfile", "docker/Dockerfile | dockerfile | image"),
+        ("etc/mysql/my.conf", "ini", "etc/mysql/my.conf | ini | image"),
+        ("app/.env", "dotenv", "app/.env | image"),
+        ("settings.JSON", "json", "settings.JSON | image"),
+    ],
+)
+def test_the_format_is_named_only_where_the_path_does_not_say_it(path, fmt, header):
+    (c,) = chunk_sections(path, fmt, [Section("image", 1, 1, "image: nginx")])
+    assert c.text.split("\n")[0] == header
