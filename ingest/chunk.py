@@ -20,8 +20,8 @@ Pure and cheap (it runs in the ingest workers for every file): no tokenizer, no 
       fraud:
         ...
 
-  The context line carries the path, the format (where the path's extension does not say it), the key path and, when they differ from its
-  spelling, the key path's words (camelCase split), so "payments production fraud threshold" is
+  The context line carries the path, the format (where the path's extension does not say it),
+  the key path and, when they differ from its spelling, the key path's words (camelCase split), so "payments production fraud threshold" is
   in what is embedded; and what the file says it is (:func:`file_about`: a schema's or manifest's
   top-level title and description; when it says nothing, what its folder says it is,
   :mod:`kb.ingest.about`), so a question that never names the file's tool still meets its words in

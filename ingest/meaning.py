@@ -92,8 +92,7 @@ def is_release_history(path: str) -> bool:
 
 def embeddable(path: str, text: str) -> bool:
     """Whether a chunk (``text`` including its context line) should be embedded."""
-    name = PurePosixPath(path.lower())
-    if name.name in LOCK_FILES or is_release_history(path):
+    if PurePosixPath(path).name.lower() in LOCK_FILES or is_release_history(path):
         return False
     body = text.split("\n", 1)[1] if "\n" in text else text
     visible = len("".join(body.split()))  # characters that are not whitespace (str.isspace)

@@ -52,7 +52,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
@@ -533,12 +533,13 @@ class Windows:
     boundaries into full windows and the rest, each beginning with the text's first line (a chunk's
     context line: path, key path, what the file is; at most half a window of it) and holding the
     next part of the text; its vector is the mean of its windows' vectors weighted by their word
-    pieces, normalised (what mean pooling over the whole text approximates). Full windows run
-    1.1x the texts/s of equal parts on an AMX CPU, at the same quality (docs/performance.md). So the model never runs past the length it was trained on and reads
-    every word: on the dev corpus a window of 128 instead of 256 (which cut 106 pieces of 4 texts)
-    embeds 1.6x the texts per second, with OpenVINO and torch alike, because batches past 128
-    pieces run slower per piece; simply truncating at 128 instead lost 0.026 MRR@10 on the 40
-    questions (README paragraphs and long schema descriptions lose their end).
+    pieces, normalised (what mean pooling over the whole text approximates). So the model never
+    runs past the length it was trained on and reads every word: on the dev corpus a window of 128
+    instead of 256 (which cut 106 pieces of 4 texts) embeds 1.6x the texts per second on an AMX CPU,
+    with OpenVINO and torch alike, because batches past 128 pieces run slower per piece; simply
+    truncating at 128 instead lost 0.026 MRR@10 on the 40 questions (README paragraphs and long
+    schema descriptions lose their end). Full windows then the rest run 1.1x the texts/s of equal
+    parts, at the same quality (docs/performance.md).
     """
 
     def __init__(self, tokenizer: Any, window: int) -> None:
@@ -572,6 +573,12 @@ class Windows:
                 owner.append(i)
                 weight.append(keep + end - start)
         return parts, np.asarray(owner, dtype=np.int64), np.asarray(weight, dtype=np.float32)
+
+    def encode(self, texts: list[str], run: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+        """``run`` (a backend's encoder of texts within the window) over the windows of ``texts``,
+        joined back into one unit vector per text."""
+        parts, owner, weight = self.split(texts)
+        return self.join(run(parts), owner, weight, len(texts))
 
     @staticmethod
     def join(vectors: np.ndarray, owner: np.ndarray, weight: np.ndarray, n: int) -> np.ndarray:
@@ -671,18 +678,18 @@ class _Tokenized:
         if not texts:
             return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
         texts = [t if isinstance(t, str) else str(t) for t in texts]
-        n = len(texts)
-        owner = weight = None
         if self._windows is not None:
-            texts, owner, weight = self._windows.split(texts)
+            return self._windows.encode(texts, self._encode_within)
+        return self._encode_within(texts)
+
+    def _encode_within(self, texts: list[str]) -> np.ndarray:
+        """Texts of at most the window's word pieces (longer ones are truncated)."""
         with self._lock:
             if len(texts) <= SMALL_REQUEST:
                 out = np.ascontiguousarray(self._run(self._tokenize(texts), True), dtype=np.float32)
             else:
                 out = np.zeros((len(texts), self.dim), dtype=np.float32)
                 self._run_all(list(self._batches(texts)), texts, out)
-        if owner is not None and weight is not None:
-            return Windows.join(out, owner, weight, n)  # normalised in fp32 (a bf16 norm: ~3 digits)
         if self.precision != "fp32":  # normalised again in fp32: a bf16 norm is good to ~3 digits
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
@@ -910,12 +917,14 @@ class SentenceTransformerEmbedder:
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self._windows is not None:
+            return self._windows.encode(list(texts), self._encode_within)
+        return self._encode_within(list(texts))
+
+    def _encode_within(self, texts: list[str]) -> np.ndarray:
+        """Texts of at most the window's word pieces (longer ones are truncated)."""
         import torch
 
-        n = len(texts)
-        owner = weight = None
-        if self._windows is not None:
-            texts, owner, weight = self._windows.split(list(texts))
         with self._lock:  # one forward pass at a time: threads would only fight over the cores
             threads = torch.get_num_threads()
             small = len(texts) <= SMALL_REQUEST and self.device == "cpu"
@@ -932,8 +941,6 @@ class SentenceTransformerEmbedder:
             finally:
                 if small:
                     torch.set_num_threads(threads)
-            if owner is not None and weight is not None:
-                return Windows.join(out.float().cpu().numpy(), owner, weight, n)
             # normalised in fp32: a bf16/fp16 norm is only good to ~3 digits
             return torch.nn.functional.normalize(out.float(), dim=1).cpu().numpy()
 
