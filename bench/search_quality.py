@@ -20,7 +20,9 @@ line that answers): a hit *answers* when its path is relevant and one of its lin
 ``answer`` lines itself matches the evidence.
 
 More question sets, over other trees: ``--questions FILE`` (repeatable) takes a JSON file of the same
-shape whose ``corpus`` names a folder beside it (``../shared/corpora/<corpus>``). Score a tree
+shape whose ``corpus`` names a folder beside it, or else under ``../shared/corpora/``
+(``bench/questions_otel_demo.json``: 30 questions over open-telemetry/opentelemetry-demo, tree at
+``../shared/corpora/otel-demo``). Score a tree
 nobody tuned on only at the start and at the end of a piece of work.
 
     .venv/bin/python bench/search_quality.py                      # every set, bundled model
@@ -102,7 +104,7 @@ def corpus_root(corpus: str) -> Path:
     if corpus == "sample":
         return REPO / "kb" / "sample"
     for f in EXTRA.values():
-        if json.loads(f.read_text())["corpus"] == corpus:
+        if json.loads(f.read_text())["corpus"] == corpus and (f.parent / corpus).is_dir():
             return (f.parent / corpus).resolve()
     return (REPO.parent / "shared" / "corpora" / corpus).resolve()
 

@@ -48,6 +48,9 @@ __all__ = [
     "is_literal_query",
 ]
 
+NEIGHBOUR_AHEAD = 5
+"""Chunks read ahead, past the hits still wanted, when fetching neighbours (one catalogue query
+usually serves a whole search)."""
 ALL_SHARE = 0.5
 """``all_files``: files whose best chunk scores at least this share of the best hit's score."""
 
@@ -150,12 +153,17 @@ def search(
     floor = ALL_SHARE * ranked[0][0] if all_files and ranked and ranked[0][0] > 0 else None
     seen: set[tuple[str, int, int]] = set()
     files: set[str] = set()
-    for score, doc in ranked:
+    around: dict[str, tuple[ChunkDoc | None, ChunkDoc | None]] = {}
+    for i, (score, doc) in enumerate(ranked):
         if floor is not None and score < floor:
             break
         if result.grouped and doc.path in files:
             continue
-        hit = make_hit(doc, score, q, weights)
+        if doc.chunk_id not in around:  # the neighbours of this chunk and of the next few, in one query
+            ahead = [d for _, d in ranked[i : i + limit - len(result.hits) + NEIGHBOUR_AHEAD]]
+            around.update(dict.fromkeys((d.chunk_id for d in ahead), (None, None)))
+            around.update(stores.neighbour_chunks(st, ahead))
+        hit = make_hit(doc, score, q, weights, around[doc.chunk_id])
         sig = (hit.path, hit.line_start, hit.line_end)
         if sig in seen:
             continue

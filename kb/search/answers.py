@@ -50,6 +50,10 @@ SHOWN_CONTINUATION = 6
 """Lines of a block scalar or a continued instruction shown with it."""
 SHOWN_LEAD_IN = 8
 """A bullet's introducing sentence is shown when it is at most this many lines above."""
+NEIGHBOUR_SHARE = 0.8
+"""A line of a neighbouring chunk scores this share of its match (see ``own`` in :func:`pick_answers`):
+the best answer stays in the chunk found unless a neighbour matches clearly better; a neighbour
+line nearly as good joins it like any other (:data:`NEAR_BEST`)."""
 W_IDENT, W_DEFINE = 4.0, 2.0
 """A query identifier verbatim on the line; the line defines it."""
 
@@ -254,8 +258,11 @@ def _docker_units(lines: Sequence[str]) -> list[Unit]:
     return units
 
 
-def read_units(fmt: str, lines: Sequence[str], key_path: str | None) -> list[Unit]:
-    """The units of a chunk body, with their key paths, documentation and context filled in."""
+def read_units(
+    fmt: str, lines: Sequence[str], key_path: str | None, paths: Sequence[str | None] | None = None
+) -> list[Unit]:
+    """The units of a chunk body, with their key paths (``paths`` when given, one per line: a body
+    joined from several chunks, each read from its own key path), documentation and context filled in."""
     if fmt in TREE_FORMATS:
         units = _tree_units(lines, fmt)
     elif fmt in FLAT_FORMATS or fmt in TABLE_FORMATS:
@@ -266,7 +273,8 @@ def read_units(fmt: str, lines: Sequence[str], key_path: str | None) -> list[Uni
         units = _docker_units(lines)
     else:
         units = [Unit(i, "prose" if ln.strip() else "blank", value=ln.strip()) for i, ln in enumerate(lines)]
-    paths = line_key_paths(fmt, lines, key_path)
+    if paths is None:
+        paths = line_key_paths(fmt, lines, key_path)
     for u, p in zip(units, paths):
         u.path = p or (u.key if fmt in FLAT_FORMATS and u.kind == "leaf" and u.key else None)
     _attach_docs(units)
@@ -521,21 +529,30 @@ def pick_answers(
     key_path: str | None,
     q: ParsedQuery,
     weights: dict[str, float] | None = None,
+    own: tuple[int, int] | None = None,
+    paths: Sequence[str | None] | None = None,
 ) -> Answers:
     """The answer lines of a chunk body and the index range they span (see :class:`Answers`).
-    ``weights``: query term root -> weight (idf); 1 each when omitted."""
+    ``weights``: query term root -> weight (idf); 1 each when omitted. ``own``: the indexes of the
+    hit's own chunk when ``lines`` also hold its neighbours (lines outside score
+    :data:`NEIGHBOUR_SHARE` of their match, so a tie stays in the chunk that was found), and
+    ``paths`` each line's key path (see :func:`read_units`)."""
     if not lines:
         return Answers([], 0, 0, key_path or None)
-    units = read_units(fmt, lines, key_path)
+    units = read_units(fmt, lines, key_path, paths)
     if weights is None:
         weights = dict.fromkeys(query_roots(q), 1.0)
+    lo_own, hi_own = own if own is not None else (0, len(lines) - 1)
     for u in units:
         u.score = _score(u, q, weights, u.value if u.kind == "prose" and u.children else lines[u.i])
+        if not lo_own <= u.i <= hi_own:
+            u.score *= NEIGHBOUR_SHARE
     ranked = sorted((u for u in units if u.score > 0), key=lambda u: (-u.score, _kind_rank(u), u.i))
     if not ranked:
-        first = next((u for u in units if u.kind in ("leaf", "item", "block", "prose", "table", "heading")), None)
+        inside = [u for u in units if lo_own <= u.i <= hi_own] or units
+        first = next((u for u in inside if u.kind in ("leaf", "item", "block", "prose", "table", "heading")), None)
         if first is None:
-            first = next((u for u in units if u.kind != "blank"), units[0])
+            first = next((u for u in inside if u.kind != "blank"), inside[0])
         ranked = [first]
     best = ranked[0]
     picked = _expand(units, best)

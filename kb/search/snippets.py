@@ -9,6 +9,7 @@ Chunk text line ``i`` (after the context line) is file line ``line_start + i - 1
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 from kb.keypaths import split_key_path
 from kb.keyword import ChunkDoc
@@ -61,13 +62,75 @@ def _same_block(fmt: str, paths: list[str | None], best: int) -> Callable[[int],
     return lambda i: paths[i] is None or top(paths[i] or "") == anchor_top
 
 
-def make_hit(doc: ChunkDoc, score: float, q: ParsedQuery, weights: dict[str, float] | None = None) -> Hit:
+def _body(doc: ChunkDoc) -> list[str]:
+    """The chunk's body lines, one per file line of ``line_start..line_end``."""
+    body = doc.text.split("\n")[1:] if "\n" in doc.text else [doc.text]
+    n = doc.line_end - doc.line_start + 1
+    return body[:n] + [""] * (n - len(body)) if n > 0 else body
+
+
+class _Region(NamedTuple):
+    doc: ChunkDoc
+    """The chunk, its text extended by its neighbours' lines (gaps as blank lines)."""
+    own: tuple[int, int]
+    """The index range of the chunk's own lines in the body."""
+    paths: list[str | None] | None
+    """Each body line's key path, each piece read from its own chunk's key path (None: one chunk)."""
+
+
+def _region(doc: ChunkDoc, around: tuple[ChunkDoc | None, ChunkDoc | None]) -> _Region:
+    """``doc`` read with its neighbouring chunks as one body."""
+    before, after = around
+    if doc.line_start == doc.line_end or (before is None and after is None):
+        return _Region(doc, (0, max(0, doc.text.count("\n") - 1)), None)
+    lines: list[str] = []
+    paths: list[str | None] = []
+
+    def add(piece: ChunkDoc) -> None:
+        body = _body(piece)
+        lines.extend(body)
+        paths.extend(line_key_paths(piece.format, body, piece.key_path))
+
+    def gap(n: int) -> None:
+        lines.extend([""] * n)
+        paths.extend([None] * n)
+
+    first, last = doc, doc.line_end
+    if before is not None:
+        first = before
+        add(before)
+        gap(doc.line_start - before.line_end - 1)
+    lo = len(lines)
+    add(doc)
+    hi = len(lines) - 1
+    if after is not None:
+        gap(after.line_start - doc.line_end - 1)
+        add(after)
+        last = after.line_end
+    head = doc.text.split("\n", 1)[0]
+    text = head + "\n" + "\n".join(lines)
+    merged = ChunkDoc(doc.chunk_id, doc.path, doc.format, first.key_path, first.line_start, last, text)
+    return _Region(merged, (lo, hi), paths)
+
+
+def make_hit(
+    doc: ChunkDoc,
+    score: float,
+    q: ParsedQuery,
+    weights: dict[str, float] | None = None,
+    around: tuple[ChunkDoc | None, ChunkDoc | None] = (None, None),
+) -> Hit:
     """The hit for one chunk: its answer lines (:mod:`kb.search.answers`), their key path, a
-    redacted snippet that shows them."""
+    redacted snippet that shows them. ``around``: the chunks before and after it in its file,
+    whose lines may answer too (a list item's fields cut off by the chunk's end, the setting a
+    comment above the chunk documents)."""
+    own_key = doc.key_path
+    region = _region(doc, around)
+    doc = region.doc
     body = doc.text.split("\n")[1:] if "\n" in doc.text else [doc.text]
     if not body:
         body = [""]
-    found = pick_answers(doc.format, body, doc.key_path, q, weights)
+    found = pick_answers(doc.format, body, doc.key_path, q, weights, own=region.own, paths=region.paths)
     picked, lo, hi = found.lines, found.lo, found.hi
     if hi - lo > MAX_SPAN - 1:  # far-apart answers: keep those near the best one
         first = picked[0][0]
@@ -75,7 +138,7 @@ def make_hit(doc: ChunkDoc, score: float, q: ParsedQuery, weights: dict[str, flo
         lo = min(lo if lo >= first - MAX_SPAN // 2 else first, *(p[0] for p in picked))
         hi = max(p[0] for p in picked)
     if hi - lo < SNIPPET_CONTEXT:  # a lone line: show a neighbour of its block for context
-        paths = line_key_paths(doc.format, body, doc.key_path)
+        paths = region.paths or line_key_paths(doc.format, body, doc.key_path)
         same = _same_block(doc.format, paths, picked[0][0] if picked else lo)
         if lo > 0 and same(lo - 1) and body[lo - 1].strip():
             lo -= 1
@@ -84,7 +147,7 @@ def make_hit(doc: ChunkDoc, score: float, q: ParsedQuery, weights: dict[str, flo
     single = doc.line_start == doc.line_end
     line_start = doc.line_start if single else doc.line_start + lo
     line_end = doc.line_start if single else doc.line_start + hi
-    key = found.key_path or doc.key_path or None
+    key = found.key_path or own_key or doc.key_path or None
     snippet = "\n".join(_clip(ln, q) for ln in body[lo : hi + 1])
     return Hit(
         path=doc.path,

@@ -35,6 +35,7 @@ __all__ = [
     "vector_search",
     "files_matching",
     "file_chunk_counts",
+    "neighbour_chunks",
     "term_idf",
     "word_forms",
     "file_vector_scores",
@@ -208,6 +209,34 @@ def file_chunk_counts(st: Stores) -> dict[str, int]:
         rows = st.snapshot.catalogue.query("SELECT path, count(*) FROM chunks GROUP BY path")
         h.chunk_counts = {p: int(n) for p, n in rows}
     return h.chunk_counts
+
+
+def neighbour_chunks(st: Stores, docs: list[ChunkDoc]) -> dict[str, tuple[ChunkDoc | None, ChunkDoc | None]]:
+    """For each chunk of ``docs`` (by id), the chunks of its file just before and just after it
+    (None at either end, and where a neighbour shares a line with it: a long line split into
+    several chunks). Chunk ids are ``path#ordinal``: one keyword-index read for all of them."""
+    wanted: dict[str, tuple[str, str]] = {}
+    for d in docs:
+        path, _, ordinal = d.chunk_id.rpartition("#")
+        if path and ordinal.isdigit() and 0 < d.line_start < d.line_end:
+            n = int(ordinal)
+            wanted[d.chunk_id] = (f"{path}#{n - 1}", f"{path}#{n + 1}")
+    if not wanted:
+        return {}
+    assert st.handles.keyword is not None
+    got = st.handles.keyword.fetch([cid for pair in wanted.values() for cid in pair])
+    out: dict[str, tuple[ChunkDoc | None, ChunkDoc | None]] = {}
+    for d in docs:
+        if d.chunk_id not in wanted:
+            continue
+        prev_id, next_id = wanted[d.chunk_id]
+        before, after = got.get(prev_id), got.get(next_id)
+        if before is not None and (before.line_start == before.line_end or before.line_end >= d.line_start):
+            before = None
+        if after is not None and (after.line_start == after.line_end or after.line_start <= d.line_end):
+            after = None
+        out[d.chunk_id] = (before, after)
+    return out
 
 
 def term_idf(st: Stores) -> Callable[[str], float]:

@@ -264,3 +264,130 @@ def test_real_model_answers_the_retry_question_with_its_values(tmp_path):
         assert want <= got, top
         assert top.line_start <= min(got) and max(got) <= top.line_end
         assert all(a.value for a in top.answer)
+
+
+# ---------------------------------------------------------------------------------------------
+# Answers that run past the chunk: its neighbours in the file are read with it
+# ---------------------------------------------------------------------------------------------
+
+
+def _chunk(ordinal: int, start: int, body: list[str], key_path: str, fmt: str = "yaml", path: str = "a.yaml"):
+    from kb.keyword import ChunkDoc
+
+    text = f"{path} | {key_path}\n" + "\n".join(body)
+    return ChunkDoc(f"{path}#{ordinal}", path, fmt, key_path, start, start + len(body) - 1, text)
+
+
+def test_a_list_item_cut_by_the_chunks_end_answers_with_its_fields_from_the_next_chunk():
+    from kb.search.snippets import make_hit
+
+    before = _chunk(0, 1, ["spec:", "  containers:", "    - name: web", "      env:"], "spec")
+    own = _chunk(
+        1, 5, ["        - name: LOG_LEVEL", "          value: info", "        - name: HF_TOKEN"], "spec.containers.env"
+    )
+    after = _chunk(
+        2,
+        8,
+        [
+            "          valueFrom:",
+            "            secretKeyRef:",
+            "              name: hf-secret",
+            "              key: token",
+            "    volumes: []",
+        ],
+        "spec.containers.env",
+    )
+    q = ParsedQuery.parse("Where does the pod get HF_TOKEN from?")
+    alone = make_hit(own, 1.0, q)
+    assert [a.line for a in alone.answer] == [7]  # the chunk ends at the item's name
+    hit = make_hit(own, 1.0, q, around=(before, after))
+    lines = [a.line for a in hit.answer]
+    assert lines[0] == 7 and 10 in lines and 11 in lines  # secretKeyRef name and key, past the chunk
+    assert 12 not in lines  # the next mapping is not part of the item
+    assert hit.line_start <= 7 and hit.line_end >= 11
+    assert hit.path == "a.yaml" and "hf-secret" in hit.snippet
+
+
+def test_neighbour_lines_take_their_key_paths_from_their_own_chunk():
+    from kb.search.snippets import make_hit
+
+    # JSON: the chunk before sits deeper than the chunk found; reading the joined text from the
+    # first chunk's key path alone would misname the found chunk's keys
+    before = _chunk(
+        0,
+        1,
+        ['      "command": {', '        "type": "string"', "      }", "    }", "  },"],
+        "definitions.hookCommand.properties",
+        "json",
+        "c.json",
+    )
+    own = _chunk(
+        1,
+        6,
+        ['  "hook": {', '    "description": "Commands run before and after an event"', "  }"],
+        "definitions",
+        "json",
+        "c.json",
+    )
+    hit = make_hit(own, 1.0, ParsedQuery.parse("commands run before an event"), around=(before, None))
+    assert hit.answer[0].line == 7
+    assert hit.answer[0].key_path == "definitions.hook.description"
+    assert hit.key_path == "definitions.hook.description"
+
+
+def test_a_tie_between_the_chunk_and_its_neighbour_stays_in_the_chunk_found():
+    from kb.search.snippets import make_hit
+
+    before = _chunk(0, 1, ["cache:", "  timeout: 30s"], "cache")
+    own = _chunk(1, 3, ["http:", "  timeout: 10s"], "http")
+    hit = make_hit(own, 1.0, ParsedQuery.parse("timeout"), around=(before, None))
+    assert hit.answer[0].line == 4 and hit.answer[0].value == "10s"  # first: the chunk's own line
+    assert hit.key_path == "http.timeout"
+
+
+def test_search_reads_each_hits_neighbouring_chunks_from_the_index(tmp_path):
+    from kb.search import stores
+
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    lines = [
+        "apiVersion: apps/v1",
+        "kind: Deployment",
+        "spec:",
+        "  template:",
+        "    spec:",
+        "      containers:",
+        "        - name: web",
+        "          env:",
+    ]
+    for i in range(40):
+        lines += [
+            f"            - name: VAR_{i:02d}",
+            "              valueFrom:",
+            "                secretKeyRef:",
+            f"                  name: secret-{i:02d}",
+            f"                  key: key-{i:02d}",
+        ]
+    (tree / "deploy.yaml").write_text("\n".join(lines) + "\n")
+    (tree / "long.json").write_text('{"blob": "' + " ".join(f"word{i}" for i in range(3000)) + '"}\n')
+    with KnowledgeBase.build(tree, db=tmp_path / "kb", model="hash", workers=1) as kb:
+        spans = kb.sql(
+            "SELECT chunk_id, line_start, line_end FROM chunks WHERE path = 'deploy.yaml' ORDER BY ordinal"
+        ).values.tolist()
+        assert len(spans) >= 4
+        long_ids = [r[0] for r in kb.sql("SELECT chunk_id FROM chunks WHERE path = 'long.json'").values.tolist()]
+        assert len(long_ids) >= 2  # one long line split into several chunks
+        with kb.snapshot() as snap:
+            st = stores.open_stores(snap, kb._resolved(snap), None)
+            docs = stores.fetch_chunks(st, [spans[0][0], spans[2][0], spans[-1][0], *long_ids])
+            around = stores.neighbour_chunks(st, list(docs.values()))
+        first, middle, last = (around[spans[i][0]] for i in (0, 2, -1))
+        assert first[0] is None and first[1] is not None and first[1].chunk_id == spans[1][0]
+        assert middle[0] is not None and middle[1] is not None
+        assert (middle[0].chunk_id, middle[1].chunk_id) == (spans[1][0], spans[3][0])
+        assert middle[0].line_end < spans[2][1] and middle[1].line_start > spans[2][2]
+        assert last[1] is None
+        assert all(cid not in around for cid in long_ids)  # chunks of one line have no line neighbours
+        # through search: every hit's answers lie within its line range
+        for h in kb.search_result("Where does the pod get VAR_07 from?", k=5).hits:
+            assert h.answer and all(h.line_start <= a.line <= h.line_end for a in h.answer)
