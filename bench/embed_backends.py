@@ -12,6 +12,8 @@ to torch fp32 (the reference the KB's identity names):
 * ``onnx-fused``: the same with ONNX Runtime's transformer fusions (auto's choice on CPUs without
   bf16 units): same vectors;
 * ``onnx-int8``: dynamically quantized MatMuls, per channel, u8s8 (another identity);
+* ``openvino-int8``: the same with NNCF's static int8 (auto's choice for a new KB on CPUs without
+  bf16 units; another identity);
 * ``openvino-fp32`` / ``openvino-bf16``: :class:`kb.embed.OpenVinoEmbedder` (bf16: auto's choice
   on CPUs with AVX-512 bf16 and no AMX; same identity);
 * ``auto``: what ``kb ingest`` picks on this machine.
@@ -120,7 +122,8 @@ def main() -> int:
         "onnx-int8": lambda: OnnxEmbedder(precision="int8", batch_size=bs),
         "openvino-fp32": lambda: OpenVinoEmbedder(precision="fp32", batch_size=bs),
         "openvino-bf16": lambda: OpenVinoEmbedder(precision="bf16", batch_size=bs),
-        "auto": lambda: create_embedder(Settings(embed_batch_size=bs), purpose="documents"),
+        "openvino-int8": lambda: OpenVinoEmbedder(precision="int8", batch_size=bs),
+        "auto": lambda: create_embedder(Settings(embed_batch_size=bs), purpose="documents"),  # an fp32 KB's
     }
     names = [b for b in args.backends.split(",") if b]
     embedders = {name: makers[name]() for name in names}

@@ -16,7 +16,9 @@ Backends, all producing L2-normalised float32 vectors:
 * :class:`OpenVinoEmbedder` runs the same exported graph with OpenVINO: the build's default on
   CPUs — bf16 where the CPU has AMX (1.03-1.08x torch bf16's texts/s on the same texts, and no
   torch in the build's memory) or AVX-512 bf16 (AMD Zen 4/5: 3.2x torch fp32 on a 2-core Zen 4,
-  cosine 0.99997 at least to fp32), fp32 elsewhere (1.8x).
+  cosine 0.99997 at least to fp32), and int8 for a new KB on CPUs without bf16 units (NNCF's
+  post-training quantization, made once and cached: :func:`quantize_openvino`; 2.3x OpenVINO fp32
+  with oneDNN limited to AVX-512 VNNI, cosine 0.9989 to fp32, another identity).
 * :class:`SentenceTransformerEmbedder` runs the same model in torch through sentence-transformers:
   bf16 weights on CPUs with AMX where OpenVINO is missing (3.2x fp32 on the development machine,
   cosine 0.9999 to fp32 with the output normalised in fp32), and GPUs (``--device cuda``, fp16
@@ -33,10 +35,14 @@ Identity. Every embedder has a :attr:`~Embedder.name` that the KB records with t
 built. Backends and precisions whose vectors agree to a cosine of at least 0.9999 with fp32 torch
 (ONNX fp32 plain or fused, OpenVINO fp32/bf16, torch fp32/bf16/fp16) share the model's name, so
 switching between them keeps the KB, and a KB built on one machine is searched with the defaults on
-any other; precisions that change vectors more (ONNX int8: mean cosine 0.9935) carry a suffix
-(``sentence-transformers/all-MiniLM-L6-v2+int8``) and cannot be mixed with the others: a KB built
-with one refuses queries from the other with a message that says what to do. ``auto`` never picks
-one of those.
+any other; precisions that change vectors more (int8: OpenVINO's mean cosine 0.9989, ONNX
+Runtime's dynamic 0.9935) carry a suffix (``sentence-transformers/all-MiniLM-L6-v2+int8``) and
+are never mixed with the others in one KB: an ingest with another identity stops with a message
+that says what to do. ``auto`` gives int8 documents only to a *new* KB on a CPU without bf16 units
+(:func:`int8_by_default`); a KB keeps the identity it was built with wherever it is extended
+(:func:`settle_precision`). Queries are the model's own fp32 vectors, which search an int8 KB too
+(:func:`queries_fit`): measured on the dev corpus, an int8 build searched with fp32 queries is within
+0.01 of the fp32 build on every figure.
 
 :func:`create_embedder` is the factory. It takes ``purpose="query"`` (one or a few short texts,
 latency first: ONNX on one thread) or ``purpose="documents"`` (throughput first). Instances are
@@ -76,6 +82,9 @@ __all__ = [
     "BackendChoice",
     "cpu_flags",
     "embedder_name",
+    "queries_fit",
+    "settle_precision",
+    "int8_by_default",
     "resolve_device",
     "bundled_model_dir",
     "cache_dir",
@@ -386,6 +395,120 @@ def export_onnx(model_dir: Path, *, quantized: bool = False, fused: bool = False
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target
+
+
+INT8_RECIPE = "nncf-ptq-mixed-smoothquant-gelu-readers-fp"
+"""What the cached int8 model was made by (part of its cache key): change it with the recipe."""
+INT8_CALIBRATION_TEXTS = 320
+"""Texts from the bundled sample corpus that NNCF measures activation ranges on (fixed: the same
+int8 model on every machine)."""
+
+
+def calibration_texts(n: int = INT8_CALIBRATION_TEXTS) -> list[str]:
+    """Deterministic calibration texts: the bundled sample corpus (``kb/sample``) cut into pieces
+    of 12 lines, each led by a context line like a chunk's (path | format)."""
+    root = Path(__file__).resolve().parent / "sample"
+    out: list[str] = []
+    for f in sorted(p for p in root.rglob("*") if p.is_file()):
+        try:
+            lines = f.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        rel = f.relative_to(root).as_posix()
+        for i in range(0, len(lines), 12):
+            body = "\n".join(lines[i : i + 12]).strip()
+            if body:
+                out.append(f"{rel} | {f.suffix.lstrip('.') or 'text'}\n{body}")
+    step = max(1, len(out) // n)
+    return out[::step][:n]
+
+
+def quantize_openvino(model_dir: Path, tokenize: Callable[[list[str]], dict[str, np.ndarray]]) -> Path:
+    """The cached OpenVINO int8 model (IR ``.xml``) of ``model_dir``: the fp32 ONNX export
+    quantized by NNCF's post-training quantization (weights and activations, transformer preset,
+    SmoothQuant), activation ranges measured on :func:`calibration_texts` tokenized by
+    ``tokenize``. Built once per model and NNCF version (about 15 s), then loaded from the cache."""
+    import shutil
+
+    model_dir = Path(model_dir)
+    variant = f"ov-int8-{INT8_RECIPE}-cal{INT8_CALIBRATION_TEXTS}"
+    final_dir = cache_dir() / "openvino" / f"{model_dir.resolve().name}-{_export_key(model_dir, variant)}"
+    target = final_dir / "model.xml"
+    if target.is_file():  # no NNCF import (seconds, and scipy) to load a model quantized before
+        return target
+    try:
+        import nncf
+        import openvino as ov
+    except ImportError as exc:
+        raise DependencyError(
+            "OpenVINO int8 needs NNCF to quantize the model once: pip install nncf (or kb's 'int8' extra)."
+        ) from exc
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = final_dir.with_name(f"{final_dir.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    try:
+        texts = calibration_texts()
+        feeds = [tokenize(texts[i : i + 8]) for i in range(0, len(texts), 8)]
+        model = ov.Core().read_model(str(export_onnx(model_dir)))
+        kept = _gelu_readers(model)
+        with _quiet_logging(), _quiet_progress():
+            quantized = nncf.quantize(
+                model,
+                nncf.Dataset(feeds),
+                model_type=nncf.ModelType.TRANSFORMER,
+                preset=nncf.QuantizationPreset.MIXED,
+                subset_size=len(feeds),
+                ignored_scope=nncf.IgnoredScope(names=kept, validate=False) if kept else None,
+            )
+        ov.save_model(quantized, str(work / "model.xml"))
+        try:
+            os.rename(work, final_dir)
+        except OSError:  # another process finished first: use its model
+            if not target.is_file():
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def _gelu_readers(model: Any) -> list[str]:
+    """The MatMuls that read a GELU's output (each layer's feed-forward down projection): kept in
+    floating point. GELU outputs have a long tail that int8 activations cut: with them quantized
+    the vectors' cosine to fp32 is 0.9969 on average (0.9928 at worst) and the 40 questions lose
+    0.015 semantic MRR; kept, 0.9989 (0.9977), for 1.67x fp32's texts/s instead of 2.46x (1,000
+    dev texts, oneDNN limited to AVX-512 VNNI)."""
+    out = []
+    for op in model.get_ops():
+        if op.get_type_name() != "MatMul":
+            continue
+        src = op.input_value(0).get_node().get_type_name()
+        if src in ("Gelu", "Multiply") and op.input_value(1).get_node().get_type_name() in ("Constant", "Convert"):
+            out.append(op.get_friendly_name())
+    return out
+
+
+@contextlib.contextmanager
+def _quiet_progress() -> Iterator[None]:
+    """NNCF's progress bars and advice go to a discarded stream unless ``KB_VERBOSE`` is set."""
+    import io
+    import sys
+
+    if os.environ.get("KB_VERBOSE"):
+        yield
+        return
+    import logging
+
+    saved = sys.stdout, sys.stderr
+    nncf_log = logging.getLogger("nncf")
+    level = nncf_log.level
+    nncf_log.setLevel(logging.ERROR)
+    sys.stdout = sys.stderr = io.StringIO()
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+        nncf_log.setLevel(level)
 
 
 @contextlib.contextmanager
@@ -768,7 +891,8 @@ class OpenVinoEmbedder(_Tokenized):
 
     ``precision="bf16"`` runs the layers in bf16 on CPUs with AVX-512 bf16 or AMX (OpenVINO's
     ``INFERENCE_PRECISION_HINT``; cosine 0.99998 to fp32 torch, so the fp32 identity); ``fp32``
-    keeps fp32. Batches run as OpenVINO's throughput streams (two on two cores, a thread each), the
+    keeps fp32; ``int8`` runs the model NNCF quantized (:func:`quantize_openvino`; another
+    identity). Compiled models are cached (``openvino-blobs`` under :func:`cache_dir`). Batches run as OpenVINO's throughput streams (two on two cores, a thread each), the
     tokenizer filling the queue from the calling thread.
     """
 
@@ -783,11 +907,11 @@ class OpenVinoEmbedder(_Tokenized):
         batch_size: int = 32,
         window: int = 0,
     ) -> None:
-        if precision not in ("fp32", "bf16"):
-            raise ConfigError(f"OpenVINO runs fp32 or bf16, not '{precision}' (int8: --backend onnx).")
+        if precision not in ("fp32", "bf16", "int8"):
+            raise ConfigError(f"OpenVINO runs fp32, bf16 or int8, not '{precision}'.")
         super().__init__(model, threads=threads, batch_size=batch_size, window=window)
         self.precision = precision
-        self.name = self.base_name
+        self.name = self.base_name + DISTINCT_PRECISIONS.get(precision, "")
         try:
             import openvino as ov
         except ImportError as exc:
@@ -795,10 +919,21 @@ class OpenVinoEmbedder(_Tokenized):
                 "The OpenVINO backend needs the 'openvino' package: pip install openvino (or kb's default "
                 "install), or choose --backend onnx."
             ) from exc
-        path = export_onnx(self.model_dir)
+        if precision == "int8":
+            path = quantize_openvino(self.model_dir, self._tokenize)
+            # what stays in floating point runs in bf16 where the CPU has bf16 units
+            hint = "bf16" if {"amx_bf16", "avx512_bf16"} & cpu_flags() else "f32"
+        else:
+            path = export_onnx(self.model_dir)
+            hint = "bf16" if precision == "bf16" else "f32"
         core = ov.Core()
+        # compiled models are cached: a later start (a one-shot `kb search`) loads in a tenth of the time
+        blobs = cache_dir() / "openvino-blobs"
+        with contextlib.suppress(OSError):
+            blobs.mkdir(parents=True, exist_ok=True)
+            core.set_property({"CACHE_DIR": str(blobs)})
         config = {
-            "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
+            "INFERENCE_PRECISION_HINT": hint,
             "PERFORMANCE_HINT": "THROUGHPUT",
             "INFERENCE_NUM_THREADS": self.threads,
         }
@@ -861,7 +996,7 @@ class SentenceTransformerEmbedder:
         self.batch_size = max(1, int(batch_size))
         precision = "fp16" if fp16 else (precision or "fp32")
         if precision == "int8":
-            raise ConfigError("int8 is an ONNX precision: use --backend onnx --precision int8.")
+            raise ConfigError("int8 runs on OpenVINO or ONNX Runtime: use --backend auto, openvino or onnx.")
         if precision == "auto":
             precision = (
                 "fp16"
@@ -1002,16 +1137,38 @@ def _openvino_available() -> bool:
     return importlib.util.find_spec("openvino") is not None
 
 
+def _nncf_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("nncf") is not None
+
+
 def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags (``/proc/cpuinfo``; empty where there is none, e.g. macOS)."""
+    """The CPU's feature flags (``/proc/cpuinfo``; empty where there is none, e.g. macOS), less
+    those that ``ONEDNN_MAX_CPU_ISA`` keeps oneDNN (torch's and OpenVINO's kernels) from using."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 if line.startswith(("flags", "Features")):
-                    return frozenset(line.split(":", 1)[1].split())
+                    return limited_flags(frozenset(line.split(":", 1)[1].split()), os.environ.get("ONEDNN_MAX_CPU_ISA"))
     except OSError:
         pass
     return frozenset()
+
+
+def limited_flags(flags: frozenset[str], max_isa: str | None) -> frozenset[str]:
+    """``flags`` as oneDNN sees them under ``ONEDNN_MAX_CPU_ISA=max_isa``: ``AVX512_CORE_BF16``
+    drops AMX (a Zen 4's kernels), ``AVX512_CORE_VNNI`` AMX and AVX-512 bf16 (an Ice Lake's),
+    ``AVX2``/``AVX2_VNNI`` every AVX-512 flag too."""
+    isa = (max_isa or "").strip().upper()
+    if not isa or isa == "DEFAULT" or "AMX" in isa:
+        return flags
+    drop = {f for f in flags if f.startswith("amx")}
+    if isa not in ("AVX512_CORE_BF16", "AVX512_CORE_FP16"):
+        drop.add("avx512_bf16")
+    if not isa.startswith("AVX512"):
+        drop |= {f for f in flags if f.startswith("avx512")}
+    return flags - drop
 
 
 class BackendChoice(NamedTuple):
@@ -1034,6 +1191,7 @@ def choose_backend(
     torch: bool = True,
     openvino: bool = True,
     onnx_ok: bool = True,
+    nncf: bool = True,
 ) -> BackendChoice:
     """The backend and precision for a checked ``backend``/``precision`` pair, on a ``device``
     already resolved, a CPU with ``flags``, and the libraries present (``torch``, ``openvino``)
@@ -1050,10 +1208,12 @@ def choose_backend(
       bf16 (3.2x torch fp32 on a 2-core Zen 4, cosine 0.99997 at least; without OpenVINO torch
       bf16, 1.8x);
     * any other CPU (AVX-512 VNNI, AVX-VNNI, AVX2, ...): OpenVINO fp32 (1.8x, the same vectors;
-      without OpenVINO ONNX Runtime's fused graph, 1.2-1.5x). ONNX int8 (2.5x with VNNI) is never
-      chosen by ``auto``: its vectors are another identity (cosine 0.994), so a KB built on one
-      machine could not be searched with the defaults on another, and OpenVINO bf16 beats it where
-      the CPU has bf16.
+      without OpenVINO ONNX Runtime's fused graph, 1.2-1.5x) for a KB of the model's identity. A
+      *new* KB there gets ``precision="int8"`` before this is asked (:func:`settle_precision`).
+
+    ``int8``: OpenVINO with NNCF's static int8 (cosine 0.9989 to fp32) where OpenVINO and NNCF are
+    installed, else ONNX Runtime's dynamic int8 (0.9935); queries asked for in int8 run ONNX
+    Runtime's (a cold search in 0.5 s and 220 MB, OpenVINO's 0.65 s and 330 MB).
 
     Every choice keeps the fp32 identity unless ``precision`` is ``int8``.
     """
@@ -1061,8 +1221,14 @@ def choose_backend(
     amx = "amx_bf16" in flags
     avx512_bf16 = "avx512_bf16" in flags
     if precision == "int8":
-        if backend in ("torch", "openvino"):
-            raise ConfigError("int8 is an ONNX precision: use --backend onnx (or auto) with --precision int8.")
+        if backend == "torch":
+            raise ConfigError("int8 runs on OpenVINO or ONNX Runtime: use --backend auto, openvino or onnx.")
+        if backend == "auto" and purpose == "query" and onnx_ok:  # 0.5 s and 220 MB cold, OpenVINO 0.65 s, 330 MB
+            return BackendChoice("onnx", "int8", reason="queries: quickest start")
+        if backend in ("auto", "openvino") and openvino and nncf and onnx_ok:
+            return BackendChoice("openvino", "int8", reason="asked for int8")
+        if backend == "openvino":
+            raise ConfigError("OpenVINO int8 needs openvino and nncf (pip install nncf), or use --backend onnx.")
         return BackendChoice("onnx", "int8", reason="asked for int8")
     if backend == "auto" and purpose == "query" and onnx_ok:  # any precision but int8: one identity
         return BackendChoice("onnx", "fp32", reason="queries: quickest start")
@@ -1092,6 +1258,66 @@ def choose_backend(
         why = "auto: GPU" if gpu else "auto: AMX CPU, no OpenVINO" if amx else "auto"
         return BackendChoice("torch", precision, reason=why)
     return BackendChoice("torch", precision)
+
+
+def queries_fit(recorded: str | None, configured: str) -> bool:
+    """Whether queries embedded as ``configured`` may search vectors recorded as ``recorded``: the
+    same identity, or a KB of int8 documents of the same model searched with its fp32 vectors (the
+    model's own vectors, which the int8 ones approximate: measured on the dev corpus, every figure
+    within 0.01 of an fp32 build, where int8 queries lost a question's answer)."""
+    return recorded is None or recorded == configured or recorded == configured + DISTINCT_PRECISIONS["int8"]
+
+
+def int8_by_default(
+    settings: Settings,
+    *,
+    flags: frozenset[str] | set[str] | None = None,
+    gpu: bool | None = None,
+    openvino: bool | None = None,
+    nncf: bool | None = None,
+) -> bool:
+    """Whether ``auto`` gives a *new* KB int8 vectors on this machine: a CPU without bf16 units
+    (no AMX, no AVX-512 bf16), no GPU, OpenVINO and NNCF installed, the backend auto or openvino.
+    There OpenVINO int8 runs 2.3x OpenVINO fp32 (oneDNN limited to AVX-512 VNNI on the development
+    machine) within the quality bar; CPUs with bf16 units keep the fp32 identity (bf16 is as fast)."""
+    if settings.precision.strip().lower() != "auto" or _hash_dim(settings.model) is not None:
+        return False
+    if settings.backend.strip().lower() not in ("auto", "openvino"):
+        return False
+    if settings.device not in ("auto", "cpu", ""):
+        return False
+    flags = cpu_flags() if flags is None else flags
+    if {"amx_bf16", "avx512_bf16"} & set(flags):
+        return False
+    if (_gpu_present() if gpu is None else gpu) and settings.device != "cpu":
+        return False
+    ov = _openvino_available() if openvino is None else openvino
+    nn = _nncf_available() if nncf is None else nncf
+    return ov and nn
+
+
+def settle_precision(settings: Settings, recorded: str | None, **machine: Any) -> Settings:
+    """``settings`` with ``precision=auto`` made concrete where the vectors' identity depends on it.
+
+    A KB's identity never changes: a KB whose vectors are ``<model>+int8`` is read and extended in
+    int8 wherever it is opened, a KB of the model's own identity keeps it (``auto`` then picks
+    among the paths that give those vectors), and a new KB (``recorded`` None) gets int8 where
+    :func:`int8_by_default` says so. A precision set by hand is left as it is (a mismatch then stops
+    with :class:`~kb.errors.EmbedderMismatchError`, as before). ``machine``: :func:`int8_by_default`'s
+    overrides, for tests."""
+    if settings.precision.strip().lower() != "auto" or _hash_dim(settings.model) is not None:
+        return settings
+    if recorded is not None:
+        try:
+            base = _model_location(settings.model)[1]
+        except ConfigError:
+            return settings
+        if recorded == base + DISTINCT_PRECISIONS["int8"]:
+            return settings.replace(precision="int8")
+        return settings
+    if int8_by_default(settings, **machine):
+        return settings.replace(precision="int8")
+    return settings
 
 
 def create_embedder(settings: Settings, *, purpose: str = "documents", threads: int | None = None) -> Embedder:
@@ -1126,6 +1352,7 @@ def create_embedder(settings: Settings, *, purpose: str = "documents", threads: 
         torch=_torch_available(),
         openvino=_openvino_available(),
         onnx_ok=onnx_ok,
+        nncf=_nncf_available(),
     )
     if threads is None:
         threads = 1 if purpose == "query" else 0

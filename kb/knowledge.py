@@ -78,6 +78,20 @@ class KnowledgeBase:
         self.notify: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr)
         """Where messages for a person go (a write waiting for another writer)."""
 
+    def _documents_settings(self, settings: Settings) -> tuple[Settings, str | None]:
+        """The settings documents are embedded with: ``precision=auto`` made concrete by the KB's
+        vectors, or for a new KB by this machine (:func:`kb.embed.settle_precision`), and why,
+        when that makes it int8. Queries keep the settings as given (fp32 queries fit int8 KBs)."""
+        from kb.embed import settle_precision
+
+        gen = self._reader.generation()
+        recorded = (gen.embedder or {}).get("name") if gen is not None and gen.embedder else None
+        settled = settle_precision(settings, recorded)
+        if settled.precision == settings.precision:
+            return settled, None
+        why = "auto: the KB's vectors are int8" if recorded else "auto: CPU without bf16 units"
+        return settled, why
+
     # -- construction ---------------------------------------------------------------------------
 
     @staticmethod
@@ -177,17 +191,22 @@ class KnowledgeBase:
             if emb is None:
                 from kb.embed import create_embedder
 
-                emb = create_embedder(self._settings, purpose=purpose)
+                settings, why = (
+                    self._documents_settings(self._settings) if purpose == "documents" else (self._settings, None)
+                )
+                emb = create_embedder(settings, purpose=purpose)
+                if why and hasattr(emb, "reason"):
+                    emb.reason = why
                 self._embedders[purpose] = emb
             return emb
 
     def warm_up(self) -> bool:
         """Load the query model now, when this KB's vectors were made by it (a server's first search
         then does not wait for it); True when it was loaded."""
-        from kb.embed import embedder_name
+        from kb.embed import embedder_name, queries_fit
 
         gen = self.generation()
-        if gen is None or (gen.embedder or {}).get("name") != embedder_name(self._settings):
+        if gen is None or not gen.embedder or not queries_fit(gen.embedder.get("name"), embedder_name(self._settings)):
             return False
         self.embedder("query").encode(["warm up"])
         return True
@@ -281,6 +300,7 @@ class KnowledgeBase:
 
         phases: dict[str, float] = {}
         with self._writing("kb ingest") as ws:
+            settings, _ = self._documents_settings(settings)
             if do_embed:
                 check_embedder(ws.base, settings)
             if ws.interrupted_before:

@@ -127,12 +127,12 @@ def fetch_chunks(st: Stores, chunk_ids: list[str]) -> dict[str, ChunkDoc]:
 
 def check_embedder(st: Stores) -> None:
     """The configured embedder is the one the KB's vectors were made with, or a clear error."""
-    from kb.embed import embedder_name
+    from kb.embed import embedder_name, queries_fit
     from kb.index import mismatch_message
 
     meta = st.handles.embedder_meta
     name = embedder_name(st.settings)
-    if meta is not None and meta.get("name") != name:
+    if meta is not None and not queries_fit(meta.get("name"), name):
         raise EmbedderMismatchError(mismatch_message(meta, name, st.settings))
 
 

@@ -56,7 +56,7 @@ def test_factory_rejects_a_bad_hash_spec_and_unknown_choices():
         embedder_name(Settings(backend="tpu"))
     with pytest.raises(ConfigError, match="Unknown precision"):
         embedder_name(Settings(precision="int4"))
-    with pytest.raises(ConfigError, match="int8 is an ONNX precision"):
+    with pytest.raises(ConfigError, match="int8 runs on OpenVINO or ONNX Runtime"):
         create_embedder(Settings(backend="torch", precision="int8"))
 
 
