@@ -1276,8 +1276,9 @@ def int8_by_default(
     openvino: bool | None = None,
     nncf: bool | None = None,
 ) -> bool:
-    """Whether ``auto`` gives a *new* KB int8 vectors on this machine: a CPU without bf16 units
-    (no AMX, no AVX-512 bf16), no GPU, OpenVINO and NNCF installed, the backend auto or openvino.
+    """Whether ``auto`` gives a *new* KB int8 vectors on this machine: the bundled model (int8 was
+    measured on it), a CPU without bf16 units (no AMX, no AVX-512 bf16), no GPU, OpenVINO and NNCF
+    installed, the backend auto or openvino.
     There OpenVINO int8 runs 2.3x OpenVINO fp32 (oneDNN limited to AVX-512 VNNI on the development
     machine) within the quality bar; CPUs with bf16 units keep the fp32 identity (bf16 is as fast)."""
     if settings.precision.strip().lower() != "auto" or _hash_dim(settings.model) is not None:
@@ -1285,6 +1286,11 @@ def int8_by_default(
     if settings.backend.strip().lower() not in ("auto", "openvino"):
         return False
     if settings.device not in ("auto", "cpu", ""):
+        return False
+    try:  # int8 met the quality bar for the bundled model; another model keeps its own vectors
+        if _model_location(settings.model)[1] != DEFAULT_NAME:
+            return False
+    except ConfigError:
         return False
     flags = cpu_flags() if flags is None else flags
     if {"amx_bf16", "avx512_bf16"} & set(flags):
