@@ -586,6 +586,7 @@ _PLACEHOLDER_RE = re.compile(
       | .*(?:os\.environ|os\.getenv|process\.env|System\.getenv|ENV\[|env\().*  # code reading a variable
       | (?-i:\$(?:1|2[aby]?|5|6|y|gy|7|argon2(?:id|i|d)?)\$\S+)  # a crypt(3) password hash ($6$salt$...), not the password
       | .*[-_](?:here|placeholder|example)
+      | (?:[a-z]{1,6}[-_])?(?:dummy|fake|sample|example|redacted|unused|notasecret)(?:[-_][a-z]+)*  # sk-dummy, fake-token, dummy_api_key
       | (?:secret|vault|ref|env|file|ssm|arn|k8s|sm)://.*   # references to a secret store
       | arn:aws:.*
       | /[A-Za-z_.@][\w.@-]*(?:/[\w.@-]+)+/?  # a path of two or more parts (/run/secrets/db_password); not /9Kx+Ql/7mZw
@@ -887,7 +888,7 @@ _RESOURCE_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)+|[A-Za-z]+(?:-[A-Za-z]+)+"
 
 def _names_its_key(value: str, key: str | None) -> bool:
     """Not a credential although its key names one: ``privacyPassword: privacy_password`` (the
-    value spells its key), ``initScriptsSecret: special-scripts-sensitive`` and ``secret: custom-CA``
+    value spells its key), ``sessionKey = 'session'`` (the name a storage key has), ``initScriptsSecret: special-scripts-sensitive`` and ``secret: custom-CA``
     (the name of a Kubernetes Secret, not its contents)."""
     if not key:
         return False
@@ -895,6 +896,9 @@ def _names_its_key(value: str, key: str | None) -> bool:
     norm = re.sub(r"[^a-z0-9]", "", value.lower())
     if len(norm) >= 4 and norm == re.sub(r"[^a-z0-9]", "", last.lower()):
         return True
+    head = [w.lower() for w in _WORD_SPLIT.split(last) if w]
+    if len(head) >= 2 and head[-1] in ("key", "name", "id") and value.strip().strip("'\"") == "".join(head[:-1]):
+        return True  # sessionKey = 'session', cacheKey: cache: a storage key's name, not a key
     if _ENV_VAR_NAME.fullmatch(last):
         return False  # CMD_SESSION_SECRET=discolor-subtitle-seducing: a variable holds the secret itself
     words = [w.lower() for w in _WORD_SPLIT.split(last) if w]

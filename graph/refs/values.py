@@ -86,6 +86,12 @@ class _ValueExtractor:
                 continue
             if skipped_key_path(kp) or not looks_like_path(value, kp):
                 continue
+            repo = _actions_repo_root(path, last, value)
+            if repo is not None:
+                # GitHub Actions: a local action or reusable workflow (`uses: ./...`) is named from
+                # the repository's root, the folder holding .github/, not from the workflow's folder
+                self._file_ref(path, doc, kp, value, line, near=posixpath.join(repo, "_"))
+                continue
             self._file_ref(path, doc, kp, value, line)
         for path, items in refs_by_target.items():
             for doc, kp, value, line in items:
@@ -316,3 +322,14 @@ class _ValueExtractor:
                     self._schema_ref(path, 0, "$schema", m.group(1), start + off)
                     break
         return self.out.references
+
+
+def _actions_repo_root(path: str, last: str, value: str) -> str | None:
+    """The repository root a GitHub Actions ``uses: ./...`` in ``path`` is relative to (the folder
+    holding ``.github/``; "" at the tree's root), or None when this is no such reference."""
+    if last != "uses" or not value.strip().startswith("./"):
+        return None
+    at = ("/" + path).find("/.github/")
+    if at < 0:
+        return None
+    return path[: max(0, at - 1)] if at else ""

@@ -249,10 +249,17 @@ def check_variables(
                 return None
             d = posixpath.dirname(d)
 
-    # Grafana dashboard exports: their ${DS_...} are the dashboard's import inputs (``__inputs``),
-    # filled in by Grafana when the dashboard is imported, not environment variables
+    # Grafana dashboards: their ${DS_...} are the dashboard's import inputs (``__inputs``, filled in
+    # when an export is imported) or its own variables (``templating.list``: ${DS_PROMETHEUS} a
+    # data source variable, ${host_name} a query variable), never environment variables (Grafana
+    # interpolates the environment in provisioning files, not in dashboard JSON)
     grafana = {
-        p for (p,) in catalogue.query("SELECT DISTINCT path FROM records WHERE starts_with(key_path, '__inputs')")
+        p
+        for (p,) in catalogue.query(
+            """SELECT DISTINCT path FROM records WHERE starts_with(key_path, '__inputs')
+               UNION SELECT path FROM (SELECT path FROM records WHERE key_path = 'schemaVersion'
+                 INTERSECT SELECT path FROM records WHERE starts_with(key_path, 'panels['))"""
+        )
     }
     for path, doc, kp, value, line, fmt in rows:
         kind = traits(fmt).variables

@@ -130,6 +130,54 @@ def test_a_grafana_dashboards_import_inputs_are_not_environment_variables(tree, 
     assert [(f.path, f.target) for f in found if f.rule == "undefined-variable"] == [("app.json", "DS_INFLUXDB")]
 
 
+def test_a_provisioned_grafana_dashboards_own_variables_are_not_environment_variables(tree, build_kb):
+    """A dashboard (``schemaVersion`` and ``panels``) names its data source and query variables
+    ``${DS_PROMETHEUS}``, ``${host}`` (``templating.list``): Grafana fills them in, not the shell."""
+    import json
+
+    dash = {
+        "schemaVersion": 39,
+        "panels": [{"datasource": {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}, "title": "CPU on ${HOST}"}],
+        "templating": {"list": [{"name": "DS_PROMETHEUS", "type": "datasource"}, {"name": "HOST", "type": "query"}]},
+    }
+    found, _ = _refs(
+        tree,
+        build_kb,
+        {
+            ".env": "X=1\n",
+            "dashboards/node.json": json.dumps(dash, indent=1),
+            "app.json": json.dumps({"schemaVersion": 1, "uid": "${DS_PROMETHEUS}"}, indent=1),
+        },
+    )
+    assert [(f.path, f.target) for f in found if f.rule == "undefined-variable"] == [("app.json", "DS_PROMETHEUS")]
+
+
+def test_github_actions_local_uses_are_named_from_the_repository_root(tree, build_kb):
+    """``uses: ./.github/workflows/build.yml`` (a reusable workflow; a local action alike) is
+    relative to the repository's root, the folder holding ``.github/``, not to the workflow's
+    folder; one that exists nowhere is still broken."""
+    wf = (
+        "name: ci\non: [push]\njobs:\n  build:\n    uses: ./.github/workflows/build.yml\n"
+        "  lint:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: ./.github/actions/setup\n"
+        "  gone:\n    uses: ./.github/workflows/missing.yml\n"
+    )
+    files = {
+        ".github/workflows/ci.yml": wf,
+        ".github/workflows/build.yml": "name: build\non: workflow_call\njobs: {}\n",
+        ".github/actions/setup/action.yml": "name: setup\nruns:\n  using: composite\n  steps: []\n",
+        "svc/.github/workflows/ci.yml": wf.replace("missing.yml", "build.yml"),
+        "svc/.github/workflows/build.yml": "name: build\non: workflow_call\njobs: {}\n",
+        "svc/.github/actions/setup/action.yml": "name: setup\nruns:\n  using: composite\n  steps: []\n",
+    }
+    found, refs = _refs(tree, build_kb, files)
+    broken = [(f.path, f.line) for f in found if f.rule == "broken-reference"]
+    assert broken == [(".github/workflows/ci.yml", 11)]
+    status = {(p, line): st for p, line, _, _, st, _, _ in refs}
+    assert status[(".github/workflows/ci.yml", 5)] == "ok"  # the reusable workflow, from the root
+    assert status[("svc/.github/workflows/ci.yml", 5)] == "ok"  # a repository inside the tree
+    assert status[("svc/.github/workflows/ci.yml", 11)] == "ok"
+
+
 def test_variable_check_takes_the_compose_env_files_it_is_given(tree, build_kb):
     """Extractors share no state: the variable check sees compose's env files only through its
     arguments, and gives the same answer alone as inside the full run."""

@@ -147,3 +147,17 @@ def test_kubernetes_examples_shapes():
     assert secrets_of("build.sh", build) == []
     assert secrets_of("README.md", "```\nData\n====\napiPassword:\t8 bytes\n```\n") == []
     assert len(secrets_of("run.sh", "redis-server --requirepass Xk9vT2mQ8rLw\n")) == 1
+
+
+def test_opentelemetry_demo_shapes():
+    """open-telemetry/opentelemetry-demo (a tree held out, first look 2026-12-06): a vendor prefix
+    on a placeholder word (``sk-dummy``) and the name a storage key has (``sessionKey =
+    'session'``) are not credentials; a real value in the same places still is."""
+    assert is_placeholder("sk-dummy") and is_placeholder("fake-token") and is_placeholder("dummy_api_key")
+    assert not is_placeholder("sk_test_51HxYzAbCdEf") and not is_placeholder("dummyPassw0rd")
+    code = '        if not api_key:\n            api_key = "sk-dummy"\n'
+    assert scan_code("src/agents/llm.py", code) == []
+    assert scan_code("src/gateways/Session.gateway.ts", "const sessionKey = 'session';\n") == []
+    assert [p.line for p in scan_code("src/gateways/Session.gateway.ts", "const sessionKey = 'Xk9vT2mQ8rLw';\n")] == [1]
+    assert secrets_of("app.yaml", "cache:\n  cacheKey: cache\n") == []
+    assert len(secrets_of("app.yaml", "cache:\n  encryptionKey: cacheSecret9x\n")) == 1
