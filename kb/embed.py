@@ -1161,8 +1161,10 @@ def limited_flags(flags: frozenset[str], max_isa: str | None) -> frozenset[str]:
     drops AMX (a Zen 4's kernels), ``AVX512_CORE_VNNI`` AMX and AVX-512 bf16 (an Ice Lake's),
     ``AVX2``/``AVX2_VNNI`` every AVX-512 flag too."""
     isa = (max_isa or "").strip().upper()
-    if not isa or isa == "DEFAULT" or "AMX" in isa:
+    if not isa or isa in ("DEFAULT", "ALL") or "AMX" in isa:
         return flags
+    if isa.startswith("AVX10_1_512"):  # oneDNN's alias of AVX512_CORE_FP16
+        isa = "AVX512_CORE_FP16"
     drop = {f for f in flags if f.startswith("amx")}
     if isa not in ("AVX512_CORE_BF16", "AVX512_CORE_FP16"):
         drop.add("avx512_bf16")
@@ -1294,6 +1296,8 @@ def int8_by_default(
         return False
     flags = cpu_flags() if flags is None else flags
     if {"amx_bf16", "avx512_bf16"} & set(flags):
+        return False
+    if not {"avx512_vnni", "avx_vnni"} & set(flags):  # int8 measured with VNNI only (not ARM, not macOS)
         return False
     if (_gpu_present() if gpu is None else gpu) and settings.device != "cpu":
         return False
