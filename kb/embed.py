@@ -387,14 +387,20 @@ def export_onnx(model_dir: Path, *, quantized: bool = False, fused: bool = False
             _torch_export(model_dir, raw)
         _external_weights(raw, work / "model.onnx")
         raw.unlink()
-        try:
-            os.rename(work, final_dir)
-        except OSError:  # another process finished first: use its export
-            if not target.is_file():
-                raise
+        _publish(work, final_dir, target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target
+
+
+def _publish(work: Path, final_dir: Path, target: Path) -> None:
+    """Move a finished work folder into the cache; when another process finished first (the rename
+    fails onto its folder), use its copy."""
+    try:
+        os.rename(work, final_dir)
+    except OSError:
+        if not target.is_file():
+            raise
 
 
 INT8_RECIPE = "nncf-ptq-mixed-smoothquant-gelu-readers-fp"
@@ -462,11 +468,7 @@ def quantize_openvino(model_dir: Path, tokenize: Callable[[list[str]], dict[str,
                 ignored_scope=nncf.IgnoredScope(names=kept, validate=False) if kept else None,
             )
         ov.save_model(quantized, str(work / "model.xml"))
-        try:
-            os.rename(work, final_dir)
-        except OSError:  # another process finished first: use its model
-            if not target.is_file():
-                raise
+        _publish(work, final_dir, target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target
