@@ -1161,7 +1161,8 @@ def cpu_flags() -> frozenset[str]:
 def limited_flags(flags: frozenset[str], max_isa: str | None) -> frozenset[str]:
     """``flags`` as oneDNN sees them under ``ONEDNN_MAX_CPU_ISA=max_isa``: ``AVX512_CORE_BF16``
     drops AMX (a Zen 4's kernels), ``AVX512_CORE_VNNI`` AMX and AVX-512 bf16 (an Ice Lake's),
-    ``AVX2``/``AVX2_VNNI`` every AVX-512 flag too."""
+    ``AVX2``/``AVX2_VNNI`` every AVX-512 flag too; ``ALL`` (no limit) none, ``AVX10_1_512`` what its
+    alias ``AVX512_CORE_FP16`` drops."""
     isa = (max_isa or "").strip().upper()
     if not isa or isa in ("DEFAULT", "ALL") or "AMX" in isa:
         return flags
@@ -1296,11 +1297,9 @@ def int8_by_default(
             return False
     except ConfigError:
         return False
-    flags = cpu_flags() if flags is None else flags
-    if {"amx_bf16", "avx512_bf16"} & set(flags):
-        return False
-    if not {"avx512_vnni", "avx_vnni"} & set(flags):  # int8 measured with VNNI only (not ARM, not macOS)
-        return False
+    have = set(cpu_flags() if flags is None else flags)
+    if {"amx_bf16", "avx512_bf16"} & have or not {"avx512_vnni", "avx_vnni"} & have:
+        return False  # bf16 units: as fast, same identity; no VNNI (ARM, macOS, old x86): never measured
     if (_gpu_present() if gpu is None else gpu) and settings.device != "cpu":
         return False
     ov = _openvino_available() if openvino is None else openvino

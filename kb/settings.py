@@ -108,7 +108,7 @@ class Settings(BaseModel):
     )
     precision: str = Field(
         default="auto",
-        description="Embedding precision: auto (a KB's own; a new KB int8 on CPUs without bf16 units), fp32, bf16, fp16 (CUDA), int8 (other vectors).",
+        description="Embedding precision: auto (a KB's own; a new KB int8 on x86 CPUs with VNNI and without bf16 units), fp32, bf16, fp16 (CUDA), int8 (other vectors).",
     )
     chroma_url: str | None = Field(
         default=None, description="Chroma server URL (``http://host:port``); unset means an embedded PersistentClient."
