@@ -36,7 +36,8 @@ built. Backends and precisions whose vectors agree to a cosine of at least 0.999
 (ONNX fp32 plain or fused, OpenVINO fp32/bf16, torch fp32/bf16/fp16) share the model's name, so
 switching between them keeps the KB, and a KB built on one machine is searched with the defaults on
 any other; precisions that change vectors more (int8: OpenVINO's mean cosine 0.9989, ONNX
-Runtime's dynamic 0.9935) carry a suffix (``sentence-transformers/all-MiniLM-L6-v2+int8``) and
+Runtime's dynamic 0.9935) carry a suffix (``sentence-transformers/all-MiniLM-L6-v2+int8`` for
+OpenVINO's, ``+int8-onnx`` for ONNX Runtime's, whose vectors differ from each other too) and
 are never mixed with the others in one KB: an ingest with another identity stops with a message
 that says what to do. ``auto`` gives int8 documents only to a *new* KB on a CPU without bf16 units
 (:func:`int8_by_default`); a KB keeps the identity it was built with wherever it is extended
@@ -84,6 +85,7 @@ __all__ = [
     "embedder_name",
     "queries_fit",
     "settle_precision",
+    "int8_suffix",
     "int8_by_default",
     "resolve_device",
     "bundled_model_dir",
@@ -105,7 +107,12 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 SMALL_REQUEST = 4
 """Encode calls of at most this many texts (search queries) run on one thread."""
 DISTINCT_PRECISIONS = {"int8": "+int8"}
-"""Precisions whose vectors differ from fp32 enough to need their own identity (name suffix)."""
+"""Precisions whose vectors differ from fp32 enough to need their own identity (name suffix):
+``+int8`` is OpenVINO's NNCF int8 (:func:`quantize_openvino`)."""
+ONNX_INT8_SUFFIX = "+int8-onnx"
+"""ONNX Runtime's dynamic int8: int8 too, but other vectors than NNCF's (cosine about 0.99 between
+the two), so an identity of its own: a KB never mixes them."""
+INT8_SUFFIXES = (DISTINCT_PRECISIONS["int8"], ONNX_INT8_SUFFIX)
 ONNX_FORMAT = 3
 """Version of the exported graph's layout (inputs, pooling inside, weights beside, attention as
 plain MatMul/Softmax so that ONNX Runtime's optimizer can fuse it); bumps invalidate the cache."""
@@ -294,9 +301,25 @@ def embedder_name(settings: Settings) -> str:
     dim = _hash_dim(settings.model)
     if dim is not None:
         return f"hash-{dim}"
-    _check_choice(settings.backend, BACKENDS, "backend")
+    backend = _check_choice(settings.backend, BACKENDS, "backend")
     precision = _check_choice(settings.precision, PRECISIONS, "precision")
-    return _model_location(settings.model)[1] + DISTINCT_PRECISIONS.get(precision, "")
+    base = _model_location(settings.model)[1]
+    if precision == "int8":
+        return base + int8_suffix(backend)
+    return base + DISTINCT_PRECISIONS.get(precision, "")
+
+
+def int8_suffix(backend: str, *, openvino: bool | None = None, nncf: bool | None = None) -> str:
+    """Which int8 documents ``backend`` makes: OpenVINO's (``+int8``) where OpenVINO and NNCF are
+    installed and the backend is auto or openvino, else ONNX Runtime's (``+int8-onnx``), as
+    :func:`choose_backend` picks them."""
+    if backend == "onnx":
+        return ONNX_INT8_SUFFIX
+    if backend == "openvino":
+        return DISTINCT_PRECISIONS["int8"]
+    ov = _openvino_available() if openvino is None else openvino
+    nn = _nncf_available() if nncf is None else nncf
+    return DISTINCT_PRECISIONS["int8"] if ov and nn else ONNX_INT8_SUFFIX
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,6 +360,31 @@ def _weights_file(model_dir: Path) -> Path:
         if (model_dir / name).is_file():
             return model_dir / name
     raise ConfigError(f"No model weights (model.safetensors) under '{model_dir}'.")
+
+
+_TELEMETRY_LOCK = threading.Lock()
+
+
+def _without_telemetry(name: str) -> Any:
+    """``import name`` (``openvino`` or ``nncf``) with Intel's ``openvino_telemetry`` hidden, so
+    the stubs both packages fall back to are what they keep: importing ``openvino`` otherwise
+    writes a client id under ``~/intel`` and NNCF sends usage events unless opted out. kb never
+    asks anyone's consent to report on them, so it turns this off for its own imports."""
+    import importlib
+    import sys
+
+    with _TELEMETRY_LOCK:
+        if name in sys.modules:
+            return sys.modules[name]
+        hidden = [m for m in ("openvino_telemetry", "openvino_telemetry.backend") if m not in sys.modules]
+        for m in hidden:
+            sys.modules[m] = None  # type: ignore[assignment]  # an import of it raises ImportError
+        try:
+            return importlib.import_module(name)
+        finally:
+            for m in hidden:
+                if sys.modules.get(m, 0) is None:
+                    del sys.modules[m]
 
 
 def _export_key(model_dir: Path, variant: str) -> str:
@@ -433,28 +481,64 @@ def quantize_openvino(model_dir: Path, tokenize: Callable[[list[str]], dict[str,
     """The cached OpenVINO int8 model (IR ``.xml``) of ``model_dir``: the fp32 ONNX export
     quantized by NNCF's post-training quantization (weights and activations, transformer preset,
     SmoothQuant), activation ranges measured on :func:`calibration_texts` tokenized by
-    ``tokenize``. Built once per model and NNCF version (about 15 s), then loaded from the cache."""
-    import shutil
-
+    ``tokenize``. Built once per model, NNCF and OpenVINO version and set of calibration texts
+    (about 15 s), then loaded from the cache."""
     model_dir = Path(model_dir)
-    variant = f"ov-int8-{INT8_RECIPE}-cal{INT8_CALIBRATION_TEXTS}"
-    final_dir = cache_dir() / "openvino" / f"{model_dir.resolve().name}-{_export_key(model_dir, variant)}"
+    texts = calibration_texts()
+    final_dir = cache_dir() / "openvino" / f"{model_dir.resolve().name}-{_export_key(model_dir, _int8_variant(texts))}"
     target = final_dir / "model.xml"
     if target.is_file():  # no NNCF import (seconds, and scipy) to load a model quantized before
         return target
+    with _QUANTIZE_LOCK:  # one at a time: NNCF's output is silenced by swapping sys.stdout
+        if target.is_file():
+            return target
+        return _quantize_openvino(model_dir, tokenize, texts, final_dir, target)
+
+
+_QUANTIZE_LOCK = threading.Lock()
+
+
+def _int8_variant(texts: list[str]) -> str:
+    """The int8 model's cache variant: the recipe, the NNCF and OpenVINO versions that quantize
+    and save it, and the calibration texts (a change to the sample corpus makes a new model)."""
+    from importlib import metadata
+
+    versions = []
+    for dist in ("nncf", "openvino"):
+        try:
+            versions.append(f"{dist}{metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{dist}-none")
+    cal = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:12]
+    return f"ov-int8-{INT8_RECIPE}-{'-'.join(versions)}-cal{len(texts)}-{cal}"
+
+
+def _quantize_openvino(
+    model_dir: Path,
+    tokenize: Callable[[list[str]], dict[str, np.ndarray]],
+    texts: list[str],
+    final_dir: Path,
+    target: Path,
+) -> Path:
+    import shutil
+
     try:
-        import nncf
-        import openvino as ov
+        ov = _without_telemetry("openvino")
+        nncf = _without_telemetry("nncf")
     except ImportError as exc:
         raise DependencyError(
             "OpenVINO int8 needs NNCF to quantize the model once: pip install nncf (or kb's 'int8' extra)."
+        ) from exc
+    except Exception as exc:  # installed but broken (a version that does not fit this OpenVINO)
+        raise DependencyError(
+            f"NNCF is installed but does not import ({type(exc).__name__}: {exc}): reinstall it "
+            "(pip install -U nncf openvino) or build with --precision fp32."
         ) from exc
     final_dir.parent.mkdir(parents=True, exist_ok=True)
     work = final_dir.with_name(f"{final_dir.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
     try:
-        texts = calibration_texts()
         feeds = [tokenize(texts[i : i + 8]) for i in range(0, len(texts), 8)]
         model = ov.Core().read_model(str(export_onnx(model_dir)))
         kept = _gelu_readers(model)
@@ -845,7 +929,7 @@ class OnnxEmbedder(_Tokenized):
         super().__init__(model, threads=threads, batch_size=batch_size, window=window)
         self.precision = "int8" if precision == "int8" else "fp32"
         self.fused = bool(fused) and self.precision == "fp32"
-        self.name = self.base_name + DISTINCT_PRECISIONS.get(self.precision, "")
+        self.name = self.base_name + (ONNX_INT8_SUFFIX if self.precision == "int8" else "")
         self.path = export_onnx(self.model_dir, quantized=self.precision == "int8", fused=self.fused)
         try:
             import onnxruntime  # noqa: F401
@@ -915,7 +999,7 @@ class OpenVinoEmbedder(_Tokenized):
         self.precision = precision
         self.name = self.base_name + DISTINCT_PRECISIONS.get(precision, "")
         try:
-            import openvino as ov
+            ov = _without_telemetry("openvino")
         except ImportError as exc:
             raise DependencyError(
                 "The OpenVINO backend needs the 'openvino' package: pip install openvino (or kb's default "
@@ -948,8 +1032,7 @@ class OpenVinoEmbedder(_Tokenized):
         return np.array(next(iter(self._one.infer(feeds).values())), dtype=np.float32)
 
     def _run_all(self, batches: list[list[int]], texts: list[str], out: np.ndarray) -> None:
-        import openvino as ov
-
+        ov = _without_telemetry("openvino")
         queue = ov.AsyncInferQueue(self._compiled, self._requests)
 
         def done(request: Any, idx: list[int]) -> None:
@@ -1216,9 +1299,10 @@ def choose_backend(
       without OpenVINO ONNX Runtime's fused graph, 1.2-1.5x) for a KB of the model's identity. A
       *new* KB there gets ``precision="int8"`` before this is asked (:func:`settle_precision`).
 
-    ``int8``: OpenVINO with NNCF's static int8 (cosine 0.9989 to fp32) where OpenVINO and NNCF are
-    installed, else ONNX Runtime's dynamic int8 (0.9935); queries asked for in int8 run ONNX
-    Runtime's (a cold search in 0.5 s and 220 MB, OpenVINO's 0.65 s and 330 MB).
+    ``int8``: OpenVINO with NNCF's static int8 (cosine 0.9989 to fp32; identity ``+int8``) where
+    OpenVINO and NNCF are installed, else ONNX Runtime's dynamic int8 (0.9935; ``+int8-onnx``);
+    queries asked for in int8 (backend auto or onnx) are the model's own fp32 vectors, by ONNX
+    Runtime (:func:`queries_fit`: they search either kind of int8 documents).
 
     Every choice keeps the fp32 identity unless ``precision`` is ``int8``.
     """
@@ -1228,8 +1312,8 @@ def choose_backend(
     if precision == "int8":
         if backend == "torch":
             raise ConfigError("int8 runs on OpenVINO or ONNX Runtime: use --backend auto, openvino or onnx.")
-        if backend == "auto" and purpose == "query" and onnx_ok:  # 0.5 s and 220 MB cold, OpenVINO 0.65 s, 330 MB
-            return BackendChoice("onnx", "int8", reason="queries: quickest start")
+        if backend in ("auto", "onnx") and purpose == "query" and onnx_ok:  # fp32 queries search int8 documents
+            return BackendChoice("onnx", "fp32", reason="queries: the model's own vectors, quickest start")
         if backend in ("auto", "openvino") and openvino and nncf and onnx_ok:
             return BackendChoice("openvino", "int8", reason="asked for int8")
         if backend == "openvino":
@@ -1270,7 +1354,11 @@ def queries_fit(recorded: str | None, configured: str) -> bool:
     same identity, or a KB of int8 documents of the same model searched with its fp32 vectors (the
     model's own vectors, which the int8 ones approximate: measured on the dev corpus, every figure
     within 0.01 of an fp32 build, where int8 queries lost a question's answer)."""
-    return recorded is None or recorded == configured or recorded == configured + DISTINCT_PRECISIONS["int8"]
+    if recorded is None or recorded == configured:
+        return True
+    if any(configured.endswith(sfx) for sfx in INT8_SUFFIXES):  # int8 asked for: queries are fp32
+        configured = configured.rsplit("+", 1)[0]
+    return any(recorded == configured + sfx for sfx in INT8_SUFFIXES)
 
 
 def int8_by_default(
@@ -1325,6 +1413,10 @@ def settle_precision(settings: Settings, recorded: str | None, **machine: Any) -
             return settings
         if recorded == base + DISTINCT_PRECISIONS["int8"]:
             return settings.replace(precision="int8")
+        if recorded == base + ONNX_INT8_SUFFIX:  # ONNX Runtime's int8: only ONNX Runtime makes it
+            return settings.replace(
+                precision="int8", backend="onnx" if settings.backend == "auto" else settings.backend
+            )
         return settings
     if int8_by_default(settings, **machine):
         return settings.replace(precision="int8")
@@ -1334,7 +1426,8 @@ def settle_precision(settings: Settings, recorded: str | None, **machine: Any) -
 def create_embedder(settings: Settings, *, purpose: str = "documents", threads: int | None = None) -> Embedder:
     """A new embedder for ``settings`` (model, backend, precision, device, batch size): the one
     :func:`choose_backend` names for this machine (its ``choice`` says which and why). The
-    result's ``name`` is always :func:`embedder_name` of the settings. ``threads``: the CPU threads
+    result's ``name`` is :func:`embedder_name` of the settings (queries asked for in int8 are the
+    model's fp32 vectors, which :func:`queries_fit` lets search int8 documents). ``threads``: the CPU threads
     an ONNX or OpenVINO model runs (None: one for queries, every core for documents; a Ray actor
     gives the CPUs it was granted).
     """

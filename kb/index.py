@@ -66,17 +66,24 @@ def _model_option(name: str) -> str:
         return "hash:" + name[5:]
     base, _, suffix = name.partition("+")
     option = DEFAULT_MODEL if base == DEFAULT_NAME else base
+    if suffix == "int8-onnx":  # ONNX Runtime's dynamic int8
+        return f"{option} --precision int8 --backend onnx"
     return f"{option} --precision {suffix}" if suffix else option
 
 
 def mismatch_message(meta: dict[str, Any], configured: str, settings: Settings) -> str:
+    from kb.embed import DISTINCT_PRECISIONS, ONNX_INT8_SUFFIX
+
     built = meta.get("name", "?")
     dim = meta.get("dim")
+    hint = ""
+    if built.endswith(DISTINCT_PRECISIONS["int8"]) and configured.endswith(ONNX_INT8_SUFFIX):
+        hint = " Its int8 vectors are OpenVINO's (NNCF): install NNCF (pip install nncf) to extend it here."
     return (
         f"This KB was built with the embedder '{built}'{f' (dimension {dim})' if dim else ''}, but the "
-        f"configured one is '{configured}'. Vectors from different models or precisions cannot be compared. "
-        f"Either use the original (--model {_model_option(built)}), or re-ingest into a fresh KB directory "
-        f"(--db NEW_DIR) to use '{configured}'."
+        f"configured one is '{configured}'. Vectors from different models or precisions cannot be compared."
+        f"{hint} Either use the original (--model {_model_option(built)}), or re-ingest into a fresh KB "
+        f"directory (--db NEW_DIR) to use '{configured}'."
     )
 
 

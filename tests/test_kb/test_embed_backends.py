@@ -3,6 +3,8 @@ rule between backends (one identity interoperates; another is refused with the f
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -68,7 +70,9 @@ def test_auto_on_a_gpu_and_for_queries():
         for precision in ("auto", "fp32", "bf16", "fp16"):
             expected = BackendChoice("onnx", "fp32", False, "queries: quickest start")
             assert pick(flags, precision=precision, purpose="query") == expected
-        assert pick(flags, precision="int8", purpose="query")[:2] == ("onnx", "int8")  # 0.5 s, 220 MB cold
+        # int8 asked for: queries are the model's own fp32 vectors, which search int8 documents
+        assert pick(flags, precision="int8", purpose="query")[:2] == ("onnx", "fp32")
+        assert pick(flags, backend="onnx", precision="int8", purpose="query")[:2] == ("onnx", "fp32")
 
 
 def test_asked_for_precisions_and_backends_are_kept():
@@ -98,8 +102,23 @@ def test_every_backend_but_int8_keeps_the_models_identity():
     for backend in ("auto", "onnx", "openvino", "torch"):
         for precision in ("auto", "fp32", "bf16", "fp16"):
             assert embedder_name(Settings(backend=backend, precision=precision)) == DEFAULT_NAME
-        if backend != "torch":
-            assert embedder_name(Settings(backend=backend, precision="int8")) == DEFAULT_NAME + "+int8"
+    # int8 is two identities: OpenVINO's NNCF int8 and ONNX Runtime's dynamic int8 differ from each other
+    assert embedder_name(Settings(backend="openvino", precision="int8")) == DEFAULT_NAME + "+int8"
+    assert embedder_name(Settings(backend="onnx", precision="int8")) == DEFAULT_NAME + "+int8-onnx"
+
+
+def test_int8_identity_follows_the_engine_that_makes_it():
+    from kb.embed import int8_suffix
+
+    assert int8_suffix("auto", openvino=True, nncf=True) == "+int8"  # what choose_backend picks there
+    assert int8_suffix("auto", openvino=True, nncf=False) == "+int8-onnx"
+    assert int8_suffix("auto", openvino=False, nncf=True) == "+int8-onnx"
+    assert int8_suffix("onnx", openvino=True, nncf=True) == "+int8-onnx"
+    assert int8_suffix("openvino", openvino=True, nncf=False) == "+int8"  # choose_backend then says what to install
+    for flags in (ICE_LAKE, ZEN4):
+        for ov, nn in ((True, True), (True, False), (False, True)):
+            engine = pick(flags, precision="int8", openvino=ov, nncf=nn).backend
+            assert (engine == "openvino") == (int8_suffix("auto", openvino=ov, nncf=nn) == "+int8")
 
 
 def test_onednn_isa_limits_are_the_flags_auto_reads():
@@ -152,10 +171,31 @@ def test_a_kbs_vectors_settle_the_precision_its_documents_are_embedded_in():
     assert settle_precision(Settings(), DEFAULT_NAME, **icl).precision == "auto"  # an fp32 KB stays fp32
     assert settle_precision(Settings(precision="fp32"), int8, **icl).precision == "fp32"  # by hand: kept
     assert settle_precision(Settings(model="hash"), None, **icl).precision == "auto"
-    # queries: the model's own vectors search its int8 documents; nothing else mixes
+    onnx_int8 = DEFAULT_NAME + "+int8-onnx"
+    assert settle_precision(Settings(), onnx_int8, **amx).precision == "int8"  # ONNX Runtime's int8 KB
+    assert settle_precision(Settings(), onnx_int8, **amx).backend == "onnx"  # stays ONNX Runtime's
+    assert settle_precision(Settings(), int8, **amx).backend == "auto"
+    # queries: the model's own vectors search its int8 documents of either kind; nothing else mixes
     assert queries_fit(int8, DEFAULT_NAME) and queries_fit(DEFAULT_NAME, DEFAULT_NAME) and queries_fit(None, "x")
-    assert queries_fit(int8, int8)
+    assert queries_fit(int8, int8) and queries_fit(onnx_int8, DEFAULT_NAME) and queries_fit(onnx_int8, int8)
     assert not queries_fit(DEFAULT_NAME, int8) and not queries_fit("other-model+int8", DEFAULT_NAME)
+    assert not queries_fit(DEFAULT_NAME, onnx_int8)
+
+
+def test_an_int8_kb_is_never_extended_with_the_other_int8(tmp_path):
+    """An OpenVINO int8 KB on a machine without NNCF: ONNX Runtime's int8 would be other vectors,
+    so the ingest stops and says to install NNCF."""
+    from kb.errors import EmbedderMismatchError
+    from kb.generations import Generation
+    from kb.index import check_embedder
+
+    gen = Generation(number=1, catalogue="c", embedder={"name": DEFAULT_NAME + "+int8", "dim": 384})
+    with pytest.raises(EmbedderMismatchError, match=r"pip install nncf.*--precision int8\)"):
+        check_embedder(gen, Settings(backend="onnx", precision="int8"))
+    gen = Generation(number=1, catalogue="c", embedder={"name": DEFAULT_NAME + "+int8-onnx", "dim": 384})
+    with pytest.raises(EmbedderMismatchError, match=r"--precision int8 --backend onnx"):
+        check_embedder(gen, Settings(backend="openvino", precision="int8"))
+    check_embedder(gen, Settings(backend="onnx", precision="int8"))  # the same engine: no error
 
 
 def test_cpu_flags_are_read_from_proc_cpuinfo():
@@ -323,3 +363,46 @@ def test_a_cpu_without_bf16_units_builds_int8_documents_that_fp32_queries_search
     # fp32 documents by hand: refused, with the fix
     with KnowledgeBase.open(db, precision="fp32") as kb, pytest.raises(EmbedderMismatchError):
         kb.ingest()
+
+
+def test_openvino_and_nncf_are_imported_without_intels_telemetry(tmp_path):
+    """Importing OpenVINO writes a client id under ``~/intel`` (and NNCF sends usage events unless
+    opted out); kb's imports of both hide ``openvino_telemetry``, so neither happens."""
+    import os
+    import subprocess
+    import sys
+
+    def home_after(code: str, home: str) -> list[str]:
+        os.makedirs(home)
+        env = {**os.environ, "HOME": home}
+        env.pop("CI", None)  # openvino_telemetry stays quiet in CI; the test is about kb, not that
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+        return sorted(p.relative_to(home).as_posix() for p in Path(home).rglob("*"))
+
+    plain = home_after("import openvino", str(tmp_path / "plain"))
+    assert "intel" in plain  # what a plain import does (the reason for this test)
+    code = (
+        "import sys; from kb.embed import _without_telemetry; _without_telemetry('openvino'); "
+        "_without_telemetry('nncf'); import nncf.telemetry.wrapper as w; "
+        "assert type(w.telemetry).__name__ != 'NNCFTelemetry', w.telemetry; "
+        "import openvino_telemetry  # importable again for anyone else"
+    )
+    assert home_after(code, str(tmp_path / "kb")) == []
+
+
+def test_the_int8_model_cache_key_names_what_made_it(monkeypatch):
+    """Another NNCF or OpenVINO version, or other calibration texts, make another int8 model
+    instead of loading one made by something else."""
+    from importlib import metadata
+
+    import kb.embed as embed
+
+    texts = embed.calibration_texts()
+    assert len(texts) == embed.INT8_CALIBRATION_TEXTS
+    base = embed._int8_variant(texts)
+    assert f"nncf{metadata.version('nncf')}" in base and f"openvino{metadata.version('openvino')}" in base
+    assert embed._int8_variant(texts) == base  # deterministic
+    assert embed._int8_variant([*texts[:-1], texts[-1] + " "]) != base
+    real = metadata.version
+    monkeypatch.setattr(metadata, "version", lambda d: "9.9" if d == "nncf" else real(d))
+    assert embed._int8_variant(texts) != base
