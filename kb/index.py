@@ -276,6 +276,7 @@ def embed_pending(
         took = max(time.perf_counter() - c0, 1e-6)
         fit = int(len(batch) / took * publish_every / 4)
         call = max(step, min(BATCH, fit, 2 * len(batch)))  # grows at most twofold a call
+        call -= call % step  # whole model batches: no odd-sized last batch, one more shape held in memory
         shas = np.array([s for s, _ in batch], dtype="S32")
         writer.append(shas, vecs)
         if mirror is not None:

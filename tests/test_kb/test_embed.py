@@ -125,7 +125,7 @@ def test_bf16_and_int8_stay_close_to_fp32_and_int8_is_its_own_identity(tmp_path,
     assert vecs.dtype == np.float32 and np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
     assert float((vecs * ref).sum(axis=1).min()) > 0.9995  # measured 0.9999: one identity with fp32
     int8 = OnnxEmbedder(precision="int8")
-    assert int8.name == DEFAULT_NAME + "+int8"
+    assert int8.name == DEFAULT_NAME + "+int8-onnx"  # ONNX Runtime's int8: not OpenVINO's, another identity
     cos = (int8.encode(TEXTS) * ref).sum(axis=1)
     assert 0.95 < float(cos.mean()) < 0.9999
 
@@ -137,3 +137,24 @@ def test_a_model_directory_loads_from_there(tmp_path):
     emb = SentenceTransformerEmbedder(str(bundled_model_dir()), device="cpu")
     assert emb.name == DEFAULT_NAME  # the bundled directory is the bundled model
     assert emb.encode(["x"]).shape == (1, 384)
+
+
+@pytest.mark.model
+def test_batches_are_padded_to_a_few_widths_and_padding_changes_no_vector(monkeypatch):
+    """Token batches are padded (masked) to a multiple of PAD_TO pieces, so a build runs a few
+    input shapes (each one the runtime keeps memory for), with the vectors unpadded batches give."""
+    import kb.embed as embed
+    from kb.embed import OnnxEmbedder
+
+    emb = OnnxEmbedder()
+    texts = ["replicas: 3", "payments retry policy: max_attempts 3, initial_backoff 250ms, max_backoff 10s", *TEXTS]
+    feeds = emb._tokenize(texts)
+    assert feeds["input_ids"].shape[1] % embed.PAD_TO == 0
+    assert feeds["attention_mask"][0].sum() < feeds["input_ids"].shape[1]  # the short one is masked, not cut
+    assert emb._tokenize(["replicas " * 400])["input_ids"].shape[1] == emb.max_length  # never past the window
+    padded = emb.encode(texts)
+    monkeypatch.setattr(embed, "PAD_TO", 1)
+    widths = {len(e.ids) for e in emb._tokenizer.encode_batch(texts)}
+    assert emb._tokenize(texts)["input_ids"].shape[1] == max(widths)  # unpadded: the longest text's width
+    plain = emb.encode(texts)
+    assert float((padded * plain).sum(axis=1).min()) > 0.99999
