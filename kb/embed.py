@@ -54,6 +54,7 @@ process-global cache.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -105,13 +106,13 @@ HASH_DEFAULT_DIM = 64
 BACKENDS = ("auto", "onnx", "openvino", "torch")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 SMALL_REQUEST = 4
+"""Encode calls of at most this many texts (search queries) run on one thread."""
 PAD_TO = 8
 """Token batches are padded (masked) to a multiple of this many word pieces: a build then runs at
 most 16 widths (128-piece windows) instead of every width from 1 to 128. OpenVINO keeps memory for
 each input shape it has run: on 16,000 texts of varied length in build-sized calls, 663 MB peak
 unpadded against 461 MB padded and with calls a multiple of the batch (``kb.index.embed_pending``);
 masked positions change no vector."""
-"""Encode calls of at most this many texts (search queries) run on one thread."""
 DISTINCT_PRECISIONS = {"int8": "+int8"}
 """Precisions whose vectors differ from fp32 enough to need their own identity (name suffix):
 ``+int8`` is OpenVINO's NNCF int8 (:func:`quantize_openvino`)."""
@@ -490,18 +491,23 @@ def quantize_openvino(model_dir: Path, tokenize: Callable[[list[str]], dict[str,
     ``tokenize``. Built once per model, NNCF and OpenVINO version and set of calibration texts
     (about 15 s), then loaded from the cache."""
     model_dir = Path(model_dir)
-    texts = calibration_texts()
-    final_dir = cache_dir() / "openvino" / f"{model_dir.resolve().name}-{_export_key(model_dir, _int8_variant(texts))}"
+    final_dir = cache_dir() / "openvino" / f"{model_dir.resolve().name}-{_export_key(model_dir, _int8_cache_variant())}"
     target = final_dir / "model.xml"
     if target.is_file():  # no NNCF import (seconds, and scipy) to load a model quantized before
         return target
     with _QUANTIZE_LOCK:  # one at a time: NNCF's output is silenced by swapping sys.stdout
         if target.is_file():
             return target
-        return _quantize_openvino(model_dir, tokenize, texts, final_dir, target)
+        return _quantize_openvino(model_dir, tokenize, calibration_texts(), final_dir, target)
 
 
 _QUANTIZE_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def _int8_cache_variant() -> str:
+    """:func:`_int8_variant` of this installation's calibration texts, read once per process."""
+    return _int8_variant(calibration_texts())
 
 
 def _int8_variant(texts: list[str]) -> str:
@@ -1032,6 +1038,7 @@ class OpenVinoEmbedder(_Tokenized):
             "PERFORMANCE_HINT": "THROUGHPUT",
             "INFERENCE_NUM_THREADS": self.threads,
         }
+        self._ov = ov
         self._compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
         self._requests = max(1, int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
         self._one = self._compiled.create_infer_request()
@@ -1041,8 +1048,7 @@ class OpenVinoEmbedder(_Tokenized):
         return np.array(next(iter(self._one.infer(feeds).values())), dtype=np.float32)
 
     def _run_all(self, batches: list[list[int]], texts: list[str], out: np.ndarray) -> None:
-        ov = _without_telemetry("openvino")
-        queue = ov.AsyncInferQueue(self._compiled, self._requests)
+        queue = self._ov.AsyncInferQueue(self._compiled, self._requests)
 
         def done(request: Any, idx: list[int]) -> None:
             out[idx] = request.get_output_tensor(0).data
@@ -1424,7 +1430,7 @@ def settle_precision(settings: Settings, recorded: str | None, **machine: Any) -
             return settings.replace(precision="int8")
         if recorded == base + ONNX_INT8_SUFFIX:  # ONNX Runtime's int8: only ONNX Runtime makes it
             return settings.replace(
-                precision="int8", backend="onnx" if settings.backend == "auto" else settings.backend
+                precision="int8", backend="onnx" if settings.backend.strip().lower() == "auto" else settings.backend
             )
         return settings
     if int8_by_default(settings, **machine):
