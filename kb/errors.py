@@ -29,6 +29,7 @@ __all__ = [
     "DependencyError",
     "DamagedKBError",
     "DiskFullError",
+    "was_interrupted",
 ]
 
 
@@ -82,3 +83,21 @@ class DiskFullError(KBError, OSError):
 
     status_code = 507
     exit_code = 4
+
+
+def was_interrupted(exc: BaseException) -> bool:
+    """True when ``exc`` is a Ctrl-C or was raised because of one.
+
+    DuckDB catches a ``KeyboardInterrupt`` that arrives while a query runs, cancels the query and
+    raises ``RuntimeError('Query interrupted')`` instead; the next statement in that transaction
+    then fails with a ``TransactionException`` raised while handling it. Both are the user's
+    Ctrl-C, not a fault: callers turn them back into ``KeyboardInterrupt``.
+    """
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, KeyboardInterrupt) or (isinstance(e, RuntimeError) and str(e) == "Query interrupted"):
+            return True
+        e = e.__cause__ or e.__context__
+    return False

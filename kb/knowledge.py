@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kb.catalogue import Catalogue
-from kb.errors import BadRequestError, ConfigError, NotIndexedError, ReadOnlyError
+from kb.errors import BadRequestError, ConfigError, NotIndexedError, ReadOnlyError, was_interrupted
 from kb.generations import Generation, Reader, Snapshot, write_session
 from kb.settings import Settings
 from kb.types import (
@@ -268,9 +268,14 @@ class KnowledgeBase:
         with contextlib.ExitStack() as stack:
             if cluster is not None:
                 stack.callback(cluster.close)
-            summary, phases, embedded, skipped, gen = self._ingest_locked(
-                target, settings, do_embed, progress, git_history, cluster
-            )
+            try:
+                summary, phases, embedded, skipped, gen = self._ingest_locked(
+                    target, settings, do_embed, progress, git_history, cluster
+                )
+            except Exception as exc:  # Ctrl-C inside a DuckDB query comes back as DuckDB's error
+                if was_interrupted(exc):
+                    raise KeyboardInterrupt from exc
+                raise
             notes = list(summary.notes)
             if cluster is not None:
                 notes.append(f"built on {cluster.describe_used}")

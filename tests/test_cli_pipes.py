@@ -205,7 +205,9 @@ def test_ctrl_c_in_a_real_process(tmp_path):
     import signal
     import time
 
-    root = write_tree(tmp_path / "t", {f"d{i}/f{j}.yaml": f"k{j}: {i}\n" for i in range(40) for j in range(50)})
+    # 20,000 files: parsed in ~6 s, so the signal lands mid-run even on a loaded CI machine (2,000
+    # were done in 1.5 s, and a slow test runner sometimes signalled a process that had finished)
+    root = write_tree(tmp_path / "t", {f"d{i}/f{j}.yaml": f"k{j}: {i}\n" for i in range(200) for j in range(100)})
     env = {**os.environ, "KB_EMBED": "0", "KB_WORKERS": "1", "KB_PROGRESS_EVERY": "0"}
     proc = subprocess.Popen(
         [sys.executable, "-c", "from kb.cli import main; main()", "ingest", str(root), "--db", str(tmp_path / "kb")],
@@ -220,6 +222,7 @@ def test_ctrl_c_in_a_real_process(tmp_path):
     while time.monotonic() < deadline:  # wait until it is working
         if proc.stderr.readline().startswith("kb ingest:"):
             break
+    assert proc.poll() is None, "the ingest finished before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err

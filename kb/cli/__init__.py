@@ -32,7 +32,7 @@ from typing import Any
 
 import click
 
-from kb.errors import KBError
+from kb.errors import KBError, was_interrupted
 from kb.settings import Settings
 
 __all__ = [
@@ -211,8 +211,13 @@ class _Group(click.Group):
         """Run the command; Ctrl-C ends it with exit 130 and a line saying what was kept (not
         click's "Aborted!" and 1, which CI would read as "problems found")."""
         try:
-            with _mapped_errors():
-                return super().invoke(ctx)
+            try:
+                with _mapped_errors():
+                    return super().invoke(ctx)
+            except Exception as exc:  # Ctrl-C during a DuckDB query arrives as DuckDB's own error
+                if was_interrupted(exc):
+                    raise KeyboardInterrupt from exc
+                raise
         except KeyboardInterrupt:
             kept = ctx.meta.get("kb.kept", "nothing was changed")
             click.echo(f"\ninterrupted: {kept}", err=True)

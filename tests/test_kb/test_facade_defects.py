@@ -72,3 +72,35 @@ def test_build_from_a_script_without_a_main_guard_returns(tmp_path):
     )
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.split() == ["files", "240"]  # printed once: the workers did not run the script
+
+
+def test_ctrl_c_during_a_duckdb_query_is_still_ctrl_c():
+    """DuckDB answers a Ctrl-C that lands inside a query with ``RuntimeError('Query interrupted')``
+    (and the transaction's next statement with a TransactionException): before, ``kb ingest`` hit
+    in its last second died with that traceback and exit 1 instead of "interrupted:" and 130."""
+    import signal
+    import threading
+
+    import duckdb
+
+    from kb.errors import was_interrupted
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (x BIGINT)")
+    con.execute("BEGIN TRANSACTION")
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        try:
+            con.execute("INSERT INTO t SELECT count(*) FROM range(20000000000)")  # minutes, no memory
+        except RuntimeError:
+            con.execute("INSERT INTO t VALUES (1)")  # what the code after it does
+    except Exception as exc:
+        caught: BaseException = exc
+    finally:
+        timer.join()
+    assert type(caught).__name__ == "TransactionException"
+    assert was_interrupted(caught)  # its context is DuckDB's "Query interrupted"
+    assert was_interrupted(KeyboardInterrupt())
+    assert not was_interrupted(RuntimeError("Query failed"))
+    assert not was_interrupted(ValueError("x"))
