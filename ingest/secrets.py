@@ -845,13 +845,16 @@ _CREDENTIAL_NOUNS = {"password", "passwd", "pass", "pw", "secret", "token", "key
 # how an instruction written as one identifier starts (My…, ChooseYour…), and words only an instruction has
 _DESCRIBING_FIRST = _words("choose my this your some enter insert put define set change replace please use generate")
 _DESCRIBING_ANY = {"your", "here"}
+_CONNECTIVES = {"of", "or", "and", "to", "for", "the", "from", "with", "in"}
 
 
 def _described(v: str) -> bool:
     """An instruction written as one identifier: ``ChooseYourOwnPasswordHere1234``,
     ``MySecureLoginPasswordForPhotoprism``, ``ThisIsAVerySecretString``, ``My-Secure-Password5`` —
     three or more words, one of them naming a credential, starting as an instruction does (or with
-    ``your``/``here`` in it). ``SuperDuperAdminPW``, ``Dl2PassLong`` and ``Tr0ub4dor&3`` are passwords."""
+    ``your``/``here`` in it); or four or more joined by ``of``/``or``/``to``...
+    (``contents_of_key_or_certificate``). ``SuperDuperAdminPW``, ``Dl2PassLong`` and ``Tr0ub4dor&3``
+    are passwords."""
     if " " in v or len(v) > 128:
         return False
     words = [w.lower() for w in _CAMEL_WORDS.findall(v) if not w.isdigit()]
@@ -859,6 +862,8 @@ def _described(v: str) -> bool:
         return False
     if not any(w in _CREDENTIAL_NOUNS for w in words):
         return False
+    if len(words) >= 4 and any(w in _CONNECTIVES for w in words[1:-1]):
+        return True  # contents_of_key_or_certificate, path-to-the-secret-key: a phrase, not a password
     return words[0] in _DESCRIBING_FIRST or any(w in _DESCRIBING_ANY for w in words)
 
 
@@ -1045,6 +1050,9 @@ class _Secret:
     value: str
     report: bool = True
     forms: set[str] = field(default_factory=set)
+    commented: bool = False
+    """Only ever seen on commented-out lines (``# password: ...``, ``;secret_key = ...``): reported
+    as a warning, since the file does not use it."""
 
 
 class _Redaction:
@@ -1087,7 +1095,14 @@ class _Redaction:
     # -- secrets ------------------------------------------------------------------------------
 
     def add(
-        self, value: str, kind: str, line: int | None, key: str | None, strong: bool, report: bool = True
+        self,
+        value: str,
+        kind: str,
+        line: int | None,
+        key: str | None,
+        strong: bool,
+        report: bool = True,
+        commented: bool = False,
     ) -> _Secret | None:
         value = value.strip()
         if not value:
@@ -1095,10 +1110,11 @@ class _Redaction:
         fp = fingerprint(value)
         s = self.secrets.get(fp)
         if s is None:
-            s = self.secrets[fp] = _Secret(kind, fp, line, key, strong, value, report)
+            s = self.secrets[fp] = _Secret(kind, fp, line, key, strong, value, report, commented=commented)
         else:
             s.strong = s.strong or strong
             s.report = s.report or report
+            s.commented = s.commented and commented
             if s.key is None and key is not None:  # reported where a key names it, as what the key says
                 s.line, s.key, s.kind = line, key, kind
         s.forms.add(value)
@@ -1364,7 +1380,14 @@ def redact(
     low = text.lower()
     hints = not messages and any(h in low for h in _HINT_WORDS)
     if hints:
-        _text_assignments(text, red, keyed_lines if structured else set(), prose, literals_only=code)
+        _text_assignments(
+            text,
+            red,
+            keyed_lines if structured else set(),
+            prose,
+            literals_only=code,
+            comments=parsed.format != "markdown",  # there '#' starts a heading
+        )
     # 4. credentials given by their context: URL query parameters, command-line flags, netrc,
     # .pgpass, XML tags, Markdown tables
     _context_secrets(text, red, keyed_lines if structured else set(), prose, hints, code=code)
@@ -1459,12 +1482,23 @@ def redact(
         if not s.report:
             continue
         where = f" under '{s.key}'" if s.key else ""
+        if s.commented:
+            severity = "warning"
+            message = (
+                f"{s.kind} is written in plain text on a commented-out line{where} (fingerprint {s.fp}): "
+                f"not used here, but readable by anyone with the file; if it is real, rotate it and delete the line"
+            )
+        else:
+            severity = "error"
+            message = (
+                f"{s.kind} is stored in plain text{where} (fingerprint {s.fp}); move it to a secret store "
+                f"and reference it, e.g. ${{{_env_name(s.key)}}}"
+            )
         parsed.problems.append(
             Problem(
                 "plaintext-secret",
-                "error",
-                f"{s.kind} is stored in plain text{where} (fingerprint {s.fp}); move it to a secret store "
-                f"and reference it, e.g. ${{{_env_name(s.key)}}}",
+                severity,
+                message,
                 line=s.line,
                 target=s.key,
                 fingerprint=s.fp,
@@ -1611,9 +1645,23 @@ def _assignments(text: str):
             yield from _ASSIGN.finditer(text, m.start("value") + 1, m.end("value") - 1)
 
 
+# a line that is a comment up to the key: ``# password: x``, ``;secret_key = x``, ``// 'key' => 'x'``
+_COMMENT_LEAD = re.compile(r"[ \t]{0,64}(?:#|;|//|--|/\*|\*|<!--|(?i:rem)[ \t])")
+
+
 def _text_assignments(
-    text: str, red: _Redaction, skip_lines: set[int], prose: set[int], *, literals_only: bool = False
+    text: str,
+    red: _Redaction,
+    skip_lines: set[int],
+    prose: set[int],
+    *,
+    literals_only: bool = False,
+    comments: bool = True,
 ) -> None:
+    """``comments``: a ``#``/``;``/``//`` line is a comment in this format. A commented-out
+    assignment (a sample config's documented default, an example) is reported only when its value
+    is strong, and then as a warning (:attr:`_Secret.commented`): ``# secretKey: kubeconfig``
+    names a key, ``;admin_password = admin`` is a default written down."""
     for m in _assignments(text):
         key = m.group("key")
         if not secret_key(key):
@@ -1661,7 +1709,14 @@ def _text_assignments(
                     continue  # a sentence: "the new passwords: this is configured using ..."
         if is_placeholder(value) or _names_its_key(value, key):
             continue
-        s = red.add(value, "a credential", line, key, _strong(value), report=line not in red.lines_with_secrets)
+        strong = _strong(value)
+        bol = text.rfind("\n", 0, m.start("key")) + 1
+        commented = comments and _COMMENT_LEAD.match(text, bol, m.start("key")) is not None
+        if commented and not strong:
+            continue  # a commented-out example: "# secretKey: kubeconfig", ";admin_password = admin"
+        s = red.add(
+            value, "a credential", line, key, strong, report=line not in red.lines_with_secrets, commented=commented
+        )
         if s is None:
             continue
         if raw[0] in "\"'" and auth is None and value == _unquote(raw):

@@ -161,3 +161,54 @@ def test_opentelemetry_demo_shapes():
     assert [p.line for p in scan_code("src/gateways/Session.gateway.ts", "const sessionKey = 'Xk9vT2mQ8rLw';\n")] == [1]
     assert secrets_of("app.yaml", "cache:\n  cacheKey: cache\n") == []
     assert len(secrets_of("app.yaml", "cache:\n  encryptionKey: cacheSecret9x\n")) == 1
+
+
+# -- commented-out lines (argo-helm, mailcow, opentelemetry-demo's grafana.ini: the three false
+# errors of the hand-checked sample) -----------------------------------------------------------
+
+COMMENTED_WEAK = {
+    "values.yaml": "controller:\n  kubeConfig: {}\n    # secretName: kubeconfig-secret\n    # secretKey: kubeconfig\n",
+    "grafana.ini": "[security]\n# default admin password\n;admin_password = admin\n",
+    "app.env": "#DB_PASSWORD=postgres\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMMENTED_WEAK))
+def test_a_commented_out_example_with_a_word_for_a_value_is_no_finding(name: str):
+    """``# secretKey: kubeconfig`` names the key inside a Secret; ``;admin_password = admin`` writes
+    a default down: commented-out examples, not credentials."""
+    assert [p for p in scan(name, COMMENTED_WEAK[name]).problems if p.rule == "plaintext-secret"] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("grafana.ini", "[security]\n# used for signing\n;secret_key = SW2YcwTIb9zpOOhoPsMm\n"),
+        ("values.yaml", "auth:\n  # password: Xk9mPq2vL7wRt!\n  enabled: true\n"),
+        ("client.php", "<?php\n$c = new Client([\n  // 'apiKey' => 'q8Zr4TbW1nYx0PaE',\n]);\n"),
+    ],
+)
+def test_a_strong_value_on_a_commented_out_line_is_a_warning_and_still_redacted(name: str, text: str):
+    parsed = scan(name, text)
+    found = [p for p in parsed.problems if p.rule == "plaintext-secret"]
+    assert [p.severity for p in found] == ["warning"], found
+    assert "commented-out line" in found[0].message and "rotate it" in found[0].message
+    value = next(v for v in ("SW2YcwTIb9zpOOhoPsMm", "Xk9mPq2vL7wRt!", "q8Zr4TbW1nYx0PaE") if v in text)
+    assert value not in "".join(s.text for s in parsed.sections)  # never stored in clear
+
+
+def test_a_value_also_assigned_on_a_live_line_stays_an_error():
+    text = "[security]\n;secret_key = SW2YcwTIb9zpOOhoPsMm\nsecret_key = SW2YcwTIb9zpOOhoPsMm\n"
+    found = [p for p in scan("grafana.ini", text).problems if p.rule == "plaintext-secret"]
+    assert [p.severity for p in found] == ["error"]
+
+
+def test_a_markdown_heading_is_not_a_comment():
+    found = [p for p in scan("notes.md", "# password: Xk9mPq2vL7wRtZ\n").problems if p.rule == "plaintext-secret"]
+    assert [p.severity for p in found] == ["error"]
+
+
+@pytest.mark.parametrize("value", ["contents_of_key_or_certificate", "path-to-the-private-key", "token_for_the_api"])
+def test_a_phrase_joined_into_one_identifier_is_a_placeholder(value: str):
+    assert is_placeholder(value)
+    assert not is_placeholder("keys2theKingdom9")
