@@ -175,6 +175,9 @@ class Violation:
     key_path: str
     message: str
     schema_path: str
+    newer: bool = False
+    """What a newer version of the file's tool may allow (:func:`maybe_newer`): a required key, a
+    value that is not a near miss of any allowed one. Against an old schema snapshot, not reported."""
 
 
 class SchemaValidator:
@@ -360,10 +363,39 @@ class SchemaValidator:
                     desc = f"the document is empty: {desc}"
                 out.append(
                     Violation(
-                        doc, join_key_path(e.absolute_path), desc, "/".join(str(p) for p in e.absolute_schema_path)
+                        doc,
+                        join_key_path(e.absolute_path),
+                        desc,
+                        "/".join(str(p) for p in e.absolute_schema_path),
+                        newer=maybe_newer(e),
                     )
                 )
         return out
+
+
+def _near_miss(value: str, allowed: list[Any]) -> bool:
+    """``value`` is a typo of an allowed word (``Nodenext`` for ``NodeNext``, ``bundlr``)."""
+    import difflib
+
+    words = [a.lower() for a in allowed if isinstance(a, str)]
+    return bool(difflib.get_close_matches(value.lower(), words, n=1, cutoff=0.75))
+
+
+def maybe_newer(e: ValidationError) -> bool:
+    """Whether a newer version of the tool may accept what ``e`` rejects: a required key (Cargo
+    1.75 made ``package.version`` optional), or a string outside an ``enum``/``const`` that is
+    not a near miss of an allowed value (TypeScript 5's ``moduleResolution: bundler``), also as
+    the closest alternative of an ``anyOf``/``oneOf``. A wrong type or a typo is not."""
+    if e.validator == "required":
+        return True
+    if e.validator in ("enum", "const") and isinstance(e.instance, str):
+        allowed = e.validator_value if e.validator == "enum" else [e.validator_value]
+        return isinstance(allowed, list) and not _near_miss(e.instance, allowed)
+    if e.validator in ("anyOf", "oneOf") and e.context and isinstance(e.instance, str):
+        values = [c for c in e.context if c.validator in ("enum", "const")]
+        others = [c for c in e.context if c.validator not in ("enum", "const", "type", "pattern")]
+        return bool(values) and not others and all(maybe_newer(c) for c in values)
+    return False
 
 
 def _unresolved(exc: Exception) -> str:

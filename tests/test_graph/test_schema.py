@@ -403,3 +403,45 @@ def test_builtin_catalogue_serves_a_declared_schema_url_offline(tree, build_kb):
     found, _ = _validate(tree, build_kb, files)
     assert [(f.path, f.line) for f in found] == [("ci.yml", 3)]
     assert "$schema (built-in catalogue" in found[0].message
+
+
+def test_an_old_builtin_snapshot_does_not_flag_what_newer_tools_allow(tree, build_kb):
+    """Against the 2022 SchemaStore snapshot: TypeScript 5's ``moduleResolution: bundler`` and a
+    Cargo.toml without ``package.version`` (optional since Cargo 1.75) are newer than the schema,
+    not wrong (the two false warnings of the hand-checked opentelemetry-demo sample); a typo of an
+    allowed value and a wrong type still are. An override kept empty on purpose is no finding."""
+    files = {
+        "web/tsconfig.json": json.dumps({"compilerOptions": {"moduleResolution": "bundler"}}),
+        "typo/tsconfig.json": json.dumps({"compilerOptions": {"moduleResolution": "nodenex"}}),
+        "ship/Cargo.toml": '[package]\nname = "shipping"\nedition = "2021"\n',
+        "bad/Cargo.toml": '[package]\nname = "bad"\nversion = 3\n',
+        "compose.extras.yaml": "# intentionally empty: forks add services here\n",
+    }
+    found, _ = _validate(tree, build_kb, files)
+    assert sorted(f.path for f in found) == ["bad/Cargo.toml", "typo/tsconfig.json"], found
+    assert all(f.severity == "warning" and "snapshot of" in f.message for f in found)
+
+
+def test_maybe_newer_tells_a_new_option_from_a_typo():
+    from jsonschema import Draft7Validator
+
+    from kb.graph.schema.validator import maybe_newer
+
+    schema = {
+        "properties": {
+            "mode": {"enum": ["Classic", "Node", "NodeNext"]},
+            "alt": {"anyOf": [{"enum": ["a-long-one", "b-long-one"]}, {"const": "cee"}]},
+            "n": {"type": "integer"},
+        },
+        "required": ["name"],
+    }
+
+    def errors(doc):
+        return {e.validator: maybe_newer(e) for e in Draft7Validator(schema).iter_errors(doc)}
+
+    assert errors({"name": 1, "mode": "bundler"}) == {"enum": True}
+    assert errors({"name": 1, "mode": "nodenxt"}) == {"enum": False}  # a typo of NodeNext
+    assert errors({"mode": "Node"}) == {"required": True}
+    assert errors({"name": 1, "n": "x"}) == {"type": False}
+    assert errors({"name": 1, "alt": "zzz"}) == {"anyOf": True}
+    assert errors({"name": 1, "alt": "a-lng-one"}) == {"anyOf": False}
