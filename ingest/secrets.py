@@ -803,21 +803,30 @@ def is_placeholder(value: str, *, typed: bool = True) -> bool:
         return True
     if "://" in v and _plain_url(v):
         return True
+    if _WORD_PATH.fullmatch(v) or _STORE_REF.fullmatch(v):
+        return True
     return bool(_PLACEHOLDER_RE.match(v)) or _described(v) or (typed and _typed_in_order(v))
 
 
 def _typed_in_order(v: str) -> bool:
-    """Characters typed in order at length: ``1234567890abcdefghifjkl`` (three in four neighbours
-    one step apart, 9 to 0 counting as a step), an example rather than a secret. Under 20
+    """Characters typed in order at length, up or down: ``1234567890abcdefghifjkl``,
+    ``87654321-432104321-4321-210987654321`` (three in four neighbours one step apart, 9 to 0 and
+    0 to 9 counting as steps, separators left out), an example rather than a secret. Under 20
     characters (``abcd1234``) it may be a real, weak password: still reported."""
-    if len(v) < 20:
+    low = re.sub(r"[-_. ]", "", v.lower())
+    if len(low) < 20:
         return False
-    low = v.lower()
-    steps = sum(1 for a, b in zip(low, low[1:], strict=False) if ord(b) - ord(a) == 1 or (a, b) == ("9", "0"))
+    steps = sum(
+        1 for a, b in zip(low, low[1:], strict=False) if abs(ord(b) - ord(a)) == 1 or (a, b) in (("9", "0"), ("0", "9"))
+    )
     return steps * 4 >= (len(low) - 1) * 3
 
 
 _CAMEL_NAME = re.compile(r"[a-z]+(?:[A-Z][a-z0-9]+)+")
+# a relative path of words: NGINX Unit's "pass": "routes/status", "applications/netbox"
+_WORD_PATH = re.compile(r"[a-z]{2,32}(?:/[a-z][a-z_.-]{0,63}){1,8}")
+# a secret store's item and field: get-vault-secrets' GPG_PRIVATE_KEY=helm-chart-signing-key:private_key
+_STORE_REF = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+){1,8}:[a-z][a-z0-9_]{0,63}")
 _URL = re.compile(r"^https?://(?P<host>[A-Za-z0-9.-]+)(?::\d{1,5})?(?P<rest>[/?#]\S*)?$")
 _URL_PART = re.compile(r"[/?#&=._~+-]+")
 
@@ -904,6 +913,8 @@ def _names_its_key(value: str, key: str | None) -> bool:
     head = [w.lower() for w in _WORD_SPLIT.split(last) if w]
     if len(head) >= 2 and head[-1] in ("key", "name", "id") and value.strip().strip("'\"") == "".join(head[:-1]):
         return True  # sessionKey = 'session', cacheKey: cache: a storage key's name, not a key
+    if len(head) >= 3 and head[-2:] in (["secret", "key"], ["secret", "name"]) and norm == "".join(head[:-2]):
+        return True  # clusterSecretKey: cluster, hostedGrafanaIdSecretKey: hosted-grafana-id (a Secret's key)
     if _ENV_VAR_NAME.fullmatch(last):
         return False  # CMD_SESSION_SECRET=discolor-subtitle-seducing: a variable holds the secret itself
     words = [w.lower() for w in _WORD_SPLIT.split(last) if w]
@@ -1612,7 +1623,8 @@ def _record_secrets(
             m = _ASSIGN_ITEM.match(v)
             if m and secret_key(m.group(1)):
                 keyed_lines.add(rec.line)
-                val = m.group(2).strip().strip("'\"")
+                # a block of KEY=value lines: this item's value ends at its line (the text scan reads the rest)
+                val = m.group(2).split("\n", 1)[0].strip().strip("'\"")
                 if not is_placeholder(val) and not _names_its_key(val, m.group(1)):
                     d = _DEFAULTED.match(val)
                     if d:  # - DB_PASSWORD=${PG_PASS:-x}: the default is the secret (one finding with the text scan's)
@@ -1709,6 +1721,8 @@ def _text_assignments(
                     continue  # a sentence: "the new passwords: this is configured using ..."
         if is_placeholder(value) or _names_its_key(value, key):
             continue
+        if text[end : end + 2] in ("{{", "${", "$("):
+            continue  # -token=write-{{ $tenant.name }}: the value is made by a template, not written here
         strong = _strong(value)
         bol = text.rfind("\n", 0, m.start("key")) + 1
         commented = comments and _COMMENT_LEAD.match(text, bol, m.start("key")) is not None
@@ -1784,6 +1798,9 @@ def _context_secrets(
         line = red.line_of(start)
         if line in skip_lines or not value or is_placeholder(value) or _names_its_key(value, key):
             return
+        tail = text[start + len(value) : start + len(value) + 2]
+        if tail in ("{{", "${", "$(") or (value.endswith("$") and tail[:1] in ("{", "(")):
+            return  # -token=write-{{ $tenant.name }}, --password=db-${ENV}: made by a template, not written here
         s = red.add(value, "a credential", line, key, _strong(value), report=line not in red.lines_with_secrets)
         if s is not None:
             red.span(start, start + len(value), s)
@@ -1865,15 +1882,17 @@ def _table_secrets(text: str, take) -> None:
         prev = cells
         # helm-docs and the like: | Key | Type | Default | Description |, the value is under Default
         at_col = next((i for i, h in enumerate(header or []) if h.lower() in _VALUE_HEADERS), 1)
-        wanted = [at_col] if cells and secret_key(cells[0][0].strip().strip("*`_ ") or "x") else []
+        row_key = cells[0][0].strip().strip("*`_ ") if cells else ""
+        wanted = [at_col] if cells and secret_key(row_key or "x") else []
         if header:
-            wanted += [i for i, h in enumerate(header) if h and secret_key(h)]
+            wanted += [i for i, h in enumerate(header) if h and secret_key(h) and i != at_col]
         for i in wanted:
             if i < len(cells):
                 raw, at = cells[i]
                 value = raw.strip().strip("`")
                 if value and " " not in value:
-                    key = header[i] if header and i < len(header) and i != 1 else cells[0][0].strip()
+                    # the row's key names the value under Default (| clusterSecretKey | string | `"cluster"` |)
+                    key = row_key if i == at_col and row_key else (header[i] if header and i < len(header) else "")
                     take(value, at + raw.index(value), key or "password")
 
 

@@ -47,6 +47,7 @@ class _HelmExtractor:
                 d = posixpath.dirname(d)
 
         pending: list[Reference] = []
+        missing_of: dict[int, tuple[str, str]] = {}  # id(reference) -> (values.yaml, its first missing key)
         vfile: str | None  # a chart's values.yaml; None when the chart has none
         for path, kp, value, line in rows:
             chart = chart_of(path)
@@ -94,13 +95,14 @@ class _HelmExtractor:
             if missing is None:
                 self.out.add(path, 0, line, kp, "helm-value", value, f"{vfile}#{value}", "ok")
             else:
-                pending.append(
-                    self.out.add(
-                        path, 0, line, kp, "helm-value", value, None, "broken", "error", f"{vfile} has no '{missing}'"
-                    )
+                ref = self.out.add(
+                    path, 0, line, kp, "helm-value", value, None, "broken", "error", f"{vfile} has no '{missing}'"
                 )
+                pending.append(ref)
+                missing_of[id(ref)] = (vfile, missing)
         # A missing value that the template tests (if/with/default/coalesce/...) is optional.
-        texts = self._line_texts({r.path for r in pending})
+        texts = self._line_texts({r.path for r in pending} | {v for v, _ in missing_of.values()})
+        documented = self._commented_keys(texts, set(missing_of.values()))
         tested: dict[str, set[str]] = defaultdict(set)  # path -> values an if/with/... tests
         for (p, _), text in texts.items():
             tested[p].update(_tested_values(text))
@@ -111,7 +113,51 @@ class _HelmExtractor:
             if _guarded(text, r.target) or prefixes & tested[r.path]:
                 r.status = "optional"
                 r.detail += " (the template guards it)"
+            elif missing_of.get(id(r)) in documented:
+                # values.yaml documents it as a commented-out key ("# secretName: <name of a secret>")
+                r.status = "optional"
+                r.detail += " (values.yaml shows it commented out)"
+            elif r.detail.endswith(f"has no '{r.target}'") and _serialised(text, r.target):
+                # only the last key is missing and the template writes it out as YAML/JSON: Helm
+                # renders null, the chart's optional block ({{ toYaml .Values.gateway.livenessProbe }})
+                r.status = "optional"
+                r.detail += " (an optional block the template writes with toYaml)"
         return self.out.references
+
+    def _commented_keys(self, texts: dict[tuple[str, int], str], wanted: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        """The (values.yaml, missing key) pairs that values.yaml shows as a commented-out key in
+        the block of its parent (``sasl.kerberos`` holding ``# secretName: <name>``; a top-level
+        key commented out at the left margin)."""
+        files = sorted({v for v, _ in wanted})
+        if not files:
+            return set()
+        rows = self.catalogue.query(
+            "SELECT path, key_path, line FROM records WHERE path IN (SELECT unnest(?)) ORDER BY path, line", [files]
+        )
+        by_file: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        for path, kp, line in rows:
+            by_file[path].append((kp or "", line or 0))
+        last_line: dict[str, int] = defaultdict(int)
+        for p, n in texts:
+            last_line[p] = max(last_line[p], n)
+        out: set[tuple[str, str]] = set()
+        for vfile, missing in wanted:
+            parent, _, leaf = missing.rpartition(".")
+            recs = by_file.get(vfile, [])
+            if parent:
+                inside = [ln for kp, ln in recs if kp.startswith((parent + ".", parent + "["))]
+                if not inside:
+                    continue
+                lo, top = min(inside) - 1, max(inside)
+                hi = next((ln for _, ln in recs if ln > top and ln not in inside), last_line[vfile] + 1)
+            else:
+                lo, hi = 0, last_line[vfile] + 1
+            for n in range(lo + 1, hi):
+                m = _COMMENTED_KEY.match(texts.get((vfile, n), ""))
+                if m and m.group(2) == leaf and (parent or not m.group(1)):
+                    out.add((vfile, missing))
+                    break
+        return out
 
     def _line_texts(self, paths: set[str]) -> dict[tuple[str, int], str]:
         """(path, line) -> source line, from the sections' text (no file reads)."""
@@ -128,7 +174,12 @@ class _HelmExtractor:
     # -- variables ------------------------------------------------------------------------------
 
 
-_GUARDS = re.compile(r"\b(if|with|default|coalesce|or|and|not|empty|hasKey|ternary|required|dig|kindIs|typeIs|eq|ne)\b")
+# "# secretName: <name>" (group 1: the indentation before the '#', group 2: the key)
+# (one '#' and at most one space: "##     path: /" inside an example block documents nothing)
+_COMMENTED_KEY = re.compile(r"^([ \t]*)#[ \t]?([A-Za-z_][A-Za-z0-9_-]*)[ \t]*:(?:\s|$)")
+_GUARDS = re.compile(
+    r"\b(if|with|range|default|coalesce|or|and|not|empty|hasKey|ternary|required|dig|kindIs|typeIs|eq|ne)\b"
+)
 
 
 def _guarded(line: str, ref: str) -> bool:
@@ -137,6 +188,21 @@ def _guarded(line: str, ref: str) -> bool:
     for m in re.finditer(r"\{\{(.*?)\}\}", line):
         action = m.group(1)
         if needle in action and _GUARDS.search(action):
+            return True
+    return False
+
+
+_SERIALISERS = re.compile(r"\b(toYaml|toJson|toPrettyJson|toRawJson|toToml)\b")
+
+
+def _serialised(line: str, ref: str) -> bool:
+    """Whether ``.Values.<ref>`` is written out whole by ``toYaml``/``toJson`` in its action: a
+    missing leaf renders ``null`` there (a missing key above it still fails: nil pointer)."""
+    needle = ".Values." + ref
+    for m in re.finditer(r"\{\{(.*?)\}\}", line):
+        action = m.group(1)
+        at = action.find(needle)
+        if at >= 0 and not action[at + len(needle) : at + len(needle) + 1].isalnum() and _SERIALISERS.search(action):
             return True
     return False
 

@@ -84,3 +84,61 @@ def test_argo_helm_shapes_are_no_secrets():
     )
     found = secrets_of("ci/values.yaml", nested)
     assert [(p.line, p.message.split(" is stored")[0]) for p in found] == [(8, "a Kubernetes Secret value")]
+
+
+def test_an_optional_block_written_with_to_yaml_is_no_finding_but_a_missing_parent_is(tree, build_kb):
+    """grafana/helm-charts (held out, then checked): ``{{ toYaml .Values.gateway.livenessProbe }}``
+    with no ``livenessProbe`` under ``gateway`` renders null, the chart's optional-block idiom; a
+    missing key *above* the one read (``.Values.alertmanager.persistence.subPath`` with no
+    ``persistence``) is a nil pointer that fails ``helm template``, and a plain read of a missing
+    leaf renders nothing (a typo): both stay findings."""
+    from kb.graph.rules import validate
+
+    files = {
+        "c/Chart.yaml": "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+        "c/values.yaml": "gateway:\n  replicas: 1\nalertmanager:\n  replicas: 1\n",
+        "c/templates/dep.yaml": "spec:\n"
+        "  livenessProbe:\n    {{- toYaml .Values.gateway.livenessProbe | nindent 4 }}\n"
+        "  subPath: {{ .Values.alertmanager.persistence.subPath }}\n"
+        "  replicas: {{ .Values.gateway.replicaz }}\n"
+        "  probe: {{ toYaml .Values.gatewy.livenessProbe }}\n",
+    }
+    cat, settings = build_kb(tree(files))
+    found = sorted((f.line, f.message.split(":")[0]) for f in validate(cat, settings) if f.rule == "broken-reference")
+    assert found == [
+        (4, "Helm value '.Values.alertmanager.persistence.subPath' is not defined"),
+        (5, "Helm value '.Values.gateway.replicaz' is not defined"),
+        (6, "Helm value '.Values.gatewy.livenessProbe' is not defined"),
+    ]
+
+
+def test_a_value_that_values_yaml_shows_commented_out_is_documented_and_optional(tree, build_kb):
+    """prometheus-kafka-exporter documents ``# secretName: <name of an existing secret>`` under
+    ``sasl.kerberos``; the template reading it is no finding, nor is ``range`` over a missing list.
+    A key no comment mentions still is."""
+    from kb.graph.rules import validate
+
+    files = {
+        "c/Chart.yaml": "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+        "c/values.yaml": "sasl:\n  kerberos:\n    enabled: false\n    # secretName: <name of an existing secret>\n"
+        "config:\n  level: info\n",
+        "c/templates/dep.yaml": "secretName: {{ .Values.sasl.kerberos.secretName }}\n"
+        "{{- range $o := .Values.config.extraOutputs }}\n{{ $o }}\n{{- end }}\n"
+        "realm: {{ .Values.sasl.kerberos.realm }}\n",
+    }
+    cat, settings = build_kb(tree(files))
+    found = [(f.line, f.message.split(":")[0]) for f in validate(cat, settings) if f.rule == "broken-reference"]
+    assert found == [(5, "Helm value '.Values.sasl.kerberos.realm' is not defined")]
+
+
+def test_a_key_commented_out_elsewhere_in_values_yaml_does_not_document_another(tree, build_kb):
+    from kb.graph.rules import validate
+
+    files = {
+        "c/Chart.yaml": "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+        "c/values.yaml": "service:\n  type: ClusterIP\n  ## e.g.:\n  ##     port: 80\ningress:\n  enabled: false\n  # port: 80\n",
+        "c/templates/svc.yaml": "port: {{ .Values.service.port }}\nother: {{ .Values.ingress.port }}\n",
+    }
+    cat, settings = build_kb(tree(files))
+    found = [(f.line, f.message.split(":")[0]) for f in validate(cat, settings) if f.rule == "broken-reference"]
+    assert found == [(1, "Helm value '.Values.service.port' is not defined")]

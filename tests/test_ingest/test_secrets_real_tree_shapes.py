@@ -212,3 +212,51 @@ def test_a_markdown_heading_is_not_a_comment():
 def test_a_phrase_joined_into_one_identifier_is_a_placeholder(value: str):
     assert is_placeholder(value)
     assert not is_placeholder("keys2theKingdom9")
+
+
+# -- grafana/helm-charts and netbox-community/netbox-docker, held out, then checked -------------
+
+HELD_OUT_NOT_SECRETS = {
+    # NGINX Unit routes a listener to a route or an application: "pass" is a destination
+    "docker/nginx-unit.json": '{"listeners": {"0.0.0.0:8080": {"pass": "routes/main"}},\n'
+    ' "routes": {"main": [{"action": {"pass": "applications/netbox"}}]}}\n',
+    # get-vault-secrets: ENV=item:field names where the secret is kept
+    ".github/workflows/release.yaml": "jobs:\n  r:\n    steps:\n      - uses: grafana/shared-workflows/actions/get-vault-secrets@v1\n"
+    "        with:\n          repo_secrets: |\n            GPG_PRIVATE_KEY=helm-chart-signing-key:private_key\n"
+    "            GPG_PASSPHRASE=helm-chart-signing-key:passphrase\n",
+    # an example token typed downwards
+    "README.md.gotmpl": "```yaml\nexporter:\n  apiToken: 87654321-432104321-4321-210987654321\n```\n",
+    # helm-docs: the key of a Secret that holds the cluster, under Default
+    "charts/pdc-agent/README.md": "| Key | Type | Default | Description |\n|-----|------|---------|-------------|\n"
+    '| clusterSecretKey | string | `"cluster"` | the key in the secret |\n',
+}
+
+
+@pytest.mark.parametrize("name", sorted(HELD_OUT_NOT_SECRETS))
+def test_held_out_tree_shapes_are_no_secrets(name: str):
+    assert [p for p in scan(name, HELD_OUT_NOT_SECRETS[name]).problems if p.rule == "plaintext-secret"] == []
+
+
+def test_the_same_places_with_real_values_are_still_secrets():
+    table = '| Key | Type | Default | Description |\n|-----|------|---------|-------------|\n| adminPassword | string | `"Xk9mPq2vL7"` | x |\n'
+    found = [p for p in scan("README.md", table).problems if p.rule == "plaintext-secret"]
+    assert [p.target for p in found] == ["adminPassword"]  # named by its row, not by the Default column
+    assert [p.line for p in scan("a.json", '{"pass": "Xk9mPq2vL7wR"}\n').problems] == [1]
+    assert [p.line for p in scan("a.env", "GPG_PASSPHRASE=prod-db:Xk9mPq2vL7\n").problems] == [1]
+    assert not is_placeholder("87654321")  # short: may be a weak real one
+
+
+def test_a_value_a_template_completes_is_not_written_in_the_file():
+    text = "args:\n  - -token=write-{{ $tenant.name }}\n  - --password=db-${ENV}\n"
+    assert secrets_of("templates/job.yaml", text) == []
+    assert [p.line for p in secrets_of("job.sh", "run --password=Xk9mPq2vL7wR\n")] == [1]
+
+
+def test_a_secret_key_name_spelled_with_dashes_is_a_name():
+    assert secrets_of("values.yaml", 'hostedGrafanaIdSecretKey: "hosted-grafana-id"\n') == []
+    assert [p.line for p in secrets_of("values.yaml", 'awsSecretKey: "Xk9mPq2vL7wRtZ"\n')] == [1]
+
+
+def test_each_line_of_a_block_of_key_value_items_is_its_own_item():
+    text = "env: |\n  DB_PASSWORD=Xk9mPq2vL7wR\n  GPG_KEY_NAME=signing-key:key_name\n"
+    assert [(p.line, p.target) for p in secrets_of("ci.yaml", text)] == [(1, "env (DB_PASSWORD)")]
