@@ -21,6 +21,10 @@ Placeholders (``changeme``, ``${DB_PASSWORD}``, ``<your-token>``, ``xxx``, a pat
 ``id-token: write``, ``token: auto``), and the name of a Kubernetes Secret under ``*Secret`` are not
 secrets.
 
+A commented-out assignment (``# password: admin``, ``;secret_key = ...``) found by the ``key =
+value`` scan is no secret when its value is a word, and a *warning* when the value is strong (the
+file does not use it; it is still redacted); the same value on a live line is an error.
+
 Each secret becomes one ``plaintext-secret`` problem carrying a fingerprint (a hash prefix of the
 value with whitespace and escapes taken out, so one secret has one fingerprint in any rendering),
 never the value. Redaction works on two levels:
