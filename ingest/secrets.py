@@ -1661,6 +1661,13 @@ def _assignments(text: str):
             yield from _ASSIGN.finditer(text, m.start("value") + 1, m.end("value") - 1)
 
 
+def _template_completes(text: str, end: int, value: str) -> bool:
+    """The value found ends where a template goes on (``-token=write-{{ $tenant.name }}``,
+    ``--password=db-${ENV}``, ``$(cmd)``): the template makes it, it is not written in the file."""
+    tail = text[end : end + 2]
+    return tail in ("{{", "${", "$(") or (value.endswith("$") and tail[:1] in ("{", "("))
+
+
 # a line that is a comment up to the key: ``# password: x``, ``;secret_key = x``, ``// 'key' => 'x'``
 _COMMENT_LEAD = re.compile(r"[ \t]{0,64}(?:#|;|//|--|/\*|\*|<!--|(?i:rem)[ \t])")
 
@@ -1725,8 +1732,8 @@ def _text_assignments(
                     continue  # a sentence: "the new passwords: this is configured using ..."
         if is_placeholder(value) or _names_its_key(value, key):
             continue
-        if text[end : end + 2] in ("{{", "${", "$("):
-            continue  # -token=write-{{ $tenant.name }}: the value is made by a template, not written here
+        if _template_completes(text, end, value):
+            continue
         strong = _strong(value)
         bol = text.rfind("\n", 0, m.start("key")) + 1
         commented = comments and _COMMENT_LEAD.match(text, bol, m.start("key")) is not None
@@ -1802,9 +1809,8 @@ def _context_secrets(
         line = red.line_of(start)
         if line in skip_lines or not value or is_placeholder(value) or _names_its_key(value, key):
             return
-        tail = text[start + len(value) : start + len(value) + 2]
-        if tail in ("{{", "${", "$(") or (value.endswith("$") and tail[:1] in ("{", "(")):
-            return  # -token=write-{{ $tenant.name }}, --password=db-${ENV}: made by a template, not written here
+        if _template_completes(text, start + len(value), value):
+            return
         s = red.add(value, "a credential", line, key, _strong(value), report=line not in red.lines_with_secrets)
         if s is not None:
             red.span(start, start + len(value), s)

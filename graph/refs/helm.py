@@ -46,8 +46,7 @@ class _HelmExtractor:
                     return None
                 d = posixpath.dirname(d)
 
-        pending: list[Reference] = []
-        missing_of: dict[int, tuple[str, str]] = {}  # id(reference) -> (values.yaml, its first missing key)
+        pending: list[tuple[Reference, str, str]] = []  # (reference, its values.yaml, the first key missing)
         vfile: str | None  # a chart's values.yaml; None when the chart has none
         for path, kp, value, line in rows:
             chart = chart_of(path)
@@ -98,26 +97,25 @@ class _HelmExtractor:
                 ref = self.out.add(
                     path, 0, line, kp, "helm-value", value, None, "broken", "error", f"{vfile} has no '{missing}'"
                 )
-                pending.append(ref)
-                missing_of[id(ref)] = (vfile, missing)
+                pending.append((ref, vfile, missing))
         # A missing value that the template tests (if/with/default/coalesce/...) is optional.
-        texts = self._line_texts({r.path for r in pending} | {v for v, _ in missing_of.values()})
-        documented = self._commented_keys(texts, set(missing_of.values()))
+        texts = self._line_texts({r.path for r, _, _ in pending} | {v for _, v, _ in pending})
+        documented = self._commented_keys(texts, {(v, m) for _, v, m in pending})
         tested: dict[str, set[str]] = defaultdict(set)  # path -> values an if/with/... tests
         for (p, _), text in texts.items():
             tested[p].update(_tested_values(text))
-        for r in pending:
+        for r, vfile, missing in pending:
             text = texts.get((r.path, r.line or 0), "")
             parts = r.target.split(".")
             prefixes = {".".join(parts[: i + 1]) for i in range(len(parts))}
             if _guarded(text, r.target) or prefixes & tested[r.path]:
                 r.status = "optional"
                 r.detail += " (the template guards it)"
-            elif missing_of.get(id(r)) in documented:
+            elif (vfile, missing) in documented:
                 # values.yaml documents it as a commented-out key ("# secretName: <name of a secret>")
                 r.status = "optional"
                 r.detail += " (values.yaml shows it commented out)"
-            elif r.detail.endswith(f"has no '{r.target}'") and _serialised(text, r.target):
+            elif missing == r.target and _serialised(text, r.target):
                 # only the last key is missing and the template writes it out as YAML/JSON: Helm
                 # renders null, the chart's optional block ({{ toYaml .Values.gateway.livenessProbe }})
                 r.status = "optional"
@@ -145,7 +143,7 @@ class _HelmExtractor:
             parent, _, leaf = missing.rpartition(".")
             recs = by_file.get(vfile, [])
             if parent:
-                inside = [ln for kp, ln in recs if kp.startswith((parent + ".", parent + "["))]
+                inside = {ln for kp, ln in recs if kp.startswith((parent + ".", parent + "["))}
                 if not inside:
                     continue
                 lo, top = min(inside) - 1, max(inside)
@@ -182,14 +180,24 @@ _GUARDS = re.compile(
 )
 
 
-def _guarded(line: str, ref: str) -> bool:
-    """Whether ``.Values.<ref>`` sits in a ``{{ }}`` action that tests it or gives a fallback."""
+def _in_action_with(line: str, ref: str, words: re.Pattern[str], *, whole: bool = False) -> bool:
+    """Whether ``.Values.<ref>`` sits in a ``{{ }}`` action that also holds one of ``words``
+    (``whole``: the reference itself, not a longer key it begins)."""
     needle = ".Values." + ref
     for m in re.finditer(r"\{\{(.*?)\}\}", line):
         action = m.group(1)
-        if needle in action and _GUARDS.search(action):
+        at = action.find(needle)
+        if whole:
+            while at >= 0 and action[at + len(needle) : at + len(needle) + 1].isalnum():
+                at = action.find(needle, at + 1)
+        if at >= 0 and words.search(action):
             return True
     return False
+
+
+def _guarded(line: str, ref: str) -> bool:
+    """Whether ``.Values.<ref>`` sits in a ``{{ }}`` action that tests it or gives a fallback."""
+    return _in_action_with(line, ref, _GUARDS)
 
 
 _SERIALISERS = re.compile(r"\b(toYaml|toJson|toPrettyJson|toRawJson|toToml)\b")
@@ -198,13 +206,7 @@ _SERIALISERS = re.compile(r"\b(toYaml|toJson|toPrettyJson|toRawJson|toToml)\b")
 def _serialised(line: str, ref: str) -> bool:
     """Whether ``.Values.<ref>`` is written out whole by ``toYaml``/``toJson`` in its action: a
     missing leaf renders ``null`` there (a missing key above it still fails: nil pointer)."""
-    needle = ".Values." + ref
-    for m in re.finditer(r"\{\{(.*?)\}\}", line):
-        action = m.group(1)
-        at = action.find(needle)
-        if at >= 0 and not action[at + len(needle) : at + len(needle) + 1].isalnum() and _SERIALISERS.search(action):
-            return True
-    return False
+    return _in_action_with(line, ref, _SERIALISERS, whole=True)
 
 
 _TEST_ACTION = re.compile(r"\{\{-?\s*(?:if|with|else if)\b(.*?)-?\}\}")

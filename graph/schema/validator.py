@@ -10,6 +10,7 @@ schemas in the tree (a ``$ref`` that needs the network makes the schema unusable
 
 from __future__ import annotations
 
+import difflib
 import json
 import posixpath
 import re
@@ -375,8 +376,6 @@ class SchemaValidator:
 
 def _near_miss(value: str, allowed: list[Any]) -> bool:
     """``value`` is a typo of an allowed word (``Nodenext`` for ``NodeNext``, ``bundlr``)."""
-    import difflib
-
     words = [a.lower() for a in allowed if isinstance(a, str)]
     return bool(difflib.get_close_matches(value.lower(), words, n=1, cutoff=0.75))
 
