@@ -407,6 +407,16 @@ class KeywordIndex:
         hits.sort(key=lambda h: (-h[0], h[1].chunk_id))
         return hits[:limit]
 
+    def chunk_counts(self, paths: Sequence[str]) -> dict[str, int]:
+        """Chunks of each file of ``paths`` (0 for a file with none), counted in the index."""
+        t = self._t
+        searcher = self.index.searcher()
+        out: dict[str, int] = {}
+        for p in paths:  # a search's count skips deleted documents (``doc_freq`` does not)
+            found = searcher.search(t.Query.term_query(self.schema, "path", p), 1, count=True)
+            out[p] = int(found.count)  # type: ignore[attr-defined]  # in tantivy 0.27, missing from its stub
+        return out
+
     def fetch(self, chunk_ids: Sequence[str]) -> dict[str, ChunkDoc]:
         """Stored rows of the given chunks (missing ids are absent from the answer)."""
         if not chunk_ids:

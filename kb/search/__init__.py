@@ -134,7 +134,9 @@ def search(
         if mode == "semantic":
             ranked = [(sim, docs[cid]) for cid, sim in vec_hits if cid in docs]
         else:
-            ranked = fusion.fuse(q, kw_hits, vec_hits, docs, stores.file_chunk_counts(st), file_sims)
+            ranked = fusion.fuse(
+                q, kw_hits, vec_hits, docs, stores.file_chunk_counts(st, (d.path for d in docs.values())), file_sims
+            )
             if fusion.FEEDBACK_WEIGHT > 0 and qvec is not None and ranked:
                 # pseudo-relevance feedback: the query moved towards the first chunks, searched again
                 top = [d.chunk_id for _, d in ranked[: fusion.FEEDBACK_TOP]]
@@ -143,7 +145,9 @@ def search(
                 docs.update(stores.fetch_chunks(st, [cid for cid, _ in vec_hits if cid not in docs]))
                 if file_sims is not None:
                     file_sims = stores.file_vector_scores(st, qvec2)
-                ranked = fusion.fuse(q, kw_hits, vec_hits, docs, stores.file_chunk_counts(st), file_sims)
+                ranked = fusion.fuse(
+                    q, kw_hits, vec_hits, docs, stores.file_chunk_counts(st, (d.path for d in docs.values())), file_sims
+                )
 
     weights = term_weights(q, stores.term_idf(st))
     if mode == "hybrid" and fusion.LINE_WEIGHT > 0:

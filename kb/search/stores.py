@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from kb.errors import ConfigError, EmbedderMismatchError, NotIndexedError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     import numpy as np
 
@@ -202,13 +202,19 @@ def files_matching(st: Stores, path: str, *, glob: bool, format: str | None) -> 
     return [r[0] for r in st.snapshot.catalogue.query(f"SELECT path FROM files WHERE {where}", params)]
 
 
-def file_chunk_counts(st: Stores) -> dict[str, int]:
-    """Chunks per file (read once per snapshot)."""
+def file_chunk_counts(st: Stores, paths: Iterable[str]) -> dict[str, int]:
+    """Chunks per file, for the files of ``paths`` (a search's candidates; kept for the snapshot).
+    Counted in the keyword index, only the files asked for: a catalogue query counting every file
+    held a second copy of every path (23 MB of a cold search's 304 MB peak at 50,000 files)."""
     h = st.handles
     if h.chunk_counts is None:
-        rows = st.snapshot.catalogue.query("SELECT path, count(*) FROM chunks GROUP BY path")
-        h.chunk_counts = {p: int(n) for p, n in rows}
-    return h.chunk_counts
+        h.chunk_counts = {}
+    counts = h.chunk_counts
+    missing = sorted({p for p in paths if p not in counts})
+    if missing:
+        assert h.keyword is not None
+        counts.update(h.keyword.chunk_counts(missing))
+    return counts
 
 
 def neighbour_chunks(st: Stores, docs: list[ChunkDoc]) -> dict[str, tuple[ChunkDoc | None, ChunkDoc | None]]:

@@ -134,6 +134,32 @@ def test_filtered_vector_candidates_are_exactly_the_nearest_that_pass(wide_kb):
         assert cv.nearest(vec, 5, paths=[]) == []
 
 
+def test_chunk_counts_for_the_hub_penalty_follow_an_incremental_ingest(tiny_tree, tmp_path):
+    """The chunks per file that fusion weighs (counted in the keyword index, for the candidates'
+    files only) equal the catalogue's, after a file grew, one shrank and one went away."""
+    from kb.search import stores
+
+    kb = KnowledgeBase.build(tiny_tree, db=tmp_path / "kb", model="hash", workers=1)
+    try:
+        (tiny_tree / "grown.yaml").write_text("".join(f"section{i}:\n  key{i}: value {i}\n" for i in range(400)))
+        prod = tiny_tree / PROD
+        prod.write_text("payments:\n  retry: 3\n")
+        gone = next(p for p in sorted(tiny_tree.rglob("*")) if p.is_file() and p != prod and p.name != "grown.yaml")
+        gone_rel = gone.relative_to(tiny_tree).as_posix()
+        gone.unlink()
+        kb.ingest()
+        with kb.snapshot() as snap:
+            truth = {p: int(n) for p, n in snap.catalogue.query("SELECT path, count(*) FROM chunks GROUP BY path")}
+            st = stores.open_stores(snap, kb.settings)
+            asked = [*truth, gone_rel]
+            counts = stores.file_chunk_counts(st, asked)
+            assert {p: counts[p] for p in asked} == {**truth, gone_rel: 0}
+            assert truth["grown.yaml"] > 10 and truth[PROD] == 1
+            assert stores.file_chunk_counts(st, ["grown.yaml"])["grown.yaml"] == truth["grown.yaml"]  # kept
+    finally:
+        kb.close()
+
+
 def test_dataframe_api(tiny_kb):
     df = tiny_kb.search("review_threshold", k=2)
     assert list(df.columns) == ["path", "score", "line_start", "line_end", "key_path", "snippet", "format", "answer"]
