@@ -602,7 +602,7 @@ _PLACEHOLDER_RE = re.compile(
       | <\s*(?:[~.]?/|[\w.-]+/)[\w./-]*   # </mail_crypt/ecprivkey.pem: read from a file (dovecot)
       | (?:md5|sha1|sha224|sha256|sha384|sha512|plain|bcrypt|argon2\w*)(?::\d+)?  # sha1:6: an algorithm
       | (?:1234567890)+(?:1(?:2(?:3(?:4(?:5(?:6(?:7(?:8(?:9)?)?)?)?)?)?)?)?)?  # 1234567890...: digits typed in order
-      | 12345(?:6(?:7(?:8(?:9)?)?)?)?
+      | 1234(?:5(?:6(?:7(?:8(?:9)?)?)?)?)?  # 1234: the dummy of every example (--set loki.password=1234)
       | (?:\w+=[^,=]*,)+\w+=[^,=]*       # key=value lists (id=x,src=./secret)
     )$""",
     re.X | re.I,
@@ -907,7 +907,8 @@ _RESOURCE_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)+|[A-Za-z]+(?:-[A-Za-z]+)+"
 def _names_its_key(value: str, key: str | None) -> bool:
     """Not a credential although its key names one: ``privacyPassword: privacy_password`` (the
     value spells its key), ``sessionKey = 'session'`` (the name a storage key has), ``initScriptsSecret: special-scripts-sensitive`` and ``secret: custom-CA``
-    (the name of a Kubernetes Secret, not its contents)."""
+    (the name of a Kubernetes Secret, not its contents), ``access_key: tempo`` (the identifier of
+    an S3 key pair: :func:`_access_key_id`)."""
     if not key:
         return False
     last = _last_key(key.split(" (")[0])
@@ -919,6 +920,8 @@ def _names_its_key(value: str, key: str | None) -> bool:
         return True  # sessionKey = 'session', cacheKey: cache: a storage key's name, not a key
     if len(head) >= 3 and head[-2:] in (["secret", "key"], ["secret", "name"]) and norm == "".join(head[:-2]):
         return True  # clusterSecretKey: cluster, hostedGrafanaIdSecretKey: hosted-grafana-id (a Secret's key)
+    if _access_key_id(head, value):
+        return True  # access_key: tempo beside secret_key: an S3 access key is the user name of the pair
     if _ENV_VAR_NAME.fullmatch(last):
         return False  # CMD_SESSION_SECRET=discolor-subtitle-seducing: a variable holds the secret itself
     words = [w.lower() for w in _WORD_SPLIT.split(last) if w]
@@ -926,6 +929,18 @@ def _names_its_key(value: str, key: str | None) -> bool:
 
 
 _ENV_VAR_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
+_PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,31}")
+_WORDS_ONLY = re.compile(r"[A-Za-z]+(?:[-_.][A-Za-z]+){0,5}")  # enterprise-metrics, grafana_tempo
+
+
+def _access_key_id(words: list[str], value: str) -> bool:
+    """An S3-style access key (``access_key``, ``accessKey``; not ``secret_access_key``) whose value
+    is a plain name (``tempo``, ``minio``, words joined by dashes: ``enterprise-metrics``): the
+    identifier of a key pair, as a user name is, not its secret. Any other value (``AKIA...``,
+    ``minio123``, anything :func:`_strong` with a digit or a sign in it) stays a finding."""
+    named = words[-2:] == ["access", "key"] and words[-3:-2] != ["secret"] or words == ["accesskey"]
+    v = value.strip().strip("'\"")
+    return named and (bool(_WORDS_ONLY.fullmatch(v)) or bool(_PLAIN_NAME.fullmatch(v)) and not _strong(v))
 
 
 def _strong(value: str) -> bool:
@@ -1900,6 +1915,8 @@ def _table_secrets(text: str, take) -> None:
             if i < len(cells):
                 raw, at = cells[i]
                 value = raw.strip().strip("`")
+                if len(value) > 2 and value[0] == value[-1] == '"':
+                    value = value[1:-1]  # helm-docs writes a string default JSON-quoted: `"supersecret"`
                 if value and " " not in value:
                     # the row's key names the value under Default (| clusterSecretKey | string | `"cluster"` |)
                     key = row_key if i == at_col and row_key else (header[i] if header and i < len(header) else "")

@@ -55,15 +55,17 @@ class _HelmExtractor:
             if chart not in chart_info:
                 cfile = posixpath.join(chart, "Chart.yaml")
                 vfile = posixpath.join(chart, "values.yaml")
-                self.corpus.load_documents([cfile, vfile])
+                rfile = posixpath.join(chart, "requirements.yaml")  # a v1 chart lists its dependencies there
+                self.corpus.load_documents([cfile, vfile, rfile])
                 meta = self.corpus.document(cfile) or {}
                 deps = set()
-                if isinstance(meta, dict) and isinstance(meta.get("dependencies"), list):
-                    for d in meta["dependencies"]:
-                        if isinstance(d, dict):
-                            for k in ("alias", "name"):
-                                if isinstance(d.get(k), str):
-                                    deps.add(d[k])
+                for listing in (meta, self.corpus.document(rfile) or {}):
+                    if isinstance(listing, dict) and isinstance(listing.get("dependencies"), list):
+                        for d in listing["dependencies"]:
+                            if isinstance(d, dict):
+                                for k in ("alias", "name"):
+                                    if isinstance(d.get(k), str):
+                                        deps.add(d[k])
                 library = isinstance(meta, dict) and meta.get("type") == "library"
                 have_values = vfile in self.corpus.formats
                 chart_info[chart] = (self.corpus.document(vfile), vfile if have_values else None, deps, library)

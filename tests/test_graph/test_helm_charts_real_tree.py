@@ -142,3 +142,21 @@ def test_a_key_commented_out_elsewhere_in_values_yaml_does_not_document_another(
     cat, settings = build_kb(tree(files))
     found = [(f.line, f.message.split(":")[0]) for f in validate(cat, settings) if f.rule == "broken-reference"]
     assert found == [(1, "Helm value '.Values.service.port' is not defined")]
+
+
+def test_a_v1_chart_lists_its_subcharts_in_requirements_yaml(tree, build_kb):
+    """grafana/helm-charts' loki-stack (apiVersion v1): its subcharts are in requirements.yaml, and
+    ``.Values.loki.service.port`` is the loki subchart's value, not a missing one of the parent."""
+    from kb.graph.rules import validate
+
+    files = {
+        "charts/stack/Chart.yaml": "apiVersion: v1\nname: stack\nversion: 2.10.3\n",
+        "charts/stack/requirements.yaml": "dependencies:\n- name: loki\n  condition: loki.enabled\n"
+        "- name: promtail\n  alias: tail\n",
+        "charts/stack/values.yaml": "loki:\n  enabled: true\n",
+        "charts/stack/templates/test-pod.yaml": "port: {{ .Values.loki.service.port }}\n"
+        "tail: {{ .Values.tail.image }}\nmissing: {{ .Values.grafana.port }}\n",
+    }
+    cat, settings = build_kb(tree(files))
+    found = sorted((f.rule, f.line, f.message.split(":")[0]) for f in validate(cat, settings))
+    assert found == [("broken-reference", 3, "Helm value '.Values.grafana.port' is not defined")]

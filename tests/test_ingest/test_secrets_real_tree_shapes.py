@@ -31,6 +31,7 @@ NOT_SECRETS = [
     "1234567890abcdefghifjkl",  # typed in order (authelia's reference config)
     "mysmtppassword",  # "my SMTP password"
     "AKIXXXXXX",  # masked
+    "1234",  # the dummy of every example: --set loki.password=1234 (grafana/helm-charts)
 ]
 SECRETS = [
     "changeme123",
@@ -260,3 +261,33 @@ def test_a_secret_key_name_spelled_with_dashes_is_a_name():
 def test_each_line_of_a_block_of_key_value_items_is_its_own_item():
     text = "env: |\n  DB_PASSWORD=Xk9mPq2vL7wR\n  GPG_KEY_NAME=signing-key:key_name\n"
     assert [(p.line, p.target) for p in secrets_of("ci.yaml", text)] == [(1, "env (DB_PASSWORD)")]
+
+
+# -- grafana/helm-charts, tempo-distributed: an S3 key pair written in a README and a config ----------
+
+S3_PAIR = "storage:\n  trace:\n    s3:\n      access_key: tempo\n      secret_key: supersecret\n"
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("tempo.yaml", S3_PAIR),
+        ("README.md", f"Configure the storage:\n\n```yaml\n{S3_PAIR}```\n"),
+        ("minio.env", "MINIO_ACCESS_KEY=minio\nMINIO_SECRET_KEY=minio-secret-2024\n"),
+        ("velero.json", '{"accessKey": "velero", "secretKey": "Zp4kQ9mWx2"}\n'),
+        ("values.yaml", "minio:\n  accessKey: enterprise-metrics\n  secretKey: Zp4kQ9mWx2\n"),
+    ],
+)
+def test_an_access_key_named_by_a_word_is_the_identifier_of_its_pair(name: str, text: str):
+    """An S3 access key is the user name of a key pair: with a plain name for value it is no
+    finding; the pair's secret key beside it is."""
+    found = [p for p in scan(name, text).problems if p.rule == "plaintext-secret"]
+    assert len(found) == 1 and "secret" in (found[0].target or "").lower(), found
+
+
+@pytest.mark.parametrize("value", ["AKIAZ7Q3KX4MN2PL8RWT", "Xk9mPq2vL7wR", "minio123"])
+def test_an_access_key_with_a_value_unlike_a_name_is_still_reported(value: str):
+    found = [p for p in scan("s3.yaml", f"s3:\n  access_key: {value}\n").problems if p.rule == "plaintext-secret"]
+    assert [p.line for p in found] == [2]
+    found = [p for p in scan("s3.yaml", "s3:\n  secret_access_key: tempo\n").problems if p.rule == "plaintext-secret"]
+    assert [p.line for p in found] == [2]  # the secret of the pair, however plain
