@@ -44,7 +44,7 @@ from kb.errors import BadRequestError, NotIndexedError, ReadOnlyError
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
-__all__ = ["Catalogue", "CATALOGUE_FILE", "SCHEMA_VERSION", "TABLE_COLUMNS"]
+__all__ = ["Catalogue", "CATALOGUE_FILE", "SCHEMA_VERSION", "TABLE_COLUMNS", "SHOWN_FINDINGS", "DOCUMENTATION_PATH"]
 
 CATALOGUE_FILE = "catalogue.duckdb"
 SCHEMA_VERSION = "3"
@@ -135,6 +135,55 @@ TABLE_COLUMNS: dict[str, list[tuple[str, str]]] = {
 
 # Per-file tables: a file's rows are replaced together with its ``files`` row.
 FILE_TABLES = ("records", "sections", "chunks", "documents")
+
+DOCUMENTATION_PATH = r"(?i)((^|/)readme[^/]*|\.(md|markdown|mdx|rst|adoc|txt)(\.gotmpl|\.tpl|\.j2)?)$"
+"""A file that documents (a README, Markdown, reStructuredText, AsciiDoc, a Helm ``NOTES.txt``,
+their templates): what it shows of a configuration is a copy."""
+SHOWN_DOCUMENTED = 3
+"""Documentation copies named in a finding's message (the rest counted)."""
+SHOWN_FINDINGS = f"""(
+    WITH s AS (
+        SELECT *, regexp_matches(coalesce(path, ''), '{DOCUMENTATION_PATH}') AS doc,
+               regexp_replace(coalesce(path, ''), '/?[^/]*$', '') AS dir
+        FROM findings
+    ),
+    secrets AS (SELECT * FROM s WHERE rule = 'plaintext-secret' AND fingerprint IS NOT NULL),
+    pairs AS (  -- a configuration's secret and its copy in documentation of its folder or above
+        SELECT c.path AS cpath, c.fingerprint, d.path AS dpath, d.line AS dline
+        FROM secrets c JOIN secrets d
+          ON c.fingerprint = d.fingerprint AND NOT c.doc AND d.doc
+         AND (d.dir = '' OR c.dir = d.dir OR starts_with(c.dir, d.dir || '/'))
+    ),
+    copies AS (
+        SELECT cpath, fingerprint, count(*) AS n,
+               list(dpath || ':' || coalesce(dline, 0) ORDER BY dpath, dline) AS places
+        FROM (SELECT DISTINCT cpath, fingerprint, dpath, dline FROM pairs)
+        GROUP BY cpath, fingerprint
+    ),
+    folded AS (SELECT DISTINCT dpath, dline, fingerprint FROM pairs)
+    SELECT s.rule, s.severity, s.path, s.line,
+           CASE WHEN c.n IS NULL THEN s.message
+                ELSE s.message || '. The same value is written in '
+                     || array_to_string(list_slice(c.places, 1, {SHOWN_DOCUMENTED}), ', ')
+                     || CASE WHEN c.n > {SHOWN_DOCUMENTED}
+                             THEN ' and ' || (c.n - {SHOWN_DOCUMENTED}) || ' more places'
+                             ELSE '' END
+                     || ' (documentation): change it there too'
+           END AS message,
+           s.target, s.fingerprint, s.source
+    FROM s LEFT JOIN copies c
+        ON s.rule = 'plaintext-secret' AND c.cpath = s.path AND c.fingerprint = s.fingerprint
+    WHERE NOT EXISTS (
+        SELECT 1 FROM folded f
+        WHERE s.rule = 'plaintext-secret' AND f.dpath = s.path AND f.fingerprint = s.fingerprint
+          AND f.dline IS NOT DISTINCT FROM s.line
+    )
+) AS findings"""
+"""The findings as kb shows them (every listing, count, page and report reads this, never the
+``findings`` table itself): a secret that a configuration file holds is one finding there, and the
+documentation of its folder or a folder above that repeats it (a chart's README showing the default
+password of its ``values.yaml``) is named in that finding's message, not reported again. A secret
+found only in documentation, or in documentation elsewhere, stays a finding of its own."""
 
 _ARROW_TYPE_NAMES = {
     "VARCHAR": "string",
@@ -625,8 +674,8 @@ class Catalogue:
         one = lambda sql: self.query(sql)[0][0]  # noqa: E731
         by_format = dict(self.query("SELECT format, count(*) FROM files GROUP BY 1 ORDER BY 2 DESC, 1"))
         by_status = dict(self.query("SELECT status, count(*) FROM files GROUP BY 1 ORDER BY 1"))
-        by_rule = dict(self.query("SELECT rule, count(*) FROM findings GROUP BY 1 ORDER BY 2 DESC, 1"))
-        by_sev = dict(self.query("SELECT severity, count(*) FROM findings GROUP BY 1 ORDER BY 1"))
+        by_rule = dict(self.query(f"SELECT rule, count(*) FROM {SHOWN_FINDINGS} GROUP BY 1 ORDER BY 2 DESC, 1"))
+        by_sev = dict(self.query(f"SELECT severity, count(*) FROM {SHOWN_FINDINGS} GROUP BY 1 ORDER BY 1"))
         last = self.history(1)
         return {
             "db": str(self.db_dir),
@@ -638,7 +687,7 @@ class Catalogue:
             "chunks": one("SELECT count(*) FROM chunks"),
             "chunk_texts": one("SELECT count(DISTINCT text_sha) FROM chunks"),
             "chunk_texts_not_embedded": one("SELECT count(DISTINCT text_sha) FROM chunks WHERE NOT embed"),
-            "findings": one("SELECT count(*) FROM findings"),
+            "findings": one(f"SELECT count(*) FROM {SHOWN_FINDINGS}"),
             "files_by_format": by_format,
             "files_by_status": by_status,
             "findings_by_rule": by_rule,

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kb.catalogue import Catalogue
+from kb.catalogue import SHOWN_FINDINGS, Catalogue
 from kb.globs import PathFilter
 from kb.types import SEVERITIES, Finding, Problem, Severity
 
@@ -134,7 +134,7 @@ def findings_query(
 ) -> tuple[str, list[Any]]:
     """``SELECT`` of :data:`FINDING_COLUMNS`, worst first, and its parameters; paged with ``limit``."""
     where, params = flt.where()
-    sql = f"SELECT {_SELECT} FROM findings {where} ORDER BY {_ORDER_SQL}"
+    sql = f"SELECT {_SELECT} FROM {SHOWN_FINDINGS} {where} ORDER BY {_ORDER_SQL}"
     if limit is not None:
         sql += " LIMIT ? OFFSET ?"
         params = [*params, limit, offset]
@@ -143,7 +143,7 @@ def findings_query(
 
 def count_query(flt: FindingFilter = FindingFilter()) -> tuple[str, list[Any]]:
     where, params = flt.where()
-    return f"SELECT count(*) FROM findings {where}", params
+    return f"SELECT count(*) FROM {SHOWN_FINDINGS} {where}", params
 
 
 def finding(row: dict[str, Any]) -> Finding:

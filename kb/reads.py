@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from kb.catalogue import Catalogue
+from kb.catalogue import SHOWN_FINDINGS, Catalogue
 from kb.errors import NotIndexedError
 from kb.findings import FindingFilter, read_findings
 from kb.globs import PathFilter
@@ -204,6 +204,6 @@ def counts(cat: Catalogue) -> dict[str, int]:
     """Index size: files, chunks, records, findings."""
     row = cat.query(
         "SELECT (SELECT count(*) FROM files), (SELECT count(*) FROM chunks), "
-        "(SELECT count(*) FROM records), (SELECT count(*) FROM findings)"
+        f"(SELECT count(*) FROM records), (SELECT count(*) FROM {SHOWN_FINDINGS})"
     )[0]
     return {"files": int(row[0]), "chunks": int(row[1]), "records": int(row[2]), "findings": int(row[3])}

@@ -44,6 +44,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from kb import charts
+from kb.catalogue import SHOWN_FINDINGS
 from kb.findings import rank_sql, severity_sql
 from kb.types import SEVERITIES
 
@@ -257,16 +258,18 @@ def _findings(catalogue: Catalogue) -> dict[str, Any]:
     sev_sql, rank = severity_sql(), rank_sql()
     by_rule = catalogue.query_dicts(
         f"SELECT rule, severity, count(*) AS count, count(DISTINCT path) AS files "
-        f"FROM (SELECT rule, {sev_sql} AS severity, path FROM findings) GROUP BY 1, 2 "
+        f"FROM (SELECT rule, {sev_sql} AS severity, path FROM {SHOWN_FINDINGS}) GROUP BY 1, 2 "
         f"ORDER BY {rank}, count DESC, rule"
     )
     sev = dict.fromkeys(SEVERITIES, 0)
     for r in by_rule:
         sev[r["severity"]] = sev.get(r["severity"], 0) + int(r["count"])
-    worst = catalogue.query(f"SELECT path, min({rank}) FROM findings WHERE path IS NOT NULL AND path <> '' GROUP BY 1")
+    worst = catalogue.query(
+        f"SELECT path, min({rank}) FROM {SHOWN_FINDINGS} WHERE path IS NOT NULL AND path <> '' GROUP BY 1"
+    )
     per_folder: dict[str, Counter[str]] = defaultdict(Counter)
     for path, severity, n in catalogue.query(
-        f"SELECT path, {sev_sql}, count(*) FROM findings WHERE path IS NOT NULL GROUP BY 1, 2"
+        f"SELECT path, {sev_sql}, count(*) FROM {SHOWN_FINDINGS} WHERE path IS NOT NULL GROUP BY 1, 2"
     ):
         per_folder[_folder(path or "")][severity] += int(n)
     folders = sorted(
