@@ -142,12 +142,12 @@ their templates): what it shows of a configuration is a copy."""
 SHOWN_DOCUMENTED = 3
 """Documentation copies named in a finding's message (the rest counted)."""
 SHOWN_FINDINGS = f"""(
-    WITH s AS (
-        SELECT *, regexp_matches(coalesce(path, ''), '{DOCUMENTATION_PATH}') AS doc,
+    WITH secrets AS (
+        SELECT path, line, fingerprint,
+               regexp_matches(coalesce(path, ''), '{DOCUMENTATION_PATH}') AS doc,
                regexp_replace(coalesce(path, ''), '/?[^/]*$', '') AS dir
-        FROM findings
+        FROM findings WHERE rule = 'plaintext-secret' AND fingerprint IS NOT NULL
     ),
-    secrets AS (SELECT * FROM s WHERE rule = 'plaintext-secret' AND fingerprint IS NOT NULL),
     pairs AS (  -- a configuration's secret and its copy in documentation of its folder or above
         SELECT c.path AS cpath, c.fingerprint, d.path AS dpath, d.line AS dline
         FROM secrets c JOIN secrets d
@@ -171,13 +171,13 @@ SHOWN_FINDINGS = f"""(
                      || ' (documentation): change it there too'
            END AS message,
            s.target, s.fingerprint, s.source
-    FROM s LEFT JOIN copies c
+    FROM findings s
+    LEFT JOIN copies c
         ON s.rule = 'plaintext-secret' AND c.cpath = s.path AND c.fingerprint = s.fingerprint
-    WHERE NOT EXISTS (
-        SELECT 1 FROM folded f
-        WHERE s.rule = 'plaintext-secret' AND f.dpath = s.path AND f.fingerprint = s.fingerprint
-          AND f.dline IS NOT DISTINCT FROM s.line
-    )
+    LEFT JOIN folded f
+        ON s.rule = 'plaintext-secret' AND f.dpath = s.path AND f.fingerprint = s.fingerprint
+       AND f.dline IS NOT DISTINCT FROM s.line
+    WHERE f.dpath IS NULL
 ) AS findings"""
 """The findings as kb shows them (every listing, count, page and report reads this, never the
 ``findings`` table itself): a secret that a configuration file holds is one finding there, and the
