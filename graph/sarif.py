@@ -17,7 +17,8 @@ _LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 
 def _fingerprint(f: Finding) -> str:
     """Stable across line moves: (rule, path, target, message), as ``--baseline`` matches."""
-    key = "\x1f".join([f.rule, f.path, f.target or "", f.message])
+    rule, path, target, message = f.key()
+    key = "\x1f".join([rule, path, target or "", message])
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 

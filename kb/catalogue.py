@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from kb.errors import BadRequestError, NotIndexedError, ReadOnlyError
+from kb.types import DOCUMENTED_COPIES, DOCUMENTED_END
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -163,12 +164,12 @@ SHOWN_FINDINGS = f"""(
     folded AS (SELECT DISTINCT dpath, dline, fingerprint FROM pairs)
     SELECT s.rule, s.severity, s.path, s.line,
            CASE WHEN c.n IS NULL THEN s.message
-                ELSE s.message || '. The same value is written in '
+                ELSE s.message || '{DOCUMENTED_COPIES}'
                      || array_to_string(list_slice(c.places, 1, {SHOWN_DOCUMENTED}), ', ')
                      || CASE WHEN c.n > {SHOWN_DOCUMENTED}
                              THEN ' and ' || (c.n - {SHOWN_DOCUMENTED}) || ' more places'
                              ELSE '' END
-                     || ' (documentation): change it there too'
+                     || '{DOCUMENTED_END}'
            END AS message,
            s.target, s.fingerprint, s.source
     FROM findings s

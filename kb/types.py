@@ -15,6 +15,7 @@ Two families:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal
@@ -166,6 +167,18 @@ class FileInfo(_Model):
     records: int = 0
 
 
+DOCUMENTED_COPIES = ". The same value is written in "
+"""How a secret's finding starts the list of the documentation that repeats it (see
+:data:`kb.catalogue.SHOWN_FINDINGS`); the list ends with :data:`DOCUMENTED_END`."""
+DOCUMENTED_END = " (documentation): change it there too"
+_DOCUMENTED = re.compile(re.escape(DOCUMENTED_COPIES) + r".*" + re.escape(DOCUMENTED_END) + r"$", re.S)
+
+
+def stable_message(message: str) -> str:
+    """A finding's message without its list of documentation copies (which moves with them)."""
+    return _DOCUMENTED.sub("", message)
+
+
 class Finding(_Model):
     """A problem found in the tree: parse errors, secrets, broken references, drift, ..."""
 
@@ -178,6 +191,11 @@ class Finding(_Model):
     fingerprint: str | None = Field(
         default=None, description="For plaintext-secret: a hash of the value, never the value."
     )
+
+    def key(self) -> tuple[str, str, str | None, str]:
+        """What one finding is from run to run (``kb validate --baseline``, SARIF fingerprints):
+        rule, path, target and message, without the documentation copies a secret's message lists."""
+        return (self.rule, self.path, self.target, stable_message(self.message))
 
 
 class AnswerLine(_Model):

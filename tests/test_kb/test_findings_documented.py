@@ -105,3 +105,39 @@ def test_many_documentation_copies_are_counted_past_the_first_three(tmp_path: Pa
         ), config.message
     finally:
         kb.close()
+
+
+def test_a_baseline_and_sarif_fingerprints_hold_when_the_documentation_moves(tmp_path: Path):
+    """The list of documentation copies moves with them (a README gains lines): the finding is the
+    same one for ``--baseline`` and for SARIF's partialFingerprints."""
+    import json
+
+    from kb.cli import cli
+
+    tree = _tree(tmp_path / "tree")
+    db = str(tmp_path / "kb")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["ingest", str(tree), "--db", db, "--no-embed"], env={"KB_MODEL": "hash"}).exit_code == 0
+    first = runner.invoke(cli, ["validate", "--db", db, "--json"])
+    (tmp_path / "base.json").write_text(first.output)
+    sarif_before = json.loads(runner.invoke(cli, ["validate", "--db", db, "--sarif"]).output)
+    readme = tree / "charts" / "tempo" / "README.md"
+    readme.write_text("# Tempo\n\nA new introduction.\n\n" + readme.read_text())
+    assert runner.invoke(cli, ["ingest", str(tree), "--db", db, "--no-embed"], env={"KB_MODEL": "hash"}).exit_code == 0
+    again = json.loads(runner.invoke(cli, ["validate", "--db", db, "--json"]).output)["findings"]
+    config = next(f for f in again if f["path"] == "charts/tempo/values.yaml")
+    assert "charts/tempo/README.md:13" in config["message"]  # the copy moved 4 lines down
+    assert config["message"] not in {f["message"] for f in json.loads(first.output)["findings"]}
+    out = runner.invoke(cli, ["validate", "--db", db, "--baseline", str(tmp_path / "base.json")])
+    assert out.exit_code == 0, out.output
+    assert "0 findings (0 errors, 0 warnings, 0 info)" in out.output, out.output
+
+    def prints(sarif):
+        return {
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]: r["partialFingerprints"]["kbFinding/v1"]
+            for r in sarif["runs"][0]["results"]
+            if r["ruleId"] == "plaintext-secret"
+        }
+
+    sarif_after = json.loads(runner.invoke(cli, ["validate", "--db", db, "--sarif"]).output)
+    assert prints(sarif_before) and prints(sarif_after) == prints(sarif_before)

@@ -15,11 +15,12 @@ from kb.types import SEVERITIES
 
 def _baseline_keys(path: Path) -> set[tuple]:
     from kb.errors import ConfigError
+    from kb.types import stable_message
 
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         items = data["findings"] if isinstance(data, dict) else data
-        return {(f["rule"], f["path"], f.get("target"), f["message"]) for f in items}
+        return {(f["rule"], f["path"], f.get("target"), stable_message(f["message"])) for f in items}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(
             f"Cannot read the baseline '{path}': {exc}. Give a file written by `kb validate --json > {path.name}`."
@@ -99,7 +100,7 @@ def command(
     findings, notes = problems.findings, problems.notes
     suppressed = 0
     if keys is not None:
-        kept = [f for f in findings if (f.rule, f.path, f.target, f.message) not in keys]
+        kept = [f for f in findings if f.key() not in keys]
         suppressed = len(findings) - len(kept)
         findings = kept
     if as_json:
