@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import NamedTuple
 
 from kb.keyword import STOPWORDS, ChunkDoc, analyze
@@ -404,7 +405,8 @@ def abbreviations_of(word: str) -> list[str]:
     return _EXPANDED.get(word_root(word), [])
 
 
-def _roots(text: str) -> set[str]:
+@lru_cache(maxsize=16384)  # keys, key paths and comments repeat from unit to unit and hit to hit
+def _roots(text: str) -> frozenset[str]:
     out: set[str] = set()
     for t in analyze(text):
         if t in STOPWORDS:
@@ -415,19 +417,22 @@ def _roots(text: str) -> set[str]:
             if exp is None:
                 exp = _ABBREV_ROOTS[t] = tuple(word_root(w) for w in ABBREVIATIONS[t])
             out.update(exp)
-    return out
+    return frozenset(out)
+
+
+_NONE: frozenset[str] = frozenset()
 
 
 def _score(u: Unit, q: ParsedQuery, weights: dict[str, float], line: str) -> float:
     if u.kind in ("blank", "cont"):
         return 0.0
-    key = _roots(u.key) if u.key else set()
-    value = _roots(u.value) if u.value else set()
-    doc = _roots(u.doc) if u.doc else set()
+    key = _roots(u.key) if u.key else _NONE
+    value = _roots(u.value) if u.value else _NONE
+    doc = _roots(u.doc) if u.doc else _NONE
     if u.kind in ("comment", "param"):  # documentation: the key it documents is the better answer
-        doc |= key | value
-        key = value = set()
-    context = _roots(u.context) if u.context else set()
+        doc = doc | key | value
+        key = value = _NONE
+    context = _roots(u.context) if u.context else _NONE
     score = 0.0
     for term, w in weights.items():
         if term in key:

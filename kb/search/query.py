@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from kb.keyword import STOPWORDS, analyze, query_terms
 
@@ -29,6 +30,7 @@ characters ("In the chart, which values ...")."""
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ied", "ers", "er", "ed", "es", "ly", "s", "y", "e")
 
 
+@lru_cache(maxsize=65536)
 def word_root(word: str) -> str:
     """A word's root for matching inflections: ``healthy``, ``health`` -> ``health``;
     ``retries``, ``retry`` -> ``retr``. Identifier forms (with ``_`` ``.`` ``-``) stay whole."""
