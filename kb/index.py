@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -58,14 +59,18 @@ PUBLISH_EVERY = 5.0
 """Seconds between progress publications of vectors during a long embedding."""
 
 
-def _model_option(name: str) -> str:
+def _model_option(name: str, folder: str | None = None) -> str:
+    """The ``--model`` (and ``--precision``) that give the embedder ``name`` again; ``folder``: the
+    path of a model of one's own (its identity is only the folder's name)."""
+    import shlex
+
     from kb.embed import DEFAULT_NAME
     from kb.settings import DEFAULT_MODEL
 
     if name.startswith("hash-"):
         return "hash:" + name[5:]
     base, _, suffix = name.partition("+")
-    option = DEFAULT_MODEL if base == DEFAULT_NAME else base
+    option = DEFAULT_MODEL if base == DEFAULT_NAME else shlex.quote(folder) if folder else base
     if suffix == "int8-onnx":  # ONNX Runtime's dynamic int8
         return f"{option} --precision int8 --backend onnx"
     return f"{option} --precision {suffix}" if suffix else option
@@ -82,7 +87,7 @@ def mismatch_message(meta: dict[str, Any], configured: str, settings: Settings) 
     return (
         f"This KB was built with the embedder '{built}'{f' (dimension {dim})' if dim else ''}, but the "
         f"configured one is '{configured}'. Vectors from different models or precisions cannot be compared."
-        f"{hint} Either use the original (--model {_model_option(built)}), or re-ingest into a fresh KB "
+        f"{hint} Either use the original (--model {_model_option(built, meta.get('model'))}), or re-ingest into a fresh KB "
         f"directory (--db NEW_DIR) to use '{configured}'."
     )
 
@@ -253,6 +258,9 @@ def embed_pending(
         "backend": getattr(emb, "backend", ""),
         "precision": getattr(emb, "precision", ""),
     }
+    folder = Path(settings.model).expanduser()
+    if folder.is_dir():  # a model of one's own: the name is its folder's, the way back is its path
+        identity["model"] = str(folder.resolve())
     fields: dict[str, Any] = {"dim": emb.dim, "embedder": identity, "embeddable": embeddable}
     if callable(mirror):
         mirror = mirror()

@@ -263,6 +263,24 @@ def test_identical_texts_are_embedded_once(make_tree, tmp_path):
         assert kb.generation().vector_rows == u
 
 
+def test_a_model_of_ones_own_is_named_by_its_path_in_the_mismatch_message(tiny_tree, tmp_path):
+    """A KB built with a model folder (``--model ~/models/adapted``) carries the folder's name as its
+    identity; the error met with another model says the path that gives it back (the real model)."""
+    from kb.embed import bundled_model_dir
+
+    own = tmp_path / "my models" / "adapted"
+    own.mkdir(parents=True)
+    for entry in bundled_model_dir().iterdir():  # the bundled weights under another folder's name
+        (own / entry.name).symlink_to(entry)
+    with KnowledgeBase.build(tiny_tree, db=tmp_path / "kb", model=str(own), workers=1) as kb:
+        assert kb.generation().embedder["name"] == "adapted"
+        assert kb.generation().embedder["model"] == str(own.resolve())
+        assert not kb.search("fraud review threshold", mode="semantic").empty
+    with KnowledgeBase.open(tmp_path / "kb") as other, pytest.raises(EmbedderMismatchError) as err:
+        other.search("fraud review threshold")  # with the bundled model
+    assert f"--model '{own.resolve()}'" in str(err.value), str(err.value)
+
+
 def test_embedder_mismatch_is_a_clear_error(tiny_kb):
     with KnowledgeBase.open(tiny_kb.settings.db, model="hash:32") as other:
         with pytest.raises(EmbedderMismatchError, match=r"hash-64.*--model hash:64.*fresh KB directory"):
