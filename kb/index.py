@@ -70,7 +70,10 @@ def _model_option(name: str, folder: str | None = None) -> str:
     if name.startswith("hash-"):
         return "hash:" + name[5:]
     base, _, suffix = name.partition("+")
-    option = DEFAULT_MODEL if base == DEFAULT_NAME else shlex.quote(folder) if folder else base
+    if base == DEFAULT_NAME:
+        option = DEFAULT_MODEL
+    else:
+        option = shlex.quote(folder) if folder else base
     if suffix == "int8-onnx":  # ONNX Runtime's dynamic int8
         return f"{option} --precision int8 --backend onnx"
     return f"{option} --precision {suffix}" if suffix else option
@@ -258,9 +261,11 @@ def embed_pending(
         "backend": getattr(emb, "backend", ""),
         "precision": getattr(emb, "precision", ""),
     }
-    folder = Path(settings.model).expanduser()
-    if folder.is_dir():  # a model of one's own: the name is its folder's, the way back is its path
-        identity["model"] = str(folder.resolve())
+    from kb.embed import DEFAULT_NAME, _model_location
+
+    location, name = _model_location(settings.model)
+    if name != DEFAULT_NAME and Path(location).is_dir():
+        identity["model"] = str(Path(location).resolve())  # a model folder of one's own: its way back
     fields: dict[str, Any] = {"dim": emb.dim, "embedder": identity, "embeddable": embeddable}
     if callable(mirror):
         mirror = mirror()

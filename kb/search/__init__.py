@@ -134,9 +134,12 @@ def search(
         if mode == "semantic":
             ranked = [(sim, docs[cid]) for cid, sim in vec_hits if cid in docs]
         else:
-            ranked = fusion.fuse(
-                q, kw_hits, vec_hits, docs, stores.file_chunk_counts(st, (d.path for d in docs.values())), file_sims
-            )
+
+            def fused() -> list[tuple[float, ChunkDoc]]:
+                counts = stores.file_chunk_counts(st, (d.path for d in docs.values()))
+                return fusion.fuse(q, kw_hits, vec_hits, docs, counts, file_sims)
+
+            ranked = fused()
             if fusion.FEEDBACK_WEIGHT > 0 and qvec is not None and ranked:
                 # pseudo-relevance feedback: the query moved towards the first chunks, searched again
                 top = [d.chunk_id for _, d in ranked[: fusion.FEEDBACK_TOP]]
@@ -145,9 +148,7 @@ def search(
                 docs.update(stores.fetch_chunks(st, [cid for cid, _ in vec_hits if cid not in docs]))
                 if file_sims is not None:
                     file_sims = stores.file_vector_scores(st, qvec2)
-                ranked = fusion.fuse(
-                    q, kw_hits, vec_hits, docs, stores.file_chunk_counts(st, (d.path for d in docs.values())), file_sims
-                )
+                ranked = fused()
 
     weights = term_weights(q, stores.term_idf(st))
     if mode == "hybrid" and fusion.LINE_WEIGHT > 0:

@@ -50,7 +50,8 @@ class _Handles:
     embedder_meta: dict[str, Any] | None
     formats: set[str] = field(default_factory=set)
     n_files: int = 0
-    chunk_counts: dict[str, int] | None = None
+    chunk_counts: dict[str, int] = field(default_factory=dict)
+    """Chunks per file, filled in as searches meet the files (:func:`file_chunk_counts`)."""
     idf: dict[str, float] = field(default_factory=dict)
     forms: dict[str, list[str]] = field(default_factory=dict)
 
@@ -207,14 +208,11 @@ def file_chunk_counts(st: Stores, paths: Iterable[str]) -> dict[str, int]:
     Counted in the keyword index, only the files asked for: a catalogue query counting every file
     held a second copy of every path (23 MB of a cold search's 304 MB peak at 50,000 files)."""
     h = st.handles
-    if h.chunk_counts is None:
-        h.chunk_counts = {}
-    counts = h.chunk_counts
-    missing = sorted({p for p in paths if p not in counts})
+    missing = sorted({p for p in paths if p not in h.chunk_counts})
     if missing:
         assert h.keyword is not None
-        counts.update(h.keyword.chunk_counts(missing))
-    return counts
+        h.chunk_counts.update(h.keyword.chunk_counts(missing))
+    return h.chunk_counts
 
 
 def neighbour_chunks(st: Stores, docs: list[ChunkDoc]) -> dict[str, tuple[ChunkDoc | None, ChunkDoc | None]]:
