@@ -579,7 +579,7 @@ _PLACEHOLDER_RE = re.compile(
       | (?:[\w.@-]+/)+[\w@-]+\.(?:pem|key|crt|cert|cer|p12|pfx|jks|keystore|json|ya?ml|txt|asc|gpg|der|pub)  # config/jwt/private.pem: a file's path
       | (?-i:[a-z][a-z0-9]*(?:_[a-z0-9]+)*_(?:password|passwd|pass|pw|secret|token|key))  # access_token_secret, chrome_token, super_strong_password: a description
       | (?-i:(?:my|the)(?:[-_][a-z]+)+)  # my-certs, my-secret-password (a my-S3cret is a password)
-      | (?-i:(?:my|your)[a-z0-9]{0,24}(?:password|passwd|pass|secret|token|key|pw))  # mysmtppassword, yourapikey: a description
+      | (?-i:(?:my|your|test)[a-z0-9]{0,24}(?:password|passwd|pass|secret|token|key|pw))  # mysmtppassword, yourapikey, testpassword: a description
       | .*(?:\$\{|\$\(|\{\{|\{%).*      # a template or a shell substitution inside
       | \{[A-Za-z0-9_.\-]+\}              # {rabbitmq-password.value} (a reference)
       | (?-i:[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)  # KEYSTORE_PASSWORD (the name of a variable)
@@ -787,6 +787,9 @@ def secret_key(key_path: str) -> bool:
     return words[-1].endswith(_SECRET_SUFFIXES)
 
 
+# keys their service publishes by design: a Stripe publishable key (pk_live_, pk_test_) and a PostHog
+# project key (phc_) are written into web pages; they identify an account and grant no read access
+_PUBLISHABLE = re.compile(r"(?:pk_(?:live|test)_|phc_)[0-9A-Za-z]{16,247}")
 _DEFAULTED = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_.]{0,127}:-?(?![?+])([^}]*)\}$")
 
 
@@ -807,7 +810,7 @@ def is_placeholder(value: str, *, typed: bool = True) -> bool:
         return True
     if "://" in v and _plain_url(v):
         return True
-    if _WORD_PATH.fullmatch(v) or _STORE_REF.fullmatch(v):
+    if _WORD_PATH.fullmatch(v) or _STORE_REF.fullmatch(v) or _PUBLISHABLE.fullmatch(v):
         return True
     return bool(_PLACEHOLDER_RE.match(v)) or _described(v) or (typed and _typed_in_order(v))
 
@@ -1388,11 +1391,17 @@ def redact(
         s = red.add(value, kind, red.line_of(start), None, strong)
         if s is not None:
             red.span(start, end, s)
-    # 1b. ${DB_PASSWORD:-default}: the default is stored in clear
+    # 1b. ${DB_PASSWORD:-default}: the default is stored in clear (on a commented-out line, only a
+    # strong one, as a warning: see _text_assignments)
     if "${" in text:
         for m in _DEFAULT.finditer(text):
             if secret_key(m.group(1)) and not is_placeholder(m.group(2)):
-                s = red.add(m.group(2), "a credential", red.line_of(m.start(2)), m.group(1), _strong(m.group(2)))
+                value, strong = m.group(2), _strong(m.group(2))
+                bol = text.rfind("\n", 0, m.start()) + 1
+                commented = parsed.format != "markdown" and _FLAG_COMMENT_LEAD.match(text, bol, m.start()) is not None
+                if commented and (not strong or _LOWER_WORDS.fullmatch(value)):
+                    continue  # #- SMTP_PASSWORD=${SMTP_PASS:-smtppass}
+                s = red.add(value, "a credential", red.line_of(m.start(2)), m.group(1), strong, commented=commented)
                 if s is not None:
                     red.span(m.start(2), m.end(2), s)
 
@@ -1420,7 +1429,9 @@ def redact(
         )
     # 4. credentials given by their context: URL query parameters, command-line flags, netrc,
     # .pgpass, XML tags, Markdown tables
-    _context_secrets(text, red, keyed_lines if structured else set(), prose, hints, code=code)
+    _context_secrets(
+        text, red, keyed_lines if structured else set(), prose, hints, code=code, comments=parsed.format != "markdown"
+    )
 
     if not red.secrets:
         return parsed
@@ -1598,8 +1609,9 @@ def _record_secrets(
         if rel is not None:
             keyed_lines.add(rec.line)
             shown = _k8s_secret_value(v) if rel.startswith(("data.", "data[")) else v
-            if shown is None:  # binary data (a keystore): secret material
-                take(rec, v, "a Kubernetes Secret value", kp)
+            if shown is None:  # binary data (a keystore): secret material...
+                if not is_placeholder(v):  # ...unless a template fills it in: config: {{config_data}}
+                    take(rec, v, "a Kubernetes Secret value", kp)
                 continue
             if is_placeholder(shown):
                 continue
@@ -1636,8 +1648,9 @@ def _record_secrets(
         elif kp.endswith(".value") and secret_key(str(names.get(kp[:-6], ""))):
             # Kubernetes env: {name: DB_PASSWORD, value: ...}
             keyed_lines.add(rec.line)
-            if not is_placeholder(v):
-                take(rec, v, "a credential", f"{kp} ({names[kp[:-6]]})")
+            name = str(names[kp[:-6]])
+            if not is_placeholder(v) and not _names_its_key(v, name):  # MINIO_ACCESS_KEY: minio is a user
+                take(rec, v, "a credential", f"{kp} ({name})")
         elif ("=" in v or ":" in v) and len(v) < 4096:
             m = _ASSIGN_ITEM.match(v)
             if m and secret_key(m.group(1)):
@@ -1683,8 +1696,15 @@ def _template_completes(text: str, end: int, value: str) -> bool:
     return tail in ("{{", "${", "$(") or (value.endswith("$") and tail[:1] in ("{", "("))
 
 
+# a function's or a method's name, before the "(" of its call
+_CALLED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+# a value of lowercase letters, perhaps numbered (strongpassword, password1 beside user1): on a
+# commented-out line, an example
+_LOWER_WORDS = re.compile(r"[a-z]+[0-9]{0,4}")
 # a line that is a comment up to the key: ``# password: x``, ``;secret_key = x``, ``// 'key' => 'x'``
 _COMMENT_LEAD = re.compile(r"[ \t]{0,64}(?:#|;|//|--|/\*|\*|<!--|(?i:rem)[ \t])")
+# the same before a credential given by its context, where "--" starts the flag itself
+_FLAG_COMMENT_LEAD = re.compile(r"[ \t]{0,64}(?:#|;|//|/\*|\*|<!--|(?i:rem)[ \t])")
 
 
 def _text_assignments(
@@ -1726,6 +1746,8 @@ def _text_assignments(
                 continue  # Markdown prose: "API_TOKEN: generated on first start"
         raw = m.group("value")
         start, end = m.start("value"), m.end("value")
+        if raw[0] not in "\"'" and text[end : end + 1] == "(" and _CALLED.fullmatch(raw):
+            continue  # old_token = Token.objects.get(key="..."): code calls for the value
         value = _unquote(raw)
         auth = None
         if _AUTH_KEY.search(key):
@@ -1752,8 +1774,8 @@ def _text_assignments(
         strong = _strong(value)
         bol = text.rfind("\n", 0, m.start("key")) + 1
         commented = comments and _COMMENT_LEAD.match(text, bol, m.start("key")) is not None
-        if commented and not strong:
-            continue  # a commented-out example: "# secretKey: kubeconfig", ";admin_password = admin"
+        if commented and (not strong or _LOWER_WORDS.fullmatch(value)):
+            continue  # a commented-out example: "# secretKey: kubeconfig", "# adminPassword: strongpassword"
         s = red.add(
             value, "a credential", line, key, strong, report=line not in red.lines_with_secrets, commented=commented
         )
@@ -1811,11 +1833,21 @@ def _markdown_prose_lines(text: str) -> set[int]:
 
 
 def _context_secrets(
-    text: str, red: _Redaction, skip_lines: set[int], prose: set[int], hints: bool, *, code: bool = False
+    text: str,
+    red: _Redaction,
+    skip_lines: set[int],
+    prose: set[int],
+    hints: bool,
+    *,
+    code: bool = False,
+    comments: bool = True,
 ) -> None:
     """Credentials that no key names but their place does: a URL's ``?token=``, a command-line
     ``--requirepass``/``-pX``/``-u user:pw``, a netrc ``password``, a ``.pgpass`` line, an XML
-    ``<password>`` and a Markdown table's password cell."""
+    ``<password>`` and a Markdown table's password cell. On a commented-out line (``comments``: the
+    format has ``#``/``;``/``//`` comments) the rule of :func:`_text_assignments` holds: a weak or
+    lowercase-word value is an example (``# cscli machines add x --password secretpassphrase``), a
+    strong one a warning."""
 
     def take(value: str, start: int, key: str) -> None:
         value = value.strip()
@@ -1826,7 +1858,14 @@ def _context_secrets(
             return
         if _template_completes(text, start + len(value), value):
             return
-        s = red.add(value, "a credential", line, key, _strong(value), report=line not in red.lines_with_secrets)
+        strong = _strong(value)
+        bol = text.rfind("\n", 0, start) + 1
+        commented = comments and _FLAG_COMMENT_LEAD.match(text, bol, start) is not None
+        if commented and (not strong or _LOWER_WORDS.fullmatch(value)):
+            return
+        s = red.add(
+            value, "a credential", line, key, strong, report=line not in red.lines_with_secrets, commented=commented
+        )
         if s is not None:
             red.span(start, start + len(value), s)
 
@@ -1855,7 +1894,8 @@ def _context_secrets(
                 continue  # prose: "the same as the --secret flag."
             if value.lower() in _FLAG_WORDS:
                 continue
-            take(value, m.start("value"), m.group(0).split()[0].strip("-=\"'"))
+            flag = re.split(r"[\s=\"',]", m.group(0).lstrip("-"), maxsplit=1)[0]  # --token=x names "token"
+            take(value, m.start("value"), flag)
     for pattern, tools in _SHORT_FLAGS:
         if any(t in text for t in tools):
             for m in pattern.finditer(text):

@@ -30,6 +30,7 @@ NOT_SECRETS = [
     "My-Secure-Password5",
     "1234567890abcdefghifjkl",  # typed in order (authelia's reference config)
     "mysmtppassword",  # "my SMTP password"
+    "testpassword",  # a chart's CI values (prometheus-postgres-exporter/ci/*-values.yaml)
     "AKIXXXXXX",  # masked
     "1234",  # the dummy of every example: --set loki.password=1234 (grafana/helm-charts)
 ]
@@ -291,3 +292,89 @@ def test_an_access_key_with_a_value_unlike_a_name_is_still_reported(value: str):
     assert [p.line for p in found] == [2]
     found = [p for p in scan("s3.yaml", "s3:\n  secret_access_key: tempo\n").problems if p.rule == "plaintext-secret"]
     assert [p.line for p in found] == [2]  # the secret of the pair, however plain
+
+
+# -- prometheus-community/helm-charts, netbox-docker, opentelemetry-demo: noise in a drawn sample ----
+
+
+def test_a_lowercase_word_on_a_commented_out_line_is_an_example():
+    """kube-prometheus-stack: ``# adminPassword: strongpassword`` documents the key with an example;
+    a value with more than lowercase letters on such a line stays a warning."""
+    assert secrets_of("values.yaml", "grafana:\n  adminUser: admin\n  # adminPassword: strongpassword\n") == []
+    # prometheus-mysql-exporter: a commented-out list of example endpoints, numbered
+    assert secrets_of("values.yaml", "mysql:\n  # - user: user1\n  #   password: password1\n") == []
+    # Haxxnet's watchtower: a commented-out variable whose default is a word
+    text = "services:\n  w:\n    environment:\n      #- EMAIL_SERVER_PASSWORD=${SMTP_PASS:-smtppass}\n"
+    assert secrets_of("docker-compose.yml", text) == []
+    found = secrets_of("docker-compose.yml", text.replace("smtppass", "Xk9mPq2vL7wRtZ"))
+    assert [(p.line, p.severity) for p in found] == [(4, "warning")]
+    found = secrets_of("values.yaml", "grafana:\n  # adminPassword: strongpassword!7\n")
+    assert [(p.line, p.severity) for p in found] == [(2, "warning")]
+    assert [p.line for p in secrets_of("values.yaml", "grafana:\n  adminPassword: strongpassword\n")] == [2]
+
+
+def test_a_value_that_code_calls_for_is_not_written_in_the_file():
+    """netbox-docker's entrypoint: ``old_default_token = Token.objects.get(key="...")`` looks a
+    token up; the assignment holds a call, not a credential."""
+    text = 'python <<EOF\nold_default_token = Token.objects.get(key="0123456789abcdef0123456789abcdef01234567")\nEOF\n'
+    assert secrets_of("docker-entrypoint.sh", text) == []
+    assert [p.line for p in secrets_of("run.sh", "api_token=Xk9mPq2vL7wRtZ\n")] == [1]
+
+
+@pytest.mark.parametrize("value", ["phc_6AT2D3sP5u4fkUZtSqgtmoKmcx8rEX8f86lpISOpAhx", "pk_live_51HxQ2eKZp9vL3mWq8RtY"])
+def test_a_key_its_service_publishes_is_no_secret(value: str):
+    """A PostHog project key and a Stripe publishable key are written into web pages by design."""
+    assert secrets_of("cassette.yaml", f'body: \'{{"api_key": "{value}", "batch": []}}\'\n') == []
+    assert secrets_of("app.env", f"POSTHOG_API_KEY={value}\n") == []
+    found = secrets_of("app.env", "STRIPE_KEY=sk_live_51HxQ2eKZp9vL3mWq8RtY\n")  # the secret key beside it
+    assert [p.line for p in found] == [1]
+
+
+def test_a_credential_given_by_its_context_on_a_commented_out_line_follows_the_same_rule():
+    """Haxxnet's crowdsec example documents a command in a comment: ``# cscli machines add x
+    --password secretpassphrase``. A word is an example; a strong value is a warning; a flag at the
+    start of a live line (``--requirepass``) is no comment."""
+    text = "services:\n  a:\n    image: x\n  #  # docker exec -it c cscli machines add b --password secretpassphrase\n"
+    assert secrets_of("docker-compose.yml", text) == []
+    found = secrets_of("docker-compose.yml", text.replace("secretpassphrase", "Xk9mPq2vL7wRtZ"))
+    assert [(p.line, p.severity) for p in found] == [(4, "warning")]
+    found = secrets_of("redis.sh", "redis-server \\\n--requirepass Xk9mPq2vL7\n")
+    assert [(p.line, p.severity) for p in found] == [(2, "error")]
+
+
+# -- kubernetes/examples, drawn with a second seed ------------------------------------------------
+
+
+def test_an_access_key_in_a_kubernetes_env_list_is_named_by_its_variable():
+    """``- name: MINIO_ACCESS_KEY / value: "minio"``: the user of the key pair, as in a .env file;
+    the secret key beside it is reported."""
+    text = (
+        'spec:\n  containers:\n  - env:\n    - name: MINIO_ACCESS_KEY\n      value: "minio"\n'
+        '    - name: MINIO_SECRET_KEY\n      value: "minio123"\n'
+    )
+    assert [(p.line, p.target) for p in secrets_of("minio.yaml", text)] == [
+        (7, "spec.containers[0].env[1].value (MINIO_SECRET_KEY)")
+    ]
+
+
+def test_a_kubernetes_secret_value_a_template_fills_in_is_not_binary_secret_material():
+    """``data: {config: {{config_data}}}`` is filled in by a template before it is applied; a value
+    that is not base64 text otherwise stays secret material (a keystore)."""
+    head = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: c\ntype: Opaque\ndata:\n"
+    assert secrets_of("newrelic-config-template.yaml", head + "  config: {{config_data}}\n") == []
+    assert [p.line for p in secrets_of("keystore.yaml", head + "  keystore.jks: /u3+7QAAAAIAAAAB\n")] == [7]
+
+
+def test_a_flag_written_with_an_equals_sign_is_named_by_the_flag_alone():
+    """kubernetes/examples: ``kubectl --token=foo/system:masters create ...`` is found under
+    ``token``, not under ``token=foo/system:masters`` (the name a finding shows and the variable it
+    suggests)."""
+    found = secrets_of(
+        "README.md", "```\n$ kubectl --server=https://127.0.0.1:6443 --token=Xk9mPq2vL7wR create -f p.yaml\n```\n"
+    )
+    assert [(p.line, p.target) for p in found] == [(2, "token")]
+    assert "${TOKEN}" in found[0].message
+    found = secrets_of(
+        "run.sh", "mysqladmin --password=Xk9mPq2vL7wR ping\nexec redis-server --requirepass Zp4kQ9mWx2Lt\n"
+    )
+    assert sorted(p.target for p in found) == ["password", "requirepass"]
