@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -118,12 +119,18 @@ def _init_worker(limits: Limits, max_size: int) -> None:
 
 # files that are empty by convention: a folder kept in git, a Python package marker
 _EMPTY_BY_CONVENTION = frozenset({".gitkeep", ".keep", "__init__.py", "py.typed", ".nojekyll", ".gitkeep.txt"})
+# chart-testing installs a Helm chart once per ci/*-values.yaml: an empty one installs its defaults;
+# an emptied templates/NOTES.txt (every `helm create` scaffolds one) prints no notes
+_EMPTY_IN_CHARTS = re.compile(r"(?:^|/)ci/[^/]*values\.ya?ml$|(?:^|/)templates/NOTES\.txt$")
 
 
 def _content_expected(rel: str, fmt: str) -> bool:
     """Whether an empty file is worth a finding: a configuration or document format, not a
-    ``.gitkeep``, a package's ``__init__.py`` or an empty stylesheet or script read as text."""
+    ``.gitkeep``, a package's ``__init__.py``, a Helm chart's ``ci/default-values.yaml`` or
+    ``templates/NOTES.txt``, or an empty stylesheet or script read as text."""
     name = PurePosixPath(rel).name.lower()
+    if _EMPTY_IN_CHARTS.search(rel):
+        return False
     return name not in _EMPTY_BY_CONVENTION and (
         fmt != "text" or PurePosixPath(name).suffix in ("", ".txt", ".conf", ".cfg")
     )

@@ -66,12 +66,22 @@ def test_empty_file_is_catalogued_with_an_info_finding(make_tree, ingest):
 
 
 def test_files_empty_by_convention_are_no_finding(make_tree, ingest):
-    """A ``.gitkeep``, a package's ``__init__.py``, an empty stylesheet or script: empty on purpose."""
-    empty = {"logs/.gitkeep": "", "app/__init__.py": "", "src/app.component.css": "", "wwwroot/site.min.js": ""}
-    cat, _ = ingest(make_tree({**GOOD, **empty, "settings.toml": ""}))
+    """A ``.gitkeep``, a package's ``__init__.py``, an empty stylesheet or script, a Helm chart's
+    chart-testing values (``ci/default-values.yaml``: install with the defaults) and its emptied
+    ``templates/NOTES.txt``: empty on purpose."""
+    empty = {
+        "logs/.gitkeep": "",
+        "app/__init__.py": "",
+        "src/app.component.css": "",
+        "wwwroot/site.min.js": "",
+        "charts/promtail/ci/default-values.yaml": "",
+        "charts/promtail/templates/NOTES.txt": "",
+    }
+    cat, _ = ingest(make_tree({**GOOD, **empty, "settings.toml": "", "charts/promtail/values.yaml": ""}))
     found = findings(cat)
     assert not set(empty) & set(found)
     assert found["settings.toml"]["rule"] == "empty-file"
+    assert found["charts/promtail/values.yaml"]["rule"] == "empty-file"  # a chart's own values are not
     assert all(cat.file_row(p)["status"] == "ok" for p in empty)
 
 
