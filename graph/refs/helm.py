@@ -149,6 +149,8 @@ class _HelmExtractor:
                 if not inside:
                     continue
                 lo, top = min(inside) - 1, max(inside)
+                while lo > 0 and _COMMENT_OR_BLANK.match(texts.get((vfile, lo), "x")):
+                    lo -= 1  # the comments above the first child are in the block: "ca:\n  # pem:\n  path: x"
                 hi = next((ln for _, ln in recs if ln > top and ln not in inside), last_line[vfile] + 1)
             else:
                 lo, hi = 0, last_line[vfile] + 1
@@ -177,6 +179,7 @@ class _HelmExtractor:
 # "# secretName: <name>" (group 1: the indentation before the '#', group 2: the key)
 # (one '#' and at most one space: "##     path: /" inside an example block documents nothing)
 _COMMENTED_KEY = re.compile(r"^([ \t]*)#[ \t]?([A-Za-z_][A-Za-z0-9_-]*)[ \t]*:(?:\s|$)")
+_COMMENT_OR_BLANK = re.compile(r"^[ \t]*(?:#.*)?$")
 _GUARDS = re.compile(
     r"\b(if|with|range|default|coalesce|or|and|not|empty|hasKey|ternary|required|dig|kindIs|typeIs|eq|ne)\b"
 )

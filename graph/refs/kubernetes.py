@@ -1,6 +1,8 @@
 """Kubernetes: ``configMapRef``, ``secretRef``, ``configMapKeyRef``, ``secretKeyRef`` and volume
 ``configMap``/``secret`` names, looked up among the ConfigMaps, Secrets and kustomize generators
-in the tree (warnings: the cluster may provide them)."""
+in the tree, then among the commands its scripts and documents give to create one (``kubectl create
+secret generic NAME``, ``oc secrets new NAME``): made at run time, not missing. The rest are warnings:
+the cluster may provide them."""
 
 from __future__ import annotations
 
@@ -14,6 +16,33 @@ __all__ = ["extract_kubernetes"]
 _K8S_REF = re.compile(
     r"(?:^|\.)(?P<obj>configMapRef|secretRef|configMapKeyRef|secretKeyRef|configMap|secret)\.(?P<field>name|secretName)$"
 )
+
+
+# kubectl/oc create secret generic|tls|docker-registry NAME, create configmap NAME, oc secrets new NAME
+_CREATED = re.compile(
+    r"\bcreate[ \t]+(?P<what>secret[ \t]+(?:generic|tls|docker-registry)|configmap|cm)"
+    r"(?:[ \t]+(?:-n|--namespace)[= \t]+\S+)?[ \t]+(?P<name>[a-z0-9][a-z0-9.-]{0,252})(?![\w.$-])"
+    r"|\bsecrets[ \t]+new[ \t]+(?P<oc>[a-z0-9][a-z0-9.-]{0,252})(?![\w.$-])"
+)
+
+
+def _created_by_commands(catalogue: Catalogue) -> dict[tuple[str, str], str]:
+    """(kind, name) -> the file whose text creates it with a command (a script, a README)."""
+    out: dict[tuple[str, str], str] = {}
+    rows = catalogue.query(
+        """SELECT path, text FROM chunks
+           WHERE text ILIKE '%create secret%' OR text ILIKE '%create configmap%' OR text ILIKE '%create cm %'
+              OR text ILIKE '%secrets new%'
+           ORDER BY path, ordinal"""
+    )
+    for path, text in rows:
+        for m in _CREATED.finditer(text):
+            if m.group("oc"):
+                out.setdefault(("Secret", m.group("oc")), path)
+            else:
+                kind = "Secret" if m.group("what").startswith("secret") else "ConfigMap"
+                out.setdefault((kind, m.group("name")), path)
+    return out
 
 
 def extract_kubernetes(catalogue: Catalogue) -> list[Reference]:
@@ -54,6 +83,7 @@ def extract_kubernetes(catalogue: Catalogue) -> list[Reference]:
            AND (ends_with(key_path, '.optional'))"""
         )
     }
+    created: dict[tuple[str, str], str] | None = None  # read when a name is not defined
     for path, doc, kp, name, line in rows:
         m = _K8S_REF.search(kp)
         if not m:
@@ -69,6 +99,10 @@ def extract_kubernetes(catalogue: Catalogue) -> list[Reference]:
         parent = kp[: -len(field) - 1]
         ref_kind = "k8s-secret" if kind == "Secret" else "k8s-configmap"
         where = defined.get((kind, name))
+        if not where:
+            if created is None:
+                created = _created_by_commands(catalogue)
+            where = created.get((kind, name))
         if where:
             out.add(path, doc, line, kp, ref_kind, name, where, "ok", "warning")
         elif (path, doc, parent + ".optional") in optional:

@@ -63,6 +63,9 @@ class SchemaIndex:
             self.by_base[posixpath.basename(p)].append(p)
         # catalogs: {"schemas": [{"name", "url", "fileMatch": [...]}]}
         self.catalog_entries: list[tuple[str, list[str], str]] = []  # (catalog path, globs, url)
+        # earlier versions a catalog entry lists ({"versions": {"4": "https://.../labeler-4.json"}}):
+        # named by the catalog, chosen by no fileMatch
+        self.catalog_versions: list[str] = []
         cat_paths = [
             r[0]
             for r in cat.query("SELECT DISTINCT path FROM records WHERE key_path LIKE 'schemas[%].url' AND doc = 0")
@@ -88,6 +91,9 @@ class SchemaIndex:
                 fm = entry.get("fileMatch") or []
                 globs = [g for g in fm if isinstance(g, str)] if isinstance(fm, list) else []
                 self.catalog_entries.append((cp, globs, entry["url"]))
+                versions = entry.get("versions")
+                if isinstance(versions, dict):
+                    self.catalog_versions.extend(v for v in versions.values() if isinstance(v, str))
         self._site_of: dict[str, str] = {}
 
     def _site_of_file(self, path: str) -> str:

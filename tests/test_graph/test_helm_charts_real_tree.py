@@ -131,6 +131,22 @@ def test_a_value_that_values_yaml_shows_commented_out_is_documented_and_optional
     assert found == [(5, "Helm value '.Values.sasl.kerberos.realm' is not defined")]
 
 
+def test_a_key_commented_out_above_its_siblings_is_documented(tree, build_kb):
+    """prometheus-elasticsearch-exporter: ``es.ssl.ca`` shows ``# pem:`` above its one live key
+    (``path``); ``.Values.es.ssl.ca.pem`` is documented. ``client`` documents no ``crt``."""
+    from kb.graph.rules import validate
+
+    files = {
+        "c/Chart.yaml": "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+        "c/values.yaml": "es:\n  ssl:\n    enabled: false\n    ca:\n      ## PEM of the trusted CAs\n      ##\n"
+        "      # pem:\n\n      # Path of the CA file\n      path: /ssl/ca.pem\n    client:\n      keyPath: /ssl/c.key\n",
+        "c/templates/cert.yaml": "ca.pem: {{ .Values.es.ssl.ca.pem }}\ncrt: {{ .Values.es.ssl.client.crt }}\n",
+    }
+    cat, settings = build_kb(tree(files))
+    found = [(f.line, f.message.split(":")[0]) for f in validate(cat, settings) if f.rule == "broken-reference"]
+    assert found == [(2, "Helm value '.Values.es.ssl.client.crt' is not defined")]
+
+
 def test_a_key_commented_out_elsewhere_in_values_yaml_does_not_document_another(tree, build_kb):
     from kb.graph.rules import validate
 

@@ -160,3 +160,29 @@ def test_configured_schema_catalog_and_ref_roots(tmp_path):
     assert ("broken-reference", "apps/two/feature.json") in rules
     assert ("schema-violation", "apps/one/app.json") not in rules
     plain.close()
+
+
+def test_a_secret_a_script_or_readme_creates_is_not_missing(tree, build_kb):
+    """kubernetes/examples' openshift-origin mounts a Secret its create.sh makes (``oc secrets new
+    openshift-config``); a README's ``kubectl create configmap`` makes another. A Secret nothing
+    makes stays a warning."""
+    from kb.graph.refs.kubernetes import extract_kubernetes
+
+    pod = (
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: c\n    image: x\n"
+        "    envFrom:\n    - configMapRef:\n        name: app-settings\n"
+        "  volumes:\n  - name: config\n    secret:\n      secretName: openshift-config\n"
+        "  - name: tls\n    secret:\n      secretName: absent-tls\n"
+    )
+    root = tree(
+        {
+            "origin/pod.yaml": pod,
+            "origin/create.sh": "#!/bin/sh\noc secrets new openshift-config /config -o json > secret.json\n",
+            "origin/README.md": "# Setup\n\n```\nkubectl create configmap app-settings --from-file=app.properties\n```\n",
+        }
+    )
+    cat, _ = build_kb(root)
+    refs = {r.target: r for r in extract_kubernetes(cat)}
+    assert refs["openshift-config"].status == "ok" and refs["openshift-config"].resolved == "origin/create.sh"
+    assert refs["app-settings"].status == "ok" and refs["app-settings"].resolved == "origin/README.md"
+    assert refs["absent-tls"].status == "broken"

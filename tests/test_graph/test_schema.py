@@ -445,3 +445,43 @@ def test_maybe_newer_tells_a_new_option_from_a_typo():
     assert errors({"name": 1, "n": "x"}) == {"type": False}
     assert errors({"name": 1, "alt": "zzz"}) == {"anyOf": True}
     assert errors({"name": 1, "alt": "a-lng-one"}) == {"anyOf": False}
+
+
+def test_a_schema_a_catalog_lists_as_an_earlier_version_is_no_orphan(tree, build_kb):
+    """SchemaStore's catalog names ``pull-request-labeler-4.json`` only under its entry's
+    ``versions``, and others by the URL they are served from (the site, the repository) while
+    their ``$id`` points elsewhere; a schema nothing names stays an orphan."""
+    from kb.graph.rules import validate
+
+    catalog = {
+        "schemas": [
+            {
+                "name": "labeler",
+                "fileMatch": ["labeler.yml"],
+                "url": "https://www.schemastore.org/pull-request-labeler-5.json",
+                "versions": {"4": "https://www.schemastore.org/pull-request-labeler-4.json"},
+            },
+            # served from the repository or from the site, with an $id elsewhere (json-e's)
+            {"name": "wheel", "url": "https://raw.githubusercontent.com/o/r/master/src/schemas/json/wheel.json"},
+            {"name": "json-e", "url": "https://www.schemastore.org/jsone.json"},
+        ]
+    }
+    files = {
+        "src/api/json/catalog.json": json.dumps(catalog),
+        "src/schemas/json/pull-request-labeler-5.json": json.dumps(
+            {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object"}
+        ),
+        "src/schemas/json/pull-request-labeler-4.json": json.dumps(
+            {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object"}
+        ),
+        "src/schemas/json/wheel.json": json.dumps({"$schema": "http://json-schema.org/draft-07/schema#"}),
+        "src/schemas/json/jsone.json": json.dumps(
+            {"$schema": "http://json-schema.org/draft-07/schema#", "$id": "https://www.sourcemeta.com/json-e@1.json"}
+        ),
+        "src/schemas/json/unused.json": json.dumps(
+            {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object"}
+        ),
+    }
+    cat, settings = build_kb(tree(files))
+    orphans = sorted(f.path for f in validate(cat, settings) if f.rule == "orphan")
+    assert orphans == ["src/schemas/json/unused.json"]
