@@ -59,7 +59,7 @@ from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Any
 
-from kb.formats import formats_with
+from kb.formats import SOURCE_SUFFIXES, formats_with
 from kb.keypaths import key_segments
 from kb.types import ParsedFile, Problem
 
@@ -1293,14 +1293,7 @@ def _k8s_secret_value(value: str) -> str | None:
 
 # program source read as text: an assignment there is a credential only when its value is a string
 # literal (``password = "x"``), never an expression (``password = pf.read()``, ``token = tokens[i]``)
-SOURCE_CODE_SUFFIXES = frozenset(
-    (
-        *(".py", ".pyi", ".js", ".mjs", ".cjs", ".jsx", ".ts", ".tsx", ".java", ".kt", ".kts", ".scala", ".groovy"),
-        *(".cs", ".fs", ".vb", ".go", ".rs", ".rb", ".php", ".c", ".h", ".cc", ".cpp", ".hpp", ".cxx", ".m", ".mm"),
-        *(".swift", ".dart", ".lua", ".pl", ".pm", ".r", ".jl", ".ex", ".exs", ".erl", ".clj", ".vue", ".svelte"),
-        *(".twig", ".html", ".htm", ".erb", ".ejs", ".hbs", ".mustache", ".jsp", ".cshtml", ".razor"),
-    )
-)
+SOURCE_CODE_SUFFIXES = SOURCE_SUFFIXES
 
 
 def is_source_code(path: str | PurePosixPath | None, text: str = "") -> bool:

@@ -20,7 +20,29 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Format", "LinePaths", "Variables", "Traits", "BUILTIN", "declare", "traits", "declared", "formats_with"]
+__all__ = [
+    "Format",
+    "LinePaths",
+    "Variables",
+    "Traits",
+    "BUILTIN",
+    "SOURCE_SUFFIXES",
+    "declare",
+    "traits",
+    "declared",
+    "formats_with",
+]
+
+SOURCE_SUFFIXES = frozenset(
+    (
+        *(".py", ".pyi", ".js", ".mjs", ".cjs", ".jsx", ".ts", ".tsx", ".java", ".kt", ".kts", ".scala", ".groovy"),
+        *(".cs", ".fs", ".vb", ".go", ".rs", ".rb", ".php", ".c", ".h", ".cc", ".cpp", ".hpp", ".cxx", ".m", ".mm"),
+        *(".swift", ".dart", ".lua", ".pl", ".pm", ".r", ".jl", ".ex", ".exs", ".erl", ".clj", ".vue", ".svelte"),
+        *(".twig", ".html", ".htm", ".erb", ".ejs", ".hbs", ".mustache", ".jsp", ".cshtml", ".razor"),
+    )
+)
+"""Suffixes of a program's source files (and web templates): kb reads them as text. Secret rules
+take only string literals there; search counts a definition there below one in configuration."""
 
 Format = Literal[
     "json", "yaml", "toml", "ini", "dotenv", "properties", "markdown", "dockerfile", "helm-template", "text"

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from pathlib import PurePosixPath
 
+from kb.formats import SOURCE_SUFFIXES
 from kb.keyword import ChunkDoc
 from kb.linepaths import line_key_paths
 from kb.search.query import ParsedQuery
@@ -77,7 +78,9 @@ def exact_bonus(q: ParsedQuery, doc: ChunkDoc) -> float:
 
     Per identifier: ``BONUS_EXACT`` when the chunk holds it exactly (verbatim in the text, as the
     file's name, or as a key path), plus ``BONUS_DEFINED`` when the chunk *defines* it (a line
-    ``IDENT=`` / ``ident:``, a key path ending in it) or is the file of that name.
+    ``IDENT=`` / ``ident:``, a key path ending in it) or is the file of that name. A line of program
+    source (:data:`kb.formats.SOURCE_SUFFIXES`) that assigns it does not define it: code reads the
+    settings that configuration sets, so the .env line outranks the JavaScript default.
     """
     if not q.idents:
         return 0.0
@@ -86,6 +89,7 @@ def exact_bonus(q: ParsedQuery, doc: ChunkDoc) -> float:
     name = PurePosixPath(path).name
     stem = name.rsplit(".", 1)[0] if "." in name else name
     key = (doc.key_path or "").lower()
+    source = PurePosixPath(path).suffix in SOURCE_SUFFIXES
     line_paths: list[str] | None = None
     total = 0.0
     for ident, ident_re, define_re in zip(q.idents, q.ident_res, q.define_res):
@@ -100,6 +104,8 @@ def exact_bonus(q: ParsedQuery, doc: ChunkDoc) -> float:
                 defined = any(p == ident or p.endswith("." + ident) for p in line_paths)
         else:
             defined = define_re.search(body) is not None and verbatim
+        if defined and source:
+            defined = False  # code reads a setting (next.config.js: `{ X = '' } = process.env`); configuration sets it
         if verbatim or named or defined:
             total += BONUS_EXACT
         if defined or named:

@@ -78,3 +78,34 @@ def test_an_exact_identifier_outranks_any_fused_score(monkeypatch, mode):
     kw = [(12.0, near), (3.0, defines)]
     vec = [(0.9, near), (0.2, defines)]
     assert fused_paths("REDIS_HOST", kw, vec)[0] == defines.chunk_id
+
+
+def test_configuration_that_sets_an_identifier_outranks_code_that_reads_it():
+    """opentelemetry-demo: ``.env`` sets ``PUBLIC_OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://...``
+    and ``next.config.js`` destructures it from ``process.env`` with a default of ``''``. Both hold
+    it and both lines read like a definition; the configuration is what sets it."""
+    q = ParsedQuery.parse("What URL is PUBLIC_OTEL_EXPORTER_OTLP_TRACES_ENDPOINT set to?")
+    env = ChunkDoc(
+        "env#0",
+        ".env",
+        "dotenv",
+        "",
+        39,
+        40,
+        ".env | dotenv\nPUBLIC_OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://localhost:8080/otlp-http/v1/traces",
+    )
+    js = ChunkDoc(
+        "js#0",
+        "src/frontend/next.config.js",
+        "text",
+        "",
+        25,
+        26,
+        "src/frontend/next.config.js | text\n  PUBLIC_OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = '',\n} = process.env;",
+    )
+    assert fusion.exact_bonus(q, env) == fusion.BONUS_EXACT + fusion.BONUS_DEFINED
+    assert fusion.exact_bonus(q, js) == fusion.BONUS_EXACT  # holds it, does not set it
+    # the code's chunk leads both lists by a little; the definition still comes first
+    far = doc("far.yaml", 0)
+    order = fused_paths(q.text, [(9.0, js), (8.8, env), (1.0, far)], [(0.61, js), (0.60, env), (0.1, far)])
+    assert order[0] == env.chunk_id
