@@ -175,10 +175,13 @@ def fuse(
     for part in parts:
         for cid, s in part.items():
             scores[cid] = scores.get(cid, 0.0) + s
-    for cid in scores:
-        scores[cid] += exact_bonus(q, docs[cid]) * unit
     if FILE_DECAY > 0:
         _add_file_evidence(scores, docs, file_chunks)
+    # after the file evidence: a file that names an identifier in many chunks (generated code, a
+    # dashboard) must not collect the identifier's bonus once per chunk and pass the one chunk that
+    # defines it
+    for cid in scores:
+        scores[cid] += exact_bonus(q, docs[cid]) * unit
     if file_sims and FILE_VECTOR_WEIGHT > 0:
         sims = {docs[cid].path: file_sims.get(docs[cid].path, 0.0) for cid in scores}
         hi, lo = max(sims.values()), min(sims.values())

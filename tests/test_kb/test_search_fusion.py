@@ -109,3 +109,35 @@ def test_configuration_that_sets_an_identifier_outranks_code_that_reads_it():
     far = doc("far.yaml", 0)
     order = fused_paths(q.text, [(9.0, js), (8.8, env), (1.0, far)], [(0.61, js), (0.60, env), (0.1, far)])
     assert order[0] == env.chunk_id
+
+
+def test_a_file_naming_an_identifier_in_many_chunks_does_not_pass_the_one_that_defines_it():
+    """opentelemetry-demo: generated Go code names ``kafkaQueueProblems`` in two chunks; flagd's
+    JSON defines it in one. The identifier's bonus counts once per chunk, not once more per chunk
+    of the file through its file evidence."""
+    q = ParsedQuery.parse("What does the kafkaQueueProblems flag do when it is turned on?")
+    go = [
+        ChunkDoc(
+            f"go#{i}",
+            "src/checkout/flags/flags_gen.go",
+            "text",
+            "",
+            29 + 5 * i,
+            35 + 5 * i,
+            f'flags_gen.go | text\n// returns the value of the "kafkaQueueProblems" feature flag {i}',
+        )
+        for i in range(2)
+    ]
+    flagd = ChunkDoc(
+        "flagd#0",
+        "src/flagd/demo.flagd.json",
+        "json",
+        "flags.kafkaQueueProblems",
+        87,
+        93,
+        'demo.flagd.json | json\n    "kafkaQueueProblems": {\n      "description": "Overloads Kafka queue"',
+    )
+    far = doc("far.yaml", 0)
+    kw = [(9.0, flagd), (8.8, go[0]), (5.0, go[1]), (1.0, far)]
+    vec = [(0.55, go[0]), (0.50, flagd), (0.30, go[1]), (0.1, far)]
+    assert fused_paths(q.text, kw, vec)[0] == flagd.chunk_id
