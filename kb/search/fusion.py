@@ -89,7 +89,6 @@ def exact_bonus(q: ParsedQuery, doc: ChunkDoc) -> float:
     name = PurePosixPath(path).name
     stem = name.rsplit(".", 1)[0] if "." in name else name
     key = (doc.key_path or "").lower()
-    source = PurePosixPath(path).suffix in SOURCE_SUFFIXES
     line_paths: list[str] | None = None
     total = 0.0
     for ident, ident_re, define_re in zip(q.idents, q.ident_res, q.define_res):
@@ -104,7 +103,7 @@ def exact_bonus(q: ParsedQuery, doc: ChunkDoc) -> float:
                 defined = any(p == ident or p.endswith("." + ident) for p in line_paths)
         else:
             defined = define_re.search(body) is not None and verbatim
-        if defined and source:
+        if defined and PurePosixPath(path).suffix in SOURCE_SUFFIXES:
             defined = False  # code reads a setting (next.config.js: `{ X = '' } = process.env`); configuration sets it
         if verbatim or named or defined:
             total += BONUS_EXACT
