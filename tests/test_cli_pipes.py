@@ -216,6 +216,9 @@ def test_ctrl_c_in_a_real_process(tmp_path):
         text=True,
         env=env,
         cwd=REPO,
+        # a test runner started in the background of a script ignores SIGINT, and its children
+        # inherit that (Python then installs no KeyboardInterrupt): Ctrl-C's default, as in a shell
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.stderr is not None
     deadline = time.monotonic() + 120

@@ -88,17 +88,21 @@ def test_ctrl_c_during_a_duckdb_query_is_still_ctrl_c():
     con = duckdb.connect()
     con.execute("CREATE TABLE t (x BIGINT)")
     con.execute("BEGIN TRANSACTION")
+    # Python's Ctrl-C handler, also where the runner was started with SIGINT ignored (a background job)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
+    caught: BaseException | None = None
     try:
         try:
             con.execute("INSERT INTO t SELECT count(*) FROM range(20000000000)")  # minutes, no memory
         except RuntimeError:
             con.execute("INSERT INTO t VALUES (1)")  # what the code after it does
     except Exception as exc:
-        caught: BaseException = exc
+        caught = exc
     finally:
         timer.join()
+        signal.signal(signal.SIGINT, previous)
     assert type(caught).__name__ == "TransactionException"
     assert was_interrupted(caught)  # its context is DuckDB's "Query interrupted"
     assert was_interrupted(KeyboardInterrupt())
