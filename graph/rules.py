@@ -31,7 +31,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 import pyarrow as pa
 
@@ -444,14 +443,7 @@ def orphans(ex: ReferenceExtractor, refs: list[Reference], used_schemas: set[str
         for r in refs
         if r.status == "ok" and r.resolved and r.resolved.split("#", 1)[0] != r.path
     }
-    catalogued: set[str | None] = set()
-    for url in [*(u for _, _, u in index.catalog_entries), *index.catalog_versions]:
-        catalogued.add(index.lookup(url))
-        # a catalog in the tree names the tree's schemas by where they are served (www.schemastore.org,
-        # raw.githubusercontent.com): a file name only one schema here has is that schema
-        same_name = index.by_base.get(posixpath.basename(urlsplit(url).path), [])
-        if len(same_name) == 1:
-            catalogued.add(same_name[0])
+    catalogued = index.named_by_catalogs()
     out = []
     for p in sorted(index.schema_files):
         if p in referenced or p in used_schemas or p in catalogued:

@@ -1291,16 +1291,11 @@ def _k8s_secret_value(value: str) -> str | None:
         return None
 
 
-# program source read as text: an assignment there is a credential only when its value is a string
-# literal (``password = "x"``), never an expression (``password = pf.read()``, ``token = tokens[i]``)
-SOURCE_CODE_SUFFIXES = SOURCE_SUFFIXES
-
-
 def is_source_code(path: str | PurePosixPath | None, text: str = "") -> bool:
     """Whether ``path`` names a program's source file (by its suffix), or ``text`` starts with a
     ``#!`` line naming a language's interpreter (``imapsync``: ``#!/usr/bin/perl``). Shell scripts
     are not: their unquoted ``PASS=x`` is a literal."""
-    if path is not None and PurePosixPath(str(path)).suffix.lower() in SOURCE_CODE_SUFFIXES:
+    if path is not None and PurePosixPath(str(path)).suffix.lower() in SOURCE_SUFFIXES:
         return True
     if text.startswith("#!"):
         first = text[2 : text.find("\n") if "\n" in text else 200].split()
@@ -1384,15 +1379,15 @@ def redact(
         s = red.add(value, kind, red.line_of(start), None, strong)
         if s is not None:
             red.span(start, end, s)
+    comments = parsed.format != "markdown"  # there '#' starts a heading
     # 1b. ${DB_PASSWORD:-default}: the default is stored in clear (on a commented-out line, only a
     # strong one, as a warning: see _text_assignments)
     if "${" in text:
         for m in _DEFAULT.finditer(text):
             if secret_key(m.group(1)) and not is_placeholder(m.group(2)):
                 value, strong = m.group(2), _strong(m.group(2))
-                bol = text.rfind("\n", 0, m.start()) + 1
-                commented = parsed.format != "markdown" and _FLAG_COMMENT_LEAD.match(text, bol, m.start()) is not None
-                if commented and (not strong or _LOWER_WORDS.fullmatch(value)):
+                commented = comments and _commented(text, m.start(), _FLAG_COMMENT_LEAD)
+                if commented and _an_example(value, strong):
                     continue  # #- SMTP_PASSWORD=${SMTP_PASS:-smtppass}
                 s = red.add(value, "a credential", red.line_of(m.start(2)), m.group(1), strong, commented=commented)
                 if s is not None:
@@ -1418,13 +1413,11 @@ def redact(
             keyed_lines if structured else set(),
             prose,
             literals_only=code,
-            comments=parsed.format != "markdown",  # there '#' starts a heading
+            comments=comments,
         )
     # 4. credentials given by their context: URL query parameters, command-line flags, netrc,
     # .pgpass, XML tags, Markdown tables
-    _context_secrets(
-        text, red, keyed_lines if structured else set(), prose, hints, code=code, comments=parsed.format != "markdown"
-    )
+    _context_secrets(text, red, keyed_lines if structured else set(), prose, hints, code=code, comments=comments)
 
     if not red.secrets:
         return parsed
@@ -1691,13 +1684,23 @@ def _template_completes(text: str, end: int, value: str) -> bool:
 
 # a function's or a method's name, before the "(" of its call
 _CALLED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
-# a value of lowercase letters, perhaps numbered (strongpassword, password1 beside user1): on a
-# commented-out line, an example
 _LOWER_WORDS = re.compile(r"[a-z]+[0-9]{0,4}")
+_LEADS = r"#|;|//|/\*|\*|<!--|(?i:rem)[ \t]"
 # a line that is a comment up to the key: ``# password: x``, ``;secret_key = x``, ``// 'key' => 'x'``
-_COMMENT_LEAD = re.compile(r"[ \t]{0,64}(?:#|;|//|--|/\*|\*|<!--|(?i:rem)[ \t])")
+_COMMENT_LEAD = re.compile(rf"[ \t]{{0,64}}(?:--|{_LEADS})")
 # the same before a credential given by its context, where "--" starts the flag itself
-_FLAG_COMMENT_LEAD = re.compile(r"[ \t]{0,64}(?:#|;|//|/\*|\*|<!--|(?i:rem)[ \t])")
+_FLAG_COMMENT_LEAD = re.compile(rf"[ \t]{{0,64}}(?:{_LEADS})")
+
+
+def _commented(text: str, pos: int, lead: re.Pattern[str]) -> bool:
+    """Whether the line holding ``pos`` is a comment up to it."""
+    return lead.match(text, text.rfind("\n", 0, pos) + 1, pos) is not None
+
+
+def _an_example(value: str, strong: bool) -> bool:
+    """On a commented-out line, a weak value or lowercase letters, perhaps numbered
+    (``strongpassword``, ``password1`` beside ``user1``), is an example; a strong one a warning."""
+    return not strong or _LOWER_WORDS.fullmatch(value) is not None
 
 
 def _text_assignments(
@@ -1765,9 +1768,8 @@ def _text_assignments(
         if _template_completes(text, end, value):
             continue
         strong = _strong(value)
-        bol = text.rfind("\n", 0, m.start("key")) + 1
-        commented = comments and _COMMENT_LEAD.match(text, bol, m.start("key")) is not None
-        if commented and (not strong or _LOWER_WORDS.fullmatch(value)):
+        commented = comments and _commented(text, m.start("key"), _COMMENT_LEAD)
+        if commented and _an_example(value, strong):
             continue  # a commented-out example: "# secretKey: kubeconfig", "# adminPassword: strongpassword"
         s = red.add(
             value, "a credential", line, key, strong, report=line not in red.lines_with_secrets, commented=commented
@@ -1852,9 +1854,8 @@ def _context_secrets(
         if _template_completes(text, start + len(value), value):
             return
         strong = _strong(value)
-        bol = text.rfind("\n", 0, start) + 1
-        commented = comments and _FLAG_COMMENT_LEAD.match(text, bol, start) is not None
-        if commented and (not strong or _LOWER_WORDS.fullmatch(value)):
+        commented = comments and _commented(text, start, _FLAG_COMMENT_LEAD)
+        if commented and _an_example(value, strong):
             return
         s = red.add(
             value, "a credential", line, key, strong, report=line not in red.lines_with_secrets, commented=commented

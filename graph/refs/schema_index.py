@@ -106,6 +106,21 @@ class SchemaIndex:
             self._site_of[path] = site
         return self._site_of[path]
 
+    def named_by_catalogs(self) -> set[str]:
+        """The schema files the catalogs name, by an entry's URL or one of its ``versions``. A catalog
+        in the tree names the tree's schemas by where they are served (www.schemastore.org,
+        raw.githubusercontent.com), while their ``$id`` may point elsewhere: a file name only one
+        schema here has is that schema (for orphans only; choosing a schema keeps :meth:`lookup`)."""
+        out: set[str] = set()
+        for url in [*(u for _, _, u in self.catalog_entries), *self.catalog_versions]:
+            found = self.lookup(url)
+            if found:
+                out.add(found)
+            same_name = self.by_base.get(posixpath.basename(urlsplit(url).path), [])
+            if len(same_name) == 1:
+                out.add(same_name[0])
+        return out
+
     def lookup(self, url: str) -> str | None:
         """The corpus file serving schema ``url``, or None (it would need the network)."""
         u = _norm_url(url)
