@@ -78,13 +78,14 @@ def pieces_seen(kb_dir: Path, model: str = "all-MiniLM-L6-v2", window: int = 0) 
     prints): texts longer than the build's window (``window``, :attr:`Settings.embed_window`; 0:
     the model's trained length) are read in windows (:class:`kb.embed.Windows`), each repeating
     the context line."""
-    from kb.embed import _model_location, _windows_for, model_window
+    from kb.embed import _model_location, _windows_for, model_text, model_window
 
     tok, _ = tokenizer(model)
     location, name = _model_location(model)
     width = model_window(Path(location), name, window)
     windows = _windows_for(Path(location), width)
     _, texts = embeddable_texts(kb_dir)
+    texts = [model_text(t) for t in texts]  # what the model reads (the text itself unless the lever is on)
     n = lengths(tok, texts)
     parts: list[str] = []
     for s in range(0, len(texts), 4096):
