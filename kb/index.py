@@ -269,11 +269,17 @@ def embed_pending(
     fields: dict[str, Any] = {"dim": emb.dim, "embedder": identity, "embeddable": embeddable}
     if callable(mirror):
         mirror = mirror()
-    # longest texts first: an ETA from the first minutes is then an upper bound, not a hope
-    todo.sort(key=lambda t: -len(t[1]))
+    tick("embed", 0, len(todo))
+    # longest texts first: an ETA from the first minutes is then an upper bound, not a hope; by
+    # word pieces where the embedder counts them, so each encode call holds texts of about one width
+    pieces = getattr(emb, "pieces", None)
+    if callable(pieces):
+        order = np.argsort(-np.asarray(pieces([t for _, t in todo])), kind="stable")
+        todo = [todo[i] for i in order]
+    else:
+        todo.sort(key=lambda t: -len(t[1]))
     done = 0
     mirror_s = 0.0
-    tick("embed", 0, len(todo))
     last_publish = time.monotonic()
     # Each encode call is sized to take about a quarter of the publish interval at the rate
     # measured so far (the first one: one model batch), so vectors are published every few

@@ -51,3 +51,44 @@ def test_vectors_are_published_between_encode_calls(tmp_path: Path):
     published = [e for _, e in emb.seen if e > 0]
     assert len(set(published)) >= 3, emb.seen
     assert read_head(db).embedded == 600
+
+
+class CountingEmbedder:
+    """The hash embedder that counts word pieces as one per character of a marker word's length:
+    the build must order its texts by that count, not by characters."""
+
+    def __init__(self) -> None:
+        self.inner = HashEmbedder(dim=64)
+        self.dim, self.name = self.inner.dim, self.inner.name
+        self.order: list[str] = []
+
+    def pieces(self, texts: list[str]) -> np.ndarray:
+        return np.array([t.count("{") for t in texts])
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.order += texts
+        return self.inner.encode(texts)
+
+
+def test_a_build_embeds_its_texts_by_word_pieces_longest_first(tmp_path: Path):
+    """Texts of one width share encode calls (a batch runs at its longest text's width): JSON has
+    far more pieces per character than prose, so the order is the embedder's count, not length."""
+    from kb.cli import cli
+    from kb.generations import write_session
+    from kb.index import embed_pending
+    from kb.settings import Settings
+
+    files = {f"p{i}.md": f"# Note {i}\n\n" + "plain words only here " * (20 + i) for i in range(5)}
+    files |= {f"j{i}.json": "{" + ", ".join(f'"k{n}": {{}}' for n in range(3 + 6 * i)) + "}" for i in range(5)}
+    root = write_tree(tmp_path / "tree", files)
+    db = tmp_path / "kb"
+    res = CliRunner().invoke(cli, ["ingest", str(root), "--db", str(db), "--no-embed"], env={"KB_MODEL": "hash-64"})
+    assert res.exit_code == 0, res.output
+    emb = CountingEmbedder()
+    with write_session(db) as ws:
+        info = embed_pending(ws, emb, Settings(db=db, root=root, model="hash-64"))
+    assert info["embedded"] == len(emb.order) >= 6
+    counts = list(emb.pieces(emb.order))
+    assert counts == sorted(counts, reverse=True)
+    assert counts[0] > counts[-1]  # the longest prose is not first: pieces decide
+    assert max(emb.order, key=len) != emb.order[0]
