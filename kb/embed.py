@@ -816,10 +816,10 @@ class Windows:
 
 MODEL_TEXT = False
 """Whether the model reads :func:`model_text` of each text instead of the text itself (queries and
-documents). Measured on a full dev build (real Zen 4, OpenVINO bf16): 13% fewer word pieces, build
-978 -> 809 s, semantic MRR@10 up (53: 0.679 -> 0.697; 40: 0.479 -> 0.489) but hybrid on the 40 down
-0.651 -> 0.618 (untuned half 0.590 -> 0.560), answer@1 0.325 -> 0.300: JSON chunks without their
-syntax come closer to every question. Off: it misses the 0.01 quality bar (docs/performance.md)."""
+documents). Off: measured on full dev builds, it reads 13% fewer word pieces but loses hybrid MRR@10
+and answer@1 on the 40 questions (the untuned half too) — JSON chunks without their syntax come
+closer to every question; keeping the quotes loses answer@1 (docs/performance.md, "What the model
+reads")."""
 _ONLY_BRACKETS = re.compile(r"^[\s{}\[\],]*$")
 
 

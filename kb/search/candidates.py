@@ -35,11 +35,13 @@ it, so the first ten hits of ``-k 30`` are the hits of ``-k 10``."""
 
 FORM_WEIGHT = 0.0
 """BM25 weight of the other forms of a question's words found in the index (``compiled`` for
-"compile", ``healthy`` for "health"); 0 turns the expansion off."""
+"compile", ``healthy`` for "health"); 0 turns the expansion off. Off: measured on
+the untuned half, no gain (docs/performance.md, "Five query-side levers")."""
 MIN_FORM_CHARS = 5
 ABBREVIATION_WEIGHT = 0.0
 """BM25 weight of the abbreviations configuration keys use for a question's words (``db`` for
-"database", ``tz`` for "timezone"; :data:`kb.search.answers.ABBREVIATIONS`); 0 turns it off."""
+"database", ``tz`` for "timezone"; :data:`kb.search.answers.ABBREVIATIONS`); 0 turns it off.
+Off: measured on the untuned half, no gain (docs/performance.md, "Five query-side levers")."""
 
 
 def word_form_boosts(st: Stores, q: ParsedQuery) -> dict[str, float]:

@@ -60,15 +60,18 @@ HUB_PENALTY_VECTOR = 0.01
 FILE_VECTOR_WEIGHT = 0.0
 """File closeness: each chunk gains this times its file's closeness to the query (the mean cosine
 of the file's :data:`FILE_VECTOR_TOP` best chunks, min-max scaled over the candidates' files);
-0 turns it off."""
+0 turns it off. Off: measured on the untuned half, no gain (docs/performance.md, "Five query-side
+levers")."""
 FILE_VECTOR_TOP = 3
 FEEDBACK_WEIGHT = 0.0
 """Pseudo-relevance feedback: the query vector plus this times the mean vector of the first
-:data:`FEEDBACK_TOP` fused chunks, searched again; 0 turns it off."""
+:data:`FEEDBACK_TOP` fused chunks, searched again; 0 turns it off. Off: measured on
+the untuned half, no gain (docs/performance.md, "Five query-side levers")."""
 FEEDBACK_TOP = 3
 LINE_WEIGHT = 0.0
 """Line evidence: the top :data:`LINE_TOP` chunks gain this times their best line's score (see
-:mod:`kb.search.answers`) over the best such score among them; 0 turns it off."""
+:mod:`kb.search.answers`) over the best such score among them; 0 turns it off. Off: measured on
+the untuned half, no gain (docs/performance.md, "Five query-side levers")."""
 LINE_TOP = 30
 
 
