@@ -231,6 +231,14 @@ class _Encoder:
     def encode(self, texts: list[str]) -> np.ndarray:
         return self.emb.encode(texts)
 
+    def pieces(self, texts: list[str]) -> np.ndarray:
+        """Word pieces of each text where the embedder counts them (:meth:`kb.embed.OpenVinoEmbedder.pieces`),
+        else characters: what a build orders its texts by."""
+        import numpy as np
+
+        count = getattr(self.emb, "pieces", None)
+        return count(texts) if callable(count) else np.array([len(t) for t in texts], dtype=np.int64)
+
 
 class EncoderPool:
     """Embedding actors on the cluster, used like one embedder whose :meth:`encode_stream` takes
@@ -283,6 +291,11 @@ class EncoderPool:
         self.backend: str = ident["backend"]
         self.precision: str = ident["precision"]
         self.choice = f"{ident['choice']} on {n} Ray actor(s)" + (" with a GPU each" if gpus else "")
+
+    def pieces(self, texts: list[str]) -> np.ndarray:
+        """Word pieces of each text, counted by one actor (its embedder's tokenizer; characters for
+        an embedder that does not count pieces): a build orders its texts by them, longest first."""
+        return self._ray.get(self.actors[0].pieces.remote(texts))
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """The vectors of ``texts`` in order: the list is dealt out to the actors like cards (one

@@ -150,6 +150,18 @@ def test_the_real_model_on_ray_actors_gives_the_local_vectors(tmp_path, cluster)
     assert hits and "payment" in hits[0].path
 
 
+def test_an_encoder_actor_counts_word_pieces_with_its_embedders_tokenizer():
+    from kb.cluster import _Encoder
+
+    class Counting:
+        def pieces(self, texts):
+            return np.array([len(t.split()) for t in texts])
+
+    actor = _Encoder.__new__(_Encoder)  # the class Ray wraps, without a cluster
+    actor.emb = Counting()
+    assert actor.pieces(["a b c", "one"]).tolist() == [3, 1]
+
+
 def _ray_workers(title: str) -> list[int]:
     out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
     return [int(line.split(None, 1)[0]) for line in out.splitlines() if title in line and "ps -eo" not in line]
@@ -167,6 +179,8 @@ def test_the_encoder_pool_is_one_model_per_node_and_keeps_the_order_of_the_texts
         assert len(per_node.actors) == 1
         assert per_node.choice.endswith("on 1 Ray actor(s)")
         assert np.array_equal(per_node.encode(texts), want)
+        # a build orders its texts by what the actor's embedder counts: characters for one without pieces
+        assert per_node.pieces(texts).tolist() == [len(t) for t in texts]
     finally:
         per_node.close()
     dealt = cluster.encoder_pool(settings, actors=2)  # texts dealt out to two actors, put back in order
