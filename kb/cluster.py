@@ -234,10 +234,9 @@ class _Encoder:
     def pieces(self, texts: list[str]) -> np.ndarray:
         """Word pieces of each text where the embedder counts them (:meth:`kb.embed.OpenVinoEmbedder.pieces`),
         else characters: what a build orders its texts by."""
-        import numpy as np
+        from kb.embed import text_pieces
 
-        count = getattr(self.emb, "pieces", None)
-        return count(texts) if callable(count) else np.array([len(t) for t in texts], dtype=np.int64)
+        return text_pieces(self.emb, texts)
 
 
 class EncoderPool:

@@ -94,6 +94,7 @@ __all__ = [
     "export_onnx",
     "model_window",
     "model_text",
+    "text_pieces",
     "Windows",
     "TRAINED_WINDOW",
     "DEFAULT_NAME",
@@ -748,6 +749,22 @@ def model_window(model_dir: Path, name: str, window: int = 0) -> int:
     return max(8, min(most, want))
 
 
+def _count_pieces(tok: Any, texts: Sequence[str]) -> np.ndarray:
+    """Word pieces of each text by a ``tokenizers`` tokenizer, without [CLS]/[SEP]."""
+    out = np.zeros(len(texts), dtype=np.int64)
+    for s in range(0, len(texts), 4096):
+        encs = tok.encode_batch(list(texts[s : s + 4096]), add_special_tokens=False)
+        out[s : s + len(encs)] = [len(e.ids) for e in encs]
+    return out
+
+
+def text_pieces(emb: Any, texts: Sequence[str]) -> np.ndarray:
+    """Word pieces of each text as ``emb`` counts them (its ``pieces``), else characters: what a
+    build orders its texts by, longest first, so each encode call holds texts of about one width."""
+    count = getattr(emb, "pieces", None)
+    return np.asarray(count(texts)) if callable(count) else np.array([len(t) for t in texts], dtype=np.int64)
+
+
 class Windows:
     """Texts longer than the model's window read in windows, each vector the mean of its windows'.
 
@@ -767,6 +784,10 @@ class Windows:
     def __init__(self, tokenizer: Any, window: int) -> None:
         self._tok = tokenizer
         self.window = int(window)
+
+    def pieces(self, texts: Sequence[str]) -> np.ndarray:
+        """Word pieces of each text (no [CLS]/[SEP]), by the tokenizer the windows are cut with."""
+        return _count_pieces(self._tok, texts)
 
     def split(self, texts: Sequence[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
         """(window texts, index of the text each belongs to, its weight). A text within the
@@ -926,12 +947,8 @@ class _Tokenized:
     def pieces(self, texts: Sequence[str]) -> np.ndarray:
         """Word pieces of each text as the model reads it (windows not counted): what a build
         orders its texts by, so that each encode call holds texts of about one width."""
-        tok = self._windows._tok if self._windows is not None else self._tokenizer
-        out = np.zeros(len(texts), dtype=np.int64)
-        for s in range(0, len(texts), 4096):
-            enc = tok.encode_batch([model_text(t) for t in texts[s : s + 4096]], add_special_tokens=False)
-            out[s : s + len(enc)] = [len(e.ids) for e in enc]
-        return out
+        texts = [model_text(t) for t in texts]
+        return self._windows.pieces(texts) if self._windows is not None else _count_pieces(self._tokenizer, texts)
 
     def _run(self, feeds: dict[str, np.ndarray], small: bool) -> np.ndarray:
         raise NotImplementedError

@@ -261,7 +261,7 @@ def embed_pending(
         "backend": getattr(emb, "backend", ""),
         "precision": getattr(emb, "precision", ""),
     }
-    from kb.embed import DEFAULT_NAME, _model_location
+    from kb.embed import DEFAULT_NAME, _model_location, text_pieces
 
     location, name = _model_location(settings.model)
     if name != DEFAULT_NAME and Path(location).is_dir():
@@ -272,12 +272,8 @@ def embed_pending(
     tick("embed", 0, len(todo))
     # longest texts first: an ETA from the first minutes is then an upper bound, not a hope; by
     # word pieces where the embedder counts them, so each encode call holds texts of about one width
-    pieces = getattr(emb, "pieces", None)
-    if callable(pieces):
-        order = np.argsort(-np.asarray(pieces([t for _, t in todo])), kind="stable")
-        todo = [todo[i] for i in order]
-    else:
-        todo.sort(key=lambda t: -len(t[1]))
+    order = np.argsort(-text_pieces(emb, [t for _, t in todo]), kind="stable")
+    todo = [todo[i] for i in order]
     done = 0
     mirror_s = 0.0
     last_publish = time.monotonic()

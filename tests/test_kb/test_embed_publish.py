@@ -54,8 +54,8 @@ def test_vectors_are_published_between_encode_calls(tmp_path: Path):
 
 
 class CountingEmbedder:
-    """The hash embedder that counts word pieces as one per character of a marker word's length:
-    the build must order its texts by that count, not by characters."""
+    """The hash embedder counting one word piece per ``{`` (JSON's brackets, none in prose): the
+    build must order its texts by that count, not by characters."""
 
     def __init__(self) -> None:
         self.inner = HashEmbedder(dim=64)
