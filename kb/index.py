@@ -55,6 +55,10 @@ Progress = Callable[[str, int, int], None]
 BATCH = 2048
 """Most texts per encode call during a build (32 model batches; the ONNX backend sorts each
 call's texts by length)."""
+MIRROR_BATCH = 2048
+"""Vectors copied into Chroma per upsert during a build: 24,000 vectors went in 25-30% faster in
+calls of 2,000 than of 120 (about an encode call's worth). The segments are the truth: vectors a
+killed build had not yet copied are copied by the next build that embeds (:func:`heal_mirror`)."""
 PUBLISH_EVERY = 5.0
 """Seconds between progress publications of vectors during a long embedding."""
 
@@ -276,11 +280,12 @@ def embed_pending(
     todo = [todo[i] for i in order]
     done = 0
     mirror_s = 0.0
+    pending: list[tuple[list[tuple[bytes, str]], np.ndarray]] = []  # vectors not yet copied to Chroma
     last_publish = time.monotonic()
     # Each encode call is sized to take about a quarter of the publish interval at the rate
     # measured so far (the first one: one model batch), so vectors are published every few
     # seconds even while the longest texts go first; a kill loses at most one interval's work.
-    step = max(1, int(settings.embed_batch_size))
+    step = max(1, int(getattr(emb, "batch_size", 0) or settings.embed_batch_size or 32))
     call = step
     start = 0
     while start < len(todo):
@@ -295,9 +300,12 @@ def embed_pending(
         shas = np.array([s for s, _ in batch], dtype="S32")
         writer.append(shas, vecs)
         if mirror is not None:
-            m0 = time.perf_counter()
-            mirror.upsert([s.hex() for s, _ in batch], vecs)
-            mirror_s += time.perf_counter() - m0
+            pending.append((batch, vecs))
+            if sum(len(b) for b, _ in pending) >= MIRROR_BATCH or start >= len(todo):
+                m0 = time.perf_counter()
+                mirror.upsert([s.hex() for b, _ in pending for s, _ in b], np.concatenate([v for _, v in pending]))
+                mirror_s += time.perf_counter() - m0
+                pending = []
         done += len(batch)
         tick("embed", done, len(todo))
         if time.monotonic() - last_publish >= publish_every or done == len(todo):

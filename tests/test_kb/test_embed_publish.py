@@ -92,3 +92,49 @@ def test_a_build_embeds_its_texts_by_word_pieces_longest_first(tmp_path: Path):
     assert counts == sorted(counts, reverse=True)
     assert counts[0] > counts[-1]  # the longest prose is not first: pieces decide
     assert max(emb.order, key=len) != emb.order[0]
+
+
+class RecordingMirror:
+    """A real Chroma mirror that notes the size of each upsert."""
+
+    def __init__(self, db: Path) -> None:
+        from kb.vectors import ChromaMirror
+
+        self.inner = ChromaMirror(db)
+        self.calls: list[int] = []
+
+    def upsert(self, shas, vectors) -> None:
+        self.calls.append(len(shas))
+        self.inner.upsert(shas, vectors)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_a_build_copies_its_vectors_into_chroma_in_large_upserts(tmp_path: Path, monkeypatch):
+    """Chroma takes vectors faster in calls of thousands than in an encode call's worth: a build
+    copies them in batches of MIRROR_BATCH (the last one smaller), and Chroma ends with every
+    vector, equal to the KB's own."""
+    import kb.index as index
+    from kb.cli import cli
+    from kb.generations import write_session
+    from kb.settings import Settings
+
+    monkeypatch.setattr(index, "MIRROR_BATCH", 100)
+    root = write_tree(tmp_path / "tree", {f"s{i}.yaml": f"service_{i}:\n  port: {1000 + i}\n" for i in range(450)})
+    db = tmp_path / "kb"
+    res = CliRunner().invoke(cli, ["ingest", str(root), "--db", str(db), "--no-embed"], env={"KB_MODEL": "hash-64"})
+    assert res.exit_code == 0, res.output
+    mirror = RecordingMirror(db)
+    emb = CountingEmbedder()
+    calls: list[int] = []
+    encode = emb.encode
+    emb.encode = lambda texts: calls.append(len(texts)) or encode(texts)  # type: ignore[method-assign]
+    with write_session(db) as ws:
+        info = index.embed_pending(ws, emb, Settings(db=db, root=root, model="hash-64"), mirror=mirror)
+    assert info["embedded"] == sum(calls) == sum(mirror.calls) == mirror.count() == 450
+    assert len(mirror.calls) < len(calls)  # not one upsert per encode call
+    assert all(n >= 100 for n in mirror.calls[:-1]), mirror.calls
+    some = mirror.inner.ids()
+    got = mirror.inner.get(sorted(some)[:5])
+    assert len(got) == 5 and all(abs(float(np.linalg.norm(v)) - 1) < 1e-4 for v in got.values())
