@@ -16,9 +16,10 @@ Backends, all producing L2-normalised float32 vectors:
 * :class:`OpenVinoEmbedder` runs the same exported graph with OpenVINO: the build's default on
   CPUs — bf16 where the CPU has AMX (1.03-1.08x torch bf16's texts/s on the same texts, and no
   torch in the build's memory) or AVX-512 bf16 (AMD Zen 4/5: 3.2x torch fp32 on a 2-core Zen 4,
-  cosine 0.99997 at least to fp32), and int8 for a new KB on CPUs without bf16 units (NNCF's
-  post-training quantization, made once and cached: :func:`quantize_openvino`; 2.3x OpenVINO fp32
-  with oneDNN limited to AVX-512 VNNI, cosine 0.9989 to fp32, another identity).
+  cosine 0.99997 at least to fp32) for a KB of the model's identity, and int8 for a new KB on x86
+  CPUs without AMX (NNCF's post-training quantization, made once and cached:
+  :func:`quantize_openvino`; cosine 0.9989 to fp32, another identity; 2.3x OpenVINO fp32 with oneDNN
+  limited to AVX-512 VNNI, 1.35x OpenVINO bf16 on a real Zen 4's full dev build).
 * :class:`SentenceTransformerEmbedder` runs the same model in torch through sentence-transformers:
   bf16 weights on CPUs with AMX where OpenVINO is missing (3.2x fp32 on the development machine,
   cosine 0.9999 to fp32 with the output normalised in fp32), and GPUs (``--device cuda``, fp16
@@ -39,7 +40,7 @@ any other; precisions that change vectors more (int8: OpenVINO's mean cosine 0.9
 Runtime's dynamic 0.9935) carry a suffix (``sentence-transformers/all-MiniLM-L6-v2+int8`` for
 OpenVINO's, ``+int8-onnx`` for ONNX Runtime's, whose vectors differ from each other too) and
 are never mixed with the others in one KB: an ingest with another identity stops with a message
-that says what to do. ``auto`` gives int8 documents only to a *new* KB on a CPU without bf16 units
+that says what to do. ``auto`` gives int8 documents only to a *new* KB on an x86 CPU without AMX
 (:func:`int8_by_default`); a KB keeps the identity it was built with wherever it is extended
 (:func:`settle_precision`). Queries are the model's own fp32 vectors, which search an int8 KB too
 (:func:`queries_fit`): measured on the dev corpus, an int8 build searched with fp32 queries is within
@@ -125,6 +126,15 @@ INT8_SUFFIXES = (DISTINCT_PRECISIONS["int8"], ONNX_INT8_SUFFIX)
 ONNX_FORMAT = 3
 """Version of the exported graph's layout (inputs, pooling inside, weights beside, attention as
 plain MatMul/Softmax so that ONNX Runtime's optimizer can fuse it); bumps invalidate the cache."""
+
+TOKENIZED_BATCH = 16
+"""Texts per model batch on OpenVINO and ONNX Runtime when :attr:`Settings.embed_batch_size` is 0:
+a build's texts come ordered by word pieces and each batch runs at its longest text's width, so
+smaller batches pad less; on a 2-core Zen 4, OpenVINO int8 ran 142 texts/s at 16 against 136 at 32,
+141 at 8 and 124 at 64, bf16 107 against 102 (3,000 dev texts, alternated), ONNX Runtime's fused
+fp32 53.5 against 52.6 at 32 and 47 at 64 (1,500 texts)."""
+TORCH_BATCH = 32
+"""The same for torch (sentence-transformers sorts each call by characters itself)."""
 
 
 @runtime_checkable
@@ -749,13 +759,37 @@ def model_window(model_dir: Path, name: str, window: int = 0) -> int:
     return max(8, min(most, want))
 
 
+def _encode_fast(tok: Any, texts: Sequence[str], *, add_special_tokens: bool = True) -> list[Any]:
+    """``tok.encode_batch`` without the character offsets (``encode_batch_fast``, 15% faster, the
+    same ids) where the ``tokenizers`` release has it."""
+    fast = getattr(tok, "encode_batch_fast", tok.encode_batch)
+    return list(fast(list(texts), add_special_tokens=add_special_tokens))
+
+
 def _count_pieces(tok: Any, texts: Sequence[str]) -> np.ndarray:
     """Word pieces of each text by a ``tokenizers`` tokenizer, without [CLS]/[SEP]."""
     out = np.zeros(len(texts), dtype=np.int64)
     for s in range(0, len(texts), 4096):
-        encs = tok.encode_batch(list(texts[s : s + 4096]), add_special_tokens=False)
+        encs = _encode_fast(tok, texts[s : s + 4096], add_special_tokens=False)
         out[s : s + len(encs)] = [len(e.ids) for e in encs]
     return out
+
+
+def _special_ids(tok: Any) -> tuple[list[int], list[int]] | None:
+    """The ids a tokenizer puts before and after a text's own (``[CLS]``, ``[SEP]``), found by
+    tokenizing probes both ways; None where a text's ids are not simply wrapped in them."""
+    found = set()
+    for probe in ("a", "key: value 42"):
+        whole = list(tok.encode(probe).ids)
+        own = list(tok.encode(probe, add_special_tokens=False).ids)
+        at = next((i for i in range(len(whole) - len(own) + 1) if whole[i : i + len(own)] == own), -1)
+        if not own or at < 0:
+            return None
+        found.add((tuple(whole[:at]), tuple(whole[at + len(own) :])))
+    if len(found) != 1:
+        return None
+    pre, post = found.pop()
+    return list(pre), list(post)
 
 
 def text_pieces(emb: Any, texts: Sequence[str]) -> np.ndarray:
@@ -784,6 +818,7 @@ class Windows:
     def __init__(self, tokenizer: Any, window: int) -> None:
         self._tok = tokenizer
         self.window = int(window)
+        self._specials = _special_ids(tokenizer)
 
     def pieces(self, texts: Sequence[str]) -> np.ndarray:
         """Word pieces of each text (no [CLS]/[SEP]), by the tokenizer the windows are cut with."""
@@ -792,17 +827,31 @@ class Windows:
     def split(self, texts: Sequence[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
         """(window texts, index of the text each belongs to, its weight). A text within the
         window is its own single window."""
+        parts, owner, weight, _ = self.split_ids(texts)
+        return parts, owner, weight
+
+    def split_ids(self, texts: Sequence[str]) -> tuple[list[str], np.ndarray, np.ndarray, list[list[int] | None]]:
+        """:meth:`split` and, for each window that is a whole text, the model's input ids (with
+        [CLS] and [SEP]; None for the windows of a longer text, and for all where the tokenizer
+        does not simply wrap a text's ids): a text is tokenized once, not again by the backend
+        (a third of a build's tokenizing)."""
         room = self.window - 2  # [CLS] and [SEP]
-        encs = self._tok.encode_batch(list(texts), add_special_tokens=False)
+        encs = _encode_fast(self._tok, texts, add_special_tokens=False)
+        long = [i for i, e in enumerate(encs) if len(e.ids) > room]
+        if long:  # only these are cut, on the character offsets the fast path leaves out
+            for i, e in zip(long, self._tok.encode_batch([texts[i] for i in long], add_special_tokens=False)):
+                encs[i] = e
         parts: list[str] = []
         owner: list[int] = []
         weight: list[int] = []
+        ids: list[list[int] | None] = []
         for i, (text, enc) in enumerate(zip(texts, encs)):
             n = len(enc.ids)
             if n <= room:
                 parts.append(text)
                 owner.append(i)
                 weight.append(max(1, n))
+                ids.append([*self._specials[0], *enc.ids, *self._specials[1]] if self._specials else None)
                 continue
             offsets = enc.offsets
             nl = text.find("\n")
@@ -815,7 +864,8 @@ class Windows:
                 parts.append(prefix + text[offsets[start][0] : offsets[end - 1][1]])
                 owner.append(i)
                 weight.append(keep + end - start)
-        return parts, np.asarray(owner, dtype=np.int64), np.asarray(weight, dtype=np.float32)
+                ids.append(None)
+        return parts, np.asarray(owner, dtype=np.int64), np.asarray(weight, dtype=np.float32), ids
 
     def encode(self, texts: list[str], run: Callable[[list[str]], np.ndarray]) -> np.ndarray:
         """``run`` (a backend's encoder of texts within the window) over the windows of ``texts``,
@@ -919,19 +969,29 @@ class _Tokenized:
         return f"{self.backend} {self.precision}" + (f" ({self.reason})" if self.reason else "")
 
     def _tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        return self._feeds(self._tokenizer.encode_batch(list(texts)))
+        return self._feeds(self._ids(texts))
 
-    def _feeds(self, enc: Sequence[Any]) -> dict[str, np.ndarray]:
-        """The model's inputs for tokenized texts (``tokenizers`` encodings)."""
-        longest = max((len(e.ids) for e in enc), default=1) or 1
+    def _ids(self, texts: Sequence[str], known: Sequence[list[int] | None] | None = None) -> list[list[int]]:
+        """Each text's input ids (with [CLS] and [SEP], truncated at the window); ``known``: ids
+        already made for some of them (:meth:`Windows.split_ids`), None where not."""
+        out: list[Any] = list(known) if known is not None else [None] * len(texts)
+        todo = [i for i, x in enumerate(out) if x is None]
+        if todo:
+            for i, e in zip(todo, _encode_fast(self._tokenizer, [texts[i] for i in todo])):
+                out[i] = e.ids
+        return out
+
+    def _feeds(self, seqs: Sequence[Sequence[int]]) -> dict[str, np.ndarray]:
+        """The model's inputs for texts' input ids."""
+        longest = max((len(q) for q in seqs), default=1) or 1
         # padded (masked) to a multiple of PAD_TO: OpenVINO and ONNX Runtime keep memory for every
         # input shape they have run, and a build meets every width below the window otherwise
         width = max(longest, min(-(-longest // PAD_TO) * PAD_TO, self.max_length))
-        ids = np.zeros((len(enc), width), dtype=np.int64)
-        mask = np.zeros((len(enc), width), dtype=np.int64)
-        for i, e in enumerate(enc):
-            n = len(e.ids)
-            ids[i, :n] = e.ids
+        ids = np.zeros((len(seqs), width), dtype=np.int64)
+        mask = np.zeros((len(seqs), width), dtype=np.int64)
+        for i, q in enumerate(seqs):
+            n = len(q)
+            ids[i, :n] = q
             mask[i, :n] = 1
         return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
 
@@ -953,14 +1013,14 @@ class _Tokenized:
     def _run(self, feeds: dict[str, np.ndarray], small: bool) -> np.ndarray:
         raise NotImplementedError
 
-    def _run_all(self, batches: list[list[int]], enc: list[Any], out: np.ndarray) -> None:
+    def _run_all(self, batches: list[list[int]], seqs: list[list[int]], out: np.ndarray) -> None:
         """Fill ``out`` batch by batch (the next batch's inputs made ahead); a subclass may overlap more."""
         with ThreadPoolExecutor(1, thread_name_prefix="kb-tokenize") as pool:
-            pending = pool.submit(self._feeds, [enc[i] for i in batches[0]])
+            pending = pool.submit(self._feeds, [seqs[i] for i in batches[0]])
             for b, idx in enumerate(batches):
                 feeds = pending.result()
                 if b + 1 < len(batches):
-                    pending = pool.submit(self._feeds, [enc[i] for i in batches[b + 1]])
+                    pending = pool.submit(self._feeds, [seqs[i] for i in batches[b + 1]])
                 out[idx] = self._run(feeds, False)
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -968,18 +1028,20 @@ class _Tokenized:
             return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
         texts = [model_text(t if isinstance(t, str) else str(t)) for t in texts]
         if self._windows is not None:
-            return self._windows.encode(texts, self._encode_within)
+            parts, owner, weight, ids = self._windows.split_ids(texts)
+            return Windows.join(self._encode_within(parts, ids), owner, weight, len(texts))
         return self._encode_within(texts)
 
-    def _encode_within(self, texts: list[str]) -> np.ndarray:
-        """Texts of at most the window's word pieces (longer ones are truncated)."""
+    def _encode_within(self, texts: list[str], known: Sequence[list[int] | None] | None = None) -> np.ndarray:
+        """Texts of at most the window's word pieces (longer ones are truncated); ``known``: the
+        input ids of some already (see :meth:`_ids`)."""
         with self._lock:
+            seqs = self._ids(texts, known)  # once: the lengths to batch by, then the inputs
             if len(texts) <= SMALL_REQUEST:
-                out = np.ascontiguousarray(self._run(self._tokenize(texts), True), dtype=np.float32)
+                out = np.ascontiguousarray(self._run(self._feeds(seqs), True), dtype=np.float32)
             else:
                 out = np.zeros((len(texts), self.dim), dtype=np.float32)
-                enc = self._tokenizer.encode_batch(texts)  # once: the lengths to batch by, then the inputs
-                self._run_all(list(self._batches([len(e.ids) for e in enc])), enc, out)
+                self._run_all(list(self._batches([len(q) for q in seqs])), seqs, out)
         if self.precision != "fp32":  # normalised again in fp32: a bf16 norm is good to ~3 digits
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
@@ -1071,7 +1133,7 @@ class OpenVinoEmbedder(_Tokenized):
         *,
         precision: str = "bf16",
         threads: int = 0,
-        batch_size: int = 32,
+        batch_size: int = TOKENIZED_BATCH,
         window: int = 0,
     ) -> None:
         if precision not in ("fp32", "bf16", "int8"):
@@ -1113,7 +1175,7 @@ class OpenVinoEmbedder(_Tokenized):
     def _run(self, feeds: dict[str, np.ndarray], small: bool) -> np.ndarray:
         return np.array(next(iter(self._one.infer(feeds).values())), dtype=np.float32)
 
-    def _run_all(self, batches: list[list[int]], enc: list[Any], out: np.ndarray) -> None:
+    def _run_all(self, batches: list[list[int]], seqs: list[list[int]], out: np.ndarray) -> None:
         queue = self._ov.AsyncInferQueue(self._compiled, self._requests)
 
         def done(request: Any, idx: list[int]) -> None:
@@ -1121,7 +1183,7 @@ class OpenVinoEmbedder(_Tokenized):
 
         queue.set_callback(done)
         for idx in batches:
-            queue.start_async(self._feeds([enc[i] for i in idx]), idx)
+            queue.start_async(self._feeds([seqs[i] for i in idx]), idx)
         queue.wait_all()
 
     def __repr__(self) -> str:
@@ -1376,10 +1438,11 @@ def choose_backend(
       bf16 weights (3.2x fp32 torch);
     * a CPU with AVX-512 bf16 but no AMX (``avx512_bf16``: AMD Zen 4/5, Intel Cooper Lake): OpenVINO
       bf16 (3.2x torch fp32 on a 2-core Zen 4, cosine 0.99997 at least; without OpenVINO torch
-      bf16, 1.8x);
+      bf16, 1.8x) for a KB of the model's identity;
     * any other CPU (AVX-512 VNNI, AVX-VNNI, AVX2, ...): OpenVINO fp32 (1.8x, the same vectors;
-      without OpenVINO ONNX Runtime's fused graph, 1.2-1.5x) for a KB of the model's identity. A
-      *new* KB there gets ``precision="int8"`` before this is asked (:func:`settle_precision`).
+      without OpenVINO ONNX Runtime's fused graph, 1.2-1.5x) for a KB of the model's identity.
+    A *new* KB on an x86 CPU without AMX gets ``precision="int8"`` before this is asked
+    (:func:`settle_precision`, :func:`int8_by_default`).
 
     ``int8``: OpenVINO with NNCF's static int8 (cosine 0.9989 to fp32; identity ``+int8``) where
     OpenVINO and NNCF are installed, else ONNX Runtime's dynamic int8 (0.9935; ``+int8-onnx``);
@@ -1452,10 +1515,12 @@ def int8_by_default(
     nncf: bool | None = None,
 ) -> bool:
     """Whether ``auto`` gives a *new* KB int8 vectors on this machine: the bundled model (int8 was
-    measured on it), a CPU without bf16 units (no AMX, no AVX-512 bf16), no GPU, OpenVINO and NNCF
-    installed, the backend auto or openvino.
-    There OpenVINO int8 runs 2.3x OpenVINO fp32 (oneDNN limited to AVX-512 VNNI on the development
-    machine) within the quality bar; CPUs with bf16 units keep the fp32 identity (bf16 is as fast)."""
+    measured on it), an x86 CPU with VNNI but without AMX, no GPU, OpenVINO and NNCF installed, the
+    backend auto or openvino. There OpenVINO int8 is the fastest path within the quality bar (every
+    MRR@10 and answer@1 within 0.01 of the fp32 identity's build): 2.3x OpenVINO fp32 without bf16
+    units (oneDNN limited to AVX-512 VNNI), and on a real 2-core Zen 4 (AVX-512 bf16) a dev build of
+    555 s against bf16's 750 s. CPUs with AMX keep the fp32 identity: bf16 on AMX is as fast
+    (docs/performance.md)."""
     if settings.precision.strip().lower() != "auto" or _hash_dim(settings.model) is not None:
         return False
     if settings.backend.strip().lower() not in ("auto", "openvino"):
@@ -1468,8 +1533,8 @@ def int8_by_default(
     except ConfigError:
         return False
     have = set(cpu_flags() if flags is None else flags)
-    if {"amx_bf16", "avx512_bf16"} & have or not {"avx512_vnni", "avx_vnni"} & have:
-        return False  # bf16 units: as fast, same identity; no VNNI (ARM, macOS, old x86): never measured
+    if "amx_bf16" in have or not {"avx512_vnni", "avx_vnni"} & have:
+        return False  # AMX: bf16 as fast, same identity; no VNNI (ARM, macOS, old x86): never measured
     if (_gpu_present() if gpu is None else gpu) and settings.device != "cpu":
         return False
     ov = _openvino_available() if openvino is None else openvino
@@ -1542,12 +1607,13 @@ def create_embedder(settings: Settings, *, purpose: str = "documents", threads: 
     )
     if threads is None:
         threads = 1 if purpose == "query" else 0
+    batch = settings.embed_batch_size or (TORCH_BATCH if pick.backend == "torch" else TOKENIZED_BATCH)
     emb: OnnxEmbedder | OpenVinoEmbedder | SentenceTransformerEmbedder
     if pick.backend == "onnx":
         emb = OnnxEmbedder(
             settings.model,
             precision=pick.precision,
-            batch_size=settings.embed_batch_size,
+            batch_size=batch,
             threads=threads,
             fused=pick.fused,
             window=settings.embed_window,
@@ -1556,7 +1622,7 @@ def create_embedder(settings: Settings, *, purpose: str = "documents", threads: 
         emb = OpenVinoEmbedder(
             settings.model,
             precision=pick.precision,
-            batch_size=settings.embed_batch_size,
+            batch_size=batch,
             threads=threads,
             window=settings.embed_window,
         )
@@ -1564,7 +1630,7 @@ def create_embedder(settings: Settings, *, purpose: str = "documents", threads: 
         emb = SentenceTransformerEmbedder(
             settings.model,
             settings.device,
-            batch_size=settings.embed_batch_size,
+            batch_size=batch,
             precision=pick.precision,
             window=settings.embed_window,
         )

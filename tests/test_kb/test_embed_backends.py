@@ -134,16 +134,16 @@ def test_onednn_isa_limits_are_the_flags_auto_reads():
     assert limited_flags(amx, "AVX2") == frozenset({"avx2"})
 
 
-def test_a_new_kb_gets_int8_documents_only_on_a_cpu_without_bf16_units():
+def test_a_new_kb_gets_int8_documents_only_on_an_x86_cpu_without_amx():
     from kb.embed import int8_by_default
 
     def new_kb(flags, settings=None, **machine):
         machine = {"gpu": False, "openvino": True, "nncf": True, **machine}
         return int8_by_default(settings or Settings(), flags=frozenset(flags), **machine)
 
-    for flags in (AMX, ZEN4, OLD, set()):  # bf16 runs as fast; without VNNI (or flags: ARM, macOS) never measured
+    for flags in (AMX, OLD, set()):  # bf16 on AMX runs as fast; without VNNI (or flags: ARM, macOS) never measured
         assert not new_kb(flags)
-    for flags in (ICE_LAKE, ALDER_LAKE):
+    for flags in (ZEN4, ICE_LAKE, ALDER_LAKE):
         assert new_kb(flags)
         assert new_kb(flags, Settings(backend="openvino"))
         assert not new_kb(flags, nncf=False) and not new_kb(flags, openvino=False)
@@ -240,7 +240,7 @@ def test_a_kb_takes_queries_from_any_backend_of_its_identity_and_refuses_another
         }
     )
     db = tmp_path / "kb"
-    # fp32 by hand: on a CPU without bf16 units `auto` would give this new KB int8 (another identity)
+    # fp32 by hand: on a CPU without AMX `auto` would give this new KB int8 (another identity)
     with KnowledgeBase.build(root, db=db, backend="openvino", precision="fp32", workers=1) as kb:
         assert kb.generation().embedder["backend"] == "openvino"
         assert kb.generation().embedder["name"] == DEFAULT_NAME
@@ -303,6 +303,43 @@ def test_long_texts_are_read_in_windows_alike_on_every_backend(tmp_path, monkeyp
 
 
 @pytest.mark.model
+def test_a_text_is_tokenized_once_into_the_inputs_it_had_before(tmp_path, monkeypatch):
+    """A build's text is tokenized once: the windows' split hands the backend the input ids of
+    every text that fits (with [CLS]/[SEP]), and the vectors are those of tokenizing again."""
+    import kb.embed as embed
+
+    monkeypatch.setenv("KB_CACHE_DIR", str(tmp_path / "cache"))
+    emb = embed.create_embedder(Settings(backend="onnx", precision="fp32", embed_window=64))
+    texts = [
+        "charts/payments/values.yaml | retry\nretry:\n  max_attempts: 3",
+        "",
+        "naïve café ☕ — ünïcödé key: välue",
+        "docs/README.md | Setup\n" + " ".join(f"step {i} of the install guide" for i in range(40)),
+        *TEXTS,
+    ] * 3  # past SMALL_REQUEST: the batched path
+    parts, owner, weight, ids = emb._windows.split_ids(texts)
+    assert emb._windows.split(texts)[0] == parts
+    alone = np.bincount(owner)[owner] == 1  # a part that is a whole text
+    assert 0 < alone.sum() < len(parts)  # the README text is read in windows
+    assert [x is not None for x in ids] == alone.tolist()  # a window is tokenized by the backend
+    assert all(ids[i] == emb._tokenizer.encode(parts[i]).ids for i in np.nonzero(alone)[0])
+    assert emb._tokenizer.encode("").ids == ids[1] and len(ids[1]) == 2  # [CLS] [SEP]
+    again = embed.Windows.join(emb._encode_within(parts), owner, weight, len(texts))  # tokenized anew
+    assert np.array_equal(emb.encode(texts), again)
+
+
+def test_onnx_and_openvino_batch_16_texts_unless_told(monkeypatch):
+    import kb.embed as embed
+
+    seen = {}
+    monkeypatch.setattr(embed.OnnxEmbedder, "__init__", lambda self, *a, **k: seen.update(k) or None)
+    embed.create_embedder(Settings(backend="onnx"))
+    assert seen["batch_size"] == embed.TOKENIZED_BATCH == 16
+    embed.create_embedder(Settings(backend="onnx", embed_batch_size=40))
+    assert seen["batch_size"] == 40
+
+
+@pytest.mark.model
 def test_ingest_says_what_embedded_its_texts(make_tree, tmp_path, monkeypatch):
     monkeypatch.setenv("KB_CACHE_DIR", str(tmp_path / "cache"))
     root = make_tree({"payments/prod.yaml": "fraud:\n  review_threshold: 0.85\n"})
@@ -321,14 +358,14 @@ def test_ingest_says_what_embedded_its_texts(make_tree, tmp_path, monkeypatch):
 
 
 @pytest.mark.model
-def test_a_cpu_without_bf16_units_builds_int8_documents_that_fp32_queries_search(make_tree, tmp_path, monkeypatch):
-    """On a CPU without bf16 units, a new KB's documents are embedded by OpenVINO int8 (NNCF,
-    quantized once and cached); the KB records the int8 identity, keeps it when it is extended
-    (even on a CPU with bf16 units), and is searched with the defaults (fp32 queries)."""
+def test_a_cpu_without_amx_builds_int8_documents_that_fp32_queries_search(make_tree, tmp_path, monkeypatch):
+    """On an x86 CPU without AMX (a Zen 4 here), a new KB's documents are embedded by OpenVINO int8
+    (NNCF, quantized once and cached); the KB records the int8 identity, keeps it when it is
+    extended (even on a CPU with AMX), and is searched with the defaults (fp32 queries)."""
     import kb.embed as embed
 
     monkeypatch.setenv("KB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(embed, "cpu_flags", lambda: frozenset(ICE_LAKE))
+    monkeypatch.setattr(embed, "cpu_flags", lambda: frozenset(ZEN4))
     monkeypatch.setattr(embed, "_gpu_present", lambda: False)
     files = {
         "payments/prod.yaml": "fraud:\n  review_threshold: 0.85\n  hold_hours: 4\n",
@@ -339,7 +376,7 @@ def test_a_cpu_without_bf16_units_builds_int8_documents_that_fp32_queries_search
     db = tmp_path / "kb"
     with KnowledgeBase(Settings(db=db, workers=1)) as kb:
         summary = kb.ingest(root)
-        assert summary.embedder.startswith("openvino int8 (auto: CPU without bf16 units)")
+        assert summary.embedder.startswith("openvino int8 (auto: new KB, CPU without AMX)")
         assert kb.generation().embedder["name"] == DEFAULT_NAME + "+int8"
         int8 = kb.embedder("documents")
     quantized = list((tmp_path / "cache" / "openvino").glob("*/model.xml"))
