@@ -12,10 +12,10 @@ to torch fp32 (the reference the KB's identity names):
 * ``onnx-fused``: the same with ONNX Runtime's transformer fusions (auto's choice on CPUs without
   bf16 units): same vectors;
 * ``onnx-int8``: dynamically quantized MatMuls, per channel, u8s8 (another identity);
-* ``openvino-int8``: the same with NNCF's static int8 (auto's choice for a new KB on CPUs without
-  bf16 units; another identity);
+* ``openvino-int8``: the same with NNCF's static int8 (auto's choice for a new KB on x86 CPUs
+  without AMX; another identity);
 * ``openvino-fp32`` / ``openvino-bf16``: :class:`kb.embed.OpenVinoEmbedder` (bf16: auto's choice
-  on CPUs with AVX-512 bf16 and no AMX; same identity);
+  for a KB of the model's identity on CPUs with AVX-512 bf16; same identity);
 * ``auto``: what ``kb ingest`` picks on this machine.
 
 Each run line carries the 1-minute load average: the machine is shared, so compare the backends of
@@ -93,7 +93,9 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--backends", default="torch-fp32,torch-bf16,onnx-fp32,onnx-fused,onnx-int8,openvino-bf16,auto")
-    ap.add_argument("--batch-size", type=int, default=32, help="texts per model batch (the build's default: 32)")
+    ap.add_argument(
+        "--batch-size", type=int, default=0, help="texts per model batch (0: the build's default, 16; torch 32)"
+    )
     args = ap.parse_args()
 
     from kb.embed import (
@@ -107,10 +109,13 @@ def main() -> int:
 
     texts = sample_texts(args.kb, args.texts, args.seed)
     tokens = None
-    bs = args.batch_size
+    from kb.embed import TOKENIZED_BATCH, TORCH_BATCH
+
+    bs = args.batch_size or TOKENIZED_BATCH
+    torch_bs = args.batch_size or TORCH_BATCH
 
     def torch_emb(precision: str) -> SentenceTransformerEmbedder:
-        return SentenceTransformerEmbedder(device="cpu", precision=precision, batch_size=bs)
+        return SentenceTransformerEmbedder(device="cpu", precision=precision, batch_size=torch_bs)
 
     makers = {
         "torch-fp32": lambda: torch_emb("fp32"),
@@ -123,7 +128,9 @@ def main() -> int:
         "openvino-fp32": lambda: OpenVinoEmbedder(precision="fp32", batch_size=bs),
         "openvino-bf16": lambda: OpenVinoEmbedder(precision="bf16", batch_size=bs),
         "openvino-int8": lambda: OpenVinoEmbedder(precision="int8", batch_size=bs),
-        "auto": lambda: create_embedder(Settings(embed_batch_size=bs), purpose="documents"),  # an fp32 KB's
+        "auto": lambda: create_embedder(
+            Settings(embed_batch_size=args.batch_size), purpose="documents"
+        ),  # an fp32 KB's
     }
     names = [b for b in args.backends.split(",") if b]
     embedders = {name: makers[name]() for name in names}

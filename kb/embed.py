@@ -835,7 +835,7 @@ class Windows:
         [CLS] and [SEP]; None for the windows of a longer text, and for all where the tokenizer
         does not simply wrap a text's ids): a text is tokenized once, not again by the backend
         (a third of a build's tokenizing)."""
-        room = self.window - 2  # [CLS] and [SEP]
+        room = self.window - (len(self._specials[0]) + len(self._specials[1]) if self._specials else 2)  # [CLS] [SEP]
         encs = _encode_fast(self._tok, texts, add_special_tokens=False)
         long = [i for i, e in enumerate(encs) if len(e.ids) > room]
         if long:  # only these are cut, on the character offsets the fast path leaves out
@@ -859,6 +859,8 @@ class Windows:
             keep = min(head, room // 2)  # a first line longer than half a window: its start
             prefix = text[: offsets[keep - 1][1]] + "\n" if keep else ""
             step = room - keep  # full windows and the rest: 1.1x the texts/s of equal parts (AMX)
+            if head >= n:  # all of it on the first line (a trailing newline): read on after the prefix
+                head = keep
             for start in range(head, n, step):
                 end = min(n, start + step)
                 parts.append(prefix + text[offsets[start][0] : offsets[end - 1][1]])
@@ -1065,7 +1067,7 @@ class OnnxEmbedder(_Tokenized):
         *,
         precision: str = "fp32",
         threads: int = 0,
-        batch_size: int = 64,
+        batch_size: int = TOKENIZED_BATCH,
         fused: bool = False,
         window: int = 0,
     ) -> None:
@@ -1517,7 +1519,7 @@ def int8_by_default(
     """Whether ``auto`` gives a *new* KB int8 vectors on this machine: the bundled model (int8 was
     measured on it), an x86 CPU with VNNI but without AMX, no GPU, OpenVINO and NNCF installed, the
     backend auto or openvino. There OpenVINO int8 is the fastest path within the quality bar (every
-    MRR@10 and answer@1 within 0.01 of the fp32 identity's build): 2.3x OpenVINO fp32 without bf16
+    MRR@10 and answer@1 no worse than 0.01 below the fp32 identity's build): 2.3x OpenVINO fp32 without bf16
     units (oneDNN limited to AVX-512 VNNI), and on a real 2-core Zen 4 (AVX-512 bf16) a dev build of
     555 s against bf16's 750 s. CPUs with AMX keep the fp32 identity: bf16 on AMX is as fast
     (docs/performance.md)."""

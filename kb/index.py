@@ -21,6 +21,7 @@ same identity (ONNX and torch fp32, bf16, fp16) share vectors.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -53,12 +54,14 @@ __all__ = [
 
 Progress = Callable[[str, int, int], None]
 BATCH = 2048
-"""Most texts per encode call during a build (32 model batches; the ONNX backend sorts each
-call's texts by length)."""
+"""Most texts per encode call during a build (128 model batches of 16; the backends sort each
+call's texts by word pieces)."""
 MIRROR_BATCH = 2048
 """Vectors copied into Chroma per upsert during a build: 24,000 vectors went in 25-30% faster in
-calls of 2,000 than of 120 (about an encode call's worth). The segments are the truth: vectors a
-killed build had not yet copied are copied by the next build that embeds (:func:`heal_mirror`)."""
+calls of 2,000 than of 120 (about an encode call's worth). The segments are the truth: a build
+that fails copies what it embedded before the error propagates; vectors a killed build had not yet
+copied are copied by the next build that embeds (:func:`heal_mirror`). With a Chroma server
+(``chroma_url``) the vectors are copied before each publication, for replicas that read from it."""
 PUBLISH_EVERY = 5.0
 """Seconds between progress publications of vectors during a long embedding."""
 
@@ -285,33 +288,49 @@ def embed_pending(
     # Each encode call is sized to take about a quarter of the publish interval at the rate
     # measured so far (the first one: one model batch), so vectors are published every few
     # seconds even while the longest texts go first; a kill loses at most one interval's work.
-    step = max(1, int(getattr(emb, "batch_size", 0) or settings.embed_batch_size or 32))
+    from kb.embed import TORCH_BATCH
+
+    step = max(1, int(getattr(emb, "batch_size", 0) or settings.embed_batch_size or TORCH_BATCH))
     call = step
     start = 0
-    while start < len(todo):
-        batch = todo[start : start + call]
-        start += len(batch)
-        c0 = time.perf_counter()
-        vecs = emb.encode([t for _, t in batch])
-        took = max(time.perf_counter() - c0, 1e-6)
-        fit = int(len(batch) / took * publish_every / 4)
-        call = max(step, min(BATCH, fit, 2 * len(batch)))  # grows at most twofold a call
-        call -= call % step  # whole model batches: no odd-sized last batch, one more shape held in memory
-        shas = np.array([s for s, _ in batch], dtype="S32")
-        writer.append(shas, vecs)
-        if mirror is not None:
-            pending.append((batch, vecs))
-            if sum(len(b) for b, _ in pending) >= MIRROR_BATCH or start >= len(todo):
-                m0 = time.perf_counter()
-                mirror.upsert([s.hex() for b, _ in pending for s, _ in b], np.concatenate([v for _, v in pending]))
-                mirror_s += time.perf_counter() - m0
-                pending = []
-        done += len(batch)
-        tick("embed", done, len(todo))
-        if time.monotonic() - last_publish >= publish_every or done == len(todo):
-            session.publish_vectors(vectors=writer.sync(), embedded=have + done, **fields)
-            last_publish = time.monotonic()
+
+    def flush() -> None:  # the vectors not yet in Chroma, in one upsert
+        nonlocal pending, mirror_s
+        if mirror is not None and pending:
+            m0 = time.perf_counter()
+            mirror.upsert([s.hex() for b, _ in pending for s, _ in b], np.concatenate([v for _, v in pending]))
+            mirror_s += time.perf_counter() - m0
+            pending = []
+
+    try:
+        while start < len(todo):
+            batch = todo[start : start + call]
+            start += len(batch)
+            c0 = time.perf_counter()
+            vecs = emb.encode([t for _, t in batch])
+            took = max(time.perf_counter() - c0, 1e-6)
+            fit = int(len(batch) / took * publish_every / 4)
+            call = max(step, min(BATCH, fit, 2 * len(batch)))  # grows at most twofold a call
+            call -= call % step  # whole model batches: no odd-sized last batch, one more shape held in memory
+            shas = np.array([s for s, _ in batch], dtype="S32")
+            writer.append(shas, vecs)
+            if mirror is not None:
+                pending.append((batch, vecs))
+                if sum(len(b) for b, _ in pending) >= MIRROR_BATCH:
+                    flush()
+            done += len(batch)
+            tick("embed", done, len(todo))
+            if time.monotonic() - last_publish >= publish_every or done == len(todo):
+                if settings.chroma_url:  # a server's readers (vector_reads=server) see what is published
+                    flush()
+                session.publish_vectors(vectors=writer.sync(), embedded=have + done, **fields)
+                last_publish = time.monotonic()
+    except BaseException:
+        with contextlib.suppress(Exception):  # keep what was embedded; the error that stopped it wins
+            flush()
+        raise
     if mirror is not None:
+        flush()
         m0 = time.perf_counter()
         heal_mirror(mirror, session.db, emb.dim, writer.sync())
         mirror_s += time.perf_counter() - m0

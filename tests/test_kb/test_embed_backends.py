@@ -318,7 +318,6 @@ def test_a_text_is_tokenized_once_into_the_inputs_it_had_before(tmp_path, monkey
         *TEXTS,
     ] * 3  # past SMALL_REQUEST: the batched path
     parts, owner, weight, ids = emb._windows.split_ids(texts)
-    assert emb._windows.split(texts)[0] == parts
     alone = np.bincount(owner)[owner] == 1  # a part that is a whole text
     assert 0 < alone.sum() < len(parts)  # the README text is read in windows
     assert [x is not None for x in ids] == alone.tolist()  # a window is tokenized by the backend
@@ -328,15 +327,30 @@ def test_a_text_is_tokenized_once_into_the_inputs_it_had_before(tmp_path, monkey
     assert np.array_equal(emb.encode(texts), again)
 
 
-def test_onnx_and_openvino_batch_16_texts_unless_told(monkeypatch):
+def test_a_long_text_all_on_its_first_line_is_read_in_windows():
+    """A text longer than the window whose only line ends in a newline: its windows go on after
+    the line's first half window (once, it got none: a zero vector, or another text's)."""
+    from kb.embed import DEFAULT_MODEL, _model_location, _windows_for
+
+    windows = _windows_for(Path(_model_location(DEFAULT_MODEL)[0]), 64)
+    text = " ".join(f"setting{i}" for i in range(80)) + "\n"
+    parts, owner, weight = windows.split([text, "short"])
+    assert owner.tolist().count(0) >= 2 and owner.tolist()[-1] == 1
+    assert "setting79" in parts[owner.tolist().count(0) - 1]  # read to the end
+    assert len(weight) == len(parts)
+
+
+def test_onnx_and_openvino_batch_16_texts_and_torch_32_unless_told(monkeypatch):
     import kb.embed as embed
 
     seen = {}
-    monkeypatch.setattr(embed.OnnxEmbedder, "__init__", lambda self, *a, **k: seen.update(k) or None)
-    embed.create_embedder(Settings(backend="onnx"))
-    assert seen["batch_size"] == embed.TOKENIZED_BATCH == 16
-    embed.create_embedder(Settings(backend="onnx", embed_batch_size=40))
-    assert seen["batch_size"] == 40
+    for cls in (embed.OnnxEmbedder, embed.OpenVinoEmbedder, embed.SentenceTransformerEmbedder):
+        monkeypatch.setattr(cls, "__init__", lambda self, *a, **k: seen.update(k) or None)
+    for backend, batch in (("onnx", 16), ("openvino", 16), ("torch", 32)):
+        embed.create_embedder(Settings(backend=backend))
+        assert seen.pop("batch_size") == batch, backend
+        embed.create_embedder(Settings(backend=backend, embed_batch_size=40))
+        assert seen.pop("batch_size") == 40, backend
 
 
 @pytest.mark.model

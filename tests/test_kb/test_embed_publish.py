@@ -135,6 +135,45 @@ def test_a_build_copies_its_vectors_into_chroma_in_large_upserts(tmp_path: Path,
     assert info["embedded"] == sum(calls) == sum(mirror.calls) == mirror.count() == 450
     assert len(mirror.calls) < len(calls)  # not one upsert per encode call
     assert all(n >= 100 for n in mirror.calls[:-1]), mirror.calls
-    some = mirror.inner.ids()
-    got = mirror.inner.get(sorted(some)[:5])
-    assert len(got) == 5 and all(abs(float(np.linalg.norm(v)) - 1) < 1e-4 for v in got.values())
+    import hashlib
+
+    by_sha = {hashlib.sha256(t.encode()).hexdigest(): t for t in emb.order}
+    got = mirror.inner.get(sorted(by_sha))
+    assert len(got) == 450  # each text's own vector, under its sha
+    want = HashEmbedder(dim=64).encode([by_sha[s] for s in got])
+    assert np.allclose(np.stack(list(got.values())), want, atol=1e-5)
+
+
+class FailingEmbedder(CountingEmbedder):
+    """Fails on its fourth encode call, as a model out of memory would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.calls += 1
+        if self.calls == 4:
+            raise MemoryError("out of memory")
+        return super().encode(texts)
+
+
+def test_a_failed_build_still_copies_what_it_embedded_into_chroma(tmp_path: Path, monkeypatch):
+    import pytest
+
+    import kb.index as index
+    from kb.cli import cli
+    from kb.generations import write_session
+    from kb.settings import Settings
+
+    monkeypatch.setattr(index, "MIRROR_BATCH", 10_000)  # nothing copied before the failure
+    root = write_tree(tmp_path / "tree", {f"s{i}.yaml": f"service_{i}:\n  port: {1000 + i}\n" for i in range(300)})
+    db = tmp_path / "kb"
+    res = CliRunner().invoke(cli, ["ingest", str(root), "--db", str(db), "--no-embed"], env={"KB_MODEL": "hash-64"})
+    assert res.exit_code == 0, res.output
+    mirror = RecordingMirror(db)
+    emb = FailingEmbedder()
+    with pytest.raises(MemoryError), write_session(db) as ws:
+        index.embed_pending(ws, emb, Settings(db=db, root=root, model="hash-64"), mirror=mirror)
+    assert 0 < len(emb.order) < 300
+    assert mirror.count() == len(emb.order)  # the embedded vectors reached Chroma before the error
