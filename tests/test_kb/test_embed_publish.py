@@ -94,6 +94,17 @@ def test_a_build_embeds_its_texts_by_word_pieces_longest_first(tmp_path: Path):
     assert max(emb.order, key=len) != emb.order[0]
 
 
+def catalogued(tmp_path: Path, n: int) -> tuple[Path, Path]:
+    """A tree of ``n`` small YAML files and its KB, catalogued but not embedded."""
+    from kb.cli import cli
+
+    root = write_tree(tmp_path / "tree", {f"s{i}.yaml": f"service_{i}:\n  port: {1000 + i}\n" for i in range(n)})
+    db = tmp_path / "kb"
+    res = CliRunner().invoke(cli, ["ingest", str(root), "--db", str(db), "--no-embed"], env={"KB_MODEL": "hash-64"})
+    assert res.exit_code == 0, res.output
+    return root, db
+
+
 class RecordingMirror:
     """A real Chroma mirror that notes the size of each upsert."""
 
@@ -116,15 +127,11 @@ def test_a_build_copies_its_vectors_into_chroma_in_large_upserts(tmp_path: Path,
     copies them in batches of MIRROR_BATCH (the last one smaller), and Chroma ends with every
     vector, equal to the KB's own."""
     import kb.index as index
-    from kb.cli import cli
     from kb.generations import write_session
     from kb.settings import Settings
 
     monkeypatch.setattr(index, "MIRROR_BATCH", 100)
-    root = write_tree(tmp_path / "tree", {f"s{i}.yaml": f"service_{i}:\n  port: {1000 + i}\n" for i in range(450)})
-    db = tmp_path / "kb"
-    res = CliRunner().invoke(cli, ["ingest", str(root), "--db", str(db), "--no-embed"], env={"KB_MODEL": "hash-64"})
-    assert res.exit_code == 0, res.output
+    root, db = catalogued(tmp_path, 450)
     mirror = RecordingMirror(db)
     emb = CountingEmbedder()
     calls: list[int] = []
@@ -162,15 +169,11 @@ def test_a_failed_build_still_copies_what_it_embedded_into_chroma(tmp_path: Path
     import pytest
 
     import kb.index as index
-    from kb.cli import cli
     from kb.generations import write_session
     from kb.settings import Settings
 
     monkeypatch.setattr(index, "MIRROR_BATCH", 10_000)  # nothing copied before the failure
-    root = write_tree(tmp_path / "tree", {f"s{i}.yaml": f"service_{i}:\n  port: {1000 + i}\n" for i in range(300)})
-    db = tmp_path / "kb"
-    res = CliRunner().invoke(cli, ["ingest", str(root), "--db", str(db), "--no-embed"], env={"KB_MODEL": "hash-64"})
-    assert res.exit_code == 0, res.output
+    root, db = catalogued(tmp_path, 300)
     mirror = RecordingMirror(db)
     emb = FailingEmbedder()
     with pytest.raises(MemoryError), write_session(db) as ws:
