@@ -819,6 +819,7 @@ class Windows:
         self._tok = tokenizer
         self.window = int(window)
         self._specials = _special_ids(tokenizer)
+        self._room = self.window - (sum(map(len, self._specials)) if self._specials else 2)  # [CLS] [SEP]
 
     def pieces(self, texts: Sequence[str]) -> np.ndarray:
         """Word pieces of each text (no [CLS]/[SEP]), by the tokenizer the windows are cut with."""
@@ -835,7 +836,7 @@ class Windows:
         [CLS] and [SEP]; None for the windows of a longer text, and for all where the tokenizer
         does not simply wrap a text's ids): a text is tokenized once, not again by the backend
         (a third of a build's tokenizing)."""
-        room = self.window - (len(self._specials[0]) + len(self._specials[1]) if self._specials else 2)  # [CLS] [SEP]
+        room = self._room
         encs = _encode_fast(self._tok, texts, add_special_tokens=False)
         long = [i for i, e in enumerate(encs) if len(e.ids) > room]
         if long:  # only these are cut, on the character offsets the fast path leaves out
@@ -869,11 +870,12 @@ class Windows:
                 ids.append(None)
         return parts, np.asarray(owner, dtype=np.int64), np.asarray(weight, dtype=np.float32), ids
 
-    def encode(self, texts: list[str], run: Callable[[list[str]], np.ndarray]) -> np.ndarray:
-        """``run`` (a backend's encoder of texts within the window) over the windows of ``texts``,
-        joined back into one unit vector per text."""
-        parts, owner, weight = self.split(texts)
-        return self.join(run(parts), owner, weight, len(texts))
+    def encode(self, texts: list[str], run: Callable[[list[str], list[list[int] | None]], np.ndarray]) -> np.ndarray:
+        """``run`` (a backend's encoder of texts within the window, given the input ids of those that
+        are whole texts: :meth:`split_ids`) over the windows of ``texts``, joined back into one unit
+        vector per text."""
+        parts, owner, weight, ids = self.split_ids(texts)
+        return self.join(run(parts, ids), owner, weight, len(texts))
 
     @staticmethod
     def join(vectors: np.ndarray, owner: np.ndarray, weight: np.ndarray, n: int) -> np.ndarray:
@@ -1030,8 +1032,7 @@ class _Tokenized:
             return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
         texts = [model_text(t if isinstance(t, str) else str(t)) for t in texts]
         if self._windows is not None:
-            parts, owner, weight, ids = self._windows.split_ids(texts)
-            return Windows.join(self._encode_within(parts, ids), owner, weight, len(texts))
+            return self._windows.encode(texts, self._encode_within)
         return self._encode_within(texts)
 
     def _encode_within(self, texts: list[str], known: Sequence[list[int] | None] | None = None) -> np.ndarray:
@@ -1287,8 +1288,9 @@ class SentenceTransformerEmbedder:
             return self._windows.encode(texts, self._encode_within)
         return self._encode_within(texts)
 
-    def _encode_within(self, texts: list[str]) -> np.ndarray:
-        """Texts of at most the window's word pieces (longer ones are truncated)."""
+    def _encode_within(self, texts: list[str], known: Sequence[list[int] | None] | None = None) -> np.ndarray:
+        """Texts of at most the window's word pieces (longer ones are truncated); ``known`` input
+        ids are not used: sentence-transformers tokenizes itself."""
         import torch
 
         with self._lock:  # one forward pass at a time: threads would only fight over the cores

@@ -268,7 +268,7 @@ def embed_pending(
         "backend": getattr(emb, "backend", ""),
         "precision": getattr(emb, "precision", ""),
     }
-    from kb.embed import DEFAULT_NAME, _model_location, text_pieces
+    from kb.embed import DEFAULT_NAME, TORCH_BATCH, _model_location, text_pieces
 
     location, name = _model_location(settings.model)
     if name != DEFAULT_NAME and Path(location).is_dir():
@@ -283,24 +283,24 @@ def embed_pending(
     todo = [todo[i] for i in order]
     done = 0
     mirror_s = 0.0
-    pending: list[tuple[list[tuple[bytes, str]], np.ndarray]] = []  # vectors not yet copied to Chroma
+    pending_ids: list[str] = []  # vectors not yet copied to Chroma
+    pending_vecs: list[np.ndarray] = []
     last_publish = time.monotonic()
     # Each encode call is sized to take about a quarter of the publish interval at the rate
     # measured so far (the first one: one model batch), so vectors are published every few
     # seconds even while the longest texts go first; a kill loses at most one interval's work.
-    from kb.embed import TORCH_BATCH
-
     step = max(1, int(getattr(emb, "batch_size", 0) or settings.embed_batch_size or TORCH_BATCH))
     call = step
     start = 0
 
     def flush() -> None:  # the vectors not yet in Chroma, in one upsert
-        nonlocal pending, mirror_s
-        if mirror is not None and pending:
+        nonlocal mirror_s
+        if mirror is not None and pending_ids:
             m0 = time.perf_counter()
-            mirror.upsert([s.hex() for b, _ in pending for s, _ in b], np.concatenate([v for _, v in pending]))
+            mirror.upsert(pending_ids, np.concatenate(pending_vecs))
             mirror_s += time.perf_counter() - m0
-            pending = []
+            pending_ids.clear()
+            pending_vecs.clear()
 
     try:
         while start < len(todo):
@@ -315,8 +315,9 @@ def embed_pending(
             shas = np.array([s for s, _ in batch], dtype="S32")
             writer.append(shas, vecs)
             if mirror is not None:
-                pending.append((batch, vecs))
-                if sum(len(b) for b, _ in pending) >= MIRROR_BATCH:
+                pending_ids.extend(s.hex() for s, _ in batch)
+                pending_vecs.append(vecs)
+                if len(pending_ids) >= MIRROR_BATCH:
                     flush()
             done += len(batch)
             tick("embed", done, len(todo))
