@@ -1523,8 +1523,9 @@ def int8_by_default(
     backend auto or openvino. There OpenVINO int8 is the fastest path within the quality bar (every
     MRR@10 and answer@1 no worse than 0.01 below the fp32 identity's build): 2.3x OpenVINO fp32 without bf16
     units (oneDNN limited to AVX-512 VNNI), and on a real 2-core Zen 4 (AVX-512 bf16) a dev build of
-    555 s against bf16's 750 s. CPUs with AMX keep the fp32 identity: bf16 on AMX is as fast
-    (docs/performance.md)."""
+    555 s against bf16's 750 s. CPUs with AMX keep the fp32 identity: bf16 on AMX is as fast; so do
+    CPUs without VNNI (on a real AVX2 Zen 3 ONNX Runtime's int8 builds the dev corpus 1.5x faster but
+    one quality figure falls 0.018; docs/performance.md)."""
     if settings.precision.strip().lower() != "auto" or _hash_dim(settings.model) is not None:
         return False
     if settings.backend.strip().lower() not in ("auto", "openvino"):
@@ -1538,7 +1539,10 @@ def int8_by_default(
         return False
     have = set(cpu_flags() if flags is None else flags)
     if "amx_bf16" in have or not {"avx512_vnni", "avx_vnni"} & have:
-        return False  # AMX: bf16 as fast, same identity; no VNNI (ARM, macOS, old x86): never measured
+        # AMX: bf16 as fast, same identity. No VNNI (a real AVX2 Zen 3): OpenVINO's int8 slower than
+        # its fp32, ONNX Runtime's 1.5x faster but 0.018 below on one figure (docs/performance.md,
+        # "A CPU with AVX2 only"); ARM, macOS: never measured
+        return False
     if (_gpu_present() if gpu is None else gpu) and settings.device != "cpu":
         return False
     ov = _openvino_available() if openvino is None else openvino
