@@ -99,6 +99,8 @@ def main() -> int:
     args = ap.parse_args()
 
     from kb.embed import (
+        TOKENIZED_BATCH,
+        TORCH_BATCH,
         OnnxEmbedder,
         OpenVinoEmbedder,
         SentenceTransformerEmbedder,
@@ -109,8 +111,6 @@ def main() -> int:
 
     texts = sample_texts(args.kb, args.texts, args.seed)
     tokens = None
-    from kb.embed import TOKENIZED_BATCH, TORCH_BATCH
-
     bs = args.batch_size or TOKENIZED_BATCH
     torch_bs = args.batch_size or TORCH_BATCH
 
@@ -128,9 +128,8 @@ def main() -> int:
         "openvino-fp32": lambda: OpenVinoEmbedder(precision="fp32", batch_size=bs),
         "openvino-bf16": lambda: OpenVinoEmbedder(precision="bf16", batch_size=bs),
         "openvino-int8": lambda: OpenVinoEmbedder(precision="int8", batch_size=bs),
-        "auto": lambda: create_embedder(
-            Settings(embed_batch_size=args.batch_size), purpose="documents"
-        ),  # an fp32 KB's
+        # an fp32 KB's choice; batch size 0 leaves it the backend's own
+        "auto": lambda: create_embedder(Settings(embed_batch_size=args.batch_size), purpose="documents"),
     }
     names = [b for b in args.backends.split(",") if b]
     embedders = {name: makers[name]() for name in names}
