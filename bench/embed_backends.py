@@ -12,6 +12,9 @@ to torch fp32 (the reference the KB's identity names):
 * ``onnx-fused``: the same with ONNX Runtime's transformer fusions (auto's choice on CPUs without
   bf16 units): same vectors;
 * ``onnx-int8``: dynamically quantized MatMuls, per channel, u8s8 (another identity);
+* ``onnx-int8-mixed``: the fused graph dynamically quantized, attention included, each layer's
+  feed-forward output projection left in fp32 (auto's choice for a new KB on AVX2 CPUs without
+  VNNI; another identity);
 * ``openvino-int8``: the same with NNCF's static int8 (auto's choice for a new KB on x86 CPUs
   without AMX; another identity);
 * ``openvino-fp32`` / ``openvino-bf16``: :class:`kb.embed.OpenVinoEmbedder` (bf16: auto's choice
@@ -125,6 +128,7 @@ def main() -> int:
         "onnx-fp32": lambda: OnnxEmbedder(precision="fp32", batch_size=bs),
         "onnx-fused": lambda: OnnxEmbedder(precision="fp32", batch_size=bs, fused=True),
         "onnx-int8": lambda: OnnxEmbedder(precision="int8", batch_size=bs),
+        "onnx-int8-mixed": lambda: OnnxEmbedder(precision="int8-mixed", batch_size=bs),
         "openvino-fp32": lambda: OpenVinoEmbedder(precision="fp32", batch_size=bs),
         "openvino-bf16": lambda: OpenVinoEmbedder(precision="bf16", batch_size=bs),
         "openvino-int8": lambda: OpenVinoEmbedder(precision="int8", batch_size=bs),
@@ -145,7 +149,7 @@ def main() -> int:
             best[name] = max(best.get(name, 0.0), len(texts) / dt)
             vecs[name] = v
             load = os.getloadavg()[0]
-            print(f"run {rep + 1} {name:14} {len(texts) / dt:8.1f} texts/s   load {load:.2f}", flush=True)
+            print(f"run {rep + 1} {name:15} {len(texts) / dt:8.1f} texts/s   load {load:.2f}", flush=True)
     tok = next((e._tokenizer for e in embedders.values() if hasattr(e, "_tokenizer")), None)
     if tok is not None:
         tokens = sum(len(e.ids) for e in tok.encode_batch(texts))

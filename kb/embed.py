@@ -38,9 +38,10 @@ built. Backends and precisions whose vectors agree to a cosine of at least 0.999
 switching between them keeps the KB, and a KB built on one machine is searched with the defaults on
 any other; precisions that change vectors more (int8: OpenVINO's mean cosine 0.9989, ONNX
 Runtime's dynamic 0.9935) carry a suffix (``sentence-transformers/all-MiniLM-L6-v2+int8`` for
-OpenVINO's, ``+int8-onnx`` for ONNX Runtime's, whose vectors differ from each other too) and
-are never mixed with the others in one KB: an ingest with another identity stops with a message
-that says what to do. ``auto`` gives int8 documents only to a *new* KB on an x86 CPU without AMX
+OpenVINO's, ``+int8-onnx`` for ONNX Runtime's, ``+int8-mixed`` for ONNX Runtime's with fp32
+feed-forward outputs, whose vectors differ from each other too) and are never mixed with the
+others in one KB: an ingest with another identity stops with a message that says what to do.
+``auto`` gives int8 documents only to a *new* KB on an x86 CPU with VNNI and without AMX
 (:func:`int8_by_default`); a KB keeps the identity it was built with wherever it is extended
 (:func:`settle_precision`). Queries are the model's own fp32 vectors, which search an int8 KB too
 (:func:`queries_fit`): measured on the dev corpus, an int8 build searched with fp32 queries is within
@@ -107,7 +108,9 @@ _DEFAULT_ALIASES = {DEFAULT_MODEL.lower(), f"sentence-transformers/{DEFAULT_MODE
 DEFAULT_NAME = f"sentence-transformers/{DEFAULT_MODEL}"
 HASH_DEFAULT_DIM = 64
 BACKENDS = ("auto", "onnx", "openvino", "torch")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8", "int8-mixed")
+INT8_PRECISIONS = ("int8", "int8-mixed")
+"""Precisions whose documents are another identity than the model's and whose queries are fp32."""
 SMALL_REQUEST = 4
 """Encode calls of at most this many texts (search queries) run on one thread."""
 PAD_TO = 8
@@ -116,13 +119,15 @@ most 16 widths (128-piece windows) instead of every width from 1 to 128. OpenVIN
 each input shape it has run: on 16,000 texts of varied length in build-sized calls, 663 MB peak
 unpadded against 461 MB padded and with calls a multiple of the batch (``kb.index.embed_pending``);
 masked positions change no vector."""
-DISTINCT_PRECISIONS = {"int8": "+int8"}
+DISTINCT_PRECISIONS = {"int8": "+int8", "int8-mixed": "+int8-mixed"}
 """Precisions whose vectors differ from fp32 enough to need their own identity (name suffix):
-``+int8`` is OpenVINO's NNCF int8 (:func:`quantize_openvino`)."""
+``+int8`` is OpenVINO's NNCF int8 (:func:`quantize_openvino`), ``+int8-mixed`` ONNX Runtime's
+dynamic int8 with each layer's feed-forward output projection left in fp32
+(:func:`export_onnx`'s ``mixed``)."""
 ONNX_INT8_SUFFIX = "+int8-onnx"
 """ONNX Runtime's dynamic int8: int8 too, but other vectors than NNCF's (cosine about 0.99 between
 the two), so an identity of its own: a KB never mixes them."""
-INT8_SUFFIXES = (DISTINCT_PRECISIONS["int8"], ONNX_INT8_SUFFIX)
+INT8_SUFFIXES = (DISTINCT_PRECISIONS["int8"], ONNX_INT8_SUFFIX, DISTINCT_PRECISIONS["int8-mixed"])
 ONNX_FORMAT = 3
 """Version of the exported graph's layout (inputs, pooling inside, weights beside, attention as
 plain MatMul/Softmax so that ONNX Runtime's optimizer can fuse it); bumps invalidate the cache."""
@@ -413,10 +418,13 @@ def _export_key(model_dir: Path, variant: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
-def export_onnx(model_dir: Path, *, quantized: bool = False, fused: bool = False) -> Path:
+def export_onnx(model_dir: Path, *, quantized: bool = False, fused: bool = False, mixed: bool = False) -> Path:
     """The cached ONNX file of ``model_dir``: exported with torch on first use; ``quantized``: int8,
-    dynamically quantized from the fp32 export; ``fused``: the fp32 export with each layer's
-    attention, GELU and layer norms fused into ONNX Runtime's transformer kernels (the same vectors,
+    dynamically quantized from the fp32 export (every MatMul; identity ``+int8-onnx``); ``mixed``:
+    int8 dynamically quantized from the fused export, attention included, with each layer's
+    feed-forward output projection left in fp32 (identity ``+int8-mixed``: mean cosine 0.9961 to
+    fp32 against 0.9928, at 0.84-0.95x the speed of ``quantized``); ``fused``: the fp32 export with
+    each layer's attention, GELU and layer norms fused into ONNX Runtime's transformer kernels (the same vectors,
     1.2-1.5x the plain graph's texts/s on a CPU without AMX; models other than BERT's kind are left
     as exported).
     The weights are kept in a file of their own beside the graph (``model.onnx.data``), which ONNX
@@ -426,7 +434,7 @@ def export_onnx(model_dir: Path, *, quantized: bool = False, fused: bool = False
     import shutil
 
     model_dir = Path(model_dir)
-    variant = "int8" if quantized else "fused" if fused else "fp32"
+    variant = "int8-mixed" if mixed else "int8" if quantized else "fused" if fused else "fp32"
     final_dir = cache_dir() / "onnx" / f"{model_dir.resolve().name}-{_export_key(model_dir, variant)}"
     target = final_dir / "model.onnx"
     if target.is_file():
@@ -437,7 +445,9 @@ def export_onnx(model_dir: Path, *, quantized: bool = False, fused: bool = False
     work.mkdir()
     try:
         raw = work / "raw.onnx"
-        if quantized:
+        if mixed:
+            _quantize_mixed(export_onnx(model_dir, fused=True), raw)
+        elif quantized:
             fp32 = export_onnx(model_dir, quantized=False)
             try:
                 from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -458,6 +468,41 @@ def export_onnx(model_dir: Path, *, quantized: bool = False, fused: bool = False
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target
+
+
+def _feed_forward_outputs(model: Any) -> list[str]:
+    """The MatMul nodes of each layer's feed-forward output projection (``/layer.N/output/dense``,
+    not the attention's ``/attention/output/dense``): BERT-style graphs as exported here."""
+    return [
+        n.name
+        for n in model.graph.node
+        if n.op_type == "MatMul" and n.name.endswith("/output/dense/MatMul") and "/attention/" not in n.name
+    ]
+
+
+def _quantize_mixed(fused: Path, out: Path) -> None:
+    """ONNX Runtime's dynamic int8 of the fused graph (its MatMuls and Attention nodes, weights per
+    channel) except each layer's feed-forward output projection, whose input (the GELU's output, a
+    long tail that int8 cuts) stays fp32: on a 2-core AVX2 Zen 3, 51.7 texts/s against 61.6 for
+    every MatMul in int8 and 43.8 for OpenVINO fp32, mean cosine to fp32 0.99608 against 0.99275
+    (600 dev texts, alternated: ``bench/embed_backends.py``)."""
+    try:
+        import onnx
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError as exc:  # pragma: no cover - dependencies of kb
+        raise DependencyError("int8 models need onnxruntime's quantization tools (pip install onnx).") from exc
+    keep = _feed_forward_outputs(onnx.load(str(fused), load_external_data=False))
+    with _quiet_logging():
+        quantize_dynamic(
+            str(fused),
+            str(out),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul", "Attention"],
+            nodes_to_exclude=keep,
+            # the fused graph's contrib ops leave shape inference without types
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
 
 
 def _publish(work: Path, final_dir: Path, target: Path) -> None:
@@ -1055,9 +1100,10 @@ class OnnxEmbedder(_Tokenized):
 
     ``threads`` is ONNX Runtime's intra-op thread count (0: one per core; the factory gives query
     embedders one thread, which answers a single question faster on a busy machine).
-    ``precision="int8"`` uses the dynamically quantized graph (its vectors are another identity, see
-    the module docstring); ``fused=True`` the fp32 graph with ONNX Runtime's transformer fusions
-    (the same vectors; the factory uses it for documents on CPUs without AMX).
+    ``precision="int8"`` uses the dynamically quantized graph, ``"int8-mixed"`` the one with fp32
+    feed-forward outputs (their vectors are other identities, see the module docstring);
+    ``fused=True`` the fp32 graph with ONNX Runtime's transformer fusions (the same vectors; the
+    factory uses it for documents on CPUs without AMX).
     """
 
     backend = "onnx"
@@ -1073,10 +1119,16 @@ class OnnxEmbedder(_Tokenized):
         window: int = 0,
     ) -> None:
         super().__init__(model, threads=threads, batch_size=batch_size, window=window)
-        self.precision = "int8" if precision == "int8" else "fp32"
+        self.precision = precision if precision in INT8_PRECISIONS else "fp32"
         self.fused = bool(fused) and self.precision == "fp32"
-        self.name = self.base_name + (ONNX_INT8_SUFFIX if self.precision == "int8" else "")
-        self.path = export_onnx(self.model_dir, quantized=self.precision == "int8", fused=self.fused)
+        suffix = {"int8": ONNX_INT8_SUFFIX, "int8-mixed": DISTINCT_PRECISIONS["int8-mixed"]}
+        self.name = self.base_name + suffix.get(self.precision, "")
+        self.path = export_onnx(
+            self.model_dir,
+            quantized=self.precision == "int8",
+            mixed=self.precision == "int8-mixed",
+            fused=self.fused,
+        )
         try:
             import onnxruntime  # noqa: F401
         except ImportError as exc:  # pragma: no cover - installed with chromadb
@@ -1226,6 +1278,8 @@ class SentenceTransformerEmbedder:
         self.device = resolve_device(device)
         self.batch_size = max(1, int(batch_size))
         precision = "fp16" if fp16 else (precision or "fp32")
+        if precision == "int8-mixed":
+            raise ConfigError("int8-mixed runs on ONNX Runtime: use --backend auto or onnx.")
         if precision == "int8":
             raise ConfigError("int8 runs on OpenVINO or ONNX Runtime: use --backend auto, openvino or onnx.")
         if precision == "auto":
@@ -1453,11 +1507,23 @@ def choose_backend(
     queries asked for in int8 (backend auto or onnx) are the model's own fp32 vectors, by ONNX
     Runtime (:func:`queries_fit`: they search either kind of int8 documents).
 
-    Every choice keeps the fp32 identity unless ``precision`` is ``int8``.
+    ``int8-mixed``: ONNX Runtime's dynamic int8 with fp32 feed-forward outputs (cosine 0.9961;
+    identity ``+int8-mixed``), by hand only (never ``auto``'s choice: see :func:`int8_by_default`);
+    queries as for ``int8``.
+
+    Every choice keeps the fp32 identity unless ``precision`` is ``int8`` or ``int8-mixed``.
     """
     gpu = device != "cpu"
     amx = "amx_bf16" in flags
     avx512_bf16 = "avx512_bf16" in flags
+    if precision == "int8-mixed":
+        if backend in ("torch", "openvino"):
+            raise ConfigError("int8-mixed runs on ONNX Runtime: use --backend auto or onnx.")
+        if not onnx_ok:
+            raise ConfigError("int8-mixed needs a model ONNX Runtime can run (a local Transformer + pooling folder).")
+        if purpose == "query":  # fp32 queries search int8 documents
+            return BackendChoice("onnx", "fp32", reason="queries: the model's own vectors, quickest start")
+        return BackendChoice("onnx", "int8-mixed", reason="asked for int8-mixed")
     if precision == "int8":
         if backend == "torch":
             raise ConfigError("int8 runs on OpenVINO or ONNX Runtime: use --backend auto, openvino or onnx.")
@@ -1517,44 +1583,43 @@ def int8_by_default(
     gpu: bool | None = None,
     openvino: bool | None = None,
     nncf: bool | None = None,
-) -> bool:
-    """Whether ``auto`` gives a *new* KB int8 vectors on this machine: the bundled model (int8 was
-    measured on it), an x86 CPU with VNNI but without AMX, no GPU, OpenVINO and NNCF installed, the
-    backend auto or openvino. There OpenVINO int8 is the fastest path within the quality bar (every
-    MRR@10 and answer@1 no worse than 0.01 below the fp32 identity's build): 2.3x OpenVINO fp32 without bf16
-    units (oneDNN limited to AVX-512 VNNI), and on a real 2-core Zen 4 (AVX-512 bf16) a dev build of
-    555 s against bf16's 750 s. CPUs with AMX keep the fp32 identity: bf16 on AMX is as fast; so do
-    CPUs without VNNI (on a real AVX2 Zen 3 ONNX Runtime's int8 builds the dev corpus 1.5x faster but
-    one quality figure falls 0.018; docs/performance.md)."""
+) -> str | None:
+    """The int8 precision ``auto`` gives a *new* KB on this machine, or None (the model's own
+    vectors). ``int8`` (OpenVINO NNCF) for the bundled model (int8 was measured on it) on an x86
+    CPU with VNNI but without AMX, no GPU to use, OpenVINO and NNCF installed, the backend auto or
+    openvino: there it is the fastest path within the quality bar (every MRR@10 and answer@1 no
+    worse than 0.01 below the fp32 identity's build): 2.3x OpenVINO fp32 without bf16 units
+    (oneDNN limited to AVX-512 VNNI), and on a real 2-core Zen 4 (AVX-512 bf16) a dev build of 555 s
+    against bf16's 750 s. CPUs with AMX keep the fp32 identity (bf16 on AMX is as fast); so do
+    CPUs without VNNI: on a real 2-core AVX2 Zen 3, OpenVINO's int8 is slower than its fp32, ONNX
+    Runtime's int8 of every MatMul builds the dev corpus 1.5x faster but falls 0.018 on the 40's
+    hybrid MRR@10, ``int8-mixed`` 1.28x faster but answer@1 falls 0.025 in hybrid search and 0.05 in
+    semantic (docs/performance.md, "A CPU with AVX2 only"). ARM and macOS were never measured."""
     if settings.precision.strip().lower() != "auto" or _hash_dim(settings.model) is not None:
-        return False
-    if settings.backend.strip().lower() not in ("auto", "openvino"):
-        return False
+        return None
+    backend = settings.backend.strip().lower()
     if settings.device not in ("auto", "cpu", ""):
-        return False
+        return None
     try:  # int8 met the quality bar for the bundled model; another model keeps its own vectors
         if _model_location(settings.model)[1] != DEFAULT_NAME:
-            return False
+            return None
     except ConfigError:
-        return False
+        return None
     have = set(cpu_flags() if flags is None else flags)
-    if "amx_bf16" in have or not {"avx512_vnni", "avx_vnni"} & have:
-        # AMX: bf16 as fast, same identity. No VNNI (a real AVX2 Zen 3): OpenVINO's int8 slower than
-        # its fp32, ONNX Runtime's 1.5x faster but 0.018 below on one figure (docs/performance.md,
-        # "A CPU with AVX2 only"); ARM, macOS: never measured
-        return False
+    if "amx_bf16" in have or not {"avx512_vnni", "avx_vnni"} & have or backend not in ("auto", "openvino"):
+        return None
     if (_gpu_present() if gpu is None else gpu) and settings.device != "cpu":
-        return False
+        return None
     ov = _openvino_available() if openvino is None else openvino
     nn = _nncf_available() if nncf is None else nncf
-    return ov and nn
+    return "int8" if ov and nn else None
 
 
 def settle_precision(settings: Settings, recorded: str | None, **machine: Any) -> Settings:
     """``settings`` with ``precision=auto`` made concrete where the vectors' identity depends on it.
 
-    A KB's identity never changes: a KB whose vectors are ``<model>+int8`` is read and extended in
-    int8 wherever it is opened, a KB of the model's own identity keeps it (``auto`` then picks
+    A KB's identity never changes: a KB whose vectors are ``<model>+int8`` (or another int8 suffix) is
+    read and extended in that int8 wherever it is opened, a KB of the model's own identity keeps it (``auto`` then picks
     among the paths that give those vectors), and a new KB (``recorded`` None) gets int8 where
     :func:`int8_by_default` says so. A precision set by hand is left as it is (a mismatch then stops
     with :class:`~kb.errors.EmbedderMismatchError`, as before). ``machine``: :func:`int8_by_default`'s
@@ -1568,14 +1633,15 @@ def settle_precision(settings: Settings, recorded: str | None, **machine: Any) -
             return settings
         if recorded == base + DISTINCT_PRECISIONS["int8"]:
             return settings.replace(precision="int8")
+        if recorded == base + DISTINCT_PRECISIONS["int8-mixed"]:  # ONNX Runtime's own (choose_backend)
+            return settings.replace(precision="int8-mixed")
         if recorded == base + ONNX_INT8_SUFFIX:  # ONNX Runtime's int8: only ONNX Runtime makes it
             return settings.replace(
                 precision="int8", backend="onnx" if settings.backend.strip().lower() == "auto" else settings.backend
             )
         return settings
-    if int8_by_default(settings, **machine):
-        return settings.replace(precision="int8")
-    return settings
+    precision = int8_by_default(settings, **machine)
+    return settings.replace(precision=precision) if precision else settings
 
 
 def create_embedder(settings: Settings, *, purpose: str = "documents", threads: int | None = None) -> Embedder:

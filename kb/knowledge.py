@@ -89,7 +89,7 @@ class KnowledgeBase:
         settled = settle_precision(settings, recorded)
         if settled.precision == settings.precision:
             return settled, None
-        why = "auto: the KB's vectors are int8" if recorded else "auto: new KB, CPU without AMX"
+        why = f"auto: the KB's vectors are {settled.precision}" if recorded else "auto: new KB, CPU without AMX"
         return settled, why
 
     # -- construction ---------------------------------------------------------------------------

@@ -115,7 +115,10 @@ class Settings(BaseModel):
     )
     precision: str = Field(
         default="auto",
-        description="Embedding precision: auto (a KB's own; a new KB int8 on x86 CPUs with VNNI and without AMX), fp32, bf16, fp16 (CUDA), int8 (other vectors).",
+        description=(
+            "Embedding precision: auto (a KB's own; a new KB int8 on x86 CPUs with VNNI and without AMX), "
+            "fp32, bf16, fp16 (CUDA), int8 and int8-mixed (ONNX Runtime, fp32 feed-forward outputs): other vectors."
+        ),
     )
     chroma_url: str | None = Field(
         default=None, description="Chroma server URL (``http://host:port``); unset means an embedded PersistentClient."

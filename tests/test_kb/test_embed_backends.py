@@ -106,6 +106,22 @@ def test_every_backend_but_int8_keeps_the_models_identity():
     # int8 is two identities: OpenVINO's NNCF int8 and ONNX Runtime's dynamic int8 differ from each other
     assert embedder_name(Settings(backend="openvino", precision="int8")) == DEFAULT_NAME + "+int8"
     assert embedder_name(Settings(backend="onnx", precision="int8")) == DEFAULT_NAME + "+int8-onnx"
+    # and int8-mixed (fp32 feed-forward outputs) a third, whatever the backend says
+    for backend in ("auto", "onnx"):
+        assert embedder_name(Settings(backend=backend, precision="int8-mixed")) == DEFAULT_NAME + "+int8-mixed"
+
+
+def test_int8_mixed_runs_on_onnx_runtime_and_its_queries_are_fp32():
+    for flags in (ZEN3, ZEN4, AMX, set()):
+        assert pick(flags, precision="int8-mixed") == BackendChoice("onnx", "int8-mixed", reason="asked for int8-mixed")
+        assert pick(flags, backend="onnx", precision="int8-mixed").precision == "int8-mixed"
+        query = pick(flags, precision="int8-mixed", purpose="query")
+        assert (query.backend, query.precision) == ("onnx", "fp32")
+    for backend in ("torch", "openvino"):
+        with pytest.raises(ConfigError, match="int8-mixed runs on ONNX Runtime"):
+            pick(ZEN3, backend=backend, precision="int8-mixed")
+    with pytest.raises(ConfigError, match="ONNX Runtime can run"):
+        pick(ZEN3, precision="int8-mixed", onnx_ok=False)
 
 
 def test_int8_identity_follows_the_engine_that_makes_it():
@@ -142,11 +158,13 @@ def test_a_new_kb_gets_int8_documents_only_on_an_x86_cpu_without_amx():
         machine = {"gpu": False, "openvino": True, "nncf": True, **machine}
         return int8_by_default(settings or Settings(), flags=frozenset(flags), **machine)
 
-    # bf16 on AMX runs as fast; AVX2 without VNNI measured outside the quality bar; no flags (ARM, macOS): never measured
+    # bf16 on AMX runs as fast; AVX2 without VNNI: both ONNX Runtime int8s measured outside the quality
+    # bar (OpenVINO's slower than fp32); no flags (ARM, macOS): never measured
     for flags in (AMX, ZEN3, OLD, set()):
-        assert not new_kb(flags)
+        assert new_kb(flags) is None
+        assert new_kb(flags, Settings(backend="onnx")) is None
     for flags in (ZEN4, ICE_LAKE, ALDER_LAKE):
-        assert new_kb(flags)
+        assert new_kb(flags) == "int8"
         assert new_kb(flags, Settings(backend="openvino"))
         assert not new_kb(flags, nncf=False) and not new_kb(flags, openvino=False)
         assert not new_kb(flags, gpu=True)  # torch fp16 on the GPU
@@ -177,6 +195,15 @@ def test_a_kbs_vectors_settle_the_precision_its_documents_are_embedded_in():
     assert settle_precision(Settings(), onnx_int8, **amx).precision == "int8"  # ONNX Runtime's int8 KB
     assert settle_precision(Settings(), onnx_int8, **amx).backend == "onnx"  # stays ONNX Runtime's
     assert settle_precision(Settings(), int8, **amx).backend == "auto"
+    mixed = DEFAULT_NAME + "+int8-mixed"
+    zen3 = {**icl, "flags": frozenset(ZEN3)}
+    assert settle_precision(Settings(), None, **zen3).precision == "auto"  # a new KB on an AVX2 CPU: fp32
+    for machine in (amx, icl, zen3):  # an int8-mixed KB stays int8-mixed anywhere
+        assert settle_precision(Settings(), mixed, **machine).precision == "int8-mixed"
+    assert settle_precision(Settings(), DEFAULT_NAME, **zen3).precision == "auto"  # an fp32 KB stays fp32
+    assert settle_precision(Settings(), int8, **zen3).precision == "int8"
+    assert queries_fit(mixed, DEFAULT_NAME) and queries_fit(mixed, mixed) and queries_fit(int8, mixed)  # fp32 queries
+    assert not queries_fit(DEFAULT_NAME, mixed)
     # queries: the model's own vectors search its int8 documents of either kind; nothing else mixes
     assert queries_fit(int8, DEFAULT_NAME) and queries_fit(DEFAULT_NAME, DEFAULT_NAME) and queries_fit(None, "x")
     assert queries_fit(int8, int8) and queries_fit(onnx_int8, DEFAULT_NAME) and queries_fit(onnx_int8, int8)
@@ -459,3 +486,55 @@ def test_the_int8_model_cache_key_names_what_made_it(monkeypatch):
     real = metadata.version
     monkeypatch.setattr(metadata, "version", lambda d: "9.9" if d == "nncf" else real(d))
     assert embed._int8_variant(texts) != base
+
+
+@pytest.mark.model
+def test_int8_mixed_documents_are_their_own_identity_that_fp32_queries_search(make_tree, tmp_path, monkeypatch):
+    """``--precision int8-mixed`` (by hand: for an AVX2 CPU without VNNI, a Zen 3) embeds documents
+    with ONNX Runtime's int8 with fp32 feed-forward outputs (quantized once from the fused graph and
+    cached): closer to the model's vectors than every MatMul in int8, another identity all the same,
+    kept when the KB is extended with the defaults on another CPU, and searched with fp32 queries."""
+    import onnx
+
+    import kb.embed as embed
+
+    monkeypatch.setenv("KB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(embed, "cpu_flags", lambda: frozenset(ZEN3))
+    monkeypatch.setattr(embed, "_gpu_present", lambda: False)
+    files = {
+        "payments/prod.yaml": "fraud:\n  review_threshold: 0.85\n  hold_hours: 4\n",
+        "kafka/topics.yaml": "topics:\n  orders:\n    partitions: 12\n    retention: 7d\n",
+        "docs/oncall.md": "# On call\n\nPage the payments team when card captures fail for five minutes.\n",
+    }
+    root = make_tree(files)
+    db = tmp_path / "kb"
+    with KnowledgeBase(Settings(db=db, workers=1, precision="int8-mixed")) as kb:
+        summary = kb.ingest(root)
+        assert summary.embedder.startswith("onnx int8-mixed (asked for int8-mixed)")
+        assert kb.generation().embedder["name"] == DEFAULT_NAME + "+int8-mixed"
+        mixed = kb.embedder("documents")
+    graph = onnx.load(str(mixed.path), load_external_data=False)
+    ops = [n.op_type for n in graph.graph.node]
+    assert ops.count("QAttention") == 6 and ops.count("DynamicQuantizeLinear") > 0  # attention in int8
+    kept = [n for n in graph.graph.node if n.op_type == "MatMul" and n.name.endswith("/output/dense/MatMul")]
+    assert len(kept) == 6  # each layer's feed-forward output projection in fp32
+    ref = embed.SentenceTransformerEmbedder(device="cpu", precision="fp32").encode(TEXTS)
+    cos_mixed = (mixed.encode(TEXTS) * ref).sum(axis=1)
+    cos_int8 = (embed.OnnxEmbedder(precision="int8").encode(TEXTS) * ref).sum(axis=1)
+    assert 0.97 < float(cos_mixed.min()) < 0.99999  # close to the model's vectors, not equal ("x": 0.982)
+    assert float(cos_mixed.mean()) > float(cos_int8.mean()) + 0.001  # closer than every MatMul in int8 (0.992, 0.989)
+    monkeypatch.setattr(embed, "cpu_flags", lambda: frozenset(AMX))  # the same KB on a CPU with AMX
+    (root / "kafka" / "topics.yaml").write_text(files["kafka/topics.yaml"].replace("12", "24"))
+    with KnowledgeBase.open(db) as kb:
+        summary = kb.ingest()
+        assert summary.embedder.startswith("onnx int8-mixed (auto: the KB's vectors are int8-mixed)")
+        assert kb.generation().embedder["name"] == DEFAULT_NAME + "+int8-mixed"
+        for query, path in [
+            ("fraud review threshold", "payments/prod.yaml"),
+            ("how many partitions does the orders topic have", "kafka/topics.yaml"),
+            ("who gets paged when card captures fail", "docs/oncall.md"),
+        ]:
+            assert kb.search(query, mode="semantic").iloc[0]["path"] == path, query
+        assert kb.embedder("query").name == DEFAULT_NAME  # fp32 queries
+    with KnowledgeBase.open(db, precision="int8") as kb, pytest.raises(EmbedderMismatchError, match="int8-mixed"):
+        kb.ingest()  # another int8 by hand: refused, with the fix

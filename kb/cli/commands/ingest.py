@@ -52,9 +52,9 @@ def print_summary(summary, con) -> None:
 )
 @click.option(
     "--precision",
-    type=click.Choice(["auto", "fp32", "bf16", "fp16", "int8"]),
+    type=click.Choice(["auto", "fp32", "bf16", "fp16", "int8", "int8-mixed"]),
     default=None,
-    help="Embedding precision (int8 makes other vectors: a KB keeps one).",
+    help="Embedding precision (int8 and int8-mixed make other vectors: a KB keeps one).",
 )
 @click.option("--device", default=None, help="Embedding device: auto, cpu, cuda, mps.")
 @click.option("--workers", type=int, default=None, help="Parser processes (default: one per core).")
