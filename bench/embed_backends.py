@@ -13,9 +13,8 @@ to torch fp32 (the reference the KB's identity names):
   bf16 units): same vectors;
 * ``onnx-int8``: dynamically quantized MatMuls, per channel, u8s8 (another identity);
 * ``onnx-int8-mixed``: the fused graph dynamically quantized, attention included, each layer's
-  feed-forward output projection left in fp32 (auto's choice for a new KB on AVX2 CPUs without
-  VNNI; another identity);
-* ``openvino-int8``: the same with NNCF's static int8 (auto's choice for a new KB on x86 CPUs
+  feed-forward output projection left in fp32 (``--precision int8-mixed``, by hand; another identity);
+* ``openvino-int8``: int8 by NNCF's static quantization (auto's choice for a new KB on x86 CPUs
   without AMX; another identity);
 * ``openvino-fp32`` / ``openvino-bf16``: :class:`kb.embed.OpenVinoEmbedder` (bf16: auto's choice
   for a KB of the model's identity on CPUs with AVX-512 bf16; same identity);

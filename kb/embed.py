@@ -429,12 +429,12 @@ def export_onnx(model_dir: Path, *, quantized: bool = False, fused: bool = False
     as exported).
     The weights are kept in a file of their own beside the graph (``model.onnx.data``), which ONNX
     Runtime maps instead of copying: loading the model then peaks at about 55 MB more memory instead
-    of 140. Safe when several processes export at once: each writes a folder of its own and renames
-    it into place."""
+    of 140. Safe when several processes export at once: each writes a folder of its own (the
+    quantizers read their source into memory) and renames it into place."""
     import shutil
 
     model_dir = Path(model_dir)
-    variant = "int8-mixed" if mixed else "int8" if quantized else "fused" if fused else "fp32"
+    variant = f"int8-mixed-{MIXED_RECIPE}" if mixed else "int8" if quantized else "fused" if fused else "fp32"
     final_dir = cache_dir() / "onnx" / f"{model_dir.resolve().name}-{_export_key(model_dir, variant)}"
     target = final_dir / "model.onnx"
     if target.is_file():
@@ -456,7 +456,11 @@ def export_onnx(model_dir: Path, *, quantized: bool = False, fused: bool = False
             # "consider pre-processing" advice, printed on every export
             with _quiet_logging():
                 quantize_dynamic(
-                    str(fp32), str(raw), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"]
+                    _loaded(fp32),
+                    str(raw),
+                    weight_type=QuantType.QInt8,
+                    per_channel=True,
+                    op_types_to_quantize=["MatMul"],
                 )
         elif fused:
             _fuse(export_onnx(model_dir), model_dir, raw)
@@ -468,6 +472,20 @@ def export_onnx(model_dir: Path, *, quantized: bool = False, fused: bool = False
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target
+
+
+MIXED_RECIPE = "fused-matmul-attention-ffn-out-fp32-qint8-per-channel"
+"""What the cached ``int8-mixed`` model is made by (part of its cache key): change it with
+:func:`_quantize_mixed`, and the identity's name with any change that moves its vectors."""
+
+
+def _loaded(src: Path) -> Any:
+    """The cached graph ``src`` with its weights, in memory: ONNX Runtime's quantizer, given a path,
+    writes a scratch file beside it, which in the shared cache folder would race another process
+    quantizing at the same time; given a model it works in a temporary folder of its own."""
+    import onnx
+
+    return onnx.load(str(src))
 
 
 def _feed_forward_outputs(model: Any) -> list[str]:
@@ -491,10 +509,17 @@ def _quantize_mixed(fused: Path, out: Path) -> None:
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError as exc:  # pragma: no cover - dependencies of kb
         raise DependencyError("int8 models need onnxruntime's quantization tools (pip install onnx).") from exc
-    keep = _feed_forward_outputs(onnx.load(str(fused), load_external_data=False))
+    graph = onnx.load(str(fused), load_external_data=False)
+    keep = _feed_forward_outputs(graph)
+    layers = sum(n.op_type == "Attention" for n in graph.graph.node)
+    if not layers or len(keep) != layers:  # not fused, or not BERT's layout: not this recipe
+        raise ConfigError(
+            f"int8-mixed needs a BERT-style model whose layers ONNX Runtime fuses (found {layers} fused "
+            f"attention layers and {len(keep)} feed-forward outputs); use --precision int8 or fp32."
+        )
     with _quiet_logging():
         quantize_dynamic(
-            str(fused),
+            _loaded(fused),
             str(out),
             weight_type=QuantType.QInt8,
             per_channel=True,

@@ -1051,7 +1051,7 @@ def _export_query_model(settings: Settings) -> None:
     try:
         location = Path(_model_location(settings.model)[0])
         if location.is_dir() and _pooling(location) is not None:
-            export_onnx(location, quantized=settings.precision == "int8")
+            export_onnx(location)  # queries are fp32 for every precision, int8 KBs' too
     except Exception:
         pass
 

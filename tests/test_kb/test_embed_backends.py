@@ -124,6 +124,38 @@ def test_int8_mixed_runs_on_onnx_runtime_and_its_queries_are_fp32():
         pick(ZEN3, precision="int8-mixed", onnx_ok=False)
 
 
+def test_int8_mixed_keeps_exactly_the_feed_forward_outputs_in_fp32_or_refuses(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from kb.embed import _feed_forward_outputs, _quantize_mixed
+
+    names = [
+        "/m/encoder/layer.0/attention/output/dense/MatMul",  # the attention's projection: quantized
+        "/m/encoder/layer.0/intermediate/dense/MatMul",
+        "/m/encoder/layer.0/output/dense/MatMul",  # the feed-forward output: kept
+    ]
+    weight = helper.make_tensor("w", TensorProto.FLOAT, [4, 4], [0.1] * 16)
+    nodes = [
+        helper.make_node("MatMul", ["x" if i == 0 else f"y{i - 1}", "w"], [f"y{i}"], name=n)
+        for i, n in enumerate(names)
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y2", TensorProto.FLOAT, [1, 4])],
+        [weight],
+    )
+    model = helper.make_model(graph)
+    assert _feed_forward_outputs(model) == ["/m/encoder/layer.0/output/dense/MatMul"]
+    path = tmp_path / "plain.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(ConfigError, match="BERT-style model whose layers ONNX Runtime fuses"):
+        _quantize_mixed(path, tmp_path / "out.onnx")  # no fused attention: not silently all int8
+    assert not (tmp_path / "out.onnx").exists()
+
+
 def test_int8_identity_follows_the_engine_that_makes_it():
     from kb.embed import int8_suffix
 
@@ -225,6 +257,12 @@ def test_an_int8_kb_is_never_extended_with_the_other_int8(tmp_path):
     with pytest.raises(EmbedderMismatchError, match=r"--precision int8 --backend onnx"):
         check_embedder(gen, Settings(backend="openvino", precision="int8"))
     check_embedder(gen, Settings(backend="onnx", precision="int8"))  # the same engine: no error
+    gen = Generation(number=1, catalogue="c", embedder={"name": DEFAULT_NAME + "+int8-mixed", "dim": 384})
+    with pytest.raises(
+        EmbedderMismatchError, match=r"use the original \(--model all-MiniLM-L6-v2 --precision int8-mixed\)"
+    ):
+        check_embedder(gen, Settings(backend="onnx", precision="int8"))
+    check_embedder(gen, Settings(precision="int8-mixed"))
 
 
 def test_cpu_flags_are_read_from_proc_cpuinfo():
@@ -536,5 +574,8 @@ def test_int8_mixed_documents_are_their_own_identity_that_fp32_queries_search(ma
         ]:
             assert kb.search(query, mode="semantic").iloc[0]["path"] == path, query
         assert kb.embedder("query").name == DEFAULT_NAME  # fp32 queries
-    with KnowledgeBase.open(db, precision="int8") as kb, pytest.raises(EmbedderMismatchError, match="int8-mixed"):
+    with (
+        KnowledgeBase.open(db, precision="int8") as kb,
+        pytest.raises(EmbedderMismatchError, match="--precision int8-mixed"),
+    ):
         kb.ingest()  # another int8 by hand: refused, with the fix
