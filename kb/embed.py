@@ -424,9 +424,9 @@ def export_onnx(model_dir: Path, *, quantized: bool = False, fused: bool = False
     int8 dynamically quantized from the fused export, attention included, with each layer's
     feed-forward output projection left in fp32 (identity ``+int8-mixed``: mean cosine 0.9961 to
     fp32 against 0.9928, at 0.84-0.95x the speed of ``quantized``); ``fused``: the fp32 export with
-    each layer's attention, GELU and layer norms fused into ONNX Runtime's transformer kernels (the same vectors,
-    1.2-1.5x the plain graph's texts/s on a CPU without AMX; models other than BERT's kind are left
-    as exported).
+    each layer's attention, GELU and layer norms fused into ONNX Runtime's transformer kernels (the
+    same vectors, 1.2-1.5x the plain graph's texts/s on a CPU without AMX; models other than BERT's
+    kind are left as exported).
     The weights are kept in a file of their own beside the graph (``model.onnx.data``), which ONNX
     Runtime maps instead of copying: loading the model then peaks at about 55 MB more memory instead
     of 140. Safe when several processes export at once: each writes a folder of its own (the
@@ -448,20 +448,7 @@ def export_onnx(model_dir: Path, *, quantized: bool = False, fused: bool = False
         if mixed:
             _quantize_mixed(export_onnx(model_dir, fused=True), raw)
         elif quantized:
-            fp32 = export_onnx(model_dir, quantized=False)
-            try:
-                from onnxruntime.quantization import QuantType, quantize_dynamic
-            except ImportError as exc:  # pragma: no cover - part of onnxruntime
-                raise DependencyError("int8 models need onnxruntime's quantization tools (pip install onnx).") from exc
-            # "consider pre-processing" advice, printed on every export
-            with _quiet_logging():
-                quantize_dynamic(
-                    _loaded(fp32),
-                    str(raw),
-                    weight_type=QuantType.QInt8,
-                    per_channel=True,
-                    op_types_to_quantize=["MatMul"],
-                )
+            _quantize(export_onnx(model_dir, quantized=False), raw, ops=["MatMul"])
         elif fused:
             _fuse(export_onnx(model_dir), model_dir, raw)
         else:
@@ -477,15 +464,6 @@ def export_onnx(model_dir: Path, *, quantized: bool = False, fused: bool = False
 MIXED_RECIPE = "fused-matmul-attention-ffn-out-fp32-qint8-per-channel"
 """What the cached ``int8-mixed`` model is made by (part of its cache key): change it with
 :func:`_quantize_mixed`, and the identity's name with any change that moves its vectors."""
-
-
-def _loaded(src: Path) -> Any:
-    """The cached graph ``src`` with its weights, in memory: ONNX Runtime's quantizer, given a path,
-    writes a scratch file beside it, which in the shared cache folder would race another process
-    quantizing at the same time; given a model it works in a temporary folder of its own."""
-    import onnx
-
-    return onnx.load(str(src))
 
 
 def _feed_forward_outputs(model: Any) -> list[str]:
@@ -506,8 +484,7 @@ def _quantize_mixed(fused: Path, out: Path) -> None:
     (600 dev texts, alternated: ``bench/embed_backends.py``)."""
     try:
         import onnx
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-    except ImportError as exc:  # pragma: no cover - dependencies of kb
+    except ImportError as exc:  # pragma: no cover - a dependency of kb
         raise DependencyError("int8 models need onnxruntime's quantization tools (pip install onnx).") from exc
     graph = onnx.load(str(fused), load_external_data=False)
     keep = _feed_forward_outputs(graph)
@@ -517,16 +494,31 @@ def _quantize_mixed(fused: Path, out: Path) -> None:
             f"int8-mixed needs a BERT-style model whose layers ONNX Runtime fuses (found {layers} fused "
             f"attention layers and {len(keep)} feed-forward outputs); use --precision int8 or fp32."
         )
-    with _quiet_logging():
+    # the fused graph's contrib ops leave shape inference without types
+    _quantize(fused, out, ops=["MatMul", "Attention"], keep=keep, options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+
+
+def _quantize(
+    src: Path, out: Path, *, ops: list[str], keep: Sequence[str] = (), options: dict[str, Any] | None = None
+) -> None:
+    """ONNX Runtime's dynamic int8 (weights per channel) of ``src``'s ``ops`` nodes but ``keep``,
+    written to ``out``. The graph is read into memory first: given a path, the quantizer writes a
+    scratch file beside it, which in the shared cache folder would race another process quantizing
+    at the same time; given a model it works in a temporary folder of its own."""
+    try:
+        import onnx
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError as exc:  # pragma: no cover - dependencies of kb
+        raise DependencyError("int8 models need onnxruntime's quantization tools (pip install onnx).") from exc
+    with _quiet_logging():  # "consider pre-processing" advice, printed on every export
         quantize_dynamic(
-            _loaded(fused),
+            onnx.load(str(src)),
             str(out),
             weight_type=QuantType.QInt8,
             per_channel=True,
-            op_types_to_quantize=["MatMul", "Attention"],
-            nodes_to_exclude=keep,
-            # the fused graph's contrib ops leave shape inference without types
-            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+            op_types_to_quantize=ops,
+            nodes_to_exclude=list(keep),
+            **({"extra_options": options} if options else {}),
         )
 
 

@@ -438,6 +438,34 @@ def test_ingest_says_what_embedded_its_texts(make_tree, tmp_path, monkeypatch):
     assert "1 texts embedded by onnx fp32 fused in 128-piece windows" in out
 
 
+INT8_TREE = {
+    "payments/prod.yaml": "fraud:\n  review_threshold: 0.85\n  hold_hours: 4\n",
+    "kafka/topics.yaml": "topics:\n  orders:\n    partitions: 12\n    retention: 7d\n",
+    "docs/oncall.md": "# On call\n\nPage the payments team when card captures fail for five minutes.\n",
+}
+INT8_QUESTIONS = [  # fp32 queries that find each file of INT8_TREE in its int8 documents
+    ("fraud review threshold", "payments/prod.yaml"),
+    ("how many partitions does the orders topic have", "kafka/topics.yaml"),
+    ("who gets paged when card captures fail", "docs/oncall.md"),
+]
+
+
+def extended_on_amx_keeps_its_int8(db, root, monkeypatch, engine: str, suffix: str) -> None:
+    """The int8 KB at ``db`` (of INT8_TREE at ``root``), extended with the defaults on a CPU with AMX:
+    ``engine`` embeds the changed file in the KB's own int8, and fp32 queries find every file."""
+    import kb.embed as embed
+
+    monkeypatch.setattr(embed, "cpu_flags", lambda: frozenset(AMX))
+    (root / "kafka" / "topics.yaml").write_text(INT8_TREE["kafka/topics.yaml"].replace("12", "24"))
+    with KnowledgeBase.open(db) as kb:
+        summary = kb.ingest()
+        assert summary.embedder.startswith(f"{engine} (auto: the KB's vectors are {suffix[1:]})")
+        assert kb.generation().embedder["name"] == DEFAULT_NAME + suffix
+        for query, path in INT8_QUESTIONS:
+            assert kb.search(query, mode="semantic").iloc[0]["path"] == path, query
+        assert kb.embedder("query").name == DEFAULT_NAME  # fp32 queries
+
+
 @pytest.mark.model
 def test_a_cpu_without_amx_builds_int8_documents_that_fp32_queries_search(make_tree, tmp_path, monkeypatch):
     """On an x86 CPU without AMX (a Zen 4 here), a new KB's documents are embedded by OpenVINO int8
@@ -448,12 +476,7 @@ def test_a_cpu_without_amx_builds_int8_documents_that_fp32_queries_search(make_t
     monkeypatch.setenv("KB_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(embed, "cpu_flags", lambda: frozenset(ZEN4))
     monkeypatch.setattr(embed, "_gpu_present", lambda: False)
-    files = {
-        "payments/prod.yaml": "fraud:\n  review_threshold: 0.85\n  hold_hours: 4\n",
-        "kafka/topics.yaml": "topics:\n  orders:\n    partitions: 12\n    retention: 7d\n",
-        "docs/oncall.md": "# On call\n\nPage the payments team when card captures fail for five minutes.\n",
-    }
-    root = make_tree(files)
+    root = make_tree(INT8_TREE)
     db = tmp_path / "kb"
     with KnowledgeBase(Settings(db=db, workers=1)) as kb:
         summary = kb.ingest(root)
@@ -465,19 +488,7 @@ def test_a_cpu_without_amx_builds_int8_documents_that_fp32_queries_search(make_t
     ref = embed.SentenceTransformerEmbedder(device="cpu", precision="fp32").encode(TEXTS)
     cos = (int8.encode(TEXTS) * ref).sum(axis=1)
     assert 0.99 < float(cos.min()) < 0.99999  # close to the model's vectors, not equal: another identity
-    monkeypatch.setattr(embed, "cpu_flags", lambda: frozenset(AMX))  # the same KB on a CPU with AMX
-    (root / "kafka" / "topics.yaml").write_text(files["kafka/topics.yaml"].replace("12", "24"))
-    with KnowledgeBase.open(db) as kb:
-        summary = kb.ingest()
-        assert summary.embedder.startswith("openvino int8 (auto: the KB's vectors are int8)")
-        assert kb.generation().embedder["name"] == DEFAULT_NAME + "+int8"
-        for query, path in [
-            ("fraud review threshold", "payments/prod.yaml"),
-            ("how many partitions does the orders topic have", "kafka/topics.yaml"),
-            ("who gets paged when card captures fail", "docs/oncall.md"),
-        ]:
-            assert kb.search(query, mode="semantic").iloc[0]["path"] == path, query
-        assert kb.embedder("query").name == DEFAULT_NAME  # fp32 queries
+    extended_on_amx_keeps_its_int8(db, root, monkeypatch, "openvino int8", "+int8")
     # fp32 documents by hand: refused, with the fix
     with KnowledgeBase.open(db, precision="fp32") as kb, pytest.raises(EmbedderMismatchError):
         kb.ingest()
@@ -539,12 +550,7 @@ def test_int8_mixed_documents_are_their_own_identity_that_fp32_queries_search(ma
     monkeypatch.setenv("KB_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(embed, "cpu_flags", lambda: frozenset(ZEN3))
     monkeypatch.setattr(embed, "_gpu_present", lambda: False)
-    files = {
-        "payments/prod.yaml": "fraud:\n  review_threshold: 0.85\n  hold_hours: 4\n",
-        "kafka/topics.yaml": "topics:\n  orders:\n    partitions: 12\n    retention: 7d\n",
-        "docs/oncall.md": "# On call\n\nPage the payments team when card captures fail for five minutes.\n",
-    }
-    root = make_tree(files)
+    root = make_tree(INT8_TREE)
     db = tmp_path / "kb"
     with KnowledgeBase(Settings(db=db, workers=1, precision="int8-mixed")) as kb:
         summary = kb.ingest(root)
@@ -561,19 +567,7 @@ def test_int8_mixed_documents_are_their_own_identity_that_fp32_queries_search(ma
     cos_int8 = (embed.OnnxEmbedder(precision="int8").encode(TEXTS) * ref).sum(axis=1)
     assert 0.97 < float(cos_mixed.min()) < 0.99999  # close to the model's vectors, not equal ("x": 0.982)
     assert float(cos_mixed.mean()) > float(cos_int8.mean()) + 0.001  # closer than every MatMul in int8 (0.992, 0.989)
-    monkeypatch.setattr(embed, "cpu_flags", lambda: frozenset(AMX))  # the same KB on a CPU with AMX
-    (root / "kafka" / "topics.yaml").write_text(files["kafka/topics.yaml"].replace("12", "24"))
-    with KnowledgeBase.open(db) as kb:
-        summary = kb.ingest()
-        assert summary.embedder.startswith("onnx int8-mixed (auto: the KB's vectors are int8-mixed)")
-        assert kb.generation().embedder["name"] == DEFAULT_NAME + "+int8-mixed"
-        for query, path in [
-            ("fraud review threshold", "payments/prod.yaml"),
-            ("how many partitions does the orders topic have", "kafka/topics.yaml"),
-            ("who gets paged when card captures fail", "docs/oncall.md"),
-        ]:
-            assert kb.search(query, mode="semantic").iloc[0]["path"] == path, query
-        assert kb.embedder("query").name == DEFAULT_NAME  # fp32 queries
+    extended_on_amx_keeps_its_int8(db, root, monkeypatch, "onnx int8-mixed", "+int8-mixed")
     with (
         KnowledgeBase.open(db, precision="int8") as kb,
         pytest.raises(EmbedderMismatchError, match="--precision int8-mixed"),
