@@ -109,8 +109,6 @@ DEFAULT_NAME = f"sentence-transformers/{DEFAULT_MODEL}"
 HASH_DEFAULT_DIM = 64
 BACKENDS = ("auto", "onnx", "openvino", "torch")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8", "int8-mixed")
-INT8_PRECISIONS = ("int8", "int8-mixed")
-"""Precisions whose documents are another identity than the model's and whose queries are fp32."""
 SMALL_REQUEST = 4
 """Encode calls of at most this many texts (search queries) run on one thread."""
 PAD_TO = 8
@@ -127,7 +125,9 @@ dynamic int8 with each layer's feed-forward output projection left in fp32
 ONNX_INT8_SUFFIX = "+int8-onnx"
 """ONNX Runtime's dynamic int8: int8 too, but other vectors than NNCF's (cosine about 0.99 between
 the two), so an identity of its own: a KB never mixes them."""
-INT8_SUFFIXES = (DISTINCT_PRECISIONS["int8"], ONNX_INT8_SUFFIX, DISTINCT_PRECISIONS["int8-mixed"])
+ONNX_SUFFIXES = {"int8": ONNX_INT8_SUFFIX, "int8-mixed": DISTINCT_PRECISIONS["int8-mixed"]}
+"""The identity suffix of each precision ONNX Runtime makes other vectors in (fp32 has none)."""
+INT8_SUFFIXES = (DISTINCT_PRECISIONS["int8"], *ONNX_SUFFIXES.values())
 ONNX_FORMAT = 3
 """Version of the exported graph's layout (inputs, pooling inside, weights beside, attention as
 plain MatMul/Softmax so that ONNX Runtime's optimizer can fuse it); bumps invalidate the cache."""
@@ -1136,10 +1136,9 @@ class OnnxEmbedder(_Tokenized):
         window: int = 0,
     ) -> None:
         super().__init__(model, threads=threads, batch_size=batch_size, window=window)
-        self.precision = precision if precision in INT8_PRECISIONS else "fp32"
+        self.precision = precision if precision in ONNX_SUFFIXES else "fp32"
         self.fused = bool(fused) and self.precision == "fp32"
-        suffix = {"int8": ONNX_INT8_SUFFIX, "int8-mixed": DISTINCT_PRECISIONS["int8-mixed"]}
-        self.name = self.base_name + suffix.get(self.precision, "")
+        self.name = self.base_name + ONNX_SUFFIXES.get(self.precision, "")
         self.path = export_onnx(
             self.model_dir,
             quantized=self.precision == "int8",
@@ -1635,12 +1634,12 @@ def int8_by_default(
 def settle_precision(settings: Settings, recorded: str | None, **machine: Any) -> Settings:
     """``settings`` with ``precision=auto`` made concrete where the vectors' identity depends on it.
 
-    A KB's identity never changes: a KB whose vectors are ``<model>+int8`` (or another int8 suffix) is
-    read and extended in that int8 wherever it is opened, a KB of the model's own identity keeps it (``auto`` then picks
-    among the paths that give those vectors), and a new KB (``recorded`` None) gets int8 where
-    :func:`int8_by_default` says so. A precision set by hand is left as it is (a mismatch then stops
-    with :class:`~kb.errors.EmbedderMismatchError`, as before). ``machine``: :func:`int8_by_default`'s
-    overrides, for tests."""
+    A KB's identity never changes: a KB whose vectors are ``<model>+int8`` (or another int8 suffix)
+    is read and extended in that int8 wherever it is opened, a KB of the model's own identity keeps
+    it (``auto`` then picks among the paths that give those vectors), and a new KB (``recorded``
+    None) gets int8 where :func:`int8_by_default` says so. A precision set by hand is left as it is
+    (a mismatch then stops with :class:`~kb.errors.EmbedderMismatchError`, as before). ``machine``:
+    :func:`int8_by_default`'s overrides, for tests."""
     if settings.precision.strip().lower() != "auto" or _hash_dim(settings.model) is not None:
         return settings
     if recorded is not None:
