@@ -31,10 +31,12 @@ def _ids(paths: list[Path]) -> list[str]:
     return [p.stem for p in paths]
 
 
-def _run(nb, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Execute ``nb`` in place in a fresh kernel; fail on the first error or a foreign interpreter."""
+def _run(nb, env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp: Path) -> None:
+    """Execute ``nb`` in place in a fresh kernel; fail on the first error, a foreign interpreter,
+    or anything the kernel left in its temporary folder ``tmp`` after it shut down."""
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("TMPDIR", str(tmp))  # the kernel's tempfile folder (this process's is cached)
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend, as in Jupyter
     client = nbclient.NotebookClient(
         nb,
@@ -47,6 +49,9 @@ def _run(nb, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     client.execute()  # raises CellExecutionError, naming the cell and the traceback, on the first error
     probe = nb.cells.pop()
     assert probe.outputs and probe.outputs[0].get("text") == sys.executable
+    # the kernel exited on its own and ran atexit: a killed one leaves the KB it built behind, and
+    # multiprocessing's pymp-* folder (a library's session marker file may stay)
+    assert sorted(p.name for p in tmp.iterdir() if p.is_dir()) == []
 
 
 def _set_parameters(nb, **values: str) -> None:
@@ -109,9 +114,12 @@ def test_notebook_has_one_parameters_cell_first(path: Path):
     [pytest.param(p, marks=pytest.mark.model) if p.stem == "02_search" else p for p in NOTEBOOKS],
     ids=_ids(NOTEBOOKS),
 )
-def test_notebook_runs_top_to_bottom(path: Path, kernel_env: dict[str, str], monkeypatch: pytest.MonkeyPatch):
-    """KB_DIR = None: the notebook builds a KB from the bundled sample and runs every cell."""
-    _run(nbformat.read(path, as_version=4), kernel_env, monkeypatch)
+def test_notebook_runs_top_to_bottom(
+    path: Path, kernel_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    """KB_DIR = None: the notebook builds a KB from the bundled sample in a temporary folder, runs
+    every cell, and the folder is gone when the kernel shuts down."""
+    _run(nbformat.read(path, as_version=4), kernel_env, monkeypatch, tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -130,12 +138,17 @@ def sample_kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     [("01_catalogue", {}), ("03_graph", {"FOCUS": "features/checkout.json"}), ("04_duplicates_and_drift", {})],
 )
 def test_notebook_opens_an_existing_kb(
-    name: str, extra: dict[str, str], sample_kb: Path, kernel_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    name: str,
+    extra: dict[str, str],
+    sample_kb: Path,
+    kernel_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ):
     """KB_DIR = a path: the notebook opens that KB (read-only where it only reads) instead of building."""
     nb = nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
     _set_parameters(nb, KB_DIR=str(sample_kb), **extra)
-    _run(nb, kernel_env, monkeypatch)
+    _run(nb, kernel_env, monkeypatch, tmp_path)
     assert str(sample_kb) in "".join(
         o.get("text", "") + o.get("data", {}).get("text/plain", "")
         for c in nb.cells
