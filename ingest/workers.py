@@ -146,9 +146,9 @@ def _stop_helpers(before: tuple[int | None, int | None]) -> None:
     server, tracker = _helper_pids()
     with contextlib.suppress(Exception):  # private, and best effort: the build itself is done
         if before[0] is None and server is not None:
-            forkserver._forkserver._stop()
+            getattr(forkserver._forkserver, "_stop")()  # noqa: B009 (private, not in the stubs)
         if before[1] is None and tracker is not None:
-            resource_tracker._resource_tracker._stop()
+            getattr(resource_tracker._resource_tracker, "_stop")()  # noqa: B009
 
 
 @contextlib.contextmanager
