@@ -52,19 +52,24 @@ def main() -> int:
     if not keys:
         print("no question scored in both files (for these sets and modes)")
         return 1
-    sums: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0.0, 0, 0]))
+    # per group and figure: before's sum, after's sum, questions up, down, questions scored (a set
+    # without evidence lines has no answer figures: None)
+    sums: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0.0, 0, 0, 0]))
     count: dict[str, int] = defaultdict(int)
     for k in keys:
         b, a = before[k], after[k]
         for g in groups(k, b):
             count[g] += 1
             for field, _ in FIGURES:
+                if b[field] is None or a[field] is None:
+                    continue
                 s = sums[g][field]
                 x, y = float(b[field]), float(a[field])
                 s[0] += x
                 s[1] += y
                 s[2] += y > x
                 s[3] += y < x
+                s[4] += 1
     failed = 0
     print(f"{'set / mode':34} {'n':>3}  " + "  ".join(f"{label:>26}" for _, label in FIGURES))
     print(f"{'':34} {'':>3}  " + "  ".join(f"{'before → after (Δ) +up/-down':>26}" for _ in FIGURES))
@@ -73,7 +78,10 @@ def main() -> int:
         cells = []
         for field, _ in FIGURES:
             s = sums[g][field]
-            x, y = s[0] / n, s[1] / n
+            if not s[4]:
+                cells.append("—")
+                continue
+            x, y = s[0] / s[4], s[1] / s[4]
             below = y < x - args.bar - 1e-9
             whole = g.count(" / ") == 1  # a half is shown, the bar applies to the whole set
             mark = ("!" if whole else "*") if below else " "
