@@ -1686,8 +1686,9 @@ def _template_completes(text: str, end: int, value: str) -> bool:
 _CALLED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _LOWER_WORDS = re.compile(r"[a-z]+[0-9]{0,4}")
 _LEADS = r"#|;|//|/\*|\*|<!--|(?i:rem)[ \t]"
-# a line that is a comment up to the key: ``# password: x``, ``;secret_key = x``, ``// 'key' => 'x'``
-_COMMENT_LEAD = re.compile(rf"[ \t]{{0,64}}(?:--|{_LEADS})")
+# a line that is a comment up to the key: ``# password: x``, ``;secret_key = x``, ``// 'key' => 'x'``,
+# SQL's ``-- password: x`` (not ``--set auth.password=x``: a flag on a shell continuation line)
+_COMMENT_LEAD = re.compile(rf"[ \t]{{0,64}}(?:--(?![\w-])|{_LEADS})")
 # the same before a credential given by its context, where "--" starts the flag itself
 _FLAG_COMMENT_LEAD = re.compile(rf"[ \t]{{0,64}}(?:{_LEADS})")
 

@@ -199,6 +199,25 @@ def test_a_strong_value_on_a_commented_out_line_is_a_warning_and_still_redacted(
     assert value not in "".join(s.text for s in parsed.sections)  # never stored in clear
 
 
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("deploy.sh", "helm install app ./chart \\\n  --set auth.password=Zq8vR2mLp5Tx \\\n  --wait\n"),
+        (
+            "workflow.yaml",
+            "jobs:\n  deploy:\n    steps:\n      - run: |\n          kubectl create secret generic db \\\n"
+            "            --from-literal=password=Zq8vR2mLp5Tx\n",
+        ),
+    ],
+)
+def test_a_flag_on_a_shell_continuation_line_is_live_not_a_comment(name: str, text: str):
+    """``  --set auth.password=x`` continues a command; only SQL's ``-- `` (a dash pair and a space)
+    starts a comment."""
+    found = [p for p in scan(name, text).problems if p.rule == "plaintext-secret"]
+    assert [p.severity for p in found] == ["error"], found
+    assert [p.severity for p in scan("q.sql", "-- password: Xk9mPq2vL7wRtZ\n").problems] == ["warning"]
+
+
 def test_a_value_also_assigned_on_a_live_line_stays_an_error():
     text = "[security]\n;secret_key = SW2YcwTIb9zpOOhoPsMm\nsecret_key = SW2YcwTIb9zpOOhoPsMm\n"
     found = [p for p in scan("grafana.ini", text).problems if p.rule == "plaintext-secret"]
