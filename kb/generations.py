@@ -281,10 +281,15 @@ def link_file(src: Path | str, dst: Path) -> None:
 
 
 def link_tree(src: Path, dst: Path) -> None:
-    """``dst`` as a folder of hard links to ``src``'s files (tantivy never rewrites a file)."""
+    """``dst`` as a folder of hard links to ``src``'s files (tantivy never rewrites a file), its
+    folders (the file index, ``files/``) linked the same way."""
     dst.mkdir(parents=True)
     for entry in os.scandir(src):
-        if entry.is_file() and not entry.name.startswith(".tantivy-") and not entry.name.endswith(".lock"):
+        if entry.name.startswith(".tantivy-") or entry.name.endswith(".lock"):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            link_tree(Path(entry.path), dst / entry.name)
+        elif entry.is_file():
             link_file(entry.path, dst / entry.name)
 
 

@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from kb.catalogue import Catalogue
     from kb.embed import Embedder
     from kb.generations import Generation, Snapshot, WriteSession
-    from kb.keyword import KeywordIndex
+    from kb.keyword import FileIndex, KeywordIndex
     from kb.settings import Settings
 
 __all__ = [
@@ -140,13 +140,17 @@ statistics drift by the deleted share until tantivy merges the segments)."""
 def sync_keyword(
     catalogue: Catalogue, keyword: KeywordIndex, *, paths: Sequence[str] | None, progress: Progress | None = None
 ) -> dict[str, Any]:
-    """Replace the keyword documents of ``paths`` with their current chunks (``None``: rebuild all).
+    """Replace the keyword documents of ``paths`` with their current chunks (``None``: rebuild all),
+    in the chunk index and in its file index (:class:`~kb.keyword.FileIndex`).
 
-    Commits the index. Falls back to a full rebuild when the index's document count does not
-    match the catalogue's chunks afterwards. Returns ``{"full": bool, "documents": n}``.
+    Commits both. Falls back to a full rebuild when the index's document count does not match the
+    catalogue's chunks afterwards; a file index that is missing (a KB from before it existed) is
+    built whole. Returns ``{"full": bool, "documents": n, "files": n}``.
     """
     tick = progress or (lambda phase, done, total: None)
     total = int(catalogue.query("SELECT count(*) FROM chunks")[0][0])
+    files = keyword.files(create=True)
+    assert files is not None  # created when missing
     full = paths is None
     if not full and paths and keyword.count() and total <= EXACT_REBUILD_MAX:
         # tantivy keeps deleted documents in its BM25 statistics until segments merge, so an index
@@ -156,32 +160,73 @@ def sync_keyword(
     if not full:
         changed = list(dict.fromkeys(paths or []))
         keyword.delete_paths(changed)
-        if changed:
-            con = catalogue.cursor()
-            try:
-                con.execute(f"{_DOC_SQL} WHERE c.path IN (SELECT unnest(?))", [changed])
-                while rows := con.fetchmany(4096):
-                    keyword.add(_chunk_docs(rows))
-            finally:
-                con.close()
+        rebuild_files = files.created
+        if rebuild_files:
+            files.clear()
+        else:
+            files.delete_paths(changed)
+        if changed or rebuild_files:
+            _add_chunks(catalogue, keyword, files, None if rebuild_files else changed, chunks=changed)
         keyword.commit()
+        files.commit()
         if keyword.count() != total:
             full = True
     if full:
         keyword.clear()
-        done = 0
+        files.clear()
         tick("keyword", 0, total)
-        con = catalogue.cursor()
-        try:
-            con.execute(_DOC_SQL)
-            while rows := con.fetchmany(4096):
-                keyword.add(_chunk_docs(rows))
-                done += len(rows)
-                tick("keyword", done, total)
-        finally:
-            con.close()
+        _add_chunks(catalogue, keyword, files, None, chunks=None, tick=lambda n: tick("keyword", n, total))
         keyword.commit()
-    return {"full": full, "documents": keyword.count()}
+        files.commit()
+    return {"full": full, "documents": keyword.count(), "files": files.count()}
+
+
+def _add_chunks(
+    catalogue: Catalogue,
+    keyword: KeywordIndex,
+    files: FileIndex,
+    file_paths: list[str] | None,
+    *,
+    chunks: list[str] | None,
+    tick: Callable[[int], None] | None = None,
+) -> None:
+    """Queue the chunks of ``chunks`` (paths; ``None``: all) in ``keyword`` and the documents of
+    ``file_paths`` (``None``: all) in ``files``, reading each chunk once, in path order."""
+    from kb.keyword import file_terms
+
+    every = file_paths is None
+    wanted = None if every else set(file_paths or [])
+    chunk_set = None if chunks is None else set(chunks)
+    where = ""
+    params: list[Any] = []
+    if chunks is not None and not every:
+        where = " WHERE c.path IN (SELECT unnest(?))"
+        params = [sorted(set(chunks) | set(file_paths or []))]
+    con = catalogue.cursor()
+    done = 0
+    current: str | None = None
+    bodies: list[str] = []
+
+    def flush() -> None:
+        if current is not None and (wanted is None or current in wanted):
+            files.add(current, file_terms(current, bodies))
+
+    try:
+        con.execute(f"{_DOC_SQL}{where} ORDER BY c.path, c.line_start, c.chunk_id", params)
+        while rows := con.fetchmany(4096):
+            docs = _chunk_docs(rows)
+            keyword.add(d for d in docs if chunk_set is None or d.path in chunk_set)
+            for d in docs:
+                if d.path != current:
+                    flush()
+                    current, bodies = d.path, []
+                bodies.append(d.text)
+            done += len(rows)
+            if tick is not None:
+                tick(done)
+        flush()
+    finally:
+        con.close()
 
 
 def embedding_counts(catalogue: Catalogue, known: np.ndarray | None = None) -> tuple[int, int, int]:

@@ -15,7 +15,9 @@ Terms (see :func:`analyze`): every identifier is indexed whole *and* split into 
 case), so an exact identifier is a rare, high-IDF term that outranks its parts.
 
 The index lives in ``<db>/keyword/`` and is the only module importing tantivy (lazily, so the
-analyzer is light enough for ingest workers).
+analyzer is light enough for ingest workers). Beside the chunks, :class:`FileIndex` (in the
+index's ``files/`` folder) holds one document per file, its path's words and the bodies of all its
+chunks, for a file-level BM25 (:mod:`kb.search.fusion`).
 """
 
 from __future__ import annotations
@@ -35,11 +37,16 @@ __all__ = [
     "STOPWORDS",
     "ChunkDoc",
     "KeywordIndex",
+    "FileIndex",
+    "FILES_DIR",
+    "file_terms",
     "open_keyword_index",
     "KEYWORD_DIR",
 ]
 
 KEYWORD_DIR = "keyword"
+FILES_DIR = "files"
+"""The :class:`FileIndex` of a keyword index, a folder inside it."""
 _SCHEMA_FIELDS = ("chunk_id", "path", "format", "key_path", "line_start", "line_end", "text_sha", "text", "body")
 
 STOPWORDS = frozenset(
@@ -269,6 +276,18 @@ class KeywordIndex:
         self.index = tantivy.Index(self.schema, path=str(self.directory), reuse=True)
         self._writer: Any = None
         self._lock = threading.RLock()
+        self._files: FileIndex | None = None
+
+    def files(self, *, create: bool = False) -> FileIndex | None:
+        """The :class:`FileIndex` beside these chunks (None when it was never built and ``create``
+        is false: a KB from before it existed, until its next ingest)."""
+        with self._lock:
+            if self._files is None:
+                try:
+                    self._files = FileIndex(self.directory / FILES_DIR, create=create)
+                except (FileNotFoundError, ValueError, OSError):
+                    return None
+            return self._files
 
     def _schema(self) -> Any:
         t = self._t
@@ -350,6 +369,8 @@ class KeywordIndex:
 
     def rollback(self) -> None:
         with self._lock:
+            if self._files is not None:
+                self._files.rollback()
             if self._writer is not None:
                 try:
                     self._writer.rollback()
@@ -453,6 +474,98 @@ class KeywordIndex:
             text=text("text"),
             text_sha=text("text_sha"),
         )
+
+
+def file_terms(path: str, bodies: Iterable[str]) -> str:
+    """A file's document in the :class:`FileIndex`: the words of its path and its chunks' bodies
+    (each chunk's text less its first line, the context line every chunk of the file repeats)."""
+    parts = [" ".join(analyze(path.replace("/", " ")))]
+    for text in bodies:
+        _, _, body = text.partition("\n")
+        if body:
+            parts.append(" ".join(analyze(body)))
+    return " ".join(p for p in parts if p)
+
+
+class FileIndex:
+    """One document per file (:func:`file_terms`) in a tantivy index under ``directory``: BM25 over
+    whole files, where a question's words may each match a different chunk of the right file.
+
+    Writes as :class:`KeywordIndex` (:meth:`delete_paths`, :meth:`add`, :meth:`commit`); reads:
+    :meth:`search`, the best files for a query's terms with their scores."""
+
+    def __init__(self, directory: Path | str, *, create: bool = True) -> None:
+        import tantivy
+
+        self._t = tantivy
+        self.directory = Path(directory)
+        sb = tantivy.SchemaBuilder()
+        sb.add_text_field("path", stored=True, tokenizer_name="raw", index_option="basic")
+        sb.add_text_field("body", stored=False, tokenizer_name="whitespace", index_option="freq")
+        self.schema = sb.build()
+        self.created = False
+        if not (self.directory / "meta.json").is_file():
+            if not create:
+                raise FileNotFoundError(str(self.directory))
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self.created = True
+        self.index = tantivy.Index(self.schema, path=str(self.directory), reuse=True)
+        self._writer: Any = None
+        self._lock = threading.RLock()
+
+    def _w(self) -> Any:
+        if self._writer is None:
+            self._writer = self.index.writer(32_000_000, 1)
+        return self._writer
+
+    def clear(self) -> None:
+        with self._lock:
+            self._w().delete_all_documents()
+
+    def delete_paths(self, paths: Iterable[str]) -> None:
+        with self._lock:
+            w = self._w()
+            for p in paths:
+                w.delete_documents_by_term("path", p)
+
+    def add(self, path: str, terms: str) -> None:
+        """Queue the document of one file (``terms`` from :func:`file_terms`)."""
+        with self._lock:
+            self._w().add_document(self._t.Document(path=path, body=terms))
+
+    def commit(self) -> None:
+        with self._lock:
+            if self._writer is not None:
+                self._writer.commit()
+                self._writer.wait_merging_threads()
+                self._writer = None
+            self.index.reload()
+
+    def rollback(self) -> None:
+        with self._lock:
+            if self._writer is not None:
+                try:
+                    self._writer.rollback()
+                finally:
+                    self._writer = None
+
+    def count(self) -> int:
+        return int(self.index.searcher().num_docs)
+
+    def search(self, terms: Sequence[str], limit: int) -> dict[str, float]:
+        """The ``limit`` best files for any of ``terms`` (analysed), path -> BM25 score."""
+        if not terms or limit <= 0:
+            return {}
+        q = self._t.Query
+        query = q.boolean_query([(self._t.Occur.Should, q.term_query(self.schema, "body", t)) for t in terms])
+        searcher = self.index.searcher()
+        ranked = searcher.search(query, limit * 2 + 32, count=False).hits
+        if len(ranked) > limit:  # ties broken by path, not by document address (as KeywordIndex.search)
+            cut = ranked[limit - 1][0]
+            ranked = [h for h in ranked if h[0] >= cut]
+        found = [(float(score), searcher.doc(addr).to_dict().get("path") or [""]) for score, addr in ranked]
+        found.sort(key=lambda h: (-h[0], h[1][0]))
+        return {path[0]: score for score, path in found[:limit] if path[0]}
 
 
 def open_keyword_index(db: Path | str, *, create: bool = True) -> KeywordIndex:

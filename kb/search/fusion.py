@@ -13,6 +13,9 @@
    matching chunks' scores (the other chunks keep theirs, so a long file does not fill the hits).
 4. Hub penalty: a file of many chunks has many chances of a high cosine by luck; each chunk's
    similarity loses ``HUB_PENALTY_VECTOR * ln(chunks in its file)`` before scaling.
+5. Whole files (:func:`file_keyword_boost`): a question's words often fall in different chunks of
+   the right file (the chart's name in one, the setting in another), so each chunk of the first
+   files gains their BM25 as whole files, scaled to the fused list's best score.
 
 The constants were chosen on the *tune* half of the 40 dev questions (``bench/question_split.json``)
 with ``bench/ranking_lab.py``; the README shows each lever's effect on both halves and the 53-set.
@@ -29,7 +32,16 @@ from kb.linepaths import line_key_paths
 from kb.search.query import ParsedQuery
 from kb.search.snippets import chunk_body
 
-__all__ = ["fuse", "exact_bonus", "RRF_K", "W_LITERAL", "W_QUESTION", "BONUS_EXACT", "BONUS_DEFINED"]
+__all__ = [
+    "fuse",
+    "file_keyword_boost",
+    "exact_bonus",
+    "RRF_K",
+    "W_LITERAL",
+    "W_QUESTION",
+    "BONUS_EXACT",
+    "BONUS_DEFINED",
+]
 
 RRF_K = 20
 """Rank constant of the fusion. 60 (the usual) let mediocre chunks found by both lists bury one
@@ -63,6 +75,13 @@ of the file's :data:`FILE_VECTOR_TOP` best chunks, min-max scaled over the candi
 0 turns it off. Off: measured on the untuned half, no gain (docs/performance.md, "Five query-side
 levers")."""
 FILE_VECTOR_TOP = 3
+FILE_KEYWORD_WEIGHT = 0.7
+"""Whole files: a chunk of one of the first :data:`FILE_KEYWORD_AMONG` chunks' files gains this
+times the best fused score times its file's BM25 over the best file's (of the
+:data:`FILE_KEYWORD_TOP` best files of the whole KB); 0 turns it off. Chosen on the tune half
+(0.783 at 0.7 and 1.0, 0.758 at 0.5, 0.779 at 1.5: the lower end of the plateau); docs/performance.md, "Whole files"."""
+FILE_KEYWORD_TOP = 100
+FILE_KEYWORD_AMONG = 30
 FEEDBACK_WEIGHT = 0.0
 """Pseudo-relevance feedback: the query vector plus this times the mean vector of the first
 :data:`FEEDBACK_TOP` fused chunks, searched again; 0 turns it off. Off: measured on
@@ -229,3 +248,22 @@ def rerank_by_lines(
     rescored = [(s + LINE_WEIGHT * scale * ls / top, d) for (s, d), ls in zip(head, lines)]
     rescored.sort(key=lambda x: (-x[0], x[1].chunk_id))
     return rescored + ranked[LINE_TOP:]
+
+
+def file_keyword_boost(
+    ranked: list[tuple[float, ChunkDoc]], file_scores: dict[str, float], weight: float
+) -> list[tuple[float, ChunkDoc]]:
+    """``ranked`` (best first) re-ranked with whole-file BM25 (see :data:`FILE_KEYWORD_WEIGHT`):
+    only the files of the first :data:`FILE_KEYWORD_AMONG` chunks move, each chunk of such a file
+    by the same amount, so the order of a file's own chunks stays."""
+    if not ranked or not file_scores or weight <= 0:
+        return ranked
+    top = ranked[0][0]
+    best = max(file_scores.values())
+    if top <= 0 or best <= 0:
+        return ranked
+    among = {d.path for _, d in ranked[:FILE_KEYWORD_AMONG]}
+    gain = {p: weight * top * file_scores.get(p, 0.0) / best for p in among}
+    out = [(s + gain.get(d.path, 0.0), d) for s, d in ranked]
+    out.sort(key=lambda h: (-h[0], h[1].chunk_id))
+    return out

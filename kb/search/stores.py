@@ -39,6 +39,7 @@ __all__ = [
     "term_idf",
     "word_forms",
     "file_vector_scores",
+    "file_keyword_scores",
     "feedback_vector",
 ]
 
@@ -269,6 +270,14 @@ def term_idf(st: Stores) -> Callable[[str], float]:
         return value
 
     return idf
+
+
+def file_keyword_scores(st: Stores, terms: list[str], limit: int) -> dict[str, float]:
+    """BM25 of whole files (:class:`~kb.keyword.FileIndex`): the ``limit`` best, path -> score; empty
+    for a KB whose file index was never built (until its next ``kb ingest``)."""
+    kw = st.handles.keyword
+    files = kw.files() if kw is not None else None
+    return files.search(terms, limit) if files is not None else {}
 
 
 def file_vector_scores(st: Stores, vector: np.ndarray) -> dict[str, float]:
