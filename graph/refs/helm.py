@@ -104,15 +104,23 @@ class _HelmExtractor:
         texts = self._line_texts({r.path for r, _, _ in pending} | {v for _, v, _ in pending})
         documented = self._commented_keys(texts, {(v, m) for _, v, m in pending})
         tested: dict[str, set[str]] = defaultdict(set)  # path -> values an if/with/... tests
+        tested_vars: dict[str, set[str]] = defaultdict(set)  # path -> $variables an if/with tests
         for (p, _), text in texts.items():
             tested[p].update(_tested_values(text))
+            tested_vars[p].update(_tested_variables(text))
         for r, vfile, missing in pending:
             text = texts.get((r.path, r.line or 0), "")
             parts = r.target.split(".")
             prefixes = {".".join(parts[: i + 1]) for i in range(len(parts))}
+            var = _assigned_to(text, r.target) if missing == r.target else None
             if _guarded(text, r.target) or prefixes & tested[r.path]:
                 r.status = "optional"
                 r.detail += " (the template guards it)"
+            elif var is not None and var in tested_vars[r.path]:
+                # {{ $ingressPath := .Values.ingress.path }} ... {{ if $ingressPath }}: a missing leaf
+                # is nil in the variable, and the template tests the variable before using it
+                r.status = "optional"
+                r.detail += f" (the template guards it: assigned to ${var}, which it tests)"
             elif (vfile, missing) in documented:
                 # values.yaml documents it as a commented-out key ("# secretName: <name of a secret>")
                 r.status = "optional"
@@ -223,6 +231,27 @@ def _tested_values(line: str) -> set[str]:
     out: set[str] = set()
     for m in _TEST_ACTION.finditer(line):
         out.update(v[1:] for v in _VALUES_PATH.findall(m.group(1)))
+    return out
+
+
+_ASSIGNMENT = re.compile(r"\{\{-?\s*\$([A-Za-z_][A-Za-z0-9_]*)\s*:?=\s*\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*-?\}\}")
+_VARIABLE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*:?=)")
+
+
+def _assigned_to(line: str, ref: str) -> str | None:
+    """The variable that ``.Values.<ref>`` is assigned to whole on this line
+    (``{{- $ingressPath := .Values.ingress.path -}}`` -> ``ingressPath``), or None."""
+    for m in _ASSIGNMENT.finditer(line):
+        if m.group(2)[1:] == ref:
+            return m.group(1)
+    return None
+
+
+def _tested_variables(line: str) -> set[str]:
+    """Variables that an ``if``/``with`` action on this line tests (``{{ if $ingressPath }}``)."""
+    out: set[str] = set()
+    for m in _TEST_ACTION.finditer(line):
+        out.update(_VARIABLE.findall(m.group(1)))
     return out
 
 

@@ -176,3 +176,27 @@ def test_a_v1_chart_lists_its_subcharts_in_requirements_yaml(tree, build_kb):
     cat, settings = build_kb(tree(files))
     found = sorted((f.rule, f.line, f.message.split(":")[0]) for f in validate(cat, settings))
     assert found == [("broken-reference", 3, "Helm value '.Values.grafana.port' is not defined")]
+
+
+def test_a_missing_value_assigned_to_a_variable_the_template_tests_is_optional(tree, build_kb):
+    """elastic/helm-charts (checked by hand): ``{{- $ingressPath := .Values.ingress.path -}}`` with no
+    ``ingress.path`` in values.yaml, then ``{{- if $ingressPath }}`` before the variable is used: nil in
+    the variable, tested, no finding. A variable used without a test, and a missing key above the one
+    assigned (a nil pointer), stay findings."""
+    from kb.graph.rules import validate
+
+    files = {
+        "c/Chart.yaml": "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+        "c/values.yaml": "ingress:\n  enabled: false\n  hosts: []\n",
+        "c/templates/ingress.yaml": "{{- $ingressPath := .Values.ingress.path -}}\n"
+        "{{- $pathtype := .Values.ingress.pathtype -}}\n"
+        "{{- $class := .Values.gateway.className -}}\n"
+        "paths:\n{{- if $ingressPath }}\n  - path: {{ $ingressPath }}\n{{- end }}\n"
+        "  type: {{ $pathtype }}\n{{- if $class }}\nclass: {{ $class }}\n{{- end }}\n",
+    }
+    cat, settings = build_kb(tree(files))
+    found = sorted((f.line, f.message.split(":")[0]) for f in validate(cat, settings) if f.rule == "broken-reference")
+    assert found == [
+        (2, "Helm value '.Values.ingress.pathtype' is not defined"),
+        (3, "Helm value '.Values.gateway.className' is not defined"),
+    ]
