@@ -810,7 +810,7 @@ def is_placeholder(value: str, *, typed: bool = True) -> bool:
         return True
     if "://" in v and _plain_url(v):
         return True
-    if _WORD_PATH.fullmatch(v) or _STORE_REF.fullmatch(v) or _PUBLISHABLE.fullmatch(v):
+    if _WORD_PATH.fullmatch(v) or _STORE_REF.fullmatch(v) or _PUBLISHABLE.fullmatch(v) or _FILE_NAME.fullmatch(v):
         return True
     return bool(_PLACEHOLDER_RE.match(v)) or _described(v) or (typed and _typed_in_order(v))
 
@@ -832,6 +832,11 @@ def _typed_in_order(v: str) -> bool:
 _CAMEL_NAME = re.compile(r"[a-z]+(?:[A-Z][a-z0-9]+)+")
 # a relative path of words: NGINX Unit's "pass": "routes/status", "applications/netbox"
 _WORD_PATH = re.compile(r"[a-z]{2,32}(?:/[a-z][a-z_.-]{0,63}){1,8}")
+# a file that holds the credential, not the credential: GOOGLE_CREDENTIALS='credentials.json', tls.key
+_FILE_NAME = re.compile(
+    r"(?:~?/|\./)?(?:[a-z0-9_.-]+/)*[a-z][a-z0-9_-]*(?:\.[a-z0-9_-]+)*"
+    r"\.(?:json|ya?ml|pem|crt|cer|key|p12|pfx|jks|keystore|txt|env|ini|conf|cfg|toml|properties|xml|der|gpg|asc|pub|keytab)"
+)
 # a secret store's item and field: get-vault-secrets' GPG_PRIVATE_KEY=helm-chart-signing-key:private_key
 _STORE_REF = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+){1,8}:[a-z][a-z0-9_]{0,63}")
 _URL = re.compile(r"^https?://(?P<host>[A-Za-z0-9.-]+)(?::\d{1,5})?(?P<rest>[/?#]\S*)?$")
@@ -848,6 +853,34 @@ def _plain_url(v: str) -> bool:
         return False
     for part in _URL_PART.split(m.group("rest") or ""):
         if part and not (part.isalpha() and (part.islower() or len(part) <= 12) or (part.isdigit() and len(part) <= 6)):
+            return False
+    return True
+
+
+_CODE_NAME = r"[A-Za-z_$][A-Za-z0-9_$]*"
+_CODE_REFERENCE = re.compile(rf"{_CODE_NAME}(?:\.{_CODE_NAME})*")
+
+
+def _code_reference(raw: str, sep: str, after: str) -> bool:
+    """An unquoted value that is code naming where the value is: a property path
+    (``const token = body.token.value``) or a variable as a JavaScript object's entry
+    (``"token": base64Token,``), each part made of words (three letters or more, runs of at most
+    three digits). Not a value in a list of ``key=value,`` pairs (``--set auth.password=secretpassword,
+    auth.username=...``), and not ``Xk9vT2mQ8rLw,`` or ``SuperDuperAdminPW``: still reported."""
+    v = raw.rstrip(",;")
+    listed = raw.endswith(",") or after == ","
+    if not _CODE_REFERENCE.fullmatch(v):
+        return False
+    if "." in v:
+        if listed:
+            return False
+    elif not (sep == ":" and listed):
+        return False
+    for part in v.split("."):
+        words = _CAMEL_WORDS.findall(part)
+        if not words or "".join(words) != part.replace("_", "").replace("$", ""):
+            return False
+        if any(len(w) < 3 if w.isalpha() else len(w) > 3 for w in words):
             return False
     return True
 
@@ -1745,6 +1778,8 @@ def _text_assignments(
         start, end = m.start("value"), m.end("value")
         if raw[0] not in "\"'" and text[end : end + 1] == "(" and _CALLED.fullmatch(raw):
             continue  # old_token = Token.objects.get(key="..."): code calls for the value
+        if raw[0] not in "\"'" and _code_reference(raw, m.group("sep"), text[end : end + 1]):
+            continue  # const token = body.token.value; "token": base64Token, : code names the value
         value = _unquote(raw)
         auth = None
         if _AUTH_KEY.search(key):

@@ -218,6 +218,30 @@ def test_a_flag_on_a_shell_continuation_line_is_live_not_a_comment(name: str, te
     assert [p.severity for p in scan("q.sql", "-- password: Xk9mPq2vL7wRtZ\n").problems] == ["warning"]
 
 
+JS_IN_CONFIGMAP = (
+    "apiVersion: v1\nkind: ConfigMap\ndata:\n  run.js: |\n"
+    "    const body = JSON.parse(response);\n    const token = body.token.value\n"
+    "    const data = JSON.stringify({\n      \"data\": {\n        \"token\": base64Token,\n      }\n    })\n"
+)
+
+
+def test_code_naming_where_a_credential_is_is_no_secret():
+    """elastic/helm-charts (checked by hand): JavaScript in a ConfigMap reads the token from a
+    response (``body.token.value``) and writes a variable into an object (``"token": base64Token,``);
+    a shell script passes the *file* that holds a credential (``GOOGLE_CREDENTIALS='credentials.json'``).
+    The same shapes holding a credential still are one."""
+    assert secrets_of("templates/configmap-helm-scripts.yaml", JS_IN_CONFIGMAP) == []
+    strong = JS_IN_CONFIGMAP.replace("base64Token,", "Xk9vT2mQ8rLw,")
+    assert [p.line for p in secrets_of("templates/configmap-helm-scripts.yaml", strong)] == [9]
+    script = "docker run \\\n  --env GOOGLE_CREDENTIALS='credentials.json' \\\n  image\n"
+    assert secrets_of("helpers/in-docker.sh", script) == []
+    leaked = script.replace("credentials.json", "Xk9vT2mQ8rLwZ3pQ")
+    assert [(p.line, p.severity) for p in secrets_of("helpers/in-docker.sh", leaked)] == [(2, "error")]
+    # a value in a list of key=value pairs is a value, whatever its words (bitnami's README examples)
+    pairs = "helm install r \\\n  --set auth.username=admin,auth.password=secretpassword,auth.cookie=x \\\n  ./c\n"
+    assert [p.line for p in secrets_of("README.md", f"```console\n{pairs}```\n")] == [3]
+
+
 def test_a_value_also_assigned_on_a_live_line_stays_an_error():
     text = "[security]\n;secret_key = SW2YcwTIb9zpOOhoPsMm\nsecret_key = SW2YcwTIb9zpOOhoPsMm\n"
     found = [p for p in scan("grafana.ini", text).problems if p.rule == "plaintext-secret"]
