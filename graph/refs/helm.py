@@ -234,7 +234,9 @@ def _tested_values(line: str) -> set[str]:
     return out
 
 
-_ASSIGNMENT = re.compile(r"\{\{-?\s*\$([A-Za-z_][A-Za-z0-9_]*)\s*:?=\s*\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*-?\}\}")
+_ASSIGNMENT = re.compile(
+    r"\{\{-?\s*\$([A-Za-z_][A-Za-z0-9_]*)\s*:?=\s*\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*-?\}\}"
+)
 _VARIABLE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*:?=)")
 
 

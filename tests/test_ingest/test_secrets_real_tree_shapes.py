@@ -221,7 +221,7 @@ def test_a_flag_on_a_shell_continuation_line_is_live_not_a_comment(name: str, te
 JS_IN_CONFIGMAP = (
     "apiVersion: v1\nkind: ConfigMap\ndata:\n  run.js: |\n"
     "    const body = JSON.parse(response);\n    const token = body.token.value\n"
-    "    const data = JSON.stringify({\n      \"data\": {\n        \"token\": base64Token,\n      }\n    })\n"
+    '    const data = JSON.stringify({\n      "data": {\n        "token": base64Token,\n      }\n    })\n'
 )
 
 
