@@ -664,6 +664,8 @@ class KnowledgeBase:
 
         with self.snapshot() as snap:
             settings = self._resolved(snap)
+            if path:  # a path on disk inside the corpus root, as every other path filter takes it
+                path = self._on_disk(settings, path) or path
             return search(
                 snap,
                 settings,

@@ -79,6 +79,13 @@ def test_filters_by_format_path_glob_and_folder(tiny_kb):
     assert hits_of(tiny_kb, "payments", path="nowhere/*") == []
 
 
+def test_a_path_filter_on_disk_inside_the_root_means_its_relative_path(tiny_kb, tiny_tree):
+    """As in ``kb findings --path``, ``kb show`` and ``/files?path=``: the folder given as it lies
+    on disk selects the same files as its path relative to the corpus root."""
+    on_disk = str(tiny_tree / "services" / "payments")
+    assert {h.path for h in hits_of(tiny_kb, "payments", path=on_disk)} == {PROD, "services/payments/.env.example"}
+
+
 @pytest.fixture(scope="module")
 def wide_kb(tmp_path_factory):
     """250 short .env files full of APP_ENV (they win any unfiltered ranking) and 6 YAML files
