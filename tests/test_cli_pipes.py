@@ -62,6 +62,35 @@ def test_progress_lines_on_a_pipe(piped):
     assert "\x1b[" not in res.stderr and "\r" not in res.stderr  # no cursor movement, no colour
 
 
+@pytest.mark.parametrize("args", [("search", "retry"), ("search", "retry", "-l"), ("sql", "SELECT * FROM chunks")])
+def test_a_reader_that_leaves_ends_the_command_with_141_not_1(piped, args):
+    """``kb search ... | head``: 1 would read as "nothing found" under ``set -o pipefail``; a pipe
+    nobody reads any more ends the command quietly with 141, as a shell reports SIGPIPE."""
+    _, db, _ = piped
+    full = {**os.environ, "KB_EMBED": "0", "PYTHONPATH": str(REPO)}
+    full.pop("FORCE_COLOR", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from kb.cli import main; main()", *args, "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=full,
+        cwd=REPO,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert "Traceback" not in err
+
+
+def test_an_output_file_that_cannot_be_written_is_named_without_blaming_the_kb(piped, tmp_path):
+    _, db, _ = piped
+    target = tmp_path / "missing" / "graph.dot"
+    res = kb("graph", "export", "--format", "dot", "-o", str(target), "--db", str(db))
+    assert res.returncode == 2
+    assert f"No such file or directory: '{target}'. Check that the path exists" in res.stderr
+
+
 def test_progress_lines_come_every_few_seconds_not_per_update():
     from io import StringIO
 

@@ -28,7 +28,7 @@ import pkgutil
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -107,20 +107,26 @@ def console(stderr: bool = False):
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
+    terminal, pipe = _consoles()
     if _is_terminal(stream):
-        return Console(stderr=stderr, highlight=False, soft_wrap=False)
-    return _pipe_console()(stderr=stderr, highlight=False, soft_wrap=True, width=_PIPE_WIDTH, color_system=None)
+        return terminal(stderr=stderr, highlight=False, soft_wrap=False)
+    return pipe(stderr=stderr, highlight=False, soft_wrap=True, width=_PIPE_WIDTH, color_system=None)
 
 
 @functools.cache
-def _pipe_console() -> type:
-    """The console class for pipes and files: as rich's, but a rule is 80 columns, not as wide as
-    the unbounded width that keeps lines whole (a million dashes on one line), or its title's
-    width when that is longer."""
+def _consoles() -> tuple[type, type]:
+    """The console classes for a terminal and for pipes and files. Both end a broken pipe as the
+    CLI does (exit 141); in a pipe, a rule is 80 columns, not as wide as the unbounded width that
+    keeps lines whole (a million dashes on one line), or its title's width when that is longer."""
     from rich.console import Console
     from rich.rule import Rule
 
-    class PipeConsole(Console):
+    class KbConsole(Console):
+        def on_broken_pipe(self) -> None:
+            """rich's own exits 1, which ``kb search`` means "nothing found": the CLI's 141 instead."""
+            raise BrokenPipeError
+
+    class PipeConsole(KbConsole):
         def rule(
             self, title: Any = "", *, characters: str = "─", style: Any = "rule.line", align: Any = "center"
         ) -> None:
@@ -130,7 +136,7 @@ def _pipe_console() -> type:
             width = max(_PIPE_RULE_WIDTH, words.cell_len + 6)  # a long title is never cut
             self.print(Rule(title, characters=characters, style=style, align=align), width=width)
 
-    return PipeConsole
+    return KbConsole, PipeConsole
 
 
 def _is_terminal(stream: Any) -> bool:
@@ -167,11 +173,19 @@ def _mapped_errors() -> Iterator[None]:
             sys.exit(4)
         where = f" '{terminal_safe(str(exc.filename))}'" if exc.filename else ""
         click.echo(
-            f"Error: {exc.strerror or type(exc).__name__}:{where}. Give --db (or KB_DB) a folder "
-            f"you can write, or an existing KB.",
+            f"Error: {exc.strerror or type(exc).__name__}:{where}. Check that the path exists and that "
+            f"you may write there; for --db (or KB_DB), give a folder you can write, or an existing KB.",
             err=True,
         )
         sys.exit(2)
+
+
+def _left_by_reader() -> NoReturn:
+    """``kb search ... | head``: the reader left. Stop quietly with 141, as a shell reports a
+    command killed by SIGPIPE (never 1, which ``kb search`` means "nothing found")."""
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
+    sys.exit(EXIT_BROKEN_PIPE)
 
 
 # C0 controls but tab and newline, DEL and C1 controls: shown as \xNN, never sent to a terminal
@@ -214,6 +228,8 @@ class _Group(click.Group):
             try:
                 with _mapped_errors():
                     return super().invoke(ctx)
+            except BrokenPipeError:  # here, before click's own handler turns it into exit 1
+                _left_by_reader()
             except Exception as exc:  # Ctrl-C during a DuckDB query arrives as DuckDB's own error
                 if was_interrupted(exc):
                     raise KeyboardInterrupt from exc
@@ -274,7 +290,5 @@ def cli(verbose: bool) -> None:
 def main() -> None:
     try:
         cli()
-    except BrokenPipeError:  # `kb search ... | head`: the reader left; stop quietly, as grep does
-        with contextlib.suppress(OSError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
-        sys.exit(EXIT_BROKEN_PIPE)
+    except BrokenPipeError:  # written outside a command (help, version)
+        _left_by_reader()
