@@ -104,8 +104,6 @@ def emit_json(obj: Any) -> None:
 def console(stderr: bool = False):
     """A rich console: styled and fitted to the width in a terminal; in a pipe or a file, plain
     and never wrapped (so ``kb findings | grep`` sees whole lines and tables keep whole cells)."""
-    from rich.console import Console
-
     stream = sys.stderr if stderr else sys.stdout
     terminal, pipe = _consoles()
     if _is_terminal(stream):
