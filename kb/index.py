@@ -66,8 +66,9 @@ PUBLISH_EVERY = 5.0
 """Seconds between progress publications of vectors during a long embedding."""
 
 
-def _model_option(name: str, folder: str | None = None) -> str:
-    """The ``--model`` (and ``--precision``) that give the embedder ``name`` again; ``folder``: the
+def _model_option(name: str, folder: str | None = None) -> tuple[str, str]:
+    """The ``--model`` that gives the embedder ``name`` again, and the options ``kb ingest`` also
+    needs for it (``--precision``, ``--backend``; a search reads them from the KB); ``folder``: the
     path of a model of one's own (its identity is only the folder's name)."""
     import shlex
 
@@ -75,15 +76,15 @@ def _model_option(name: str, folder: str | None = None) -> str:
     from kb.settings import DEFAULT_MODEL
 
     if name.startswith("hash-"):
-        return "hash:" + name[5:]
+        return "hash:" + name[5:], ""
     base, _, suffix = name.partition("+")
     if base == DEFAULT_NAME:
         option = DEFAULT_MODEL
     else:
         option = shlex.quote(folder) if folder else base
     if suffix == "int8-onnx":  # ONNX Runtime's dynamic int8
-        return f"{option} --precision int8 --backend onnx"
-    return f"{option} --precision {suffix}" if suffix else option
+        return option, "--precision int8 --backend onnx"
+    return option, f"--precision {suffix}" if suffix else ""
 
 
 def mismatch_message(meta: dict[str, Any], configured: str, settings: Settings) -> str:
@@ -91,14 +92,15 @@ def mismatch_message(meta: dict[str, Any], configured: str, settings: Settings) 
 
     built = meta.get("name", "?")
     dim = meta.get("dim")
+    model, extra = _model_option(built, meta.get("model"))
     hint = ""
     if built.endswith(DISTINCT_PRECISIONS["int8"]) and configured.endswith(ONNX_INT8_SUFFIX):
         hint = " Its int8 vectors are OpenVINO's (NNCF): install NNCF (pip install nncf) to extend it here."
     return (
         f"This KB was built with the embedder '{built}'{f' (dimension {dim})' if dim else ''}, but the "
         f"configured one is '{configured}'. Vectors from different models or precisions cannot be compared."
-        f"{hint} Either use the original (--model {_model_option(built, meta.get('model'))}), or re-ingest into a fresh KB "
-        f"directory (--db NEW_DIR) to use '{configured}'."
+        f"{hint} Either use the original (--model {model}{f'; kb ingest also needs {extra}' if extra else ''}), "
+        f"or re-ingest into a fresh KB directory (--db NEW_DIR) to use '{configured}'."
     )
 
 

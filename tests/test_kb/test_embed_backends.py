@@ -259,7 +259,8 @@ def test_an_int8_kb_is_never_extended_with_the_other_int8(tmp_path):
     check_embedder(gen, Settings(backend="onnx", precision="int8"))  # the same engine: no error
     gen = Generation(number=1, catalogue="c", embedder={"name": DEFAULT_NAME + "+int8-mixed", "dim": 384})
     with pytest.raises(
-        EmbedderMismatchError, match=r"use the original \(--model all-MiniLM-L6-v2 --precision int8-mixed\)"
+        EmbedderMismatchError,
+        match=r"use the original \(--model all-MiniLM-L6-v2; kb ingest also needs --precision int8-mixed\)",
     ):
         check_embedder(gen, Settings(backend="onnx", precision="int8"))
     check_embedder(gen, Settings(precision="int8-mixed"))
