@@ -91,6 +91,19 @@ def test_an_output_file_that_cannot_be_written_is_named_without_blaming_the_kb(p
     assert f"No such file or directory: '{target}'. Check that the path exists" in res.stderr
 
 
+def test_serve_on_a_port_another_process_holds_says_so_and_exits_2(piped):
+    import socket
+
+    _, db, _ = piped
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        res = kb("serve", "--db", str(db), "--port", str(port))
+    assert res.returncode == 2, res.stderr  # not 3, which kb's codes keep for a damaged KB
+    assert f"cannot listen on 127.0.0.1:{port}" in res.stderr and "--port (0 picks a free one)" in res.stderr
+
+
 def test_progress_lines_come_every_few_seconds_not_per_update():
     from io import StringIO
 

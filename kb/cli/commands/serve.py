@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -82,7 +83,16 @@ def command(
     config = uvicorn.Config(
         app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10, http=protocol_class()
     )  # a malformed request line is a JSON 400 too
-    sock = config.bind_socket()
+    try:
+        sock = config.bind_socket()  # on failure uvicorn logs why and exits 3 ("KB damaged" in kb's codes)
+    except SystemExit:
+        click.echo(
+            f"Error: cannot listen on {host}:{port} (the reason is above). Another process may hold the "
+            "port, or the host is not an address of this machine: give another --port (0 picks a free "
+            "one) or --host.",
+            err=True,
+        )
+        sys.exit(2)
     bound = sock.getsockname()
     shown_host = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
     url = f"http://{shown_host}:{bound[1]}"
