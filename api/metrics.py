@@ -22,7 +22,9 @@ from prometheus_client.registry import Collector
 
 __all__ = ["Metrics", "BUCKETS", "CONTENT_TYPE", "PREFIX"]
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+CONTENT_TYPE = CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")
+"""Prometheus's text type without its charset: Litestar appends ``; charset=utf-8`` to a text
+type itself, and a parameter given twice fails a strict parser (Go's ``mime.ParseMediaType``)."""
 PREFIX = "kb_http"
 BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 

@@ -289,7 +289,8 @@ def test_metrics_prometheus_text(client):
     client.get("/search", params={"q": "retry", "k": 500})
     client.get("/files/broken.json")
     r = client.get("/metrics")
-    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "text/plain; version=1.0.0; charset=utf-8"  # each parameter once
     text = r.text
     labels = 'app_name="kb",method="GET",path="/search"'
     assert f'kb_http_requests_total{{{labels},status_code="200"}} 1.0' in text
