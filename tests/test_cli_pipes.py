@@ -161,7 +161,7 @@ def test_context_lines_surround_the_hit_and_read_as_grep_context():
     around = {"a.yaml": {1: "server:", 2: "  host: x", 3: "  port: 80", 4: "  tls: true", 5: "db:"}}
     runner = CliRunner()
     with runner.isolation() as (out, _err, *_):
-        search._print_plain([hit], around)
+        search._print_plain([hit], around, 2)
     assert out.getvalue().decode().splitlines() == [
         "a.yaml:1-server:",
         "a.yaml:2-  host: x",
@@ -169,6 +169,10 @@ def test_context_lines_surround_the_hit_and_read_as_grep_context():
         "a.yaml:4-  tls: true",
         "a.yaml:5-db:",
     ]
+    # the stored lines are whole sections (and every hit's of the file): -C 1 shows one line a side
+    with runner.isolation() as (out, _err, *_):
+        search._print_plain([hit], around, 1)
+    assert out.getvalue().decode().splitlines() == ["a.yaml:2-  host: x", "a.yaml:3:  port: 80", "a.yaml:4-  tls: true"]
 
 
 def test_answer_lines_come_first_and_plain_keeps_them():

@@ -101,9 +101,9 @@ def command(
     else:
         around = _context_lines(kb, result.hits, context) if context else {}
         if plain:
-            _print_plain(result.hits, around)
+            _print_plain(result.hits, around, context)
         else:
-            print_hits(query, result.hits, around)
+            print_hits(query, result.hits, around, context)
     if result.notice and not as_json:
         click.echo(f"Note: {result.notice}", err=True)
     if not result.hits:
@@ -130,33 +130,30 @@ def _context_lines(kb: Any, hits: list, n: int) -> dict[str, dict[int, str]]:
     return kb.stored_lines(want)
 
 
-def _hit_lines(hit: Any, around: dict[str, dict[int, str]]) -> list[tuple[int, str, bool]]:
-    """(line number, text, inside the hit) for the hit's lines plus its context."""
+def _hit_lines(hit: Any, around: dict[str, dict[int, str]], context: int) -> list[tuple[int, str, bool]]:
+    """(line number, text, inside the hit) for the hit's lines plus ``context`` lines on each side
+    (``around`` holds the stored lines of every hit of the file, and whole sections: clipped here)."""
     own = list(enumerate(hit.snippet.split("\n"), start=hit.line_start))
     lines = around.get(hit.path)
-    if not lines:
+    if not lines or context <= 0:
         return [(n, t, True) for n, t in own]
     first, last = own[0][0], own[-1][0]
-    span = [n for n in lines if n < first or n > last]
-    before = [(n, lines[n], False) for n in sorted(span) if n < first and first - n <= _CONTEXT_MAX]
-    after = [(n, lines[n], False) for n in sorted(span) if n > last]
+    before = [(n, lines[n], False) for n in range(first - context, first) if n in lines]
+    after = [(n, lines[n], False) for n in range(last + 1, last + context + 1) if n in lines]
     return before + [(n, t, True) for n, t in own] + after
 
 
-_CONTEXT_MAX = 50
-
-
-def _print_plain(hits: list, around: dict[str, dict[int, str]]) -> None:
+def _print_plain(hits: list, around: dict[str, dict[int, str]], context: int) -> None:
     """``path:line:text`` (``-`` instead of the second ``:`` for context lines, as grep does)."""
     for hit in hits:
         for a in hit.answer:
             what = " = ".join(x for x in (a.key_path, a.value) if x is not None)
             click.echo(terminal_safe(f"{hit.path}:{a.line}:{what}"))
-        for n, text, inside in _hit_lines(hit, around):
+        for n, text, inside in _hit_lines(hit, around, context):
             click.echo(terminal_safe(f"{hit.path}:{n}{':' if inside else '-'}{text}"))
 
 
-def print_hits(query: str, hits: list, around: dict[str, dict[int, str]] | None = None) -> None:
+def print_hits(query: str, hits: list, around: dict[str, dict[int, str]] | None = None, context: int = 0) -> None:
     from rich.text import Text
 
     from kb.knowledge import KnowledgeBase
@@ -177,7 +174,7 @@ def print_hits(query: str, hits: list, around: dict[str, dict[int, str]] | None 
         out.print(head)
         for a in answer_lines(hit):
             out.print(Text(a, style="bold"))
-        lines = _hit_lines(hit, around or {})
+        lines = _hit_lines(hit, around or {}, context)
         width = len(str(max(n for n, _, _ in lines)))
         for n, line, inside in lines:
             text = Text(f"  {n:>{width}} {'│' if inside else '┆'} ", style="dim")
