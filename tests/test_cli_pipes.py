@@ -192,7 +192,7 @@ def test_answer_lines_come_first_and_plain_keeps_them():
     assert search.answer_lines(hit.model_copy(update={"answer": []})) == []
     runner = CliRunner()
     with runner.isolation() as (out, _err, *_):
-        search._print_plain([hit], {})
+        search._print_plain([hit], {}, 0)
         search.print_hits("replicas", [hit])
     text = out.getvalue().decode()
     lines = text.splitlines()
