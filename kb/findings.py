@@ -21,7 +21,25 @@ from kb.types import SEVERITIES, Finding, Problem, Severity
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+INGEST_RULES = (
+    "parse-error",
+    "plaintext-secret",
+    "binary-file",
+    "non-utf8",
+    "file-too-large",
+    "file-too-slow",
+    "symlink",
+    "unreadable",
+    "bad-file-name",
+    "duplicate-key",
+    "empty-file",
+    "internal-error",
+)
+"""The rules of the findings an ingest records (the README's table "Findings recorded at ingest");
+``kb validate``'s are :data:`kb.graph.rules.RULES`."""
+
 __all__ = [
+    "INGEST_RULES",
     "SEVERITY_ORDER",
     "UNKNOWN_SEVERITY",
     "severity_of",

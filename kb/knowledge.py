@@ -55,6 +55,22 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["KnowledgeBase"]
 
 
+def _check_rule(cat: Catalogue, rule: str) -> None:
+    """BadRequestError for a rule kb does not have (a typo would list no findings, and a CI gate
+    ``--fail-on error`` on it would pass), naming the close ones; a rule this KB has rows of passes."""
+    import difflib
+
+    from kb.findings import INGEST_RULES
+    from kb.graph.rules import RULES
+
+    known = {*INGEST_RULES, *RULES, *(r[0] for r in cat.query("SELECT DISTINCT rule FROM findings"))}
+    if rule in known:
+        return
+    close = difflib.get_close_matches(rule, sorted(known), n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise BadRequestError(f"Unknown rule '{rule}'.{hint} Rules: {', '.join(sorted(known))}.")
+
+
 class KnowledgeBase:
     """A knowledge base directory: catalogue, keyword index and vectors, in generations.
 
@@ -493,6 +509,8 @@ class KnowledgeBase:
         from kb.findings import FindingFilter, count_findings, read_findings
 
         with self._view() as (_, cat, settings):
+            if rule:
+                _check_rule(cat, rule)
             flt = FindingFilter(rule=rule, severity=severity, path=self._path_filter(settings, path))
             total = count_findings(cat, flt)
             rows = read_findings(cat, flt, limit=limit, offset=offset)

@@ -35,6 +35,13 @@ def test_reads_need_the_read_key_when_it_is_set(make_client, url):
     assert client.get(url, headers={"Authorization": "Bearer wr1te"}).status_code == 200  # the write key reads too
 
 
+def test_an_unknown_finding_rule_is_a_400_naming_the_close_one(client):
+    """A typo in ``rule`` matched nothing and answered 200 with no findings: a gate on it passed."""
+    detail = problem(client.get("/findings", params={"rule": "plaintext-secrets"}), 400)
+    assert "Unknown rule 'plaintext-secrets'" in detail and "Did you mean plaintext-secret?" in detail
+    assert client.get("/findings", params={"rule": "plaintext-secret"}).status_code == 200
+
+
 def test_reads_are_open_without_a_read_key(client):
     for url in READS:
         assert client.get(url).status_code == 200, url

@@ -141,3 +141,24 @@ def test_a_baseline_and_sarif_fingerprints_hold_when_the_documentation_moves(tmp
 
     sarif_after = json.loads(runner.invoke(cli, ["validate", "--db", db, "--sarif"]).output)
     assert prints(sarif_before) and prints(sarif_after) == prints(sarif_before)
+
+
+def test_the_ingest_rules_are_the_readmes_and_an_unknown_rule_is_refused(tmp_path: Path):
+    """``kb findings --rule`` checks the name against the rules kb has (a typo exits 2, never a
+    clean 0 under ``--fail-on error``); the list is the README's table of ingest findings."""
+    import re
+
+    from kb.cli import cli
+    from kb.findings import INGEST_RULES
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("### Findings recorded at ingest", 1)[1].split("\n## ", 1)[0]
+    assert sorted(re.findall(r"^\| `([a-z0-9-]+)` \|", table, flags=re.M)) == sorted(INGEST_RULES)
+    db = tmp_path / "kb"
+    with KnowledgeBase.build(_tree(tmp_path / "tree"), db=db, embed=False, workers=1):
+        pass
+    runner = CliRunner()
+    typo = runner.invoke(cli, ["findings", "--db", str(db), "--rule", "plaintext-secrets", "--fail-on", "error"])
+    assert typo.exit_code == 2 and "Did you mean plaintext-secret?" in typo.output
+    right = runner.invoke(cli, ["findings", "--db", str(db), "--rule", "plaintext-secret", "--fail-on", "error"])
+    assert right.exit_code == 1 and "plaintext-secret" in right.output
