@@ -860,9 +860,27 @@ class KnowledgeBase:
                 notes = json.loads(cat.get_meta("validate_notes") or "[]")
             others = read_findings(cat, FindingFilter(not_source="validate"))
             flt = FindingFilter(severity=severity, path=self._path_filter(settings, paths))
+            notes = [*notes, *self._not_catalogued(cat, settings, paths)]
         every = sorted((f for f in [*others, *found] if flt.matches(f)), key=finding_sort_key)
         counts = {s: sum(1 for f in every if f.severity == s) for s in SEVERITY_ORDER}
         return Problems(findings=every, counts=counts, notes=notes)
+
+    def _not_catalogued(self, cat: Catalogue, settings: Settings, paths: str | list[str] | None) -> list[str]:
+        """A note for each of ``paths`` that selects no catalogued file: no finding can be in it,
+        and a clean result for a mistyped path (or one outside the tree) must not pass unsaid."""
+        given = [paths] if isinstance(paths, str) else list(paths or [])
+        if not given:
+            return []
+        catalogued = [r[0] for r in cat.query("SELECT path FROM files")]
+        out = []
+        for p in given:
+            flt = self._path_filter(settings, p)
+            if flt is not None and not any(flt.matches(c) for c in catalogued):
+                out.append(
+                    f"'{p}' is no catalogued file or folder (not in the tree at {settings.root}, ignored, "
+                    "or not ingested yet): nothing in it was checked."
+                )
+        return out
 
     @staticmethod
     def sarif(findings: list[Finding], root: str | Path | None = None) -> dict[str, Any]:

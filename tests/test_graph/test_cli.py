@@ -138,6 +138,9 @@ def test_validate_files_reports_only_those_files_but_checks_the_whole_tree(kbdir
     assert r.exit_code == 1 and {ln.split(":")[0] for ln in r.stdout.splitlines()} == {"deploy/docker-compose.yml"}
     assert "only in the 1 given files" in r.stderr
     assert run("validate", "--db", str(kbdir), "docs/other.md").exit_code == 0
+    # a path that selects no catalogued file passes (nothing in it is wrong) but says so
+    r = run("validate", "--db", str(kbdir), "docs/nosuch.md")
+    assert r.exit_code == 0 and "note: 'docs/nosuch.md' is no catalogued file or folder" in r.stderr
     # with a baseline only new errors in the given files fail
     base = tmp_path / "baseline.json"
     base.write_text(run("validate", "--db", str(kbdir), "--json").stdout, encoding="utf-8")
