@@ -574,7 +574,20 @@ def run_ingest(
         findings_by_rule=st["findings_by_rule"],
         seconds=round(seconds, 3),
         key_changes=recorder.count,
-        notes=[f"{rechunked} files chunked again (counted as changed): what their folder says it is changed"]
-        if rechunked
-        else [],
+        notes=[
+            *(
+                [
+                    f"this KB held the tree at {previous_root}; it now holds {root.resolve()}, and the "
+                    f"{left_root} files of the other tree were removed from it (give --db NEW_DIR to keep "
+                    "a KB per tree)"
+                ]
+                if left_root
+                else []
+            ),
+            *(
+                [f"{rechunked} files chunked again (counted as changed): what their folder says it is changed"]
+                if rechunked
+                else []
+            ),
+        ],
     )

@@ -396,3 +396,17 @@ def test_secrets_in_broken_escaped_keyed_and_paired_shapes_never_reach_the_kb(ma
     )
     for secret in (pw, "S0me\\u002dStr0ng", tok, aws, "847362519"):
         assert secret not in blob, secret
+
+
+def test_another_tree_into_the_same_kb_starts_over_and_says_so(make_tree, ingest):
+    """A KB holds one tree: ingesting another (a mistyped path, a run from a subfolder) removes the
+    first tree's files, and the summary says which tree they came from and how to keep both."""
+    first = make_tree({"a.yaml": "a: 1\n", "b.yaml": "b: 2\n"}, name="first")
+    second = make_tree({"c.yaml": "c: 3\n"}, name="second")
+    _, run = ingest(first)
+    assert run.notes == []
+    cat, run = ingest(second)
+    assert (run.added, run.removed) == (1, 2)
+    assert run.notes[0].startswith(f"this KB held the tree at {first.resolve()}; it now holds {second.resolve()}")
+    assert "--db NEW_DIR" in run.notes[0]
+    assert [r[0] for r in cat.query("SELECT path FROM files")] == ["c.yaml"]
