@@ -64,7 +64,7 @@ LABELS = {
     "clean_files": "Files without findings",
     "unique_data": "Data not duplicated",
     "consistent_environments": "Environments consistent",
-    "schema_coverage": "Structured files with a schema",
+    "schema_coverage": "Files with a schema checked against it",
 }
 _GRADES = ((90, "A"), (80, "B"), (70, "C"), (60, "D"), (0, "F"))
 
