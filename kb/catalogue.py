@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from kb.errors import BadRequestError, NotIndexedError, ReadOnlyError
+from kb.errors import BadRequestError, NotIndexedError, ReadOnlyError, no_kb
 from kb.types import DOCUMENTED_COPIES, DOCUMENTED_END
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -293,9 +293,7 @@ class Catalogue:
         self.files_written = False
         """Whether this instance replaced or removed any file's rows (files, records, chunks...)."""
         if read_only and not self.path.exists():
-            raise NotIndexedError(
-                f"No knowledge base at '{self.db_dir}'. Run `kb ingest PATH --db {self.db_dir}` first."
-            )
+            raise no_kb(self.db_dir)
         if not read_only:
             self.db_dir.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()

@@ -30,6 +30,8 @@ __all__ = [
     "DamagedKBError",
     "DiskFullError",
     "was_interrupted",
+    "no_kb",
+    "ingest_command",
 ]
 
 
@@ -52,6 +54,18 @@ class BadRequestError(KBError, ValueError):
 
 class NotIndexedError(KBError, LookupError):
     status_code = 404
+
+
+def ingest_command(db: object, path: object = "PATH") -> str:
+    """``kb ingest PATH --db DB`` as a shell would take it back (a folder with a space quoted)."""
+    import shlex
+
+    return f"kb ingest {path if path == 'PATH' else shlex.quote(str(path))} --db {shlex.quote(str(db))}"
+
+
+def no_kb(db: object, *, then: str = "first") -> NotIndexedError:
+    """The error for a ``--db`` holding no KB, with the command that makes one."""
+    return NotIndexedError(f"No knowledge base at '{db}'. Run `{ingest_command(db)}` {then}.")
 
 
 class EmbedderMismatchError(KBError, ValueError):

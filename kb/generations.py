@@ -50,7 +50,16 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kb.errors import ConfigError, DamagedKBError, DiskFullError, KBError, NotIndexedError, WriterBusyError
+from kb.errors import (
+    ConfigError,
+    DamagedKBError,
+    DiskFullError,
+    KBError,
+    NotIndexedError,
+    WriterBusyError,
+    ingest_command,
+    no_kb,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from kb.catalogue import Catalogue
@@ -744,11 +753,9 @@ class Reader:
             snap = self._refresh()
             if snap is None:
                 if not self.db.exists():
-                    raise NotIndexedError(
-                        f"No knowledge base at '{self.db}'. Run `kb ingest PATH --db {self.db}` first."
-                    )
+                    raise no_kb(self.db)
                 raise NotIndexedError(
-                    f"The KB at '{self.db}' has nothing published yet. Run `kb ingest PATH --db {self.db}` "
+                    f"The KB at '{self.db}' has nothing published yet. Run `{ingest_command(self.db)}` "
                     "(if one is running, wait for its catalogue phase to finish)."
                 )
             with self._lock:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kb.catalogue import Catalogue
-from kb.errors import BadRequestError, ConfigError, NotIndexedError, ReadOnlyError, was_interrupted
+from kb.errors import BadRequestError, ConfigError, NotIndexedError, ReadOnlyError, no_kb, was_interrupted
 from kb.generations import Generation, Reader, Snapshot, write_session
 from kb.settings import Settings
 from kb.types import (
@@ -123,7 +123,7 @@ class KnowledgeBase:
         s = Settings.load({"db": Path(db) if db is not None else None, **settings})
         kb = cls(s, read_only=read_only, one_shot=one_shot)
         if kb.generation() is None:
-            raise NotIndexedError(f"No knowledge base at '{s.db}'. Run `kb ingest PATH --db {s.db}` first.")
+            raise no_kb(s.db)
         return kb
 
     @classmethod
@@ -798,9 +798,7 @@ class KnowledgeBase:
         settings = self.settings
         with self._writing("kb validate") as ws:
             if ws.base is None:
-                raise NotIndexedError(
-                    f"No knowledge base at '{settings.db}'. Run `kb ingest PATH --db {settings.db}` first."
-                )
+                raise no_kb(settings.db)
             found = validate(ws.catalogue, settings, **options)
             ws.publish()
         if not as_frame:

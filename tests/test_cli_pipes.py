@@ -331,3 +331,17 @@ def test_kb_demo_on_a_pipe_has_short_rules_and_answer_lines(tmp_path):
     assert len(rules) == 4 and all(len(r) >= 80 for r in rules)
     assert any("Where is the fraud-review threshold for payments in production?" in r for r in rules)
     assert "services/payments/config/production.yaml:25  fraud.review_threshold = 0.85" in lines
+
+
+def test_a_hint_to_run_a_command_quotes_a_path_with_a_space(tmp_path):
+    """The command a message tells a person to run works when pasted: a folder with a space is
+    quoted, and --db is kept."""
+    from kb.errors import ingest_command
+
+    db = tmp_path / "my kb"
+    res = kb("search", "retry", "--db", str(db))
+    assert res.returncode == 2
+    assert f"Run `kb ingest PATH --db '{db}'` first." in res.stderr
+    assert ingest_command("/kbs/my kb", "/trees/tree with spaces") == (
+        "kb ingest '/trees/tree with spaces' --db '/kbs/my kb'"
+    )

@@ -106,6 +106,7 @@ def command(
 
     Example: kb ingest ./platform --db .kb
     """
+    from kb.errors import ingest_command
     from kb.knowledge import KnowledgeBase
 
     overrides = {
@@ -122,7 +123,7 @@ def command(
     kb = KnowledgeBase(settings)
     kept_on_interrupt(
         "the last published generation is intact and searchable (files catalogued and texts embedded so far "
-        f"are kept); run `kb ingest {path}` again to resume"
+        f"are kept); run `{ingest_command(settings.db, path)}` again to resume"
     )
     with progress_reporter("ingest", enabled=not quiet, every=settings.progress_every) as bar:
         summary = kb.ingest(path, progress=bar, git_history=git_history)

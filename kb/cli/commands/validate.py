@@ -76,16 +76,13 @@ def command(
 
     Example: kb validate --schema-map 'config/{name}.yaml=schemas/{name}.schema.json' --sarif > kb.sarif
     """
-    from kb.errors import BadRequestError, NotIndexedError
+    from kb.errors import BadRequestError, no_kb
 
     if as_json and sarif:
         raise BadRequestError("Choose one of --json and --sarif.")
     kb = open_kb(db, read_only=False)
     if ingest_root is None and kb.generation() is None:
-        raise NotIndexedError(
-            f"No knowledge base at '{kb.settings.db}'. Run `kb ingest PATH --db {kb.settings.db}` "
-            "first, or pass --ingest PATH."
-        )
+        raise no_kb(kb.settings.db, then="first, or pass --ingest PATH")
     keys = _baseline_keys(baseline) if baseline is not None else None
     t0 = time.perf_counter()
     if ingest_root is not None:
