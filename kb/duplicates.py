@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -811,6 +812,18 @@ def _semantic(catalogue: Catalogue, settings: Settings, threshold: float, snapsh
     return _semantic_groups(catalogue, ids, matrix, threshold)
 
 
+SEMANTIC_MIN_WORDS = 12
+"""A chunk joins ``semantic`` groups only with this many words past its context line: a chunk of a
+few words ("the Work and Derivative Works thereof.", "fi; done") is embedded mostly as its context
+line (path, and what its folder says it is), so two of them in one folder look alike whatever
+they say."""
+_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def _words_of_body(text: str) -> int:
+    return len(_WORD.findall(text.partition("\n")[2]))
+
+
 def _semantic_groups(
     catalogue: Catalogue, ids: Sequence[str], matrix: np.ndarray, threshold: float
 ) -> list[DuplicateGroup]:
@@ -818,12 +831,18 @@ def _semantic_groups(
     if len(ids) < 2:
         return []
     rows = catalogue.query_dicts(
-        """SELECT c.chunk_id, c.path, c.key_path, c.line_start, c.line_end, f.format
+        """SELECT c.chunk_id, c.path, c.key_path, c.line_start, c.line_end, f.format, c.text
            FROM chunks c JOIN files f USING (path) WHERE c.chunk_id IN (SELECT unnest(?))""",
         [list(ids)],
     )
     info = {r["chunk_id"]: r for r in rows}
-    keep = [i for i, cid in enumerate(ids) if cid in info and info[cid]["format"] in _PROSE_FORMATS]
+    keep = [
+        i
+        for i, cid in enumerate(ids)
+        if cid in info
+        and info[cid]["format"] in _PROSE_FORMATS
+        and _words_of_body(info[cid]["text"]) >= SEMANTIC_MIN_WORDS
+    ]
     if len(keep) < 2:
         return []
     ids = [ids[i] for i in keep]

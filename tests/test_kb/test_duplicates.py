@@ -342,3 +342,31 @@ def test_lsh_banding_matches_datasketch():
         lsh.insert(i, m)
     theirs = {(min(i, j), max(i, j)) for i, m in enumerate(hashes) for j in lsh.query(m) if i != j}
     assert ours == theirs and len(ours) > 100
+
+
+def test_semantic_groups_leave_out_chunks_of_a_few_words(tmp_path):
+    """A chunk of a few words is embedded mostly as its context line (its path, what its folder
+    says it is): two such chunks look alike whatever they say (seen on elastic/helm-charts:
+    LICENSE's "the Work and Derivative Works thereof." beside a Makefile's "fi; done")."""
+    import numpy as np
+
+    from kb.duplicates import SEMANTIC_MIN_WORDS, _semantic_groups
+    from kb.knowledge import KnowledgeBase
+
+    long = "Roll the deployment back with kubectl rollout undo, then confirm the previous ReplicaSet serves traffic."
+    files = {
+        "docs/a.md": f"# A\n\n{long}\n",
+        "docs/b.md": f"# B\n\n{long}\n",
+        "docs/c.md": "# C\n\nthe Work thereof.\n",
+    }
+    files["docs/d.md"] = "# D\n\nfi; done\n"
+    root = tmp_path / "tree"
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    with KnowledgeBase.build(root, db=tmp_path / "kb", model="hash", workers=1) as kb, kb.snapshot() as snap:
+        ids = [r[0] for r in snap.catalogue.query("SELECT chunk_id FROM chunks ORDER BY path")]
+        same = np.ones((len(ids), 8), dtype=np.float32)  # every chunk's vector alike: only the words decide
+        groups = _semantic_groups(snap.catalogue, ids, same, 0.9)
+    assert len(long.split()) >= SEMANTIC_MIN_WORDS
+    assert [sorted(m.path for m in g.members) for g in groups] == [["docs/a.md", "docs/b.md"]]
