@@ -788,7 +788,9 @@ class KnowledgeBase:
         return export_graph(self.graph(), fmt)
 
     def validate(self, *, as_frame: bool = True, **options: Any):
-        """Run every rule; findings are stored (source ``validate``) in a new generation and returned."""
+        """Run every rule; findings are stored (source ``validate``) in a new generation and returned.
+        These are the rules' findings only: ingest's (secrets, parse errors) are in :meth:`findings`,
+        and ``kb validate`` prints both, as :meth:`problems` with ``store=True`` returns them."""
         from kb.graph.rules import validate
 
         if self.read_only:
