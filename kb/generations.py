@@ -290,14 +290,18 @@ def link_file(src: Path | str, dst: Path) -> None:
 
 
 def link_tree(src: Path, dst: Path) -> None:
-    """``dst`` as a folder of hard links to ``src``'s files (tantivy never rewrites a file), its
-    folders (the file index, ``files/``) linked the same way."""
+    """``dst`` as a folder of hard links to ``src``'s files (tantivy never rewrites a file), and its
+    file index (``files/``) linked the same way. No other folder: in a KB of the first layout the
+    index is ``keyword/`` itself, and ``dst`` (``keyword/000001``) lies inside it."""
+    from kb.keyword import FILES_DIR
+
     dst.mkdir(parents=True)
     for entry in os.scandir(src):
         if entry.name.startswith(".tantivy-") or entry.name.endswith(".lock"):
             continue
         if entry.is_dir(follow_symlinks=False):
-            link_tree(Path(entry.path), dst / entry.name)
+            if entry.name == FILES_DIR:
+                link_tree(Path(entry.path), dst / entry.name)
         elif entry.is_file():
             link_file(entry.path, dst / entry.name)
 

@@ -152,7 +152,7 @@ def sync_keyword(
     tick = progress or (lambda phase, done, total: None)
     total = int(catalogue.query("SELECT count(*) FROM chunks")[0][0])
     files = keyword.files(create=True)
-    assert files is not None  # created when missing
+    assert files is not None  # created when missing, recreated when of another schema
     full = paths is None
     if not full and paths and keyword.count() and total <= EXACT_REBUILD_MAX:
         # tantivy keeps deleted documents in its BM25 statistics until segments merge, so an index
@@ -171,7 +171,7 @@ def sync_keyword(
             _add_chunks(catalogue, keyword, files, None if rebuild_files else changed, chunks=changed)
         keyword.commit()
         files.commit()
-        if keyword.count() != total:
+        if keyword.count() != total or files.count() != _files_with_chunks(catalogue):
             full = True
     if full:
         keyword.clear()
@@ -181,6 +181,10 @@ def sync_keyword(
         keyword.commit()
         files.commit()
     return {"full": full, "documents": keyword.count(), "files": files.count()}
+
+
+def _files_with_chunks(catalogue: Catalogue) -> int:
+    return int(catalogue.query("SELECT count(DISTINCT path) FROM chunks")[0][0])
 
 
 def _add_chunks(
@@ -201,9 +205,9 @@ def _add_chunks(
     chunk_set = None if chunks is None else set(chunks)
     where = ""
     params: list[Any] = []
-    if chunks is not None and not every:
+    if chunks is not None and not every:  # the same files' chunks and documents
         where = " WHERE c.path IN (SELECT unnest(?))"
-        params = [sorted(set(chunks) | set(file_paths or []))]
+        params = [chunks]
     con = catalogue.cursor()
     done = 0
     current: str | None = None

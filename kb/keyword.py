@@ -285,7 +285,12 @@ class KeywordIndex:
             if self._files is None:
                 try:
                     self._files = FileIndex(self.directory / FILES_DIR, create=create)
-                except (FileNotFoundError, ValueError, OSError):
+                except ValueError:  # another schema (an older kb's): rebuilt by the writer
+                    if not create:
+                        return None
+                    shutil.rmtree(self.directory / FILES_DIR, ignore_errors=True)
+                    self._files = FileIndex(self.directory / FILES_DIR, create=True)
+                except (FileNotFoundError, OSError):
                     return None
             return self._files
 
@@ -552,12 +557,18 @@ class FileIndex:
     def count(self) -> int:
         return int(self.index.searcher().num_docs)
 
-    def search(self, terms: Sequence[str], limit: int) -> dict[str, float]:
-        """The ``limit`` best files for any of ``terms`` (analysed), path -> BM25 score."""
-        if not terms or limit <= 0:
+    def search(self, terms: Sequence[str], limit: int, paths: Sequence[str] | None = None) -> dict[str, float]:
+        """The ``limit`` best files for any of ``terms`` (analysed), path -> BM25 score; among
+        ``paths`` only when given (a search's path filter)."""
+        if not terms or limit <= 0 or (paths is not None and not paths):
             return {}
-        q = self._t.Query
-        query = q.boolean_query([(self._t.Occur.Should, q.term_query(self.schema, "body", t)) for t in terms])
+        t = self._t
+        q = t.Query
+        query = q.boolean_query([(t.Occur.Should, q.term_query(self.schema, "body", term)) for term in terms])
+        if paths is not None:
+            query = q.boolean_query(
+                [(t.Occur.Must, query), (t.Occur.Must, q.term_set_query(self.schema, "path", list(paths)))]
+            )
         searcher = self.index.searcher()
         ranked = searcher.search(query, limit * 2 + 32, count=False).hits
         if len(ranked) > limit:  # ties broken by path, not by document address (as KeywordIndex.search)

@@ -153,7 +153,7 @@ def search(
 
     if mode == "hybrid" and fusion.FILE_KEYWORD_WEIGHT > 0 and ranked:
         terms = [t for t in q.terms if t not in STOPWORDS]
-        scores = stores.file_keyword_scores(st, terms, fusion.FILE_KEYWORD_TOP)
+        scores = stores.file_keyword_scores(st, terms, fusion.FILE_KEYWORD_TOP, paths)
         ranked = fusion.file_keyword_boost(ranked, scores, fusion.FILE_KEYWORD_WEIGHT)
     weights = term_weights(q, stores.term_idf(st))
     if mode == "hybrid" and fusion.LINE_WEIGHT > 0:

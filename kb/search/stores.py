@@ -272,12 +272,13 @@ def term_idf(st: Stores) -> Callable[[str], float]:
     return idf
 
 
-def file_keyword_scores(st: Stores, terms: list[str], limit: int) -> dict[str, float]:
-    """BM25 of whole files (:class:`~kb.keyword.FileIndex`): the ``limit`` best, path -> score; empty
-    for a KB whose file index was never built (until its next ``kb ingest``)."""
+def file_keyword_scores(st: Stores, terms: list[str], limit: int, paths: list[str] | None = None) -> dict[str, float]:
+    """BM25 of whole files (:class:`~kb.keyword.FileIndex`): the ``limit`` best (among ``paths``
+    when given), path -> score; empty for a KB whose file index was never built (until its next
+    ``kb ingest``)."""
     kw = st.handles.keyword
     files = kw.files() if kw is not None else None
-    return files.search(terms, limit) if files is not None else {}
+    return files.search(terms, limit, paths) if files is not None else {}
 
 
 def file_vector_scores(st: Stores, vector: np.ndarray) -> dict[str, float]:

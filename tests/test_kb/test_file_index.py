@@ -38,6 +38,11 @@ def test_a_build_indexes_each_file_once(tiny_kb, tmp_path: Path):
     assert file_index(db).count() == files == 6
     assert top_file(db, "review threshold block") == "services/payments/config/production.yaml"
     assert top_file(db, "runbooks") == "docs/runbooks/fraud-review.md"  # a word of the path only
+    # a search's path filter: the best files among those it selects (the boost's scale is theirs)
+    assert list(file_index(db).search(query_terms("payments"), 5, paths=["deploy/compose.yml"])) == [
+        "deploy/compose.yml"
+    ]
+    assert file_index(db).search(query_terms("payments"), 5, paths=[]) == {}
 
 
 @pytest.mark.parametrize("in_place", [False, True], ids=["rebuilt", "updated-in-place"])
@@ -55,7 +60,12 @@ def test_an_ingest_keeps_the_file_index_in_step_with_changed_and_removed_files(
     settings = tiny_tree / "services/orders/settings.toml"
     settings.write_text(settings.read_text(encoding="utf-8") + "\n[zebracorn]\nstripes = 12\n", encoding="utf-8")
     (tiny_tree / "docs/runbooks/fraud-review.md").unlink()
+    reads: list[list[str] | None] = []  # the chunks each pass read: a list of paths in place, None for all
+    original = kb_index._add_chunks
+    monkeypatch.setattr(kb_index, "_add_chunks", lambda *a, **kw: (reads.append(kw["chunks"]), original(*a, **kw)))
     KnowledgeBase.build(tiny_tree, db=db, model="hash", workers=1).close()
+    changed = ["docs/runbooks/fraud-review.md", "services/orders/settings.toml"]
+    assert [r if r is None else sorted(r) for r in reads] == ([changed] if in_place else [None])  # no fallback
     assert top_file(db, "zebracorn stripes") == "services/orders/settings.toml"
     assert top_file(db, "runbooks") is None
     assert file_index(db).count() == 5
@@ -128,3 +138,21 @@ def test_a_question_whose_words_fall_in_different_chunks_of_one_file_ranks_that_
         assert kb.search(q, mode="hybrid", as_frame=False)[0].path == "charts/db/values.yaml"
         monkeypatch.setattr(fusion, "FILE_KEYWORD_WEIGHT", 0.0)
         assert kb.search(q, mode="hybrid", as_frame=False)[0].path == "charts/other/values.yaml"
+
+
+def test_a_kb_of_the_first_layout_is_extended_with_its_file_index(tiny_tree: Path, tmp_path: Path, settings, ingest):
+    """A single-catalogue KB (``catalogue.duckdb``, its keyword index in ``keyword/`` itself, now
+    with ``keyword/files/``): the next build links it into ``keyword/000001`` (inside the folder it
+    copies) without following that folder into itself."""
+    from kb import KnowledgeBase
+    from kb.index import sync_keyword
+    from kb.keyword import open_keyword_index
+
+    cat, _ = ingest(tiny_tree)
+    legacy = open_keyword_index(settings.db)
+    sync_keyword(cat, legacy, paths=None)
+    cat.close()
+    assert (settings.db / KEYWORD_DIR / FILES_DIR / "meta.json").is_file()
+    KnowledgeBase.build(tiny_tree, db=settings.db, embed=False, workers=1).close()
+    assert file_index(settings.db).count() == 6
+    assert not (settings.db / KEYWORD_DIR / "000001" / "000001").exists()
