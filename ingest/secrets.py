@@ -810,7 +810,7 @@ def is_placeholder(value: str, *, typed: bool = True) -> bool:
         return True
     if "://" in v and _plain_url(v):
         return True
-    if _WORD_PATH.fullmatch(v) or _STORE_REF.fullmatch(v) or _PUBLISHABLE.fullmatch(v) or _FILE_NAME.fullmatch(v):
+    if _WORD_PATH.fullmatch(v) or _STORE_REF.fullmatch(v) or _PUBLISHABLE.fullmatch(v) or _file_name(v):
         return True
     return bool(_PLACEHOLDER_RE.match(v)) or _described(v) or (typed and _typed_in_order(v))
 
@@ -837,6 +837,18 @@ _FILE_NAME = re.compile(
     r"(?:~?/|\./)?(?:[a-z0-9_.-]+/)*[a-z][a-z0-9_-]*(?:\.[a-z0-9_-]+)*"
     r"\.(?:json|ya?ml|pem|crt|cer|key|p12|pfx|jks|keystore|txt|env|ini|conf|cfg|toml|properties|xml|der|gpg|asc|pub|keytab)"
 )
+# ...named as what it holds, or given as a path (hunter2.txt, s3cr3t.key are passwords)
+_FILE_HOLDS = re.compile(
+    r"credential|secret|key|token|cert|tls|ssl|auth|account|keystore|truststore|password|htpasswd|id_rsa|id_ed25519"
+)
+
+
+def _file_name(v: str) -> bool:
+    if not _FILE_NAME.fullmatch(v):
+        return False
+    return "/" in v or _FILE_HOLDS.search(v.rsplit(".", 1)[0]) is not None
+
+
 # a secret store's item and field: get-vault-secrets' GPG_PRIVATE_KEY=helm-chart-signing-key:private_key
 _STORE_REF = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+){1,8}:[a-z][a-z0-9_]{0,63}")
 _URL = re.compile(r"^https?://(?P<host>[A-Za-z0-9.-]+)(?::\d{1,5})?(?P<rest>[/?#]\S*)?$")
@@ -861,20 +873,25 @@ _CODE_NAME = r"[A-Za-z_$][A-Za-z0-9_$]*"
 _CODE_REFERENCE = re.compile(rf"{_CODE_NAME}(?:\.{_CODE_NAME})*")
 
 
-def _code_reference(raw: str, sep: str, after: str) -> bool:
-    """An unquoted value that is code naming where the value is: a property path
-    (``const token = body.token.value``) or a variable as a JavaScript object's entry
+_DECLARED = re.compile(r"(?:^|[\s;{(])(?:const|let|var)\s+$")
+
+
+def _code_reference(raw: str, sep: str, after: str, head: str, quote: str) -> bool:
+    """An unquoted value that is JavaScript naming where the value is, in a file kb reads as
+    configuration (a script in a ConfigMap): a property path a declaration reads
+    (``const token = body.token.value``), or a variable as an object's quoted entry
     (``"token": base64Token,``), each part made of words (three letters or more, runs of at most
-    three digits). Not a value in a list of ``key=value,`` pairs (``--set auth.password=secretpassword,
-    auth.username=...``), and not ``Xk9vT2mQ8rLw,`` or ``SuperDuperAdminPW``: still reported."""
+    three digits). ``head``: the line before the key; ``quote``: the character before the key.
+    ``password = Tiger.Lemon.Rocket``, ``password: PurpleMonkeyDishwasher,`` and a value in a
+    ``key=value,`` list are not code: still reported."""
     v = raw.rstrip(",;")
     listed = raw.endswith(",") or after == ","
     if not _CODE_REFERENCE.fullmatch(v):
         return False
     if "." in v:
-        if listed:
+        if listed or sep != "=" or not _DECLARED.search(head):
             return False
-    elif not (sep == ":" and listed):
+    elif not (sep == ":" and listed and quote in ('"', "'")):
         return False
     for part in v.split("."):
         words = _CAMEL_WORDS.findall(part)
@@ -1778,7 +1795,8 @@ def _text_assignments(
         start, end = m.start("value"), m.end("value")
         if raw[0] not in "\"'" and text[end : end + 1] == "(" and _CALLED.fullmatch(raw):
             continue  # old_token = Token.objects.get(key="..."): code calls for the value
-        if raw[0] not in "\"'" and _code_reference(raw, m.group("sep"), text[end : end + 1]):
+        line_head = text[text.rfind("\n", 0, m.start("key")) + 1 : m.start("key")]
+        if raw[0] not in "\"'" and _code_reference(raw, m.group("sep"), text[end : end + 1], line_head, q):
             continue  # const token = body.token.value; "token": base64Token, : code names the value
         value = _unquote(raw)
         auth = None

@@ -237,6 +237,17 @@ def test_code_naming_where_a_credential_is_is_no_secret():
     assert secrets_of("helpers/in-docker.sh", script) == []
     leaked = script.replace("credentials.json", "Xk9vT2mQ8rLwZ3pQ")
     assert [(p.line, p.severity) for p in secrets_of("helpers/in-docker.sh", leaked)] == [(2, "error")]
+    # the same shapes outside JavaScript are values (from review: each of these was missed once)
+    for name, text in [
+        ("run.sh", "export DB_PASSWORD=Purple.Monkey.Dishwasher\n"),
+        ("Makefile", "DB_PASSWORD=Tiger.Lemon.Rocket\n"),
+        ("settings.gradle", "password = Tiger.Lemon.Rocket\n"),
+        ("notes.txt", "login with user=bob password=Tiger.Lemon.Rocket\n"),
+        ("README.md", "- password: Tiger.Lemon.Rocket\n"),
+        ("Jenkinsfile", "password: PurpleMonkeyDishwasher,\n"),
+        ("run.sh", "DB_PASSWORD=hunter2.txt\n"),  # a file's name only when it names what it holds
+    ]:
+        assert len(secrets_of(name, text)) == 1, (name, text)
     # a value in a list of key=value pairs is a value, whatever its words (bitnami's README examples)
     pairs = "helm install r \\\n  --set auth.username=admin,auth.password=secretpassword,auth.cookie=x \\\n  ./c\n"
     assert [p.line for p in secrets_of("README.md", f"```console\n{pairs}```\n")] == [3]
