@@ -134,13 +134,34 @@ def _helper_pids() -> tuple[int | None, int | None]:
     )
 
 
+_HELPERS_LOCK = threading.Lock()
+_HELPERS: dict[str, Any] = {"maps": 0, "before": None}
+"""Maps running in this process, and the helpers' pids before the first of them started."""
+
+
+def _helpers_enter() -> None:
+    with _HELPERS_LOCK:
+        if _HELPERS["maps"] == 0:
+            _HELPERS["before"] = _helper_pids()
+        _HELPERS["maps"] += 1
+
+
+def _helpers_leave() -> None:
+    """The last map of this process to end stops the helpers none had found running."""
+    with _HELPERS_LOCK:
+        _HELPERS["maps"] -= 1
+        if _HELPERS["maps"] == 0:
+            _stop_helpers(_HELPERS["before"])
+
+
 def _stop_helpers(before: tuple[int | None, int | None]) -> None:
     """Stop the fork server and resource tracker that were not running ``before``.
 
-    In a Jupyter kernel only (see :func:`supervised_map`): on shutdown ipykernel signals its child
-    processes, the resource tracker ignores SIGINT and SIGTERM, and the kernel outlives the
-    client's grace period and is killed with SIGTERM, so ``atexit`` never runs: a notebook's
-    ``TemporaryDirectory`` (the KB it built) stays on disk, and each restart takes 2.5 s."""
+    In a Jupyter kernel only (see :func:`supervised_map`), once no map of the kernel runs: on
+    shutdown ipykernel signals its child processes, the resource tracker ignores SIGINT and
+    SIGTERM, and the kernel outlives the client's grace period and is killed with SIGTERM, so
+    ``atexit`` never runs: a notebook's ``TemporaryDirectory`` (the KB it built) stays on disk, and
+    each restart takes 2.5 s."""
     from multiprocessing import forkserver, resource_tracker
 
     server, tracker = _helper_pids()
@@ -290,7 +311,6 @@ def supervised_map(
     if not tasks:
         return
     ctx = worker_context()
-    helpers = _helper_pids() if "ipykernel" in sys.modules else None
     n = max(1, min(workers, (len(tasks) + chunksize - 1) // chunksize))
     slots = ctx.RawArray("d", 2 * n)
     for i in range(n):
@@ -360,6 +380,9 @@ def supervised_map(
             else:
                 todo.appendleft([(idx, task)])
 
+    in_kernel = "ipykernel" in sys.modules  # see _stop_helpers
+    if in_kernel:
+        _helpers_enter()
     try:
         for i in range(n):
             start(i)
@@ -427,5 +450,5 @@ def supervised_map(
                     procs[i].kill()
                     procs[i].join(timeout=2)
                 conns[i].close()
-        if helpers is not None:
-            _stop_helpers(helpers)
+        if in_kernel:
+            _helpers_leave()

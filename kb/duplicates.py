@@ -817,7 +817,7 @@ SEMANTIC_MIN_WORDS = 12
 few words ("the Work and Derivative Works thereof.", "fi; done") is embedded mostly as its context
 line (path, and what its folder says it is), so two of them in one folder look alike whatever
 they say."""
-_WORD = re.compile(r"[A-Za-z]{2,}")
+_WORD = re.compile(r"[^\W\d_]{2,}")  # letters of any script
 
 
 def _words_of_body(text: str) -> int:

@@ -237,7 +237,8 @@ def _tested_values(line: str) -> set[str]:
 _ASSIGNMENT = re.compile(
     r"\{\{-?\s*\$([A-Za-z_][A-Za-z0-9_]*)\s*:?=\s*\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*-?\}\}"
 )
-_VARIABLE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*:?=)")
+# a bare variable: ``if $tls.enabled`` reads a field of it (a nil pointer when it is missing), no test
+_VARIABLE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)\b(?![.\w])(?!\s*:?=)")
 
 
 def _assigned_to(line: str, ref: str) -> str | None:

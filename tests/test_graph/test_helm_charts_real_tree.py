@@ -192,11 +192,13 @@ def test_a_missing_value_assigned_to_a_variable_the_template_tests_is_optional(t
         "{{- $pathtype := .Values.ingress.pathtype -}}\n"
         "{{- $class := .Values.gateway.className -}}\n"
         "paths:\n{{- if $ingressPath }}\n  - path: {{ $ingressPath }}\n{{- end }}\n"
-        "  type: {{ $pathtype }}\n{{- if $class }}\nclass: {{ $class }}\n{{- end }}\n",
+        "  type: {{ $pathtype }}\n{{- if $class }}\nclass: {{ $class }}\n{{- end }}\n"
+        "{{- $tls := .Values.ingress.tls -}}\n{{- if $tls.enabled }}\ntls: true\n{{- end }}\n",
     }
     cat, settings = build_kb(tree(files))
     found = sorted((f.line, f.message.split(":")[0]) for f in validate(cat, settings) if f.rule == "broken-reference")
     assert found == [
         (2, "Helm value '.Values.ingress.pathtype' is not defined"),
         (3, "Helm value '.Values.gateway.className' is not defined"),
+        (12, "Helm value '.Values.ingress.tls' is not defined"),  # `if $tls.enabled` reads a field: no test
     ]

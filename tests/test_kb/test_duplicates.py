@@ -369,4 +369,8 @@ def test_semantic_groups_leave_out_chunks_of_a_few_words(tmp_path):
         same = np.ones((len(ids), 8), dtype=np.float32)  # every chunk's vector alike: only the words decide
         groups = _semantic_groups(snap.catalogue, ids, same, 0.9)
     assert len(long.split()) >= SEMANTIC_MIN_WORDS
+    from kb.duplicates import _words_of_body
+
+    russian = "docs/ru.md | markdown\nОткатите развёртывание командой отмены, затем проверьте, что прежний набор реплик обслуживает весь трафик снова."
+    assert _words_of_body(russian) >= SEMANTIC_MIN_WORDS  # words of any script count
     assert [sorted(m.path for m in g.members) for g in groups] == [["docs/a.md", "docs/b.md"]]
