@@ -52,6 +52,7 @@ import numpy as np
 from kb.errors import BadRequestError
 from kb.formats import formats_with
 from kb.keypaths import SEGMENT_RE, key_segments, split_key_path
+from kb.keyword import chunk_body_text
 from kb.types import DuplicateGroup, DuplicateKind, DuplicateMember
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -821,7 +822,7 @@ _WORD = re.compile(r"[^\W\d_]{2,}")  # letters of any script
 
 
 def _words_of_body(text: str) -> int:
-    return len(_WORD.findall(text.partition("\n")[2]))
+    return len(_WORD.findall(chunk_body_text(text))) if "\n" in text else 0
 
 
 def _semantic_groups(

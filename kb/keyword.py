@@ -40,6 +40,7 @@ __all__ = [
     "FileIndex",
     "FILES_DIR",
     "file_terms",
+    "chunk_body_text",
     "open_keyword_index",
     "KEYWORD_DIR",
 ]
@@ -254,12 +255,12 @@ class ChunkDoc:
     text_sha: str = ""
 
 
-class KeywordIndex:
-    """A tantivy index of chunks under ``directory`` (created when missing).
+class _TantivyIndex:
+    """A tantivy index under ``directory`` (created when missing): the writer's side shared by
+    :class:`KeywordIndex` and :class:`FileIndex`. Writes are queued (:meth:`clear`,
+    :meth:`delete_paths`, the subclass's ``add``) and made durable and visible by :meth:`commit`."""
 
-    Writes: :meth:`delete` and :meth:`add` queue changes, :meth:`commit` makes them durable and
-    visible. Reads: :meth:`search` (BM25 over terms) and :meth:`fetch` (rows by chunk id).
-    """
+    WRITER_BYTES = 64_000_000
 
     def __init__(self, directory: Path | str, *, create: bool = True) -> None:
         import tantivy
@@ -276,6 +277,77 @@ class KeywordIndex:
         self.index = tantivy.Index(self.schema, path=str(self.directory), reuse=True)
         self._writer: Any = None
         self._lock = threading.RLock()
+
+    def _schema(self) -> Any:
+        raise NotImplementedError
+
+    def _w(self) -> Any:
+        if self._writer is None:
+            self._writer = self.index.writer(self.WRITER_BYTES, 1)
+        return self._writer
+
+    def clear(self) -> None:
+        with self._lock:
+            self._w().delete_all_documents()
+
+    def delete_paths(self, paths: Iterable[str]) -> int:
+        """Queue the deletion of every document of these files."""
+        n = 0
+        with self._lock:
+            w = self._w()
+            for p in paths:
+                w.delete_documents_by_term("path", p)
+                n += 1
+        return n
+
+    def commit(self) -> None:
+        with self._lock:
+            if self._writer is not None:
+                self._writer.commit()
+                self._writer.wait_merging_threads()
+                self._writer = None
+            self.index.reload()
+
+    def rollback(self) -> None:
+        with self._lock:
+            if self._writer is not None:
+                try:
+                    self._writer.rollback()
+                finally:
+                    self._writer = None
+
+    def close(self) -> None:
+        """Drop the writer (releasing tantivy's lock) without committing."""
+        self.rollback()
+
+    def reload(self) -> None:
+        self.index.reload()
+
+    def count(self) -> int:
+        return int(self.index.searcher().num_docs)
+
+    def _ranked(self, query: Any, limit: int) -> tuple[Any, list[tuple[float, Any]]]:
+        """(searcher, hits) for ``query``: past the ``limit``-th hit, every hit tied with it too
+        (tantivy breaks ties by document address, which depends on the order documents were added
+        and on segment merges; the caller breaks them by a stored field, so the same tree always
+        gives the same answers)."""
+        searcher = self.index.searcher()
+        ranked = searcher.search(query, limit * 2 + 32, count=False).hits
+        if len(ranked) > limit:
+            cut = ranked[limit - 1][0]
+            ranked = [h for h in ranked if h[0] >= cut]
+        return searcher, ranked
+
+
+class KeywordIndex(_TantivyIndex):
+    """A tantivy index of chunks under ``directory`` (created when missing).
+
+    Writes: :meth:`delete` and :meth:`add` queue changes, :meth:`commit` makes them durable and
+    visible. Reads: :meth:`search` (BM25 over terms) and :meth:`fetch` (rows by chunk id).
+    """
+
+    def __init__(self, directory: Path | str, *, create: bool = True) -> None:
+        super().__init__(directory, create=create)
         self._files: FileIndex | None = None
 
     def files(self, *, create: bool = False) -> FileIndex | None:
@@ -310,31 +382,12 @@ class KeywordIndex:
 
     # -- writes ---------------------------------------------------------------------------------
 
-    def _w(self) -> Any:
-        if self._writer is None:
-            self._writer = self.index.writer(64_000_000, 1)
-        return self._writer
-
-    def clear(self) -> None:
-        with self._lock:
-            self._w().delete_all_documents()
-
     def delete(self, chunk_ids: Iterable[str]) -> int:
         n = 0
         with self._lock:
             w = self._w()
             for cid in chunk_ids:
                 w.delete_documents_by_term("chunk_id", cid)
-                n += 1
-        return n
-
-    def delete_paths(self, paths: Iterable[str]) -> int:
-        """Queue the deletion of every document of these files."""
-        n = 0
-        with self._lock:
-            w = self._w()
-            for p in paths:
-                w.delete_documents_by_term("path", p)
                 n += 1
         return n
 
@@ -360,35 +413,13 @@ class KeywordIndex:
                 n += 1
         return n
 
-    def commit(self) -> None:
-        with self._lock:
-            if self._writer is not None:
-                self._writer.commit()
-                self._writer.wait_merging_threads()
-                self._writer = None
-            self.index.reload()
-
-    def close(self) -> None:
-        """Drop the writer (releasing tantivy's lock) without committing."""
-        self.rollback()
-
     def rollback(self) -> None:
         with self._lock:
             if self._files is not None:
                 self._files.rollback()
-            if self._writer is not None:
-                try:
-                    self._writer.rollback()
-                finally:
-                    self._writer = None
+            super().rollback()
 
     # -- reads ----------------------------------------------------------------------------------
-
-    def reload(self) -> None:
-        self.index.reload()
-
-    def count(self) -> int:
-        return int(self.index.searcher().num_docs)
 
     def search(
         self,
@@ -421,14 +452,7 @@ class KeywordIndex:
             musts.append((t.Occur.Must, q.term_set_query(self.schema, "path", list(paths))))
         if musts:
             query = q.boolean_query([(t.Occur.Must, query), *musts])
-        searcher = self.index.searcher()
-        # tantivy breaks ties by document address, which depends on the order chunks were added
-        # and on segment merges: two builds of one tree would order tied hits differently. Fetch
-        # past the cut and break ties by chunk id, so the same tree gives the same answers.
-        ranked = searcher.search(query, limit * 2 + 32, count=False).hits
-        if len(ranked) > limit:
-            cut = ranked[limit - 1][0]
-            ranked = [h for h in ranked if h[0] >= cut]  # the hits above the cut and those tied with it
+        searcher, ranked = self._ranked(query, limit)  # ties broken by chunk id below
         hits = [(float(score), self._doc(searcher.doc(addr))) for score, addr in ranked]
         hits.sort(key=lambda h: (-h[0], h[1].chunk_id))
         return hits[:limit]
@@ -481,81 +505,41 @@ class KeywordIndex:
         )
 
 
+def chunk_body_text(text: str) -> str:
+    """A chunk's text without its context line (the first line, which every chunk of a file repeats:
+    its path, format, key path and what it or its folder says it is)."""
+    return text.split("\n", 1)[1] if "\n" in text else text
+
+
 def file_terms(path: str, bodies: Iterable[str]) -> str:
     """A file's document in the :class:`FileIndex`: the words of its path and its chunks' bodies
     (each chunk's text less its first line, the context line every chunk of the file repeats)."""
     parts = [" ".join(analyze(path.replace("/", " ")))]
     for text in bodies:
-        _, _, body = text.partition("\n")
-        if body:
-            parts.append(" ".join(analyze(body)))
+        if "\n" in text:  # a text of its context line alone adds nothing
+            parts.append(" ".join(analyze(chunk_body_text(text))))
     return " ".join(p for p in parts if p)
 
 
-class FileIndex:
+class FileIndex(_TantivyIndex):
     """One document per file (:func:`file_terms`) in a tantivy index under ``directory``: BM25 over
     whole files, where a question's words may each match a different chunk of the right file.
 
     Writes as :class:`KeywordIndex` (:meth:`delete_paths`, :meth:`add`, :meth:`commit`); reads:
     :meth:`search`, the best files for a query's terms with their scores."""
 
-    def __init__(self, directory: Path | str, *, create: bool = True) -> None:
-        import tantivy
+    WRITER_BYTES = 32_000_000
 
-        self._t = tantivy
-        self.directory = Path(directory)
-        sb = tantivy.SchemaBuilder()
+    def _schema(self) -> Any:
+        sb = self._t.SchemaBuilder()
         sb.add_text_field("path", stored=True, tokenizer_name="raw", index_option="basic")
         sb.add_text_field("body", stored=False, tokenizer_name="whitespace", index_option="freq")
-        self.schema = sb.build()
-        self.created = False
-        if not (self.directory / "meta.json").is_file():
-            if not create:
-                raise FileNotFoundError(str(self.directory))
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self.created = True
-        self.index = tantivy.Index(self.schema, path=str(self.directory), reuse=True)
-        self._writer: Any = None
-        self._lock = threading.RLock()
-
-    def _w(self) -> Any:
-        if self._writer is None:
-            self._writer = self.index.writer(32_000_000, 1)
-        return self._writer
-
-    def clear(self) -> None:
-        with self._lock:
-            self._w().delete_all_documents()
-
-    def delete_paths(self, paths: Iterable[str]) -> None:
-        with self._lock:
-            w = self._w()
-            for p in paths:
-                w.delete_documents_by_term("path", p)
+        return sb.build()
 
     def add(self, path: str, terms: str) -> None:
         """Queue the document of one file (``terms`` from :func:`file_terms`)."""
         with self._lock:
             self._w().add_document(self._t.Document(path=path, body=terms))
-
-    def commit(self) -> None:
-        with self._lock:
-            if self._writer is not None:
-                self._writer.commit()
-                self._writer.wait_merging_threads()
-                self._writer = None
-            self.index.reload()
-
-    def rollback(self) -> None:
-        with self._lock:
-            if self._writer is not None:
-                try:
-                    self._writer.rollback()
-                finally:
-                    self._writer = None
-
-    def count(self) -> int:
-        return int(self.index.searcher().num_docs)
 
     def search(self, terms: Sequence[str], limit: int, paths: Sequence[str] | None = None) -> dict[str, float]:
         """The ``limit`` best files for any of ``terms`` (analysed), path -> BM25 score; among
@@ -569,11 +553,7 @@ class FileIndex:
             query = q.boolean_query(
                 [(t.Occur.Must, query), (t.Occur.Must, q.term_set_query(self.schema, "path", list(paths)))]
             )
-        searcher = self.index.searcher()
-        ranked = searcher.search(query, limit * 2 + 32, count=False).hits
-        if len(ranked) > limit:  # ties broken by path, not by document address (as KeywordIndex.search)
-            cut = ranked[limit - 1][0]
-            ranked = [h for h in ranked if h[0] >= cut]
+        searcher, ranked = self._ranked(query, limit)  # ties broken by path below
         found = [(float(score), searcher.doc(addr).to_dict().get("path") or [""]) for score, addr in ranked]
         found.sort(key=lambda h: (-h[0], h[1][0]))
         return {path[0]: score for score, path in found[:limit] if path[0]}

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from kb.keypaths import split_key_path
-from kb.keyword import ChunkDoc
+from kb.keyword import ChunkDoc, chunk_body_text
 from kb.linepaths import line_key_paths
 from kb.search.answers import pick_answers, to_answer_lines
 from kb.search.query import ParsedQuery
@@ -30,7 +30,7 @@ SNIPPET_LINE_CHARS = 240
 
 def chunk_body(doc: ChunkDoc) -> str:
     """The chunk's text without its context line."""
-    return doc.text.split("\n", 1)[1] if "\n" in doc.text else doc.text
+    return chunk_body_text(doc.text)
 
 
 def _clip(line: str, q: ParsedQuery) -> str:
