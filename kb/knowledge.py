@@ -55,6 +55,20 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["KnowledgeBase"]
 
 
+FILE_STATUSES = ("ok", "error", "skipped")
+"""A catalogued file's ``status`` (:class:`~kb.types.FileInfo`)."""
+
+
+def _check_value(cat: Catalogue, column: str, value: str | None, *, also: tuple[str, ...] = ()) -> None:
+    """BadRequestError for a ``files`` filter naming a value no file has or can have (a typo would
+    list nothing), as ``/search?format=`` does."""
+    if not value:
+        return
+    known = {*also, *(r[0] for r in cat.query(f"SELECT DISTINCT {column} FROM files") if r[0])}
+    if value not in known:
+        raise BadRequestError(f"Unknown {column} '{value}' (in this KB: {', '.join(sorted(known)) or 'none'}).")
+
+
 def _check_rule(cat: Catalogue, rule: str) -> None:
     """BadRequestError for a rule kb does not have (a typo would list no findings, and a CI gate
     ``--fail-on error`` on it would pass), naming the close ones; a rule this KB has rows of passes."""
@@ -481,6 +495,8 @@ class KnowledgeBase:
         from kb import reads
 
         with self._view() as (_, cat, settings):
+            _check_value(cat, "format", format)
+            _check_value(cat, "status", status, also=FILE_STATUSES)
             flt = self._path_filter(settings, path)
             return reads.files_page(cat, format=format, status=status, path=flt, offset=offset, limit=limit)
 

@@ -143,6 +143,10 @@ def test_files_paginate_and_filter_by_format(client):
     assert yaml["total"] == 5 and all(f["format"] == "yaml" for f in yaml["files"])
     assert client.get("/files", params={"path": "services/**"}).json()["total"] == 5
     assert problem(client.get("/files", params={"limit": 1000}), 400)
+    # a format or status no file has is a typo (as /search?format= says), not an empty page
+    assert "Unknown format 'yml'" in problem(client.get("/files", params={"format": "yml"}), 400)
+    assert "Unknown status 'broken'" in problem(client.get("/files", params={"status": "broken"}), 400)
+    assert client.get("/files", params={"status": "skipped"}).json()["total"] == 0  # none, but a status
 
 
 def test_file_records(client):
