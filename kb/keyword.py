@@ -290,15 +290,18 @@ class _TantivyIndex:
         with self._lock:
             self._w().delete_all_documents()
 
-    def delete_paths(self, paths: Iterable[str]) -> int:
-        """Queue the deletion of every document of these files."""
+    def _delete_by(self, field: str, values: Iterable[str]) -> int:
         n = 0
         with self._lock:
             w = self._w()
-            for p in paths:
-                w.delete_documents_by_term("path", p)
+            for v in values:
+                w.delete_documents_by_term(field, v)
                 n += 1
         return n
+
+    def delete_paths(self, paths: Iterable[str]) -> int:
+        """Queue the deletion of every document of these files."""
+        return self._delete_by("path", paths)
 
     def commit(self) -> None:
         with self._lock:
@@ -383,13 +386,8 @@ class KeywordIndex(_TantivyIndex):
     # -- writes ---------------------------------------------------------------------------------
 
     def delete(self, chunk_ids: Iterable[str]) -> int:
-        n = 0
-        with self._lock:
-            w = self._w()
-            for cid in chunk_ids:
-                w.delete_documents_by_term("chunk_id", cid)
-                n += 1
-        return n
+        """Queue the deletion of these chunks."""
+        return self._delete_by("chunk_id", chunk_ids)
 
     def add(self, docs: Iterable[ChunkDoc]) -> int:
         t = self._t
