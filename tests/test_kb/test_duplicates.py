@@ -161,6 +161,21 @@ def test_summary_counts_and_ratio(fixture_kb, groups):
     assert s["duplication_ratio"] == round(s["duplicated_leaf_values"] / s["leaf_values"], 4)
 
 
+def test_summary_counts_each_removable_line_once():
+    """An exact copy of a file is also a block group's member: the summary's lines count it once
+    (elastic/helm-charts: goss.yaml files counted in an exact group and two block groups)."""
+    from kb.duplicates import _distinct_lines
+
+    rows = [
+        ("b.yaml", None, 1, 41),
+        ("b.yaml", "tests", 3, 26),
+        ("b.yaml", "tests.http", 10, 31),
+        ("c.yaml", None, 5, 6),
+    ]
+    assert _distinct_lines(rows) == 41 + 2
+    assert _distinct_lines([("a", None, 0, 10), ("a", None, 1, 2**31 - 1)]) == 0  # no line range: not counted
+
+
 def test_semantic_without_vectors_returns_nothing_and_says_why(fixture_kb):
     assert find_duplicates(fixture_kb.catalogue, fixture_kb.settings, kinds=["semantic"]) == []
     assert "embeddings" in (semantic_unavailable(fixture_kb.catalogue, fixture_kb.settings) or "")

@@ -99,7 +99,7 @@ def command(
                 click.echo(f"      {line}")
     by_kind = ", ".join(f"{k} {n}" for k, n in summary["groups_by_kind"].items() if n)
     click.echo(
-        f"{summary['groups']} groups ({by_kind or 'none'}); {summary['lines_saved']} lines could be folded; "
+        f"{summary['groups']} groups ({by_kind or 'none'}); {summary['lines_saved']} lines in removable copies; "
         f"duplication ratio {summary['duplication_ratio']:.1%} "
         f"({summary['duplicated_leaf_values']} of {summary['leaf_values']} leaf values)",
         err=True,
