@@ -885,13 +885,13 @@ class KnowledgeBase:
         """A note for each of ``paths`` that selects no catalogued file: no finding can be in it,
         and a clean result for a mistyped path (or one outside the tree) must not pass unsaid."""
         given = [paths] if isinstance(paths, str) else list(paths or [])
-        if not given:
-            return []
-        catalogued = [r[0] for r in cat.query("SELECT path FROM files")]
         out = []
         for p in given:
             flt = self._path_filter(settings, p)
-            if flt is not None and not any(flt.matches(c) for c in catalogued):
+            if flt is None:
+                continue
+            clause, params = flt.sql()
+            if not cat.query(f"SELECT 1 FROM files WHERE {clause} LIMIT 1", params):
                 out.append(
                     f"'{p}' is no catalogued file or folder (not in the tree at {settings.root}, ignored, "
                     "or not ingested yet): nothing in it was checked."

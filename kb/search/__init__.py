@@ -22,7 +22,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kb.errors import BadRequestError
-from kb.keyword import STOPWORDS
 from kb.limits import DEFAULT_K, MAX_K, MAX_QUERY_CHARS, MODES, validate_request
 from kb.search import candidates, fusion, stores
 from kb.search.answers import term_weights
@@ -152,8 +151,7 @@ def search(
                 ranked = fused()
 
     if mode == "hybrid" and fusion.FILE_KEYWORD_WEIGHT > 0 and ranked:
-        terms = [t for t in q.terms if t not in STOPWORDS]
-        scores = stores.file_keyword_scores(st, terms, fusion.FILE_KEYWORD_TOP, paths)
+        scores = stores.file_keyword_scores(st, q.terms, fusion.FILE_KEYWORD_TOP, paths)  # no stop words
         ranked = fusion.file_keyword_boost(ranked, scores, fusion.FILE_KEYWORD_WEIGHT)
     weights = term_weights(q, stores.term_idf(st))
     if mode == "hybrid" and fusion.LINE_WEIGHT > 0:

@@ -19,6 +19,18 @@ CHART = {
 }
 
 
+CHART_YAML = {"c/Chart.yaml": "apiVersion: v2\nname: c\nversion: 1.0.0\n"}
+"""The chart file of the one-chart trees below."""
+
+
+def broken_references(tree, build_kb, files: dict[str, str]) -> list[tuple[int | None, str]]:
+    """(line, message up to its first colon) of each broken-reference finding of ``files``'s KB."""
+    from kb.graph.rules import validate
+
+    cat, settings = build_kb(tree(files))
+    return [(f.line, f.message.split(":")[0]) for f in validate(cat, settings) if f.rule == "broken-reference"]
+
+
 def test_helm_chart_shapes(tree, build_kb):
     from kb.graph.rules import validate
 
@@ -92,10 +104,8 @@ def test_an_optional_block_written_with_to_yaml_is_no_finding_but_a_missing_pare
     missing key *above* the one read (``.Values.alertmanager.persistence.subPath`` with no
     ``persistence``) is a nil pointer that fails ``helm template``, and a plain read of a missing
     leaf renders nothing (a typo): both stay findings."""
-    from kb.graph.rules import validate
-
     files = {
-        "c/Chart.yaml": "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+        **CHART_YAML,
         "c/values.yaml": "gateway:\n  replicas: 1\nalertmanager:\n  replicas: 1\n",
         "c/templates/dep.yaml": "spec:\n"
         "  livenessProbe:\n    {{- toYaml .Values.gateway.livenessProbe | nindent 4 }}\n"
@@ -103,8 +113,7 @@ def test_an_optional_block_written_with_to_yaml_is_no_finding_but_a_missing_pare
         "  replicas: {{ .Values.gateway.replicaz }}\n"
         "  probe: {{ toYaml .Values.gatewy.livenessProbe }}\n",
     }
-    cat, settings = build_kb(tree(files))
-    found = sorted((f.line, f.message.split(":")[0]) for f in validate(cat, settings) if f.rule == "broken-reference")
+    found = sorted(broken_references(tree, build_kb, files))
     assert found == [
         (4, "Helm value '.Values.alertmanager.persistence.subPath' is not defined"),
         (5, "Helm value '.Values.gateway.replicaz' is not defined"),
@@ -116,47 +125,38 @@ def test_a_value_that_values_yaml_shows_commented_out_is_documented_and_optional
     """prometheus-kafka-exporter documents ``# secretName: <name of an existing secret>`` under
     ``sasl.kerberos``; the template reading it is no finding, nor is ``range`` over a missing list.
     A key no comment mentions still is."""
-    from kb.graph.rules import validate
-
     files = {
-        "c/Chart.yaml": "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+        **CHART_YAML,
         "c/values.yaml": "sasl:\n  kerberos:\n    enabled: false\n    # secretName: <name of an existing secret>\n"
         "config:\n  level: info\n",
         "c/templates/dep.yaml": "secretName: {{ .Values.sasl.kerberos.secretName }}\n"
         "{{- range $o := .Values.config.extraOutputs }}\n{{ $o }}\n{{- end }}\n"
         "realm: {{ .Values.sasl.kerberos.realm }}\n",
     }
-    cat, settings = build_kb(tree(files))
-    found = [(f.line, f.message.split(":")[0]) for f in validate(cat, settings) if f.rule == "broken-reference"]
+    found = broken_references(tree, build_kb, files)
     assert found == [(5, "Helm value '.Values.sasl.kerberos.realm' is not defined")]
 
 
 def test_a_key_commented_out_above_its_siblings_is_documented(tree, build_kb):
     """prometheus-elasticsearch-exporter: ``es.ssl.ca`` shows ``# pem:`` above its one live key
     (``path``); ``.Values.es.ssl.ca.pem`` is documented. ``client`` documents no ``crt``."""
-    from kb.graph.rules import validate
-
     files = {
-        "c/Chart.yaml": "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+        **CHART_YAML,
         "c/values.yaml": "es:\n  ssl:\n    enabled: false\n    ca:\n      ## PEM of the trusted CAs\n      ##\n"
         "      # pem:\n\n      # Path of the CA file\n      path: /ssl/ca.pem\n    client:\n      keyPath: /ssl/c.key\n",
         "c/templates/cert.yaml": "ca.pem: {{ .Values.es.ssl.ca.pem }}\ncrt: {{ .Values.es.ssl.client.crt }}\n",
     }
-    cat, settings = build_kb(tree(files))
-    found = [(f.line, f.message.split(":")[0]) for f in validate(cat, settings) if f.rule == "broken-reference"]
+    found = broken_references(tree, build_kb, files)
     assert found == [(2, "Helm value '.Values.es.ssl.client.crt' is not defined")]
 
 
 def test_a_key_commented_out_elsewhere_in_values_yaml_does_not_document_another(tree, build_kb):
-    from kb.graph.rules import validate
-
     files = {
-        "c/Chart.yaml": "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+        **CHART_YAML,
         "c/values.yaml": "service:\n  type: ClusterIP\n  ## e.g.:\n  ##     port: 80\ningress:\n  enabled: false\n  # port: 80\n",
         "c/templates/svc.yaml": "port: {{ .Values.service.port }}\nother: {{ .Values.ingress.port }}\n",
     }
-    cat, settings = build_kb(tree(files))
-    found = [(f.line, f.message.split(":")[0]) for f in validate(cat, settings) if f.rule == "broken-reference"]
+    found = broken_references(tree, build_kb, files)
     assert found == [(1, "Helm value '.Values.service.port' is not defined")]
 
 
@@ -183,10 +183,8 @@ def test_a_missing_value_assigned_to_a_variable_the_template_tests_is_optional(t
     ``ingress.path`` in values.yaml, then ``{{- if $ingressPath }}`` before the variable is used: nil in
     the variable, tested, no finding. A variable used without a test, and a missing key above the one
     assigned (a nil pointer), stay findings."""
-    from kb.graph.rules import validate
-
     files = {
-        "c/Chart.yaml": "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+        **CHART_YAML,
         "c/values.yaml": "ingress:\n  enabled: false\n  hosts: []\n",
         "c/templates/ingress.yaml": "{{- $ingressPath := .Values.ingress.path -}}\n"
         "{{- $pathtype := .Values.ingress.pathtype -}}\n"
@@ -195,8 +193,7 @@ def test_a_missing_value_assigned_to_a_variable_the_template_tests_is_optional(t
         "  type: {{ $pathtype }}\n{{- if $class }}\nclass: {{ $class }}\n{{- end }}\n"
         "{{- $tls := .Values.ingress.tls -}}\n{{- if $tls.enabled }}\ntls: true\n{{- end }}\n",
     }
-    cat, settings = build_kb(tree(files))
-    found = sorted((f.line, f.message.split(":")[0]) for f in validate(cat, settings) if f.rule == "broken-reference")
+    found = sorted(broken_references(tree, build_kb, files))
     assert found == [
         (2, "Helm value '.Values.ingress.pathtype' is not defined"),
         (3, "Helm value '.Values.gateway.className' is not defined"),
