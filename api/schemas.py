@@ -62,6 +62,8 @@ class SearchResponse(_Envelope):
     mode: SearchMode
     hits: list[Hit]
     generation: int | None = Field(default=None, description="The published generation that answered.")
+    embedded: int = Field(default=0, description="Texts embedded in the generation that answered.")
+    embeddable: int = Field(default=0, description="Texts that generation has to embed in all.")
     embedded_share: float = Field(
         default=1.0,
         description="Share of the KB's texts embedded (below 1 while an embedding runs or after an interrupted one).",

@@ -582,9 +582,16 @@ class KnowledgeBase:
             return snap.catalogue.history(limit)
 
     def run_files(self, run_id: int) -> list[dict[str, Any]]:
-        """The files one run added, changed and removed."""
+        """The files one run added, changed and removed.
+
+        Raises :class:`~kb.errors.NotIndexedError` (HTTP 404) when the KB has no run ``run_id``."""
         with self.snapshot() as snap:
-            return snap.catalogue.run_changes(run_id)
+            cat = snap.catalogue
+            if not cat.query("SELECT 1 FROM runs WHERE id = ?", [run_id]):
+                last = cat.history(1)
+                known = f"the last is run {last[0]['id']}" if last else "it has no runs"
+                raise NotIndexedError(f"No ingest run {run_id} in this KB ({known}; `kb history` lists them).")
+            return cat.run_changes(run_id)
 
     def history(self, limit: int = 20) -> pd.DataFrame:
         """:meth:`runs` as a DataFrame."""

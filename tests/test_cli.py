@@ -56,7 +56,11 @@ def test_stats_show_history_findings(kbdir):
     assert hist[0]["added"] == 3
     changes = json.loads(run("history", "--run", str(hist[0]["id"]), "--db", str(kbdir), "--json"))
     assert {c["path"] for c in changes} == {"svc/config.yaml", "svc/.env", "bad.json"}
-    f = json.loads(run("findings", "--db", str(kbdir), "--json"))["findings"]
+    missing = run("history", "--run", str(hist[0]["id"] + 98), "--db", str(kbdir), code=2)
+    assert f"No ingest run {hist[0]['id'] + 98}" in missing and f"the last is run {hist[0]['id']}" in missing
+    page = json.loads(run("findings", "--db", str(kbdir), "--json"))
+    f = page["findings"]
+    assert page["total"] == len(f) == 1 and page["offset"] == 0
     assert f[0]["rule"] == "parse-error" and f[0]["path"] == "bad.json" and f[0]["line"] == 1
     run("findings", "--db", str(kbdir), "--fail-on", "error", code=1)
     run("findings", "--db", str(kbdir), "--fail-on", "error", "--rule", "plaintext-secret", code=0)

@@ -48,6 +48,8 @@ def search(
         mode=mode,
         hits=list(result.hits),
         generation=result.generation,
+        embedded=result.embedded,
+        embeddable=result.embeddable,
         embedded_share=result.embedded_share,
         notice=result.notice,
         grouped=result.grouped,

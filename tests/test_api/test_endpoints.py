@@ -26,6 +26,7 @@ def test_search_returns_the_cli_hit_fields(client):
     assert r.status_code == 200
     body = r.json()
     assert body["mode"] == "hybrid" and body["query"] == "fraud review threshold"
+    assert body["embedded"] == body["embeddable"] > 0 and body["embedded_share"] == 1.0  # a complete KB
     assert 1 <= len(body["hits"]) <= 5
     for hit in body["hits"]:
         assert set(hit) == set(Hit.model_fields)

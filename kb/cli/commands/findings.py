@@ -35,7 +35,7 @@ def command(
     page = kb.findings_page(rule=rule, severity=severity, path=path_glob, limit=None)
     rows: list[dict[str, Any]] = [f.model_dump() for f in page.findings]
     if as_json:
-        emit_json({"findings": rows})
+        emit_json(page.model_dump(mode="json"))  # total, offset, limit, findings: the API's page
     else:
         from rich.markup import escape
 
