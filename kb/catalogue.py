@@ -273,6 +273,14 @@ def _one_select(sql: str) -> None:
         )
 
 
+def _sql_error(exc: duckdb.Error, read_only: bool) -> KBError:
+    """A DuckDB error in user SQL as the KB error a caller can show."""
+    text = str(exc).splitlines()[0]
+    if read_only and ("read-only" in text or "read only" in text):
+        return ReadOnlyError(f"`kb sql` is read-only: {text}")
+    return BadRequestError(f"SQL error: {text}")
+
+
 class Catalogue:
     """A DuckDB catalogue: ``path`` is its file, or a folder holding ``catalogue.duckdb`` (a
     stand-alone catalogue, as tests and benchmarks use; a KB's generations are opened through
@@ -417,13 +425,19 @@ class Catalogue:
             try:
                 cur = self.con.execute(sql)
             except duckdb.Error as exc:
-                text = str(exc)
-                if self.read_only and ("read-only" in text or "read only" in text):
-                    raise ReadOnlyError(f"`kb sql` is read-only: {text.splitlines()[0]}") from exc
-                raise BadRequestError(f"SQL error: {text.splitlines()[0]}") from exc
+                raise _sql_error(exc, self.read_only) from exc
             if cur.description is None:
                 return [], []
             return [d[0] for d in cur.description], cur.fetchall()
+
+    def select_df(self, sql: str, params: Sequence[Any] | None = None):  # -> pandas.DataFrame
+        """User SQL as a DataFrame (``KnowledgeBase.sql``): one SELECT; its errors as KB errors."""
+        _one_select(sql)
+        with self.lock:
+            try:
+                return self.con.execute(sql, params or []).df()
+            except duckdb.Error as exc:
+                raise _sql_error(exc, self.read_only) from exc
 
     def sql_limited(
         self,
@@ -489,10 +503,7 @@ class Catalogue:
                         f"fewer columns), or raise the limit with --memory."
                     ) from exc
                 except duckdb.Error as exc:
-                    text = str(exc)
-                    if self.read_only and ("read-only" in text or "read only" in text):
-                        raise ReadOnlyError(f"`kb sql` is read-only: {text.splitlines()[0]}") from exc
-                    raise BadRequestError(f"SQL error: {text.splitlines()[0]}") from exc
+                    raise _sql_error(exc, self.read_only) from exc
             finally:
                 if timer is not None:
                     # Wait for the cancelled timer to end: its thread holds ``self.con.interrupt``, and

@@ -459,9 +459,12 @@ class KnowledgeBase:
     # -- catalogue ------------------------------------------------------------------------------
 
     def sql(self, query: str, params: list[Any] | None = None) -> pd.DataFrame:
-        """Any SQL over the catalogue tables (files, records, sections, chunks, findings, ...)."""
+        """One SELECT over the catalogue tables (files, records, sections, chunks, findings, ...).
+
+        Raises :class:`~kb.errors.ReadOnlyError` for any other statement and
+        :class:`~kb.errors.BadRequestError` for SQL DuckDB refuses (its first line)."""
         with self.snapshot() as snap:
-            return snap.catalogue.query_df(query, params)
+            return snap.catalogue.select_df(query, params)
 
     def sql_rows(
         self, query: str, *, limit: int | None = 1000, timeout: float | None = 30.0, memory: str | None = None

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from kb import KnowledgeBase
-from kb.errors import NotIndexedError
+from kb.errors import BadRequestError, NotIndexedError, ReadOnlyError
 
 
 @pytest.fixture
@@ -37,6 +37,12 @@ def test_files_records_findings_sql_are_dataframes(kb):
     f = kb.findings(rule="parse-error")
     assert f["path"].tolist() == ["broken.json"] and f["severity"].tolist() == ["error"]
     assert kb.sql("SELECT count(*) AS n FROM records")["n"][0] == 3
+    assert kb.sql("SELECT path FROM files WHERE format = ?", ["toml"])["path"].tolist() == ["svc/app.toml"]
+    with pytest.raises(ReadOnlyError, match="Only a SELECT"):  # a notebook cannot change the catalogue
+        kb.sql("DELETE FROM files")
+    with pytest.raises(BadRequestError, match="SQL error: .*nosuch"):
+        kb.sql("SELECT * FROM nosuch")
+    assert kb.sql("SELECT count(*) AS n FROM files")["n"][0] == 3
     assert kb.history()["added"].tolist() == [3]
     assert kb.stats()["files"] == 3
 
