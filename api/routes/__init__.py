@@ -17,7 +17,7 @@ from kb.api.routes.files import file_detail, files
 from kb.api.routes.findings import findings
 from kb.api.routes.graph import graph_deps, graph_impact
 from kb.api.routes.ingest import ingest
-from kb.api.routes.meta import health, index_page, metrics, stats
+from kb.api.routes.meta import health, health_head, index_page, metrics, stats
 from kb.api.routes.report import report_json, report_page
 from kb.api.routes.search import search
 
@@ -42,7 +42,7 @@ READS: list[ControllerRouterHandler] = [
 """The data routes: open unless ``KB_API_READ_KEY`` is set."""
 WRITES: list[ControllerRouterHandler] = [ingest]
 """The routes that change the KB: only with ``KB_API_KEY``."""
-OPEN: list[ControllerRouterHandler] = [index_page, health]
+OPEN: list[ControllerRouterHandler] = [index_page, health, health_head]
 """Reachable without a token."""
 
 ROUTES: list[ControllerRouterHandler] = [

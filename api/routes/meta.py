@@ -1,18 +1,18 @@
-"""``GET /`` (the search page), ``/stats``, ``/health`` and ``/metrics``."""
+"""``GET /`` (the search page), ``/stats``, ``/health`` (and ``HEAD /health``) and ``/metrics``."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
 
-from litestar import MediaType, Request, Response, get
+from litestar import MediaType, Request, Response, get, head
 
 from kb.api.metrics import CONTENT_TYPE, Metrics
 from kb.api.routes._params import Service, problems, read
 from kb.api.schemas import Health, Stats
 from kb.api.service import KBService
 
-__all__ = ["index_page", "stats", "health", "metrics", "service_gauges", "INDEX_HTML"]
+__all__ = ["index_page", "stats", "health", "health_head", "metrics", "service_gauges", "INDEX_HTML"]
 
 INDEX_HTML = Path(__file__).resolve().parents[1] / "static" / "index.html"
 
@@ -50,6 +50,16 @@ def stats(service: Service) -> Stats:
 @get("/health", sync_to_thread=True, responses=problems(), tags=["meta"])
 def health(service: Service) -> Health:
     """Liveness and readiness: 200 once the stores are open; index size and ingest state."""
+    return _health(service)
+
+
+@head("/health", sync_to_thread=True, responses=problems(), tags=["meta"])
+def health_head(service: Service) -> None:
+    """GET /health's status without its body, for probes that ask with HEAD."""
+    _health(service)
+
+
+def _health(service: KBService) -> Health:
     if service.kb.generation() is None:  # a KB the server is building: nothing published yet
         c = {"files": 0, "chunks": 0}
     else:

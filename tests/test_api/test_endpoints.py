@@ -283,6 +283,8 @@ def test_health(client):
     h = client.get("/health").json()
     assert h["status"] == "ok" and h["files"] == 12 and h["chunks"] > 0
     assert h["ingesting"] is False and h["embedder"] == "hash-64"
+    probe = client.head("/health")  # load balancers and uptime checks probe with HEAD
+    assert probe.status_code == 200 and probe.content == b""
 
 
 def test_metrics_prometheus_text(client):

@@ -51,6 +51,7 @@ def test_health_page_and_schema_stay_open_with_a_read_key(make_client):
     client = make_client(api_read_key="r3ad")
     for url in ["/health", "/", "/schema/openapi.json"]:
         assert client.get(url).status_code == 200, url
+    assert client.head("/health").status_code == 200
 
 
 # -- write key ---------------------------------------------------------------------------------
