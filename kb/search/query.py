@@ -21,6 +21,11 @@ PROSE_IDIOMS = True
 _ABBREVIATION = re.compile(r"^(?:[a-z]\.)+[a-z]?$|^(?:etc|vs|cf|approx|incl|resp)$", re.IGNORECASE)
 """Prose abbreviations (``e.g.``, ``i.e.``, ``a.k.a.``, ``etc.``): never identifiers, never terms."""
 _WORDS = re.compile(r"^[A-Za-z]+(?:-[A-Za-z]+)*$")
+_CODE_SPAN = re.compile(r"`([^`\n]{1,200})`")
+"""A name the user set in backticks, as Markdown and chat write code: ``What does `-labelname` do?``
+(a span with spaces, ```docker compose up```, is a command, not a name)."""
+CODE_SPANS = True
+"""Names in backticks are identifiers whatever their shape (see :func:`query_identifiers`)."""
 _MANY = re.compile(r"\b(?:which|list|all the)\b", re.IGNORECASE)
 MANY_WITHIN = 60
 """A question asks for many things when "which", "list" or "all the" comes within its first 60
@@ -60,9 +65,17 @@ def _prose(token: str, alone: bool) -> bool:
 def query_identifiers(query: str) -> list[str]:
     """Tokens of ``query`` that look like identifiers (lower case): ``DATABASE_URL``,
     ``fraud.review_threshold``, ``maxConnections``, ``docker-compose.yml``, ``AKIA``. A hyphenated
-    word counts only when it is the whole query."""
+    word counts only when it is the whole query; any name the user set in backticks counts
+    (```-labelname```, ```--kubelet-service```, ```replicas```), since that is how people quote a name."""
     tokens = _QTOKEN.findall(query)
     out: list[str] = []
+    for span in _CODE_SPAN.findall(query) if CODE_SPANS else ():
+        if len(span.split()) != 1:
+            continue
+        for t in _QTOKEN.findall(span):
+            t = t.strip("_").lower()
+            if len(t) >= 2 and t not in STOPWORDS and not t.isdigit() and t not in out:
+                out.append(t)
     for t in tokens:
         t = t.strip("_")
         if len(t) < 2:

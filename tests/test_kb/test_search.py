@@ -524,6 +524,10 @@ def test_one_split_key_path():
         ("Where is services/payments/config/production.yaml used?", ["services/payments/config/production.yaml"]),
         ("Which pods carry app.kubernetes.io/name?", ["app.kubernetes.io/name"]),
         ("services/payments", ["services/payments"]),
+        ("What does the canary pass as `-labelname` by default?", ["labelname"]),
+        ("Where does `--kubelet-service` point, and is `replicas` set?", ["kubelet-service", "replicas"]),
+        ("Is `the` `42` quoted?", []),
+        ("Does `docker compose up` start `worker`?", ["worker"]),
     ],
 )
 def test_prose_in_questions_is_not_an_identifier(query, idents):
