@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from kb.keyword import STOPWORDS, analyze, query_terms
 
-__all__ = ["ParsedQuery", "query_identifiers", "is_literal_query", "word_root"]
+__all__ = ["ParsedQuery", "query_identifiers", "is_literal_query", "span_names", "word_root"]
 
 _QTOKEN = re.compile(r"[\w$@]+(?:[.\-/:][\w$@]+)*")
 PROSE_IDIOMS = True
@@ -21,9 +21,12 @@ PROSE_IDIOMS = True
 _ABBREVIATION = re.compile(r"^(?:[a-z]\.)+[a-z]?$|^(?:etc|vs|cf|approx|incl|resp)$", re.IGNORECASE)
 """Prose abbreviations (``e.g.``, ``i.e.``, ``a.k.a.``, ``etc.``): never identifiers, never terms."""
 _WORDS = re.compile(r"^[A-Za-z]+(?:-[A-Za-z]+)*$")
-_CODE_SPAN = re.compile(r"`([^`\n]{1,200})`")
-"""A name the user set in backticks, as Markdown and chat write code: ``What does `-labelname` do?``
-(a span with spaces, ```docker compose up```, is a command, not a name)."""
+_CODE_SPAN = re.compile(r"(?<![\w`])`([^`\n]+)`(?![\w`])")
+"""A span in backticks, as Markdown and chat quote code (a backtick inside a word, ``it`s``, opens none)."""
+_SPAN_NAME = re.compile(r"^(?:\$\{?)?(?P<name>-{0,2}[\w$@][\w$@.\-/:]*?)\}?(?:=.*)?$")
+"""What a span names: ``-labelname``, ``--kubelet-service``, ``$PORT`` and ``${PORT}`` (``PORT``),
+``FOO=bar`` (``FOO``: the value is not a name)."""
+MAX_SPAN_NAME = 200
 CODE_SPANS = True
 """Names in backticks are identifiers whatever their shape (see :func:`query_identifiers`)."""
 _MANY = re.compile(r"\b(?:which|list|all the)\b", re.IGNORECASE)
@@ -62,20 +65,34 @@ def _prose(token: str, alone: bool) -> bool:
     return all(_WORDS.match(part) for part in token.split("/"))
 
 
+def span_names(query: str) -> list[str]:
+    """The names ``query`` sets in backticks, lower case, as written (``-labelname``, ``--set``,
+    ``_JAVA_OPTIONS``); a span with spaces (```docker compose up```) is a command, not a name, and a
+    bare stop word or number (```the```, ```42```) is none."""
+    out: list[str] = []
+    for span in _CODE_SPAN.findall(query) if CODE_SPANS else ():
+        span = span.strip()
+        m = _SPAN_NAME.match(span) if len(span) <= MAX_SPAN_NAME and len(span.split()) == 1 else None
+        if m is None:
+            continue
+        name = m.group("name").rstrip(".:/-").lower()
+        word = name.lstrip("-")
+        if len(word) < 2 or word.isdigit() or (name == word and word in STOPWORDS):
+            continue
+        if name not in out:
+            out.append(name)
+    return out
+
+
 def query_identifiers(query: str) -> list[str]:
     """Tokens of ``query`` that look like identifiers (lower case): ``DATABASE_URL``,
     ``fraud.review_threshold``, ``maxConnections``, ``docker-compose.yml``, ``AKIA``. A hyphenated
-    word counts only when it is the whole query; any name the user set in backticks counts
-    (```-labelname```, ```--kubelet-service```, ```replicas```), since that is how people quote a name."""
+    word counts only when it is the whole query; any name the user set in backticks counts, as
+    written (:func:`span_names`: ```-labelname```, ```--set```, ```replicas```), since that is how
+    people quote a name."""
     tokens = _QTOKEN.findall(query)
-    out: list[str] = []
-    for span in _CODE_SPAN.findall(query) if CODE_SPANS else ():
-        if len(span.split()) != 1:
-            continue
-        for t in _QTOKEN.findall(span):
-            t = t.strip("_").lower()
-            if len(t) >= 2 and t not in STOPWORDS and not t.isdigit() and t not in out:
-                out.append(t)
+    out = span_names(query)
+    quoted = {n.strip("_-") for n in out}  # a quoted name stays as written (``_JAVA_OPTIONS``)
     for t in tokens:
         t = t.strip("_")
         if len(t) < 2:
@@ -93,7 +110,7 @@ def query_identifiers(query: str) -> list[str]:
             or ("-" in t and alone)
             or (":" in t and alone)
         )
-        if ident and t.lower() not in out:
+        if ident and t.lower() not in out and t.lower() not in quoted:
             out.append(t.lower())
     if not out and len(tokens) == 1 and tokens[0].lower() not in STOPWORDS and len(tokens[0]) >= 3:
         out.append(tokens[0].lower())
@@ -106,6 +123,7 @@ def is_literal_query(query: str) -> bool:
     if not tokens:
         return False
     idents = set(query_identifiers(query))
+    idents.update(t.strip("_").lower() for name in span_names(query) for t in _QTOKEN.findall(name))
     return all(t.strip("_").lower() in idents for t in tokens if len(t.strip("_")) >= 2)
 
 

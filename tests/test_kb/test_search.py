@@ -461,6 +461,7 @@ def test_line_key_paths_per_format():
 
 def test_query_analysis():
     assert query_identifiers("Where is DATABASE_URL set?") == ["database_url"]
+    assert is_literal_query("`--set`") and is_literal_query("`KUBE_HOSTS`") and not is_literal_query("is `--set` used?")
     assert query_identifiers("What timeout does the gateway apply to the payments API?") == []
     assert is_literal_query("payments.retry.max_attempts") and not is_literal_query("fraud review threshold")
 
@@ -524,10 +525,12 @@ def test_one_split_key_path():
         ("Where is services/payments/config/production.yaml used?", ["services/payments/config/production.yaml"]),
         ("Which pods carry app.kubernetes.io/name?", ["app.kubernetes.io/name"]),
         ("services/payments", ["services/payments"]),
-        ("What does the canary pass as `-labelname` by default?", ["labelname"]),
-        ("Where does `--kubelet-service` point, and is `replicas` set?", ["kubelet-service", "replicas"]),
+        ("What does the canary pass as `-labelname` by default?", ["-labelname"]),
+        ("Where does `--kubelet-service` point, and is `replicas` set?", ["--kubelet-service", "replicas"]),
         ("Is `the` `42` quoted?", []),
         ("Does `docker compose up` start `worker`?", ["worker"]),
+        ("Is `--set` like `FOO=bar`, `${PORT}` or `_JAVA_OPTIONS`?", ["--set", "foo", "port", "_java_options"]),
+        ("it`s `replicas` and `image`", ["replicas", "image"]),
     ],
 )
 def test_prose_in_questions_is_not_an_identifier(query, idents):
