@@ -255,12 +255,20 @@ def _arrow_reader(rel: Any, batch_rows: int) -> Any:
 _ALLOWED_STATEMENTS = ("SELECT", "EXPLAIN")
 
 
+def _sql_error(exc: duckdb.Error, read_only: bool) -> KBError:
+    """A DuckDB error in user SQL as the KB error a caller can show (its first line)."""
+    text = (str(exc).splitlines() or [type(exc).__name__])[0]
+    if read_only and ("read-only" in text or "read only" in text):
+        return ReadOnlyError(f"The catalogue is read-only: {text}")
+    return BadRequestError(f"SQL error: {text}")
+
+
 def _one_select(sql: str) -> None:
     """Refuse user SQL that is not exactly one SELECT (or EXPLAIN) statement."""
     try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as exc:
-        raise BadRequestError(f"SQL error: {str(exc).splitlines()[0]}") from exc
+        raise _sql_error(exc, False) from exc
     if len(statements) != 1:
         raise BadRequestError(
             f"Give exactly one SQL statement (got {len(statements)}), e.g. SELECT format, count(*) FROM files GROUP BY 1."
@@ -271,14 +279,6 @@ def _one_select(sql: str) -> None:
             f"Only a SELECT runs here ({kind} statements are refused: the catalogue is read-only and its "
             "settings are fixed); e.g. SELECT path FROM files LIMIT 10."
         )
-
-
-def _sql_error(exc: duckdb.Error, read_only: bool) -> KBError:
-    """A DuckDB error in user SQL as the KB error a caller can show."""
-    text = str(exc).splitlines()[0]
-    if read_only and ("read-only" in text or "read only" in text):
-        return ReadOnlyError(f"`kb sql` is read-only: {text}")
-    return BadRequestError(f"SQL error: {text}")
 
 
 class Catalogue:
@@ -436,6 +436,8 @@ class Catalogue:
         with self.lock:
             try:
                 return self.con.execute(sql, params or []).df()
+            except duckdb.InterruptException as exc:  # Ctrl-C in a notebook: stop, as Python does
+                raise KeyboardInterrupt from exc
             except duckdb.Error as exc:
                 raise _sql_error(exc, self.read_only) from exc
 

@@ -7,11 +7,11 @@ and the HTTP API into a JSON problem body with one handler::
     KBError (Exception)                       status 500
     ├── ConfigError (KBError, ValueError)     status 400   bad setting, bad flag, bad schema map
     ├── BadRequestError (KBError, ValueError) status 400   bad query / parameter
-    ├── NotIndexedError (KBError, LookupError) status 404  no KB at that path, file not catalogued
+    ├── NotIndexedError (KBError, LookupError) status 404  no KB at that path, file not catalogued, no such run
     │   └── DamagedKBError (NotIndexedError) status 500, exit 3  HEAD.json or a file it names is damaged
     ├── DiskFullError (KBError, OSError) status 507, exit 4  no space left (or a file-size limit) while writing
     ├── EmbedderMismatchError (KBError, ValueError) status 409  KB built with another embedder
-    ├── ReadOnlyError (KBError, PermissionError) status 400  write attempted through `kb sql`
+    ├── ReadOnlyError (KBError, PermissionError) status 400  write attempted through `kb sql` or KnowledgeBase.sql
     ├── WriterBusyError (KBError, TimeoutError) status 409  another process holds the writer role
     └── DependencyError (KBError, ImportError) status 500  an optional dependency is missing
 """

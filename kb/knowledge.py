@@ -459,10 +459,10 @@ class KnowledgeBase:
     # -- catalogue ------------------------------------------------------------------------------
 
     def sql(self, query: str, params: list[Any] | None = None) -> pd.DataFrame:
-        """One SELECT over the catalogue tables (files, records, sections, chunks, findings, ...).
-
-        Raises :class:`~kb.errors.ReadOnlyError` for any other statement and
-        :class:`~kb.errors.BadRequestError` for SQL DuckDB refuses (its first line)."""
+        """One SELECT (or EXPLAIN) over the catalogue tables (files, records, sections, chunks,
+        findings, ...), as ``kb sql`` takes: a write or a setting (``DELETE``, ``SET``, ``COPY``)
+        is a :class:`~kb.errors.ReadOnlyError`, SQL DuckDB refuses a
+        :class:`~kb.errors.BadRequestError` with its first line."""
         with self.snapshot() as snap:
             return snap.catalogue.select_df(query, params)
 

@@ -43,14 +43,5 @@ def search(
     if not text.strip():
         raise BadRequestError("q is blank: send a question or an identifier, e.g. ?q=DATABASE_URL.")
     result = service.search(text, k=k, mode=mode, format=format or None, path=path or None, all_files=all)
-    return SearchResponse(
-        query=q,
-        mode=mode,
-        hits=list(result.hits),
-        generation=result.generation,
-        embedded=result.embedded,
-        embeddable=result.embeddable,
-        embedded_share=result.embedded_share,
-        notice=result.notice,
-        grouped=result.grouped,
-    )
+    shared = SearchResponse.model_fields.keys() & type(result).model_fields.keys()  # one list of fields
+    return SearchResponse(**{**{name: getattr(result, name) for name in shared}, "query": q, "mode": mode})

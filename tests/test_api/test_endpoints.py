@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kb.types import FileInfo, Finding, Hit
+from kb.types import FileInfo, Finding, Hit, SearchResult
 
 
 def problem(resp, status: int) -> str:
@@ -27,6 +27,7 @@ def test_search_returns_the_cli_hit_fields(client):
     body = r.json()
     assert body["mode"] == "hybrid" and body["query"] == "fraud review threshold"
     assert body["embedded"] == body["embeddable"] > 0 and body["embedded_share"] == 1.0  # a complete KB
+    assert set(SearchResult.model_fields) <= set(body)  # every field the CLI's --json and Python carry
     assert 1 <= len(body["hits"]) <= 5
     for hit in body["hits"]:
         assert set(hit) == set(Hit.model_fields)

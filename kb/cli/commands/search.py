@@ -82,8 +82,9 @@ def command(
     query as `path:line  key.path = value`, then the hit's lines with the query's terms
     highlighted. -l prints only the files hit; --plain prints `path:line:text` lines (answers as
     `path:line:key.path = value`) for grep and cut; --context N adds N lines around each hit.
-    --json prints an object: query, mode, generation, embedded_share (below 1 while the KB is
-    still being embedded), notice, grouped (one hit per file: a "which ..." question or --all),
+    --json prints an object: query, mode, generation, embedded and embeddable (texts), embedded_share
+    (below 1 while the KB is still being embedded), notice, grouped (one hit per file: a "which ..."
+    question or --all),
     and hits (path, score, line_start, line_end, key_path, snippet, format, answer).
 
     Exit status, like grep: 0 when something was found, 1 when nothing was (with any output
