@@ -1,7 +1,9 @@
 """Walk a configuration tree: which files to catalogue, and what is wrong with the rest.
 
-* honours ``.gitignore`` files (nested, gitignore semantics) and ``.kbignore`` files, plus
-  ``Settings.ignore`` patterns;
+* honours ``.gitignore`` files (nested, gitignore semantics) for the files git does not track, as
+  git does: a tracked file is part of the tree even where a pattern matches it (mailcow ships
+  ``data/conf/rspamd/local.d/*`` and ignores the local edits to it); ``.kbignore`` files and
+  ``Settings.ignore`` patterns leave out any file;
 * skips ``.git``, ``node_modules``, virtualenvs (a folder with ``pyvenv.cfg``), a package
   manager's ``vendor`` folder (Composer's ``autoload.php``, Go's ``modules.txt``, Bundler's
   ``bundle``: other projects' code), caches and the KB directory itself;
@@ -156,6 +158,31 @@ def _spec(path: str) -> pathspec.PathSpec | None:
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
+class _Tracked:
+    """The files git tracks under a root, and their folders: asked once, when a ``.gitignore``
+    pattern first matches (no repository, no git: none)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.files: set[str] | None = None
+        self.dirs: set[str] = set()
+
+    def __call__(self, rel: str, is_dir: bool) -> bool:
+        if self.files is None:
+            self.files = set()
+            from kb.git import GitRepo
+
+            repo = GitRepo.find(self.root)
+            out = repo.run("ls-files", "-z", "--", repo.prefix or ".") if repo is not None else None
+            for name in (out or b"").split(b"\0"):
+                path = repo.rel_path(os.fsdecode(name)) if name and repo is not None else None
+                if path:
+                    self.files.add(path)
+                    parts = path.split("/")
+                    self.dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
+        return rel in (self.dirs if is_dir else self.files)
+
+
 def walk_tree(root: Path, *, extra_ignore: list[str] | None = None, skip: Path | None = None) -> WalkResult:
     """Walk ``root``; ``skip`` is a directory never to enter (the KB dir when inside the root)."""
     root = Path(root)
@@ -166,9 +193,10 @@ def walk_tree(root: Path, *, extra_ignore: list[str] | None = None, skip: Path |
         with contextlib.suppress(OSError):
             sk = os.stat(skip)
             skip_key = (sk.st_dev, sk.st_ino)
-    base_specs: list[tuple[str, pathspec.PathSpec]] = []
+    base_specs: list[tuple[str, pathspec.PathSpec, bool]] = []  # (folder, patterns, from a .gitignore)
     if extra_ignore:
-        base_specs.append(("", pathspec.GitIgnoreSpec.from_lines(extra_ignore)))
+        base_specs.append(("", pathspec.GitIgnoreSpec.from_lines(extra_ignore), False))
+    tracked = _Tracked(root_real)
 
     visited_dirs: set[tuple[int, int]] = set()
     try:
@@ -179,14 +207,17 @@ def walk_tree(root: Path, *, extra_ignore: list[str] | None = None, skip: Path |
         return result
 
     # stack of (abs dir, rel dir, specs in force, in helm templates)
-    stack: list[tuple[str, str, list[tuple[str, pathspec.PathSpec]], bool]] = [(root_real, "", base_specs, False)]
+    stack: list[tuple[str, str, list[tuple[str, pathspec.PathSpec, bool]], bool]] = [(root_real, "", base_specs, False)]
 
-    def ignored(rel: str, is_dir: bool, specs: list[tuple[str, pathspec.PathSpec]]) -> bool:
-        for base, spec in specs:
+    def ignored(rel: str, is_dir: bool, specs: list[tuple[str, pathspec.PathSpec, bool]]) -> bool:
+        by_git = False
+        for base, spec, git in specs:
             sub = rel[len(base) + 1 :] if base else rel
             if spec.match_file(sub + "/" if is_dir else sub):
-                return True
-        return False
+                if not git:
+                    return True
+                by_git = True
+        return by_git and not tracked(rel, is_dir)
 
     while stack:
         d_abs, d_rel, specs, in_tpl = stack.pop()
@@ -207,7 +238,7 @@ def walk_tree(root: Path, *, extra_ignore: list[str] | None = None, skip: Path |
             if ign in names:
                 sp = _spec(os.path.join(d_abs, ign))
                 if sp is not None:
-                    local.append((d_rel, sp))
+                    local.append((d_rel, sp, ign == ".gitignore"))
         is_chart = "Chart.yaml" in names
         for e in entries:
             rel = f"{d_rel}/{e.name}" if d_rel else e.name

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from kb.errors import BadRequestError, NotIndexedError, ReadOnlyError, no_kb
+from kb.errors import BadRequestError, KBError, NotIndexedError, ReadOnlyError, no_kb
 from kb.types import DOCUMENTED_COPIES, DOCUMENTED_END
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from kb.ingest.walk import walk_tree
 from tests.conftest import write_tree
@@ -80,3 +84,35 @@ def test_walk_marks_helm_templates(tmp_path: Path):
 def test_walk_skips_the_kb_directory_inside_the_root(tmp_path: Path):
     root = write_tree(tmp_path / "t", {"a.yaml": "a: 1\n", "mykb/catalogue.json": "{}"})
     assert rels(walk_tree(root, skip=root / "mykb")) == ["a.yaml"]
+
+
+def test_gitignore_leaves_out_only_files_git_does_not_track(tmp_path: Path):
+    """As in git, .gitignore applies to untracked files: a project may ship a default it ignores
+    local edits to (mailcow tracks data/conf/rspamd/local.d/* and lists it in .gitignore)."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    root = write_tree(
+        tmp_path / "t",
+        {
+            ".gitignore": "local.d/*\nconf.d/fts.conf\nlocal-only/\n*.tmp\n",
+            ".kbignore": "shipped/skip.yaml\n",
+            "a.yaml": "a: 1\n",
+            "local.d/options.inc": "x = 1;\n",
+            "conf.d/fts.conf": "fts = yes\n",
+            "local-only/kept.yaml": "b: 2\n",
+            "shipped/skip.yaml": "c: 3\n",
+        },
+    )
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    git("add", "-A")
+    git("add", "-f", "local.d/options.inc", "conf.d/fts.conf", "local-only/kept.yaml")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "shipped defaults")
+    write_tree(root, {"local.d/mine.inc": "y = 2;\n", "scratch.tmp": "x", "local-only/new.yaml": "d: 4\n"})
+    assert rels(walk_tree(root)) == ["a.yaml", "conf.d/fts.conf", "local-only/kept.yaml", "local.d/options.inc"]
+    # the same files without git: .gitignore is all there is to go by
+    shutil.rmtree(root / ".git")
+    assert rels(walk_tree(root)) == ["a.yaml"]
