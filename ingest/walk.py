@@ -1,9 +1,11 @@
 """Walk a configuration tree: which files to catalogue, and what is wrong with the rest.
 
-* honours ``.gitignore`` files (nested, gitignore semantics) for the files git does not track, as
-  git does: a tracked file is part of the tree even where a pattern matches it (mailcow ships
-  ``data/conf/rspamd/local.d/*`` and ignores the local edits to it); ``.kbignore`` files and
-  ``Settings.ignore`` patterns leave out any file;
+* honours ``.gitignore`` files (nested, gitignore semantics); when the root is a git repository's
+  top level, for the files git does not track only, as git does: a tracked file is part of the tree
+  even where a pattern matches it (mailcow ships ``data/conf/rspamd/local.d/*`` and ignores local
+  edits to it). A root inside another project's repository (a fixture, kb's own sample) keeps
+  every pattern: that project's index says nothing about the tree's own ``.gitignore``.
+  ``.kbignore`` files and ``Settings.ignore`` patterns leave out any file;
 * skips ``.git``, ``node_modules``, virtualenvs (a folder with ``pyvenv.cfg``), a package
   manager's ``vendor`` folder (Composer's ``autoload.php``, Go's ``modules.txt``, Bundler's
   ``bundle``: other projects' code), caches and the KB directory itself;
@@ -159,8 +161,9 @@ def _spec(path: str) -> pathspec.PathSpec | None:
 
 
 class _Tracked:
-    """The files git tracks under a root, and their folders: asked once, when a ``.gitignore``
-    pattern first matches (no repository, no git: none)."""
+    """The files git tracks under a root that is a repository's top level, and their folders: asked
+    once, when a ``.gitignore`` pattern first matches (no repository, no git, a root inside a
+    larger repository: none)."""
 
     def __init__(self, root: str) -> None:
         self.root = root
@@ -173,7 +176,7 @@ class _Tracked:
             from kb.git import GitRepo
 
             repo = GitRepo.find(self.root)
-            out = repo.run("ls-files", "-z", "--", repo.prefix or ".") if repo is not None else None
+            out = repo.run("ls-files", "-z") if repo is not None and not repo.prefix else None
             for name in (out or b"").split(b"\0"):
                 path = repo.rel_path(os.fsdecode(name)) if name and repo is not None else None
                 if path:

@@ -113,6 +113,12 @@ def test_gitignore_leaves_out_only_files_git_does_not_track(tmp_path: Path):
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "shipped defaults")
     write_tree(root, {"local.d/mine.inc": "y = 2;\n", "scratch.tmp": "x", "local-only/new.yaml": "d: 4\n"})
     assert rels(walk_tree(root)) == ["a.yaml", "conf.d/fts.conf", "local-only/kept.yaml", "local.d/options.inc"]
+    # a tree inside a larger repository (a fixture, kb's own sample): its .gitignore holds for all
+    write_tree(root, {"sample/.gitignore": "*.tmp\n", "sample/b.yaml": "b: 1\n", "sample/left.tmp": "x"})
+    git("add", "-f", "sample")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "a sample tree")
+    assert "sample/left.tmp" in rels(walk_tree(root))
+    assert rels(walk_tree(root / "sample")) == ["b.yaml"]
     # the same files without git: .gitignore is all there is to go by
     shutil.rmtree(root / ".git")
-    assert rels(walk_tree(root)) == ["a.yaml"]
+    assert rels(walk_tree(root)) == ["a.yaml", "sample/b.yaml"]
