@@ -177,12 +177,10 @@ class _Tracked:
 
             repo = GitRepo.find(self.root)
             out = repo.run("ls-files", "-z") if repo is not None and not repo.prefix else None
-            for name in (out or b"").split(b"\0"):
-                path = repo.rel_path(os.fsdecode(name)) if name and repo is not None else None
-                if path:
-                    self.files.add(path)
-                    parts = path.split("/")
-                    self.dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
+            for path in filter(None, os.fsdecode(out or b"").split("\0")):  # relative to the root
+                self.files.add(path)
+                parts = path.split("/")
+                self.dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
         return rel in (self.dirs if is_dir else self.files)
 
 
