@@ -286,6 +286,12 @@ def test_health(client):
     assert h["ingesting"] is False and h["embedder"] == "hash-64"
     probe = client.head("/health")  # load balancers and uptime checks probe with HEAD
     assert probe.status_code == 200 and probe.content == b""
+    service = client.app.state.service
+    service.opened = False  # as while the server starts or stops: both say so with the same status
+    try:
+        assert client.get("/health").status_code == 503 and client.head("/health").status_code == 503
+    finally:
+        service.opened = True
 
 
 def test_metrics_prometheus_text(client):
