@@ -141,11 +141,15 @@ def find_duplicates(
     return groups
 
 
+_NO_END = 2**31 - 1
+"""The last line of a copy whose lines are not known (the whole file)."""
+
+
 def _distinct_lines(rows: Sequence[tuple[str, str | None, int, int]]) -> int:
     """Lines the removable copies ``(path, key_path, first line, last line)`` cover, each line once."""
     by_path: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for path, _, lo, hi in rows:
-        if lo and hi < 2**31 - 1:
+        if lo and hi < _NO_END:
             by_path[path].append((lo, hi))
     total = 0
     for spans in by_path.values():
@@ -178,7 +182,7 @@ def duplication_summary(catalogue: Catalogue, groups: Sequence[DuplicateGroup]) 
         saved_by_kind[g.kind] += g.lines_saved
         if g.kind in ("exact", "canonical", "block"):
             for m in g.members[1:]:
-                rows.append((m.path, m.key_path, m.line_start or 0, m.line_end or 2**31 - 1))
+                rows.append((m.path, m.key_path, m.line_start or 0, m.line_end or _NO_END))
     cur = catalogue.cursor()
     try:
         total = cur.execute("SELECT count(*) FROM records").fetchall()[0][0]

@@ -590,11 +590,12 @@ class KnowledgeBase:
         Raises :class:`~kb.errors.NotIndexedError` (HTTP 404) when the KB has no run ``run_id``."""
         with self.snapshot() as snap:
             cat = snap.catalogue
-            if not cat.query("SELECT 1 FROM runs WHERE id = ?", [run_id]):
+            changes = cat.run_changes(run_id)
+            if not changes and not cat.query("SELECT 1 FROM runs WHERE id = ?", [run_id]):  # a no-change run has none
                 last = cat.history(1)
                 known = f"the last is run {last[0]['id']}" if last else "it has no runs"
                 raise NotIndexedError(f"No ingest run {run_id} in this KB ({known}; `kb history` lists them).")
-            return cat.run_changes(run_id)
+            return changes
 
     def history(self, limit: int = 20) -> pd.DataFrame:
         """:meth:`runs` as a DataFrame."""

@@ -117,14 +117,15 @@ def query_identifiers(query: str) -> list[str]:
     return out
 
 
-def is_literal_query(query: str) -> bool:
-    """True when every token of the query is an identifier (``DATABASE_URL``, ``redis.host``)."""
+def is_literal_query(query: str, idents: list[str] | None = None) -> bool:
+    """True when every token of the query is an identifier (``DATABASE_URL``, ``redis.host``,
+    `` `--set` ``); ``idents``: the query's :func:`query_identifiers`, when already known."""
     tokens = _QTOKEN.findall(query)
     if not tokens:
         return False
-    idents = set(query_identifiers(query))
-    idents.update(t.strip("_").lower() for name in span_names(query) for t in _QTOKEN.findall(name))
-    return all(t.strip("_").lower() in idents for t in tokens if len(t.strip("_")) >= 2)
+    names = query_identifiers(query) if idents is None else idents
+    known = {t.strip("_").lower() for name in names for t in _QTOKEN.findall(name)}  # `--set` holds set
+    return all(t.strip("_").lower() in known for t in tokens if len(t.strip("_")) >= 2)
 
 
 def _ident_regex(ident: str) -> re.Pattern[str]:
@@ -174,7 +175,7 @@ class ParsedQuery:
             text=text,
             terms=_terms(text),
             idents=idents,
-            literal=is_literal_query(text),
+            literal=is_literal_query(text, idents),
             ident_res=[_ident_regex(i) for i in idents],
             define_res=[_define_regex(i) for i in idents],
             ident_terms={t for i in idents for t in analyze(i)},
