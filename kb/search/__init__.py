@@ -153,6 +153,8 @@ def search(
     if mode == "hybrid" and fusion.FILE_KEYWORD_WEIGHT > 0 and ranked:
         scores = stores.file_keyword_scores(st, q.terms, fusion.FILE_KEYWORD_TOP, paths)  # no stop words
         ranked = fusion.file_keyword_boost(ranked, scores, fusion.FILE_KEYWORD_WEIGHT)
+    if mode == "hybrid":
+        ranked = fusion.prefer_configuration(q, ranked)
     weights = term_weights(q, stores.term_idf(st))
     if mode == "hybrid" and fusion.LINE_WEIGHT > 0:
         ranked = fusion.rerank_by_lines(q, ranked, weights)

@@ -16,6 +16,8 @@
 5. Whole files (:func:`file_keyword_boost`): a question's words often fall in different chunks of
    the right file (the chart's name in one, the setting in another), so each chunk of the first
    files gains their BM25 as whole files, scaled to the fused list's best score.
+6. Configuration over code (:func:`prefer_configuration`): in a question, program source keeps
+   :data:`SOURCE_SHARE` of its score.
 
 The constants were chosen on the *tune* half of the 40 dev questions (``bench/question_split.json``)
 with ``bench/ranking_lab.py``; the README shows each lever's effect on both halves and the 53-set.
@@ -35,6 +37,7 @@ from kb.search.snippets import chunk_body
 __all__ = [
     "fuse",
     "file_keyword_boost",
+    "prefer_configuration",
     "exact_bonus",
     "RRF_K",
     "W_LITERAL",
@@ -92,6 +95,14 @@ LINE_WEIGHT = 0.0
 :mod:`kb.search.answers`) over the best such score among them; 0 turns it off. Off: measured on
 the untuned half, no gain (docs/performance.md, "Five query-side levers")."""
 LINE_TOP = 30
+SOURCE_SHARE = 0.8
+"""Configuration over code: in a question (not a literal query), a chunk of program source
+(:data:`kb.formats.SOURCE_SUFFIXES`) keeps this share of its final hybrid score; 1 turns it off.
+A question asks where something is configured, and code that reads the setting or prints a word
+of the question (a Java heap helper, generated flag accessors, a payment simulator) outranked the
+file that sets it. Measured on the 40 and four trees, 0.8 / 0.6 / 0.4 (docs/performance.md,
+"Configuration over code"): 0.8 moves no question down; below it Lua that *is* configuration
+(Rspamd's rules) loses its first place."""
 
 
 def exact_bonus(q: ParsedQuery, doc: ChunkDoc) -> float:
@@ -248,6 +259,15 @@ def rerank_by_lines(
     rescored = [(s + LINE_WEIGHT * scale * ls / top, d) for (s, d), ls in zip(head, lines)]
     rescored.sort(key=lambda x: (-x[0], x[1].chunk_id))
     return rescored + ranked[LINE_TOP:]
+
+
+def prefer_configuration(q: ParsedQuery, ranked: list[tuple[float, ChunkDoc]]) -> list[tuple[float, ChunkDoc]]:
+    """``ranked`` with program source scaled by :data:`SOURCE_SHARE` when ``q`` is a question."""
+    if SOURCE_SHARE >= 1.0 or q.literal or not ranked:
+        return ranked
+    out = [(s * SOURCE_SHARE if PurePosixPath(d.path).suffix.lower() in SOURCE_SUFFIXES else s, d) for s, d in ranked]
+    out.sort(key=lambda h: (-h[0], h[1].chunk_id))
+    return out
 
 
 def file_keyword_boost(

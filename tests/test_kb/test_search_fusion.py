@@ -111,6 +111,59 @@ def test_configuration_that_sets_an_identifier_outranks_code_that_reads_it():
     assert order[0] == env.chunk_id
 
 
+def test_a_question_prefers_the_configuration_to_code_at_a_close_score():
+    """opentelemetry-demo: "what failure probability is configured at the 90% level" found the
+    payment service's JavaScript (``charge.js`` reads the flag) a little above ``demo.flagd.json``,
+    which sets it. In a question, code keeps :data:`fusion.SOURCE_SHARE` of its score; a clear lead
+    survives, and a literal query (a name to look up) is left as it is."""
+    code = ChunkDoc("js#0", "src/payment/charge.js", "text", "", 65, 70, "charge.js | text\nconst level = flag")
+    conf = doc("src/flagd/demo.flagd.json", 0)
+    question = ParsedQuery.parse("what failure probability is configured for the card charging scenario")
+    assert not question.literal
+    out = fusion.prefer_configuration(question, [(1.0, code), (0.9, conf)])
+    assert [d.chunk_id for _, d in out] == [conf.chunk_id, code.chunk_id]
+    assert out[1][0] == pytest.approx(fusion.SOURCE_SHARE)
+    assert fusion.prefer_configuration(question, [(1.0, code), (0.5, conf)])[0][1] is code  # a clear lead stays
+    literal = ParsedQuery.parse("paymentFailure")
+    assert literal.literal
+    assert fusion.prefer_configuration(literal, [(1.0, code), (0.9, conf)])[0][1] is code
+
+
+def test_configuration_over_code_in_a_built_kb(make_tree, tmp_path, monkeypatch):
+    """End to end (hash embedder): a hybrid search scales the Go file's hit and no other, and ranks
+    by the scaled scores; keyword search (one list as it is) and a literal query are left alone."""
+    from kb import KnowledgeBase
+
+    tree = make_tree(
+        {
+            "flags/flags_gen.go": "// QueueProblems returns the queue problems flag: overload the queue\n"
+            'func QueueProblems() bool { return client.Bool("queueProblems") }\n',
+            "flagd/demo.flagd.json": '{"flags": {"queueProblems": {"description": "overload the queue problems",'
+            ' "defaultVariant": "off"}}}\n',
+            **{f"other/app{i}.yaml": f"app{i}:\n  port: {8000 + i}\n" for i in range(8)},
+        },
+        name="code",
+    )
+    q = "what happens when the queue problems flag overloads the queue"
+    with KnowledgeBase.build(tree, db=tmp_path / "kb", model="hash", workers=1) as kb:
+
+        def scores(query: str, mode: str = "hybrid") -> dict[str, float]:
+            return {h.path: h.score for h in kb.search(query, mode=mode, as_frame=False, all_files=True)}
+
+        share = fusion.SOURCE_SHARE
+        assert share < 1.0
+        on = scores(q)
+        hits = kb.search(q, mode="hybrid", as_frame=False)
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+        kw_on, lit_on = scores(q, "keyword"), scores("queueProblems")
+        monkeypatch.setattr(fusion, "SOURCE_SHARE", 1.0)
+        off = scores(q)
+        assert on["flags/flags_gen.go"] == pytest.approx(share * off["flags/flags_gen.go"], abs=1e-5)
+        assert on["flagd/demo.flagd.json"] == off["flagd/demo.flagd.json"]
+        assert scores(q, "keyword") == kw_on
+        assert scores("queueProblems") == lit_on
+
+
 def test_a_file_naming_an_identifier_in_many_chunks_does_not_pass_the_one_that_defines_it():
     """opentelemetry-demo: generated Go code names ``kafkaQueueProblems`` in two chunks; flagd's
     JSON defines it in one. The identifier's bonus counts once per chunk, not once more per chunk
