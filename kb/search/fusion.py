@@ -17,7 +17,7 @@
    the right file (the chart's name in one, the setting in another), so each chunk of the first
    files gains their BM25 as whole files, scaled to the fused list's best score.
 6. Configuration over code (:func:`prefer_configuration`): in a question, program source keeps
-   :data:`SOURCE_SHARE` of its score.
+   :data:`SOURCE_SHARE` of its score (off: measured, not kept).
 
 The constants were chosen on the *tune* half of the 40 dev questions (``bench/question_split.json``)
 with ``bench/ranking_lab.py``; the README shows each lever's effect on both halves and the 53-set.
@@ -95,14 +95,13 @@ LINE_WEIGHT = 0.0
 :mod:`kb.search.answers`) over the best such score among them; 0 turns it off. Off: measured on
 the untuned half, no gain (docs/performance.md, "Five query-side levers")."""
 LINE_TOP = 30
-SOURCE_SHARE = 0.8
+SOURCE_SHARE = 1.0
 """Configuration over code: in a question (not a literal query), a chunk of program source
 (:data:`kb.formats.SOURCE_SUFFIXES`) keeps this share of its final hybrid score; 1 turns it off.
-A question asks where something is configured, and code that reads the setting or prints a word
-of the question (a Java heap helper, generated flag accessors, a payment simulator) outranked the
-file that sets it. Measured on the 40 and four trees, 0.8 / 0.6 / 0.4 (docs/performance.md,
-"Configuration over code"): 0.8 moves no question down; below it Lua that *is* configuration
-(Rspamd's rules) loses its first place."""
+Off: at 0.8 it paid on the two code-heavy trees it was tried on (otel-demo MRR@10 0.621 -> 0.678,
+mailcow 0.617 -> 0.631, no question down; 0.6 and 0.4 lose Rspamd's Lua rules) but not on a tree
+nobody had looked at (microservices-demo 0.589 -> 0.593, answer@1 0.200 -> 0.167: a literal
+question whose answer is a Go default); docs/performance.md, "Configuration over code"."""
 
 
 def exact_bonus(q: ParsedQuery, doc: ChunkDoc) -> float:

@@ -111,15 +111,19 @@ def test_configuration_that_sets_an_identifier_outranks_code_that_reads_it():
     assert order[0] == env.chunk_id
 
 
-def test_a_question_prefers_the_configuration_to_code_at_a_close_score():
+def test_a_question_prefers_the_configuration_to_code_at_a_close_score(monkeypatch):
     """opentelemetry-demo: "what failure probability is configured at the 90% level" found the
     payment service's JavaScript (``charge.js`` reads the flag) a little above ``demo.flagd.json``,
     which sets it. In a question, code keeps :data:`fusion.SOURCE_SHARE` of its score; a clear lead
-    survives, and a literal query (a name to look up) is left as it is."""
+    survives, and a literal query (a name to look up) is left as it is. Off by default (measured,
+    not kept); at 1 nothing moves."""
     code = ChunkDoc("js#0", "src/payment/charge.js", "text", "", 65, 70, "charge.js | text\nconst level = flag")
     conf = doc("src/flagd/demo.flagd.json", 0)
     question = ParsedQuery.parse("what failure probability is configured for the card charging scenario")
     assert not question.literal
+    monkeypatch.setattr(fusion, "SOURCE_SHARE", 1.0)
+    assert fusion.prefer_configuration(question, [(1.0, code), (0.9, conf)]) == [(1.0, code), (0.9, conf)]
+    monkeypatch.setattr(fusion, "SOURCE_SHARE", 0.8)
     out = fusion.prefer_configuration(question, [(1.0, code), (0.9, conf)])
     assert [d.chunk_id for _, d in out] == [conf.chunk_id, code.chunk_id]
     assert out[1][0] == pytest.approx(fusion.SOURCE_SHARE)
@@ -145,6 +149,7 @@ def test_configuration_over_code_in_a_built_kb(make_tree, tmp_path, monkeypatch)
         name="code",
     )
     q = "what happens when the queue problems flag overloads the queue"
+    monkeypatch.setattr(fusion, "SOURCE_SHARE", 0.8)
     with KnowledgeBase.build(tree, db=tmp_path / "kb", model="hash", workers=1) as kb:
 
         def scores(query: str, mode: str = "hybrid") -> dict[str, float]:
