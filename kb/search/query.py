@@ -27,6 +27,11 @@ _SPAN_NAME = re.compile(r"^(?:\$\{?)?(?P<name>-{0,2}[\w$@][\w$@.\-/:]*?)\}?(?:=.
 """What a span names: ``-labelname``, ``--kubelet-service``, ``$PORT`` and ``${PORT}`` (``PORT``),
 ``FOO=bar`` (``FOO``: the value is not a name)."""
 MAX_SPAN_NAME = 200
+CAPS_NAME = 6
+"""A word in capitals this long or longer is a name in a question (``GOTRACEBACK``, ``PGDATA``,
+``GOMAXPROCS``); a shorter one is an acronym (``CPU``, ``HTTP``, ``NGINX``): of the capitalised
+words in the 283 questions of kb's six question sets, every one under six letters is an acronym and
+the one longer is an environment variable. ``0`` turns it off."""
 CODE_SPANS = True
 """Names in backticks are identifiers whatever their shape (see :func:`query_identifiers`)."""
 _MANY = re.compile(r"\b(?:which|list|all the)\b", re.IGNORECASE)
@@ -86,10 +91,11 @@ def span_names(query: str) -> list[str]:
 
 def query_identifiers(query: str) -> list[str]:
     """Tokens of ``query`` that look like identifiers (lower case): ``DATABASE_URL``,
-    ``fraud.review_threshold``, ``maxConnections``, ``docker-compose.yml``, ``AKIA``. A hyphenated
-    word counts only when it is the whole query; any name the user set in backticks counts, as
-    written (:func:`span_names`: ```-labelname```, ```--set```, ```replicas```), since that is how
-    people quote a name."""
+    ``fraud.review_threshold``, ``maxConnections``, ``docker-compose.yml``, ``AKIA``. A word in
+    capitals counts in a question from :data:`CAPS_NAME` letters on (``GOTRACEBACK``; ``HTTP`` is
+    an acronym), and alone at any length; a hyphenated word counts only when it is the whole query;
+    any name the user set in backticks counts, as written (:func:`span_names`: ```-labelname```,
+    ```--set```, ```replicas```), since that is how people quote a name."""
     tokens = _QTOKEN.findall(query)
     out = span_names(query)
     quoted = {n.strip("_-") for n in out}  # a quoted name stays as written (``_JAVA_OPTIONS``)
@@ -106,6 +112,7 @@ def query_identifiers(query: str) -> list[str]:
             or "/" in t
             or re.search(r"[a-z][A-Z]", t) is not None
             or (t.isupper() and sum(c.isalpha() for c in t) >= 3 and alone)
+            or (CAPS_NAME > 0 and t.isupper() and t.isalpha() and len(t) >= CAPS_NAME)
             or (re.search(r"[A-Za-z]", t) is not None and re.search(r"\d", t) is not None and alone)
             or ("-" in t and alone)
             or (":" in t and alone)

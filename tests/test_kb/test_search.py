@@ -531,6 +531,8 @@ def test_one_split_key_path():
         ("Does `docker compose up` start `worker`?", ["worker"]),
         ("Is `--set` like `FOO=bar`, `${PORT}` or `_JAVA_OPTIONS`?", ["--set", "foo", "port", "_java_options"]),
         ("it`s `replicas` and `image`", ["replicas", "image"]),
+        ("What is GOTRACEBACK set to in the images?", ["gotraceback"]),  # capitals, six letters on
+        ("Does the HTTP API of NGINX use TLS on the CPU?", []),  # acronyms
     ],
 )
 def test_prose_in_questions_is_not_an_identifier(query, idents):
