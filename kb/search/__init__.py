@@ -26,7 +26,7 @@ from kb.limits import DEFAULT_K, MAX_K, MAX_QUERY_CHARS, MODES, validate_request
 from kb.search import candidates, fusion, stores
 from kb.search.answers import term_weights
 from kb.search.query import ParsedQuery, is_literal_query, query_identifiers
-from kb.search.snippets import make_hit
+from kb.search.snippets import chunk_ordinal, join_hits, make_hit, near_hits
 from kb.types import SearchResult
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -164,6 +164,7 @@ def search(
     seen: set[tuple[str, int, int]] = set()
     files: set[str] = set()
     around: dict[str, tuple[ChunkDoc | None, ChunkDoc | None]] = {}
+    made_of: list[list[ChunkDoc]] = []  # the chunks each hit was read from (a joined hit: several)
     for i, (score, doc) in enumerate(ranked):
         if floor is not None and score < floor:
             break
@@ -178,8 +179,27 @@ def search(
         if sig in seen:
             continue
         seen.add(sig)
+        pieces = [doc, *(d for d in around[doc.chunk_id] if d is not None)]
+        j = next((j for j, h in enumerate(result.hits) if near_hits(h, hit)), None)
+        if j is not None:  # near an earlier hit of its file: one hit shows both
+            made_of[j] += pieces
+            made_of[j] += _between(st, made_of[j])
+            result.hits[j] = join_hits(result.hits[j], hit, made_of[j], q)
+            continue
         files.add(doc.path)
         result.hits.append(hit)
+        made_of.append(pieces)
         if len(result.hits) >= limit:
             break
     return result
+
+
+def _between(st: stores.Stores, docs: list[ChunkDoc]) -> list[ChunkDoc]:
+    """The chunks of a file between those of ``docs`` that are not among them (one read)."""
+    have = {d.chunk_id for d in docs}
+    ordinals = [n for n in map(chunk_ordinal, docs) if n is not None]
+    if not ordinals:
+        return []
+    path = docs[0].path
+    ids = [f"{path}#{n}" for n in range(min(ordinals), max(ordinals) + 1) if f"{path}#{n}" not in have]
+    return list(stores.fetch_chunks(st, ids).values()) if ids else []

@@ -18,7 +18,7 @@ from kb.search.answers import pick_answers, to_answer_lines
 from kb.search.query import ParsedQuery
 from kb.types import Hit
 
-__all__ = ["make_hit", "chunk_body", "SNIPPET_CONTEXT", "SNIPPET_LINE_CHARS"]
+__all__ = ["make_hit", "join_hits", "near_hits", "chunk_ordinal", "chunk_body", "SNIPPET_CONTEXT", "SNIPPET_LINE_CHARS"]
 
 SNIPPET_CONTEXT = 1
 """A lone answer line is shown with up to this many neighbours of its block."""
@@ -26,6 +26,11 @@ MAX_SPAN = 12
 """Lines a hit spans at most."""
 SNIPPET_LINE_CHARS = 240
 """A longer line is clipped around the first query term it holds."""
+JOIN_WITHIN = 8
+"""A later hit of a file whose lines come within this many lines of an earlier hit of the same file
+joins it, when the two still span at most :data:`MAX_SPAN` lines: one hit shows both places (the
+question's words on a Markdown paragraph, the answer two paragraphs down; a mapping's key, its
+values in the next chunk) and the list makes room for another. 0 turns it off."""
 
 
 def chunk_body(doc: ChunkDoc) -> str:
@@ -158,4 +163,61 @@ def make_hit(
         snippet=snippet,
         format=doc.format or None,
         answer=to_answer_lines(doc.line_start, single, picked),
+    )
+
+
+def chunk_ordinal(doc: ChunkDoc) -> int | None:
+    """The chunk's place in its file (chunk ids are ``path#ordinal``)."""
+    ordinal = doc.chunk_id.rpartition("#")[2]
+    return int(ordinal) if ordinal.isdigit() else None
+
+
+def near_hits(first: Hit, later: Hit) -> bool:
+    """Whether ``later`` joins ``first`` (see :data:`JOIN_WITHIN`)."""
+    if JOIN_WITHIN <= 0 or first.path != later.path:
+        return False
+    gap = max(later.line_start - first.line_end, first.line_start - later.line_end)
+    span = max(first.line_end, later.line_end) - min(first.line_start, later.line_start) + 1
+    return gap <= JOIN_WITHIN and span <= MAX_SPAN
+
+
+def _file_lines(docs: list[ChunkDoc]) -> dict[int, str]:
+    """File lines as the chunks hold them; a long line split over several chunks is whole again."""
+    lines: dict[int, str] = {}
+    split: dict[int, list[tuple[int, str]]] = {}
+    seen: set[str] = set()
+    for d in docs:
+        if d.chunk_id in seen:
+            continue
+        seen.add(d.chunk_id)
+        body = _body(d)
+        if d.line_start == d.line_end:
+            split.setdefault(d.line_start, []).append((chunk_ordinal(d) or 0, body[0] if body else ""))
+            continue
+        for i, line in enumerate(body):
+            lines.setdefault(d.line_start + i, line)
+    for n, pieces in split.items():
+        if n not in lines:
+            lines[n] = "".join(text for _, text in sorted(pieces))
+    return lines
+
+
+def join_hits(first: Hit, later: Hit, docs: list[ChunkDoc], q: ParsedQuery) -> Hit:
+    """One hit for two near hits of a file (:func:`near_hits`): the lines of both, ``first``'s
+    answers then ``later``'s new ones (at most :data:`kb.search.answers.MAX_ANSWERS`), ``first``'s
+    score and key path. ``docs``: the chunks of the file around both (lines no chunk holds show
+    blank, as between chunks)."""
+    from kb.search.answers import MAX_ANSWERS
+
+    lo, hi = min(first.line_start, later.line_start), max(first.line_end, later.line_end)
+    lines = _file_lines(docs)
+    have = {a.line for a in first.answer}
+    answer = [*first.answer, *(a for a in later.answer if a.line not in have)][: max(MAX_ANSWERS, len(first.answer))]
+    return first.model_copy(
+        update={
+            "line_start": lo,
+            "line_end": hi,
+            "snippet": "\n".join(_clip(lines.get(n, ""), q) for n in range(lo, hi + 1)),
+            "answer": answer,
+        }
     )
