@@ -16,8 +16,8 @@ declared, plugins included.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, fields
 from typing import Literal
 
 __all__ = [
@@ -30,6 +30,8 @@ __all__ = [
     "declare",
     "traits",
     "declared",
+    "declare_saved",
+    "plugin_traits",
     "formats_with",
 ]
 
@@ -49,10 +51,11 @@ Format = Literal[
 ]
 """The formats kb ships a parser for."""
 
-LinePaths = Literal["tree", "table", "env", "properties", "headings"]
+LinePaths = Literal["tree", "table", "env", "properties", "headings", "braces"]
 """How :func:`kb.linepaths.line_key_paths` reads the key path at a line: by indentation (``tree``),
 ``[table]`` headers (``table``), ``KEY=value`` variables (``env``), ``key=value`` properties
-(``properties``), Markdown heading trails (``headings``)."""
+(``properties``), Markdown heading trails (``headings``), blocks in braces (``braces``: HCL's
+``type "label" {`` and ``name = value``)."""
 
 Variables = Literal["loader", "shell", "spring"]
 """Which ``${VAR}`` references a format's values carry: those a config loader interpolates
@@ -112,6 +115,24 @@ def traits(name: str | None) -> Traits:
 def declared() -> dict[str, Traits]:
     """Every declared format and its traits."""
     return dict(_DECLARED)
+
+
+def plugin_traits() -> dict[str, dict[str, object]]:
+    """The traits of the formats declared beyond :data:`BUILTIN` (by their parsers), as a KB saves
+    them: a process that searches it loads no parser and must still know them."""
+    return {name: asdict(t) for name, t in _DECLARED.items() if name not in BUILTIN}
+
+
+def declare_saved(saved: Mapping[str, Mapping[str, object]]) -> None:
+    """Declare the formats a KB saved (:func:`plugin_traits`) that this process has not declared;
+    a trait this kb does not know is left out."""
+    known = {f.name for f in fields(Traits)}
+    for name, saved_traits in saved.items():
+        if name not in _DECLARED and isinstance(saved_traits, Mapping):
+            try:
+                declare(name, Traits(**{k: v for k, v in saved_traits.items() if k in known}))  # type: ignore[arg-type]
+            except TypeError:
+                continue
 
 
 _PLAIN = Traits()

@@ -60,6 +60,7 @@ from kb.errors import (
     ingest_command,
     no_kb,
 )
+from kb.formats import plugin_traits
 
 if TYPE_CHECKING:  # pragma: no cover
     from kb.catalogue import Catalogue
@@ -108,6 +109,9 @@ class Generation:
     kb_id: str | None = None
     """This KB's id (names its Chroma collection on a server)."""
     layout: int = LAYOUT_VERSION
+    formats: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The traits of the formats its parsers declared beyond kb's built-in ones
+    (:func:`kb.formats.plugin_traits`): a search declares them without loading a parser."""
 
     @property
     def vector_rows(self) -> int:
@@ -184,6 +188,9 @@ def _head_problem(data: Any) -> str | None:
             return f"'{key}' is not a whole number"
     if "embedder" in data and data["embedder"] is not None and not isinstance(data["embedder"], dict):
         return "'embedder' is not an object"
+    saved = data.get("formats", {})
+    if not isinstance(saved, dict) or not all(isinstance(v, dict) for v in saved.values()):
+        return "'formats' is not a map of format names to traits"
     return None
 
 
@@ -471,6 +478,7 @@ class WriteSession:
             embedded=prev.embedded if prev else 0,
             published_at=time.time(),
             kb_id=prev.kb_id if prev else None,
+            formats={**(prev.formats if prev else {}), **plugin_traits()},
         )
         gen = replace(gen, **fields)
         _write_head(self.db, gen)

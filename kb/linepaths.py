@@ -4,7 +4,8 @@ Chunking (:mod:`kb.ingest.chunk`) names the parts of a big section by the key pa
 and search (:mod:`kb.search.snippets`) names a hit by the key path at its best line. Both need that
 mapping for a *fragment* of a file (a section, a chunk body), which a real parser cannot read on its
 own, so this module reads it from the layout: YAML and JSON by indentation, TOML and INI by
-``[table]`` headers, ``.env`` and ``.properties`` by the variable, Markdown by the heading trail.
+``[table]`` headers, ``.env`` and ``.properties`` by the variable, Markdown by the heading trail, HCL
+by its blocks in braces.
 
 Key paths are built and taken apart with :mod:`kb.keypaths` only, so a line's key path is spelled
 exactly as the parser spelled the record: ``metadata.labels["app.kubernetes.io/name"]``.
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from kb.formats import formats_with, traits
 from kb.keypaths import join_key_path, key_join, split_key_path
 
-__all__ = ["line_key_paths", "TREE_FORMATS", "TABLE_FORMATS", "FLAT_FORMATS"]
+__all__ = ["line_key_paths", "TREE_FORMATS", "TABLE_FORMATS", "FLAT_FORMATS", "BRACE_FORMATS"]
 
 TREE_FORMATS = formats_with(lambda t: t.line_paths == "tree")
 """Formats whose key paths follow indentation (``line_paths="tree"``, :mod:`kb.formats`)."""
@@ -26,6 +27,8 @@ TABLE_FORMATS = formats_with(lambda t: t.line_paths == "table")
 """Formats whose key paths follow ``[table]`` headers."""
 FLAT_FORMATS = formats_with(lambda t: t.line_paths in ("env", "properties"))
 """Formats whose lines are independent variables."""
+BRACE_FORMATS = formats_with(lambda t: t.line_paths == "braces")
+"""Formats of blocks in braces (HCL: ``resource "aws_s3_bucket" "logs" {``, ``acl = "private"``)."""
 
 _YAML_KEY = re.compile(
     r"""^(?P<ind>[ \t]*)(?P<dash>(?:-[ \t]+)*)(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>[^']*)'|(?P<pl>[^\s#'"{}\[\],&*!|>%@`-][^#:]*?|-[^\s#:][^#:]*?))[ \t]*:(?:[ \t]|$)"""
@@ -40,6 +43,12 @@ _INI_KEY = re.compile(r"^\s*([^=:\s#;\[][^=:]*?)\s*[=:]")
 _ENV_KEY = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.\-]*)\s*=")
 _PROP_KEY = re.compile(r"^\s*([^=:\s#!][^=:\s]*)\s*[=:\s]")
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_BRACE_OPEN = re.compile(r"""^(?P<head>[A-Za-z_][\w\-]*(?:\s+(?:"(?:[^"\\]|\\.)*"|[A-Za-z_][\w\-]*))*)\s*\{\s*$""")
+"""A block: ``resource "aws_s3_bucket" "logs" {``, ``lifecycle {``."""
+_BRACE_ATTR = re.compile(r"""^(?P<key>[A-Za-z_][\w\-]*|"(?:[^"\\]|\\.)*")\s*=(?!=)\s*(?P<val>.*?)\s*,?$""")
+"""An attribute: ``acl = "private"``; ``tags = {`` opens an object."""
+_BRACE_LABEL = re.compile(r'"((?:[^"\\]|\\.)*)"|([A-Za-z_][\w\-]*)')
+_BRACE_COMMENT = re.compile(r"\s*(?:#|//).*$")
 _ESCAPE = re.compile(r"\\(.)")
 
 
@@ -62,6 +71,8 @@ def line_key_paths(fmt: str, lines: Sequence[str], key_path: str | None) -> list
         return _table_paths(fmt, lines, base_path)
     if how == "headings":
         return _markdown_paths(lines, base_path)
+    if how == "braces":
+        return brace_lines(lines, base_path)[0]
     if how != "tree":
         return [base_path or None] * len(lines)
     return _tree_paths(fmt, lines, base_path)
@@ -182,3 +193,56 @@ def _markdown_paths(lines: Sequence[str], base_path: str) -> list[str | None]:
             stack.append((level, title))
         out.append(" > ".join(t for _, t in stack) if stack else (base_path or None))
     return out
+
+
+def brace_lines(lines: Sequence[str], base_path: str) -> tuple[list[str | None], list[tuple[str, str, str] | None]]:
+    """Key paths of HCL-like lines, by their blocks in braces, and what each line is: ``("block",
+    "resource google_container_cluster gke", "")``, ``("attr", "acl", '"private"')``, ``("open",
+    "tags", "")`` for an attribute opening an object or list, ``None`` for anything else (a closing
+    brace, a comment, a heredoc's text)."""
+    base: list[str | int] = split_key_path(base_path)
+    stack: list[list[str]] = []  # the segments each open block, object or list adds
+    paths: list[str | None] = []
+    kinds: list[tuple[str, str, str] | None] = []
+    trimmed = False
+    for ln in lines:
+        s = ln.strip()
+        if not s or s.startswith(("#", "//", "/*", "*")):
+            paths.append(None)
+            kinds.append(None)
+            continue
+        rest = s.lstrip("}]),")
+        closers = sum(c in "}]" for c in s[: len(s) - len(rest)])
+        del stack[len(stack) - min(closers, len(stack)) :]
+        rest = _BRACE_COMMENT.sub("", rest.strip()).strip()
+        inner = [seg for segs in stack for seg in segs]
+        block = _BRACE_OPEN.match(rest)
+        attr = None if block else _BRACE_ATTR.match(rest)
+        if block is None and attr is None:
+            if rest in ("{", "["):
+                stack.append([])
+            paths.append(join_key_path([*base, *inner]) or None)
+            kinds.append(None)
+            continue
+        if block is not None:
+            segs = [a or b for a, b in _BRACE_LABEL.findall(block.group("head"))]
+            kind = ("block", " ".join(segs), "")
+            opens = True
+        else:
+            assert attr is not None
+            key = attr.group("key")
+            segs = [key[1:-1] if key.startswith('"') else key]
+            val = attr.group("val")
+            opens = val.endswith(("{", "[")) and val.count("{") + val.count("[") > val.count("}") + val.count("]")
+            kind = ("open", segs[0], "") if opens else ("attr", segs[0], val)
+        if not trimmed and not stack:
+            # a chunk usually starts at its own block, which its key path already names
+            j = next((j for j in range(len(base) - 1, -1, -1) if base[j] == segs[0]), None)
+            if j is not None:
+                base = base[:j]
+            trimmed = True
+        paths.append(join_key_path([*base, *inner, *segs]))
+        kinds.append(kind)
+        if opens:
+            stack.append(segs)
+    return paths, kinds

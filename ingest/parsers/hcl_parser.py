@@ -51,7 +51,7 @@ class HclParser:
     name = "hcl"
     suffixes = (".tfvars", ".hcl", ".tf")
     filenames = ()
-    traits = Traits(structured=True)
+    traits = Traits(structured=True, line_paths="braces")
 
     def parse(self, text: str, path: PurePosixPath, limits: Limits) -> ParsedFile:
         return parse_hcl(text, limits)

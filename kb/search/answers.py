@@ -28,7 +28,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from kb.keyword import STOPWORDS, ChunkDoc, analyze
-from kb.linepaths import FLAT_FORMATS, TABLE_FORMATS, TREE_FORMATS, line_key_paths
+from kb.linepaths import BRACE_FORMATS, FLAT_FORMATS, TABLE_FORMATS, TREE_FORMATS, brace_lines, line_key_paths
 from kb.search.query import ParsedQuery, word_root
 from kb.types import AnswerLine
 
@@ -259,6 +259,31 @@ def _docker_units(lines: Sequence[str]) -> list[Unit]:
     return units
 
 
+def _brace_units(lines: Sequence[str], key_path: str | None) -> tuple[list[Unit], list[str | None]]:
+    """HCL: a block (``resource "aws_s3_bucket" "logs" {``) or an attribute opening an object is a
+    parent, ``name = value`` a leaf; what they hold is found by indentation, as ``terraform fmt``
+    lays it out. Also returns each line's key path (read in the same pass)."""
+    paths, kinds = brace_lines(lines, key_path or "")
+    units: list[Unit] = []
+    for i, (line, kind) in enumerate(zip(lines, kinds)):
+        s = line.strip()
+        ind = len(line) - len(line.lstrip(" \t"))
+        if kind is None:
+            if s.startswith(("#", "//")):
+                units.append(Unit(i, "comment", ind, value=s.lstrip("#/ ").strip()))
+            elif any(c.isalnum() for c in s):
+                units.append(Unit(i, "other", ind, value=s))
+            else:
+                units.append(Unit(i, "blank", ind))
+            continue
+        what, key, value = kind
+        if what == "attr":
+            units.append(Unit(i, "leaf", ind, key=key, value=_strip_value(value)))
+        else:
+            units.append(Unit(i, "parent", ind, key=key))
+    return units, paths
+
+
 def read_units(
     fmt: str, lines: Sequence[str], key_path: str | None, paths: Sequence[str | None] | None = None
 ) -> list[Unit]:
@@ -272,6 +297,9 @@ def read_units(
         units = _markdown_units(lines)
     elif fmt == "dockerfile":
         units = _docker_units(lines)
+    elif fmt in BRACE_FORMATS:
+        units, own_paths = _brace_units(lines, key_path)
+        paths = own_paths if paths is None else paths
     else:
         units = [Unit(i, "prose" if ln.strip() else "blank", value=ln.strip()) for i, ln in enumerate(lines)]
     if paths is None:
@@ -311,7 +339,7 @@ def _inside(u: Unit, top: Unit, fmt: str) -> bool:
 
 def _attach_structure(units: list[Unit], fmt: str, key_path: str | None) -> None:
     """Children of each parent and list item (by indentation); the keys above each line."""
-    if fmt in TREE_FORMATS or fmt in TABLE_FORMATS:
+    if fmt in TREE_FORMATS or fmt in TABLE_FORMATS or fmt in BRACE_FORMATS:
         stack: list[Unit] = []
         for u in units:
             if u.kind in ("blank", "comment", "param"):

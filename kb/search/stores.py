@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kb.errors import ConfigError, EmbedderMismatchError, NotIndexedError
+from kb.formats import declare_saved
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable, Iterable
@@ -81,6 +82,7 @@ def open_stores(
     """The snapshot's stores; :class:`~kb.errors.NotIndexedError` when its keyword index is missing."""
     h = snapshot.cache.get("search_handles")
     if h is None:
+        declare_saved(snapshot.gen.formats)  # a plugin's format reads its lines its own way
         catalogue = snapshot.catalogue
         formats = {r[0] for r in catalogue.query("SELECT DISTINCT format FROM files") if r[0]}
         n_files = int(catalogue.query("SELECT count(*) FROM files")[0][0])

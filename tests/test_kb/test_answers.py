@@ -157,6 +157,75 @@ def test_flat_table_and_dockerfile_formats_answer_with_the_key_line(fmt, text, q
     assert lo <= line <= hi
 
 
+HCL = """\
+# The GKE cluster used for pull-request staging deployments.
+resource "google_container_cluster" "prs_gke_cluster" {
+  name                = "prs-gke-cluster"
+  location            = "us-central1"
+  deletion_protection = true
+  tags = {
+    team = "ci"
+  }
+}
+
+variable "filepath_manifest" {
+  type        = string
+  description = "Path to the Kubernetes resources"
+  default     = "../kustomize/"
+}
+"""
+
+
+def test_hcl_a_block_answers_with_its_attributes_and_an_attribute_with_its_value():
+    """HCL's blocks in braces: a matched block shows its attributes (a variable's ``default``); a
+    matched attribute is the answer; key paths as the parser spells them."""
+    import kb.ingest.parsers  # noqa: F401  registers the HCL parser, whose traits declare its layout
+
+    got, lo, hi = answer("hcl", HCL, "Is deletion protection enabled on the cluster?")
+    assert got[0] == (5, "resource.google_container_cluster.prs_gke_cluster.deletion_protection", "true")
+    got, lo, hi = answer("hcl", HCL, "What path does filepath_manifest default to?")
+    assert (14, "variable.filepath_manifest.default", "../kustomize/") in got
+    assert lo == 11 and hi >= 14
+    from kb.linepaths import line_key_paths
+
+    paths = line_key_paths("hcl", HCL.split("\n"), None)
+    assert paths[0] is None  # the comment
+    assert paths[1] == "resource.google_container_cluster.prs_gke_cluster"
+    assert paths[6] == "resource.google_container_cluster.prs_gke_cluster.tags.team"
+    assert paths[7] == "resource.google_container_cluster.prs_gke_cluster"  # the object's closing brace
+    assert paths[11] == "variable.filepath_manifest.type"
+    # a chunk that starts at its own block: its key path is not repeated
+    assert line_key_paths("hcl", HCL.split("\n")[10:12], "variable.filepath_manifest") == [
+        "variable.filepath_manifest",
+        "variable.filepath_manifest.type",
+    ]
+
+
+def test_a_kb_remembers_a_plugin_formats_traits_for_a_search_that_loads_no_parser(tmp_path, monkeypatch):
+    """HCL is declared by its parser, like a plugin; a process that only searches never imports it.
+    The KB saves the traits in HEAD.json, and a search declares them before reading answers."""
+    import json
+
+    from kb import formats
+
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "main.tf").write_text(HCL)
+    with KnowledgeBase.build(tree, db=tmp_path / "kb", model="hash", workers=1):
+        pass
+    saved = json.loads((tmp_path / "kb" / "HEAD.json").read_text())["formats"]
+    assert saved["hcl"]["line_paths"] == "braces"
+    assert "yaml" not in saved  # built-in formats are declared by kb itself
+    monkeypatch.delitem(formats._DECLARED, "hcl")  # as in a process that loaded no parser
+    monkeypatch.setattr(formats, "_version", formats._version + 1)
+    assert formats.traits("hcl") == formats.Traits()
+    with KnowledgeBase.open(tmp_path / "kb", read_only=True, model="hash") as kb:
+        top = kb.search_result("is deletion protection enabled", k=1, mode="keyword").hits[0]
+    assert formats.traits("hcl").line_paths == "braces"
+    assert top.answer[0].key_path == "resource.google_container_cluster.prs_gke_cluster.deletion_protection"
+    assert top.answer[0].value == "true" and top.line_start <= 5 <= top.line_end
+
+
 def test_dockerfile_a_continued_instruction_shows_its_continuation():
     text = 'FROM rust:1.80\nRUN cargo build \\\n    --target wasm32-wasi \\\n    --release\nCMD ["app"]\n'
     got, lo, hi = answer("dockerfile", text, "how is the wasm target built with cargo")

@@ -102,7 +102,12 @@ def test_a_full_disk_is_one_line_exit_4_and_the_kb_resumes(tmp_path: Path, free_
 
 @pytest.mark.parametrize(
     "head",
-    [b"\xff\xfe{not utf-8", b'{"number": 1, "catalogue": "catalogue-000001.duckdb", "dim": "abc"}', b"[1, 2]"],
+    [
+        b"\xff\xfe{not utf-8",
+        b'{"number": 1, "catalogue": "catalogue-000001.duckdb", "dim": "abc"}',
+        b"[1, 2]",
+        b'{"number": 1, "catalogue": "catalogue-000001.duckdb", "formats": {"hcl": "braces"}}',
+    ],
 )
 def test_a_damaged_head_is_one_line_exit_3_naming_kb_doctor(tmp_path: Path, head: bytes):
     from kb.cli import cli
