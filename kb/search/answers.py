@@ -259,6 +259,32 @@ def _docker_units(lines: Sequence[str]) -> list[Unit]:
     return units
 
 
+TEXT_SETTINGS = True
+"""Plain text (shell scripts, ``.conf`` files, Makefiles, code) is read as settings where it looks
+like them: ``NAME=value``, ``name = value``, ``name: value`` lines are keys with values, and a
+``#``/``//``/``;`` comment block above one documents it (a script that writes a config's defaults:
+``# How long should objects remain in the garbage`` above ``MAILDIR_GC_TIME=7200``). Other lines
+are prose."""
+_TEXT_KV = re.compile(
+    r"^\s*(?:export\s+|set\s+|readonly\s+|local\s+)?(?P<key>[A-Za-z_][\w.\-]*)\s*(?::=|=|:)(?![=:/])\s*(?P<val>.*?)\s*[;,]?\s*$"
+)
+
+
+def _text_units(lines: Sequence[str]) -> list[Unit]:
+    units: list[Unit] = []
+    for i, line in enumerate(lines):
+        s = line.strip()
+        if not s:
+            units.append(Unit(i, "blank"))
+        elif s.startswith(("#", "//", ";")) and not s.startswith("#!"):
+            units.append(Unit(i, "comment", value=s.lstrip("#/; ").strip()))
+        elif (m := _TEXT_KV.match(line)) is not None and m.group("val"):
+            units.append(Unit(i, "leaf", key=m.group("key"), value=_strip_value(m.group("val"))))
+        else:
+            units.append(Unit(i, "prose", value=s))
+    return units
+
+
 def _brace_units(lines: Sequence[str], key_path: str | None) -> tuple[list[Unit], list[str | None]]:
     """HCL: a block (``resource "aws_s3_bucket" "logs" {``) or an attribute opening an object is a
     parent, ``name = value`` a leaf; what they hold is found by indentation, as ``terraform fmt``
@@ -289,6 +315,7 @@ def read_units(
 ) -> list[Unit]:
     """The units of a chunk body, with their key paths (``paths`` when given, one per line: a body
     joined from several chunks, each read from its own key path), documentation and context filled in."""
+    text = False  # plain text read as settings: a leaf is named by its key
     if fmt in TREE_FORMATS:
         units = _tree_units(lines, fmt)
     elif fmt in FLAT_FORMATS or fmt in TABLE_FORMATS:
@@ -300,12 +327,14 @@ def read_units(
     elif fmt in BRACE_FORMATS:
         units, own_paths = _brace_units(lines, key_path)
         paths = own_paths if paths is None else paths
+    elif TEXT_SETTINGS:
+        units, text = _text_units(lines), True
     else:
         units = [Unit(i, "prose" if ln.strip() else "blank", value=ln.strip()) for i, ln in enumerate(lines)]
     if paths is None:
         paths = line_key_paths(fmt, lines, key_path)
     for u, p in zip(units, paths):
-        u.path = p or (u.key if fmt in FLAT_FORMATS and u.kind == "leaf" and u.key else None)
+        u.path = p or (u.key if (fmt in FLAT_FORMATS or text) and u.kind == "leaf" and u.key else None)
     _attach_docs(units)
     _attach_structure(units, fmt, key_path)
     return units

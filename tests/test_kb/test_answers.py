@@ -157,6 +157,36 @@ def test_flat_table_and_dockerfile_formats_answer_with_the_key_line(fmt, text, q
     assert lo <= line <= hi
 
 
+GENERATE_CONFIG = """\
+#!/bin/bash
+ACL_ANYONE=disallow
+
+# Garbage collector cleanup
+# Deleted domains and mailboxes are moved to /var/vmail/_garbage
+# How long should objects remain in the garbage until they are being deleted? (value in minutes)
+MAILDIR_GC_TIME=7200
+
+echo "Done"
+"""
+
+
+def test_text_a_comment_block_points_at_the_setting_below_it(monkeypatch):
+    """Plain text (a shell script writing a config's defaults): the comment that matches the
+    question documents the assignment below it, which answers with its value; read as prose, the
+    comment itself was the answer and the value was not shown."""
+    from kb.search import answers
+
+    q = "How long do deleted mailboxes sit in the garbage before they are removed?"
+    got, lo, hi = answer("text", GENERATE_CONFIG, q)
+    assert got[0] == (7, "MAILDIR_GC_TIME", "7200")
+    assert lo <= 7 <= hi
+    got, lo, hi = answer("text", "server.port: 8080\nThis sentence: is prose, not a setting\n", "server port")
+    assert got[0][0] == 1 and got[0][2] == "8080"
+    monkeypatch.setattr(answers, "TEXT_SETTINGS", False)
+    got, lo, hi = answer("text", GENERATE_CONFIG, q)
+    assert hi < 7  # the comment lines, without the value
+
+
 HCL = """\
 # The GKE cluster used for pull-request staging deployments.
 resource "google_container_cluster" "prs_gke_cluster" {
