@@ -48,7 +48,6 @@ _BRACE_OPEN = re.compile(r"""^(?P<head>[A-Za-z_][\w\-]*(?:\s+(?:"(?:[^"\\]|\\.)*
 _BRACE_ATTR = re.compile(r"""^(?P<key>[A-Za-z_][\w\-]*|"(?:[^"\\]|\\.)*")\s*=(?!=)\s*(?P<val>.*?)\s*,?$""")
 """An attribute: ``acl = "private"``; ``tags = {`` opens an object."""
 _BRACE_LABEL = re.compile(r'"((?:[^"\\]|\\.)*)"|([A-Za-z_][\w\-]*)')
-_BRACE_COMMENT = re.compile(r"\s*(?:#|//).*$")
 _ESCAPE = re.compile(r"\\(.)")
 
 
@@ -214,7 +213,7 @@ def brace_lines(lines: Sequence[str], base_path: str) -> tuple[list[str | None],
         rest = s.lstrip("}]),")
         closers = sum(c in "}]" for c in s[: len(s) - len(rest)])
         del stack[len(stack) - min(closers, len(stack)) :]
-        rest = _BRACE_COMMENT.sub("", rest.strip()).strip()
+        rest = _uncommented(rest.strip())
         inner = [seg for segs in stack for seg in segs]
         block = _BRACE_OPEN.match(rest)
         attr = None if block else _BRACE_ATTR.match(rest)
@@ -246,3 +245,17 @@ def brace_lines(lines: Sequence[str], base_path: str) -> tuple[list[str | None],
         if opens:
             stack.append(segs)
     return paths, kinds
+
+
+def _uncommented(s: str) -> str:
+    """``s`` without a trailing ``#`` or ``//`` comment (one outside quotes, after a blank)."""
+    quote = ""
+    for i, c in enumerate(s):
+        if quote:
+            if c == quote and s[i - 1] != "\\":
+                quote = ""
+        elif c in "\"'":
+            quote = c
+        elif (c == "#" or s.startswith("//", i)) and i > 0 and s[i - 1] in " \t":
+            return s[:i].rstrip()
+    return s

@@ -224,6 +224,11 @@ def test_hcl_a_block_answers_with_its_attributes_and_an_attribute_with_its_value
     assert paths[6] == "resource.google_container_cluster.prs_gke_cluster.tags.team"
     assert paths[7] == "resource.google_container_cluster.prs_gke_cluster"  # the object's closing brace
     assert paths[11] == "variable.filepath_manifest.type"
+    # a comment ends a line only outside quotes: a URL's // and a # in a string stay in the value
+    from kb.linepaths import brace_lines
+
+    _, kinds = brace_lines(['module "x" { # pinned', '  source = "https://h/a#ref" // why', "}"], "")
+    assert kinds[:2] == [("block", "module x", ""), ("attr", "source", '"https://h/a#ref"')]
     # a chunk that starts at its own block: its key path is not repeated
     assert line_key_paths("hcl", HCL.split("\n")[10:12], "variable.filepath_manifest") == [
         "variable.filepath_manifest",
