@@ -19,7 +19,15 @@ from collections.abc import Sequence
 from kb.formats import formats_with, traits
 from kb.keypaths import join_key_path, key_join, split_key_path
 
-__all__ = ["line_key_paths", "TREE_FORMATS", "TABLE_FORMATS", "FLAT_FORMATS", "BRACE_FORMATS"]
+__all__ = [
+    "line_key_paths",
+    "heading_title",
+    "brace_lines",
+    "TREE_FORMATS",
+    "TABLE_FORMATS",
+    "FLAT_FORMATS",
+    "BRACE_FORMATS",
+]
 
 TREE_FORMATS = formats_with(lambda t: t.line_paths == "tree")
 """Formats whose key paths follow indentation (``line_paths="tree"``, :mod:`kb.formats`)."""
@@ -34,18 +42,18 @@ _YAML_KEY = re.compile(
     r"""^(?P<ind>[ \t]*)(?P<dash>(?:-[ \t]+)*)(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>[^']*)'|(?P<pl>[^\s#'"{}\[\],&*!|>%@`-][^#:]*?|-[^\s#:][^#:]*?))[ \t]*:(?:[ \t]|$)"""
 )
 _JSON_KEY = re.compile(r'^(?P<ind>[ \t]*)"(?P<k>(?:[^"\\]|\\.)*)"\s*:')
-_TOML_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:[#;].*)?$")
+_TOML_HEADER = re.compile(r"^\s*\[\[?([^\]]+)\]\]?\s*(?:[#;].*)?$")
 _TOML_KEY = re.compile(
     r"""^\s*((?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*'))*)\s*="""
 )
 _TOML_DOT = re.compile(r"\.(?=(?:[^\"']*[\"'][^\"']*[\"'])*[^\"']*$)")  # a dot outside quotes
-_INI_KEY = re.compile(r"^\s*([^=:\s#;\[][^=:]*?)\s*[=:]")
+_INI_KEY = re.compile(r"^\s*([^=:\s#;\[][^=:]*)[=:]")
 _ENV_KEY = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.\-]*)\s*=")
 _PROP_KEY = re.compile(r"^\s*([^=:\s#!][^=:\s]*)\s*[=:\s]")
-_MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_MD_HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
 _BRACE_OPEN = re.compile(r"""^(?P<head>[A-Za-z_][\w\-]*(?:\s+(?:"(?:[^"\\]|\\.)*"|[A-Za-z_][\w\-]*))*)\s*\{\s*$""")
 """A block: ``resource "aws_s3_bucket" "logs" {``, ``lifecycle {``."""
-_BRACE_ATTR = re.compile(r"""^(?P<key>[A-Za-z_][\w\-]*|"(?:[^"\\]|\\.)*")\s*=(?!=)\s*(?P<val>.*?)\s*,?$""")
+_BRACE_ATTR = re.compile(r"""^(?P<key>[A-Za-z_][\w\-]*|"(?:[^"\\]|\\.)*")\s*=(?!=)(?P<val>.*)$""")
 """An attribute: ``acl = "private"``; ``tags = {`` opens an object."""
 _BRACE_LABEL = re.compile(r'"((?:[^"\\]|\\.)*)"|([A-Za-z_][\w\-]*)')
 _ESCAPE = re.compile(r"\\(.)")
@@ -182,7 +190,7 @@ def _markdown_paths(lines: Sequence[str], base_path: str) -> list[str | None]:
             fence = not fence
         h = None if fence else _MD_HEADING.match(ln)
         if h:
-            level, title = len(h.group(1)), h.group(2).strip()
+            level, title = len(h.group(1)), heading_title(h.group(2))
             if first_level is None:
                 first_level = level
                 anc = trail[:-1] if trail and trail[-1] == title else trail
@@ -231,7 +239,8 @@ def brace_lines(lines: Sequence[str], base_path: str) -> tuple[list[str | None],
             assert attr is not None
             key = attr.group("key")
             segs = [key[1:-1] if key.startswith('"') else key]
-            val = attr.group("val")
+            val = attr.group("val").strip()
+            val = val[:-1].rstrip() if val.endswith(",") else val
             opens = val.endswith(("{", "[")) and val.count("{") + val.count("[") > val.count("}") + val.count("]")
             kind = ("open", segs[0], "") if opens else ("attr", segs[0], val)
         if not trimmed and not stack:
@@ -259,3 +268,11 @@ def _uncommented(s: str) -> str:
         elif (c == "#" or s.startswith("//", i)) and i > 0 and s[i - 1] in " \t":
             return s[:i].rstrip()
     return s
+
+
+def heading_title(text: str) -> str:
+    """A Markdown heading's text without its closing hashes (``## Title ##`` -> ``Title``); in
+    Python, not a regex: ``(.*?)\\s*#*\\s*$`` backtracks cubically on a long run of blanks."""
+    text = text.rstrip()
+    bare = text.rstrip("#")
+    return (bare.rstrip() if bare != text else text).strip()

@@ -28,7 +28,15 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from kb.keyword import STOPWORDS, ChunkDoc, analyze
-from kb.linepaths import BRACE_FORMATS, FLAT_FORMATS, TABLE_FORMATS, TREE_FORMATS, brace_lines, line_key_paths
+from kb.linepaths import (
+    BRACE_FORMATS,
+    FLAT_FORMATS,
+    TABLE_FORMATS,
+    TREE_FORMATS,
+    brace_lines,
+    heading_title,
+    line_key_paths,
+)
 from kb.search.query import ParsedQuery, word_root
 from kb.types import AnswerLine
 
@@ -59,17 +67,17 @@ W_IDENT, W_DEFINE = 4.0, 2.0
 """A query identifier verbatim on the line; the line defines it."""
 
 _TREE_KV = re.compile(
-    r"""^(?P<ind>[ \t]*)(?P<dash>(?:-[ \t]+)*)(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>[^']*)'|(?P<pl>[^\s#'"{}\[\],&*!|>%@`-][^#:]*?|-[^\s#:][^#:]*?))[ \t]*:(?:[ \t]+(?P<val>.*?))?[ \t]*,?[ \t]*$"""
+    r"""^(?P<ind>[ \t]*)(?P<dash>(?:-[ \t]+)*)(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>[^']*)'|(?P<pl>[^\s#'"{}\[\],&*!|>%@`-][^#:]*?|-[^\s#:][^#:]*?))[ \t]*:(?:[ \t]+(?P<val>.*)|[ \t]*,?[ \t]*)$"""
 )
-_ITEM = re.compile(r"^(?P<ind>[ \t]*)-(?:[ \t]+(?P<val>.*?))?[ \t]*$")
-_FLAT_KV = re.compile(r"""^\s*(?:export\s+)?(?P<key>[^=:\s#!;][^=:\s]*)\s*[=:]\s*(?P<val>.*?)\s*$""")
-_TABLE_KV = re.compile(r"""^\s*(?P<key>[^=:\s#;\[][^=:]*?)\s*[=:]\s*(?P<val>.*?)\s*$""")
-_HEADER = re.compile(r"^\s*\[\[?\s*(?P<key>[^\]]+?)\s*\]\]?\s*$")
-_MD_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
+_ITEM = re.compile(r"^(?P<ind>[ \t]*)-(?:[ \t]+(?P<val>.*))?$")
+_FLAT_KV = re.compile(r"""^\s*(?:export\s+)?(?P<key>[^=:\s#!;][^=:\s]*)\s*[=:](?P<val>.*)$""")
+_TABLE_KV = re.compile(r"""^\s*(?P<key>[^=:\s#;\[][^=:]*)[=:](?P<val>.*)$""")
+_HEADER = re.compile(r"^\s*\[\[?(?P<key>[^\]]+)\]\]?\s*$")
+_MD_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*)$")
 _MD_TABLE_SEP = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
 _PARAM = re.compile(r"^\s*#+\s*@(?:param|skip|extra)\s+(?P<key>\S+)\s*(?P<val>.*)$")
 _MD_ITEM = re.compile(r"^(?:[-*+]|\d{1,3}[.)])\s+")
-_DOCKER = re.compile(r"^\s*(?P<key>[A-Za-z]+)\s+(?P<val>.*?)\s*$")
+_DOCKER = re.compile(r"^\s*(?P<key>[A-Za-z]+)\s+(?P<val>.*)$")
 _BLOCK_SCALAR = re.compile(r"^[|>][-+0-9]*$")
 _OPENERS = ("{", "[", "")
 _QUOTES = "\"'`"
@@ -105,6 +113,12 @@ class Unit:
     """A Markdown paragraph's lines: (index, where the line's text starts in ``value``)."""
 
 
+def _trailing(v: str, marks: str) -> str:
+    """``v`` stripped, and one trailing mark of ``marks`` (a list's ``,``, a statement's ``;``)."""
+    v = v.strip()
+    return v[:-1].rstrip() if v and v[-1] in marks else v
+
+
 def _strip_value(v: str) -> str:
     v = v.strip().rstrip(",").strip()
     if len(v) >= 2 and v[0] == v[-1] and v[0] in _QUOTES:
@@ -131,7 +145,7 @@ def _tree_units(lines: Sequence[str], fmt: str) -> list[Unit]:
         if m:
             gd = m.groupdict()
             key = gd["dq"] if gd["dq"] is not None else gd["sq"] if gd["sq"] is not None else (gd["pl"] or "").strip()
-            val = (gd["val"] or "").strip()
+            val = _trailing(gd["val"] or "", ",")
             dash = gd["dash"] or ""
             kind = "parent" if val in _OPENERS or _BLOCK_SCALAR.match(val) else "leaf"
             block = kind == "parent" and val not in _OPENERS
@@ -165,11 +179,15 @@ def _flat_units(lines: Sequence[str], fmt: str) -> list[Unit]:
         elif s[0] in "#!;":
             units.append(Unit(i, "comment", value=s.lstrip("#!; ").strip()))
         elif fmt in TABLE_FORMATS and (h := _HEADER.match(line)):
-            units.append(Unit(i, "parent", key=h.group("key")))
+            units.append(Unit(i, "parent", key=h.group("key").strip()))
         elif (m := (_TABLE_KV if fmt in TABLE_FORMATS else _FLAT_KV).match(line)) is not None:
             units.append(
                 Unit(
-                    i, "leaf", 1 if fmt in TABLE_FORMATS else 0, key=m.group("key"), value=_strip_value(m.group("val"))
+                    i,
+                    "leaf",
+                    1 if fmt in TABLE_FORMATS else 0,
+                    key=m.group("key").strip(),
+                    value=_strip_value(m.group("val")),
                 )
             )
         else:
@@ -206,7 +224,7 @@ def _markdown_units(lines: Sequence[str]) -> list[Unit]:
             continue
         h = _MD_HEADING.match(line)
         if h:
-            units.append(Unit(i, "heading", len(h.group(1)), value=h.group(2)))
+            units.append(Unit(i, "heading", len(h.group(1)), value=heading_title(h.group(2))))
             continue
         if s.startswith("|"):
             if _MD_TABLE_SEP.match(s):
@@ -251,7 +269,7 @@ def _docker_units(lines: Sequence[str]) -> list[Unit]:
         elif s.startswith("#"):
             units.append(Unit(i, "comment", value=s.lstrip("# ").strip()))
         elif (m := _DOCKER.match(line)) is not None and m.group("key").isupper():
-            units.append(Unit(i, "leaf", key=m.group("key"), value=m.group("val").rstrip("\\ ")))
+            units.append(Unit(i, "leaf", key=m.group("key"), value=m.group("val").rstrip().rstrip("\\ ")))
             if s.endswith("\\"):
                 owner = units[-1]
         else:
@@ -266,7 +284,7 @@ like them: ``NAME=value``, ``name = value``, ``name: value`` lines are keys with
 ``# How long should objects remain in the garbage`` above ``MAILDIR_GC_TIME=7200``). Other lines
 are prose."""
 _TEXT_KV = re.compile(
-    r"^\s*(?:export\s+|set\s+|readonly\s+|local\s+)?(?P<key>[A-Za-z_][\w.\-]*)\s*(?::=|=|:)(?![=:/])\s*(?P<val>.*?)\s*[;,]?\s*$"
+    r"^\s*(?:export\s+|set\s+|readonly\s+|local\s+)?(?P<key>[A-Za-z_][\w.\-]*)\s*(?::=|=|:)(?![=:/])(?P<val>.*)$"
 )
 
 
@@ -278,8 +296,8 @@ def _text_units(lines: Sequence[str]) -> list[Unit]:
             units.append(Unit(i, "blank"))
         elif s.startswith(("#", "//", ";")) and not s.startswith("#!"):
             units.append(Unit(i, "comment", value=s.lstrip("#/; ").strip()))
-        elif (m := _TEXT_KV.match(line)) is not None and m.group("val"):
-            units.append(Unit(i, "leaf", key=m.group("key"), value=_strip_value(m.group("val"))))
+        elif (m := _TEXT_KV.match(line)) is not None and (value := _trailing(m.group("val"), ";,")):
+            units.append(Unit(i, "leaf", key=m.group("key"), value=_strip_value(value)))
         else:
             units.append(Unit(i, "prose", value=s))
     return units

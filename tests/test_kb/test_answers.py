@@ -236,6 +236,41 @@ def test_hcl_a_block_answers_with_its_attributes_and_an_attribute_with_its_value
     ]
 
 
+@pytest.mark.parametrize(
+    ("fmt", "line", "want"),
+    [
+        ("yaml", "timeout: 30{pad}s", "30{pad}s"),
+        ("json", '"timeout": "30{pad}s",', "30{pad}s"),
+        ("text", "TIMEOUT=30{pad}s;", "30{pad}s"),
+        ("ini", "timeout = 30{pad}s", "30{pad}s"),
+        ("dotenv", "TIMEOUT=30{pad}s", "30{pad}s"),
+        ("dockerfile", "ENV TIMEOUT 30{pad}s", "TIMEOUT 30{pad}s"),
+        ("hcl", "timeout = 30{pad}s", "30{pad}s"),
+        ("markdown", "## Timeout{pad}##", None),
+    ],
+)
+def test_a_value_padded_with_a_long_run_of_blanks_is_read_like_any_other(fmt, line, want):
+    """A hostile line (50,000 blanks inside a value, or before a heading's closing hashes) is read
+    like any other. The value patterns once ended ``(.*?)\\s*,?\\s*$``, which backtracks cubically on
+    such a run: this line took hours."""
+    import kb.ingest.parsers  # noqa: F401  HCL's traits
+
+    pad = " " * 50_000
+    found = pick_answers(fmt, [line.format(pad=pad)], None, ParsedQuery.parse("timeout"))
+    if want is None:
+        from kb.search.answers import read_units
+
+        assert read_units(fmt, [line.format(pad=pad)], None)[0].value == "Timeout"
+    else:
+        assert found.lines[0][2] == _clip(want.format(pad=pad))
+
+
+def _clip(v: str) -> str:
+    from kb.search.answers import VALUE_CHARS
+
+    return v if len(v) <= VALUE_CHARS else v[: VALUE_CHARS - 1] + "…"
+
+
 def test_a_kb_remembers_a_plugin_formats_traits_for_a_search_that_loads_no_parser(tmp_path, monkeypatch):
     """HCL is declared by its parser, like a plugin; a process that only searches never imports it.
     The KB saves the traits in HEAD.json, and a search declares them before reading answers."""
