@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Literal
+from typing import Literal, get_args
 
 __all__ = [
     "Format",
@@ -102,8 +102,8 @@ _version = 0
 
 def declare(name: str, declared: Traits) -> None:
     """Declare (or replace) the traits of format ``name``."""
-    global _version
-    _DECLARED[name] = declared
+    global _DECLARED, _version
+    _DECLARED = {**_DECLARED, name: declared}  # a new dict: a reader iterating the old one is safe
     _version += 1
 
 
@@ -124,15 +124,25 @@ def plugin_traits() -> dict[str, dict[str, object]]:
 
 
 def declare_saved(saved: Mapping[str, Mapping[str, object]]) -> None:
-    """Declare the formats a KB saved (:func:`plugin_traits`) that this process has not declared;
-    a trait this kb does not know is left out."""
-    known = {f.name for f in fields(Traits)}
+    """Declare the formats a KB saved (:func:`plugin_traits`) that this process has not declared
+    (the first KB opened in a process decides, as a parser registered first would). A trait this
+    kb does not know, or a value it cannot take, is left at its default."""
+    allowed: dict[str, tuple[object, ...]] = {
+        "line_paths": (None, *get_args(LinePaths)),
+        "variables": (None, *get_args(Variables)),
+    }
     for name, saved_traits in saved.items():
-        if name not in _DECLARED and isinstance(saved_traits, Mapping):
-            try:
-                declare(name, Traits(**{k: v for k, v in saved_traits.items() if k in known}))  # type: ignore[arg-type]
-            except TypeError:
-                continue
+        if name in _DECLARED or not isinstance(saved_traits, Mapping):
+            continue
+        kept: dict[str, object] = {}
+        for f in fields(Traits):
+            v = saved_traits.get(f.name)
+            if f.name in allowed:
+                if v in allowed[f.name]:
+                    kept[f.name] = v
+            elif isinstance(v, bool):
+                kept[f.name] = v
+        declare(name, Traits(**kept))  # type: ignore[arg-type]
 
 
 _PLAIN = Traits()
@@ -150,9 +160,10 @@ class FormatSet:
         self._names: frozenset[str] = frozenset()
 
     def _current(self) -> frozenset[str]:
-        if self._seen != _version:
-            self._names = frozenset(n for n, t in _DECLARED.items() if self._test(t))
-            self._seen = _version
+        version, table = _version, _DECLARED  # read before computing: a later declare re-computes
+        if self._seen != version:
+            self._names = frozenset(n for n, t in table.items() if self._test(t))
+            self._seen = version
         return self._names
 
     def __contains__(self, name: object) -> bool:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "chunk_ordinal",
     "analyze",
     "query_terms",
     "identifier_parts",
@@ -501,6 +502,12 @@ class KeywordIndex(_TantivyIndex):
             text=text("text"),
             text_sha=text("text_sha"),
         )
+
+
+def chunk_ordinal(doc: ChunkDoc) -> int | None:
+    """The chunk's place in its file: chunk ids are ``path#ordinal``."""
+    ordinal = doc.chunk_id.rpartition("#")[2]
+    return int(ordinal) if ordinal.isdigit() else None
 
 
 def chunk_body_text(text: str) -> str:

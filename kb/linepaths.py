@@ -55,6 +55,7 @@ _BRACE_OPEN = re.compile(r"""^(?P<head>[A-Za-z_][\w\-]*(?:\s+(?:"(?:[^"\\]|\\.)*
 """A block: ``resource "aws_s3_bucket" "logs" {``, ``lifecycle {``."""
 _BRACE_ATTR = re.compile(r"""^(?P<key>[A-Za-z_][\w\-]*|"(?:[^"\\]|\\.)*")\s*=(?!=)(?P<val>.*)$""")
 """An attribute: ``acl = "private"``; ``tags = {`` opens an object."""
+_HEREDOC = re.compile(r"^<<-?\s*(\w+)$")
 _BRACE_LABEL = re.compile(r'"((?:[^"\\]|\\.)*)"|([A-Za-z_][\w\-]*)')
 _ESCAPE = re.compile(r"\\(.)")
 
@@ -206,15 +207,30 @@ def brace_lines(lines: Sequence[str], base_path: str) -> tuple[list[str | None],
     """Key paths of HCL-like lines, by their blocks in braces, and what each line is: ``("block",
     "resource google_container_cluster gke", "")``, ``("attr", "acl", '"private"')``, ``("open",
     "tags", "")`` for an attribute opening an object or list, ``None`` for anything else (a closing
-    brace, a comment, a heredoc's text)."""
+    brace, a comment, a heredoc's text, which takes its attribute's path). Brackets are counted
+    outside quotes, so a list or object spread over lines closes what it opened; sequence indexes
+    (a repeated block's ``[1]``) are not tracked."""
     base: list[str | int] = split_key_path(base_path)
-    stack: list[list[str]] = []  # the segments each open block, object or list adds
+    stack: list[list[str]] = []  # the segments each open block, object or list adds ([] for anonymous ones)
     paths: list[str | None] = []
     kinds: list[tuple[str, str, str] | None] = []
     trimmed = False
+    heredoc: tuple[str, str | None] | None = None  # (terminator, the attribute's path) inside a heredoc
+    comment = False  # inside /* ... */
     for ln in lines:
         s = ln.strip()
-        if not s or s.startswith(("#", "//", "/*", "*")):
+        if heredoc is not None:
+            paths.append(heredoc[1])
+            kinds.append(None)
+            if s == heredoc[0]:
+                heredoc = None
+            continue
+        if comment or s.startswith("/*"):
+            comment = "*/" not in s
+            paths.append(None)
+            kinds.append(None)
+            continue
+        if not s or s.startswith(("#", "//")):
             paths.append(None)
             kinds.append(None)
             continue
@@ -222,46 +238,78 @@ def brace_lines(lines: Sequence[str], base_path: str) -> tuple[list[str | None],
         closers = sum(c in "}]" for c in s[: len(s) - len(rest)])
         del stack[len(stack) - min(closers, len(stack)) :]
         rest = _uncommented(rest.strip())
+        net = _net_brackets(rest)
         inner = [seg for segs in stack for seg in segs]
         block = _BRACE_OPEN.match(rest)
         attr = None if block else _BRACE_ATTR.match(rest)
         if block is None and attr is None:
-            if rest in ("{", "["):
-                stack.append([])
             paths.append(join_key_path([*base, *inner]) or None)
             kinds.append(None)
+            _balance(stack, net)
             continue
         if block is not None:
             segs = [a or b for a, b in _BRACE_LABEL.findall(block.group("head"))]
             kind = ("block", " ".join(segs), "")
-            opens = True
         else:
             assert attr is not None
             key = attr.group("key")
             segs = [key[1:-1] if key.startswith('"') else key]
             val = attr.group("val").strip()
             val = val[:-1].rstrip() if val.endswith(",") else val
-            opens = val.endswith(("{", "[")) and val.count("{") + val.count("[") > val.count("}") + val.count("]")
-            kind = ("open", segs[0], "") if opens else ("attr", segs[0], val)
-        if not trimmed and not stack:
-            # a chunk usually starts at its own block, which its key path already names
-            j = next((j for j in range(len(base) - 1, -1, -1) if base[j] == segs[0]), None)
-            if j is not None:
-                base = base[:j]
-            trimmed = True
-        paths.append(join_key_path([*base, *inner, *segs]))
+            kind = ("open", segs[0], "") if net > 0 else ("attr", segs[0], val)
+        if not trimmed and not stack and kind[0] != "attr" and base[-len(segs) :] == segs:
+            base = base[: -len(segs)]  # a chunk that starts at its own block, which its key path names
+        trimmed = True
+        path = join_key_path([*base, *inner, *segs])
+        paths.append(path)
         kinds.append(kind)
-        if opens:
+        if kind[0] != "attr":
             stack.append(segs)
+            net -= 1
+        elif (m := _HEREDOC.match(val)) is not None:
+            heredoc = (m.group(1), path)
+        _balance(stack, net)
     return paths, kinds
+
+
+def _balance(stack: list[list[str]], net: int) -> None:
+    """Brackets a line leaves open (``net`` > 0: anonymous levels) or closes (``net`` < 0)."""
+    if net > 0:
+        stack.extend([] for _ in range(net))
+    elif net < 0:
+        del stack[len(stack) - min(-net, len(stack)) :]
+
+
+def _net_brackets(s: str) -> int:
+    """Opening minus closing brackets of ``s`` outside quotes."""
+    net, quote, escaped = 0, "", False
+    for c in s:
+        if quote:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == quote:
+                quote = ""
+        elif c in "\"'":
+            quote = c
+        elif c in "{[(":
+            net += 1
+        elif c in "}])":
+            net -= 1
+    return net
 
 
 def _uncommented(s: str) -> str:
     """``s`` without a trailing ``#`` or ``//`` comment (one outside quotes, after a blank)."""
-    quote = ""
+    quote, escaped = "", False
     for i, c in enumerate(s):
         if quote:
-            if c == quote and s[i - 1] != "\\":
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == quote:
                 quote = ""
         elif c in "\"'":
             quote = c

@@ -22,12 +22,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kb.errors import BadRequestError
+from kb.keyword import chunk_ordinal
 from kb.limits import DEFAULT_K, MAX_K, MAX_QUERY_CHARS, MODES, validate_request
 from kb.search import candidates, fusion, stores
 from kb.search.answers import term_weights
 from kb.search.query import ParsedQuery, is_literal_query, query_identifiers
-from kb.search.snippets import chunk_ordinal, join_hits, make_hit, near_hits
-from kb.types import SearchResult
+from kb.search.snippets import SPLIT_PIECES, join_hits, make_hit, near_hits
+from kb.types import Hit, SearchResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable
@@ -181,6 +182,8 @@ def search(
         seen.add(sig)
         pieces = [doc, *(d for d in around[doc.chunk_id] if d is not None)]
         j = next((j for j, h in enumerate(result.hits) if near_hits(h, hit)), None)
+        if j is not None and _overlaps_another(result.hits, j, hit):
+            j = None  # joined, it would cover a third hit between them: shown on its own, as before
         if j is not None:  # near an earlier hit of its file: one hit shows both
             made_of[j] += pieces
             made_of[j] += _between(st, made_of[j])
@@ -194,12 +197,32 @@ def search(
     return result
 
 
+def _overlaps_another(hits: list[Hit], j: int, hit: Hit) -> bool:
+    """Whether ``hit`` joined to ``hits[j]`` would cover a third hit of the file that neither
+    covers alone (one lying in the lines between them)."""
+
+    def meet(a: tuple[int, int], b: Hit) -> bool:
+        return b.path == hit.path and b.line_start <= a[1] and a[0] <= b.line_end
+
+    joined = (min(hits[j].line_start, hit.line_start), max(hits[j].line_end, hit.line_end))
+    return any(
+        k != j
+        and meet(joined, h)
+        and not meet((hits[j].line_start, hits[j].line_end), h)
+        and not meet((hit.line_start, hit.line_end), h)
+        for k, h in enumerate(hits)
+    )
+
+
 def _between(st: stores.Stores, docs: list[ChunkDoc]) -> list[ChunkDoc]:
-    """The chunks of a file between those of ``docs`` that are not among them (one read)."""
+    """The chunks of a file between those of ``docs`` that are not among them (one read); where
+    one is a piece of a split line, the pieces around it too (:data:`SPLIT_PIECES`)."""
     have = {d.chunk_id for d in docs}
     ordinals = [n for n in map(chunk_ordinal, docs) if n is not None]
     if not ordinals:
         return []
+    pad = SPLIT_PIECES if any(d.line_start == d.line_end for d in docs) else 0
     path = docs[0].path
-    ids = [f"{path}#{n}" for n in range(min(ordinals), max(ordinals) + 1) if f"{path}#{n}" not in have]
+    wanted = range(max(0, min(ordinals) - pad), max(ordinals) + pad + 1)
+    ids = [f"{path}#{n}" for n in wanted if f"{path}#{n}" not in have]
     return list(stores.fetch_chunks(st, ids).values()) if ids else []

@@ -284,7 +284,7 @@ like them: ``NAME=value``, ``name = value``, ``name: value`` lines are keys with
 ``# How long should objects remain in the garbage`` above ``MAILDIR_GC_TIME=7200``). Other lines
 are prose."""
 _TEXT_KV = re.compile(
-    r"^\s*(?:export\s+|set\s+|readonly\s+|local\s+)?(?P<key>[A-Za-z_][\w.\-]*)\s*(?::=|=|:)(?![=:/])(?P<val>.*)$"
+    r"^\s*(?:export\s+|set\s+|readonly\s+|local\s+)?(?P<key>[A-Za-z_][\w.\-]*)\s*(?::=|=(?!=)|:(?![:/]))(?P<val>.*)$"
 )
 
 

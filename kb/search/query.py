@@ -31,7 +31,8 @@ CAPS_NAME = 6
 """A word in capitals this long or longer is a name in a question (``GOTRACEBACK``, ``PGDATA``,
 ``GOMAXPROCS``); a shorter one is an acronym (``CPU``, ``HTTP``, ``NGINX``): of the capitalised
 words in the 283 questions of kb's six question sets, every one under six letters is an acronym and
-the one longer is an environment variable. ``0`` turns it off."""
+the one longer is an environment variable. A question mostly in capitals is shouted, not named.
+``0`` turns it off."""
 CODE_SPANS = True
 """Names in backticks are identifiers whatever their shape (see :func:`query_identifiers`)."""
 _MANY = re.compile(r"\b(?:which|list|all the)\b", re.IGNORECASE)
@@ -98,7 +99,11 @@ def query_identifiers(query: str) -> list[str]:
     ```--set```, ```replicas```), since that is how people quote a name."""
     tokens = _QTOKEN.findall(query)
     out = span_names(query)
-    quoted = {n.strip("_-") for n in out}  # a quoted name stays as written (``_JAVA_OPTIONS``)
+    quoted = {n.strip("_-") for n in out}
+    words = [t for t in tokens if t.isalpha() and len(t) > 1]
+    shouted = len(words) >= 3 and 2 * sum(t.isupper() for t in words) >= len(
+        words
+    )  # capitals are not names  # a quoted name stays as written (``_JAVA_OPTIONS``)
     for t in tokens:
         t = t.strip("_")
         if len(t) < 2:
@@ -112,7 +117,7 @@ def query_identifiers(query: str) -> list[str]:
             or "/" in t
             or re.search(r"[a-z][A-Z]", t) is not None
             or (t.isupper() and sum(c.isalpha() for c in t) >= 3 and alone)
-            or (CAPS_NAME > 0 and t.isupper() and t.isalpha() and len(t) >= CAPS_NAME)
+            or (CAPS_NAME > 0 and not shouted and t.isupper() and t.isalpha() and len(t) >= CAPS_NAME)
             or (re.search(r"[A-Za-z]", t) is not None and re.search(r"\d", t) is not None and alone)
             or ("-" in t and alone)
             or (":" in t and alone)

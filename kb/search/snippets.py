@@ -12,13 +12,13 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from kb.keypaths import split_key_path
-from kb.keyword import ChunkDoc, chunk_body_text
+from kb.keyword import ChunkDoc, chunk_body_text, chunk_ordinal
 from kb.linepaths import line_key_paths
-from kb.search.answers import pick_answers, to_answer_lines
+from kb.search.answers import MAX_ANSWERS, pick_answers, to_answer_lines
 from kb.search.query import ParsedQuery
 from kb.types import Hit
 
-__all__ = ["make_hit", "join_hits", "near_hits", "chunk_ordinal", "chunk_body", "SNIPPET_CONTEXT", "SNIPPET_LINE_CHARS"]
+__all__ = ["make_hit", "join_hits", "near_hits", "chunk_body", "SNIPPET_CONTEXT", "SNIPPET_LINE_CHARS"]
 
 SNIPPET_CONTEXT = 1
 """A lone answer line is shown with up to this many neighbours of its block."""
@@ -31,6 +31,9 @@ JOIN_WITHIN = 8
 joins it, when the two still span at most :data:`MAX_SPAN` lines: one hit shows both places (the
 question's words on a Markdown paragraph, the answer two paragraphs down; a mapping's key, its
 values in the next chunk) and the list makes room for another. 0 turns it off."""
+SPLIT_PIECES = 64
+"""Chunks one over-long line may be split into (:data:`kb.ingest.chunk.MAX_PIECES_PER_LINE`): a
+joined hit on such a line reads this many chunks on either side, to show the line whole."""
 
 
 def chunk_body(doc: ChunkDoc) -> str:
@@ -166,12 +169,6 @@ def make_hit(
     )
 
 
-def chunk_ordinal(doc: ChunkDoc) -> int | None:
-    """The chunk's place in its file (chunk ids are ``path#ordinal``)."""
-    ordinal = doc.chunk_id.rpartition("#")[2]
-    return int(ordinal) if ordinal.isdigit() else None
-
-
 def near_hits(first: Hit, later: Hit) -> bool:
     """Whether ``later`` joins ``first`` (see :data:`JOIN_WITHIN`)."""
     if JOIN_WITHIN <= 0 or first.path != later.path:
@@ -207,8 +204,6 @@ def join_hits(first: Hit, later: Hit, docs: list[ChunkDoc], q: ParsedQuery) -> H
     answers then ``later``'s new ones (at most :data:`kb.search.answers.MAX_ANSWERS`), ``first``'s
     score and key path. ``docs``: the chunks of the file around both (lines no chunk holds show
     blank, as between chunks)."""
-    from kb.search.answers import MAX_ANSWERS
-
     lo, hi = min(first.line_start, later.line_start), max(first.line_end, later.line_end)
     lines = _file_lines(docs)
     have = {a.line for a in first.answer}

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from kb.errors import ConfigError, EmbedderMismatchError, NotIndexedError
 from kb.formats import declare_saved
+from kb.keyword import chunk_ordinal
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable, Iterable
@@ -224,10 +225,9 @@ def neighbour_chunks(st: Stores, docs: list[ChunkDoc]) -> dict[str, tuple[ChunkD
     several chunks). Chunk ids are ``path#ordinal``: one keyword-index read for all of them."""
     wanted: dict[str, tuple[str, str]] = {}
     for d in docs:
-        path, _, ordinal = d.chunk_id.rpartition("#")
-        if path and ordinal.isdigit() and 0 < d.line_start < d.line_end:
-            n = int(ordinal)
-            wanted[d.chunk_id] = (f"{path}#{n - 1}", f"{path}#{n + 1}")
+        n = chunk_ordinal(d)
+        if n is not None and 0 < d.line_start < d.line_end:
+            wanted[d.chunk_id] = (f"{d.path}#{n - 1}", f"{d.path}#{n + 1}")
     if not wanted:
         return {}
     assert st.handles.keyword is not None

@@ -182,6 +182,11 @@ def test_text_a_comment_block_points_at_the_setting_below_it(monkeypatch):
     assert lo <= 7 <= hi
     got, lo, hi = answer("text", "server.port: 8080\nThis sentence: is prose, not a setting\n", "server port")
     assert got[0][0] == 1 and got[0][2] == "8080"
+    got, lo, hi = answer("text", "DATA_DIR=/var/vmail\nURL http://x:80/a\nif [ $a == b ]; then\n", "data dir")
+    assert got[0] == (1, "DATA_DIR", "/var/vmail")  # a path is a value; a URL or a test is not a setting
+    from kb.search.answers import read_units
+
+    assert [u.kind for u in read_units("text", ["URL http://x:80/a", "if [ $a == b ]; then"], None)] == ["prose"] * 2
     monkeypatch.setattr(answers, "TEXT_SETTINGS", False)
     got, lo, hi = answer("text", GENERATE_CONFIG, q)
     assert hi < 7  # the comment lines, without the value
@@ -229,6 +234,29 @@ def test_hcl_a_block_answers_with_its_attributes_and_an_attribute_with_its_value
 
     _, kinds = brace_lines(['module "x" { # pinned', '  source = "https://h/a#ref" // why', "}"], "")
     assert kinds[:2] == [("block", "module x", ""), ("attr", "source", '"https://h/a#ref"')]
+    # a heredoc's text, a list spread over lines and a /* */ comment leave the blocks as they were
+    lines = [
+        'resource "aws_iam_role" "r" {',
+        "  policy = <<EOF",
+        '{"Statement": [',
+        "]}",
+        "PORT=8080",
+        "EOF",
+        '  cidr_blocks = ["a",',
+        '    "b"]',
+        "  /* old",
+        "     name = 2 */",
+        '  name = "x"',
+        "}",
+    ]
+    paths, kinds = brace_lines(lines, "")
+    assert paths[2:6] == ["resource.aws_iam_role.r.policy"] * 4 and kinds[2:6] == [None] * 4
+    assert kinds[6] == ("open", "cidr_blocks", "") and kinds[8:10] == [None, None]
+    assert paths[10] == "resource.aws_iam_role.r.name"
+    # a chunk that starts mid-block at an attribute named like the block's label keeps the label
+    assert brace_lines(['  bucket = "x"'], "resource.aws_s3_bucket.bucket")[0] == [
+        "resource.aws_s3_bucket.bucket.bucket"
+    ]
     # a chunk that starts at its own block: its key path is not repeated
     assert line_key_paths("hcl", HCL.split("\n")[10:12], "variable.filepath_manifest") == [
         "variable.filepath_manifest",
@@ -271,9 +299,10 @@ def _clip(v: str) -> str:
     return v if len(v) <= VALUE_CHARS else v[: VALUE_CHARS - 1] + "…"
 
 
-def test_a_kb_remembers_a_plugin_formats_traits_for_a_search_that_loads_no_parser(tmp_path, monkeypatch):
+def test_a_kb_remembers_a_plugin_formats_traits_for_a_search_that_loads_no_parser(tmp_path):
     """HCL is declared by its parser, like a plugin; a process that only searches never imports it.
-    The KB saves the traits in HEAD.json, and a search declares them before reading answers."""
+    The KB saves the traits in HEAD.json, and a search declares them before reading answers; a
+    saved value kb cannot take is left at its default."""
     import json
 
     from kb import formats
@@ -286,14 +315,21 @@ def test_a_kb_remembers_a_plugin_formats_traits_for_a_search_that_loads_no_parse
     saved = json.loads((tmp_path / "kb" / "HEAD.json").read_text())["formats"]
     assert saved["hcl"]["line_paths"] == "braces"
     assert "yaml" not in saved  # built-in formats are declared by kb itself
-    monkeypatch.delitem(formats._DECLARED, "hcl")  # as in a process that loaded no parser
-    monkeypatch.setattr(formats, "_version", formats._version + 1)
-    assert formats.traits("hcl") == formats.Traits()
-    with KnowledgeBase.open(tmp_path / "kb", read_only=True, model="hash") as kb:
-        top = kb.search_result("is deletion protection enabled", k=1, mode="keyword").hits[0]
-    assert formats.traits("hcl").line_paths == "braces"
-    assert top.answer[0].key_path == "resource.google_container_cluster.prs_gke_cluster.deletion_protection"
-    assert top.answer[0].value == "true" and top.line_start <= 5 <= top.line_end
+    table = formats._DECLARED
+    formats._DECLARED = {k: v for k, v in table.items() if k != "hcl"}  # as in a process with no parser
+    formats._version += 1
+    try:
+        assert formats.traits("hcl") == formats.Traits()
+        with KnowledgeBase.open(tmp_path / "kb", read_only=True, model="hash") as kb:
+            top = kb.search_result("is deletion protection enabled", k=1, mode="keyword").hits[0]
+        assert formats.traits("hcl").line_paths == "braces"
+        assert top.answer[0].key_path == "resource.google_container_cluster.prs_gke_cluster.deletion_protection"
+        assert top.answer[0].value == "true" and top.line_start <= 5 <= top.line_end
+        formats.declare_saved({"odd": {"line_paths": "nonsense", "structured": "yes", "prose": True, "new": 1}})
+        assert formats.traits("odd") == formats.Traits(prose=True)
+    finally:
+        formats._DECLARED = table
+        formats._version += 1  # views computed meanwhile compute again
 
 
 def test_dockerfile_a_continued_instruction_shows_its_continuation():

@@ -533,6 +533,7 @@ def test_one_split_key_path():
         ("it`s `replicas` and `image`", ["replicas", "image"]),
         ("What is GOTRACEBACK set to in the images?", ["gotraceback"]),  # capitals, six letters on
         ("Does the HTTP API of NGINX use TLS on the CPU?", []),  # acronyms
+        ("WHERE IS THE DATABASE PASSWORD CONFIGURED?", []),  # shouted
     ],
 )
 def test_prose_in_questions_is_not_an_identifier(query, idents):

@@ -30,8 +30,24 @@ def test_only_near_hits_of_one_file_join_and_the_joined_span_stays_short(monkeyp
     assert not snippets.near_hits(a, hit(20, 20, [20], path="other.md"))
     assert not snippets.near_hits(a, hit(30, 30, [30]))  # too far
     assert not snippets.near_hits(hit(10, 15, [12]), hit(18, 24, [20]))  # 15 lines in all: over MAX_SPAN
+    assert snippets.near_hits(hit(10, 10, [10]), hit(18, 21, [18]))  # 8 lines on, 12 in all
+    assert not snippets.near_hits(hit(10, 10, [10]), hit(19, 19, [19]))  # 9 lines on
+    assert not snippets.near_hits(hit(10, 12, [10]), hit(18, 22, [18]))  # 13 lines in all
     monkeypatch.setattr(snippets, "JOIN_WITHIN", 0)
     assert not snippets.near_hits(a, hit(20, 20, [20]))
+
+
+def test_a_join_that_would_cover_a_third_hit_between_them_is_not_made():
+    """A = 1-3 and C = 9-10 are near (10 lines in all); a hit D = 5-6 of the same file lies between
+    them: joined, A would swallow D, so C stays a hit of its own. A hit that one of the two already
+    overlaps does not stop the join (it overlaps either way)."""
+    from kb.search import _overlaps_another
+
+    a, d, c = hit(1, 3, [1]), hit(5, 6, [5]), hit(9, 10, [9])
+    assert snippets.near_hits(a, c)
+    assert _overlaps_another([a, d], 0, c)
+    assert not _overlaps_another([a, hit(2, 4, [2])], 0, c)  # overlaps A already
+    assert not _overlaps_another([a, hit(5, 6, [5], path="other.md")], 0, c)
 
 
 def test_a_joined_hit_shows_every_line_between_and_both_answers():
@@ -83,14 +99,12 @@ DOC = "\n".join(
 )
 
 
-@pytest.mark.parametrize("model", ["hash", "real"])
+@pytest.mark.parametrize("model", ["hash", pytest.param("real", marks=pytest.mark.model)])
 def test_a_search_shows_near_paragraphs_of_a_file_as_one_hit(make_tree, tmp_path, monkeypatch, model):
     """End to end, with the hash embedder and with the real model: the two paragraphs about reporting
     a vulnerability are one hit covering lines 5-9 and answering from both; turned off, they are two."""
     from kb import KnowledgeBase
 
-    if model == "real":
-        pytest.importorskip("sentence_transformers")
     files = {"SECURITY.md": DOC, **{f"docs/page{i}.md": f"# Page {i}\n\nAbout topic {i}.\n" for i in range(6)}}
     tree = make_tree(files, name="join")
     kw = {"model": "hash"} if model == "hash" else {}
