@@ -39,7 +39,7 @@ BRACE_FORMATS = formats_with(lambda t: t.line_paths == "braces")
 """Formats of blocks in braces (HCL: ``resource "aws_s3_bucket" "logs" {``, ``acl = "private"``)."""
 
 _YAML_KEY = re.compile(
-    r"""^(?P<ind>[ \t]*)(?P<dash>(?:-[ \t]+)*)(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>[^']*)'|(?P<pl>[^\s#'"{}\[\],&*!|>%@`-][^#:]*?|-[^\s#:][^#:]*?))[ \t]*:(?:[ \t]|$)"""
+    r"""^(?P<ind>[ \t]*)(?P<dash>(?:-[ \t]+)*)(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>[^']*)'|(?P<pl>[^\s#'"{}\[\],&*!|>%@`-][^#:]*+|-[^\s#:][^#:]*+))[ \t]*:(?:[ \t]|$)"""
 )
 _JSON_KEY = re.compile(r'^(?P<ind>[ \t]*)"(?P<k>(?:[^"\\]|\\.)*)"\s*:')
 _TOML_HEADER = re.compile(r"^\s*\[\[?([^\]]+)\]\]?\s*(?:[#;].*)?$")

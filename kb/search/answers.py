@@ -67,14 +67,14 @@ W_IDENT, W_DEFINE = 4.0, 2.0
 """A query identifier verbatim on the line; the line defines it."""
 
 _TREE_KV = re.compile(
-    r"""^(?P<ind>[ \t]*)(?P<dash>(?:-[ \t]+)*)(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>[^']*)'|(?P<pl>[^\s#'"{}\[\],&*!|>%@`-][^#:]*?|-[^\s#:][^#:]*?))[ \t]*:(?:[ \t]+(?P<val>.*)|[ \t]*,?[ \t]*)$"""
+    r"""^(?P<ind>[ \t]*)(?P<dash>(?:-[ \t]+)*)(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>[^']*)'|(?P<pl>[^\s#'"{}\[\],&*!|>%@`-][^#:]*+|-[^\s#:][^#:]*+))[ \t]*:(?:[ \t]+(?P<val>.*)|[ \t]*,?[ \t]*)$"""
 )
 _ITEM = re.compile(r"^(?P<ind>[ \t]*)-(?:[ \t]+(?P<val>.*))?$")
 _FLAT_KV = re.compile(r"""^\s*(?:export\s+)?(?P<key>[^=:\s#!;][^=:\s]*)\s*[=:](?P<val>.*)$""")
 _TABLE_KV = re.compile(r"""^\s*(?P<key>[^=:\s#;\[][^=:]*)[=:](?P<val>.*)$""")
 _HEADER = re.compile(r"^\s*\[\[?(?P<key>[^\]]+)\]\]?\s*$")
 _MD_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*)$")
-_MD_TABLE_SEP = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
+_MD_TABLE_SEP = re.compile(r"^\s*+\|?\s*+:?-{2,}+:?\s*+(?:\|\s*+:?-{2,}+:?\s*+)*+\|?\s*+$")
 _PARAM = re.compile(r"^\s*#+\s*@(?:param|skip|extra)\s+(?P<key>\S+)\s*(?P<val>.*)$")
 _MD_ITEM = re.compile(r"^(?:[-*+]|\d{1,3}[.)])\s+")
 _DOCKER = re.compile(r"^\s*(?P<key>[A-Za-z]+)\s+(?P<val>.*)$")
