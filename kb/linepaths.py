@@ -14,7 +14,7 @@ exactly as the parser spelled the record: ``metadata.labels["app.kubernetes.io/n
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from kb.formats import formats_with, traits
 from kb.keypaths import join_key_path, key_join, split_key_path
@@ -280,28 +280,8 @@ def _balance(stack: list[list[str]], net: int) -> None:
         del stack[len(stack) - min(-net, len(stack)) :]
 
 
-def _net_brackets(s: str) -> int:
-    """Opening minus closing brackets of ``s`` outside quotes."""
-    net, quote, escaped = 0, "", False
-    for c in s:
-        if quote:
-            if escaped:
-                escaped = False
-            elif c == "\\":
-                escaped = True
-            elif c == quote:
-                quote = ""
-        elif c in "\"'":
-            quote = c
-        elif c in "{[(":
-            net += 1
-        elif c in "}])":
-            net -= 1
-    return net
-
-
-def _uncommented(s: str) -> str:
-    """``s`` without a trailing ``#`` or ``//`` comment (one outside quotes, after a blank)."""
+def _unquoted(s: str) -> Iterator[tuple[int, str]]:
+    """The characters of ``s`` outside quoted strings, with their places (a backslash escapes)."""
     quote, escaped = "", False
     for i, c in enumerate(s):
         if quote:
@@ -313,7 +293,19 @@ def _uncommented(s: str) -> str:
                 quote = ""
         elif c in "\"'":
             quote = c
-        elif (c == "#" or s.startswith("//", i)) and i > 0 and s[i - 1] in " \t":
+        else:
+            yield i, c
+
+
+def _net_brackets(s: str) -> int:
+    """Opening minus closing brackets of ``s`` outside quotes."""
+    return sum(1 if c in "{[(" else -1 for _, c in _unquoted(s) if c in "{[()]}")
+
+
+def _uncommented(s: str) -> str:
+    """``s`` without a trailing ``#`` or ``//`` comment (one outside quotes, after a blank)."""
+    for i, c in _unquoted(s):
+        if (c == "#" or s.startswith("//", i)) and i > 0 and s[i - 1] in " \t":
             return s[:i].rstrip()
     return s
 
