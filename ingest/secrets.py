@@ -1304,7 +1304,7 @@ _ASSIGN = re.compile(
     r"""(?<![A-Za-z0-9_.\-\]])(?P<key>[A-Za-z_][A-Za-z0-9_.\-\[\]]{0,127})["']?[ \t]{0,64}(?P<sep>:=|=>|=|:)[ \t]{0,64}"""
     r"""(?P<value>"(?:[^"\\\n]|\\.){1,1024}"|'[^'\n]{1,1024}'|[^\s"'#,;{}()\[\]<>]{1,1024})"""
 )
-_ASSIGN_ITEM = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.-]{0,127})\s*[=:]\s*(.+?)\s*$", re.S)
+_ASSIGN_ITEM = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.-]{0,127})\s*[=:]\s*(.+)$", re.S)  # value trimmed by its reader
 _AUTH_VALUE = re.compile(r"^(?:bearer|basic|token|bot|digest|apikey)[ \t]+(\S{4,})$", re.I)
 _WORDY = re.compile(r"[A-Za-z]{2}")
 _PASSPHRASE_TAIL = re.compile(r"(?:[ \t]{1,8}[A-Za-z0-9]{1,32}){1,7}[ \t]{0,64}(?:#.*)?$")
