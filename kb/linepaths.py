@@ -255,7 +255,6 @@ def brace_lines(lines: Sequence[str], base_path: str) -> tuple[list[str | None],
             key = attr.group("key")
             segs = [key[1:-1] if key.startswith('"') else key]
             val = attr.group("val").strip()
-            val = val[:-1].rstrip() if val.endswith(",") else val
             kind = ("open", segs[0], "") if net > 0 else ("attr", segs[0], val)
         if not trimmed and not stack and kind[0] != "attr" and base[-len(segs) :] == segs:
             base = base[: -len(segs)]  # a chunk that starts at its own block, which its key path names

@@ -22,7 +22,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kb.errors import BadRequestError
-from kb.keyword import chunk_ordinal
 from kb.limits import DEFAULT_K, MAX_K, MAX_QUERY_CHARS, MODES, validate_request
 from kb.search import candidates, fusion, stores
 from kb.search.answers import term_weights
@@ -186,7 +185,7 @@ def search(
             j = None  # joined, it would cover a third hit between them: shown on its own, as before
         if j is not None:  # near an earlier hit of its file: one hit shows both
             made_of[j] += pieces
-            made_of[j] += _between(st, made_of[j])
+            made_of[j] += stores.chunks_between(st, made_of[j], SPLIT_PIECES)
             result.hits[j] = join_hits(result.hits[j], hit, made_of[j], q)
             continue
         files.add(doc.path)
@@ -212,17 +211,3 @@ def _overlaps_another(hits: list[Hit], j: int, hit: Hit) -> bool:
         and not meet((hit.line_start, hit.line_end), h)
         for k, h in enumerate(hits)
     )
-
-
-def _between(st: stores.Stores, docs: list[ChunkDoc]) -> list[ChunkDoc]:
-    """The chunks of a file between those of ``docs`` that are not among them (one read); where
-    one is a piece of a split line, the pieces around it too (:data:`SPLIT_PIECES`)."""
-    have = {d.chunk_id for d in docs}
-    ordinals = [n for n in map(chunk_ordinal, docs) if n is not None]
-    if not ordinals:
-        return []
-    pad = SPLIT_PIECES if any(d.line_start == d.line_end for d in docs) else 0
-    path = docs[0].path
-    wanted = range(max(0, min(ordinals) - pad), max(ordinals) + pad + 1)
-    ids = [f"{path}#{n}" for n in wanted if f"{path}#{n}" not in have]
-    return list(stores.fetch_chunks(st, ids).values()) if ids else []

@@ -246,6 +246,20 @@ def neighbour_chunks(st: Stores, docs: list[ChunkDoc]) -> dict[str, tuple[ChunkD
     return out
 
 
+def chunks_between(st: Stores, docs: list[ChunkDoc], split_pieces: int) -> list[ChunkDoc]:
+    """The chunks of a file between those of ``docs`` that are not among them (one keyword-index
+    read); where one is a piece of a split line, ``split_pieces`` more on either side."""
+    have = {d.chunk_id for d in docs}
+    ordinals = [n for n in map(chunk_ordinal, docs) if n is not None]
+    if not ordinals:
+        return []
+    pad = split_pieces if any(d.line_start == d.line_end for d in docs) else 0
+    path = docs[0].path
+    wanted = range(max(0, min(ordinals) - pad), max(ordinals) + pad + 1)
+    ids = [f"{path}#{n}" for n in wanted if f"{path}#{n}" not in have]
+    return list(fetch_chunks(st, ids).values()) if ids else []
+
+
 def term_idf(st: Stores) -> Callable[[str], float]:
     """A term's inverse document frequency in the keyword index, scaled to (0, 1] (1: a term of one
     chunk). Cached per snapshot."""
